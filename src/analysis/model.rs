@@ -1,0 +1,269 @@
+//! The analysis model: what reports, the TUI and `check` consume.
+//!
+//! Plain data with serde derives. Field names follow the sample captures'
+//! truth files (`shared/captures/README.md`), so the JSON report is a
+//! superset of them. Nothing here parses anything.
+
+use crate::capture::{PacketNo, Timestamp};
+use crate::flow::{Direction, Role};
+use crate::http::handshake::Handshake;
+use crate::violation::{Anomaly, Violation};
+use crate::ws::message::{ControlFrame, Message};
+use serde::Serialize;
+
+/// How the TCP connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TcpEnd {
+    /// Either side sent a RST.
+    Rst,
+    /// A FIN was sent (and no RST).
+    Fin,
+    /// Neither: still open when the capture ended.
+    Open,
+}
+
+/// Which side sent FIN / RST.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct TcpDetail {
+    /// The client sent a FIN.
+    pub fin_c2s: bool,
+    /// The server sent a FIN.
+    pub fin_s2c: bool,
+    /// The client sent a RST.
+    pub rst_from_client: bool,
+    /// The server sent a RST.
+    pub rst_from_server: bool,
+    /// Who sent the first FIN.
+    pub first_fin_from: Option<Role>,
+}
+
+/// A TCP-level event on the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TcpEventKind {
+    /// Connection opened (SYN).
+    Syn,
+    /// Connection accepted (SYN+ACK).
+    SynAck,
+    /// No more data from this side.
+    Fin,
+    /// Aborted.
+    Rst,
+}
+
+/// A SYN / FIN / RST with its packet.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TcpEvent {
+    /// What.
+    pub kind: TcpEventKind,
+    /// Sent in this direction.
+    pub dir: Direction,
+    /// Packet number.
+    pub packet: PacketNo,
+    /// When.
+    pub ts: Timestamp,
+}
+
+/// One HTTP request/response pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HttpExchange {
+    /// Request method.
+    pub method: String,
+    /// Request target.
+    pub target: String,
+    /// The request asked for `Upgrade: websocket`.
+    pub upgrade: bool,
+    /// Response status, if a response was seen.
+    pub status: Option<u16>,
+    /// Packet that carried the start of the request.
+    pub request_packet: PacketNo,
+    /// Packet that carried the start of the response.
+    pub response_packet: Option<PacketNo>,
+    /// The request's header block was captured whole.
+    pub request_complete: bool,
+    /// The response's header block was captured whole.
+    pub response_complete: bool,
+}
+
+/// Per-direction counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct DirStats {
+    /// Data messages.
+    pub messages: u64,
+    /// Control frames.
+    pub control_frames: u64,
+    /// WebSocket frames.
+    pub frames: u64,
+    /// Payload bytes of data messages after decompression.
+    pub payload_bytes: u64,
+    /// Payload bytes of data messages on the wire.
+    pub wire_payload_bytes: u64,
+    /// TCP payload bytes delivered in order.
+    pub tcp_bytes: u64,
+    /// TCP segments that only repeated bytes already seen.
+    pub retransmissions: u64,
+    /// TCP segments that arrived ahead of a hole.
+    pub out_of_order: u64,
+    /// TCP bytes never captured (loss or snaplen).
+    pub missing_bytes: u64,
+}
+
+/// Counters for both directions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct ConnStats {
+    /// Client to server.
+    pub c2s: DirStats,
+    /// Server to client.
+    pub s2c: DirStats,
+}
+
+impl ConnStats {
+    /// The counters of one direction.
+    pub fn dir_mut(&mut self, d: Direction) -> &mut DirStats {
+        match d {
+            Direction::ClientToServer => &mut self.c2s,
+            Direction::ServerToClient => &mut self.s2c,
+        }
+    }
+}
+
+/// What the connection carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// WebSocket frames (after an upgrade, or recognised mid-stream).
+    Websocket,
+    /// HTTP/1.x without a successful upgrade.
+    Http,
+    /// TLS that was not decrypted.
+    Tls,
+    /// Nothing recognised.
+    Unknown,
+}
+
+/// TLS facts about a wss connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct TlsSummary {
+    /// Negotiated version (`1.2` / `1.3`).
+    pub version: Option<String>,
+    /// IANA cipher suite name.
+    pub cipher_suite: Option<String>,
+    /// Every record was decrypted.
+    pub decrypted: bool,
+    /// ClientHello server_name.
+    pub sni: Option<String>,
+    /// Protocol selected by ALPN.
+    pub alpn: Option<String>,
+    /// Why it was not decrypted.
+    pub reason: Option<String>,
+}
+
+/// One TCP connection that carried HTTP, WebSocket or TLS.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Connection {
+    /// 1-based, in order of first packet.
+    pub id: u32,
+    /// Client endpoint, `ip:port` or `[v6]:port`.
+    pub client: String,
+    /// Server endpoint.
+    pub server: String,
+    /// What it carried.
+    pub protocol: Protocol,
+    /// The opening handshake.
+    pub handshake: Handshake,
+    /// Data messages in order of completion per direction.
+    pub messages: Vec<Message>,
+    /// Control frames in order.
+    pub control: Vec<ControlFrame>,
+    /// Who sent the first close frame.
+    pub close_initiator: Option<Role>,
+    /// How TCP ended.
+    pub tcp_end: TcpEnd,
+    /// FIN/RST per side.
+    pub tcp_detail: TcpDetail,
+    /// Upgraded (101 with a valid accept) or carries frames.
+    pub is_websocket: bool,
+    /// TCP packets of the connection.
+    pub packets: u64,
+    /// First packet.
+    pub first_packet: PacketNo,
+    /// Last packet.
+    pub last_packet: PacketNo,
+    /// Time of the first packet.
+    pub start_ts: Timestamp,
+    /// Time of the last packet.
+    pub end_ts: Timestamp,
+    /// Violations, as sentences.
+    pub violations: Vec<String>,
+    /// Violations with rule, direction and packet.
+    pub violation_details: Vec<Violation>,
+    /// What limited the analysis (loss, snaplen, caps).
+    pub anomalies: Vec<Anomaly>,
+    /// HTTP request/response pairs.
+    pub http_exchanges: Vec<HttpExchange>,
+    /// TCP SYN/FIN/RST events.
+    pub tcp_events: Vec<TcpEvent>,
+    /// TLS facts (wss only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSummary>,
+    /// Counters.
+    pub stats: ConnStats,
+}
+
+/// Whole-capture counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct CaptureStats {
+    /// Bytes of packet data read.
+    pub bytes: u64,
+    /// Packets that were TCP.
+    pub tcp_packets: u64,
+    /// Packets that were not TCP.
+    pub other_packets: u64,
+    /// Packets that could not be decoded.
+    pub malformed_packets: u64,
+    /// TCP connections seen (reported or not).
+    pub tcp_connections: u64,
+    /// WebSocket connections.
+    pub websocket_connections: u64,
+    /// Data messages.
+    pub messages: u64,
+    /// Control frames.
+    pub control_frames: u64,
+    /// Violations.
+    pub violations: u64,
+}
+
+/// A problem with the capture itself (not with one connection).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaptureAnomaly {
+    /// Packet where it was noticed (0: before the first packet).
+    pub packet: PacketNo,
+    /// What happened.
+    pub detail: String,
+}
+
+/// The result of analysing one capture.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Analysis {
+    /// File name (or `-` for stdin).
+    pub capture: String,
+    /// `pcap` / `pcapng`.
+    pub format: String,
+    /// Wireshark's name of the (first) link type.
+    pub link_type: String,
+    /// LINKTYPE number.
+    pub link_type_dlt: u32,
+    /// Packets in the capture.
+    pub packet_count: u64,
+    /// Time of the first packet.
+    pub start_ts: Timestamp,
+    /// Time of the last packet.
+    pub end_ts: Timestamp,
+    /// Connections that carried HTTP, WebSocket or TLS, by first packet.
+    pub connections: Vec<Connection>,
+    /// Problems with the capture file or its packets.
+    pub capture_anomalies: Vec<CaptureAnomaly>,
+    /// Counters.
+    pub stats: CaptureStats,
+}

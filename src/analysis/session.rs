@@ -1,0 +1,591 @@
+//! The per-connection application state machine: HTTP → WebSocket.
+//!
+//! ```text
+//!   each side:  Detect ──"GET …"/"HTTP/1."──► Http ──upgrade request──► AwaitResponse
+//!                 │                           ▲  │                        │   │
+//!                 │ plausible frame header     │  └──101 (server side)──┐ │   │ non-101: replay held bytes
+//!                 ▼ (mid-stream pickup)        └───────────────────────┼─┼───┘
+//!                 Ws ◄──────────────────────────────────────────────────┴─┘ 101: replay held bytes
+//!                 (anything else) ──► Opaque
+//! ```
+//!
+//! Bytes after the 101 response in the same segment belong to the frame
+//! decoder (the "tail" of the handshake). Client bytes sent after an
+//! upgrade request are held (bounded) until the response says whether they
+//! are frames or another HTTP request.
+
+use super::model::{Connection, HttpExchange, Protocol};
+use super::{EventSink, Limits, SinkEvent};
+use crate::capture::{PacketNo, Timestamp};
+use crate::flow::{Direction, Role, Side};
+use crate::http::handshake::has_token;
+use crate::http::{Head, HttpEvent, HttpParser, looks_like_request, looks_like_response};
+use crate::tcp::Piece;
+use crate::violation::{Anomaly, AnomalyKind, Violation, ViolationKind};
+use crate::ws::WsStream;
+use crate::ws::deflate::DeflateParams;
+use crate::ws::frame::{FrameHeader, Opcode};
+use crate::ws::message::{WsContext, WsEvent};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+/// Bytes held on the client side while the upgrade response is awaited.
+const MAX_HELD: usize = 1 << 20;
+
+#[derive(Debug)]
+enum Held {
+    Data(Vec<u8>, PacketNo, PacketNo, Timestamp),
+    Gap(u64, PacketNo, Timestamp),
+}
+
+#[derive(Debug)]
+enum Phase {
+    Detect,
+    Http(HttpParser),
+    AwaitResponse(HttpParser, Vec<Held>, usize),
+    Ws(Box<WsStream>),
+    Opaque,
+}
+
+/// Where the bytes of one packet piece came from and when they completed.
+#[derive(Debug, Clone, Copy)]
+pub struct At {
+    /// Packet that first carried the bytes.
+    pub src: PacketNo,
+    /// Packet that completed their in-order delivery.
+    pub now: PacketNo,
+    /// Its timestamp.
+    pub ts: Timestamp,
+}
+
+/// Application-layer state of one connection.
+#[derive(Debug)]
+pub struct Session {
+    /// The client side, once known.
+    pub client: Option<Side>,
+    endpoints: [SocketAddr; 2],
+    phases: [Phase; 2],
+    /// The model record being filled.
+    pub conn: Connection,
+    /// Indexes of exchanges awaiting their response.
+    pending: VecDeque<usize>,
+    /// Exchange index of the upgrade request awaiting its response.
+    upgrade_exchange: Option<usize>,
+    ws_ctx: WsContext,
+    limits: Limits,
+    /// The last request head, to fill the handshake when a 101 answers a
+    /// request whose Upgrade header was not captured.
+    last_request: Option<(Head, PacketNo)>,
+}
+
+/// A frame header that could start a WebSocket stream picked up mid-way.
+fn plausible_frame(data: &[u8]) -> Option<bool> {
+    let h = FrameHeader::parse(data).or_else(|| {
+        // Too few bytes for the whole header: judge the first two.
+        let (&b0, &b1) = (data.first()?, data.get(1)?);
+        Some(FrameHeader {
+            fin: b0 & 0x80 != 0,
+            rsv: (b0 >> 4) & 7,
+            opcode: Opcode::from(b0),
+            mask: (b1 & 0x80 != 0).then_some([0; 4]),
+            payload_len: u64::from(b1 & 0x7f),
+            length_format: crate::ws::frame::LengthFormat::Short,
+            header_len: 2,
+        })
+    })?;
+    let known = matches!(
+        h.opcode,
+        Opcode::Text
+            | Opcode::Binary
+            | Opcode::Continuation
+            | Opcode::Close
+            | Opcode::Ping
+            | Opcode::Pong
+    );
+    let control_ok = !h.opcode.is_control() || (h.fin && h.payload_len <= 125);
+    (known && control_ok && h.rsv & 0b011 == 0 && h.length_encoding_problem().is_none())
+        .then_some(h.mask.is_some())
+}
+
+impl Session {
+    /// A session for a connection record.
+    pub fn new(
+        conn: Connection,
+        endpoints: [SocketAddr; 2],
+        client: Option<Side>,
+        limits: Limits,
+    ) -> Self {
+        let mut s = Session {
+            client: None,
+            endpoints,
+            phases: [Phase::Detect, Phase::Detect],
+            conn,
+            pending: VecDeque::new(),
+            upgrade_exchange: None,
+            ws_ctx: WsContext::default(),
+            limits,
+            last_request: None,
+        };
+        if let Some(c) = client {
+            s.set_client(c);
+        }
+        s
+    }
+
+    /// Direction in which `side` sends (client unknown: side 0 is taken as client).
+    pub fn dir_of(&self, side: Side) -> Direction {
+        match self.client {
+            Some(c) if c == side => Direction::ClientToServer,
+            Some(_) => Direction::ServerToClient,
+            None if side.0 == 0 => Direction::ClientToServer,
+            None => Direction::ServerToClient,
+        }
+    }
+
+    fn set_client(&mut self, side: Side) {
+        if self.client.is_none() {
+            self.client = Some(side);
+            self.conn.client = self.endpoints[side.idx()].to_string();
+            self.conn.server = self.endpoints[side.other().idx()].to_string();
+        }
+    }
+
+    /// True once HTTP or WebSocket was recognised.
+    pub fn recognised(&self) -> bool {
+        self.frames_seen_any() || self.conn.handshake.seen || !self.conn.http_exchanges.is_empty()
+    }
+
+    /// Feeds one in-order piece of `side`'s stream.
+    pub fn piece(&mut self, side: Side, piece: Piece<'_>, at: At, sink: &mut dyn EventSink) {
+        match piece {
+            Piece::Data(d) => self.data(side, d, at, sink),
+            Piece::Gap(n) => self.gap(side, n, at, sink),
+        }
+    }
+
+    fn data(&mut self, side: Side, data: &[u8], at: At, sink: &mut dyn EventSink) {
+        if data.is_empty() {
+            return;
+        }
+        if matches!(self.phases[side.idx()], Phase::Detect) {
+            self.detect(side, data);
+        }
+        let i = side.idx();
+        match &mut self.phases[i] {
+            Phase::Detect | Phase::Opaque => {}
+            Phase::Ws(ws) => {
+                let mut evs = Vec::new();
+                ws.data(data, at.src, at.now, at.ts, &mut |e| evs.push(e));
+                self.ws_events(evs, sink);
+            }
+            Phase::AwaitResponse(_, held, bytes) => {
+                if *bytes + data.len() <= MAX_HELD {
+                    *bytes += data.len();
+                    held.push(Held::Data(data.to_vec(), at.src, at.now, at.ts));
+                }
+            }
+            Phase::Http(_) => self.http_data(side, data, at, sink),
+        }
+    }
+
+    fn gap(&mut self, side: Side, len: u64, at: At, sink: &mut dyn EventSink) {
+        let dir = self.dir_of(side);
+        self.conn.stats.dir_mut(dir).missing_bytes += len;
+        let i = side.idx();
+        match &mut self.phases[i] {
+            Phase::Detect | Phase::Opaque => {}
+            Phase::Ws(ws) => {
+                let mut evs = Vec::new();
+                ws.gap(len, at.now, at.ts, &mut |e| evs.push(e));
+                self.ws_events(evs, sink);
+            }
+            Phase::AwaitResponse(_, held, _) => held.push(Held::Gap(len, at.now, at.ts)),
+            Phase::Http(p) => {
+                if let Some(HttpEvent::Head(head, first)) = p.gap(len) {
+                    self.on_head(side, head, PacketNo(first), at, sink);
+                }
+            }
+        }
+    }
+
+    /// Chooses the phase of a side from its first bytes.
+    fn detect(&mut self, side: Side, data: &[u8]) {
+        let i = side.idx();
+        let other = side.other().idx();
+        let max = self.limits.max_header_bytes;
+        if looks_like_request(data) {
+            self.set_client(side);
+            self.phases[i] = Phase::Http(HttpParser::new(true, max));
+            if matches!(self.phases[other], Phase::Detect) {
+                self.phases[other] = Phase::Http(HttpParser::new(false, max));
+            }
+        } else if looks_like_response(data) {
+            self.set_client(side.other());
+            self.phases[i] = Phase::Http(HttpParser::new(false, max));
+            if matches!(self.phases[other], Phase::Detect) {
+                self.phases[other] = Phase::Http(HttpParser::new(true, max));
+            }
+        } else if let Some(masked) = plausible_frame(data) {
+            if masked {
+                self.set_client(side);
+            } else {
+                self.set_client(side.other());
+            }
+            self.phases[i] = Phase::Ws(Box::new(self.new_ws(side)));
+            if matches!(self.phases[other], Phase::Detect) {
+                self.phases[other] = Phase::Ws(Box::new(self.new_ws(side.other())));
+            }
+        } else {
+            self.phases[i] = Phase::Opaque;
+        }
+    }
+
+    fn new_ws(&self, side: Side) -> WsStream {
+        WsStream::new(self.dir_of(side), self.ws_ctx, self.limits.ws)
+    }
+
+    fn http_data(&mut self, side: Side, mut data: &[u8], at: At, sink: &mut dyn EventSink) {
+        while !data.is_empty() {
+            let Phase::Http(p) = &mut self.phases[side.idx()] else {
+                // The phase changed (upgrade): the rest goes to the new phase.
+                self.data(side, data, at, sink);
+                return;
+            };
+            let (used, ev) = p.push(data, at.src.0);
+            data = &data[used.min(data.len())..];
+            match ev {
+                Some(HttpEvent::Head(head, first)) => {
+                    self.on_head(side, head, PacketNo(first), at, sink)
+                }
+                Some(HttpEvent::Invalid(why)) => {
+                    let dir = self.dir_of(side);
+                    self.anomaly(AnomalyKind::BadHttp, Some(dir), at.now, why, sink);
+                }
+                None => {}
+            }
+            if used == 0 {
+                break;
+            }
+        }
+    }
+
+    fn on_head(
+        &mut self,
+        side: Side,
+        head: Head,
+        first: PacketNo,
+        at: At,
+        sink: &mut dyn EventSink,
+    ) {
+        if head.status.is_none() {
+            self.on_request(side, head, first, sink);
+        } else {
+            self.on_response(side, head, first, at, sink);
+        }
+    }
+
+    fn on_request(&mut self, side: Side, head: Head, first: PacketNo, sink: &mut dyn EventSink) {
+        let upgrade = has_token(&head.headers, "upgrade", "websocket");
+        let idx = self.conn.http_exchanges.len();
+        self.conn.http_exchanges.push(HttpExchange {
+            method: head.method.clone(),
+            target: head.target.clone(),
+            upgrade,
+            status: None,
+            request_packet: first,
+            response_packet: None,
+            request_complete: head.complete,
+            response_complete: false,
+        });
+        self.pending.push_back(idx);
+        if upgrade {
+            self.conn
+                .handshake
+                .set_request(&head.target, &head.headers, head.complete, first.0);
+            self.check_request(&head, first, sink);
+        }
+        let i = side.idx();
+        if upgrade || !head.complete {
+            // Wait for the response: the next bytes are frames after a 101
+            // and HTTP otherwise.
+            self.upgrade_exchange = Some(idx);
+            if let Phase::Http(p) = std::mem::replace(&mut self.phases[i], Phase::Opaque) {
+                self.phases[i] = Phase::AwaitResponse(p, Vec::new(), 0);
+            }
+        } else if let Phase::Http(p) = &mut self.phases[i] {
+            p.expect_body(&head, None);
+        }
+        self.last_request = Some((head, first));
+    }
+
+    fn check_request(&mut self, head: &Head, first: PacketNo, sink: &mut dyn EventSink) {
+        if !head.complete {
+            return;
+        }
+        let mut missing = Vec::new();
+        if self.conn.handshake.sec_websocket_key.is_none() {
+            missing.push("Sec-WebSocket-Key");
+        }
+        if !has_token(&head.headers, "connection", "upgrade") {
+            missing.push("Connection: Upgrade");
+        }
+        if self
+            .conn
+            .handshake
+            .sec_websocket_version
+            .as_deref()
+            .map(str::trim)
+            != Some("13")
+        {
+            missing.push("Sec-WebSocket-Version: 13");
+        }
+        if !missing.is_empty() {
+            let detail = format!("upgrade request lacks {}", missing.join(", "));
+            self.violation(
+                ViolationKind::BadUpgradeRequest,
+                Some(Direction::ClientToServer),
+                first,
+                detail,
+                sink,
+            );
+        }
+    }
+
+    fn on_response(
+        &mut self,
+        side: Side,
+        head: Head,
+        first: PacketNo,
+        at: At,
+        sink: &mut dyn EventSink,
+    ) {
+        let status = head.status.unwrap_or(0);
+        let idx = self.pending.pop_front();
+        let method = idx
+            .and_then(|i| self.conn.http_exchanges.get(i))
+            .map(|x| x.method.clone());
+        if let Some(x) = idx.and_then(|i| self.conn.http_exchanges.get_mut(i)) {
+            x.status = Some(status);
+            x.response_packet = Some(first);
+            x.response_complete = head.complete;
+        }
+        let answers_upgrade = idx.is_some() && idx == self.upgrade_exchange;
+        let is_upgrade = answers_upgrade && self.conn.handshake.seen;
+        if status == 101 || is_upgrade {
+            if !self.conn.handshake.seen {
+                if let Some((req, req_first)) = self.last_request.clone() {
+                    self.conn.handshake.set_request(
+                        &req.target,
+                        &req.headers,
+                        req.complete,
+                        req_first.0,
+                    );
+                }
+            }
+            self.conn.handshake.set_response(
+                status,
+                &head.reason,
+                &head.headers,
+                head.complete,
+                first.0,
+            );
+            sink.event(&self.conn, SinkEvent::Handshake(&self.conn.handshake));
+        }
+        if answers_upgrade {
+            self.upgrade_exchange = None;
+        }
+        if status == 101 {
+            self.switch_to_ws(side, &head, first, at, sink);
+            return;
+        }
+        if let Phase::Http(p) = &mut self.phases[side.idx()] {
+            p.expect_body(&head, method.as_deref());
+        }
+        if answers_upgrade {
+            self.release_held(side.other(), false, sink);
+        }
+    }
+
+    fn switch_to_ws(
+        &mut self,
+        server: Side,
+        head: &Head,
+        first: PacketNo,
+        at: At,
+        sink: &mut dyn EventSink,
+    ) {
+        let hs = &self.conn.handshake;
+        if hs.accept_valid == Some(false) {
+            let detail = "Sec-WebSocket-Accept does not match Sec-WebSocket-Key".to_string();
+            self.violation(
+                ViolationKind::BadAccept,
+                Some(Direction::ServerToClient),
+                first,
+                detail,
+                sink,
+            );
+        }
+        if head.complete
+            && !(has_token(&head.headers, "upgrade", "websocket")
+                && has_token(&head.headers, "connection", "upgrade"))
+        {
+            let detail =
+                "101 response without Upgrade: websocket and Connection: Upgrade".to_string();
+            self.violation(
+                ViolationKind::BadUpgradeResponse,
+                Some(Direction::ServerToClient),
+                first,
+                detail,
+                sink,
+            );
+        }
+        self.set_client(server.other());
+        self.ws_ctx = WsContext {
+            handshake_seen: head.complete,
+            deflate: self
+                .conn
+                .handshake
+                .extensions
+                .as_deref()
+                .and_then(DeflateParams::from_extensions),
+        };
+        let _ = at;
+        self.phases[server.idx()] = Phase::Ws(Box::new(self.new_ws(server)));
+        self.release_held(server.other(), true, sink);
+    }
+
+    /// Replays the client bytes held during the upgrade, as frames (`ws`)
+    /// or as HTTP.
+    fn release_held(&mut self, client: Side, ws: bool, sink: &mut dyn EventSink) {
+        let i = client.idx();
+        let phase = std::mem::replace(&mut self.phases[i], Phase::Opaque);
+        let (parser, held) = match phase {
+            Phase::AwaitResponse(p, held, _) => (p, held),
+            Phase::Http(p) if ws => (p, Vec::new()),
+            other => {
+                self.phases[i] = other;
+                return;
+            }
+        };
+        self.phases[i] = if ws {
+            Phase::Ws(Box::new(self.new_ws(client)))
+        } else {
+            Phase::Http(parser)
+        };
+        for h in held {
+            match h {
+                Held::Data(d, src, now, ts) => self.data(client, &d, At { src, now, ts }, sink),
+                Held::Gap(n, now, ts) => self.gap(client, n, At { src: now, now, ts }, sink),
+            }
+        }
+    }
+
+    fn ws_events(&mut self, evs: Vec<WsEvent>, sink: &mut dyn EventSink) {
+        for e in evs {
+            match e {
+                WsEvent::Message(m) => {
+                    let st = self.conn.stats.dir_mut(m.dir);
+                    st.messages += 1;
+                    st.frames += u64::from(m.frames);
+                    st.payload_bytes += m.payload_len.unwrap_or(0);
+                    st.wire_payload_bytes += m.wire_payload_len;
+                    sink.event(&self.conn, SinkEvent::Message(&m));
+                    self.conn.messages.push(m);
+                }
+                WsEvent::Control(c) => {
+                    let st = self.conn.stats.dir_mut(c.dir);
+                    st.control_frames += 1;
+                    st.frames += 1;
+                    if c.opcode == Opcode::Close && self.conn.close_initiator.is_none() {
+                        self.conn.close_initiator = Some(c.dir.sender());
+                    }
+                    sink.event(&self.conn, SinkEvent::Control(&c));
+                    self.conn.control.push(c);
+                }
+                WsEvent::Violation(v) => self.push_violation(v, sink),
+                WsEvent::Anomaly(a) => self.push_anomaly(a, sink),
+            }
+        }
+    }
+
+    fn violation(
+        &mut self,
+        kind: ViolationKind,
+        dir: Option<Direction>,
+        packet: PacketNo,
+        detail: String,
+        sink: &mut dyn EventSink,
+    ) {
+        self.push_violation(
+            Violation {
+                kind,
+                dir,
+                packet,
+                detail,
+            },
+            sink,
+        );
+    }
+
+    fn push_violation(&mut self, v: Violation, sink: &mut dyn EventSink) {
+        sink.event(&self.conn, SinkEvent::Violation(&v));
+        self.conn.violations.push(v.detail.clone());
+        self.conn.violation_details.push(v);
+    }
+
+    fn anomaly(
+        &mut self,
+        kind: AnomalyKind,
+        dir: Option<Direction>,
+        packet: PacketNo,
+        detail: String,
+        sink: &mut dyn EventSink,
+    ) {
+        self.push_anomaly(
+            Anomaly {
+                kind,
+                dir,
+                packet,
+                detail,
+            },
+            sink,
+        );
+    }
+
+    /// Records an anomaly (also used by the analyzer for TCP-level ones).
+    pub fn push_anomaly(&mut self, a: Anomaly, sink: &mut dyn EventSink) {
+        sink.event(&self.conn, SinkEvent::Anomaly(&a));
+        self.conn.anomalies.push(a);
+    }
+
+    /// Settles what is still pending at the end of the connection: held
+    /// client bytes are replayed as HTTP, and the protocol is decided.
+    pub fn finish(&mut self, sink: &mut dyn EventSink) {
+        for i in 0..2 {
+            if matches!(self.phases[i], Phase::AwaitResponse(..)) {
+                self.release_held(Side(i as u8), false, sink);
+            }
+        }
+        let hs = &self.conn.handshake;
+        let upgraded = hs.status == Some(101) && hs.accept_valid == Some(true);
+        self.conn.is_websocket = upgraded || self.frames_seen_any();
+        self.conn.protocol = if self.conn.is_websocket {
+            Protocol::Websocket
+        } else if self.recognised() {
+            Protocol::Http
+        } else {
+            self.conn.protocol
+        };
+    }
+
+    fn frames_seen_any(&self) -> bool {
+        self.phases
+            .iter()
+            .any(|p| matches!(p, Phase::Ws(ws) if ws.frames() > 0))
+    }
+
+    /// Role of a side, when known.
+    pub fn role_of(&self, side: Side) -> Role {
+        self.dir_of(side).sender()
+    }
+}

@@ -1,0 +1,451 @@
+//! HTTP/1.1 message framing for one direction of a connection (RFC 9112):
+//! header blocks parsed with httparse, bodies skipped by Content-Length or
+//! chunked coding, so that keep-alive exchanges and the upgrade request are
+//! found wherever they are in the stream.
+//!
+//! A header block is buffered up to a cap; a block cut by a gap (snaplen,
+//! loss) is parsed leniently: the start line and every complete header line
+//! before the gap are kept and the block is marked incomplete.
+
+pub mod handshake;
+
+use handshake::Header;
+
+/// A parsed request or response head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// Request: method; response: empty.
+    pub method: String,
+    /// Request: target; response: empty.
+    pub target: String,
+    /// Response: status code.
+    pub status: Option<u16>,
+    /// Response: reason phrase.
+    pub reason: String,
+    /// Headers in order.
+    pub headers: Vec<Header>,
+    /// The whole header block was captured.
+    pub complete: bool,
+}
+
+/// What [`HttpParser::push`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpEvent {
+    /// A header block ended; `first_packet` carried its first byte.
+    Head(Head, u64),
+    /// The header block exceeds the cap or is not HTTP.
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Body {
+    None,
+    Length(u64),
+    ChunkSize(Vec<u8>),
+    ChunkData(u64),
+    ChunkCrlf(u8),
+    Trailer(Vec<u8>),
+    UntilClose,
+}
+
+/// Parses requests (client side) or responses (server side).
+#[derive(Debug)]
+pub struct HttpParser {
+    is_request: bool,
+    buf: Vec<u8>,
+    first_packet: u64,
+    body: Body,
+    max_header: usize,
+    lost: bool,
+}
+
+/// Methods that open a request line (RFC 9110 §9 plus common extensions).
+const METHODS: [&str; 9] = [
+    "GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE ",
+];
+
+/// True when `data` starts like an HTTP request line.
+pub fn looks_like_request(data: &[u8]) -> bool {
+    METHODS.iter().any(|m| {
+        data.starts_with(m.as_bytes())
+            || (data.len() < m.len() && m.as_bytes().starts_with(data) && !data.is_empty())
+    })
+}
+
+/// True when `data` starts like an HTTP/1.x status line.
+pub fn looks_like_response(data: &[u8]) -> bool {
+    data.starts_with(b"HTTP/1.")
+        || (!data.is_empty() && data.len() < 7 && b"HTTP/1.".starts_with(data))
+}
+
+impl HttpParser {
+    /// A parser for requests (`true`) or responses.
+    pub fn new(is_request: bool, max_header: usize) -> Self {
+        HttpParser {
+            is_request,
+            buf: Vec::new(),
+            first_packet: 0,
+            body: Body::None,
+            max_header,
+            lost: false,
+        }
+    }
+
+    /// True when no header block or body is in progress.
+    pub fn idle(&self) -> bool {
+        self.buf.is_empty() && self.body == Body::None
+    }
+
+    /// Sets how the body after a response head is framed; `request_method`
+    /// is the method of the request it answers (HEAD has no body).
+    pub fn expect_body(&mut self, head: &Head, request_method: Option<&str>) {
+        let status = head.status.unwrap_or(0);
+        let no_body = !self.is_request
+            && ((100..200).contains(&status)
+                || status == 204
+                || status == 304
+                || request_method == Some("HEAD"));
+        let chunked = handshake::has_token(&head.headers, "transfer-encoding", "chunked");
+        let length = handshake::header_value(&head.headers, "content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        self.body = if no_body {
+            Body::None
+        } else if chunked {
+            Body::ChunkSize(Vec::new())
+        } else if let Some(n) = length {
+            if n == 0 { Body::None } else { Body::Length(n) }
+        } else if self.is_request {
+            Body::None
+        } else {
+            Body::UntilClose
+        };
+    }
+
+    /// Feeds bytes; returns how many were consumed and what was found. Call
+    /// again with the rest while it consumes something. After a `Head`,
+    /// the caller decides the body framing with [`Self::expect_body`] (or
+    /// stops feeding, e.g. after a 101 response).
+    pub fn push(&mut self, data: &[u8], packet: u64) -> (usize, Option<HttpEvent>) {
+        if self.lost {
+            if (self.is_request && looks_like_request(data))
+                || (!self.is_request && looks_like_response(data))
+            {
+                self.lost = false;
+            } else {
+                return (data.len(), None);
+            }
+        }
+        let consumed = self.skip_body(data);
+        if consumed > 0 || data.is_empty() {
+            return (consumed, None);
+        }
+        if self.buf.is_empty() {
+            self.first_packet = packet;
+        }
+        // Find the end of the header block in buf + data without copying
+        // more than the header itself.
+        let old = self.buf.len();
+        let search_from = old.saturating_sub(3);
+        self.buf.extend_from_slice(data);
+        let end = find_double_crlf(&self.buf[search_from..]).map(|e| e + search_from);
+        match end {
+            Some(end) => {
+                let head = parse_head(&self.buf[..end], self.is_request, true);
+                let used = end - old;
+                self.buf.clear();
+                match head {
+                    Some(h) => (used, Some(HttpEvent::Head(h, self.first_packet))),
+                    None => {
+                        self.lost = true;
+                        (
+                            used,
+                            Some(HttpEvent::Invalid("malformed HTTP header block".into())),
+                        )
+                    }
+                }
+            }
+            None if self.buf.len() > self.max_header => {
+                self.buf.clear();
+                self.lost = true;
+                (
+                    data.len(),
+                    Some(HttpEvent::Invalid(format!(
+                        "HTTP header block larger than {} bytes",
+                        self.max_header
+                    ))),
+                )
+            }
+            None => (data.len(), None),
+        }
+    }
+
+    /// `len` bytes were not captured. Returns the partial head, if a header
+    /// block was in progress.
+    pub fn gap(&mut self, len: u64) -> Option<HttpEvent> {
+        match &mut self.body {
+            Body::Length(n) if *n > len => {
+                *n -= len;
+                return None;
+            }
+            Body::Length(_) => {
+                self.body = Body::None;
+                return None;
+            }
+            Body::UntilClose => return None,
+            Body::None => {}
+            _ => {
+                self.body = Body::None;
+                self.lost = true;
+                return None;
+            }
+        }
+        self.lost = true;
+        if self.buf.is_empty() {
+            return None;
+        }
+        let head = parse_head(&self.buf, self.is_request, false);
+        self.buf.clear();
+        head.map(|h| HttpEvent::Head(h, self.first_packet))
+    }
+
+    /// Consumes body bytes; returns how many.
+    fn skip_body(&mut self, data: &[u8]) -> usize {
+        let mut used = 0;
+        while used < data.len() {
+            let rest = &data[used..];
+            match &mut self.body {
+                Body::None => break,
+                Body::UntilClose => return data.len(),
+                Body::Length(n) => {
+                    let take = (*n).min(rest.len() as u64);
+                    *n -= take;
+                    used += take as usize;
+                    if *n == 0 {
+                        self.body = Body::None;
+                    }
+                }
+                Body::ChunkSize(line) => {
+                    let pos = rest.iter().position(|&b| b == b'\n');
+                    let take = pos.map(|p| p + 1).unwrap_or(rest.len());
+                    if line.len() < 1024 {
+                        line.extend_from_slice(&rest[..take.min(1024)]);
+                    }
+                    used += take;
+                    if pos.is_some() {
+                        let text = String::from_utf8_lossy(line);
+                        let size = text
+                            .trim()
+                            .split(';')
+                            .next()
+                            .and_then(|s| u64::from_str_radix(s.trim(), 16).ok());
+                        self.body = match size {
+                            Some(0) => Body::Trailer(Vec::new()),
+                            Some(n) => Body::ChunkData(n),
+                            None => {
+                                self.lost = true;
+                                Body::None
+                            }
+                        };
+                    }
+                }
+                Body::ChunkData(n) => {
+                    let take = (*n).min(rest.len() as u64);
+                    *n -= take;
+                    used += take as usize;
+                    if *n == 0 {
+                        self.body = Body::ChunkCrlf(2);
+                    }
+                }
+                Body::ChunkCrlf(k) => {
+                    *k -= 1;
+                    used += 1;
+                    if *k == 0 {
+                        self.body = Body::ChunkSize(Vec::new());
+                    }
+                }
+                Body::Trailer(line) => {
+                    let pos = rest.iter().position(|&b| b == b'\n');
+                    let take = pos.map(|p| p + 1).unwrap_or(rest.len());
+                    let empty_line = pos.is_some()
+                        && line
+                            .iter()
+                            .chain(&rest[..take])
+                            .all(|&b| b == b'\r' || b == b'\n');
+                    used += take;
+                    if empty_line {
+                        self.body = Body::None;
+                    } else if pos.is_some() {
+                        line.clear();
+                    } else if line.len() < 1024 {
+                        line.extend_from_slice(rest);
+                    }
+                }
+            }
+        }
+        used
+    }
+}
+
+fn find_double_crlf(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
+}
+
+fn to_headers(raw: &[httparse::Header<'_>]) -> Vec<Header> {
+    raw.iter()
+        .map(|h| Header {
+            name: h.name.to_string(),
+            value: String::from_utf8_lossy(h.value).into_owned(),
+        })
+        .collect()
+}
+
+/// Parses a header block (`complete`: it ends with the empty line).
+fn parse_head(block: &[u8], is_request: bool, complete: bool) -> Option<Head> {
+    if complete {
+        if let Some(h) = parse_with_httparse(block, is_request) {
+            return Some(h);
+        }
+    }
+    parse_lenient(block, is_request, complete)
+}
+
+fn parse_with_httparse(block: &[u8], is_request: bool) -> Option<Head> {
+    let mut storage = vec![httparse::EMPTY_HEADER; 128];
+    if is_request {
+        let mut req = httparse::Request::new(&mut storage);
+        match req.parse(block).ok()? {
+            httparse::Status::Complete(_) => Some(Head {
+                method: req.method?.to_string(),
+                target: req.path?.to_string(),
+                status: None,
+                reason: String::new(),
+                headers: to_headers(req.headers),
+                complete: true,
+            }),
+            httparse::Status::Partial => None,
+        }
+    } else {
+        let mut res = httparse::Response::new(&mut storage);
+        match res.parse(block).ok()? {
+            httparse::Status::Complete(_) => Some(Head {
+                method: String::new(),
+                target: String::new(),
+                status: res.code,
+                reason: res.reason.unwrap_or("").to_string(),
+                headers: to_headers(res.headers),
+                complete: true,
+            }),
+            httparse::Status::Partial => None,
+        }
+    }
+}
+
+/// Line-by-line parse for blocks httparse rejects (non-UTF-8 values,
+/// obsolete syntax) or that a gap cut short: keeps the start line and every
+/// complete header line.
+fn parse_lenient(block: &[u8], is_request: bool, complete: bool) -> Option<Head> {
+    let text = String::from_utf8_lossy(block);
+    let mut lines: Vec<&str> = text.split("\r\n").collect();
+    if !complete && !text.ends_with("\r\n") {
+        lines.pop(); // the last line was cut
+    }
+    let first = lines.first()?;
+    let mut parts = first.splitn(3, ' ');
+    let (a, b, c) = (parts.next()?, parts.next()?, parts.next().unwrap_or(""));
+    let mut head = Head {
+        method: String::new(),
+        target: String::new(),
+        status: None,
+        reason: String::new(),
+        headers: vec![],
+        complete,
+    };
+    if is_request {
+        if !c.starts_with("HTTP/") && complete {
+            return None;
+        }
+        head.method = a.to_string();
+        head.target = b.to_string();
+    } else {
+        if !a.starts_with("HTTP/") {
+            return None;
+        }
+        head.status = Some(b.parse().ok()?);
+        head.reason = c.to_string();
+    }
+    for line in lines.iter().skip(1).filter(|l| !l.is_empty()) {
+        if let Some((name, value)) = line.split_once(':') {
+            head.headers.push(Header {
+                name: name.trim().to_string(),
+                value: value.trim().to_string(),
+            });
+        }
+    }
+    Some(head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed_all(p: &mut HttpParser, data: &[u8]) -> Vec<HttpEvent> {
+        let mut out = vec![];
+        let mut rest = data;
+        while !rest.is_empty() {
+            let (used, ev) = p.push(rest, 1);
+            if let Some(HttpEvent::Head(h, pk)) = ev {
+                p.expect_body(&h, Some("GET"));
+                out.push(HttpEvent::Head(h, pk));
+            } else if let Some(e) = ev {
+                out.push(e);
+            }
+            if used == 0 {
+                break;
+            }
+            rest = &rest[used..];
+        }
+        out
+    }
+
+    #[test]
+    fn keep_alive_responses_with_bodies_at_every_cut() {
+        let data = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nHTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n";
+        for cut in 0..data.len() {
+            let mut p = HttpParser::new(false, 1 << 16);
+            let mut ev = feed_all(&mut p, &data[..cut]);
+            ev.extend(feed_all(&mut p, &data[cut..]));
+            let statuses: Vec<u16> = ev
+                .iter()
+                .filter_map(|e| {
+                    if let HttpEvent::Head(h, _) = e {
+                        h.status
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            assert_eq!(statuses, [200, 200, 404], "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn gap_gives_partial_head() {
+        let mut p = HttpParser::new(true, 1 << 16);
+        assert_eq!(p.push(b"GET /trunc HTTP/1.1\r\nHost: 127.0.0", 4).1, None);
+        let Some(HttpEvent::Head(h, 4)) = p.gap(200) else {
+            panic!()
+        };
+        assert_eq!(
+            (h.method.as_str(), h.target.as_str(), h.complete),
+            ("GET", "/trunc", false)
+        );
+        assert!(h.headers.is_empty());
+    }
+
+    #[test]
+    fn oversized_header_is_reported() {
+        let mut p = HttpParser::new(true, 64);
+        let (_, ev) = p.push(&[b'G', b'E', b'T', b' '].repeat(40), 1);
+        assert!(matches!(ev, Some(HttpEvent::Invalid(_))));
+    }
+}

@@ -1,0 +1,32 @@
+//! wsinspect: a WebSocket traffic inspector for pcap/pcapng captures.
+//!
+//! The library is a layered, sans-IO pipeline; each layer is a small state
+//! machine that knows nothing of the layers above it:
+//!
+//! ```text
+//! capture (pcap/pcapng → RawPacket)
+//!   → decode (link/IP/TCP → TcpSegment)
+//!   → tcp (connections, per-direction reassembly → in-order pieces + gaps)
+//!   → analysis::session (HTTP upgrade → WebSocket)
+//!       → http (header blocks, handshake, Sec-WebSocket-Accept)
+//!       → ws (frames → messages, deflate, violations)
+//!   → analysis::model (connections, messages, control frames, violations)
+//!   → report (text / JSON / NDJSON), tui, check
+//! ```
+//!
+//! See `docs/architecture.md` for the reasons behind the layout.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod analysis;
+pub mod capture;
+pub mod decode;
+pub mod flow;
+pub mod hexfmt;
+pub mod http;
+pub mod pipeline;
+pub mod report;
+pub mod tcp;
+pub mod violation;
+pub mod ws;

@@ -1,0 +1,233 @@
+//! permessage-deflate (RFC 7692): parameters and a bounded inflater.
+//!
+//! One raw-deflate context per direction. With context takeover the LZ77
+//! window is kept across messages; with `*_no_context_takeover` the context
+//! is reset at every message, which also lets decoding recover after a gap.
+//! A decoder with a 32 KiB window decodes streams made with any smaller
+//! `max_window_bits`, so window bits need no special handling.
+
+use flate2::{Decompress, FlushDecompress, Status};
+
+/// Negotiated permessage-deflate parameters (RFC 7692 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeflateParams {
+    /// The server resets its compression context after each message.
+    pub server_no_context_takeover: bool,
+    /// The client resets its compression context after each message.
+    pub client_no_context_takeover: bool,
+    /// LZ77 window of the server's compressor.
+    pub server_max_window_bits: Option<u8>,
+    /// LZ77 window of the client's compressor.
+    pub client_max_window_bits: Option<u8>,
+}
+
+impl DeflateParams {
+    /// Parses the response's `Sec-WebSocket-Extensions` value; `None` when
+    /// permessage-deflate was not accepted.
+    pub fn from_extensions(header: &str) -> Option<Self> {
+        header.split(',').find_map(|ext| {
+            let mut parts = ext.split(';').map(str::trim);
+            if !parts.next()?.eq_ignore_ascii_case("permessage-deflate") {
+                return None;
+            }
+            let mut p = DeflateParams::default();
+            for param in parts {
+                let (name, value) = param.split_once('=').unwrap_or((param, ""));
+                let value = value.trim().trim_matches('"').parse::<u8>().ok();
+                match name.trim().to_ascii_lowercase().as_str() {
+                    "server_no_context_takeover" => p.server_no_context_takeover = true,
+                    "client_no_context_takeover" => p.client_no_context_takeover = true,
+                    "server_max_window_bits" => p.server_max_window_bits = value.or(Some(15)),
+                    "client_max_window_bits" => p.client_max_window_bits = value.or(Some(15)),
+                    _ => {}
+                }
+            }
+            Some(p)
+        })
+    }
+}
+
+/// Why inflating stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InflateError {
+    /// The compressed bytes are not valid deflate data.
+    Corrupt(String),
+    /// The decompressed size passed the configured cap.
+    TooLarge(u64),
+}
+
+/// Inflates messages of one direction.
+pub struct Inflater {
+    z: Decompress,
+    reset_each_message: bool,
+    /// The context lost bytes (gap): later messages that refer to the
+    /// window cannot be decoded until a reset.
+    poisoned: bool,
+    out_this_message: u64,
+    buf: Box<[u8; 32 * 1024]>,
+}
+
+impl std::fmt::Debug for Inflater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inflater")
+            .field("reset_each_message", &self.reset_each_message)
+            .finish()
+    }
+}
+
+impl Inflater {
+    /// `reset_each_message`: the sender does not take over its context.
+    pub fn new(reset_each_message: bool) -> Self {
+        Inflater {
+            z: Decompress::new(false),
+            reset_each_message,
+            poisoned: false,
+            out_this_message: 0,
+            buf: Box::new([0; 32 * 1024]),
+        }
+    }
+
+    /// Called at the first frame of each compressed message.
+    pub fn start_message(&mut self) {
+        if self.reset_each_message {
+            self.z.reset(false);
+            self.poisoned = false;
+        }
+        self.out_this_message = 0;
+    }
+
+    /// Bytes of the stream were lost: the shared window is unreliable.
+    pub fn poison(&mut self) {
+        self.poisoned = true;
+    }
+
+    /// True when the window is known to be incomplete.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    /// Inflates `input`, handing output to `out`; at most `cap` bytes of
+    /// output per message.
+    pub fn push(
+        &mut self,
+        input: &[u8],
+        cap: u64,
+        out: &mut impl FnMut(&[u8]),
+    ) -> Result<(), InflateError> {
+        self.run(input, FlushDecompress::None, cap, out)
+    }
+
+    /// Ends a message: RFC 7692 §7.2.2 removed the trailing `00 00 ff ff`
+    /// of the sync flush; append it back.
+    pub fn finish_message(
+        &mut self,
+        cap: u64,
+        out: &mut impl FnMut(&[u8]),
+    ) -> Result<(), InflateError> {
+        self.run(&[0x00, 0x00, 0xff, 0xff], FlushDecompress::Sync, cap, out)
+    }
+
+    fn run(
+        &mut self,
+        mut input: &[u8],
+        flush: FlushDecompress,
+        cap: u64,
+        out: &mut impl FnMut(&[u8]),
+    ) -> Result<(), InflateError> {
+        loop {
+            let before_in = self.z.total_in();
+            let before_out = self.z.total_out();
+            let status = self
+                .z
+                .decompress(input, &mut self.buf[..], flush)
+                .map_err(|e| InflateError::Corrupt(e.to_string()))?;
+            let used = (self.z.total_in() - before_in) as usize;
+            let produced = (self.z.total_out() - before_out) as usize;
+            input = &input[used.min(input.len())..];
+            if produced > 0 {
+                self.out_this_message += produced as u64;
+                if self.out_this_message > cap {
+                    return Err(InflateError::TooLarge(cap));
+                }
+                out(&self.buf[..produced]);
+            }
+            let stalled = used == 0 && produced == 0;
+            if matches!(status, Status::StreamEnd) {
+                // A final block (BFINAL) ends the deflate stream; a new one
+                // may follow in the next message (RFC 7692 §7.2.3.3).
+                self.z.reset(false);
+                if input.is_empty() {
+                    return Ok(());
+                }
+                continue;
+            }
+            if stalled || (input.is_empty() && produced < self.buf.len()) {
+                return Ok(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{Compress, Compression, FlushCompress};
+
+    fn compress(ctx: &mut Compress, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(data.len() + 64);
+        ctx.compress_vec(data, &mut out, FlushCompress::Sync)
+            .unwrap();
+        assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+        out.truncate(out.len() - 4);
+        out
+    }
+
+    fn inflate(inf: &mut Inflater, data: &[u8]) -> Vec<u8> {
+        let mut got = Vec::new();
+        inf.start_message();
+        inf.push(data, u64::MAX, &mut |b| got.extend_from_slice(b))
+            .unwrap();
+        inf.finish_message(u64::MAX, &mut |b| got.extend_from_slice(b))
+            .unwrap();
+        got
+    }
+
+    #[test]
+    fn context_takeover_across_messages() {
+        let mut c = Compress::new(Compression::default(), false);
+        let mut inf = Inflater::new(false);
+        let m = b"hello hello hello websocket world";
+        let a = compress(&mut c, m);
+        let b = compress(&mut c, m);
+        assert!(b.len() < a.len());
+        assert_eq!(inflate(&mut inf, &a), m);
+        assert_eq!(inflate(&mut inf, &b), m);
+    }
+
+    #[test]
+    fn bomb_is_capped() {
+        let mut c = Compress::new(Compression::best(), false);
+        let zeros = vec![0u8; 4 << 20];
+        let z = compress(&mut c, &zeros);
+        let mut inf = Inflater::new(true);
+        inf.start_message();
+        let mut n = 0u64;
+        let r = inf.push(&z, 1 << 20, &mut |b| n += b.len() as u64);
+        assert_eq!(r, Err(InflateError::TooLarge(1 << 20)));
+        assert!(n <= 1 << 20);
+    }
+
+    #[test]
+    fn params() {
+        let p = DeflateParams::from_extensions(
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10",
+        )
+        .unwrap();
+        assert!(p.server_no_context_takeover && p.client_no_context_takeover);
+        assert_eq!(p.server_max_window_bits, Some(10));
+        assert_eq!(
+            DeflateParams::from_extensions("x-webkit-deflate-frame"),
+            None
+        );
+    }
+}

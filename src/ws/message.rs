@@ -1,0 +1,732 @@
+//! Frames → messages and control frames, with the RFC 6455 rules checked.
+//!
+//! One [`MessageAssembler`] per direction. Payloads are streamed: each data
+//! message is hashed (SHA-256), measured, UTF-8-checked and inflated
+//! (permessage-deflate) piece by piece; only a bounded text and a short head
+//! are kept. Violations are reported and decoding goes on, as an inspector
+//! must (an endpoint would fail the connection, RFC 6455 §7.1.7).
+
+use super::decoder::FrameEvent;
+use super::deflate::{DeflateParams, InflateError, Inflater};
+use super::frame::{CloseCode, FrameHeader, LengthFormat, Opcode};
+use super::utf8::Utf8Validator;
+use crate::capture::{PacketNo, Timestamp};
+use crate::flow::Direction;
+use crate::hexfmt::hex;
+use crate::violation::{Anomaly, AnomalyKind, Violation, ViolationKind};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// Bytes of each message kept for previews and hex dumps.
+pub const HEAD_BYTES: usize = 1024;
+/// Bytes of a binary payload shown as `preview_hex` in reports.
+pub const PREVIEW_BYTES: usize = 32;
+
+/// One frame's header, as the detail views show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FrameInfo {
+    /// FIN bit.
+    pub fin: bool,
+    /// RSV1..3 as a 3-bit value.
+    pub rsv: u8,
+    /// Opcode.
+    pub opcode: Opcode,
+    /// Masking key in hex, when masked.
+    pub mask_key: Option<String>,
+    /// Payload length on the wire.
+    pub payload_len: u64,
+    /// Length encoding.
+    pub length_format: LengthFormat,
+    /// Packet that carried the header's first byte.
+    pub header_packet: PacketNo,
+    /// Packet that completed the frame.
+    pub end_packet: PacketNo,
+}
+
+impl FrameInfo {
+    fn new(h: &FrameHeader, header_packet: PacketNo) -> Self {
+        FrameInfo {
+            fin: h.fin,
+            rsv: h.rsv,
+            opcode: h.opcode,
+            mask_key: h.mask.map(|m| hex(&m)),
+            payload_len: h.payload_len,
+            length_format: h.length_format,
+            header_packet,
+            end_packet: header_packet,
+        }
+    }
+}
+
+/// A complete data message (text or binary, possibly fragmented).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Message {
+    /// Direction.
+    pub dir: Direction,
+    /// Opcode of the first frame.
+    pub opcode: Opcode,
+    /// Number of frames (1 + continuation frames).
+    pub frames: u32,
+    /// RSV1 set on the first frame (permessage-deflate).
+    pub compressed: bool,
+    /// Payload length after decompression; None when unknowable.
+    pub payload_len: Option<u64>,
+    /// Sum of the frame payload lengths on the wire.
+    pub wire_payload_len: u64,
+    /// SHA-256 of the unmasked, decompressed payload; None if incomplete.
+    pub sha256: Option<String>,
+    /// The text of a complete, valid text message (up to the text cap).
+    pub text: Option<String>,
+    /// True when `text` was cut at the configured cap.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub text_truncated: bool,
+    /// UTF-8 validity of a text message (None for binary or incomplete).
+    pub utf8_valid: Option<bool>,
+    /// Every byte of the message was captured.
+    pub complete: bool,
+    /// Packet that first carried the first header byte.
+    pub first_packet: PacketNo,
+    /// Packet that completed in-order delivery of the last frame.
+    pub last_packet: PacketNo,
+    /// Time of the first frame.
+    pub ts: Timestamp,
+    /// Time of completion.
+    pub end_ts: Timestamp,
+    /// The visible bytes of an incomplete message (until the first gap).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub captured_prefix_hex: Option<String>,
+    /// First bytes of a binary payload, in hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview_hex: Option<String>,
+    /// Header of every frame.
+    pub frame_headers: Vec<FrameInfo>,
+    /// First bytes of the payload, for previews (not in reports).
+    #[serde(skip)]
+    pub head: Vec<u8>,
+}
+
+/// A control frame (close, ping, pong, or a reserved control opcode).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ControlFrame {
+    /// Direction.
+    pub dir: Direction,
+    /// Opcode.
+    pub opcode: Opcode,
+    /// Payload length.
+    pub payload_len: u64,
+    /// Close status code (close frames with a payload).
+    pub close_code: Option<u16>,
+    /// Close reason (close frames with a payload).
+    pub close_reason: Option<String>,
+    /// Packet that completed the frame.
+    pub packet: PacketNo,
+    /// Time it completed.
+    pub ts: Timestamp,
+    /// Payload in hex (ping/pong/close), at most 125 bytes.
+    pub payload_hex: String,
+    /// The frame header.
+    pub frame: FrameInfo,
+}
+
+/// What an assembler reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WsEvent {
+    /// A data message completed.
+    Message(Message),
+    /// A control frame completed.
+    Control(ControlFrame),
+    /// A rule was broken.
+    Violation(Violation),
+    /// Something limited the analysis.
+    Anomaly(Anomaly),
+}
+
+/// Limits that bound memory and CPU per message.
+#[derive(Debug, Clone, Copy)]
+pub struct WsLimits {
+    /// Text kept per message.
+    pub max_text_bytes: usize,
+    /// Decompressed bytes per message before giving up (bomb guard).
+    pub max_inflated_bytes: u64,
+}
+
+impl Default for WsLimits {
+    fn default() -> Self {
+        WsLimits {
+            max_text_bytes: 1 << 20,
+            max_inflated_bytes: 256 << 20,
+        }
+    }
+}
+
+/// What the handshake said about this connection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WsContext {
+    /// The handshake was seen (else RSV bits cannot be judged).
+    pub handshake_seen: bool,
+    /// Negotiated permessage-deflate.
+    pub deflate: Option<DeflateParams>,
+}
+
+#[derive(Debug)]
+struct Building {
+    msg: Message,
+    hasher: Sha256,
+    utf8: Utf8Validator,
+    text: Vec<u8>,
+    decoded_len: u64,
+    /// Bytes stopped flowing (gap, inflate failure, cap).
+    broken: bool,
+}
+
+#[derive(Debug)]
+struct ControlBuilding {
+    header: FrameHeader,
+    info: FrameInfo,
+    payload: Vec<u8>,
+    gap: bool,
+}
+
+#[derive(Debug)]
+enum CurrentFrame {
+    None,
+    Data {
+        fin: bool,
+    },
+    Control(ControlBuilding),
+    /// A continuation with no message: its payload is skipped.
+    Orphan,
+}
+
+/// Builds messages of one direction.
+#[derive(Debug)]
+pub struct MessageAssembler {
+    dir: Direction,
+    ctx: WsContext,
+    limits: WsLimits,
+    inflater: Option<Inflater>,
+    building: Option<Building>,
+    frame: CurrentFrame,
+    close_sent: bool,
+}
+
+impl MessageAssembler {
+    /// An assembler for `dir`.
+    pub fn new(dir: Direction, ctx: WsContext, limits: WsLimits) -> Self {
+        let reset = ctx.deflate.map(|p| match dir {
+            Direction::ClientToServer => p.client_no_context_takeover,
+            Direction::ServerToClient => p.server_no_context_takeover,
+        });
+        MessageAssembler {
+            dir,
+            ctx,
+            limits,
+            inflater: reset.map(Inflater::new),
+            building: None,
+            frame: CurrentFrame::None,
+            close_sent: false,
+        }
+    }
+
+    /// The direction this assembler decodes.
+    pub fn dir(&self) -> Direction {
+        self.dir
+    }
+
+    fn violation(
+        &self,
+        kind: ViolationKind,
+        packet: PacketNo,
+        detail: String,
+        out: &mut impl FnMut(WsEvent),
+    ) {
+        out(WsEvent::Violation(Violation {
+            kind,
+            dir: Some(self.dir),
+            packet,
+            detail,
+        }));
+    }
+
+    fn anomaly(
+        &self,
+        kind: AnomalyKind,
+        packet: PacketNo,
+        detail: String,
+        out: &mut impl FnMut(WsEvent),
+    ) {
+        out(WsEvent::Anomaly(Anomaly {
+            kind,
+            dir: Some(self.dir),
+            packet,
+            detail,
+        }));
+    }
+
+    /// Handles one decoder event; `now`/`ts` are the packet being processed.
+    pub fn on_event(
+        &mut self,
+        ev: FrameEvent<'_>,
+        now: PacketNo,
+        ts: Timestamp,
+        out: &mut impl FnMut(WsEvent),
+    ) {
+        match ev {
+            FrameEvent::Header(h, first) => self.on_header(h, first, now, ts, out),
+            FrameEvent::Payload(p) => self.on_payload(p, now, out),
+            FrameEvent::PayloadGap(n) => self.on_gap(n, now),
+            FrameEvent::End => self.on_end(now, ts, out),
+            FrameEvent::LostSync(n) => {
+                self.anomaly(
+                    AnomalyKind::LostSync,
+                    now,
+                    format!("{n} bytes missing inside a frame header; framing resumes at the next captured segment"),
+                    out,
+                );
+                if let Some(b) = self.building.as_mut() {
+                    b.broken = true;
+                    b.msg.complete = false;
+                }
+                self.finish_message(now, ts, out);
+                self.frame = CurrentFrame::None;
+            }
+        }
+    }
+
+    fn check_header(&self, h: &FrameHeader, first: PacketNo, out: &mut impl FnMut(WsEvent)) {
+        let client = self.dir == Direction::ClientToServer;
+        if client && h.mask.is_none() {
+            self.violation(
+                ViolationKind::UnmaskedClientFrame,
+                first,
+                format!("unmasked {} frame from the client", h.opcode),
+                out,
+            );
+        }
+        if !client && h.mask.is_some() {
+            self.violation(
+                ViolationKind::MaskedServerFrame,
+                first,
+                format!("masked {} frame from the server", h.opcode),
+                out,
+            );
+        }
+        if let Some(p) = h.length_encoding_problem() {
+            self.violation(ViolationKind::BadLength, first, p.to_string(), out);
+        }
+        if h.rsv & 0b011 != 0 {
+            self.violation(
+                ViolationKind::ReservedBits,
+                first,
+                format!("RSV2/RSV3 set on a {} frame without an extension", h.opcode),
+                out,
+            );
+        }
+        if self.close_sent {
+            self.violation(
+                ViolationKind::DataAfterClose,
+                first,
+                format!("{} frame sent after this side's close frame", h.opcode),
+                out,
+            );
+        }
+        if matches!(
+            h.opcode,
+            Opcode::ReservedData(_) | Opcode::ReservedControl(_)
+        ) {
+            self.violation(
+                ViolationKind::ReservedOpcode,
+                first,
+                format!("reserved opcode 0x{:x}", h.opcode.value()),
+                out,
+            );
+        }
+    }
+
+    fn on_header(
+        &mut self,
+        h: FrameHeader,
+        first: PacketNo,
+        now: PacketNo,
+        ts: Timestamp,
+        out: &mut impl FnMut(WsEvent),
+    ) {
+        self.check_header(&h, first, out);
+        if h.opcode.is_control() {
+            if !h.fin {
+                self.violation(
+                    ViolationKind::FragmentedControl,
+                    first,
+                    format!("fragmented {} frame", h.opcode),
+                    out,
+                );
+            }
+            if h.payload_len > 125 {
+                self.violation(
+                    ViolationKind::ControlTooLong,
+                    first,
+                    format!("{} frame of {} bytes (max 125)", h.opcode, h.payload_len),
+                    out,
+                );
+            }
+            if h.rsv1() {
+                self.violation(
+                    ViolationKind::CompressedBitMisplaced,
+                    first,
+                    format!("RSV1 set on a {} frame", h.opcode),
+                    out,
+                );
+            }
+            let info = FrameInfo::new(&h, first);
+            self.frame = CurrentFrame::Control(ControlBuilding {
+                header: h,
+                info,
+                payload: Vec::new(),
+                gap: false,
+            });
+            return;
+        }
+        if h.opcode == Opcode::Continuation {
+            if h.rsv1() {
+                self.violation(
+                    ViolationKind::CompressedBitMisplaced,
+                    first,
+                    "RSV1 set on a continuation frame".into(),
+                    out,
+                );
+            }
+            match self.building.as_mut() {
+                Some(b) => {
+                    b.msg.frames += 1;
+                    b.msg.frame_headers.push(FrameInfo::new(&h, first));
+                    self.frame = CurrentFrame::Data { fin: h.fin };
+                }
+                None => {
+                    self.violation(
+                        ViolationKind::UnexpectedContinuation,
+                        first,
+                        "continuation frame with no message in progress".into(),
+                        out,
+                    );
+                    self.frame = CurrentFrame::Orphan;
+                }
+            }
+            return;
+        }
+        if self.building.is_some() {
+            self.violation(
+                ViolationKind::InterleavedMessage,
+                first,
+                format!(
+                    "new {} message while a fragmented message is unfinished",
+                    h.opcode
+                ),
+                out,
+            );
+            if let Some(b) = self.building.as_mut() {
+                b.msg.complete = false;
+                b.broken = true;
+            }
+            self.finish_message(now, ts, out);
+        }
+        let compressed = h.rsv1();
+        if compressed && self.ctx.deflate.is_none() {
+            if self.ctx.handshake_seen {
+                self.violation(
+                    ViolationKind::ReservedBits,
+                    first,
+                    "RSV1 set but permessage-deflate was not negotiated".into(),
+                    out,
+                );
+            } else {
+                // No handshake (mid-stream): assume permessage-deflate with
+                // context takeover, the common default.
+                self.inflater.get_or_insert_with(|| Inflater::new(false));
+            }
+        }
+        let mut b = Building {
+            msg: Message {
+                dir: self.dir,
+                opcode: h.opcode,
+                frames: 1,
+                compressed,
+                payload_len: None,
+                wire_payload_len: 0,
+                sha256: None,
+                text: None,
+                text_truncated: false,
+                utf8_valid: None,
+                complete: true,
+                first_packet: first,
+                last_packet: now,
+                ts,
+                end_ts: ts,
+                captured_prefix_hex: None,
+                preview_hex: None,
+                frame_headers: vec![FrameInfo::new(&h, first)],
+                head: Vec::new(),
+            },
+            hasher: Sha256::new(),
+            utf8: Utf8Validator::default(),
+            text: Vec::new(),
+            decoded_len: 0,
+            broken: false,
+        };
+        if compressed {
+            match self.inflater.as_mut() {
+                Some(inf) => {
+                    inf.start_message();
+                    if inf.is_poisoned() {
+                        b.broken = true;
+                        b.msg.complete = false;
+                        self.anomaly(
+                            AnomalyKind::Undecodable,
+                            first,
+                            "compressed message refers to a window with missing bytes (context takeover after a gap)".into(),
+                            out,
+                        );
+                    }
+                }
+                None => b.broken = true,
+            }
+        }
+        self.building = Some(b);
+        self.frame = CurrentFrame::Data { fin: h.fin };
+    }
+
+    fn on_payload(&mut self, p: &[u8], now: PacketNo, out: &mut impl FnMut(WsEvent)) {
+        match &mut self.frame {
+            CurrentFrame::Control(c) => {
+                let room = 125usize.saturating_sub(c.payload.len());
+                c.payload.extend_from_slice(&p[..room.min(p.len())]);
+            }
+            CurrentFrame::Data { .. } => {
+                let Some(b) = self.building.as_mut() else {
+                    return;
+                };
+                b.msg.wire_payload_len += p.len() as u64;
+                if b.broken {
+                    return;
+                }
+                if b.msg.compressed {
+                    let Some(inf) = self.inflater.as_mut() else {
+                        return;
+                    };
+                    let limits = self.limits;
+                    let res = inf.push(p, limits.max_inflated_bytes, &mut |d| {
+                        absorb(b, d, limits.max_text_bytes)
+                    });
+                    if let Err(e) = res {
+                        report_inflate_error(self.dir, e, now, b, out);
+                    }
+                } else {
+                    absorb(b, p, self.limits.max_text_bytes);
+                }
+            }
+            CurrentFrame::None | CurrentFrame::Orphan => {}
+        }
+    }
+
+    fn on_gap(&mut self, n: u64, _now: PacketNo) {
+        match &mut self.frame {
+            CurrentFrame::Control(c) => c.gap = true,
+            CurrentFrame::Data { .. } => {
+                if let Some(b) = self.building.as_mut() {
+                    b.msg.wire_payload_len += n;
+                    if !b.broken {
+                        b.msg.captured_prefix_hex = Some(hex(&b.msg.head));
+                    }
+                    b.broken = true;
+                    b.msg.complete = false;
+                    if b.msg.compressed {
+                        if let Some(inf) = self.inflater.as_mut() {
+                            inf.poison();
+                        }
+                    }
+                }
+            }
+            CurrentFrame::None | CurrentFrame::Orphan => {}
+        }
+    }
+
+    fn on_end(&mut self, now: PacketNo, ts: Timestamp, out: &mut impl FnMut(WsEvent)) {
+        match std::mem::replace(&mut self.frame, CurrentFrame::None) {
+            CurrentFrame::Control(c) => self.finish_control(c, now, ts, out),
+            CurrentFrame::Data { fin } => {
+                if let Some(b) = self.building.as_mut() {
+                    if let Some(f) = b.msg.frame_headers.last_mut() {
+                        f.end_packet = now;
+                    }
+                }
+                if fin {
+                    self.finish_message(now, ts, out);
+                }
+            }
+            CurrentFrame::None | CurrentFrame::Orphan => {}
+        }
+    }
+
+    fn finish_control(
+        &mut self,
+        mut c: ControlBuilding,
+        now: PacketNo,
+        ts: Timestamp,
+        out: &mut impl FnMut(WsEvent),
+    ) {
+        c.info.end_packet = now;
+        let (mut close_code, mut close_reason) = (None, None);
+        if c.header.opcode == Opcode::Close {
+            self.close_sent = true;
+            match c.payload.len() {
+                0 => {}
+                1 => self.violation(
+                    ViolationKind::BadClosePayload,
+                    now,
+                    "close frame with a 1-byte payload".into(),
+                    out,
+                ),
+                _ => {
+                    let code = CloseCode(u16::from_be_bytes([c.payload[0], c.payload[1]]));
+                    if !code.valid_on_wire() {
+                        self.violation(
+                            ViolationKind::BadCloseCode,
+                            now,
+                            format!(
+                                "close code {} ({}) must not be sent",
+                                code.0,
+                                code.meaning()
+                            ),
+                            out,
+                        );
+                    }
+                    close_code = Some(code.0);
+                    let reason = &c.payload[2..];
+                    match std::str::from_utf8(reason) {
+                        Ok(s) => close_reason = Some(s.to_string()),
+                        Err(_) => {
+                            if !c.gap {
+                                self.violation(
+                                    ViolationKind::InvalidUtf8,
+                                    now,
+                                    "close reason is not valid UTF-8".into(),
+                                    out,
+                                );
+                            }
+                            close_reason = Some(String::from_utf8_lossy(reason).into_owned());
+                        }
+                    }
+                }
+            }
+        }
+        out(WsEvent::Control(ControlFrame {
+            dir: self.dir,
+            opcode: c.header.opcode,
+            payload_len: c.header.payload_len,
+            close_code,
+            close_reason,
+            packet: now,
+            ts,
+            payload_hex: hex(&c.payload),
+            frame: c.info,
+        }));
+    }
+
+    fn finish_message(&mut self, now: PacketNo, ts: Timestamp, out: &mut impl FnMut(WsEvent)) {
+        let Some(mut b) = self.building.take() else {
+            return;
+        };
+        if b.msg.compressed && !b.broken {
+            if let Some(inf) = self.inflater.as_mut() {
+                let limits = self.limits;
+                if let Err(e) = inf.finish_message(limits.max_inflated_bytes, &mut |d| {
+                    absorb(&mut b, d, limits.max_text_bytes)
+                }) {
+                    report_inflate_error(self.dir, e, now, &mut b, out);
+                }
+            }
+        }
+        let mut m = b.msg;
+        m.last_packet = now;
+        m.end_ts = ts;
+        let is_text = m.opcode == Opcode::Text;
+        if b.broken {
+            m.complete = false;
+            if !m.compressed {
+                m.payload_len = Some(m.frame_headers.iter().map(|f| f.payload_len).sum());
+            }
+            if m.captured_prefix_hex.is_none() && !m.compressed {
+                m.captured_prefix_hex = Some(hex(&m.head));
+            }
+        } else {
+            m.payload_len = Some(b.decoded_len);
+            m.sha256 = Some(hex(&b.hasher.finalize()));
+            if is_text {
+                let valid = b.utf8.finish();
+                m.utf8_valid = Some(valid);
+                if valid {
+                    m.text_truncated = b.decoded_len > b.text.len() as u64;
+                    m.text = Some(match String::from_utf8(b.text) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let valid_len = e.utf8_error().valid_up_to();
+                            let mut bytes = e.into_bytes();
+                            bytes.truncate(valid_len);
+                            String::from_utf8(bytes).unwrap_or_default()
+                        }
+                    });
+                } else {
+                    self.violation(
+                        ViolationKind::InvalidUtf8,
+                        now,
+                        format!("text message with invalid UTF-8 completed at packet {now}"),
+                        out,
+                    );
+                }
+            }
+        }
+        if !is_text {
+            m.preview_hex = Some(hex(&m.head[..m.head.len().min(PREVIEW_BYTES)]));
+        }
+        out(WsEvent::Message(m));
+    }
+}
+
+/// Takes decoded payload bytes into the message being built.
+fn absorb(b: &mut Building, d: &[u8], max_text: usize) {
+    b.decoded_len += d.len() as u64;
+    b.hasher.update(d);
+    let room = HEAD_BYTES.saturating_sub(b.msg.head.len());
+    b.msg.head.extend_from_slice(&d[..room.min(d.len())]);
+    if b.msg.opcode == Opcode::Text {
+        b.utf8.push(d);
+        let room = max_text.saturating_sub(b.text.len());
+        b.text.extend_from_slice(&d[..room.min(d.len())]);
+    }
+}
+
+fn report_inflate_error(
+    dir: Direction,
+    e: InflateError,
+    now: PacketNo,
+    b: &mut Building,
+    out: &mut impl FnMut(WsEvent),
+) {
+    b.broken = true;
+    b.msg.complete = false;
+    match e {
+        InflateError::Corrupt(why) => out(WsEvent::Violation(Violation {
+            kind: ViolationKind::InflateError,
+            dir: Some(dir),
+            packet: now,
+            detail: format!("compressed message cannot be inflated: {why}"),
+        })),
+        InflateError::TooLarge(cap) => out(WsEvent::Anomaly(Anomaly {
+            kind: AnomalyKind::CapReached,
+            dir: Some(dir),
+            packet: now,
+            detail: format!(
+                "decompressed message larger than the cap of {cap} bytes (--max-inflated); its hash is not computed"
+            ),
+        })),
+    }
+}
