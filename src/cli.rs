@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use wsinspect::analysis::{Limits, NullSink};
 use wsinspect::pipeline;
 use wsinspect::report::{self, ndjson::NdjsonSink};
+use wsinspect::ws::message::WsLimits;
 
 /// WebSocket traffic inspector for pcap/pcapng captures.
 #[derive(Debug, Parser)]
@@ -55,13 +56,15 @@ struct LimitArgs {
 
 impl LimitArgs {
     fn limits(&self) -> Limits {
-        let mut l = Limits::default();
-        l.max_ooo_bytes_per_dir = self.max_ooo_bytes;
-        l.max_header_bytes = self.max_header_bytes;
-        l.max_live_flows = self.max_flows.max(1);
-        l.ws.max_text_bytes = self.max_text_bytes;
-        l.ws.max_inflated_bytes = self.max_inflated;
-        l
+        Limits {
+            max_ooo_bytes_per_dir: self.max_ooo_bytes,
+            max_header_bytes: self.max_header_bytes,
+            max_live_flows: self.max_flows.max(1),
+            ws: WsLimits {
+                max_text_bytes: self.max_text_bytes,
+                max_inflated_bytes: self.max_inflated,
+            },
+        }
     }
 }
 

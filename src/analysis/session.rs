@@ -372,15 +372,15 @@ impl Session {
         let answers_upgrade = idx.is_some() && idx == self.upgrade_exchange;
         let is_upgrade = answers_upgrade && self.conn.handshake.seen;
         if status == 101 || is_upgrade {
-            if !self.conn.handshake.seen {
-                if let Some((req, req_first)) = self.last_request.clone() {
-                    self.conn.handshake.set_request(
-                        &req.target,
-                        &req.headers,
-                        req.complete,
-                        req_first.0,
-                    );
-                }
+            if !self.conn.handshake.seen
+                && let Some((req, req_first)) = self.last_request.clone()
+            {
+                self.conn.handshake.set_request(
+                    &req.target,
+                    &req.headers,
+                    req.complete,
+                    req_first.0,
+                );
             }
             self.conn.handshake.set_response(
                 status,

@@ -75,12 +75,12 @@ impl Decoder {
     /// Decodes one packet to a TCP segment.
     pub fn decode<'a>(&mut self, pkt: &RawPacket<'a>) -> Result<TcpSegment<'a>, Skip> {
         let sliced = slice_link(pkt.link, pkt.data)?;
-        if let Some((_, layer)) = &sliced.stop_err {
-            if sliced.net.is_none() {
-                return Err(Skip::Malformed(format!(
-                    "cut or malformed {layer:?} header"
-                )));
-            }
+        if let Some((_, layer)) = &sliced.stop_err
+            && sliced.net.is_none()
+        {
+            return Err(Skip::Malformed(format!(
+                "cut or malformed {layer:?} header"
+            )));
         }
         let net = sliced.net.ok_or(Skip::NotTcp)?;
         let ip = ip_view(&net)?;

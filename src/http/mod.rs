@@ -301,10 +301,8 @@ fn to_headers(raw: &[httparse::Header<'_>]) -> Vec<Header> {
 
 /// Parses a header block (`complete`: it ends with the empty line).
 fn parse_head(block: &[u8], is_request: bool, complete: bool) -> Option<Head> {
-    if complete {
-        if let Some(h) = parse_with_httparse(block, is_request) {
-            return Some(h);
-        }
+    if complete && let Some(h) = parse_with_httparse(block, is_request) {
+        return Some(h);
     }
     parse_lenient(block, is_request, complete)
 }

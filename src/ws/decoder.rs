@@ -238,11 +238,11 @@ mod tests {
         // merge adjacent payload pieces for comparison
         let mut merged: Vec<String> = Vec::new();
         for e in ev {
-            if let (Some(last), true) = (merged.last_mut(), e.starts_with('P')) {
-                if last.starts_with('P') {
-                    last.push_str(&e[1..]);
-                    continue;
-                }
+            if let (Some(last), true) = (merged.last_mut(), e.starts_with('P'))
+                && last.starts_with('P')
+            {
+                last.push_str(&e[1..]);
+                continue;
             }
             merged.push(e);
         }

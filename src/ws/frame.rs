@@ -296,12 +296,11 @@ mod tests {
         b.extend_from_slice(&(1u64 << 63).to_be_bytes());
         let h = FrameHeader::parse(&b).unwrap();
         assert!(h.length_encoding_problem().is_some());
-        assert_eq!(
+        assert!(
             FrameHeader::parse(&[0x82, 126, 0, 5])
                 .unwrap()
                 .length_encoding_problem()
-                .is_some(),
-            true
+                .is_some()
         );
     }
 

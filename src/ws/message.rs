@@ -538,10 +538,10 @@ impl MessageAssembler {
                     }
                     b.broken = true;
                     b.msg.complete = false;
-                    if b.msg.compressed {
-                        if let Some(inf) = self.inflater.as_mut() {
-                            inf.poison();
-                        }
+                    if b.msg.compressed
+                        && let Some(inf) = self.inflater.as_mut()
+                    {
+                        inf.poison();
                     }
                 }
             }
@@ -553,10 +553,10 @@ impl MessageAssembler {
         match std::mem::replace(&mut self.frame, CurrentFrame::None) {
             CurrentFrame::Control(c) => self.finish_control(c, now, ts, out),
             CurrentFrame::Data { fin } => {
-                if let Some(b) = self.building.as_mut() {
-                    if let Some(f) = b.msg.frame_headers.last_mut() {
-                        f.end_packet = now;
-                    }
+                if let Some(b) = self.building.as_mut()
+                    && let Some(f) = b.msg.frame_headers.last_mut()
+                {
+                    f.end_packet = now;
                 }
                 if fin {
                     self.finish_message(now, ts, out);
@@ -635,14 +635,15 @@ impl MessageAssembler {
         let Some(mut b) = self.building.take() else {
             return;
         };
-        if b.msg.compressed && !b.broken {
-            if let Some(inf) = self.inflater.as_mut() {
-                let limits = self.limits;
-                if let Err(e) = inf.finish_message(limits.max_inflated_bytes, &mut |d| {
-                    absorb(&mut b, d, limits.max_text_bytes)
-                }) {
-                    report_inflate_error(self.dir, e, now, &mut b, out);
-                }
+        if b.msg.compressed
+            && !b.broken
+            && let Some(inf) = self.inflater.as_mut()
+        {
+            let limits = self.limits;
+            if let Err(e) = inf.finish_message(limits.max_inflated_bytes, &mut |d| {
+                absorb(&mut b, d, limits.max_text_bytes)
+            }) {
+                report_inflate_error(self.dir, e, now, &mut b, out);
             }
         }
         let mut m = b.msg;
