@@ -84,6 +84,10 @@ pub struct HttpExchange {
     pub request_complete: bool,
     /// The response's header block was captured whole.
     pub response_complete: bool,
+    /// When the request's header block was complete (or cut).
+    pub request_ts: Timestamp,
+    /// When the response's header block was complete (or cut).
+    pub response_ts: Option<Timestamp>,
 }
 
 /// Per-direction counters.

@@ -278,13 +278,20 @@ impl Session {
         sink: &mut dyn EventSink,
     ) {
         if head.status.is_none() {
-            self.on_request(side, head, first, sink);
+            self.on_request(side, head, first, at, sink);
         } else {
             self.on_response(side, head, first, at, sink);
         }
     }
 
-    fn on_request(&mut self, side: Side, head: Head, first: PacketNo, sink: &mut dyn EventSink) {
+    fn on_request(
+        &mut self,
+        side: Side,
+        head: Head,
+        first: PacketNo,
+        at: At,
+        sink: &mut dyn EventSink,
+    ) {
         let upgrade = has_token(&head.headers, "upgrade", "websocket");
         let idx = self.conn.http_exchanges.len();
         self.conn.http_exchanges.push(HttpExchange {
@@ -293,6 +300,8 @@ impl Session {
             upgrade,
             status: None,
             request_packet: first,
+            request_ts: at.ts,
+            response_ts: None,
             response_packet: None,
             request_complete: head.complete,
             response_complete: false,
@@ -367,6 +376,7 @@ impl Session {
         if let Some(x) = idx.and_then(|i| self.conn.http_exchanges.get_mut(i)) {
             x.status = Some(status);
             x.response_packet = Some(first);
+            x.response_ts = Some(at.ts);
             x.response_complete = head.complete;
         }
         let answers_upgrade = idx.is_some() && idx == self.upgrade_exchange;

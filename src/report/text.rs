@@ -39,12 +39,12 @@ pub fn write(a: &Analysis, out: &mut impl Write) -> io::Result<()> {
 struct Line {
     packet: PacketNo,
     order: u8,
-    ts: Timestamp,
+    ts: Option<Timestamp>,
     text: String,
 }
 
 fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result<()> {
-    let kind = if c.is_websocket { "WebSocket" } else { "HTTP" };
+    let kind = verdict(c);
     writeln!(
         out,
         "Connection {}: {} → {} ({kind}), packets {}–{} ({} packets)",
@@ -62,7 +62,7 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
         lines.push(Line {
             packet: e.packet,
             order: 0,
-            ts: e.ts,
+            ts: Some(e.ts),
             text: format!("{} {what}", e.dir.arrow()),
         });
     }
@@ -75,14 +75,14 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
         lines.push(Line {
             packet: x.request_packet,
             order: 1,
-            ts: c.start_ts,
+            ts: Some(x.request_ts),
             text: format!("→ HTTP {} {}{up}", x.method, x.target),
         });
         if let (Some(p), Some(s)) = (x.response_packet, x.status) {
             lines.push(Line {
                 packet: p,
                 order: 1,
-                ts: c.start_ts,
+                ts: x.response_ts,
                 text: format!("← HTTP {s}"),
             });
         }
@@ -91,7 +91,7 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
         lines.push(Line {
             packet: m.last_packet,
             order: 2,
-            ts: m.end_ts,
+            ts: Some(m.end_ts),
             text: message_line(m),
         });
     }
@@ -99,7 +99,7 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
         lines.push(Line {
             packet: f.packet,
             order: 2,
-            ts: f.ts,
+            ts: Some(f.ts),
             text: control_line(f),
         });
     }
@@ -108,7 +108,7 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
         lines.push(Line {
             packet: v.packet,
             order: 3,
-            ts: c.start_ts,
+            ts: None,
             text: format!("{dir}VIOLATION ({}): {}", v.kind.rfc(), v.detail),
         });
     }
@@ -116,16 +116,36 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
         lines.push(Line {
             packet: an.packet,
             order: 3,
-            ts: c.start_ts,
+            ts: None,
             text: format!("! {}", an.detail),
         });
     }
     lines.sort_by_key(|l| (l.packet, l.order));
+    // Findings without a time of their own take the time of the event
+    // before them (they were noticed in the same packet).
+    let mut last = c.start_ts;
     for l in &lines {
-        let rel = l.ts.secs_since(t0).max(0.0);
+        let ts = l.ts.unwrap_or(last);
+        last = ts;
+        let rel = ts.secs_since(t0).max(0.0);
         writeln!(out, "  #{:<6} +{rel:>9.6}s  {}", l.packet.0, l.text)?;
     }
     ending(c, out)
+}
+
+/// One phrase for what the connection was.
+fn verdict(c: &Connection) -> String {
+    let h = &c.handshake;
+    match (c.is_websocket, h.seen, h.status, h.accept_valid) {
+        (true, false, _, _) => "WebSocket, picked up mid-stream".into(),
+        (true, _, _, _) => "WebSocket".into(),
+        (false, true, Some(101), Some(false)) => {
+            "WebSocket upgrade FAILED: wrong Sec-WebSocket-Accept".into()
+        }
+        (false, true, Some(s), _) => format!("WebSocket upgrade REJECTED: HTTP {s}"),
+        (false, true, None, _) => "WebSocket upgrade unanswered".into(),
+        (false, false, _, _) => "plain HTTP".into(),
+    }
 }
 
 fn handshake_summary(c: &Connection, out: &mut impl Write) -> io::Result<()> {

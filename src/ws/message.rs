@@ -513,11 +513,12 @@ impl MessageAssembler {
                         return;
                     };
                     let limits = self.limits;
+                    let negotiated = self.ctx.deflate.is_some();
                     let res = inf.push(p, limits.max_inflated_bytes, &mut |d| {
                         absorb(b, d, limits.max_text_bytes)
                     });
                     if let Err(e) = res {
-                        report_inflate_error(self.dir, e, now, b, out);
+                        report_inflate_error(self.dir, negotiated, e, now, b, out);
                     }
                 } else {
                     absorb(b, p, self.limits.max_text_bytes);
@@ -643,7 +644,7 @@ impl MessageAssembler {
             if let Err(e) = inf.finish_message(limits.max_inflated_bytes, &mut |d| {
                 absorb(&mut b, d, limits.max_text_bytes)
             }) {
-                report_inflate_error(self.dir, e, now, &mut b, out);
+                report_inflate_error(self.dir, self.ctx.deflate.is_some(), e, now, &mut b, out);
             }
         }
         let mut m = b.msg;
@@ -705,8 +706,12 @@ fn absorb(b: &mut Building, d: &[u8], max_text: usize) {
     }
 }
 
+/// An inflate failure is the sender's violation when the extension was
+/// negotiated in a captured handshake; without the handshake (mid-stream
+/// pickup) the shared window may simply predate the capture.
 fn report_inflate_error(
     dir: Direction,
+    negotiated: bool,
     e: InflateError,
     now: PacketNo,
     b: &mut Building,
@@ -715,6 +720,14 @@ fn report_inflate_error(
     b.broken = true;
     b.msg.complete = false;
     match e {
+        InflateError::Corrupt(why) if !negotiated => out(WsEvent::Anomaly(Anomaly {
+            kind: AnomalyKind::Undecodable,
+            dir: Some(dir),
+            packet: now,
+            detail: format!(
+                "compressed message cannot be inflated without the earlier stream (mid-stream pickup): {why}"
+            ),
+        })),
         InflateError::Corrupt(why) => out(WsEvent::Violation(Violation {
             kind: ViolationKind::InflateError,
             dir: Some(dir),
