@@ -350,3 +350,62 @@ fn violations_are_flagged_and_decoding_goes_on() {
         Some("masked")
     );
 }
+
+#[test]
+fn midstream_pickup_inside_a_frame_resyncs_at_the_next_frame() {
+    let mut conv = Conv::new("10.0.0.1:40000", "10.0.0.2:80", 1, 2);
+    let big = frame(Opcode::Binary, true, &[0x5a; 3000], Some([1, 2, 3, 4]));
+    // The capture starts with the tail of a big client frame.
+    conv.c2s(&big[1500..]);
+    conv.s2c(&frame(Opcode::Text, true, b"server says", None));
+    conv.c2s(&frame(
+        Opcode::Text,
+        true,
+        b"client says",
+        Some([4, 3, 2, 1]),
+    ));
+    conv.c2s(&frame(Opcode::Text, true, b"more", Some([4, 3, 2, 1])));
+    let frames: Vec<_> = conv
+        .packets
+        .iter()
+        .map(|p| link_frame(LinkType::Ethernet, p))
+        .collect();
+    let a = analyze(pcap(LinkType::Ethernet, &frames, Endian::Little, false));
+    assert_eq!(a.connections.len(), 1);
+    let c = &a.connections[0];
+    assert!(c.is_websocket && !c.handshake.seen);
+    assert_eq!(
+        (c.client.as_str(), c.server.as_str()),
+        ("10.0.0.1:40000", "10.0.0.2:80")
+    );
+    let texts: Vec<_> = c
+        .messages
+        .iter()
+        .map(|m| (m.dir.as_str(), m.text.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            ("s2c", "server says".into()),
+            ("c2s", "client says".into()),
+            ("c2s", "more".into())
+        ]
+    );
+}
+
+#[test]
+fn unknown_tcp_protocols_are_not_reported() {
+    let mut conv = Conv::new("10.0.0.1:40000", "10.0.0.2:22", 1, 2);
+    conv.handshake();
+    conv.s2c(b"SSH-2.0-OpenSSH_9.2\r\n");
+    conv.c2s(b"SSH-2.0-client\r\n");
+    conv.c2s(&[0x00, 0x00, 0x01, 0x2c, 0x0a, 0x14, 0x99, 0x88]);
+    let frames: Vec<_> = conv
+        .packets
+        .iter()
+        .map(|p| link_frame(LinkType::Ethernet, p))
+        .collect();
+    let a = analyze(pcap(LinkType::Ethernet, &frames, Endian::Little, false));
+    assert!(a.connections.is_empty(), "{:?}", a.connections);
+    assert_eq!(a.stats.tcp_connections, 1);
+}

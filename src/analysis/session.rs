@@ -44,8 +44,15 @@ enum Phase {
     Http(HttpParser),
     AwaitResponse(HttpParser, Vec<Held>, usize),
     Ws(Box<WsStream>),
+    /// Nothing recognised yet in this many pieces; detection is retried at
+    /// the next pieces (a capture may start in the middle of a frame or a
+    /// body), up to [`DETECT_ATTEMPTS`].
+    Unknown(u8),
     Opaque,
 }
+
+/// Pieces of an unrecognised stream on which detection is tried.
+const DETECT_ATTEMPTS: u8 = 16;
 
 /// Where the bytes of one packet piece came from and when they completed.
 #[derive(Debug, Clone, Copy)]
@@ -103,8 +110,37 @@ fn plausible_frame(data: &[u8]) -> Option<bool> {
             | Opcode::Pong
     );
     let control_ok = !h.opcode.is_control() || (h.fin && h.payload_len <= 125);
-    (known && control_ok && h.rsv & 0b011 == 0 && h.length_encoding_problem().is_none())
-        .then_some(h.mask.is_some())
+    // An empty non-final fragment is legal but no library sends one; zero
+    // bytes (common in binary protocols) would otherwise look like frames.
+    let empty_fragment = !h.fin && h.payload_len == 0;
+    (known
+        && control_ok
+        && !empty_fragment
+        && h.rsv & 0b011 == 0
+        && h.length_encoding_problem().is_none())
+    .then_some(h.mask.is_some())
+}
+
+/// The piece starts a run of plausible frames with one masking (client or
+/// server); returns whether they are masked. Every frame that ends inside
+/// the piece must be followed by another plausible header.
+fn plausible_stream(data: &[u8]) -> Option<bool> {
+    let mut rest = data;
+    let mut masked = None;
+    loop {
+        let m = plausible_frame(rest)?;
+        if *masked.get_or_insert(m) != m {
+            return None;
+        }
+        let Some(h) = FrameHeader::parse(rest) else {
+            return masked;
+        };
+        let total = u64::from(h.header_len).saturating_add(h.payload_len);
+        if total >= rest.len() as u64 {
+            return masked;
+        }
+        rest = &rest[total as usize..];
+    }
 }
 
 impl Session {
@@ -167,12 +203,14 @@ impl Session {
         if data.is_empty() {
             return;
         }
-        if matches!(self.phases[side.idx()], Phase::Detect) {
-            self.detect(side, data);
+        match self.phases[side.idx()] {
+            Phase::Detect => self.detect(side, data, 0),
+            Phase::Unknown(n) if n < DETECT_ATTEMPTS => self.detect(side, data, n),
+            _ => {}
         }
         let i = side.idx();
         match &mut self.phases[i] {
-            Phase::Detect | Phase::Opaque => {}
+            Phase::Detect | Phase::Unknown(_) | Phase::Opaque => {}
             Phase::Ws(ws) => {
                 let mut evs = Vec::new();
                 ws.data(data, at.src, at.now, at.ts, &mut |e| evs.push(e));
@@ -193,7 +231,7 @@ impl Session {
         self.conn.stats.dir_mut(dir).missing_bytes += len;
         let i = side.idx();
         match &mut self.phases[i] {
-            Phase::Detect | Phase::Opaque => {}
+            Phase::Detect | Phase::Unknown(_) | Phase::Opaque => {}
             Phase::Ws(ws) => {
                 let mut evs = Vec::new();
                 ws.gap(len, at.now, at.ts, &mut |e| evs.push(e));
@@ -209,34 +247,34 @@ impl Session {
     }
 
     /// Chooses the phase of a side from its first bytes.
-    fn detect(&mut self, side: Side, data: &[u8]) {
+    fn detect(&mut self, side: Side, data: &[u8], attempts: u8) {
         let i = side.idx();
         let other = side.other().idx();
         let max = self.limits.max_header_bytes;
         if looks_like_request(data) {
             self.set_client(side);
             self.phases[i] = Phase::Http(HttpParser::new(true, max));
-            if matches!(self.phases[other], Phase::Detect) {
+            if matches!(self.phases[other], Phase::Detect | Phase::Unknown(_)) {
                 self.phases[other] = Phase::Http(HttpParser::new(false, max));
             }
         } else if looks_like_response(data) {
             self.set_client(side.other());
             self.phases[i] = Phase::Http(HttpParser::new(false, max));
-            if matches!(self.phases[other], Phase::Detect) {
+            if matches!(self.phases[other], Phase::Detect | Phase::Unknown(_)) {
                 self.phases[other] = Phase::Http(HttpParser::new(true, max));
             }
-        } else if let Some(masked) = plausible_frame(data) {
+        } else if let Some(masked) = plausible_stream(data) {
             if masked {
                 self.set_client(side);
             } else {
                 self.set_client(side.other());
             }
             self.phases[i] = Phase::Ws(Box::new(self.new_ws(side)));
-            if matches!(self.phases[other], Phase::Detect) {
+            if matches!(self.phases[other], Phase::Detect | Phase::Unknown(_)) {
                 self.phases[other] = Phase::Ws(Box::new(self.new_ws(side.other())));
             }
         } else {
-            self.phases[i] = Phase::Opaque;
+            self.phases[i] = Phase::Unknown(attempts + 1);
         }
     }
 
