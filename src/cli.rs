@@ -4,9 +4,11 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 use wsinspect::analysis::{Limits, NullSink};
 use wsinspect::pipeline;
 use wsinspect::report::{self, ndjson::NdjsonSink};
+use wsinspect::tls::KeyLog;
 use wsinspect::ws::message::WsLimits;
 
 /// WebSocket traffic inspector for pcap/pcapng captures.
@@ -54,6 +56,46 @@ struct LimitArgs {
     max_flows: usize,
 }
 
+/// Options shared by every subcommand that analyses a capture.
+#[derive(Debug, Args)]
+pub struct AnalysisArgs {
+    /// TLS key log (NSS format, as SSLKEYLOGFILE writes) to decrypt wss
+    /// connections; defaults to $SSLKEYLOGFILE when set. Keys in pcapng
+    /// Decryption Secrets Blocks are used too.
+    #[arg(long, value_name = "FILE")]
+    keylog: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+impl AnalysisArgs {
+    /// Validated options; bad key log lines are warned about (with their
+    /// line numbers) and kept as capture anomalies.
+    pub fn options(&self) -> Result<pipeline::Options> {
+        let mut opts = pipeline::Options::with_limits(self.limits.limits());
+        let path = self
+            .keylog
+            .clone()
+            .or_else(|| std::env::var_os("SSLKEYLOGFILE").map(Into::into));
+        if let Some(path) = path {
+            let text = std::fs::read(&path).with_context(|| {
+                format!(
+                    "cannot read the key log {}; give a readable NSS key log file",
+                    path.display()
+                )
+            })?;
+            let (keylog, errors) = KeyLog::parse(&String::from_utf8_lossy(&text));
+            for e in errors {
+                let note = format!("{}: {e}", path.display());
+                eprintln!("wsinspect: warning: {note}");
+                opts.notes.push(note);
+            }
+            opts.keylog = Some(Arc::new(keylog));
+        }
+        Ok(opts)
+    }
+}
+
 impl LimitArgs {
     fn limits(&self) -> Limits {
         Limits {
@@ -85,7 +127,7 @@ struct ReportArgs {
     #[arg(short, long, value_enum, default_value_t = FormatArg::Text)]
     format: FormatArg,
     #[command(flatten)]
-    limits: LimitArgs,
+    analysis: AnalysisArgs,
 }
 
 /// Parses the arguments and runs the subcommand.
@@ -98,20 +140,20 @@ pub fn run() -> Result<ExitCode> {
 
 fn report(args: ReportArgs) -> Result<ExitCode> {
     let path = args.capture.or(args.read).unwrap_or_else(|| "-".into());
-    let limits = args.limits.limits();
+    let opts = args.analysis.options()?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match args.format {
         FormatArg::Ndjson => {
             let mut sink = NdjsonSink::new(&mut out);
-            let analysis = pipeline::analyze_path(&path, limits, &mut sink)?;
+            let analysis = pipeline::analyze_path_with(&path, &opts, &mut sink)?;
             sink.finish(&analysis);
             if let Some(e) = sink.error.take() {
                 return Err(e).context("writing the report");
             }
         }
         FormatArg::Json | FormatArg::Text => {
-            let analysis = pipeline::analyze_path(&path, limits, &mut NullSink)?;
+            let analysis = pipeline::analyze_path_with(&path, &opts, &mut NullSink)?;
             if matches!(args.format, FormatArg::Json) {
                 report::json::write(&analysis, &mut out)?;
             } else {

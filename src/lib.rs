@@ -28,5 +28,6 @@ pub mod http;
 pub mod pipeline;
 pub mod report;
 pub mod tcp;
+pub mod tls;
 pub mod violation;
 pub mod ws;

@@ -3,10 +3,12 @@
 
 use crate::analysis::model::Analysis;
 use crate::analysis::{Analyzer, CaptureInfo, EventSink, Limits};
-use crate::capture::{CaptureReader, ReadError};
+use crate::capture::{CaptureReader, PacketNo, ReadError};
+use crate::tls::KeyLog;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Why a capture could not be analysed at all.
 #[derive(Debug, thiserror::Error)]
@@ -29,14 +31,45 @@ pub enum PipelineError {
     },
 }
 
+/// Everything an analysis can be given besides the capture.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Bounds on memory and work.
+    pub limits: Limits,
+    /// TLS secrets for wss connections (`--keylog`, `SSLKEYLOGFILE`).
+    pub keylog: Option<Arc<KeyLog>>,
+    /// Problems found before reading (e.g. bad key log lines), reported
+    /// with the capture's anomalies.
+    pub notes: Vec<String>,
+}
+
+impl Options {
+    /// Options with these limits and nothing else.
+    pub fn with_limits(limits: Limits) -> Self {
+        Options {
+            limits,
+            ..Options::default()
+        }
+    }
+}
+
 /// Analyses the capture at `path` (`-` reads standard input).
 pub fn analyze_path(
     path: &str,
     limits: Limits,
     sink: &mut dyn EventSink,
 ) -> Result<Analysis, PipelineError> {
+    analyze_path_with(path, &Options::with_limits(limits), sink)
+}
+
+/// Analyses the capture at `path` with all options.
+pub fn analyze_path_with(
+    path: &str,
+    opts: &Options,
+    sink: &mut dyn EventSink,
+) -> Result<Analysis, PipelineError> {
     if path == "-" {
-        return analyze_reader("-", std::io::stdin(), limits, sink);
+        return analyze_reader_with("-", std::io::stdin(), opts, sink);
     }
     let file = File::open(path).map_err(|source| PipelineError::Open {
         path: path.to_string(),
@@ -46,15 +79,15 @@ pub fn analyze_path(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.to_string());
-    analyze_reader(&name, BufReader::with_capacity(1 << 16, file), limits, sink).map_err(
-        |e| match e {
+    analyze_reader_with(&name, BufReader::with_capacity(1 << 16, file), opts, sink).map_err(|e| {
+        match e {
             PipelineError::Read { source, .. } => PipelineError::Read {
                 path: path.to_string(),
                 source,
             },
             other => other,
-        },
-    )
+        }
+    })
 }
 
 /// Analyses a capture read from any byte stream.
@@ -64,17 +97,38 @@ pub fn analyze_reader<R: Read + Send>(
     limits: Limits,
     sink: &mut dyn EventSink,
 ) -> Result<Analysis, PipelineError> {
+    analyze_reader_with(name, source, &Options::with_limits(limits), sink)
+}
+
+/// Analyses a capture read from any byte stream, with all options.
+pub fn analyze_reader_with<R: Read + Send>(
+    name: &str,
+    source: R,
+    opts: &Options,
+    sink: &mut dyn EventSink,
+) -> Result<Analysis, PipelineError> {
     let mut reader = CaptureReader::new(source).map_err(|source| PipelineError::Read {
         path: name.to_string(),
         source,
     })?;
-    let mut analyzer = Analyzer::new(limits, sink);
+    let mut analyzer = Analyzer::new(opts.limits, sink);
+    for note in &opts.notes {
+        analyzer.capture_anomaly(PacketNo(0), note.clone());
+    }
+    let mut keys = KeyRing {
+        keylog: opts.keylog.clone(),
+        secrets_seen: 0,
+    };
+    analyzer.set_keylog(keys.keylog.clone());
     loop {
-        match reader.next_packet() {
-            Ok(Some(pkt)) => analyzer.push(&pkt),
+        match reader.next_packet_with_secrets() {
+            Ok(Some((pkt, secrets))) => {
+                keys.absorb_secrets(secrets, pkt.number, &mut analyzer);
+                analyzer.push(&pkt);
+            }
             Ok(None) => break,
             Err(source) => {
-                let at = crate::capture::PacketNo(reader.packets_read());
+                let at = PacketNo(reader.packets_read());
                 analyzer.capture_anomaly(at, format!("reading stopped: {source}"));
                 break;
             }
@@ -91,4 +145,33 @@ pub fn analyze_reader<R: Read + Send>(
         link_type_dlt: link.map(|l| l.dlt()).unwrap_or(0),
     };
     Ok(analyzer.finish(info))
+}
+
+/// The key log in force, grown by pcapng Decryption Secrets Blocks as they
+/// appear in the capture (what `editcap --inject-secrets` writes).
+struct KeyRing {
+    keylog: Option<Arc<KeyLog>>,
+    secrets_seen: usize,
+}
+
+impl KeyRing {
+    fn absorb_secrets(&mut self, secrets: &[Vec<u8>], at: PacketNo, analyzer: &mut Analyzer<'_>) {
+        if secrets.len() == self.secrets_seen {
+            return;
+        }
+        let mut merged = self.keylog.as_deref().cloned().unwrap_or_default();
+        for block in &secrets[self.secrets_seen..] {
+            let (keys, errors) = KeyLog::parse(&String::from_utf8_lossy(block));
+            for e in errors {
+                analyzer.capture_anomaly(
+                    at,
+                    format!("decryption secrets block before packet {at}: {e}"),
+                );
+            }
+            merged.merge(keys);
+        }
+        self.secrets_seen = secrets.len();
+        self.keylog = Some(Arc::new(merged));
+        analyzer.set_keylog(self.keylog.clone());
+    }
 }

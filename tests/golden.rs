@@ -6,8 +6,10 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use wsinspect::analysis::{Limits, NullSink};
 use wsinspect::pipeline;
+use wsinspect::tls::KeyLog;
 
 const CONN: &[&str] = &[
     "is_websocket",
@@ -211,9 +213,15 @@ fn check_capture(name: &str) {
     let truth: Value =
         serde_json::from_str(&std::fs::read_to_string(&truth_path).unwrap()).unwrap();
     let capture = dir.join(truth["capture"].as_str().unwrap());
+    let mut opts = pipeline::Options::with_limits(Limits::default());
+    if let Some(keylog) = truth["keylog"].as_str() {
+        let text = std::fs::read_to_string(dir.join(keylog)).unwrap();
+        let (keys, errors) = KeyLog::parse(&text);
+        assert!(errors.is_empty(), "{errors:?}");
+        opts.keylog = Some(Arc::new(keys));
+    }
     let analysis =
-        pipeline::analyze_path(capture.to_str().unwrap(), Limits::default(), &mut NullSink)
-            .unwrap();
+        pipeline::analyze_path_with(capture.to_str().unwrap(), &opts, &mut NullSink).unwrap();
     let report = serde_json::to_value(&analysis).unwrap();
     let errs = compare(&truth, &report);
     assert!(
@@ -253,18 +261,17 @@ golden!(
     truncated_snaplen,
     ipv6_sll,
     node_ws_echo,
+    wss_tls13,
+    wss_tls12,
 );
 
-/// Every truth file in captures/ is covered by a test above (or by the TLS tests).
+/// Every truth file in captures/ is covered by a test above.
 #[test]
 fn every_sample_capture_has_a_golden_test() {
     let covered = include_str!("golden.rs");
     for entry in std::fs::read_dir(captures_dir()).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         if let Some(stem) = name.strip_suffix(".truth.json") {
-            if stem.starts_with("wss_") {
-                continue;
-            }
             assert!(
                 covered.contains(&format!("    {stem},")),
                 "no golden test for {stem}"

@@ -13,6 +13,7 @@ use crate::decode::{Decoder, Skip, TcpSegment};
 use crate::flow::{Direction, FlowKey, Role, Side};
 use crate::http::handshake::Handshake;
 use crate::tcp::{GapCause, Piece, TcpConn};
+use crate::tls::KeyLog;
 use crate::violation::{Anomaly, AnomalyKind, Violation};
 use crate::ws::message::{ControlFrame, Message, WsLimits};
 use model::{
@@ -21,6 +22,7 @@ use model::{
 };
 use session::{At, Session};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Every bound on memory and work, configurable from the command line.
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +117,7 @@ pub struct Analyzer<'s> {
     last_ts: Timestamp,
     anomalies: Vec<CaptureAnomaly>,
     malformed_reported: u64,
+    keylog: Option<Arc<KeyLog>>,
     sink: &'s mut dyn EventSink,
 }
 
@@ -137,8 +140,14 @@ impl<'s> Analyzer<'s> {
             last_ts: Timestamp::default(),
             anomalies: Vec::new(),
             malformed_reported: 0,
+            keylog: None,
             sink,
         }
+    }
+
+    /// TLS secrets for connections that start from now on (wss).
+    pub fn set_keylog(&mut self, keylog: Option<Arc<KeyLog>>) {
+        self.keylog = keylog;
     }
 
     /// Records a problem with the capture (from the reader).
@@ -246,7 +255,13 @@ impl<'s> Analyzer<'s> {
             None
         };
         let conn = empty_connection(self.next_id, &tcp, ts, packet);
-        let session = Session::new(conn, tcp.endpoints, client, self.limits);
+        let session = Session::new(
+            conn,
+            tcp.endpoints,
+            client,
+            self.limits,
+            self.keylog.clone(),
+        );
         self.live.push(Some(Tracked {
             tcp,
             session,

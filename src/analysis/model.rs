@@ -161,6 +161,21 @@ pub struct TlsSummary {
     pub alpn: Option<String>,
     /// Why it was not decrypted.
     pub reason: Option<String>,
+    /// TLS records seen: client, server.
+    pub records: [u64; 2],
+    /// Alerts and decryption problems, with their packets.
+    pub notes: Vec<TlsNote>,
+}
+
+/// Something the TLS layer saw (an alert, a bad record MAC ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsNote {
+    /// Direction of the record.
+    pub dir: Direction,
+    /// Packet of the record.
+    pub packet: PacketNo,
+    /// What happened.
+    pub detail: String,
 }
 
 /// One TCP connection that carried HTTP, WebSocket or TLS.

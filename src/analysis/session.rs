@@ -14,13 +14,14 @@
 //! upgrade request are held (bounded) until the response says whether they
 //! are frames or another HTTP request.
 
-use super::model::{Connection, HttpExchange, Protocol};
+use super::model::{Connection, HttpExchange, Protocol, TlsNote, TlsSummary};
 use super::{EventSink, Limits, SinkEvent};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::{Direction, Role, Side};
 use crate::http::handshake::has_token;
 use crate::http::{Head, HttpEvent, HttpParser, looks_like_request, looks_like_response};
 use crate::tcp::Piece;
+use crate::tls::{KeyLog, TlsConnection, TlsOutput};
 use crate::violation::{Anomaly, AnomalyKind, Violation, ViolationKind};
 use crate::ws::WsStream;
 use crate::ws::deflate::DeflateParams;
@@ -28,6 +29,7 @@ use crate::ws::frame::{FrameHeader, Opcode};
 use crate::ws::message::{WsContext, WsEvent};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// Bytes held on the client side while the upgrade response is awaited.
 const MAX_HELD: usize = 1 << 20;
@@ -68,6 +70,9 @@ pub struct At {
 /// Application-layer state of one connection.
 #[derive(Debug)]
 pub struct Session {
+    /// TLS layer, when the connection starts with a TLS record (wss).
+    tls: Option<Box<TlsConnection>>,
+    keylog: Option<Arc<KeyLog>>,
     /// The client side, once known.
     pub client: Option<Side>,
     endpoints: [SocketAddr; 2],
@@ -83,6 +88,7 @@ pub struct Session {
     /// The last request head, to fill the handshake when a 101 answers a
     /// request whose Upgrade header was not captured.
     last_request: Option<(Head, PacketNo)>,
+    tls_notes: Vec<TlsNote>,
 }
 
 /// A frame header that could start a WebSocket stream picked up mid-way.
@@ -150,8 +156,11 @@ impl Session {
         endpoints: [SocketAddr; 2],
         client: Option<Side>,
         limits: Limits,
+        keylog: Option<Arc<KeyLog>>,
     ) -> Self {
         let mut s = Session {
+            tls: None,
+            keylog,
             client: None,
             endpoints,
             phases: [Phase::Detect, Phase::Detect],
@@ -161,6 +170,7 @@ impl Session {
             ws_ctx: WsContext::default(),
             limits,
             last_request: None,
+            tls_notes: Vec::new(),
         };
         if let Some(c) = client {
             s.set_client(c);
@@ -191,8 +201,82 @@ impl Session {
         self.frames_seen_any() || self.conn.handshake.seen || !self.conn.http_exchanges.is_empty()
     }
 
-    /// Feeds one in-order piece of `side`'s stream.
+    /// Feeds one in-order piece of `side`'s TCP stream.
     pub fn piece(&mut self, side: Side, piece: Piece<'_>, at: At, sink: &mut dyn EventSink) {
+        if self.tls.is_none()
+            && matches!(self.phases[side.idx()], Phase::Detect)
+            && let Piece::Data(d) = &piece
+            && TlsConnection::looks_like_tls(d)
+        {
+            self.start_tls(side, d);
+        }
+        if self.tls.is_some() {
+            self.tls_piece(side, piece, at, sink);
+        } else {
+            self.app_piece(side, piece, at, sink);
+        }
+    }
+
+    /// The connection is TLS: a ClientHello (handshake type 1) names the
+    /// client, a ServerHello (2) the server.
+    fn start_tls(&mut self, side: Side, first: &[u8]) {
+        match first.get(5) {
+            Some(1) => self.set_client(side),
+            Some(2) => self.set_client(side.other()),
+            _ => {}
+        }
+        self.tls = Some(Box::new(TlsConnection::new(self.keylog.clone())));
+        self.conn.protocol = Protocol::Tls;
+    }
+
+    /// Decrypts and hands application data to the HTTP/WebSocket layers.
+    /// Provenance is per TLS record: its first and last packet.
+    fn tls_piece(&mut self, side: Side, piece: Piece<'_>, at: At, sink: &mut dyn EventSink) {
+        let from_client = self.dir_of(side) == Direction::ClientToServer;
+        let Some(tls) = self.tls.as_mut() else { return };
+        let mut plain: Vec<(Vec<u8>, PacketNo, PacketNo)> = Vec::new();
+        let notes = &mut self.tls_notes;
+        match piece {
+            Piece::Data(d) => tls.push(from_client, d, at.src, &mut |o| match o {
+                TlsOutput::AppData {
+                    data,
+                    first_packet,
+                    last_packet,
+                    ..
+                } => plain.push((data.to_vec(), first_packet, last_packet)),
+                TlsOutput::Note {
+                    from_client,
+                    packet,
+                    detail,
+                } => notes.push(TlsNote {
+                    dir: if from_client {
+                        Direction::ClientToServer
+                    } else {
+                        Direction::ServerToClient
+                    },
+                    packet,
+                    detail,
+                }),
+            }),
+            Piece::Gap(n) => tls.gap(from_client, n),
+        }
+        for (data, first, last) in plain {
+            self.app_piece(
+                side,
+                Piece::Data(&data),
+                At {
+                    src: first,
+                    now: last,
+                    ts: at.ts,
+                },
+                sink,
+            );
+        }
+    }
+
+    /// Feeds one in-order piece of the application stream (clear text, or
+    /// decrypted TLS).
+    fn app_piece(&mut self, side: Side, piece: Piece<'_>, at: At, sink: &mut dyn EventSink) {
         match piece {
             Piece::Data(d) => self.data(side, d, at, sink),
             Piece::Gap(n) => self.gap(side, n, at, sink),
@@ -624,6 +708,19 @@ impl Session {
         } else {
             self.conn.protocol
         };
+        if let Some(tls) = &self.tls {
+            let info = tls.info();
+            self.conn.tls = Some(TlsSummary {
+                version: info.version,
+                cipher_suite: info.cipher_suite,
+                decrypted: info.decrypted,
+                sni: info.sni,
+                alpn: info.alpn,
+                reason: info.reason,
+                records: info.records,
+                notes: std::mem::take(&mut self.tls_notes),
+            });
+        }
     }
 
     fn frames_seen_any(&self) -> bool {

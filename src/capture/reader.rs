@@ -78,6 +78,9 @@ pub struct ReadAnomaly {
     pub detail: String,
 }
 
+/// A packet and the contents of every Decryption Secrets Block read so far.
+pub type PacketAndSecrets<'a> = (RawPacket<'a>, &'a [Vec<u8>]);
+
 /// Reads packets one at a time; see the module docs.
 pub struct CaptureReader<'r> {
     inner: Box<dyn PcapReaderIterator + Send + 'r>,
@@ -188,6 +191,13 @@ impl<'r> CaptureReader<'r> {
     /// Returns the next packet, `Ok(None)` at the end (or after a non-fatal
     /// problem, recorded in [`Self::anomalies`]).
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, ReadError> {
+        Ok(self.next_packet_with_secrets()?.map(|(p, _)| p))
+    }
+
+    /// Like [`Self::next_packet`], and also the contents of every Decryption
+    /// Secrets Block read so far, so that keys placed just before a packet
+    /// are known before that packet is analysed.
+    pub fn next_packet_with_secrets(&mut self) -> Result<Option<PacketAndSecrets<'_>>, ReadError> {
         loop {
             if self.done {
                 return Ok(None);
@@ -207,13 +217,14 @@ impl<'r> CaptureReader<'r> {
                         .data()
                         .get(meta.start..meta.start + meta.len)
                         .unwrap_or(&[]);
-                    return Ok(Some(RawPacket {
+                    let packet = RawPacket {
                         number: PacketNo(self.packets),
                         ts: meta.ts,
                         link: meta.link,
                         orig_len: meta.orig_len,
                         data,
-                    }));
+                    };
+                    return Ok(Some((packet, &self.secrets)));
                 }
                 Step::Again => continue,
                 Step::Fatal(e) => return Err(e),

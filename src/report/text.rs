@@ -15,7 +15,7 @@ const TEXT_PREVIEW: usize = 100;
 pub fn write(a: &Analysis, out: &mut impl Write) -> io::Result<()> {
     writeln!(
         out,
-        "{} ({}, {}): {} packets, {} connection(s) with HTTP/WebSocket, {} WebSocket, {} messages, {} violations",
+        "{} ({}, {}): {} packets, {} connection(s) (HTTP, WebSocket or TLS), {} WebSocket, {} messages, {} violations",
         a.capture,
         a.format,
         a.link_type,
@@ -50,6 +50,23 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
         "Connection {}: {} → {} ({kind}), packets {}–{} ({} packets)",
         c.id, c.client, c.server, c.first_packet, c.last_packet, c.packets
     )?;
+    if let Some(t) = &c.tls {
+        writeln!(
+            out,
+            "  tls: {} {}, SNI {}, ALPN {}, {}",
+            t.version
+                .as_deref()
+                .map(|v| format!("TLS {v}"))
+                .unwrap_or_else(|| "TLS ?".into()),
+            t.cipher_suite.as_deref().unwrap_or("?"),
+            t.sni.as_deref().unwrap_or("none"),
+            t.alpn.as_deref().unwrap_or("none"),
+            match &t.reason {
+                None => "decrypted with the key log".to_string(),
+                Some(why) => format!("NOT decrypted: {why}"),
+            }
+        )?;
+    }
     handshake_summary(c, out)?;
     let mut lines = Vec::new();
     for e in &c.tcp_events {
@@ -136,6 +153,12 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
 /// One phrase for what the connection was.
 fn verdict(c: &Connection) -> String {
     let h = &c.handshake;
+    if let (Some(t), false) = (&c.tls, c.is_websocket || h.seen) {
+        return match &t.reason {
+            Some(why) => format!("TLS, not decrypted: {why}"),
+            None => "TLS".into(),
+        };
+    }
     match (c.is_websocket, h.seen, h.status, h.accept_valid) {
         (true, false, _, _) => "WebSocket, picked up mid-stream".into(),
         (true, _, _, _) => "WebSocket".into(),
