@@ -372,13 +372,23 @@ fn write_flv_text(out: &mut dyn Write, s: &FlvStream, max_tags: usize) -> std::i
                 v.composition_time.map_or(String::new(), |c| format!(" cts {c}"))
             )
         } else if let Some(a) = &t.audio {
-            format!(
-                "{} {} Hz{}{}",
-                a.codec,
-                a.aac_sample_rate.unwrap_or(a.rate),
-                if a.stereo { " stereo" } else { " mono" },
-                if a.sequence_header { " sequence-header" } else { "" }
-            )
+            match (a.aac_sample_rate, a.aac_channels) {
+                // The AudioSpecificConfig is authoritative for AAC (the
+                // tag's own rate/type bits are fixed at 44 kHz stereo).
+                (Some(rate), Some(ch)) => format!(
+                    "{} sequence-header (object type {}, {rate} Hz, {ch} ch)",
+                    a.codec,
+                    a.aac_object_type.unwrap_or(0)
+                ),
+                _ if a.codec == "AAC" => "AAC".to_string(),
+                _ => format!(
+                    "{} {} Hz {}-bit {}",
+                    a.codec,
+                    a.rate,
+                    a.sample_bits,
+                    if a.stereo { "stereo" } else { "mono" }
+                ),
+            }
         } else if let Some(sv) = &t.script {
             sv.first().and_then(|v| v.as_str()).unwrap_or("script").to_string()
         } else {
