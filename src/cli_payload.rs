@@ -145,7 +145,8 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
         bail!("standard input can be read once: give one output at a time");
     }
     if let Some(dir) = &args.files {
-        let s = export::messages_to_files(&args.capture, limits, sel.clone(), filter.as_ref(), dir)?;
+        let s =
+            export::messages_to_files(&args.capture, limits, sel.clone(), filter.as_ref(), dir)?;
         eprintln!(
             "wsinspect: wrote {} messages ({} bytes) to {}",
             s.items,
@@ -157,15 +158,27 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
         let s = if out.as_os_str() == "-" {
             let stdout = std::io::stdout();
             let mut w = BufWriter::new(stdout.lock());
-            let s = export::messages_to_ndjson(&args.capture, limits, sel.clone(), filter.as_ref(), &mut w)?;
+            let s = export::messages_to_ndjson(
+                &args.capture,
+                limits,
+                sel.clone(),
+                filter.as_ref(),
+                &mut w,
+            )?;
             w.flush()?;
             s
         } else {
             let f = std::fs::File::create(out)
                 .with_context(|| format!("creating {}", out.display()))?;
             let mut w = BufWriter::new(f);
-            let s = export::messages_to_ndjson(&args.capture, limits, sel.clone(), filter.as_ref(), &mut w)
-                .with_context(|| format!("writing {}", out.display()))?;
+            let s = export::messages_to_ndjson(
+                &args.capture,
+                limits,
+                sel.clone(),
+                filter.as_ref(),
+                &mut w,
+            )
+            .with_context(|| format!("writing {}", out.display()))?;
             w.flush()?;
             s
         };
@@ -368,8 +381,13 @@ fn write_flv_text(out: &mut dyn Write, s: &FlvStream, max_tags: usize) -> std::i
                 "{}{}{}{}",
                 v.codec,
                 if v.keyframe { " key" } else { "" },
-                if v.sequence_header { " sequence-header" } else { "" },
-                v.composition_time.map_or(String::new(), |c| format!(" cts {c}"))
+                if v.sequence_header {
+                    " sequence-header"
+                } else {
+                    ""
+                },
+                v.composition_time
+                    .map_or(String::new(), |c| format!(" cts {c}"))
             )
         } else if let Some(a) = &t.audio {
             match (a.aac_sample_rate, a.aac_channels) {
@@ -390,7 +408,10 @@ fn write_flv_text(out: &mut dyn Write, s: &FlvStream, max_tags: usize) -> std::i
                 ),
             }
         } else if let Some(sv) = &t.script {
-            sv.first().and_then(|v| v.as_str()).unwrap_or("script").to_string()
+            sv.first()
+                .and_then(|v| v.as_str())
+                .unwrap_or("script")
+                .to_string()
         } else {
             String::new()
         };
@@ -409,7 +430,11 @@ fn write_flv_text(out: &mut dyn Write, s: &FlvStream, max_tags: usize) -> std::i
         )?;
     }
     if s.tags.len() > max_tags {
-        writeln!(out, "  … {} more tags (--max-tags)", s.tags.len() - max_tags)?;
+        writeln!(
+            out,
+            "  … {} more tags (--max-tags)",
+            s.tags.len() - max_tags
+        )?;
     }
     Ok(())
 }

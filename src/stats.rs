@@ -216,10 +216,7 @@ pub struct CaptureStatsReport {
 
 /// Reads the timestamps of the packets numbered in `wanted` (1-based).
 /// Stops early once every one was found.
-pub fn packet_times<R: Read + Send>(
-    source: R,
-    wanted: &BTreeSet<u64>,
-) -> HashMap<u64, Timestamp> {
+pub fn packet_times<R: Read + Send>(source: R, wanted: &BTreeSet<u64>) -> HashMap<u64, Timestamp> {
     let mut out = HashMap::new();
     let Some(&last) = wanted.iter().next_back() else {
         return out;
@@ -333,7 +330,11 @@ pub fn capture_stats(a: &Analysis, times: &HashMap<u64, Timestamp>) -> CaptureSt
         .iter()
         .map(|c| connection_stats(c, times))
         .collect();
-    let (mut c2s, mut s2c, mut rtt) = (DirMessages::default(), DirMessages::default(), Rtt::default());
+    let (mut c2s, mut s2c, mut rtt) = (
+        DirMessages::default(),
+        DirMessages::default(),
+        Rtt::default(),
+    );
     for s in &per {
         c2s.merge(&s.c2s);
         s2c.merge(&s.s2c);

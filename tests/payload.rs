@@ -18,7 +18,10 @@ fn cap(name: &str) -> String {
 }
 
 fn run(args: &[&str]) -> Vec<u8> {
-    let out = Command::new(BIN).args(args).output().expect("run wsinspect");
+    let out = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run wsinspect");
     assert!(
         out.status.success(),
         "wsinspect {args:?} failed: {}",
@@ -96,7 +99,11 @@ fn flv_export_is_a_byte_exact_prefix_of_the_source() {
 
     // Tags decoded by wsinspect = tags of the source prefix, parsed here.
     let expected = source_tags(&source, exported.len());
-    assert_eq!(expected.len(), s2c.len() - 1, "one tag per message after the header");
+    assert_eq!(
+        expected.len(),
+        s2c.len() - 1,
+        "one tag per message after the header"
+    );
     let insight = run_json(&["payload", "--format", "json", &cap("flv_stream.pcap")]);
     let streams = insight["flv_streams"].as_array().unwrap();
     assert_eq!(streams.len(), 1);
@@ -200,7 +207,14 @@ fn where_filter_on_many_conns_chat() {
     assert_eq!(insight["matched"].as_u64().unwrap() as usize, expected);
 
     let expected_rooms = count_where(&full, |_, j| j.is_some_and(|j| j["type"] == "room-full"));
-    let ndjson = run(&["report", "--format", "ndjson", "--where", "json.type == 'room-full'", &path]);
+    let ndjson = run(&[
+        "report",
+        "--format",
+        "ndjson",
+        "--where",
+        "json.type == 'room-full'",
+        &path,
+    ]);
     let lines = String::from_utf8(ndjson).unwrap();
     let got = lines
         .lines()
@@ -248,10 +262,17 @@ fn ndjson_and_files_export_carry_whole_payloads() {
         .unwrap()
         .iter()
         .filter(|m| m["dir"] == "s2c")
-        .map(|m| (m["opcode"].as_str().unwrap().to_string(), m["sha256"].as_str().unwrap().to_string()))
+        .map(|m| {
+            (
+                m["opcode"].as_str().unwrap().to_string(),
+                m["sha256"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert!(want.len() > 10);
-    let out = run(&["export", "--conn", &id, "--dir", "s2c", "--ndjson", "-", &path]);
+    let out = run(&[
+        "export", "--conn", &id, "--dir", "s2c", "--ndjson", "-", &path,
+    ]);
     let got: Vec<(String, String)> = String::from_utf8(out)
         .unwrap()
         .lines()
@@ -264,14 +285,26 @@ fn ndjson_and_files_export_carry_whole_payloads() {
                     .unwrap(),
             };
             assert_eq!(v["payload_len"].as_u64().unwrap() as usize, bytes.len());
-            (v["opcode"].as_str().unwrap().to_string(), sha256_hex(&bytes))
+            (
+                v["opcode"].as_str().unwrap().to_string(),
+                sha256_hex(&bytes),
+            )
         })
         .collect();
     assert_eq!(got, want);
 
     let dir = tempfile::tempdir().unwrap();
     let files = dir.path().join("msgs");
-    run(&["export", "--conn", &id, "--dir", "s2c", "--files", files.to_str().unwrap(), &path]);
+    run(&[
+        "export",
+        "--conn",
+        &id,
+        "--dir",
+        "s2c",
+        "--files",
+        files.to_str().unwrap(),
+        &path,
+    ]);
     let mut names: Vec<_> = std::fs::read_dir(&files)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -280,7 +313,11 @@ fn ndjson_and_files_export_carry_whole_payloads() {
     let hashes: Vec<(String, String)> = names
         .iter()
         .map(|p| {
-            let kind = if p.extension().unwrap() == "txt" { "text" } else { "binary" };
+            let kind = if p.extension().unwrap() == "txt" {
+                "text"
+            } else {
+                "binary"
+            };
             (kind.to_string(), sha256_hex(&std::fs::read(p).unwrap()))
         })
         .collect();
@@ -293,7 +330,13 @@ fn conn_digest(c: &Value) -> Value {
         .unwrap()
         .iter()
         .map(|m| {
-            serde_json::json!([m["dir"], m["opcode"], m["payload_len"], m["sha256"], m["complete"]])
+            serde_json::json!([
+                m["dir"],
+                m["opcode"],
+                m["payload_len"],
+                m["sha256"],
+                m["complete"]
+            ])
         })
         .collect();
     let ctl: Vec<Value> = c["control"]
@@ -336,7 +379,10 @@ fn pcapng_roundtrip(name: &str, ids: &[u64]) {
     let before = pick(&original);
     let after = pick(&again);
     assert_eq!(before.len(), ids.len());
-    assert_eq!(after, before, "{name}: exported connections analyse differently");
+    assert_eq!(
+        after, before,
+        "{name}: exported connections analyse differently"
+    );
     let n: u64 = before.iter().map(|c| c["packets"].as_u64().unwrap()).sum();
     assert_eq!(again["packet_count"].as_u64().unwrap(), n);
     assert!(Path::new(&out).exists());
@@ -403,8 +449,76 @@ fn stats_counts_agree_with_the_report() {
             }
         }
     }
+    // ping_pong's truth notes: every ping is answered; the extra pongs are
+    // unsolicited.
+    let truth: Value =
+        serde_json::from_slice(&std::fs::read(cap("ping_pong.truth.json")).unwrap()).unwrap();
+    let ctl = truth["connections"][0]["control"].as_array().unwrap();
+    let count = |op: &str| ctl.iter().filter(|f| f["opcode"] == op).count() as u64;
+    let (pings, pongs) = (count("ping"), count("pong"));
     let ping = run_json(&["stats", "--format", "json", &cap("ping_pong.pcap")]);
-    assert!(ping["rtt"]["answered"].as_u64().unwrap() > 0);
+    assert!(pings > 0);
+    assert_eq!(ping["rtt"]["answered"].as_u64().unwrap(), pings);
+    assert_eq!(
+        ping["rtt"]["unsolicited_pongs"].as_u64().unwrap(),
+        pongs - pings
+    );
     let text = String::from_utf8(run(&["stats", &cap("ping_pong.pcap")])).unwrap();
     assert!(text.contains("ping→pong"));
+}
+
+/// The assembler emits payload chunks only when asked, unmasked, across
+/// fragments, with the message event after its chunks.
+#[test]
+fn ws_stream_emits_payload_chunks_only_when_asked() {
+    use wsinspect::capture::{PacketNo, Timestamp};
+    use wsinspect::flow::Direction;
+    use wsinspect::ws::WsStream;
+    use wsinspect::ws::message::{WsContext, WsEvent, WsLimits};
+
+    let key = [1u8, 2, 3, 4];
+    let frame = |b0: u8, payload: &[u8]| {
+        let mut f = vec![b0, 0x80 | payload.len() as u8];
+        f.extend_from_slice(&key);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        f
+    };
+    // "hello " (text, FIN clear) + "world" (continuation, FIN set).
+    let mut bytes = frame(0x01, b"hello ");
+    bytes.extend(frame(0x80, b"world"));
+    for emit in [false, true] {
+        let limits = WsLimits {
+            emit_payload: emit,
+            ..WsLimits::default()
+        };
+        let mut ws = WsStream::new(Direction::ClientToServer, WsContext::default(), limits);
+        let mut evs = Vec::new();
+        // Byte by byte: chunks must not depend on how TCP cut the stream.
+        for (i, b) in bytes.iter().enumerate() {
+            let p = PacketNo(i as u64 + 1);
+            ws.data(std::slice::from_ref(b), p, p, Timestamp(0), &mut |e| evs.push(e));
+        }
+        let mut payload = Vec::new();
+        let mut message_seen_after = false;
+        for e in &evs {
+            match e {
+                WsEvent::Payload { dir, bytes } => {
+                    assert_eq!(*dir, Direction::ClientToServer);
+                    assert!(!message_seen_after, "chunk after its message");
+                    payload.extend_from_slice(bytes);
+                }
+                WsEvent::Message(m) => {
+                    message_seen_after = true;
+                    assert_eq!(m.text.as_deref(), Some("hello world"));
+                }
+                _ => {}
+            }
+        }
+        assert!(message_seen_after);
+        if emit {
+            assert_eq!(payload, b"hello world");
+        } else {
+            assert!(payload.is_empty());
+        }
+    }
 }

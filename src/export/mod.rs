@@ -13,7 +13,9 @@ use crate::analysis::{Limits, NullSink};
 use crate::capture::writer::{Endian, PcapngWriter};
 use crate::capture::{CaptureReader, LinkType, PacketNo};
 use crate::decode::Decoder;
-use crate::payload::{FlvCollector, FlvStream, MessageFilter, PayloadCollector, Selection, WholeMessage};
+use crate::payload::{
+    FlvCollector, FlvStream, MessageFilter, PayloadCollector, Selection, WholeMessage,
+};
 use crate::pipeline::{self, PipelineError};
 use crate::ws::frame::Opcode;
 use base64::Engine;
@@ -205,8 +207,14 @@ pub fn flv_to_file(
     let several = streams.len() > 1;
     for s in &streams {
         let path = if several {
-            let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            let ext = out.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_else(|| "flv".into());
+            let stem = out
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let ext = out
+                .extension()
+                .map(|e| e.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "flv".into());
             out.with_file_name(format!("{stem}.conn{}.{}.{ext}", s.conn, s.dir.as_str()))
         } else {
             out.to_path_buf()
@@ -260,12 +268,13 @@ pub fn packets_to_pcapng(
         source,
     };
     let file = File::open(capture).map_err(open)?;
-    let mut reader = CaptureReader::new(io::BufReader::with_capacity(1 << 16, file)).map_err(
-        |source| PipelineError::Read {
-            path: capture.to_string(),
-            source,
-        },
-    )?;
+    let mut reader =
+        CaptureReader::new(io::BufReader::with_capacity(1 << 16, file)).map_err(|source| {
+            PipelineError::Read {
+                path: capture.to_string(),
+                source,
+            }
+        })?;
     let w = File::create(out).map_err(werr(out))?;
     let mut writer = PcapngWriter::new(BufWriter::new(w), Endian::Little).map_err(werr(out))?;
     let mut ifaces: HashMap<LinkType, u32> = HashMap::new();
@@ -303,12 +312,19 @@ pub fn packets_to_pcapng(
         summary.items += 1;
         summary.bytes += pkt.data.len() as u64;
     }
-    writer.finish().map_err(werr(out))?.flush().map_err(werr(out))?;
+    writer
+        .finish()
+        .map_err(werr(out))?
+        .flush()
+        .map_err(werr(out))?;
     summary.files.push(out.to_path_buf());
     Ok(summary)
 }
 
 /// Analyses `capture` without payload consumers (for choosing connections).
-pub fn analyze(capture: &str, limits: Limits) -> Result<crate::analysis::model::Analysis, PipelineError> {
+pub fn analyze(
+    capture: &str,
+    limits: Limits,
+) -> Result<crate::analysis::model::Analysis, PipelineError> {
     pipeline::analyze_path(capture, limits, &mut NullSink)
 }

@@ -499,7 +499,11 @@ fn parse_video(d: &[u8]) -> Option<VideoInfo> {
 /// A signed 24-bit CompositionTime.
 fn cts(b: &[u8]) -> i32 {
     let u = u24(b) as i32;
-    if u & 0x80_0000 != 0 { u - 0x100_0000 } else { u }
+    if u & 0x80_0000 != 0 {
+        u - 0x100_0000
+    } else {
+        u
+    }
 }
 
 /// Summary statistics of an FLV stream.
@@ -554,8 +558,14 @@ impl FlvStats {
         let (mut last_a, mut last_v) = (None::<u32>, None::<u32>);
         let mut prev: Option<&FlvTag> = None;
         for t in tags {
-            s.first_ts_ms = Some(s.first_ts_ms.map_or(t.timestamp_ms, |f| f.min(t.timestamp_ms)));
-            s.last_ts_ms = Some(s.last_ts_ms.map_or(t.timestamp_ms, |f| f.max(t.timestamp_ms)));
+            s.first_ts_ms = Some(
+                s.first_ts_ms
+                    .map_or(t.timestamp_ms, |f| f.min(t.timestamp_ms)),
+            );
+            s.last_ts_ms = Some(
+                s.last_ts_ms
+                    .map_or(t.timestamp_ms, |f| f.max(t.timestamp_ms)),
+            );
             match t.kind {
                 TagKind::Audio => {
                     s.audio_tags += 1;
@@ -607,10 +617,11 @@ impl FlvStats {
         if let (Some(f), Some(l)) = (s.first_ts_ms, s.last_ts_ms) {
             s.duration_ms = l - f;
         }
-        if let (Some(f), Some(l)) = (vfirst, vlast) {
-            if l > f && vframes > 1 {
-                s.video_fps = Some((vframes - 1) as f64 * 1000.0 / f64::from(l - f));
-            }
+        if let (Some(f), Some(l)) = (vfirst, vlast)
+            && l > f
+            && vframes > 1
+        {
+            s.video_fps = Some((vframes - 1) as f64 * 1000.0 / f64::from(l - f));
         }
         if s.duration_ms > 0 {
             let secs = f64::from(s.duration_ms) / 1000.0;
@@ -733,7 +744,11 @@ mod tests {
             FlvEvent::Problem(_) => n.1 += 1,
             FlvEvent::Header(..) => {}
         };
-        p.push(b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00", Timestamp(0), &mut f);
+        p.push(
+            b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00",
+            Timestamp(0),
+            &mut f,
+        );
         p.push(&[0xff; 20], Timestamp(0), &mut f);
         let t = tag(8, 1, &[0x2f, 1]);
         p.message_boundary(&t);

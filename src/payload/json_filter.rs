@@ -519,7 +519,10 @@ mod tests {
         assert!(!m(r#"json.type == "join""#, &c));
         assert!(m(r#"json.type != 'join'"#, &c));
         assert!(m("json.seq == 7.0", &c));
-        assert!(m("json.seq > 6 and json.seq >= 7 and json.seq < 8 and json.seq <= 7", &c));
+        assert!(m(
+            "json.seq > 6 and json.seq >= 7 and json.seq < 8 and json.seq <= 7",
+            &c
+        ));
         assert!(!m("json.seq > 7", &c));
         assert!(m(r#"json.type < "d""#, &c));
         assert!(!m(r#"json.seq < "8""#, &c), "number vs string never orders");

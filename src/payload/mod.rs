@@ -297,8 +297,10 @@ impl FlvStream {
             .filter_map(|t| t.script.as_ref())
             .find(|v| v.first().and_then(Value::as_str) == Some("onMetaData"))
             .and_then(|v| v.get(1).cloned());
-        if self.header_missing {
-            if let Some(raw) = self.raw.as_mut() {
+        if self.header_missing
+            && let Some(raw) = self.raw.as_mut()
+        {
+            {
                 // A playable file needs the header: synthesise one from the
                 // tag kinds seen (FLV spec annex E.2, version 1, size 9).
                 let audio = self.stats.audio_tags > 0;
