@@ -441,7 +441,7 @@ mod tests {
             h.add(s);
         }
         let counts: Vec<u64> = h.buckets.iter().map(|b| b.count).collect();
-        assert_eq!(counts, vec![1, 2, 0, 2, 1, 0, 0, 0, 1]);
+        assert_eq!(counts, vec![1, 2, 1, 1, 1, 0, 0, 0, 1]);
     }
 
     #[test]

@@ -496,7 +496,9 @@ fn ws_stream_emits_payload_chunks_only_when_asked() {
         // Byte by byte: chunks must not depend on how TCP cut the stream.
         for (i, b) in bytes.iter().enumerate() {
             let p = PacketNo(i as u64 + 1);
-            ws.data(std::slice::from_ref(b), p, p, Timestamp(0), &mut |e| evs.push(e));
+            ws.data(std::slice::from_ref(b), p, p, Timestamp(0), &mut |e| {
+                evs.push(e)
+            });
         }
         let mut payload = Vec::new();
         let mut message_seen_after = false;

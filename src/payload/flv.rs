@@ -759,3 +759,38 @@ mod tests {
         assert_eq!(n, (2, 1));
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary bytes, cut anywhere, never panic, and every reported
+        /// tag's raw bytes are exactly 11 + DataSize + 4 long.
+        #[test]
+        fn arbitrary_input_never_panics(
+            data in proptest::collection::vec(any::<u8>(), 0..600),
+            cut in 0usize..600,
+            header in any::<bool>(),
+        ) {
+            let mut input = if header { b"FLV\x01\x05\0\0\0\x09\0\0\0\0".to_vec() } else { Vec::new() };
+            input.extend_from_slice(&data);
+            let cut = cut.min(input.len());
+            let mut p = FlvParser::new();
+            let mut ok = true;
+            let mut f = |e: FlvEvent<'_>| {
+                if let FlvEvent::Tag(t, raw) = e {
+                    ok &= raw.len() == TAG_HEADER_LEN + t.data_size as usize + 4;
+                }
+            };
+            p.push(&input[..cut], Timestamp(0), &mut f);
+            p.message_boundary(&input[cut..]);
+            p.push(&input[cut..], Timestamp(0), &mut f);
+            p.gap();
+            prop_assert!(ok);
+            let _ = crate::payload::amf0::decode_all(&data);
+            let _ = FlvStats::of(&[]);
+        }
+    }
+}

@@ -599,3 +599,20 @@ mod tests {
         assert!(e.uses_root("json") && e.uses_root("dir") && !e.uses_root("len"));
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any string parses or fails with an offset inside it; never panics.
+        #[test]
+        fn arbitrary_expressions_never_panic(src in "\\PC{0,40}") {
+            match Expr::parse(&src) {
+                Ok(e) => { let _ = e.matches(&serde_json::json!({"json": {"a": [1, "x"]}})); }
+                Err(e) => prop_assert!(e.offset <= src.len()),
+            }
+        }
+    }
+}
