@@ -32,6 +32,7 @@ enum Command {
     ///   wsinspect export --conn 1 --dir s2c --flv out.flv captures/flv_stream.pcap
     ///   wsinspect export --conn 3 --ndjson - capture.pcap
     ///   wsinspect export --conn 2 --pcapng repro.pcapng capture.pcapng
+    #[command(verbatim_doc_comment)]
     Export(crate::cli_payload::ExportArgs),
     /// Message rates, size histograms, ping→pong RTT and handshake timings.
     Stats(crate::cli_payload::StatsArgs),

@@ -62,7 +62,8 @@ pub struct ExportArgs {
     capture: String,
     #[command(flatten)]
     choose: Choose,
-    /// Only messages matching this expression (see `wsinspect payload --help`).
+    /// With --files/--ndjson: only messages matching this expression (syntax:
+    /// `wsinspect payload --help`).
     #[arg(long = "where", value_name = "EXPR")]
     filter: Option<String>,
     /// Write each message's decoded payload to its own file in DIR
@@ -106,8 +107,14 @@ pub struct PayloadArgs {
     capture: String,
     #[command(flatten)]
     choose: Choose,
-    /// Only messages matching this expression.
-    #[arg(long = "where", value_name = "EXPR")]
+    /// Only messages matching this expression (default: the JSON ones).
+    ///
+    /// Paths: json.a.b[0], json["odd key"], and the message fields
+    ///   dir (c2s/s2c), opcode, len, conn, index, complete, text.
+    /// Literals: "str" 'str' 12 1.5 true false null (a missing path is null).
+    /// Operators: == != < <= > >= contains; and (&&), or (||), not (!), ( ).
+    /// Example: --where 'json.type == "chat" and dir == "s2c"'
+    #[arg(long = "where", value_name = "EXPR", verbatim_doc_comment)]
     filter: Option<String>,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = OutFormat::Text)]
