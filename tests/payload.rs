@@ -524,3 +524,42 @@ fn ws_stream_emits_payload_chunks_only_when_asked() {
         }
     }
 }
+
+/// A stream joined mid-way (no FLV header message) is still decoded, and
+/// its export gets a synthesised header so it plays: driven through the
+/// PayloadSink interface with the flv_stream messages minus the first one.
+#[test]
+fn flv_joined_midstream_gets_a_header() {
+    use wsinspect::analysis::PayloadSink;
+    use wsinspect::payload::FlvCollector;
+    let a =
+        pipeline::analyze_path(&cap("flv_stream.pcap"), Limits::default(), &mut NullSink).unwrap();
+    let source = std::fs::read(cap("flv_stream.source.flv")).unwrap();
+    let conn = &a.connections[0];
+    let mut c = FlvCollector::new(Selection::default(), true);
+    let mut at = 0usize;
+    let mut fed_from = None;
+    for (i, m) in conn.messages.iter().enumerate() {
+        let len = m.payload_len.unwrap() as usize;
+        if i > 0 {
+            fed_from.get_or_insert(at);
+            // Split each message in two chunks, as TCP might deliver it.
+            let mid = len / 2;
+            c.payload(conn.id, m.dir, &source[at..at + mid]);
+            c.payload(conn.id, m.dir, &source[at + mid..at + len]);
+            c.message_end(conn.id, i, m);
+        }
+        at += len;
+    }
+    let streams = c.finish();
+    assert_eq!(streams.len(), 1);
+    let s = &streams[0];
+    assert!(s.header_missing && s.header.is_none());
+    assert_eq!(s.tags.len(), conn.messages.len() - 1);
+    assert!(s.problems.is_empty(), "{:?}", s.problems);
+    let raw = s.raw.as_deref().unwrap();
+    let start = fed_from.unwrap();
+    assert_eq!(&raw[..3], b"FLV");
+    assert_eq!(raw[4], 0x05, "audio and video tags seen");
+    assert_eq!(raw[13..], source[start..at]);
+}
