@@ -28,6 +28,20 @@ enum Command {
     ///   wsinspect report --format json capture.pcap > report.json
     ///   tcpdump -w - -i lo port 9002 | wsinspect report --format ndjson -
     Report(ReportArgs),
+    /// Write messages (files, NDJSON), an FLV stream (.flv) or the chosen
+    /// connections' packets (pcapng).
+    ///
+    /// Examples:
+    ///   wsinspect export --conn 1 --dir s2c --flv out.flv captures/flv_stream.pcap
+    ///   wsinspect export --conn 3 --ndjson - capture.pcap
+    ///   wsinspect export --conn 2 --pcapng repro.pcapng capture.pcapng
+    #[command(verbatim_doc_comment)]
+    Export(crate::cli_payload::ExportArgs),
+    /// Message rates, size histograms, ping→pong RTT and handshake timings.
+    Stats(crate::cli_payload::StatsArgs),
+    /// What the payloads carry: FLV streams (tags, codecs, onMetaData,
+    /// bitrate, frame rate, drift, stalls) and JSON messages (--where).
+    Payload(crate::cli_payload::PayloadArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -58,7 +72,7 @@ struct LimitArgs {
 
 /// Options shared by every subcommand that analyses a capture.
 #[derive(Debug, Args)]
-pub struct AnalysisArgs {
+pub(crate) struct AnalysisArgs {
     /// TLS key log (NSS format, as SSLKEYLOGFILE writes) to decrypt wss
     /// connections; defaults to $SSLKEYLOGFILE when set. Keys in pcapng
     /// Decryption Secrets Blocks are used too.
@@ -105,6 +119,7 @@ impl LimitArgs {
             ws: WsLimits {
                 max_text_bytes: self.max_text_bytes,
                 max_inflated_bytes: self.max_inflated,
+                ..WsLimits::default()
             },
         }
     }
@@ -128,6 +143,10 @@ struct ReportArgs {
     format: FormatArg,
     #[command(flatten)]
     analysis: AnalysisArgs,
+    /// Keep only the messages matching this expression, e.g.
+    /// 'json.type == "chat"' (syntax: `wsinspect payload --help`).
+    #[arg(long = "where", value_name = "EXPR")]
+    filter: Option<String>,
 }
 
 /// Parses the arguments and runs the subcommand.
@@ -135,25 +154,43 @@ pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Report(args) => report(args),
+        Command::Export(args) => crate::cli_payload::export(args),
+        Command::Stats(args) => crate::cli_payload::stats(args),
+        Command::Payload(args) => crate::cli_payload::payload(args),
     }
 }
 
 fn report(args: ReportArgs) -> Result<ExitCode> {
     let path = args.capture.or(args.read).unwrap_or_else(|| "-".into());
     let opts = args.analysis.options()?;
+    let filter = args
+        .filter
+        .as_deref()
+        .map(wsinspect::payload::MessageFilter::parse)
+        .transpose()
+        .context("parsing --where")?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match args.format {
         FormatArg::Ndjson => {
             let mut sink = NdjsonSink::new(&mut out);
-            let analysis = pipeline::analyze_path_with(&path, &opts, &mut sink)?;
+            let analysis = match filter {
+                Some(f) => {
+                    let mut w = wsinspect::payload::WhereSink::new(&mut sink, f);
+                    pipeline::analyze_path_with(&path, &opts, &mut w)?
+                }
+                None => pipeline::analyze_path_with(&path, &opts, &mut sink)?,
+            };
             sink.finish(&analysis);
             if let Some(e) = sink.error.take() {
                 return Err(e).context("writing the report");
             }
         }
         FormatArg::Json | FormatArg::Text => {
-            let analysis = pipeline::analyze_path_with(&path, &opts, &mut NullSink)?;
+            let mut analysis = pipeline::analyze_path_with(&path, &opts, &mut NullSink)?;
+            if let Some(f) = &filter {
+                f.apply(&mut analysis);
+            }
             if matches!(args.format, FormatArg::Json) {
                 report::json::write(&analysis, &mut out)?;
             } else {

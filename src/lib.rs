@@ -22,11 +22,14 @@
 pub mod analysis;
 pub mod capture;
 pub mod decode;
+pub mod export;
 pub mod flow;
 pub mod hexfmt;
 pub mod http;
+pub mod payload;
 pub mod pipeline;
 pub mod report;
+pub mod stats;
 pub mod tcp;
 pub mod tls;
 pub mod violation;

@@ -71,6 +71,31 @@ pub enum SinkEvent<'a> {
 pub trait EventSink {
     /// One event.
     fn event(&mut self, conn: &Connection, ev: SinkEvent<'_>);
+
+    /// The consumer of whole payloads, if this sink wants them. The model
+    /// keeps only a bounded head and text per message; a sink that returns
+    /// `Some` here receives every decoded byte instead (export, FLV). The
+    /// default `None` keeps the payload path free of any extra work.
+    fn payloads(&mut self) -> Option<&mut dyn PayloadSink> {
+        None
+    }
+}
+
+/// Receives the decoded (unmasked, inflated) payload of every data message
+/// as it is reassembled, without the model having to keep it.
+///
+/// For each connection and direction, messages are built one at a time:
+/// the chunks given to [`PayloadSink::payload`] belong to the message that
+/// the next [`PayloadSink::message_end`] for the same `(conn_id, dir)`
+/// closes. Chunks stop at the first capture gap (the message is then
+/// `complete: false`). A message still unfinished when its connection ends
+/// gets no `message_end`.
+pub trait PayloadSink {
+    /// The next decoded bytes of the message in progress in `dir`.
+    fn payload(&mut self, conn_id: u32, dir: Direction, chunk: &[u8]);
+    /// The message in progress in `msg.dir` completed; it is
+    /// `conn.messages[msg_index]` of connection `conn_id`.
+    fn message_end(&mut self, conn_id: u32, msg_index: usize, msg: &Message);
 }
 
 /// Discards events.
@@ -126,7 +151,9 @@ const MALFORMED_REPORTS: u64 = 100;
 
 impl<'s> Analyzer<'s> {
     /// An analyzer with the given limits, streaming events to `sink`.
-    pub fn new(limits: Limits, sink: &'s mut dyn EventSink) -> Self {
+    pub fn new(mut limits: Limits, sink: &'s mut dyn EventSink) -> Self {
+        // Payload chunks are produced only for a sink that consumes them.
+        limits.ws.emit_payload = sink.payloads().is_some();
         Analyzer {
             limits,
             decoder: Decoder::new(),

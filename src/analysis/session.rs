@@ -622,6 +622,9 @@ impl Session {
                     st.payload_bytes += m.payload_len.unwrap_or(0);
                     st.wire_payload_bytes += m.wire_payload_len;
                     sink.event(&self.conn, SinkEvent::Message(&m));
+                    if let Some(p) = sink.payloads() {
+                        p.message_end(self.conn.id, self.conn.messages.len(), &m);
+                    }
                     self.conn.messages.push(m);
                 }
                 WsEvent::Control(c) => {
@@ -636,6 +639,11 @@ impl Session {
                 }
                 WsEvent::Violation(v) => self.push_violation(v, sink),
                 WsEvent::Anomaly(a) => self.push_anomaly(a, sink),
+                WsEvent::Payload { dir, bytes } => {
+                    if let Some(p) = sink.payloads() {
+                        p.payload(self.conn.id, dir, &bytes);
+                    }
+                }
             }
         }
     }

@@ -139,6 +139,18 @@ pub enum WsEvent {
     Violation(Violation),
     /// Something limited the analysis.
     Anomaly(Anomaly),
+    /// Decoded (unmasked, inflated) bytes of the data message being built in
+    /// `dir`, in order. Emitted only when [`WsLimits::emit_payload`] is set,
+    /// so full payloads can be streamed to a consumer (export, FLV) without
+    /// the model keeping them. The chunks of a message end with its
+    /// [`WsEvent::Message`]; they stop at the first gap (the message is then
+    /// `complete: false`).
+    Payload {
+        /// Direction of the message.
+        dir: Direction,
+        /// The decoded bytes.
+        bytes: Vec<u8>,
+    },
 }
 
 /// Limits that bound memory and CPU per message.
@@ -148,6 +160,9 @@ pub struct WsLimits {
     pub max_text_bytes: usize,
     /// Decompressed bytes per message before giving up (bomb guard).
     pub max_inflated_bytes: u64,
+    /// Emit [`WsEvent::Payload`] chunks (off by default: costs one branch
+    /// per decoded chunk when off).
+    pub emit_payload: bool,
 }
 
 impl Default for WsLimits {
@@ -155,6 +170,7 @@ impl Default for WsLimits {
         WsLimits {
             max_text_bytes: 1 << 20,
             max_inflated_bytes: 256 << 20,
+            emit_payload: false,
         }
     }
 }
@@ -514,14 +530,15 @@ impl MessageAssembler {
                     };
                     let limits = self.limits;
                     let negotiated = self.ctx.deflate.is_some();
+                    let dir = self.dir;
                     let res = inf.push(p, limits.max_inflated_bytes, &mut |d| {
-                        absorb(b, d, limits.max_text_bytes)
+                        absorb(b, d, limits, dir, out)
                     });
                     if let Err(e) = res {
                         report_inflate_error(self.dir, negotiated, e, now, b, out);
                     }
                 } else {
-                    absorb(b, p, self.limits.max_text_bytes);
+                    absorb(b, p, self.limits, self.dir, out);
                 }
             }
             CurrentFrame::None | CurrentFrame::Orphan => {}
@@ -641,8 +658,9 @@ impl MessageAssembler {
             && let Some(inf) = self.inflater.as_mut()
         {
             let limits = self.limits;
+            let dir = self.dir;
             if let Err(e) = inf.finish_message(limits.max_inflated_bytes, &mut |d| {
-                absorb(&mut b, d, limits.max_text_bytes)
+                absorb(&mut b, d, limits, dir, out)
             }) {
                 report_inflate_error(self.dir, self.ctx.deflate.is_some(), e, now, &mut b, out);
             }
@@ -693,8 +711,22 @@ impl MessageAssembler {
     }
 }
 
-/// Takes decoded payload bytes into the message being built.
-fn absorb(b: &mut Building, d: &[u8], max_text: usize) {
+/// Takes decoded payload bytes into the message being built, and streams
+/// them out as [`WsEvent::Payload`] when a consumer asked for them.
+fn absorb(
+    b: &mut Building,
+    d: &[u8],
+    limits: WsLimits,
+    dir: Direction,
+    out: &mut impl FnMut(WsEvent),
+) {
+    let max_text = limits.max_text_bytes;
+    if limits.emit_payload && !d.is_empty() {
+        out(WsEvent::Payload {
+            dir,
+            bytes: d.to_vec(),
+        });
+    }
     b.decoded_len += d.len() as u64;
     b.hasher.update(d);
     let room = HEAD_BYTES.saturating_sub(b.msg.head.len());

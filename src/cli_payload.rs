@@ -1,0 +1,451 @@
+//! `wsinspect export`, `wsinspect stats` and `wsinspect payload`: the
+//! command-line edge of the payload, export and statistics modules.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use wsinspect::analysis::model::Connection;
+use wsinspect::export;
+use wsinspect::flow::Direction;
+use wsinspect::payload::{FlvCollector, FlvStream, MessageFilter, Selection, message_context};
+use wsinspect::pipeline;
+use wsinspect::stats;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DirArg {
+    C2s,
+    S2c,
+}
+
+impl From<DirArg> for Direction {
+    fn from(d: DirArg) -> Self {
+        match d {
+            DirArg::C2s => Direction::ClientToServer,
+            DirArg::S2c => Direction::ServerToClient,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OutFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct Choose {
+    /// Connection id (as in the report); repeat for several. Default: all.
+    #[arg(long = "conn", value_name = "N")]
+    conns: Vec<u32>,
+    /// Only messages sent in this direction.
+    #[arg(long, value_enum)]
+    dir: Option<DirArg>,
+}
+
+impl Choose {
+    fn selection(&self) -> Selection {
+        Selection {
+            conns: self.conns.clone(),
+            dir: self.dir.map(Direction::from),
+        }
+    }
+}
+
+/// Arguments of `wsinspect export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    analysis: crate::cli::AnalysisArgs,
+    /// Capture file (pcap or pcapng); `-` reads standard input (not with --pcapng).
+    #[arg(value_name = "CAPTURE")]
+    capture: String,
+    #[command(flatten)]
+    choose: Choose,
+    /// With --files/--ndjson: only messages matching this expression (syntax:
+    /// `wsinspect payload --help`).
+    #[arg(long = "where", value_name = "EXPR")]
+    filter: Option<String>,
+    /// Write each message's decoded payload to its own file in DIR
+    /// (`conn<N>_<index>_<dir>.txt|bin`).
+    #[arg(long, value_name = "DIR")]
+    files: Option<PathBuf>,
+    /// Write the messages as NDJSON (`text` or `base64` payload); `-` is stdout.
+    #[arg(long, value_name = "OUT")]
+    ndjson: Option<PathBuf>,
+    /// Write the chosen connections' packets to a new pcapng (original
+    /// timestamps and link types).
+    #[arg(long, value_name = "OUT")]
+    pcapng: Option<PathBuf>,
+    /// Write the FLV stream carried by the chosen connections to a playable .flv.
+    #[arg(long, value_name = "OUT")]
+    flv: Option<PathBuf>,
+}
+
+/// Arguments of `wsinspect stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    analysis: crate::cli::AnalysisArgs,
+    /// Capture file (pcap or pcapng); `-` reads standard input.
+    #[arg(value_name = "CAPTURE")]
+    capture: String,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = OutFormat::Text)]
+    format: OutFormat,
+}
+
+/// Arguments of `wsinspect payload`.
+///
+/// `--where` expressions: paths `json.a.b[0]`, `json["odd key"]`, and the
+/// message fields `dir` (c2s/s2c), `opcode`, `len`, `conn`, `index`,
+/// `complete`, `text`; literals "str" 'str' 12 1.5 true false null;
+/// operators == != < <= > >= contains; and/&&, or/||, not/!, parentheses.
+/// Example: --where 'json.type == "chat" and dir == "s2c"'
+#[derive(Debug, Args)]
+pub struct PayloadArgs {
+    #[command(flatten)]
+    analysis: crate::cli::AnalysisArgs,
+    /// Capture file (pcap or pcapng); `-` reads standard input.
+    #[arg(value_name = "CAPTURE")]
+    capture: String,
+    #[command(flatten)]
+    choose: Choose,
+    /// Only messages matching this expression (default: the JSON ones).
+    ///
+    /// Paths: json.a.b[0], json["odd key"], and the message fields
+    ///   dir (c2s/s2c), opcode, len, conn, index, complete, text.
+    /// Literals: "str" 'str' 12 1.5 true false null (a missing path is null).
+    /// Operators: == != < <= > >= contains; and (&&), or (||), not (!), ( ).
+    /// Example: --where 'json.type == "chat" and dir == "s2c"'
+    #[arg(long = "where", value_name = "EXPR", verbatim_doc_comment)]
+    filter: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = OutFormat::Text)]
+    format: OutFormat,
+    /// Messages shown in the text view (all are counted).
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// FLV tags listed per stream in the text view.
+    #[arg(long, default_value_t = 40)]
+    max_tags: usize,
+}
+
+fn parse_filter(src: Option<&str>) -> Result<Option<MessageFilter>> {
+    src.map(MessageFilter::parse)
+        .transpose()
+        .context("parsing --where")
+}
+
+/// `wsinspect export`.
+pub fn export(args: ExportArgs) -> Result<ExitCode> {
+    let opts = args.analysis.options()?;
+    let sel = args.choose.selection();
+    let filter = parse_filter(args.filter.as_deref())?;
+    if args.files.is_none() && args.ndjson.is_none() && args.pcapng.is_none() && args.flv.is_none()
+    {
+        bail!("nothing to write: give --files DIR, --ndjson OUT, --pcapng OUT and/or --flv OUT");
+    }
+    if args.capture == "-"
+        && [&args.files, &args.ndjson, &args.pcapng, &args.flv]
+            .iter()
+            .filter(|o| o.is_some())
+            .count()
+            > 1
+    {
+        bail!("standard input can be read once: give one output at a time");
+    }
+    if let Some(dir) = &args.files {
+        let s = export::messages_to_files(&args.capture, &opts, sel.clone(), filter.as_ref(), dir)?;
+        eprintln!(
+            "wsinspect: wrote {} messages ({} bytes) to {}",
+            s.items,
+            s.bytes,
+            dir.display()
+        );
+    }
+    if let Some(out) = &args.ndjson {
+        let s = if out.as_os_str() == "-" {
+            let stdout = std::io::stdout();
+            let mut w = BufWriter::new(stdout.lock());
+            let s = export::messages_to_ndjson(
+                &args.capture,
+                &opts,
+                sel.clone(),
+                filter.as_ref(),
+                &mut w,
+            )?;
+            w.flush()?;
+            s
+        } else {
+            let f = std::fs::File::create(out)
+                .with_context(|| format!("creating {}", out.display()))?;
+            let mut w = BufWriter::new(f);
+            let s = export::messages_to_ndjson(
+                &args.capture,
+                &opts,
+                sel.clone(),
+                filter.as_ref(),
+                &mut w,
+            )
+            .with_context(|| format!("writing {}", out.display()))?;
+            w.flush()?;
+            s
+        };
+        eprintln!("wsinspect: wrote {} messages as NDJSON", s.items);
+    }
+    if let Some(out) = &args.flv {
+        let (streams, s) = export::flv_to_file(&args.capture, &opts, sel.clone(), out)?;
+        for st in &streams {
+            for p in &st.problems {
+                eprintln!("wsinspect: conn {} {}: {p}", st.conn, st.dir.as_str());
+            }
+        }
+        eprintln!(
+            "wsinspect: wrote {} FLV tags ({} bytes) to {}",
+            s.items,
+            s.bytes,
+            s.files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if let Some(out) = &args.pcapng {
+        let analysis = export::analyze(&args.capture, &opts)?;
+        let chosen: Vec<&Connection> = analysis
+            .connections
+            .iter()
+            .filter(|c| sel.conns.is_empty() || sel.conns.contains(&c.id))
+            .collect();
+        if chosen.is_empty() {
+            bail!("no connection with the ids given to --conn");
+        }
+        let s = export::packets_to_pcapng(&args.capture, &chosen, out)?;
+        eprintln!(
+            "wsinspect: wrote {} packets of {} connections to {}",
+            s.items,
+            chosen.len(),
+            out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wsinspect stats`.
+pub fn stats(args: StatsArgs) -> Result<ExitCode> {
+    let analysis = export::analyze(&args.capture, &args.analysis.options()?)?;
+    let wanted = stats::needed_packets(&analysis);
+    let times = if args.capture == "-" {
+        // Standard input cannot be read again: upgrade timings are omitted.
+        Default::default()
+    } else {
+        let f = std::fs::File::open(&args.capture)
+            .with_context(|| format!("opening {}", args.capture))?;
+        stats::packet_times(std::io::BufReader::new(f), &wanted)
+    };
+    let report = stats::capture_stats(&analysis, &times);
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match args.format {
+        OutFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        OutFormat::Text => stats::write_text(&report, &mut out)?,
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wsinspect payload`: FLV streams and JSON messages.
+pub fn payload(args: PayloadArgs) -> Result<ExitCode> {
+    let sel = args.choose.selection();
+    let filter = parse_filter(args.filter.as_deref())?;
+    let mut flv = FlvCollector::new(sel.clone(), false);
+    let analysis = pipeline::analyze_path_with(&args.capture, &args.analysis.options()?, &mut flv)?;
+    let streams = flv.finish();
+    let mut matched = Vec::new();
+    let mut json_messages = 0u64;
+    for c in &analysis.connections {
+        for (i, m) in c.messages.iter().enumerate() {
+            if !sel.wants(c.id, m.dir) {
+                continue;
+            }
+            let ctx = message_context(c.id, i, m, true);
+            let is_json = !ctx["json"].is_null();
+            json_messages += u64::from(is_json);
+            let keep = match &filter {
+                Some(f) => f.matches(c.id, i, m),
+                None => is_json,
+            };
+            if keep {
+                matched.push(ctx);
+            }
+        }
+    }
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match args.format {
+        OutFormat::Json => {
+            let v = serde_json::json!({
+                "capture": analysis.capture,
+                "flv_streams": streams,
+                "json_messages": json_messages,
+                "where": args.filter,
+                "matched": matched.len(),
+                "messages": matched,
+            });
+            serde_json::to_writer_pretty(&mut out, &v)?;
+            writeln!(out)?;
+        }
+        OutFormat::Text => {
+            for s in &streams {
+                write_flv_text(&mut out, s, args.max_tags)?;
+            }
+            writeln!(
+                out,
+                "{} JSON text messages; {} {}",
+                json_messages,
+                matched.len(),
+                match &args.filter {
+                    Some(f) => format!("match `{f}`"),
+                    None => "shown below".into(),
+                }
+            )?;
+            for m in matched.iter().take(args.limit) {
+                writeln!(
+                    out,
+                    "\nconn {} #{} {} {} ({} bytes)",
+                    m["conn"],
+                    m["index"],
+                    m["dir"].as_str().unwrap_or(""),
+                    m["opcode"].as_str().unwrap_or(""),
+                    m["len"]
+                )?;
+                if m["json"].is_null() {
+                    if let Some(t) = m["text"].as_str() {
+                        writeln!(out, "{t}")?;
+                    }
+                } else {
+                    writeln!(out, "{}", serde_json::to_string_pretty(&m["json"])?)?;
+                }
+            }
+            if matched.len() > args.limit {
+                writeln!(out, "\n… {} more (--limit)", matched.len() - args.limit)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_flv_text(out: &mut dyn Write, s: &FlvStream, max_tags: usize) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "FLV stream: conn {} {} — {} messages, {} bytes, {} tags",
+        s.conn,
+        s.dir.as_str(),
+        s.messages,
+        s.bytes,
+        s.tags.len()
+    )?;
+    match &s.header {
+        Some(h) => writeln!(
+            out,
+            "  header: version {}, audio {}, video {}, header size {}",
+            h.version, h.has_audio, h.has_video, h.header_size
+        )?,
+        None => writeln!(out, "  header: not captured (stream joined mid-way)")?,
+    }
+    if let Some(m) = &s.metadata {
+        writeln!(out, "  onMetaData: {m}")?;
+    }
+    let st = &s.stats;
+    let f = |v: Option<f64>, u: &str| v.map_or_else(|| "-".into(), |x| format!("{x:.1} {u}"));
+    writeln!(
+        out,
+        "  tags: {} video ({} key frames), {} audio, {} script; {} sequence headers",
+        st.video_tags, st.keyframes, st.audio_tags, st.script_tags, st.sequence_headers
+    )?;
+    writeln!(
+        out,
+        "  media {} ms in {:.3} s wall; video {} at {}, audio {}; max A/V drift {} ms; {} stalls (longest {}); {} timestamp regressions",
+        st.duration_ms,
+        st.wall_duration_s,
+        f(st.video_fps, "fps"),
+        f(st.video_bitrate_bps.map(|b| b / 1000.0), "kbit/s"),
+        f(st.audio_bitrate_bps.map(|b| b / 1000.0), "kbit/s"),
+        st.max_av_drift_ms.map_or("-".into(), |d| d.to_string()),
+        st.stalls,
+        f(st.longest_stall_ms, "ms"),
+        st.timestamp_regressions
+    )?;
+    for p in &s.problems {
+        writeln!(out, "  problem: {p}")?;
+    }
+    for t in s.tags.iter().take(max_tags) {
+        let what = if let Some(v) = &t.video {
+            format!(
+                "{}{}{}{}",
+                v.codec,
+                if v.keyframe { " key" } else { "" },
+                if v.sequence_header {
+                    " sequence-header"
+                } else {
+                    ""
+                },
+                v.composition_time
+                    .map_or(String::new(), |c| format!(" cts {c}"))
+            )
+        } else if let Some(a) = &t.audio {
+            match (a.aac_sample_rate, a.aac_channels) {
+                // The AudioSpecificConfig is authoritative for AAC (the
+                // tag's own rate/type bits are fixed at 44 kHz stereo).
+                (Some(rate), Some(ch)) => format!(
+                    "{} sequence-header (object type {}, {rate} Hz, {ch} ch)",
+                    a.codec,
+                    a.aac_object_type.unwrap_or(0)
+                ),
+                _ if a.codec == "AAC" => "AAC".to_string(),
+                _ => format!(
+                    "{} {} Hz {}-bit {}",
+                    a.codec,
+                    a.rate,
+                    a.sample_bits,
+                    if a.stereo { "stereo" } else { "mono" }
+                ),
+            }
+        } else if let Some(sv) = &t.script {
+            sv.first()
+                .and_then(|v| v.as_str())
+                .unwrap_or("script")
+                .to_string()
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "  @{:<7} {:>7} ms {:<6} {:>6} B  {what}",
+            t.offset,
+            t.timestamp_ms,
+            match t.kind {
+                wsinspect::payload::flv::TagKind::Audio => "audio",
+                wsinspect::payload::flv::TagKind::Video => "video",
+                wsinspect::payload::flv::TagKind::Script => "script",
+                wsinspect::payload::flv::TagKind::Other(_) => "other",
+            },
+            t.data_size
+        )?;
+    }
+    if s.tags.len() > max_tags {
+        writeln!(
+            out,
+            "  … {} more tags (--max-tags)",
+            s.tags.len() - max_tags
+        )?;
+    }
+    Ok(())
+}

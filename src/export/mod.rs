@@ -1,0 +1,331 @@
+//! Exports: messages as files or NDJSON, FLV streams as `.flv`, and the
+//! packets of chosen connections as a new pcapng.
+//!
+//! Message exports need whole payloads, which the model does not keep: they
+//! run the pipeline with a [`PayloadCollector`] (the analysis's payload
+//! hook) and write each message as it completes, so memory stays bounded by
+//! the largest message. The pcapng export is a second pass over the capture
+//! that keeps the packets whose address/port pair and packet range match a
+//! chosen connection.
+
+use crate::analysis::NullSink;
+use crate::analysis::model::Connection;
+use crate::capture::writer::{Endian, PcapngWriter};
+use crate::capture::{CaptureReader, LinkType, PacketNo};
+use crate::decode::Decoder;
+use crate::payload::{
+    FlvCollector, FlvStream, MessageFilter, PayloadCollector, Selection, WholeMessage,
+};
+use crate::pipeline::Options;
+use crate::pipeline::{self, PipelineError};
+use crate::ws::frame::Opcode;
+use base64::Engine;
+use serde_json::json;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The capture could not be analysed.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// Writing the output failed.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// Output path.
+        path: String,
+        /// OS error.
+        source: io::Error,
+    },
+    /// Nothing to export.
+    #[error("{0}")]
+    Nothing(String),
+}
+
+fn werr(path: &Path) -> impl Fn(io::Error) -> ExportError + '_ {
+    move |source| ExportError::Write {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportSummary {
+    /// Messages (or packets, or FLV tags) written.
+    pub items: u64,
+    /// Bytes of payload written.
+    pub bytes: u64,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+}
+
+/// File name of one exported message: `conn<N>_<index>_<dir>.<txt|bin>`,
+/// zero-padded so a directory listing is in message order.
+pub fn message_file_name(m: &WholeMessage<'_>) -> String {
+    let ext = if m.msg.opcode == Opcode::Text {
+        "txt"
+    } else {
+        "bin"
+    };
+    format!(
+        "conn{}_{:06}_{}.{ext}",
+        m.conn_id,
+        m.index,
+        m.msg.dir.as_str()
+    )
+}
+
+/// Writes each selected message's decoded payload to its own file in `dir`
+/// (created if needed). Incomplete messages are written with the bytes
+/// captured, and counted as such.
+pub fn messages_to_files(
+    capture: &str,
+    opts: &Options,
+    sel: Selection,
+    filter: Option<&MessageFilter>,
+    dir: &Path,
+) -> Result<ExportSummary, ExportError> {
+    std::fs::create_dir_all(dir).map_err(werr(dir))?;
+    let mut summary = ExportSummary::default();
+    let mut error: Option<ExportError> = None;
+    let mut c = PayloadCollector::new(sel, |m: WholeMessage<'_>| {
+        if error.is_some() || filter.is_some_and(|f| !f.matches(m.conn_id, m.index, m.msg)) {
+            return;
+        }
+        let path = dir.join(message_file_name(&m));
+        match std::fs::write(&path, m.payload) {
+            Ok(()) => {
+                summary.items += 1;
+                summary.bytes += m.payload.len() as u64;
+                summary.files.push(path);
+            }
+            Err(e) => error = Some(werr(&path)(e)),
+        }
+    });
+    pipeline::analyze_path_with(capture, opts, &mut c)?;
+    match error {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
+}
+
+/// One NDJSON line for a message: text payloads as `text`, anything else
+/// (binary, or text that is not valid UTF-8 or incomplete) as `base64`.
+pub fn message_json(m: &WholeMessage<'_>) -> serde_json::Value {
+    let text = (m.msg.opcode == Opcode::Text)
+        .then(|| std::str::from_utf8(m.payload).ok())
+        .flatten();
+    let mut v = json!({
+        "conn": m.conn_id,
+        "index": m.index,
+        "dir": m.msg.dir,
+        "opcode": m.msg.opcode.to_string(),
+        "ts": m.msg.ts,
+        "end_ts": m.msg.end_ts,
+        "first_packet": m.msg.first_packet,
+        "last_packet": m.msg.last_packet,
+        "payload_len": m.payload.len(),
+        "complete": m.msg.complete,
+        "sha256": m.msg.sha256,
+    });
+    if let Some(obj) = v.as_object_mut() {
+        match text {
+            Some(t) => obj.insert("text".into(), json!(t)),
+            None => obj.insert(
+                "base64".into(),
+                json!(base64::engine::general_purpose::STANDARD.encode(m.payload)),
+            ),
+        };
+    }
+    v
+}
+
+/// Writes the selected messages as NDJSON to `out` (see [`message_json`]).
+pub fn messages_to_ndjson(
+    capture: &str,
+    opts: &Options,
+    sel: Selection,
+    filter: Option<&MessageFilter>,
+    out: &mut dyn Write,
+) -> Result<ExportSummary, io::Error> {
+    let mut summary = ExportSummary::default();
+    let mut error: Option<io::Error> = None;
+    let mut c = PayloadCollector::new(sel, |m: WholeMessage<'_>| {
+        if error.is_some() || filter.is_some_and(|f| !f.matches(m.conn_id, m.index, m.msg)) {
+            return;
+        }
+        let r = serde_json::to_writer(&mut *out, &message_json(&m))
+            .map_err(io::Error::other)
+            .and_then(|_| out.write_all(b"\n"));
+        match r {
+            Ok(()) => {
+                summary.items += 1;
+                summary.bytes += m.payload.len() as u64;
+            }
+            Err(e) => error = Some(e),
+        }
+    });
+    pipeline::analyze_path_with(capture, opts, &mut c).map_err(io::Error::other)?;
+    match error {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
+}
+
+/// Decodes the FLV streams in the selected directions, keeping their bytes.
+pub fn flv_streams(
+    capture: &str,
+    opts: &Options,
+    sel: Selection,
+) -> Result<Vec<FlvStream>, PipelineError> {
+    let mut c = FlvCollector::new(sel, true);
+    pipeline::analyze_path_with(capture, opts, &mut c)?;
+    Ok(c.finish())
+}
+
+/// Writes the FLV streams found in the selection: one stream goes to `out`;
+/// with several, each goes to `out` with `.conn<N>.<dir>` before the
+/// extension. The file holds the header and every complete tag byte for
+/// byte as sent (a header is synthesised when the capture started
+/// mid-stream).
+pub fn flv_to_file(
+    capture: &str,
+    opts: &Options,
+    sel: Selection,
+    out: &Path,
+) -> Result<(Vec<FlvStream>, ExportSummary), ExportError> {
+    let streams = flv_streams(capture, opts, sel)?;
+    if streams.is_empty() {
+        return Err(ExportError::Nothing(
+            "no FLV stream in the chosen connections".into(),
+        ));
+    }
+    let mut summary = ExportSummary::default();
+    let several = streams.len() > 1;
+    for s in &streams {
+        let path = if several {
+            let stem = out
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let ext = out
+                .extension()
+                .map(|e| e.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "flv".into());
+            out.with_file_name(format!("{stem}.conn{}.{}.{ext}", s.conn, s.dir.as_str()))
+        } else {
+            out.to_path_buf()
+        };
+        let raw = s.raw.as_deref().unwrap_or_default();
+        std::fs::write(&path, raw).map_err(werr(&path))?;
+        summary.items += s.tags.len() as u64;
+        summary.bytes += raw.len() as u64;
+        summary.files.push(path);
+    }
+    Ok((streams, summary))
+}
+
+/// Which packets belong to a connection: its address/port pair (either
+/// way) within its packet range.
+#[derive(Debug, Clone)]
+struct ConnMatch {
+    a: String,
+    b: String,
+    first: PacketNo,
+    last: PacketNo,
+}
+
+/// Writes the packets of `conns` (from an analysis of `capture`) to a new
+/// pcapng at `out`, with their original timestamps (nanosecond resolution)
+/// and link types (one interface per link type). Reads `capture` again.
+pub fn packets_to_pcapng(
+    capture: &str,
+    conns: &[&Connection],
+    out: &Path,
+) -> Result<ExportSummary, ExportError> {
+    if conns.is_empty() {
+        return Err(ExportError::Nothing("no connection chosen".into()));
+    }
+    if capture == "-" {
+        return Err(ExportError::Nothing(
+            "--pcapng needs a capture file (standard input cannot be read twice)".into(),
+        ));
+    }
+    let matches: Vec<ConnMatch> = conns
+        .iter()
+        .map(|c| ConnMatch {
+            a: c.client.clone(),
+            b: c.server.clone(),
+            first: c.first_packet,
+            last: c.last_packet,
+        })
+        .collect();
+    let open = |source| PipelineError::Open {
+        path: capture.to_string(),
+        source,
+    };
+    let file = File::open(capture).map_err(open)?;
+    let mut reader =
+        CaptureReader::new(io::BufReader::with_capacity(1 << 16, file)).map_err(|source| {
+            PipelineError::Read {
+                path: capture.to_string(),
+                source,
+            }
+        })?;
+    let w = File::create(out).map_err(werr(out))?;
+    let mut writer = PcapngWriter::new(BufWriter::new(w), Endian::Little).map_err(werr(out))?;
+    let mut ifaces: HashMap<LinkType, u32> = HashMap::new();
+    let mut decoder = Decoder::new();
+    let mut summary = ExportSummary::default();
+    // Reading errors end the export like they end an analysis: what was
+    // read is kept.
+    while let Ok(Some(pkt)) = reader.next_packet() {
+        let Ok(seg) = decoder.decode(&pkt) else {
+            continue;
+        };
+        let (src, dst) = (seg.src.to_string(), seg.dst.to_string());
+        let n = pkt.number;
+        let hit = matches.iter().any(|m| {
+            n >= m.first
+                && n <= m.last
+                && ((src == m.a && dst == m.b) || (src == m.b && dst == m.a))
+        });
+        if !hit {
+            continue;
+        }
+        let iface = match ifaces.get(&pkt.link) {
+            Some(&i) => i,
+            None => {
+                let i = writer
+                    .add_interface(pkt.link, 262_144, true)
+                    .map_err(werr(out))?;
+                ifaces.insert(pkt.link, i);
+                i
+            }
+        };
+        writer
+            .write_packet(iface, pkt.ts, pkt.data, pkt.orig_len)
+            .map_err(werr(out))?;
+        summary.items += 1;
+        summary.bytes += pkt.data.len() as u64;
+    }
+    writer
+        .finish()
+        .map_err(werr(out))?
+        .flush()
+        .map_err(werr(out))?;
+    summary.files.push(out.to_path_buf());
+    Ok(summary)
+}
+
+/// Analyses `capture` without payload consumers (for choosing connections).
+pub fn analyze(
+    capture: &str,
+    opts: &Options,
+) -> Result<crate::analysis::model::Analysis, PipelineError> {
+    pipeline::analyze_path_with(capture, opts, &mut NullSink)
+}

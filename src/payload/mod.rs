@@ -1,0 +1,411 @@
+//! Payload insight: what the messages carry, beyond the model's bounded
+//! head and text.
+//!
+//! - [`PayloadCollector`]: an [`EventSink`] + [`PayloadSink`] that rebuilds
+//!   the whole decoded payload of each selected message and hands it to a
+//!   callback (export, FLV). Only the message in progress per direction is
+//!   buffered.
+//! - [`flv`] / [`amf0`]: FLV streams (HTTP-FLV over WebSocket) and their
+//!   `onMetaData`; [`FlvCollector`] recognises and decodes them.
+//! - [`json_filter`]: the `--where` expression language, evaluated over
+//!   [`message_context`].
+//!
+//! Nothing here changes the model: the analysis is the same with or
+//! without these consumers (see `docs/architecture-notes-payload.md`).
+
+pub mod amf0;
+pub mod flv;
+pub mod json_filter;
+
+use crate::analysis::model::{Analysis, Connection};
+use crate::analysis::{EventSink, PayloadSink, SinkEvent};
+use crate::flow::Direction;
+use crate::ws::frame::Opcode;
+use crate::ws::message::Message;
+use flv::{FlvEvent, FlvHeader, FlvParser, FlvStats, FlvTag};
+use json_filter::Expr;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// Which connections and directions a consumer wants.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Connection ids; empty means all.
+    pub conns: Vec<u32>,
+    /// One direction, or both.
+    pub dir: Option<Direction>,
+}
+
+impl Selection {
+    /// True if messages of `conn` in `dir` are wanted.
+    pub fn wants(&self, conn: u32, dir: Direction) -> bool {
+        (self.conns.is_empty() || self.conns.contains(&conn)) && self.dir.is_none_or(|d| d == dir)
+    }
+}
+
+/// A message with its whole decoded payload.
+#[derive(Debug, Clone, Copy)]
+pub struct WholeMessage<'a> {
+    /// Connection id.
+    pub conn_id: u32,
+    /// Index in the connection's `messages`.
+    pub index: usize,
+    /// The model's record.
+    pub msg: &'a Message,
+    /// Every decoded byte captured (up to the first gap when the message is
+    /// incomplete).
+    pub payload: &'a [u8],
+}
+
+/// Rebuilds whole payloads of the selected messages.
+pub struct PayloadCollector<F: FnMut(WholeMessage<'_>)> {
+    sel: Selection,
+    current: HashMap<(u32, Direction), Vec<u8>>,
+    on_message: F,
+}
+
+impl<F: FnMut(WholeMessage<'_>)> PayloadCollector<F> {
+    /// Calls `on_message` for each completed message that `sel` wants.
+    pub fn new(sel: Selection, on_message: F) -> Self {
+        PayloadCollector {
+            sel,
+            current: HashMap::new(),
+            on_message,
+        }
+    }
+}
+
+impl<F: FnMut(WholeMessage<'_>)> EventSink for PayloadCollector<F> {
+    fn event(&mut self, _: &Connection, _: SinkEvent<'_>) {}
+    fn payloads(&mut self) -> Option<&mut dyn PayloadSink> {
+        Some(self)
+    }
+}
+
+impl<F: FnMut(WholeMessage<'_>)> PayloadSink for PayloadCollector<F> {
+    fn payload(&mut self, conn_id: u32, dir: Direction, chunk: &[u8]) {
+        if self.sel.wants(conn_id, dir) {
+            self.current
+                .entry((conn_id, dir))
+                .or_default()
+                .extend_from_slice(chunk);
+        }
+    }
+
+    fn message_end(&mut self, conn_id: u32, msg_index: usize, msg: &Message) {
+        if !self.sel.wants(conn_id, msg.dir) {
+            return;
+        }
+        let buf = self.current.remove(&(conn_id, msg.dir)).unwrap_or_default();
+        (self.on_message)(WholeMessage {
+            conn_id,
+            index: msg_index,
+            msg,
+            payload: &buf,
+        });
+    }
+}
+
+/// The object a `--where` expression is evaluated against for a message.
+/// `json` is parsed from the text only when `with_json` (see
+/// [`Expr::uses_root`]); it is `null` when the text is not JSON, was cut at
+/// the text cap, or the message is binary.
+pub fn message_context(conn_id: u32, index: usize, msg: &Message, with_json: bool) -> Value {
+    let parsed = if with_json && !msg.text_truncated {
+        msg.text
+            .as_deref()
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+            .unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
+    json!({
+        "conn": conn_id,
+        "index": index,
+        "dir": msg.dir,
+        "opcode": msg.opcode.to_string(),
+        "len": msg.payload_len,
+        "complete": msg.complete,
+        "text": msg.text,
+        "json": parsed,
+    })
+}
+
+/// A compiled `--where` filter.
+#[derive(Debug, Clone)]
+pub struct MessageFilter {
+    expr: Expr,
+    with_json: bool,
+}
+
+impl MessageFilter {
+    /// Parses a `--where` expression.
+    pub fn parse(src: &str) -> Result<Self, json_filter::FilterError> {
+        let expr = Expr::parse(src)?;
+        let with_json = expr.uses_root("json");
+        Ok(MessageFilter { expr, with_json })
+    }
+
+    /// True if the message matches.
+    pub fn matches(&self, conn_id: u32, index: usize, msg: &Message) -> bool {
+        self.expr
+            .matches(&message_context(conn_id, index, msg, self.with_json))
+    }
+
+    /// Keeps only the matching messages in every connection of `a`. The
+    /// counters (`stats`) still describe the whole capture. Returns how many
+    /// messages were kept.
+    pub fn apply(&self, a: &mut Analysis) -> u64 {
+        let mut kept = 0;
+        for c in &mut a.connections {
+            let id = c.id;
+            let mut i = 0usize;
+            c.messages.retain(|m| {
+                let keep = self.matches(id, i, m);
+                i += 1;
+                kept += u64::from(keep);
+                keep
+            });
+        }
+        kept
+    }
+}
+
+/// An [`EventSink`] that forwards everything except the data messages that
+/// do not match a filter (for streamed NDJSON reports).
+pub struct WhereSink<'a> {
+    inner: &'a mut dyn EventSink,
+    filter: MessageFilter,
+}
+
+impl<'a> WhereSink<'a> {
+    /// Filters the messages going to `inner`.
+    pub fn new(inner: &'a mut dyn EventSink, filter: MessageFilter) -> Self {
+        WhereSink { inner, filter }
+    }
+}
+
+impl EventSink for WhereSink<'_> {
+    fn event(&mut self, conn: &Connection, ev: SinkEvent<'_>) {
+        if let SinkEvent::Message(m) = ev {
+            // The message is pushed after the event: its index is the length.
+            if !self.filter.matches(conn.id, conn.messages.len(), m) {
+                return;
+            }
+        }
+        self.inner.event(conn, ev);
+    }
+    fn payloads(&mut self) -> Option<&mut dyn PayloadSink> {
+        self.inner.payloads()
+    }
+}
+
+/// One FLV stream found in one direction of a connection.
+#[derive(Debug, Serialize)]
+pub struct FlvStream {
+    /// Connection id.
+    pub conn: u32,
+    /// Direction that carried it.
+    pub dir: Direction,
+    /// The file header (None when the capture started mid-stream).
+    pub header: Option<FlvHeader>,
+    /// The stream started with tags, without a header.
+    pub header_missing: bool,
+    /// Every complete tag.
+    pub tags: Vec<FlvTag>,
+    /// What did not parse, and messages that were incomplete.
+    pub problems: Vec<String>,
+    /// Messages fed.
+    pub messages: u64,
+    /// Payload bytes fed.
+    pub bytes: u64,
+    /// Bytes of an unfinished tag at the end.
+    pub trailing_bytes: u64,
+    /// Statistics over the tags.
+    pub stats: FlvStats,
+    /// The `onMetaData` object of the first script tag, if any.
+    pub metadata: Option<Value>,
+    #[serde(skip)]
+    parser: FlvParser,
+    /// Header + complete tags, byte for byte (kept only for export).
+    #[serde(skip)]
+    pub raw: Option<Vec<u8>>,
+}
+
+impl FlvStream {
+    fn new(conn: u32, dir: Direction, keep_raw: bool) -> Self {
+        FlvStream {
+            conn,
+            dir,
+            header: None,
+            header_missing: false,
+            tags: Vec::new(),
+            problems: Vec::new(),
+            messages: 0,
+            bytes: 0,
+            trailing_bytes: 0,
+            stats: FlvStats::default(),
+            metadata: None,
+            parser: FlvParser::new(),
+            raw: keep_raw.then(Vec::new),
+        }
+    }
+
+    fn feed(&mut self, m: WholeMessage<'_>) {
+        self.messages += 1;
+        self.bytes += m.payload.len() as u64;
+        if !m.msg.complete {
+            self.problems.push(format!(
+                "message {} (packet {}) incomplete: its unfinished tag is dropped",
+                m.index, m.msg.first_packet
+            ));
+            self.parser.gap();
+            return;
+        }
+        self.parser.message_boundary(m.payload);
+        let (tags, problems, raw, header) = (
+            &mut self.tags,
+            &mut self.problems,
+            &mut self.raw,
+            &mut self.header,
+        );
+        self.parser.push(m.payload, m.msg.end_ts, &mut |e| match e {
+            FlvEvent::Header(h, r) => {
+                if let Some(raw) = raw.as_mut() {
+                    raw.extend_from_slice(r);
+                }
+                *header = Some(h);
+            }
+            FlvEvent::Tag(t, r) => {
+                if let Some(raw) = raw.as_mut() {
+                    raw.extend_from_slice(r);
+                }
+                tags.push(t);
+            }
+            FlvEvent::Problem(p) => problems.push(p),
+        });
+    }
+
+    fn finish(&mut self) {
+        self.header_missing = self.parser.header_missing;
+        self.trailing_bytes = self.parser.pending() as u64;
+        self.stats = FlvStats::of(&self.tags);
+        self.metadata = self
+            .tags
+            .iter()
+            .filter_map(|t| t.script.as_ref())
+            .find(|v| v.first().and_then(Value::as_str) == Some("onMetaData"))
+            .and_then(|v| v.get(1).cloned());
+        if self.header_missing
+            && let Some(raw) = self.raw.as_mut()
+        {
+            {
+                // A playable file needs the header: synthesise one from the
+                // tag kinds seen (FLV spec annex E.2, version 1, size 9).
+                let audio = self.stats.audio_tags > 0;
+                let video = self.stats.video_tags > 0;
+                let flags = (u8::from(audio) << 2) | u8::from(video);
+                let mut h = vec![b'F', b'L', b'V', 1, flags, 0, 0, 0, 9, 0, 0, 0, 0];
+                h.append(raw);
+                *raw = h;
+            }
+        }
+    }
+}
+
+/// Finds and decodes FLV streams: the first message of a (connection,
+/// direction) that is binary and starts with an FLV header (or, mid-stream,
+/// with a plausible tag) makes that direction an FLV stream, and every later
+/// message of it is parsed as the continuation of the byte stream.
+pub struct FlvCollector {
+    sel: Selection,
+    keep_raw: bool,
+    current: HashMap<(u32, Direction), Vec<u8>>,
+    /// None: not FLV.
+    streams: HashMap<(u32, Direction), Option<FlvStream>>,
+}
+
+impl FlvCollector {
+    /// Looks at the selected directions; `keep_raw` keeps the bytes for export.
+    pub fn new(sel: Selection, keep_raw: bool) -> Self {
+        FlvCollector {
+            sel,
+            keep_raw,
+            current: HashMap::new(),
+            streams: HashMap::new(),
+        }
+    }
+
+    /// The FLV streams found, by connection then direction.
+    pub fn finish(self) -> Vec<FlvStream> {
+        let mut v: Vec<FlvStream> = self.streams.into_values().flatten().collect();
+        for s in &mut v {
+            s.finish();
+        }
+        v.sort_by_key(|s| (s.conn, s.dir));
+        v
+    }
+}
+
+impl EventSink for FlvCollector {
+    fn event(&mut self, _: &Connection, _: SinkEvent<'_>) {}
+    fn payloads(&mut self) -> Option<&mut dyn PayloadSink> {
+        Some(self)
+    }
+}
+
+impl PayloadSink for FlvCollector {
+    fn payload(&mut self, conn_id: u32, dir: Direction, chunk: &[u8]) {
+        if !self.sel.wants(conn_id, dir) {
+            return;
+        }
+        if let Some(None) = self.streams.get(&(conn_id, dir)) {
+            return;
+        }
+        self.current
+            .entry((conn_id, dir))
+            .or_default()
+            .extend_from_slice(chunk);
+    }
+
+    fn message_end(&mut self, conn_id: u32, msg_index: usize, msg: &Message) {
+        let key = (conn_id, msg.dir);
+        if !self.sel.wants(conn_id, msg.dir) {
+            return;
+        }
+        let buf = self.current.remove(&key).unwrap_or_default();
+        let keep_raw = self.keep_raw;
+        let slot = self.streams.entry(key).or_insert_with(|| {
+            let is_flv = msg.opcode == Opcode::Binary
+                && (flv::looks_like_header(&buf) || flv::looks_like_tag(&buf));
+            is_flv.then(|| FlvStream::new(conn_id, msg.dir, keep_raw))
+        });
+        if let Some(s) = slot {
+            s.feed(WholeMessage {
+                conn_id,
+                index: msg_index,
+                msg,
+                payload: &buf,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection() {
+        let all = Selection::default();
+        assert!(all.wants(3, Direction::ClientToServer));
+        let s = Selection {
+            conns: vec![2],
+            dir: Some(Direction::ServerToClient),
+        };
+        assert!(s.wants(2, Direction::ServerToClient));
+        assert!(!s.wants(2, Direction::ClientToServer));
+        assert!(!s.wants(1, Direction::ServerToClient));
+    }
+}
