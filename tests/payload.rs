@@ -160,11 +160,11 @@ fn payload_hook_matches_the_model_hashes() {
         let mut bad = Vec::new();
         let mut c = PayloadCollector::new(Selection::default(), |m: WholeMessage<'_>| {
             seen += 1;
-            if let Some(h) = &m.msg.sha256 {
-                if &sha256_hex(m.payload) != h || Some(m.payload.len() as u64) != m.msg.payload_len
-                {
-                    bad.push((m.conn_id, m.index));
-                }
+            if let Some(h) = &m.msg.sha256
+                && (&sha256_hex(m.payload) != h
+                    || Some(m.payload.len() as u64) != m.msg.payload_len)
+            {
+                bad.push((m.conn_id, m.index));
             }
         });
         let with = pipeline::analyze_path(&cap(name), Limits::default(), &mut c).unwrap();
