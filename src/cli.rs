@@ -25,6 +25,11 @@ enum Command {
     ///   wsinspect report --format json capture.pcap > report.json
     ///   tcpdump -w - -i lo port 9002 | wsinspect report --format ndjson -
     Report(ReportArgs),
+    /// Check captures against rules and baselines (CI mode).
+    ///
+    /// Exit status: 0 all is well, 1 a rule failed or a baseline differs,
+    /// 2 usage error or unreadable input.
+    Check(crate::cli_check::CheckArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -90,6 +95,7 @@ pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Report(args) => report(args),
+        Command::Check(args) => crate::cli_check::run(args),
     }
 }
 
