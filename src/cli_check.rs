@@ -156,10 +156,10 @@ fn baseline_step(a: &Analysis, file: &Path, args: &CheckArgs) -> BaselineOutcome
             .ok()
             .and_then(|t| baseline::parse(&t).ok());
         let text = baseline::to_pretty(&actual);
-        if let Some(dir) = file.parent() {
-            if let Err(e) = std::fs::create_dir_all(dir) {
-                return err(format!("cannot create {}: {e}", dir.display()));
-            }
+        if let Some(dir) = file.parent()
+            && let Err(e) = std::fs::create_dir_all(dir)
+        {
+            return err(format!("cannot create {}: {e}", dir.display()));
         }
         if let Err(e) = std::fs::write(file, text) {
             return err(format!("cannot write: {e}"));

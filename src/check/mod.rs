@@ -24,8 +24,10 @@
 //!     &mut wsinspect::analysis::NullSink,
 //! ).unwrap();
 //! let findings = evaluate(&analysis, &rules);
-//! // Connection 4 closes with 1011, connection 6 with 4000.
-//! assert_eq!(findings.iter().filter_map(|f| f.connection).collect::<Vec<_>>(), vec![4, 6]);
+//! // Connection 4 closes with 1011, connection 6 with 4000; both peers send
+//! // a close frame with the code, so each connection has two findings.
+//! let conns: Vec<u32> = findings.iter().filter_map(|f| f.connection).collect();
+//! assert_eq!(conns, vec![4, 4, 6, 6]);
 //! ```
 
 pub mod baseline;
@@ -406,24 +408,24 @@ fn check_connection(rule: &Rule, c: &Connection, out: &mut Vec<Finding>) {
         Rule::AbnormalClose => abnormal_close(rule, c, out),
         Rule::CloseCodes(ranges) => {
             for f in &c.control {
-                if let Some(code) = f.close_code {
-                    if ranges.iter().any(|r| r.contains(code)) {
-                        out.push(finding(
-                            rule,
-                            c,
-                            Some(f.packet),
-                            format!(
-                                "close frame {} with code {code} ({}){}",
-                                f.dir.as_str(),
-                                crate::ws::frame::CloseCode(code).meaning(),
-                                f.close_reason
-                                    .as_deref()
-                                    .filter(|r| !r.is_empty())
-                                    .map(|r| format!(" reason {r:?}"))
-                                    .unwrap_or_default()
-                            ),
-                        ));
-                    }
+                if let Some(code) = f.close_code
+                    && ranges.iter().any(|r| r.contains(code))
+                {
+                    out.push(finding(
+                        rule,
+                        c,
+                        Some(f.packet),
+                        format!(
+                            "close frame {} with code {code} ({}){}",
+                            f.dir.as_str(),
+                            crate::ws::frame::CloseCode(code).meaning(),
+                            f.close_reason
+                                .as_deref()
+                                .filter(|r| !r.is_empty())
+                                .map(|r| format!(" reason {r:?}"))
+                                .unwrap_or_default()
+                        ),
+                    ));
                 }
             }
         }
@@ -538,21 +540,22 @@ fn rejected_upgrade(rule: &Rule, c: &Connection, out: &mut Vec<Finding>) {
     }
     // Connections that upgraded keep the handshake, not an exchange list.
     let h = &c.handshake;
-    if !any_exchange && h.request_target.is_some() {
-        if let Some(status) = h.status.filter(|s| *s != 101) {
-            out.push(finding(
-                rule,
-                c,
-                h.response_packet.map(PacketNo),
-                format!(
-                    "upgrade request GET {} answered {status} {}",
-                    h.request_target.as_deref().unwrap_or(""),
-                    h.reason.as_deref().unwrap_or("")
-                )
-                .trim_end()
-                .to_string(),
-            ));
-        }
+    if !any_exchange
+        && h.request_target.is_some()
+        && let Some(status) = h.status.filter(|s| *s != 101)
+    {
+        out.push(finding(
+            rule,
+            c,
+            h.response_packet.map(PacketNo),
+            format!(
+                "upgrade request GET {} answered {status} {}",
+                h.request_target.as_deref().unwrap_or(""),
+                h.reason.as_deref().unwrap_or("")
+            )
+            .trim_end()
+            .to_string(),
+        ));
     }
 }
 
