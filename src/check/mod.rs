@@ -35,7 +35,7 @@ pub mod output;
 
 use crate::analysis::model::{Analysis, Connection, TcpEnd};
 use crate::capture::PacketNo;
-use crate::flow::Role;
+use crate::flow::{Direction, Role};
 use crate::violation::{AnomalyKind, ViolationKind};
 use crate::ws::frame::Opcode;
 use serde::Serialize;
@@ -85,8 +85,8 @@ pub enum Rule {
     /// (RFC 6455 §4.2.2 step 5.4, checked by the client in §4.1).
     BadAccept,
     /// `abnormal-close`: a WebSocket connection that ended with a TCP RST, or
-    /// whose TCP connection closed without any close frame: what an endpoint
-    /// reports as 1006 (RFC 6455 §7.1.5, §7.4.1).
+    /// whose TCP connection closed without a close frame from each side:
+    /// what an endpoint reports as 1006 (RFC 6455 §7.1.5, §7.4.1).
     AbnormalClose,
     /// `close-code=1011,4000-4999`: a close frame (either direction) with one
     /// of these codes (RFC 6455 §7.4).
@@ -597,8 +597,28 @@ fn abnormal_close(rule: &Rule, c: &Connection, out: &mut Vec<Finding>) {
             "TCP closed (FIN) without a close frame from either side (1006 abnormal closure)"
                 .to_string(),
         ),
+        // RFC 6455 §7.1.5: an endpoint that received no close frame reports
+        // 1006, so a close frame that was never answered is abnormal for
+        // the side that sent it.
+        (TcpEnd::Fin, false) => {
+            let from = |d: Direction| closes.iter().any(|f| f.dir == d);
+            match (
+                from(Direction::ClientToServer),
+                from(Direction::ServerToClient),
+            ) {
+                (true, false) => Some(
+                    "the client's close frame was never answered by the server before TCP closed (the client sees 1006)"
+                        .to_string(),
+                ),
+                (false, true) => Some(
+                    "the server's close frame was never answered by the client before TCP closed (the server sees 1006)"
+                        .to_string(),
+                ),
+                _ => None,
+            }
+        }
         // Still open when the capture ended: nothing is known about the end.
-        (TcpEnd::Open, _) | (TcpEnd::Fin, false) => None,
+        (TcpEnd::Open, _) => None,
     };
     if let Some(detail) = detail {
         let packet = rst_packet.or_else(|| c.tcp_events.last().map(|e| e.packet));
@@ -772,6 +792,18 @@ mod tests {
         assert!(run(Rule::AbnormalClose, "seed_echo.pcapng").is_empty());
         // upgrade_rejected: the plain HTTP connections are not judged.
         assert!(run(Rule::AbnormalClose, "upgrade_rejected.pcap").is_empty());
+        // A close frame the server never answered: the client sees 1006.
+        let mut a = sample("seed_echo.pcapng");
+        a.connections[0]
+            .control
+            .retain(|f| !(f.opcode == Opcode::Close && f.dir == Direction::ServerToClient));
+        let f = evaluate(&a, &Rules::new(vec![Rule::AbnormalClose]));
+        assert_eq!(conns(&f), vec![1]);
+        assert!(
+            f[0].detail.contains("never answered by the server"),
+            "{}",
+            f[0].detail
+        );
     }
 
     #[test]
