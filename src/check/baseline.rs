@@ -205,17 +205,16 @@ fn connection(c: &Connection) -> Value {
             "c2s": dir_counts(&c.stats.c2s, &c2s),
             "s2c": dir_counts(&c.stats.s2c, &s2c),
         },
+        // Kind, side and packet: the sentences may be reworded freely.
         "violations": c.violation_details.iter().map(|v| json!({
             "kind": v.kind,
             "dir": v.dir,
             "packet": v.packet.0,
-            "detail": v.detail,
         })).collect::<Vec<_>>(),
         "anomalies": c.anomalies.iter().map(|x| json!({
             "kind": x.kind,
             "dir": x.dir,
             "packet": x.packet.0,
-            "detail": x.detail,
         })).collect::<Vec<_>>(),
         "messages": c.messages.iter().map(message).collect::<Vec<_>>(),
         "control": c.control.iter().map(control).collect::<Vec<_>>(),
