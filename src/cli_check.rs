@@ -271,6 +271,13 @@ fn write_report(
 /// Runs `wsinspect check` and maps the results to the exit status.
 pub fn run(args: CheckArgs) -> Result<ExitCode> {
     let rules = args.rules();
+    if let Some(bad) = args.ignore.iter().find(|f| !baseline::is_known_field(f)) {
+        eprintln!(
+            "wsinspect check: error: --ignore {bad}: no such baseline field (known: packets, {})",
+            baseline::known_fields().join(", ")
+        );
+        return Ok(ExitCode::from(output::EXIT_ERROR));
+    }
     if args.baseline.is_some() {
         // Baselines are keyed by file name: two captures with one name
         // would share (and overwrite) one baseline.

@@ -268,6 +268,13 @@ fn exit_code_2_on_usage_and_unreadable_input() {
             cap("seed_echo.pcapng"),
         ],
         vec!["--update".into(), cap("seed_echo.pcapng")],
+        vec![
+            "--baseline".into(),
+            expected_dir(),
+            "--ignore".into(),
+            "sha265".into(),
+            cap("seed_echo.pcapng"),
+        ],
         vec![],
         vec![missing.display().to_string()],
         vec![text.display().to_string()],

@@ -369,6 +369,17 @@ const KEY_ORDER: &[&str] = &[
     "sec_websocket_accept",
 ];
 
+/// True for a field name that baselines contain (or `packets`, the group of
+/// packet-number fields): what `--ignore` accepts.
+pub fn is_known_field(name: &str) -> bool {
+    name == "packets" || KEY_ORDER.contains(&name)
+}
+
+/// Every field name baselines contain, for error messages.
+pub fn known_fields() -> &'static [&'static str] {
+    KEY_ORDER
+}
+
 /// Arrays whose elements are written one per line.
 const ONE_PER_LINE: &[&str] = &[
     "messages",
@@ -909,6 +920,37 @@ mod tests {
         assert!(matches!(parse("{}"), Err(BaselineError::Version { .. })));
         assert!(matches!(parse("not json"), Err(BaselineError::Json(_))));
         assert!(parse("{\"baseline_version\": 1}").is_ok());
+    }
+
+    fn collect_keys(v: &Value, out: &mut BTreeSet<String>) {
+        match v {
+            Value::Object(o) => {
+                for (k, v) in o {
+                    out.insert(k.clone());
+                    collect_keys(v, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| collect_keys(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_written_key_has_a_fixed_place() {
+        let mut keys = BTreeSet::new();
+        for c in [
+            "close_codes.pcapng",
+            "upgrade_rejected.pcap",
+            "truncated_snaplen.pcap",
+        ] {
+            collect_keys(&sample(c), &mut keys);
+        }
+        for k in &keys {
+            assert!(is_known_field(k), "{k} is not in KEY_ORDER");
+        }
+        for k in VOLATILE.iter().chain(PACKET_FIELDS) {
+            assert!(keys.contains(*k), "{k} never appears in a baseline");
+        }
     }
 
     #[test]

@@ -476,8 +476,8 @@ pub fn write_junit(
                 let types: Vec<&str> = c.failures.iter().map(|f| f.0.as_str()).collect();
                 let mut types_dedup = types.clone();
                 types_dedup.dedup();
-                let message = if c.failures.len() == 1 {
-                    c.failures[0].1.clone()
+                let message = if let [only] = c.failures.as_slice() {
+                    only.1.clone()
                 } else {
                     format!(
                         "{} rule failure(s): {}",
