@@ -42,6 +42,11 @@ enum Command {
     /// What the payloads carry: FLV streams (tags, codecs, onMetaData,
     /// bitrate, frame rate, drift, stalls) and JSON messages (--where).
     Payload(crate::cli_payload::PayloadArgs),
+    /// Check captures against rules and baselines (CI mode).
+    ///
+    /// Exit status: 0 all is well, 1 a rule failed or a baseline differs,
+    /// 2 usage error or unreadable input.
+    Check(crate::cli_check::CheckArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -74,10 +79,10 @@ struct LimitArgs {
 #[derive(Debug, Args)]
 pub(crate) struct AnalysisArgs {
     /// TLS key log (NSS format, as SSLKEYLOGFILE writes) to decrypt wss
-    /// connections; defaults to $SSLKEYLOGFILE when set. Keys in pcapng
-    /// Decryption Secrets Blocks are used too.
+    /// connections; repeat to merge several. Defaults to $SSLKEYLOGFILE when
+    /// set. Keys in pcapng Decryption Secrets Blocks are used too.
     #[arg(long, value_name = "FILE")]
-    keylog: Option<std::path::PathBuf>,
+    keylog: Vec<std::path::PathBuf>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -87,11 +92,12 @@ impl AnalysisArgs {
     /// line numbers) and kept as capture anomalies.
     pub fn options(&self) -> Result<pipeline::Options> {
         let mut opts = pipeline::Options::with_limits(self.limits.limits());
-        let path = self
-            .keylog
-            .clone()
-            .or_else(|| std::env::var_os("SSLKEYLOGFILE").map(Into::into));
-        if let Some(path) = path {
+        let mut paths = self.keylog.clone();
+        if paths.is_empty() {
+            paths.extend(std::env::var_os("SSLKEYLOGFILE").map(std::path::PathBuf::from));
+        }
+        let mut merged: Option<KeyLog> = None;
+        for path in paths {
             let text = std::fs::read(&path).with_context(|| {
                 format!(
                     "cannot read the key log {}; give a readable NSS key log file",
@@ -104,8 +110,9 @@ impl AnalysisArgs {
                 eprintln!("wsinspect: warning: {note}");
                 opts.notes.push(note);
             }
-            opts.keylog = Some(Arc::new(keylog));
+            merged.get_or_insert_with(KeyLog::default).merge(keylog);
         }
+        opts.keylog = merged.map(Arc::new);
         Ok(opts)
     }
 }
@@ -157,6 +164,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Export(args) => crate::cli_payload::export(args),
         Command::Stats(args) => crate::cli_payload::stats(args),
         Command::Payload(args) => crate::cli_payload::payload(args),
+        Command::Check(args) => crate::cli_check::run(args),
     }
 }
 

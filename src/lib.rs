@@ -21,6 +21,7 @@
 
 pub mod analysis;
 pub mod capture;
+pub mod check;
 pub mod decode;
 pub mod export;
 pub mod flow;

@@ -1,0 +1,666 @@
+//! Output of `wsinspect check`: the results of a run as data
+//! ([`CaptureResult`]), the exit code, and one writer per format: text for
+//! people, JSON, JUnit XML, and GitHub Actions workflow commands.
+//!
+//! The writers are pure functions of the results (and of a run timestamp
+//! passed in for JUnit), so they are tested without running the binary.
+
+use super::baseline::{DiffKind, DiffLine};
+use super::{Finding, Rule};
+use serde_json::{Value, json};
+use std::io::{self, Write};
+
+/// Exit status: every rule held and every baseline matched.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: a rule failed or a baseline differs.
+pub const EXIT_FAIL: u8 = 1;
+/// Exit status: bad usage, or an input (capture or baseline) could not be read.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Differences shown per capture in the text output and annotations.
+pub const TEXT_DIFF_LINES: usize = 40;
+/// Differences kept per capture in the JSON and JUnit documents.
+pub const DOC_DIFF_LINES: usize = 500;
+
+/// A connection, as the per-connection JUnit test cases name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnInfo {
+    /// 1-based id.
+    pub id: u32,
+    /// `client → server (protocol)`, plus the request target when known.
+    pub label: String,
+}
+
+/// What happened to the baseline of one capture.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BaselineOutcome {
+    /// No `--baseline` given.
+    NotChecked,
+    /// Compared; no difference.
+    Matches {
+        /// The baseline file.
+        file: String,
+    },
+    /// Compared; differences found.
+    Differs {
+        /// The baseline file.
+        file: String,
+        /// Every difference.
+        lines: Vec<DiffLine>,
+    },
+    /// `--update` wrote the file.
+    Written {
+        /// The baseline file.
+        file: String,
+        /// There was no file before.
+        created: bool,
+        /// Differences from the previous file (empty when unchanged or new).
+        changes: usize,
+    },
+    /// The baseline could not be read or written.
+    Error {
+        /// The baseline file.
+        file: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// The result of checking one capture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaptureResult {
+    /// The path as given on the command line (annotations point at it).
+    pub path: String,
+    /// The capture's file name.
+    pub name: String,
+    /// Set when the capture could not be analysed at all.
+    pub error: Option<String>,
+    /// Connections, for per-connection test cases.
+    pub connections: Vec<ConnInfo>,
+    /// Failed rules.
+    pub findings: Vec<Finding>,
+    /// The baseline comparison.
+    pub baseline: BaselineOutcome,
+    /// Seconds spent on the capture (JUnit `time`).
+    pub seconds: f64,
+}
+
+impl CaptureResult {
+    /// The capture or its baseline could not be read.
+    pub fn errored(&self) -> bool {
+        self.error.is_some() || matches!(self.baseline, BaselineOutcome::Error { .. })
+    }
+
+    /// A rule failed or the baseline differs.
+    pub fn failed(&self) -> bool {
+        !self.findings.is_empty() || matches!(self.baseline, BaselineOutcome::Differs { .. })
+    }
+
+    fn status(&self) -> &'static str {
+        if self.errored() {
+            "error"
+        } else if self.failed() {
+            "fail"
+        } else {
+            "pass"
+        }
+    }
+}
+
+/// 2 when any input was unreadable, else 1 when anything failed, else 0.
+pub fn exit_code(results: &[CaptureResult]) -> u8 {
+    if results.iter().any(CaptureResult::errored) {
+        EXIT_ERROR
+    } else if results.iter().any(CaptureResult::failed) {
+        EXIT_FAIL
+    } else {
+        EXIT_OK
+    }
+}
+
+fn conn_label(r: &CaptureResult, id: Option<u32>) -> String {
+    match id {
+        None => "capture".into(),
+        Some(id) => r
+            .connections
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| format!("connection {}: {}", c.id, c.label))
+            .unwrap_or_else(|| format!("connection {id}")),
+    }
+}
+
+fn finding_line(r: &CaptureResult, f: &Finding) -> String {
+    let at = f
+        .packet
+        .map(|p| format!(" packet #{p}"))
+        .unwrap_or_default();
+    match f.connection {
+        Some(id) => format!("connection {id}{at}: {}", f.detail),
+        None => format!("{}{at}: {}", conn_label(r, None), f.detail),
+    }
+}
+
+// ------------------------------------------------------------------ text
+
+/// The text summary: per capture, each rule with its result, then the
+/// baseline, then one closing line with the counts.
+pub fn write_text(
+    results: &[CaptureResult],
+    rules: &[Rule],
+    out: &mut impl Write,
+) -> io::Result<()> {
+    for r in results {
+        let head = match r.status() {
+            "pass" => "ok",
+            "fail" => "FAIL",
+            _ => "ERROR",
+        };
+        writeln!(
+            out,
+            "{}: {head} ({} connection(s))",
+            r.path,
+            r.connections.len()
+        )?;
+        if let Some(e) = &r.error {
+            writeln!(out, "  error: {e}")?;
+            continue;
+        }
+        for rule in rules {
+            let hits: Vec<&Finding> = r.findings.iter().filter(|f| &f.rule == rule).collect();
+            if hits.is_empty() {
+                writeln!(out, "  pass  {rule}")?;
+            } else {
+                writeln!(out, "  FAIL  {rule}: {} finding(s)", hits.len())?;
+                for f in hits {
+                    writeln!(out, "          {}", finding_line(r, f))?;
+                }
+            }
+        }
+        match &r.baseline {
+            BaselineOutcome::NotChecked => {}
+            BaselineOutcome::Matches { file } => writeln!(out, "  pass  baseline {file}")?,
+            BaselineOutcome::Differs { file, lines } => {
+                writeln!(
+                    out,
+                    "  FAIL  baseline {file}: {} difference(s)",
+                    lines.len()
+                )?;
+                for l in lines.iter().take(TEXT_DIFF_LINES) {
+                    writeln!(out, "          {l}")?;
+                }
+                if lines.len() > TEXT_DIFF_LINES {
+                    writeln!(
+                        out,
+                        "          … and {} more",
+                        lines.len() - TEXT_DIFF_LINES
+                    )?;
+                }
+            }
+            BaselineOutcome::Written {
+                file,
+                created,
+                changes,
+            } => {
+                let what = if *created {
+                    "created".to_string()
+                } else if *changes == 0 {
+                    "unchanged".to_string()
+                } else {
+                    format!("updated, {changes} difference(s) from the previous one")
+                };
+                writeln!(out, "  wrote baseline {file} ({what})")?;
+            }
+            BaselineOutcome::Error { file, message } => {
+                writeln!(out, "  ERROR baseline {file}: {message}")?
+            }
+        }
+    }
+    let count = |s: &str| results.iter().filter(|r| r.status() == s).count();
+    writeln!(
+        out,
+        "check: {} capture(s), {} passed, {} failed, {} error(s)",
+        results.len(),
+        count("pass"),
+        count("fail"),
+        count("error")
+    )
+}
+
+// ------------------------------------------------------------------ JSON
+
+fn diff_json(l: &DiffLine) -> Value {
+    match &l.kind {
+        DiffKind::Changed { expected, actual } => json!({
+            "path": l.path, "change": "changed", "expected": expected, "actual": actual,
+            "text": l.to_string(),
+        }),
+        DiffKind::Missing(v) => json!({
+            "path": l.path, "change": "missing", "expected": v, "text": l.to_string(),
+        }),
+        DiffKind::Unexpected(v) => json!({
+            "path": l.path, "change": "unexpected", "actual": v, "text": l.to_string(),
+        }),
+    }
+}
+
+fn baseline_json(b: &BaselineOutcome) -> Value {
+    match b {
+        BaselineOutcome::NotChecked => json!({"status": "not_checked"}),
+        BaselineOutcome::Matches { file } => json!({"status": "matches", "file": file}),
+        BaselineOutcome::Differs { file, lines } => json!({
+            "status": "differs",
+            "file": file,
+            "differences": lines.len(),
+            "diff": lines.iter().take(DOC_DIFF_LINES).map(diff_json).collect::<Vec<_>>(),
+        }),
+        BaselineOutcome::Written {
+            file,
+            created,
+            changes,
+        } => json!({"status": "written", "file": file, "created": created, "changes": changes}),
+        BaselineOutcome::Error { file, message } => {
+            json!({"status": "error", "file": file, "error": message})
+        }
+    }
+}
+
+/// The whole run as one JSON document.
+pub fn to_json(results: &[CaptureResult], rules: &[Rule]) -> Value {
+    let count = |s: &str| results.iter().filter(|r| r.status() == s).count();
+    json!({
+        "exit_code": exit_code(results),
+        "rules": rules,
+        "summary": {
+            "captures": results.len(),
+            "passed": count("pass"),
+            "failed": count("fail"),
+            "errors": count("error"),
+        },
+        "captures": results.iter().map(|r| json!({
+            "capture": r.path,
+            "name": r.name,
+            "status": r.status(),
+            "error": r.error,
+            "connections": r.connections.len(),
+            "findings": r.findings,
+            "baseline": baseline_json(&r.baseline),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Writes [`to_json`], pretty-printed.
+pub fn write_json(
+    results: &[CaptureResult],
+    rules: &[Rule],
+    out: &mut impl Write,
+) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &to_json(results, rules)).map_err(io::Error::other)?;
+    out.write_all(b"\n")
+}
+
+// ----------------------------------------------------------------- JUnit
+
+/// Escapes text for XML content and attribute values. Characters that XML
+/// 1.0 does not allow at all (most C0 controls, U+FFFE/U+FFFF) become
+/// U+FFFD, since a capture's strings can hold anything.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Kept exactly inside attributes too.
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One JUnit test case: a failure message per failed item.
+struct Case {
+    name: String,
+    failures: Vec<(String, String, String)>,
+    error: Option<(String, String)>,
+}
+
+fn cases(r: &CaptureResult) -> Vec<Case> {
+    let mut out = Vec::new();
+    if let Some(e) = &r.error {
+        out.push(Case {
+            name: "analysis".into(),
+            failures: vec![],
+            error: Some(("unreadable capture".into(), e.clone())),
+        });
+        return out;
+    }
+    // Capture-level rules (no connection).
+    let capture_level: Vec<&Finding> = r
+        .findings
+        .iter()
+        .filter(|f| f.connection.is_none())
+        .collect();
+    out.push(Case {
+        name: "capture".into(),
+        failures: capture_level
+            .iter()
+            .map(|f| (f.rule.to_string(), f.detail.clone(), finding_line(r, f)))
+            .collect(),
+        error: None,
+    });
+    for c in &r.connections {
+        out.push(Case {
+            name: format!("connection {}: {}", c.id, c.label),
+            failures: r
+                .findings
+                .iter()
+                .filter(|f| f.connection == Some(c.id))
+                .map(|f| (f.rule.to_string(), f.detail.clone(), finding_line(r, f)))
+                .collect(),
+            error: None,
+        });
+    }
+    match &r.baseline {
+        BaselineOutcome::NotChecked => {}
+        BaselineOutcome::Matches { .. } | BaselineOutcome::Written { .. } => out.push(Case {
+            name: "baseline".into(),
+            failures: vec![],
+            error: None,
+        }),
+        BaselineOutcome::Differs { file, lines } => {
+            let mut body: Vec<String> = lines
+                .iter()
+                .take(DOC_DIFF_LINES)
+                .map(|l| l.to_string())
+                .collect();
+            if lines.len() > DOC_DIFF_LINES {
+                body.push(format!("… and {} more", lines.len() - DOC_DIFF_LINES));
+            }
+            out.push(Case {
+                name: "baseline".into(),
+                failures: vec![(
+                    "baseline".into(),
+                    format!("{} difference(s) from {file}", lines.len()),
+                    body.join("\n"),
+                )],
+                error: None,
+            });
+        }
+        BaselineOutcome::Error { file, message } => out.push(Case {
+            name: "baseline".into(),
+            failures: vec![],
+            error: Some((format!("baseline {file} unusable"), message.clone())),
+        }),
+    }
+    out
+}
+
+/// Writes JUnit XML: `testsuites` › one `testsuite` per capture › one
+/// `testcase` per connection (plus `capture` and `baseline` cases) ›
+/// `failure` per failed rule or baseline. It carries every attribute and
+/// element the common JUnit schemas require (Ant's `JUnit.xsd`: suite
+/// `name`, `timestamp`, `hostname`, `tests`, `failures`, `errors`, `time`,
+/// `id`, `package`, `properties`, `system-out`, `system-err`; case `name`,
+/// `classname`, `time`; failure `type`). `timestamp` is the run's start,
+/// ISO 8601 without a zone, as the schema wants.
+pub fn write_junit(
+    results: &[CaptureResult],
+    timestamp: &str,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    let all: Vec<(&CaptureResult, Vec<Case>)> = results.iter().map(|r| (r, cases(r))).collect();
+    let tests: usize = all.iter().map(|(_, c)| c.len()).sum();
+    let failures: usize = all
+        .iter()
+        .flat_map(|(_, c)| c)
+        .filter(|c| !c.failures.is_empty() && c.error.is_none())
+        .count();
+    let errors: usize = all
+        .iter()
+        .flat_map(|(_, c)| c)
+        .filter(|c| c.error.is_some())
+        .count();
+    let total_time: f64 = results.iter().map(|r| r.seconds).sum();
+    writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+    writeln!(
+        out,
+        r#"<testsuites name="wsinspect check" tests="{tests}" failures="{failures}" errors="{errors}" time="{total_time:.3}">"#
+    )?;
+    for (id, (r, cs)) in all.iter().enumerate() {
+        let f = cs
+            .iter()
+            .filter(|c| !c.failures.is_empty() && c.error.is_none())
+            .count();
+        let e = cs.iter().filter(|c| c.error.is_some()).count();
+        let name = xml_escape(&r.name);
+        writeln!(
+            out,
+            r#"  <testsuite name="{name}" package="wsinspect.check" id="{id}" timestamp="{}" hostname="localhost" tests="{}" failures="{f}" errors="{e}" skipped="0" time="{:.3}">"#,
+            xml_escape(timestamp),
+            cs.len(),
+            r.seconds
+        )?;
+        writeln!(out, "    <properties>")?;
+        writeln!(
+            out,
+            r#"      <property name="capture" value="{}"/>"#,
+            xml_escape(&r.path)
+        )?;
+        writeln!(out, "    </properties>")?;
+        for c in cs {
+            let open = format!(
+                r#"    <testcase name="{}" classname="{name}" time="0.000""#,
+                xml_escape(&c.name)
+            );
+            if c.failures.is_empty() && c.error.is_none() {
+                writeln!(out, "{open}/>")?;
+                continue;
+            }
+            writeln!(out, "{open}>")?;
+            if let Some((msg, body)) = &c.error {
+                writeln!(
+                    out,
+                    r#"      <error message="{}" type="error">{}</error>"#,
+                    xml_escape(msg),
+                    xml_escape(body)
+                )?;
+            } else {
+                // JUnit allows one failure element per case: join the rules.
+                let types: Vec<&str> = c.failures.iter().map(|f| f.0.as_str()).collect();
+                let mut types_dedup = types.clone();
+                types_dedup.dedup();
+                let message = if let [only] = c.failures.as_slice() {
+                    only.1.clone()
+                } else {
+                    format!(
+                        "{} rule failure(s): {}",
+                        c.failures.len(),
+                        types_dedup.join(", ")
+                    )
+                };
+                let body: Vec<String> = c
+                    .failures
+                    .iter()
+                    .map(|(rule, _, line)| format!("[{rule}] {line}"))
+                    .collect();
+                writeln!(
+                    out,
+                    r#"      <failure message="{}" type="{}">{}</failure>"#,
+                    xml_escape(&message),
+                    xml_escape(&types_dedup.join(",")),
+                    xml_escape(&body.join("\n"))
+                )?;
+            }
+            writeln!(out, "    </testcase>")?;
+        }
+        writeln!(out, "    <system-out></system-out>")?;
+        writeln!(out, "    <system-err></system-err>")?;
+        writeln!(out, "  </testsuite>")?;
+    }
+    writeln!(out, "</testsuites>")
+}
+
+// -------------------------------------------------------- GitHub Actions
+
+/// Escapes a workflow command's message (`%`, CR, LF), as the Actions
+/// toolkit does.
+fn gh_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a workflow command's property value (also `:` and `,`).
+fn gh_prop(s: &str) -> String {
+    gh_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// One `::error file=…,title=…::message` line per finding, baseline
+/// difference block or unreadable input.
+pub fn write_github(results: &[CaptureResult], out: &mut impl Write) -> io::Result<()> {
+    for r in results {
+        let file = gh_prop(&r.path);
+        if let Some(e) = &r.error {
+            writeln!(
+                out,
+                "::error file={file},title={}::{}",
+                gh_prop("wsinspect check: unreadable capture"),
+                gh_data(e)
+            )?;
+        }
+        for f in &r.findings {
+            writeln!(
+                out,
+                "::error file={file},title={}::{}",
+                gh_prop(&format!("wsinspect check: {}", f.rule)),
+                gh_data(&format!("{}: {}", r.name, finding_line(r, f)))
+            )?;
+        }
+        match &r.baseline {
+            BaselineOutcome::Differs { file: bfile, lines } => {
+                let mut msg: Vec<String> = lines
+                    .iter()
+                    .take(TEXT_DIFF_LINES)
+                    .map(|l| l.to_string())
+                    .collect();
+                if lines.len() > TEXT_DIFF_LINES {
+                    msg.push(format!("… and {} more", lines.len() - TEXT_DIFF_LINES));
+                }
+                writeln!(
+                    out,
+                    "::error file={},title={}::{}",
+                    gh_prop(bfile),
+                    gh_prop(&format!(
+                        "wsinspect check: {} differs from its baseline ({} difference(s))",
+                        r.name,
+                        lines.len()
+                    )),
+                    gh_data(&msg.join("\n"))
+                )?;
+            }
+            BaselineOutcome::Error {
+                file: bfile,
+                message,
+            } => writeln!(
+                out,
+                "::error file={},title={}::{}",
+                gh_prop(bfile),
+                gh_prop("wsinspect check: baseline unusable"),
+                gh_data(message)
+            )?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::PacketNo;
+
+    fn result(findings: Vec<Finding>, baseline: BaselineOutcome) -> CaptureResult {
+        CaptureResult {
+            path: "dir/a,b:c.pcap".into(),
+            name: "a,b:c.pcap".into(),
+            error: None,
+            connections: vec![ConnInfo {
+                id: 1,
+                label: "10.0.0.1:1 → 10.0.0.2:80 (websocket)".into(),
+            }],
+            findings,
+            baseline,
+            seconds: 0.5,
+        }
+    }
+
+    fn finding(detail: &str) -> Finding {
+        Finding {
+            rule: Rule::Violations,
+            connection: Some(1),
+            packet: Some(PacketNo(7)),
+            detail: detail.into(),
+        }
+    }
+
+    #[test]
+    fn exit_codes_order_error_over_failure() {
+        let ok = result(vec![], BaselineOutcome::NotChecked);
+        let fail = result(vec![finding("x")], BaselineOutcome::NotChecked);
+        let mut err = ok.clone();
+        err.error = Some("cannot open".into());
+        let berr = result(
+            vec![],
+            BaselineOutcome::Error {
+                file: "f".into(),
+                message: "missing".into(),
+            },
+        );
+        assert_eq!(exit_code(&[]), EXIT_OK);
+        assert_eq!(exit_code(std::slice::from_ref(&ok)), EXIT_OK);
+        assert_eq!(exit_code(&[ok.clone(), fail.clone()]), EXIT_FAIL);
+        assert_eq!(exit_code(&[fail.clone(), err]), EXIT_ERROR);
+        assert_eq!(exit_code(&[fail, berr]), EXIT_ERROR);
+    }
+
+    #[test]
+    fn xml_escape_covers_markup_and_forbidden_characters() {
+        assert_eq!(
+            xml_escape("<a href=\"x\">&'\u{1}\n"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&apos;\u{fffd}&#10;"
+        );
+    }
+
+    #[test]
+    fn github_commands_escape_properties_and_data() {
+        let r = result(vec![finding("100% bad\nnext")], BaselineOutcome::NotChecked);
+        let mut out = Vec::new();
+        write_github(&[r], &mut out).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert_eq!(
+            s,
+            "::error file=dir/a%2Cb%3Ac.pcap,title=wsinspect check%3A violations::a,b:c.pcap: connection 1 packet #7: 100%25 bad%0Anext\n"
+        );
+    }
+
+    #[test]
+    fn text_lists_each_rule() {
+        let r = result(vec![finding("bad")], BaselineOutcome::NotChecked);
+        let mut out = Vec::new();
+        write_text(&[r], &[Rule::Violations, Rule::Loss], &mut out).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.contains("FAIL  violations: 1 finding(s)"), "{s}");
+        assert!(s.contains("pass  loss"), "{s}");
+        assert!(
+            s.ends_with("check: 1 capture(s), 0 passed, 1 failed, 0 error(s)\n"),
+            "{s}"
+        );
+    }
+}
