@@ -25,6 +25,12 @@ enum Command {
     ///   wsinspect report --format json capture.pcap > report.json
     ///   tcpdump -w - -i lo port 9002 | wsinspect report --format ndjson -
     Report(ReportArgs),
+    /// Explore a capture interactively: connections, timeline, frame detail.
+    ///
+    /// Examples:
+    ///   wsinspect view captures/seed_echo.pcapng
+    ///   NO_COLOR=1 wsinspect view -r capture.pcap
+    View(crate::cli_view::ViewArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -35,7 +41,7 @@ enum FormatArg {
 }
 
 #[derive(Debug, Args)]
-struct LimitArgs {
+pub(crate) struct LimitArgs {
     /// Out-of-order bytes buffered per TCP direction before a hole is declared lost.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_ooo_bytes_per_dir)]
     max_ooo_bytes: u64,
@@ -54,7 +60,7 @@ struct LimitArgs {
 }
 
 impl LimitArgs {
-    fn limits(&self) -> Limits {
+    pub(crate) fn limits(&self) -> Limits {
         let mut l = Limits::default();
         l.max_ooo_bytes_per_dir = self.max_ooo_bytes;
         l.max_header_bytes = self.max_header_bytes;
@@ -90,6 +96,7 @@ pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Report(args) => report(args),
+        Command::View(args) => crate::cli_view::view(args),
     }
 }
 

@@ -28,5 +28,6 @@ pub mod http;
 pub mod pipeline;
 pub mod report;
 pub mod tcp;
+pub mod tui;
 pub mod violation;
 pub mod ws;

@@ -1,6 +1,7 @@
 //! The `wsinspect` binary: parses the command line and wires the library.
 
 mod cli;
+mod cli_view;
 
 use std::process::ExitCode;
 
