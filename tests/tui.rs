@@ -48,17 +48,45 @@ fn seed_echo_overview() {
 #[test]
 fn seed_echo_text_message_detail() {
     // Connections → timeline → 5th event (the client's text frame) → detail.
-    snap!("seed_echo_message", "seed_echo.pcapng", 120, 40, [Open, Down, Down, Down, Down, Open]);
+    snap!(
+        "seed_echo_message",
+        "seed_echo.pcapng",
+        120,
+        40,
+        [Open, Down, Down, Down, Down, Open]
+    );
 }
 
 #[test]
 fn seed_echo_handshake_accept_check() {
-    snap!("seed_echo_handshake", "seed_echo.pcapng", 120, 40, [Open, Down, Down, Down, Open]);
+    snap!(
+        "seed_echo_handshake",
+        "seed_echo.pcapng",
+        120,
+        40,
+        [Open, Down, Down, Down, Open]
+    );
 }
 
 #[test]
 fn seed_echo_hex_view() {
-    snap!("seed_echo_hex", "seed_echo.pcapng", 120, 40, [Open, Down, Down, Down, Down, Down, Open, CyclePayloadView, CyclePayloadView]);
+    snap!(
+        "seed_echo_hex",
+        "seed_echo.pcapng",
+        120,
+        40,
+        [
+            Open,
+            Down,
+            Down,
+            Down,
+            Down,
+            Down,
+            Open,
+            CyclePayloadView,
+            CyclePayloadView
+        ]
+    );
 }
 
 #[test]
@@ -91,7 +119,13 @@ fn search_jumps_to_json_message() {
 
 #[test]
 fn control_frames_hidden() {
-    snap!("ping_pong_control_hidden", "ping_pong.pcap", 120, 30, [Open, ToggleControl]);
+    snap!(
+        "ping_pong_control_hidden",
+        "ping_pong.pcap",
+        120,
+        30,
+        [Open, ToggleControl]
+    );
 }
 
 #[test]
@@ -99,7 +133,13 @@ fn close_frame_with_code_meaning() {
     // Bottom of the first connection's timeline is the last FIN; the close
     // frames sit just before it.
     let a = load("close_codes.pcapng");
-    let t = screen(&a, 120, 40, false, &[Open, Down, Down, Down, Down, Down, Down, Open]);
+    let t = screen(
+        &a,
+        120,
+        40,
+        false,
+        &[Open, Down, Down, Down, Down, Down, Down, Open],
+    );
     let text = t.backend().to_string();
     assert!(text.contains("close frame · packet 10"), "{text}");
     insta::assert_snapshot!("close_frame", t.backend());
@@ -107,17 +147,35 @@ fn close_frame_with_code_meaning() {
 
 #[test]
 fn rejected_upgrade_connections() {
-    snap!("upgrade_rejected_list", "upgrade_rejected.pcap", 160, 45, []);
+    snap!(
+        "upgrade_rejected_list",
+        "upgrade_rejected.pcap",
+        160,
+        45,
+        []
+    );
 }
 
 #[test]
 fn rejected_upgrade_wrong_accept_detail() {
-    snap!("upgrade_rejected_bad_accept", "upgrade_rejected.pcap", 160, 45, [Down, Open, Down, Down, Down, Open]);
+    snap!(
+        "upgrade_rejected_bad_accept",
+        "upgrade_rejected.pcap",
+        160,
+        45,
+        [Down, Open, Down, Down, Down, Open]
+    );
 }
 
 #[test]
 fn rejected_upgrade_403_detail() {
-    snap!("upgrade_rejected_403", "upgrade_rejected.pcap", 160, 45, [Open, Down, Down, Down, Open]);
+    snap!(
+        "upgrade_rejected_403",
+        "upgrade_rejected.pcap",
+        160,
+        45,
+        [Open, Down, Down, Down, Open]
+    );
 }
 
 #[test]
@@ -127,31 +185,69 @@ fn lossy_capture_summary() {
 
 #[test]
 fn lossy_capture_timeline_end() {
-    snap!("lossy_timeline_end", "lossy_netns.pcap", 160, 45, [Open, Bottom]);
+    snap!(
+        "lossy_timeline_end",
+        "lossy_netns.pcap",
+        160,
+        45,
+        [Open, Bottom]
+    );
 }
 
 #[test]
 fn snaplen_anomalies_in_place() {
-    snap!("snaplen_timeline", "truncated_snaplen.pcap", 160, 45, [Open, Down, Down, Down, Down, Down]);
+    snap!(
+        "snaplen_timeline",
+        "truncated_snaplen.pcap",
+        160,
+        45,
+        [Open, Down, Down, Down, Down, Down]
+    );
 }
 
 #[test]
 fn tiny_terminal() {
     snap!("tiny_connections", "seed_echo.pcapng", 40, 12, []);
-    snap!("tiny_timeline", "seed_echo.pcapng", 40, 12, [Open, Down, Down]);
-    snap!("tiny_detail", "seed_echo.pcapng", 40, 12, [Open, Down, Down, Down, Down, Open]);
+    snap!(
+        "tiny_timeline",
+        "seed_echo.pcapng",
+        40,
+        12,
+        [Open, Down, Down]
+    );
+    snap!(
+        "tiny_detail",
+        "seed_echo.pcapng",
+        40,
+        12,
+        [Open, Down, Down, Down, Down, Open]
+    );
 }
 
 #[test]
 fn wide_terminal() {
-    snap!("wide_all_connections", "upgrade_rejected.pcap", 200, 50, [ToggleAllConnections, Open, Down, Down, Down, Down, Down]);
+    snap!(
+        "wide_all_connections",
+        "upgrade_rejected.pcap",
+        200,
+        50,
+        [ToggleAllConnections, Open, Down, Down, Down, Down, Down]
+    );
 }
 
 #[test]
 fn every_screen_size_draws_without_panicking() {
     let a = load("upgrade_rejected.pcap");
     let keys = [Open, Down, Down, Down, Open, CyclePayloadView, ToggleHelp];
-    for (w, h) in [(1, 1), (2, 3), (10, 4), (39, 11), (79, 19), (80, 20), (300, 100)] {
+    for (w, h) in [
+        (1, 1),
+        (2, 3),
+        (10, 4),
+        (39, 11),
+        (79, 19),
+        (80, 20),
+        (300, 100),
+    ] {
         for n in 0..=keys.len() {
             screen(&a, w, h, true, &keys[..n]);
         }
@@ -176,7 +272,9 @@ fn colours_mean_direction_and_errors() {
     let find = |needle: &str| -> Vec<(u16, u16)> {
         let mut hits = Vec::new();
         for y in 0..area.height {
-            let line: String = (0..area.width).map(|x| buf[(x, y)].symbol().to_string()).collect();
+            let line: String = (0..area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect();
             if let Some(byte) = line.find(needle) {
                 let x = line[..byte].chars().count() as u16;
                 hits.push((x, y));
@@ -192,4 +290,13 @@ fn colours_mean_direction_and_errors() {
     assert_eq!(buf[(x, y)].fg, Color::Green);
     let (x, y) = find("← HTTP 101")[0];
     assert_eq!(buf[(x, y)].fg, Color::Cyan);
+}
+
+#[test]
+fn flv_stream_tags_are_named() {
+    let a = load("flv_stream.pcap");
+    let t = screen(&a, 160, 45, false, &[Open, Down, Down, Down, Down, Down, Open]);
+    let text = t.backend().to_string();
+    assert!(text.contains("FLV script onMetaData, 268 bytes, t=0 ms"), "{text}");
+    insta::assert_snapshot!("flv_metadata", t.backend());
 }

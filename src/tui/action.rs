@@ -6,7 +6,9 @@
 //! after gitui's `commands()`). While a search or filter line is being
 //! typed, keys are text instead ([`map_key`] with `typing`).
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind,
+};
 
 /// Everything the user can ask for. [`crate::tui::app::App::update`] is the
 /// only consumer.
@@ -249,9 +251,7 @@ pub fn map_mouse(m: MouseEvent) -> Option<Action> {
 
 /// The hint bar's `label text` pairs, from [`KEYMAP`].
 pub fn hints() -> impl Iterator<Item = (&'static str, &'static str)> {
-    KEYMAP
-        .iter()
-        .filter_map(|b| b.hint)
+    KEYMAP.iter().filter_map(|b| b.hint)
 }
 
 #[cfg(test)]
@@ -276,7 +276,10 @@ mod tests {
 
     #[test]
     fn typing_turns_keys_into_text() {
-        assert_eq!(map_key(key(KeyCode::Char('q')), true), Some(Action::Input('q')));
+        assert_eq!(
+            map_key(key(KeyCode::Char('q')), true),
+            Some(Action::Input('q'))
+        );
         assert_eq!(map_key(key(KeyCode::Esc), true), Some(Action::Cancel));
         assert_eq!(map_key(key(KeyCode::Enter), true), Some(Action::Submit));
         assert_eq!(map_key(key(KeyCode::Char('q')), false), Some(Action::Quit));

@@ -126,7 +126,10 @@ impl Filter {
                 "ping" => f.kinds.push(Kind::Ping),
                 "pong" => f.kinds.push(Kind::Pong),
                 "close" => f.kinds.push(Kind::Close),
-                "control" => f.kinds.extend([Kind::Ping, Kind::Pong, Kind::Close, Kind::OtherControl]),
+                "control" => {
+                    f.kinds
+                        .extend([Kind::Ping, Kind::Pong, Kind::Close, Kind::OtherControl])
+                }
                 "http" => f.kinds.push(Kind::Http),
                 "tcp" => f.kinds.push(Kind::Tcp),
                 "errors" | "error" | "violations" | "!" => {
@@ -315,7 +318,7 @@ impl App {
             Action::Open => match self.focus {
                 Pane::Connections => {
                     if self.all {
-                        self.select_first_row_of_conn(a);
+                        self.select_first_row_of_conn();
                     }
                     self.focus = Pane::Timeline;
                 }
@@ -399,6 +402,13 @@ impl App {
     pub fn set_search(&mut self, a: &Analysis, text: &str) {
         self.search = text.trim().to_lowercase();
         self.recompute_matches(a);
+        self.search_jump(text);
+        self.clamp(a);
+    }
+
+    /// After a new search: says how many rows match and selects the first
+    /// match at or after the selection.
+    fn search_jump(&mut self, text: &str) {
         if self.search.is_empty() {
             self.notice = Some("search cleared".into());
             return;
@@ -413,7 +423,10 @@ impl App {
         if !self.is_match(self.sel) {
             self.jump_match(true);
         }
-        self.notice = Some(format!("{} matches", self.matches.len()));
+        self.notice = Some(match self.matches.len() {
+            1 => "1 match".to_string(),
+            n => format!("{n} matches"),
+        });
     }
 
     /// Sets the filter, keeping the selected row when it still passes.
@@ -423,6 +436,7 @@ impl App {
         if self.visible.is_empty() {
             self.notice = Some("the filter hides every event".into());
         }
+        self.clamp(a);
     }
 
     fn jump_match(&mut self, forward: bool) {
@@ -498,8 +512,7 @@ impl App {
         self.sel = pos.unwrap_or(self.visible.len().saturating_sub(1));
     }
 
-    fn select_first_row_of_conn(&mut self, a: &Analysis) {
-        let _ = a;
+    fn select_first_row_of_conn(&mut self) {
         let conn = self.conn;
         let pos = self.visible_rows().position(|r| r.conn == conn);
         if let Some(p) = pos {
@@ -551,7 +564,7 @@ impl App {
                 if n != self.conn {
                     self.conn = n;
                     if self.all {
-                        self.select_first_row_of_conn(a);
+                        self.select_first_row_of_conn();
                     } else {
                         self.rebuild_rows(a);
                     }
@@ -565,17 +578,24 @@ impl App {
                 }
             }
             Pane::Detail => {
-                let width = self.areas(a).detail.map(|r| r.width.saturating_sub(2)).unwrap_or(80);
+                let width = self
+                    .areas(a)
+                    .detail
+                    .map(|r| r.width.saturating_sub(2))
+                    .unwrap_or(80);
+                // Scroll until the last line is at the bottom, no further.
                 let len = view::detail::line_count(self, a, width);
-                self.detail_scroll = moved(self.detail_scroll, len);
+                let page = usize::try_from(self.page(a, Pane::Detail)).unwrap_or(1);
+                self.detail_scroll = moved(self.detail_scroll, len.saturating_sub(page) + 1);
             }
         }
         // In the all-connections timeline, moving onto another
         // connection's event selects that connection too.
-        if pane == Pane::Timeline && self.all {
-            if let Some(r) = self.selected_row() {
-                self.conn = r.conn;
-            }
+        if pane == Pane::Timeline
+            && self.all
+            && let Some(r) = self.selected_row()
+        {
+            self.conn = r.conn;
         }
     }
 
@@ -632,15 +652,27 @@ impl App {
         self.conn = self.conn.min(n.saturating_sub(1));
         self.sel = self.sel.min(self.visible.len().saturating_sub(1));
         let areas = self.areas(a);
-        self.conn_offset = follow(self.conn, self.conn_offset, view::list_height(areas.connections));
-        self.offset = follow(self.sel, self.offset, view::list_height(areas.timeline));
+        self.conn_offset = follow(
+            self.conn,
+            self.conn_offset,
+            view::list_height(areas.connections),
+            n,
+        );
+        self.offset = follow(
+            self.sel,
+            self.offset,
+            view::list_height(areas.timeline),
+            self.visible.len(),
+        );
     }
 }
 
 /// The first line to show so that `sel` is on a screen of `height` lines,
-/// moving the view as little as possible.
-fn follow(sel: usize, offset: usize, height: usize) -> usize {
+/// moving the view as little as possible, and never leaving blank lines at
+/// the bottom while lines above are hidden (after a filter shrank the list).
+fn follow(sel: usize, offset: usize, height: usize, len: usize) -> usize {
     let height = height.max(1);
+    let offset = offset.min(len.saturating_sub(height));
     if sel < offset {
         sel
     } else if sel >= offset + height {
@@ -674,10 +706,12 @@ mod tests {
 
     #[test]
     fn follow_keeps_selection_on_screen() {
-        assert_eq!(follow(0, 0, 5), 0);
-        assert_eq!(follow(7, 0, 5), 3);
-        assert_eq!(follow(2, 3, 5), 2);
-        assert_eq!(follow(4, 3, 5), 3);
+        assert_eq!(follow(0, 0, 5, 10), 0);
+        assert_eq!(follow(7, 0, 5, 10), 3);
+        assert_eq!(follow(2, 3, 5, 10), 2);
+        assert_eq!(follow(4, 3, 5, 10), 3);
+        // The list shrank to 4 lines: show them all.
+        assert_eq!(follow(2, 100, 5, 4), 0);
     }
 
     #[test]
@@ -697,7 +731,10 @@ mod tests {
         assert_eq!(app.focus, Pane::Timeline);
         run(&mut app, &a, &[Action::Down, Action::Down, Action::Down]);
         assert_eq!(app.sel, 3);
-        assert_eq!(app.selected_row().map(|r| r.event), Some(EventRef::HttpResponse(0)));
+        assert_eq!(
+            app.selected_row().map(|r| r.event),
+            Some(EventRef::HttpResponse(0))
+        );
         run(&mut app, &a, &[Action::Open]);
         assert_eq!(app.focus, Pane::Detail);
         run(&mut app, &a, &[Action::NextPane]);
@@ -727,8 +764,10 @@ mod tests {
         keys.push(Action::Submit);
         run(&mut app, &a, &keys);
         assert!(app.visible_len() > 0 && app.visible_len() < all);
-        assert!(app.visible_rows().all(|r| r.dir(&a) == Some(Direction::ClientToServer)
-            && r.kind(&a) == Kind::Text));
+        assert!(
+            app.visible_rows()
+                .all(|r| r.dir(&a) == Some(Direction::ClientToServer) && r.kind(&a) == Kind::Text)
+        );
         assert_eq!(app.filter.text, "c2s text");
         // The filter line opens with the current filter, and an empty
         // filter shows everything again.
@@ -789,7 +828,10 @@ mod tests {
         let mut app = App::new(&a, (120, 40), false);
         app.set_search(&a, "no such payload");
         assert_eq!(app.match_rank(), (0, 0));
-        assert_eq!(app.notice.as_deref(), Some("no match for \"no such payload\""));
+        assert_eq!(
+            app.notice.as_deref(),
+            Some("no match for \"no such payload\"")
+        );
         assert_eq!(app.focus, Pane::Connections);
     }
 
@@ -829,7 +871,10 @@ mod tests {
         assert!(packets.windows(2).all(|w| w[0] <= w[1]));
         app.update(Action::Down, &a);
         app.update(Action::Down, &a);
-        assert_eq!(app.conn, 2, "selecting a connection moves the shared timeline");
+        assert_eq!(
+            app.conn, 2,
+            "selecting a connection moves the shared timeline"
+        );
         assert_eq!(app.selected_row().map(|r| r.conn), Some(2));
     }
 
@@ -881,16 +926,34 @@ mod tests {
     }
 
     #[test]
-    fn detail_scroll_is_bounded() {
-        let a = load("seed_echo.pcapng");
-        let mut app = App::new(&a, (120, 40), false);
+    fn filter_after_scrolling_shows_the_whole_short_list() {
+        let a = load("flv_stream.pcap");
+        let mut app = App::new(&a, (160, 45), false);
         app.update(Action::Open, &a);
+        app.update(Action::Bottom, &a);
+        assert!(app.offset > 0);
+        app.set_filter(&a, "c2s");
+        assert_eq!(app.visible_len(), 4, "SYN, GET, close, FIN");
+        assert_eq!(app.offset, 0);
+    }
+
+    #[test]
+    fn detail_scroll_is_bounded() {
+        let a = load("flv_stream.pcap");
+        let mut app = App::new(&a, (120, 30), false);
+        app.update(Action::Open, &a);
+        for _ in 0..5 {
+            app.update(Action::Down, &a);
+        }
         app.update(Action::Open, &a);
         for _ in 0..500 {
             app.update(Action::Down, &a);
         }
-        let width = app.areas(&a).detail.map(|r| r.width - 2).unwrap_or(0);
-        assert!(app.detail_scroll < view::detail::line_count(&app, &a, width));
+        let d = app.areas(&a).detail.expect("detail pane");
+        let len = view::detail::line_count(&app, &a, d.width - 2);
+        let h = usize::from(d.height - 2);
+        assert!(len > h, "the 283-byte hex dump needs scrolling");
+        assert_eq!(app.detail_scroll, len - h);
         app.update(Action::Top, &a);
         assert_eq!(app.detail_scroll, 0);
     }

@@ -268,14 +268,11 @@ impl Row {
                                 .any(|h| hit(&h.name) || hit(&h.value))))
             }
             Some(Resolved::Message(m)) => {
-                m.text.as_deref().is_some_and(hit)
-                    || hit(&hex(&m.head))
-                    || hit(&printable(&m.head))
+                m.text.as_deref().is_some_and(hit) || hit(&hex(&m.head)) || hit(&printable(&m.head))
             }
             Some(Resolved::Control(f)) => {
                 f.close_reason.as_deref().is_some_and(hit)
-                    || f.close_code
-                        .is_some_and(|k| hit(&CloseCode(k).to_string()))
+                    || f.close_code.is_some_and(|k| hit(&CloseCode(k).to_string()))
                     || hit(&f.payload_hex)
             }
             Some(Resolved::Violation(v)) => hit(&v.detail) || hit(v.kind.rfc()),
@@ -288,8 +285,7 @@ impl Row {
 pub fn contains_ci(hay: &str, needle: &str) -> bool {
     if hay.is_ascii() && needle.is_ascii() {
         let (h, n) = (hay.as_bytes(), needle.as_bytes());
-        return n.len() <= h.len()
-            && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+        return n.len() <= h.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
     }
     hay.to_lowercase().contains(needle)
 }

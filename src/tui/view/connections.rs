@@ -14,13 +14,39 @@ use ratatui::widgets::{Cell, Row, Table};
 pub fn mark(c: &Connection) -> &'static str {
     if !c.violation_details.is_empty() || c.handshake.accept_valid == Some(false) {
         "!"
-    } else if !c.anomalies.is_empty()
-        || c.stats.c2s.missing_bytes + c.stats.s2c.missing_bytes > 0
-    {
+    } else if !c.anomalies.is_empty() || tcp_trouble(c) > 0 {
         "~"
     } else {
         " "
     }
+}
+
+/// Retransmitted, reordered and missing TCP segments/bytes: signs of loss
+/// on the path (the capture may still hold every byte).
+pub fn tcp_trouble(c: &Connection) -> u64 {
+    let (a, b) = (&c.stats.c2s, &c.stats.s2c);
+    a.retransmissions
+        + b.retransmissions
+        + a.out_of_order
+        + b.out_of_order
+        + a.missing_bytes
+        + b.missing_bytes
+}
+
+/// `retx 715 · ooo 490 · lost 0 B`, or `-`.
+pub fn tcp_summary(c: &Connection) -> String {
+    if tcp_trouble(c) == 0 {
+        return "-".into();
+    }
+    let (a, b) = (&c.stats.c2s, &c.stats.s2c);
+    let mut parts = vec![
+        format!("retx {}", a.retransmissions + b.retransmissions),
+        format!("ooo {}", a.out_of_order + b.out_of_order),
+    ];
+    if a.missing_bytes + b.missing_bytes > 0 {
+        parts.push(format!("lost {}", bytes(a.missing_bytes + b.missing_bytes)));
+    }
+    parts.join(" ")
 }
 
 /// The handshake verdict: `101 ✓ accept`, `101 ✗ accept`, `403`, or why
@@ -38,7 +64,12 @@ pub fn handshake(c: &Connection) -> (String, bool) {
         (Some(101), Some(true)) => ("101 ✓ accept".into(), false),
         (Some(101), Some(false)) => ("101 ✗ wrong accept".into(), true),
         (Some(101), None) => ("101 ? accept".into(), false),
-        (Some(s), _) => (format!("{s} {}", h.reason.as_deref().unwrap_or("")).trim().to_string(), true),
+        (Some(s), _) => (
+            format!("{s} {}", h.reason.as_deref().unwrap_or(""))
+                .trim()
+                .to_string(),
+            true,
+        ),
         (None, _) => ("no response".into(), true),
     }
 }
@@ -95,6 +126,7 @@ pub fn render(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
     let block = pane_block(app, Pane::Connections, title);
     let w = area.width.saturating_sub(2);
     let wide = w >= 140;
+    let very_wide = w >= 172;
     let medium = w >= 90;
     let mut header = vec!["", "#", "client → server"];
     let mut widths = vec![
@@ -120,6 +152,10 @@ pub fn render(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
         header.extend(["bytes →/←", "duration"]);
         widths.extend([Constraint::Length(17), Constraint::Length(9)]);
     }
+    if very_wide {
+        header.push("tcp");
+        widths.push(Constraint::Length(18));
+    }
     if medium {
         header.push("end");
         widths.push(Constraint::Min(16));
@@ -134,7 +170,11 @@ pub fn render(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
         .map(|(i, c)| {
             let (hs, bad) = handshake(c);
             let m = mark(c);
-            let mark_style = if m == "!" { error_style(app) } else { warn_style(app) };
+            let mark_style = if m == "!" {
+                error_style(app)
+            } else {
+                warn_style(app)
+            };
             let mut cells = vec![
                 Cell::from(Span::styled(m, mark_style)),
                 Cell::from(c.id.to_string()),
@@ -177,6 +217,14 @@ pub fn render(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
                     bytes(c.stats.s2c.payload_bytes)
                 )));
                 cells.push(Cell::from(duration(c)));
+            }
+            if very_wide {
+                let st = if tcp_trouble(c) > 0 {
+                    warn_style(app)
+                } else {
+                    Style::default()
+                };
+                cells.push(Cell::from(Span::styled(tcp_summary(c), st)));
             }
             if medium {
                 let end = ending(c);

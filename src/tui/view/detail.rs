@@ -39,7 +39,12 @@ pub fn render(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
     let scroll = app.detail_scroll.min(lines.len().saturating_sub(1));
     let more = lines.len().saturating_sub(scroll + h);
     let title = if scroll > 0 || more > 0 {
-        format!("{title} · lines {}–{} of {}", scroll + 1, (scroll + h).min(lines.len()), lines.len())
+        format!(
+            "{title} · lines {}–{} of {}",
+            scroll + 1,
+            (scroll + h).min(lines.len()),
+            lines.len()
+        )
     } else {
         title
     };
@@ -54,7 +59,12 @@ pub fn build<'a>(app: &App, a: &'a Analysis, width: u16) -> (String, Vec<Line<'a
     match (app.focus, row) {
         (Pane::Connections, _) | (_, None) => match a.connections.get(app.conn) {
             Some(c) => connection(app, a, c),
-            None => ("Detail".into(), vec![Line::raw("No HTTP or WebSocket connection in this capture.")]),
+            None => (
+                "Detail".into(),
+                vec![Line::raw(
+                    "No HTTP or WebSocket connection in this capture.",
+                )],
+            ),
         },
         (_, Some(r)) => event(app, a, &r, width),
     }
@@ -91,16 +101,32 @@ fn connection<'a>(app: &App, a: &'a Analysis, c: &'a Connection) -> (String, Vec
     l.push(kv(
         app,
         "packets",
-        format!("{}–{} ({} packets)", c.first_packet, c.last_packet, c.packets),
+        format!(
+            "{}–{} ({} packets), {} long",
+            c.first_packet,
+            c.last_packet,
+            c.packets,
+            connections::duration(c)
+        ),
     ));
     l.push(kv(app, "started", when(c.start_ts, a.start_ts)));
-    l.push(kv(app, "duration", connections::duration(c)));
     let (hs, bad) = connections::handshake(c);
     let target = c.handshake.request_target.as_deref().unwrap_or("");
     l.push(Line::from(vec![
         label(app, &format!("{:<16}", "handshake")),
-        Span::raw(if target.is_empty() { String::new() } else { format!("GET {target} → ") }),
-        Span::styled(hs, if bad { error_style(app) } else { fg(app, Color::Green) }),
+        Span::raw(if target.is_empty() {
+            String::new()
+        } else {
+            format!("GET {target} → ")
+        }),
+        Span::styled(
+            hs,
+            if bad {
+                error_style(app)
+            } else {
+                fg(app, Color::Green)
+            },
+        ),
     ]));
     let h = &c.handshake;
     if h.seen {
@@ -134,7 +160,8 @@ fn connection<'a>(app: &App, a: &'a Analysis, c: &'a Connection) -> (String, Vec
                     .iter()
                     .find(|f| f.opcode == Opcode::Close)
                     .and_then(|f| f.close_code);
-                code.map(|k| format!("  ({})", CloseCode(k).meaning())).unwrap_or_default()
+                code.map(|k| format!("  ({})", CloseCode(k).meaning()))
+                    .unwrap_or_default()
             }
             None => String::new(),
         }),
@@ -172,21 +199,39 @@ fn connection<'a>(app: &App, a: &'a Analysis, c: &'a Connection) -> (String, Vec
     };
     l.push(stat("messages", cs.messages, sc.messages));
     l.push(stat("payload bytes", cs.payload_bytes, sc.payload_bytes));
-    l.push(stat("on the wire", cs.wire_payload_bytes, sc.wire_payload_bytes));
+    l.push(stat(
+        "on the wire",
+        cs.wire_payload_bytes,
+        sc.wire_payload_bytes,
+    ));
+    let warn = |line: Line<'static>, n: u64| {
+        if n > 0 {
+            line.style(warn_style(app))
+        } else {
+            line
+        }
+    };
+    l.push(warn(
+        stat("retransmitted", cs.retransmissions, sc.retransmissions),
+        cs.retransmissions + sc.retransmissions,
+    ));
+    l.push(warn(
+        stat("out of order", cs.out_of_order, sc.out_of_order),
+        cs.out_of_order + sc.out_of_order,
+    ));
+    l.push(warn(
+        stat("missing bytes", cs.missing_bytes, sc.missing_bytes),
+        cs.missing_bytes + sc.missing_bytes,
+    ));
+    l.push(stat("TCP bytes", cs.tcp_bytes, sc.tcp_bytes));
     l.push(stat("frames", cs.frames, sc.frames));
     l.push(stat("control frames", cs.control_frames, sc.control_frames));
-    l.push(stat("TCP bytes", cs.tcp_bytes, sc.tcp_bytes));
-    l.push(stat("retransmitted", cs.retransmissions, sc.retransmissions));
-    l.push(stat("out of order", cs.out_of_order, sc.out_of_order));
-    let missing = stat("missing bytes", cs.missing_bytes, sc.missing_bytes);
-    l.push(if cs.missing_bytes + sc.missing_bytes > 0 {
-        missing.style(warn_style(app))
-    } else {
-        missing
-    });
     l.push(Line::raw(""));
     if c.violation_details.is_empty() {
-        l.push(Line::from(vec![label(app, "violations"), Span::raw("  none")]));
+        l.push(Line::from(vec![
+            label(app, "violations"),
+            Span::raw("  none"),
+        ]));
     } else {
         l.push(Line::styled(
             format!("! {} violation(s)", c.violation_details.len()),
@@ -206,10 +251,17 @@ fn connection<'a>(app: &App, a: &'a Analysis, c: &'a Connection) -> (String, Vec
         }
     }
     if c.anomalies.is_empty() {
-        l.push(Line::from(vec![label(app, "anomalies"), Span::raw("   none")]));
+        l.push(Line::from(vec![
+            label(app, "anomalies"),
+            Span::raw("   none"),
+        ]));
     } else {
         l.push(Line::styled(
-            format!("~ {} anomal{}", c.anomalies.len(), if c.anomalies.len() == 1 { "y" } else { "ies" }),
+            format!(
+                "~ {} anomal{}",
+                c.anomalies.len(),
+                if c.anomalies.len() == 1 { "y" } else { "ies" }
+            ),
             warn_style(app),
         ));
         for an in &c.anomalies {
@@ -230,12 +282,21 @@ fn event<'a>(app: &App, a: &'a Analysis, row: &Row, width: u16) -> (String, Vec<
     match row.resolve(a) {
         None => ("Detail".into(), Vec::new()),
         Some(Resolved::Tcp(e)) => {
-            let title = format!("TCP {} · packet {} · {}", tcp_name(e.kind), e.packet, sender(e.dir));
+            let title = format!(
+                "TCP {} · packet {} · {}",
+                tcp_name(e.kind),
+                e.packet,
+                sender(e.dir)
+            );
             let what = match e.kind {
                 crate::analysis::model::TcpEventKind::Syn => "the client opens the connection",
                 crate::analysis::model::TcpEventKind::SynAck => "the server accepts the connection",
-                crate::analysis::model::TcpEventKind::Fin => "the sender will send no more data (half close)",
-                crate::analysis::model::TcpEventKind::Rst => "the connection is aborted; data in flight is lost",
+                crate::analysis::model::TcpEventKind::Fin => {
+                    "the sender will send no more data (half close)"
+                }
+                crate::analysis::model::TcpEventKind::Rst => {
+                    "the connection is aborted; data in flight is lost"
+                }
             };
             let l = vec![
                 kv(app, "event", format!("{} — {what}", tcp_name(e.kind))),
@@ -246,17 +307,24 @@ fn event<'a>(app: &App, a: &'a Analysis, row: &Row, width: u16) -> (String, Vec<
             (title, l)
         }
         Some(Resolved::HttpRequest(x)) => {
-            let title = format!("HTTP request · packet {} · client → server", x.request_packet);
+            let title = format!(
+                "HTTP request · packet {} · client → server",
+                x.request_packet
+            );
             let h = &c.handshake;
             let mut l = vec![Line::styled(
                 format!("{} {} HTTP/1.1", x.method, x.target),
-                dir_style(app, Some(crate::flow::Direction::ClientToServer)).add_modifier(Modifier::BOLD),
+                dir_style(app, Some(crate::flow::Direction::ClientToServer))
+                    .add_modifier(Modifier::BOLD),
             )];
             let is_upgrade = h.request_packet == Some(x.request_packet.0);
             if is_upgrade {
                 headers(app, &mut l, &h.request_headers);
                 if !x.request_complete {
-                    l.push(Line::styled("[the header block is cut short in the capture]", warn_style(app)));
+                    l.push(Line::styled(
+                        "[the header block is cut short in the capture]",
+                        warn_style(app),
+                    ));
                 }
                 l.push(Line::raw(""));
                 if let (Some(k), Some(want)) = (&h.sec_websocket_key, &h.expected_accept) {
@@ -265,54 +333,135 @@ fn event<'a>(app: &App, a: &'a Analysis, row: &Row, width: u16) -> (String, Vec<
                 }
             } else {
                 l.push(Line::styled(
-                    format!("upgrade requested: {}", if x.upgrade { "yes" } else { "no" }),
+                    format!(
+                        "upgrade requested: {}",
+                        if x.upgrade { "yes" } else { "no" }
+                    ),
                     dim_style(app),
                 ));
-                l.push(Line::styled("(headers are kept for the WebSocket upgrade request only)", dim_style(app)));
+                l.push(Line::styled(
+                    "(headers are kept for the WebSocket upgrade request only)",
+                    dim_style(app),
+                ));
             }
             (title, l)
         }
         Some(Resolved::HttpResponse(x)) => {
-            let p = x.response_packet.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
+            let p = x
+                .response_packet
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "?".into());
             let title = format!("HTTP response · packet {p} · server → client");
             let h = &c.handshake;
-            let is_upgrade = h.response_packet.is_some() && h.response_packet == x.response_packet.map(|p| p.0);
-            let status = x.status.map(|s| s.to_string()).unwrap_or_else(|| "?".into());
-            let reason = if is_upgrade { h.reason.as_deref().unwrap_or("") } else { "" };
+            let is_upgrade =
+                h.response_packet.is_some() && h.response_packet == x.response_packet.map(|p| p.0);
+            let status = x
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "?".into());
+            let reason = if is_upgrade {
+                h.reason.as_deref().unwrap_or("")
+            } else {
+                ""
+            };
             let mut l = vec![Line::styled(
                 format!("HTTP/1.1 {status} {reason}"),
-                dir_style(app, Some(crate::flow::Direction::ServerToClient)).add_modifier(Modifier::BOLD),
+                dir_style(app, Some(crate::flow::Direction::ServerToClient))
+                    .add_modifier(Modifier::BOLD),
             )];
             if is_upgrade {
                 headers(app, &mut l, &h.response_headers);
                 if !x.response_complete {
-                    l.push(Line::styled("[the header block is cut short in the capture]", warn_style(app)));
+                    l.push(Line::styled(
+                        "[the header block is cut short in the capture]",
+                        warn_style(app),
+                    ));
                 }
                 l.push(Line::raw(""));
-                l.push(Line::styled("Sec-WebSocket-Accept check (RFC 6455 §4.2.2)", Style::default().add_modifier(Modifier::BOLD)));
-                l.push(kv(app, "  key", h.sec_websocket_key.clone().unwrap_or_else(|| "(not seen)".into())));
-                l.push(kv(app, "  computed", h.expected_accept.clone().unwrap_or_else(|| "(no key)".into())));
-                l.push(kv(app, "  received", h.sec_websocket_accept.clone().unwrap_or_else(|| "(none)".into())));
+                l.push(Line::styled(
+                    "Sec-WebSocket-Accept check (RFC 6455 §4.2.2)",
+                    Style::default().add_modifier(Modifier::BOLD),
+                ));
+                l.push(kv(
+                    app,
+                    "  key",
+                    h.sec_websocket_key
+                        .clone()
+                        .unwrap_or_else(|| "(not seen)".into()),
+                ));
+                l.push(kv(
+                    app,
+                    "  computed",
+                    h.expected_accept
+                        .clone()
+                        .unwrap_or_else(|| "(no key)".into()),
+                ));
+                l.push(kv(
+                    app,
+                    "  received",
+                    h.sec_websocket_accept
+                        .clone()
+                        .unwrap_or_else(|| "(none)".into()),
+                ));
                 let (verdict, st) = match (x.status, h.accept_valid) {
-                    (_, Some(true)) => ("✓ verified: the server proved it read the key".to_string(), fg(app, Color::Green)),
-                    (_, Some(false)) => ("✗ MISMATCH: a client must fail this connection".to_string(), error_style(app)),
-                    (Some(101), None) => ("? cannot be checked (key or accept missing)".to_string(), warn_style(app)),
-                    (Some(s), None) => (format!("✗ the server refused the upgrade with {s}"), error_style(app)),
+                    (_, Some(true)) => (
+                        "✓ verified: the server proved it read the key".to_string(),
+                        fg(app, Color::Green),
+                    ),
+                    (_, Some(false)) => (
+                        "✗ MISMATCH: a client must fail this connection".to_string(),
+                        error_style(app),
+                    ),
+                    (Some(101), None) => (
+                        "? cannot be checked (key or accept missing)".to_string(),
+                        warn_style(app),
+                    ),
+                    (Some(s), None) => (
+                        format!("✗ the server refused the upgrade with {s}"),
+                        error_style(app),
+                    ),
                     (None, None) => ("? no response".to_string(), warn_style(app)),
                 };
-                l.push(Line::from(vec![label(app, &format!("{:<16}", "  verdict")), Span::styled(verdict, st)]));
-                l.push(kv(app, "  subprotocol", h.subprotocol.clone().unwrap_or_else(|| "none".into())));
-                l.push(kv(app, "  extensions", h.extensions.clone().unwrap_or_else(|| "none".into())));
+                l.push(Line::from(vec![
+                    label(app, &format!("{:<16}", "  verdict")),
+                    Span::styled(verdict, st),
+                ]));
+                l.push(kv(
+                    app,
+                    "  subprotocol",
+                    h.subprotocol.clone().unwrap_or_else(|| "none".into()),
+                ));
+                l.push(kv(
+                    app,
+                    "  extensions",
+                    h.extensions.clone().unwrap_or_else(|| "none".into()),
+                ));
             } else {
-                l.push(Line::styled("(headers are kept for the WebSocket upgrade response only)", dim_style(app)));
+                l.push(Line::styled(
+                    "(headers are kept for the WebSocket upgrade response only)",
+                    dim_style(app),
+                ));
             }
             (title, l)
         }
         Some(Resolved::Message(m)) => message(app, c, m, t0, width),
         Some(Resolved::Control(f)) => {
-            let title = format!("{} frame · packet {} · {}", f.opcode, f.packet, sender(f.dir));
+            let title = format!(
+                "{} frame · packet {} · {}",
+                f.opcode,
+                f.packet,
+                sender(f.dir)
+            );
             let mut l = vec![
-                kv(app, "opcode", format!("0x{:x} {} (control frame, RFC 6455 §5.5)", f.opcode.value(), f.opcode)),
+                kv(
+                    app,
+                    "opcode",
+                    format!(
+                        "0x{:x} {} (control frame, RFC 6455 §5.5)",
+                        f.opcode.value(),
+                        f.opcode
+                    ),
+                ),
                 kv(app, "direction", sender(f.dir).into()),
                 kv(app, "time", when(f.ts, t0)),
                 kv(app, "payload", format!("{} bytes", f.payload_len)),
@@ -321,30 +470,57 @@ fn event<'a>(app: &App, a: &'a Analysis, row: &Row, width: u16) -> (String, Vec<
                 match f.close_code {
                     Some(k) => {
                         let code = CloseCode(k);
-                        let st = if code.valid_on_wire() { Style::default() } else { error_style(app) };
+                        let st = if code.valid_on_wire() {
+                            Style::default()
+                        } else {
+                            error_style(app)
+                        };
                         l.push(Line::from(vec![
                             label(app, &format!("{:<16}", "close code")),
                             Span::styled(format!("{k}: {} (RFC 6455 §7.4.1)", code.meaning()), st),
                         ]));
                         let reason = f.close_reason.as_deref().unwrap_or("");
-                        l.push(kv(app, "reason", if reason.is_empty() { "(none)".into() } else { format!("\"{reason}\"") }));
+                        l.push(kv(
+                            app,
+                            "reason",
+                            if reason.is_empty() {
+                                "(none)".into()
+                            } else {
+                                format!("\"{reason}\"")
+                            },
+                        ));
                     }
                     None => l.push(kv(app, "close code", "none (an empty close frame)".into())),
                 }
-                let first = c.close_initiator.map(|r| r == f.dir.sender()).unwrap_or(false);
-                l.push(kv(app, "initiated by", match c.close_initiator {
-                    Some(r) if first => format!("{r} (this frame starts the closing handshake)"),
-                    Some(r) => format!("{r} (this frame answers it)"),
-                    None => "?".into(),
-                }));
+                let first = c
+                    .close_initiator
+                    .map(|r| r == f.dir.sender())
+                    .unwrap_or(false);
+                l.push(kv(
+                    app,
+                    "initiated by",
+                    match c.close_initiator {
+                        Some(r) if first => {
+                            format!("{r} (this frame starts the closing handshake)")
+                        }
+                        Some(r) => format!("{r} (this frame answers it)"),
+                        None => "?".into(),
+                    },
+                ));
             }
             l.push(Line::raw(""));
-            l.push(Line::styled("frame header", Style::default().add_modifier(Modifier::BOLD)));
+            l.push(Line::styled(
+                "frame header",
+                Style::default().add_modifier(Modifier::BOLD),
+            ));
             l.push(frame_line(&f.frame));
             violations_at(app, c, f.dir, f.packet.0, f.packet.0, &mut l);
             if !f.payload_hex.is_empty() {
                 l.push(Line::raw(""));
-                l.push(Line::styled("payload (hex)", Style::default().add_modifier(Modifier::BOLD)));
+                l.push(Line::styled(
+                    "payload (hex)",
+                    Style::default().add_modifier(Modifier::BOLD),
+                ));
                 let raw = unhex(&f.payload_hex);
                 hexdump(&raw, &mut l);
             }
@@ -356,7 +532,13 @@ fn event<'a>(app: &App, a: &'a Analysis, row: &Row, width: u16) -> (String, Vec<
                 Line::styled(v.detail.clone(), error_style(app)),
                 Line::raw(""),
                 kv(app, "rule", format!("{:?} ({})", v.kind, v.kind.rfc())),
-                kv(app, "broken by", v.dir.map(|d| sender(d).to_string()).unwrap_or_else(|| "the handshake".into())),
+                kv(
+                    app,
+                    "broken by",
+                    v.dir
+                        .map(|d| sender(d).to_string())
+                        .unwrap_or_else(|| "the handshake".into()),
+                ),
                 kv(app, "packet", v.packet.to_string()),
             ];
             (title, l)
@@ -367,7 +549,13 @@ fn event<'a>(app: &App, a: &'a Analysis, row: &Row, width: u16) -> (String, Vec<
                 Line::styled(an.detail.clone(), warn_style(app)),
                 Line::raw(""),
                 kv(app, "kind", format!("{:?}", an.kind)),
-                kv(app, "direction", an.dir.map(|d| sender(d).to_string()).unwrap_or_else(|| "-".into())),
+                kv(
+                    app,
+                    "direction",
+                    an.dir
+                        .map(|d| sender(d).to_string())
+                        .unwrap_or_else(|| "-".into()),
+                ),
                 kv(app, "packet", an.packet.to_string()),
                 Line::styled(
                     "An anomaly limits what the capture can tell; it is not a fault of the peers.",
@@ -382,7 +570,10 @@ fn event<'a>(app: &App, a: &'a Analysis, row: &Row, width: u16) -> (String, Vec<
 fn headers(app: &App, l: &mut Vec<Line<'_>>, hs: &[Header]) {
     for h in hs {
         l.push(Line::from(vec![
-            Span::styled(format!("{}: ", h.name), dim_style(app).add_modifier(Modifier::BOLD)),
+            Span::styled(
+                format!("{}: ", h.name),
+                dim_style(app).add_modifier(Modifier::BOLD),
+            ),
             Span::raw(h.value.clone()),
         ]));
     }
@@ -426,7 +617,11 @@ fn spaced(h: &str) -> String {
 fn unhex(h: &str) -> Vec<u8> {
     h.as_bytes()
         .chunks(2)
-        .filter_map(|p| std::str::from_utf8(p).ok().and_then(|s| u8::from_str_radix(s, 16).ok()))
+        .filter_map(|p| {
+            std::str::from_utf8(p)
+                .ok()
+                .and_then(|s| u8::from_str_radix(s, 16).ok())
+        })
         .collect()
 }
 
@@ -440,11 +635,22 @@ pub fn hexdump(b: &[u8], l: &mut Vec<Line<'_>>) {
             }
             hex.push_str(&format!("{x:02x} "));
         }
-        l.push(Line::raw(format!("{:04x}  {hex:<49} |{}|", i * 16, printable(chunk))));
+        l.push(Line::raw(format!(
+            "{:04x}  {hex:<49} |{}|",
+            i * 16,
+            printable(chunk)
+        )));
     }
 }
 
-fn violations_at(app: &App, c: &Connection, dir: crate::flow::Direction, from: u64, to: u64, l: &mut Vec<Line<'_>>) {
+fn violations_at(
+    app: &App,
+    c: &Connection,
+    dir: crate::flow::Direction,
+    from: u64,
+    to: u64,
+    l: &mut Vec<Line<'_>>,
+) {
     let here: Vec<_> = c
         .violation_details
         .iter()
@@ -475,7 +681,13 @@ fn pretty_json(text: &str) -> Result<String, String> {
     }
 }
 
-fn message<'a>(app: &App, c: &Connection, m: &'a Message, t0: Timestamp, width: u16) -> (String, Vec<Line<'a>>) {
+fn message<'a>(
+    app: &App,
+    c: &Connection,
+    m: &'a Message,
+    t0: Timestamp,
+    width: u16,
+) -> (String, Vec<Line<'a>>) {
     let pk = if m.first_packet == m.last_packet {
         format!("packet {}", m.first_packet)
     } else {
@@ -484,34 +696,59 @@ fn message<'a>(app: &App, c: &Connection, m: &'a Message, t0: Timestamp, width: 
     let title = format!("{} message · {pk} · {}", m.opcode, sender(m.dir));
     let mut l = Vec::new();
     let size = match m.payload_len {
-        Some(n) if m.compressed => format!("{n} bytes ({} on the wire, permessage-deflate)", m.wire_payload_len),
+        Some(n) if m.compressed => {
+            format!(
+                "{n} bytes ({} on the wire, permessage-deflate)",
+                m.wire_payload_len
+            )
+        }
         Some(n) if n >= 1024 => format!("{n} bytes ({})", bytes(n)),
         Some(n) => format!("{n} bytes"),
         None => format!("unknown ({} bytes on the wire)", m.wire_payload_len),
     };
-    l.push(kv(app, "size", size));
-    l.push(kv(app, "frames", format!("{}{}", m.frames, if m.frames > 1 { " (fragmented, RFC 6455 §5.4)" } else { "" })));
-    l.push(kv(app, "started", when(m.ts, t0)));
-    l.push(kv(app, "completed", when(m.end_ts, t0)));
-    let (state, st) = if m.complete {
-        ("complete".to_string(), Style::default())
+    let frames = if m.frames > 1 {
+        format!(" · {} frames (fragmented, RFC 6455 §5.4)", m.frames)
     } else {
-        ("INCOMPLETE: bytes of this message were not captured".to_string(), warn_style(app))
+        " · 1 frame".to_string()
     };
-    l.push(Line::from(vec![label(app, &format!("{:<16}", "captured")), Span::styled(state, st)]));
+    let mut spans = vec![
+        label(app, &format!("{:<16}", "size")),
+        Span::raw(size + &frames),
+    ];
+    if m.complete {
+        spans.push(Span::raw(" · complete"));
+    } else {
+        spans.push(Span::styled(
+            " · INCOMPLETE: bytes were not captured",
+            warn_style(app),
+        ));
+    }
     if m.opcode == Opcode::Text {
-        let (u, st) = match m.utf8_valid {
-            Some(true) => ("valid".to_string(), Style::default()),
-            Some(false) => ("INVALID (RFC 6455 §8.1)".to_string(), error_style(app)),
-            None => ("unknown".to_string(), Style::default()),
-        };
-        l.push(Line::from(vec![label(app, &format!("{:<16}", "UTF-8")), Span::styled(u, st)]));
+        spans.push(match m.utf8_valid {
+            Some(true) => Span::raw(" · UTF-8 valid"),
+            Some(false) => Span::styled(" · UTF-8 INVALID (RFC 6455 §8.1)", error_style(app)),
+            None => Span::raw(" · UTF-8 unknown"),
+        });
+    }
+    l.push(Line::from(spans));
+    let mut time = when(m.ts, t0);
+    if m.end_ts != m.ts {
+        time.push_str(&format!("  → completed {} s", rel_time(m.end_ts, t0)));
+    }
+    l.push(kv(app, "time", time));
+    if m.opcode != Opcode::Text
+        && let Some(f) = super::flv::describe(&m.head, m.payload_len.unwrap_or(m.wire_payload_len))
+    {
+        l.push(kv(app, "looks like", f));
     }
     if let Some(s) = &m.sha256 {
         l.push(kv(app, "sha256", s.clone()));
     }
     l.push(Line::raw(""));
-    l.push(Line::styled("frame headers", Style::default().add_modifier(Modifier::BOLD)));
+    l.push(Line::styled(
+        "frame headers",
+        Style::default().add_modifier(Modifier::BOLD),
+    ));
     for f in &m.frame_headers {
         l.push(frame_line(f));
     }
@@ -537,24 +774,40 @@ fn payload<'a>(app: &App, m: &'a Message, width: u16, l: &mut Vec<Line<'a>>) {
     match view {
         PayloadView::Json => match json {
             Some(Ok(p)) => {
-                l.push(Line::styled("payload (JSON, pretty-printed; t: other views)", bold));
+                l.push(Line::styled(
+                    "payload (JSON, pretty-printed; t: other views)",
+                    bold,
+                ));
                 for line in p.lines() {
                     l.push(Line::raw(line.to_string()));
                 }
             }
             Some(Err(e)) => {
                 l.push(Line::styled("payload (not JSON)", bold));
-                l.push(Line::styled(format!("does not parse as JSON: {e}"), warn_style(app)));
+                l.push(Line::styled(
+                    format!("does not parse as JSON: {e}"),
+                    warn_style(app),
+                ));
             }
             None => {
                 l.push(Line::styled("payload (not JSON)", bold));
-                l.push(Line::styled("a binary or undecoded payload is not JSON", dim_style(app)));
+                l.push(Line::styled(
+                    "a binary or undecoded payload is not JSON",
+                    dim_style(app),
+                ));
             }
         },
         PayloadView::Text => match text {
             Some(t) => {
-                let cut = if m.text_truncated { ", cut at the text limit" } else { "" };
-                l.push(Line::styled(format!("payload (text, {} bytes{cut})", t.len()), bold));
+                let cut = if m.text_truncated {
+                    ", cut at the text limit"
+                } else {
+                    ""
+                };
+                l.push(Line::styled(
+                    format!("payload (text, {} bytes{cut})", t.len()),
+                    bold,
+                ));
                 wrap_text(t, usize::from(width.max(10)), l);
             }
             None => {
@@ -562,7 +815,11 @@ fn payload<'a>(app: &App, m: &'a Message, width: u16, l: &mut Vec<Line<'a>>) {
                     format!("payload (first {} bytes as text, lossy)", m.head.len()),
                     bold,
                 ));
-                wrap_text(&String::from_utf8_lossy(&m.head), usize::from(width.max(10)), l);
+                wrap_text(
+                    &String::from_utf8_lossy(&m.head),
+                    usize::from(width.max(10)),
+                    l,
+                );
             }
         },
         PayloadView::Hex | PayloadView::Auto => {
@@ -571,7 +828,10 @@ fn payload<'a>(app: &App, m: &'a Message, width: u16, l: &mut Vec<Line<'a>>) {
             } else {
                 format!("{} bytes", m.head.len())
             };
-            l.push(Line::styled(format!("payload (hex, {of}; the model keeps {HEAD_BYTES})"), bold));
+            l.push(Line::styled(
+                format!("payload (hex, {of}; the model keeps {HEAD_BYTES})"),
+                bold,
+            ));
             hexdump(&m.head, l);
         }
     }
@@ -601,7 +861,9 @@ fn wrap_text(t: &str, width: usize, l: &mut Vec<Line<'_>>) {
             l.push(Line::raw(cur));
         }
         if budget == 0 {
-            l.push(Line::raw(format!("… (shown up to {MAX_TEXT_CHARS} characters)")));
+            l.push(Line::raw(format!(
+                "… (shown up to {MAX_TEXT_CHARS} characters)"
+            )));
             break;
         }
     }

@@ -11,8 +11,14 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 /// Symbols that carry meaning without colour.
 const LEGEND: &[(&str, &str)] = &[
     ("→ ←", "client → server, server → client"),
-    ("! ~", "violation of the RFC, anomaly of the capture (loss, snaplen)"),
-    ("✓ ✗", "Sec-WebSocket-Accept verified, wrong (or upgrade refused)"),
+    (
+        "! ~",
+        "violation of the RFC; anomaly (loss, retransmissions, snaplen cut)",
+    ),
+    (
+        "✓ ✗",
+        "Sec-WebSocket-Accept verified, wrong (or upgrade refused)",
+    ),
     ("≥", "time not recorded: at or after the event before"),
     ("▶ *", "selected row, search match"),
     ("×N", "message in N frames"),
@@ -43,7 +49,9 @@ pub fn render(_app: &App, frame: &mut Frame<'_>, area: Rect) {
     l.push(Line::raw(""));
     l.push(Line::raw("Any key closes this help."));
     let want_w = 96u16.min(area.width);
-    let want_h = u16::try_from(l.len() + 2).unwrap_or(u16::MAX).min(area.height);
+    let want_h = u16::try_from(l.len() + 2)
+        .unwrap_or(u16::MAX)
+        .min(area.height);
     let r = Rect::new(
         area.x + (area.width - want_w) / 2,
         area.y + (area.height - want_h) / 2,

@@ -6,6 +6,7 @@
 
 pub mod connections;
 pub mod detail;
+pub mod flv;
 pub mod help;
 pub mod status;
 pub mod timeline;
@@ -66,7 +67,9 @@ pub fn layout(area: Rect, focus: Pane, connections: usize, events: usize) -> Are
         return out;
     }
     // One line per connection plus border and header, at most a third.
-    let want = u16::try_from(connections).unwrap_or(u16::MAX).saturating_add(3);
+    let want = u16::try_from(connections)
+        .unwrap_or(u16::MAX)
+        .saturating_add(3);
     let conn_h = want.clamp(4, (body.height / 3).max(4));
     let [conns, rest] =
         Layout::vertical([Constraint::Length(conn_h), Constraint::Min(0)]).areas(body);
@@ -281,8 +284,14 @@ mod tests {
     #[test]
     fn relative_times_are_signed() {
         let t0 = Timestamp::from_parts(10, 0);
-        assert_eq!(rel_time(Timestamp::from_parts(11, 2_319_000), t0), "+1.002319");
-        assert_eq!(rel_time(Timestamp::from_parts(9, 500_000_000), t0), "-0.500000");
+        assert_eq!(
+            rel_time(Timestamp::from_parts(11, 2_319_000), t0),
+            "+1.002319"
+        );
+        assert_eq!(
+            rel_time(Timestamp::from_parts(9, 500_000_000), t0),
+            "-0.500000"
+        );
     }
 
     #[test]

@@ -57,7 +57,10 @@ pub fn render_top(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
         state.push(format!("view: {}", app.payload_view.name()));
     }
     if !state.is_empty() {
-        spans.push(Span::styled(format!("  [{}]", state.join(" · ")), fg(app, Color::Yellow)));
+        spans.push(Span::styled(
+            format!("  [{}]", state.join(" · ")),
+            fg(app, Color::Yellow),
+        ));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -68,16 +71,24 @@ pub fn render_bottom(app: &App, frame: &mut Frame<'_>, area: Rect) {
     let line = if let Some(input) = &app.input {
         let prompt = match input.kind {
             InputKind::Search => " / search: ",
-            InputKind::Filter => " f filter (c2s s2c text binary ping pong close control http tcp errors, words): ",
+            InputKind::Filter => {
+                " f filter (c2s s2c text binary ping pong close control http tcp errors, words): "
+            }
         };
         Line::from(vec![
             Span::styled(prompt, bold),
             Span::raw(input.buf.clone()),
             Span::styled("█", Style::default().add_modifier(Modifier::SLOW_BLINK)),
-            Span::styled("   Enter apply · Esc cancel", Style::default().add_modifier(Modifier::DIM)),
+            Span::styled(
+                "   Enter apply · Esc cancel",
+                Style::default().add_modifier(Modifier::DIM),
+            ),
         ])
     } else if let Some(n) = &app.notice {
-        Line::from(Span::styled(format!(" {n}"), fg(app, Color::Yellow).add_modifier(Modifier::BOLD)))
+        Line::from(Span::styled(
+            format!(" {n}"),
+            fg(app, Color::Yellow).add_modifier(Modifier::BOLD),
+        ))
     } else {
         // As many hints as fit; `?` (first in the table) lists them all.
         let mut spans = vec![Span::raw(" ")];

@@ -2,8 +2,8 @@
 //! of one connection (or all) in capture order.
 
 use super::{
-    arrow, dim_style, dir_style, error_style, fg, list_height, one_line, pane_block, rel_time,
-    utc, warn_style,
+    arrow, dim_style, dir_style, error_style, fg, list_height, one_line, pane_block, rel_time, utc,
+    warn_style,
 };
 use crate::analysis::model::Analysis;
 use crate::tui::app::{App, Pane};
@@ -89,7 +89,9 @@ pub fn sizes(row: &Row, a: &Analysis) -> (String, String) {
     match row.resolve(a) {
         Some(Resolved::Message(m)) => (
             m.wire_payload_len.to_string(),
-            m.payload_len.map(|n| n.to_string()).unwrap_or_else(|| "?".into()),
+            m.payload_len
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "?".into()),
         ),
         Some(Resolved::Control(f)) => (f.payload_len.to_string(), f.payload_len.to_string()),
         _ => (String::new(), String::new()),
@@ -114,8 +116,16 @@ pub fn preview(row: &Row, a: &Analysis, max: usize) -> String {
             }
         }
         Some(Resolved::HttpRequest(x)) => {
-            let up = if x.upgrade { " (Upgrade: websocket)" } else { "" };
-            let cut = if x.request_complete { "" } else { " [header cut]" };
+            let up = if x.upgrade {
+                " (Upgrade: websocket)"
+            } else {
+                ""
+            };
+            let cut = if x.request_complete {
+                ""
+            } else {
+                " [header cut]"
+            };
             one_line(&format!("{} {}{up}{cut}", x.method, x.target), max)
         }
         Some(Resolved::HttpResponse(x)) => {
@@ -147,7 +157,13 @@ pub fn preview(row: &Row, a: &Analysis, max: usize) -> String {
                 (None, Opcode::Text) if m.complete && m.utf8_valid == Some(false) => {
                     "invalid UTF-8".into()
                 }
-                _ => hex_preview(&m.head, max),
+                _ => {
+                    let len = m.payload_len.unwrap_or(m.wire_payload_len);
+                    match super::flv::describe(&m.head, len) {
+                        Some(f) => format!("{f} · {}", hex_preview(&m.head, max)),
+                        None => hex_preview(&m.head, max),
+                    }
+                }
             };
             clip_chars(format!("{flags}{body}"), max)
         }
@@ -290,7 +306,10 @@ pub fn render(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
         }
         cells.push(Cell::from(packets(row, a)));
         cells.push(Cell::from(Span::styled(arrow(dir), dir_style(app, dir))));
-        cells.push(Cell::from(Span::styled(kind_label(row, a), kind_style(app, kind))));
+        cells.push(Cell::from(Span::styled(
+            kind_label(row, a),
+            kind_style(app, kind),
+        )));
         if show_sizes {
             let (wire, data) = sizes(row, a);
             cells.push(Cell::from(wire));
