@@ -295,8 +295,17 @@ fn colours_mean_direction_and_errors() {
 #[test]
 fn flv_stream_tags_are_named() {
     let a = load("flv_stream.pcap");
-    let t = screen(&a, 160, 45, false, &[Open, Down, Down, Down, Down, Down, Open]);
+    let t = screen(
+        &a,
+        160,
+        45,
+        false,
+        &[Open, Down, Down, Down, Down, Down, Open],
+    );
     let text = t.backend().to_string();
-    assert!(text.contains("FLV script onMetaData, 268 bytes, t=0 ms"), "{text}");
+    assert!(
+        text.contains("FLV script onMetaData, 268 bytes, t=0 ms"),
+        "{text}"
+    );
     insta::assert_snapshot!("flv_metadata", t.backend());
 }
