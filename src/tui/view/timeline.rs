@@ -220,8 +220,14 @@ pub fn render(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
     } else {
         match conn {
             Some(c) => {
-                let target = c.handshake.request_target.as_deref().unwrap_or("");
-                format!("#{} {} → {} {target}", c.id, c.client, c.server)
+                let target = c
+                    .handshake
+                    .request_target
+                    .as_deref()
+                    .or_else(|| c.http_exchanges.first().map(|x| x.target.as_str()))
+                    .map(|t| format!(" {t}"))
+                    .unwrap_or_default();
+                format!("#{} {} → {}{target}", c.id, c.client, c.server)
             }
             None => "no connection".into(),
         }
