@@ -47,6 +47,12 @@ enum Command {
     /// Exit status: 0 all is well, 1 a rule failed or a baseline differs,
     /// 2 usage error or unreadable input.
     Check(crate::cli_check::CheckArgs),
+    /// Explore a capture interactively: connections, timeline, frame detail.
+    ///
+    /// Examples:
+    ///   wsinspect view captures/seed_echo.pcapng
+    ///   NO_COLOR=1 wsinspect view -r capture.pcap
+    View(crate::cli_view::ViewArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -57,7 +63,7 @@ enum FormatArg {
 }
 
 #[derive(Debug, Args)]
-struct LimitArgs {
+pub(crate) struct LimitArgs {
     /// Out-of-order bytes buffered per TCP direction before a hole is declared lost.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_ooo_bytes_per_dir)]
     max_ooo_bytes: u64,
@@ -118,7 +124,7 @@ impl AnalysisArgs {
 }
 
 impl LimitArgs {
-    fn limits(&self) -> Limits {
+    pub(crate) fn limits(&self) -> Limits {
         Limits {
             max_ooo_bytes_per_dir: self.max_ooo_bytes,
             max_header_bytes: self.max_header_bytes,
@@ -165,6 +171,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Stats(args) => crate::cli_payload::stats(args),
         Command::Payload(args) => crate::cli_payload::payload(args),
         Command::Check(args) => crate::cli_check::run(args),
+        Command::View(args) => crate::cli_view::view(args),
     }
 }
 

@@ -33,5 +33,6 @@ pub mod report;
 pub mod stats;
 pub mod tcp;
 pub mod tls;
+pub mod tui;
 pub mod violation;
 pub mod ws;

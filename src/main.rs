@@ -3,6 +3,7 @@
 mod cli;
 mod cli_check;
 mod cli_payload;
+mod cli_view;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,960 @@
+//! The view state of the TUI and its one transition function.
+//!
+//! [`App::update`] takes an [`Action`] and the (read-only) [`Analysis`] and
+//! changes selection, scroll, focus, filter and search. It does no I/O and
+//! reads no clock, so every key sequence can be replayed in a unit test.
+//! Rendering ([`super::view`]) reads `&App` and `&Analysis` only.
+
+use super::action::Action;
+use super::rows::{self, Kind, Row};
+use super::view::{self, Areas};
+use crate::analysis::model::Analysis;
+use crate::flow::Direction;
+use ratatui::layout::{Position, Rect};
+
+/// A pane of the main screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    /// The list of connections.
+    Connections,
+    /// The events of the selected connection (or of all).
+    Timeline,
+    /// The selected event in full.
+    Detail,
+}
+
+impl Pane {
+    fn next(self) -> Pane {
+        match self {
+            Pane::Connections => Pane::Timeline,
+            Pane::Timeline => Pane::Detail,
+            Pane::Detail => Pane::Connections,
+        }
+    }
+
+    fn prev(self) -> Pane {
+        match self {
+            Pane::Connections => Pane::Detail,
+            Pane::Timeline => Pane::Connections,
+            Pane::Detail => Pane::Timeline,
+        }
+    }
+}
+
+/// What is being typed on the input line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// `/`: a search over payloads.
+    Search,
+    /// `f`: a filter.
+    Filter,
+}
+
+/// The input line while it is open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    /// Search or filter.
+    pub kind: InputKind,
+    /// What was typed so far.
+    pub buf: String,
+}
+
+/// How the detail pane shows a payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadView {
+    /// JSON when it parses, text for text, hex for binary.
+    Auto,
+    /// As text (binary: printable bytes).
+    Text,
+    /// Hex dump.
+    Hex,
+    /// Pretty-printed JSON (or a note that it is not JSON).
+    Json,
+}
+
+impl PayloadView {
+    fn next(self) -> Self {
+        match self {
+            PayloadView::Auto => PayloadView::Text,
+            PayloadView::Text => PayloadView::Hex,
+            PayloadView::Hex => PayloadView::Json,
+            PayloadView::Json => PayloadView::Auto,
+        }
+    }
+
+    /// Name for the status line.
+    pub fn name(self) -> &'static str {
+        match self {
+            PayloadView::Auto => "auto",
+            PayloadView::Text => "text",
+            PayloadView::Hex => "hex",
+            PayloadView::Json => "json",
+        }
+    }
+}
+
+/// A parsed timeline filter.
+///
+/// Words are separated by spaces. `c2s`/`s2c` pick a direction; `text`,
+/// `binary`, `ping`, `pong`, `close`, `control`, `http`, `tcp` and `errors`
+/// pick kinds of events; any other word must occur in the payload (case
+/// insensitive). Words of one sort are alternatives (`ping pong`), sorts
+/// combine (`c2s text hello` = client text messages containing "hello").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// The filter as typed.
+    pub text: String,
+    dirs: Vec<Direction>,
+    kinds: Vec<Kind>,
+    words: Vec<String>,
+}
+
+impl Filter {
+    /// Parses a filter line.
+    pub fn parse(text: &str) -> Filter {
+        let mut f = Filter {
+            text: text.trim().to_string(),
+            ..Filter::default()
+        };
+        for w in text.split_whitespace() {
+            let w = w.to_lowercase();
+            match w.as_str() {
+                "c2s" | "→" | ">" | "client" => f.dirs.push(Direction::ClientToServer),
+                "s2c" | "←" | "<" | "server" => f.dirs.push(Direction::ServerToClient),
+                "text" => f.kinds.push(Kind::Text),
+                "binary" | "bin" => f.kinds.push(Kind::Binary),
+                "ping" => f.kinds.push(Kind::Ping),
+                "pong" => f.kinds.push(Kind::Pong),
+                "close" => f.kinds.push(Kind::Close),
+                "control" => {
+                    f.kinds
+                        .extend([Kind::Ping, Kind::Pong, Kind::Close, Kind::OtherControl])
+                }
+                "http" => f.kinds.push(Kind::Http),
+                "tcp" => f.kinds.push(Kind::Tcp),
+                "errors" | "error" | "violations" | "!" => {
+                    f.kinds.extend([Kind::Violation, Kind::Anomaly])
+                }
+                _ => f.words.push(w),
+            }
+        }
+        f
+    }
+
+    /// True when the filter lets everything through.
+    pub fn is_empty(&self) -> bool {
+        self.dirs.is_empty() && self.kinds.is_empty() && self.words.is_empty()
+    }
+
+    /// Whether `row` passes.
+    pub fn matches(&self, row: &Row, a: &Analysis) -> bool {
+        if !self.dirs.is_empty() && !row.dir(a).is_some_and(|d| self.dirs.contains(&d)) {
+            return false;
+        }
+        if !self.kinds.is_empty() && !self.kinds.contains(&row.kind(a)) {
+            return false;
+        }
+        self.words.iter().all(|w| row.contains(a, w))
+    }
+}
+
+/// The whole view state.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// Focused pane.
+    pub focus: Pane,
+    /// Selected connection (index into `Analysis::connections`).
+    pub conn: usize,
+    /// First connection shown.
+    pub conn_offset: usize,
+    /// The timeline shows every connection, interleaved.
+    pub all: bool,
+    /// Every row of the current timeline, in capture order.
+    rows: Vec<Row>,
+    /// Positions in `rows` that pass the filter and the control toggle.
+    visible: Vec<usize>,
+    /// Selected position in `visible`.
+    pub sel: usize,
+    /// First visible position shown.
+    pub offset: usize,
+    /// Lines scrolled in the detail pane.
+    pub detail_scroll: usize,
+    /// Control frames are listed.
+    pub show_control: bool,
+    /// Active filter.
+    pub filter: Filter,
+    /// Active search, lower case (empty: none).
+    pub search: String,
+    /// Positions in `visible` whose row matches the search.
+    matches: Vec<usize>,
+    /// The input line, while typing.
+    pub input: Option<Input>,
+    /// Help overlay shown.
+    pub help: bool,
+    /// Payload view of the detail pane.
+    pub payload_view: PayloadView,
+    /// Terminal size (columns, rows).
+    pub size: (u16, u16),
+    /// The user asked to leave.
+    pub quit: bool,
+    /// Colours are used (false under NO_COLOR): meaning is also carried by
+    /// symbols and text, so nothing is lost without them.
+    pub color: bool,
+    /// A one-line message for the status bar (match counts, "no match").
+    pub notice: Option<String>,
+}
+
+/// Mouse wheel step, in rows.
+const WHEEL: usize = 3;
+
+impl App {
+    /// The initial state for `a` on a terminal of `size`.
+    pub fn new(a: &Analysis, size: (u16, u16), color: bool) -> App {
+        let mut app = App {
+            focus: Pane::Connections,
+            conn: 0,
+            conn_offset: 0,
+            all: false,
+            rows: Vec::new(),
+            visible: Vec::new(),
+            sel: 0,
+            offset: 0,
+            detail_scroll: 0,
+            show_control: true,
+            filter: Filter::default(),
+            search: String::new(),
+            matches: Vec::new(),
+            input: None,
+            help: false,
+            payload_view: PayloadView::Auto,
+            size,
+            quit: false,
+            color,
+            notice: None,
+        };
+        app.rebuild_rows(a);
+        app
+    }
+
+    /// The rows that pass the filter, in order.
+    pub fn visible_rows(&self) -> impl Iterator<Item = &Row> + '_ {
+        self.visible.iter().filter_map(|&i| self.rows.get(i))
+    }
+
+    /// Number of rows that pass the filter.
+    pub fn visible_len(&self) -> usize {
+        self.visible.len()
+    }
+
+    /// Total rows of the timeline before filtering.
+    pub fn total_rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The row at visible position `i`.
+    pub fn row_at(&self, i: usize) -> Option<&Row> {
+        self.visible.get(i).and_then(|&r| self.rows.get(r))
+    }
+
+    /// The selected timeline row.
+    pub fn selected_row(&self) -> Option<&Row> {
+        self.row_at(self.sel)
+    }
+
+    /// Whether visible position `i` matches the search.
+    pub fn is_match(&self, i: usize) -> bool {
+        self.matches.binary_search(&i).is_ok()
+    }
+
+    /// Number of search matches, and the 1-based rank of the selection
+    /// among them (0 when the selection is not a match).
+    pub fn match_rank(&self) -> (usize, usize) {
+        let rank = self
+            .matches
+            .binary_search(&self.sel)
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        (self.matches.len(), rank)
+    }
+
+    /// The pane areas for the current size.
+    pub fn areas(&self, a: &Analysis) -> Areas {
+        view::layout(
+            Rect::new(0, 0, self.size.0, self.size.1),
+            self.focus,
+            a.connections.len(),
+            self.visible.len(),
+        )
+    }
+
+    /// Applies one action. The only way the view state changes.
+    pub fn update(&mut self, action: Action, a: &Analysis) {
+        if !matches!(action, Action::Resize(..)) {
+            self.notice = None;
+        }
+        if self.input.is_some() {
+            self.update_input(action, a);
+            return;
+        }
+        if self.help {
+            // Any key closes the overlay; only resizes pass through.
+            match action {
+                Action::Resize(w, h) => self.size = (w, h),
+                _ => self.help = false,
+            }
+            self.clamp(a);
+            return;
+        }
+        match action {
+            Action::Quit => self.quit = true,
+            Action::Up => self.step(a, self.focus, -1),
+            Action::Down => self.step(a, self.focus, 1),
+            Action::PageUp => self.step(a, self.focus, -self.page(a, self.focus)),
+            Action::PageDown => self.step(a, self.focus, self.page(a, self.focus)),
+            Action::Top => self.step(a, self.focus, isize::MIN),
+            Action::Bottom => self.step(a, self.focus, isize::MAX),
+            Action::NextPane => self.focus = self.focus.next(),
+            Action::PrevPane => self.focus = self.focus.prev(),
+            Action::Open => match self.focus {
+                Pane::Connections => {
+                    if self.all {
+                        self.select_first_row_of_conn();
+                    }
+                    self.focus = Pane::Timeline;
+                }
+                Pane::Timeline => {
+                    self.focus = Pane::Detail;
+                    self.detail_scroll = 0;
+                }
+                Pane::Detail => {}
+            },
+            Action::StartSearch => {
+                self.input = Some(Input {
+                    kind: InputKind::Search,
+                    buf: String::new(),
+                })
+            }
+            Action::StartFilter => {
+                self.input = Some(Input {
+                    kind: InputKind::Filter,
+                    buf: self.filter.text.clone(),
+                })
+            }
+            Action::NextMatch => self.jump_match(true),
+            Action::PrevMatch => self.jump_match(false),
+            Action::ToggleHelp => self.help = true,
+            Action::ToggleControl => {
+                self.show_control = !self.show_control;
+                self.refilter(a);
+                self.notice = Some(if self.show_control {
+                    "control frames shown".into()
+                } else {
+                    "control frames hidden".into()
+                });
+            }
+            Action::ToggleAllConnections => {
+                let keep = self.selected_row().copied();
+                self.all = !self.all;
+                self.rebuild_rows(a);
+                if let Some(k) = keep {
+                    self.select_row(&k);
+                }
+            }
+            Action::CyclePayloadView => {
+                self.payload_view = self.payload_view.next();
+                self.detail_scroll = 0;
+            }
+            Action::Click(x, y) => self.click(a, x, y),
+            Action::ScrollUp(x, y) => self.wheel(a, x, y, -(WHEEL as isize)),
+            Action::ScrollDown(x, y) => self.wheel(a, x, y, WHEEL as isize),
+            Action::Resize(w, h) => self.size = (w, h),
+            Action::Input(_) | Action::Backspace | Action::Submit | Action::Cancel => {}
+        }
+        self.clamp(a);
+    }
+
+    fn update_input(&mut self, action: Action, a: &Analysis) {
+        let Some(input) = self.input.as_mut() else {
+            return;
+        };
+        match action {
+            Action::Input(c) => input.buf.push(c),
+            Action::Backspace => {
+                input.buf.pop();
+            }
+            Action::Cancel | Action::Quit => self.input = None,
+            Action::Submit => {
+                let Input { kind, buf } = input.clone();
+                self.input = None;
+                match kind {
+                    InputKind::Search => self.set_search(a, &buf),
+                    InputKind::Filter => self.set_filter(a, &buf),
+                }
+            }
+            Action::Resize(w, h) => self.size = (w, h),
+            _ => {}
+        }
+        self.clamp(a);
+    }
+
+    /// Sets the search and jumps to the first match at or after the
+    /// selection.
+    pub fn set_search(&mut self, a: &Analysis, text: &str) {
+        self.search = text.trim().to_lowercase();
+        self.recompute_matches(a);
+        self.search_jump(text);
+        self.clamp(a);
+    }
+
+    /// After a new search: says how many rows match and selects the first
+    /// match at or after the selection.
+    fn search_jump(&mut self, text: &str) {
+        if self.search.is_empty() {
+            self.notice = Some("search cleared".into());
+            return;
+        }
+        if self.matches.is_empty() {
+            self.notice = Some(format!("no match for \"{}\"", text.trim()));
+            return;
+        }
+        if self.focus == Pane::Connections {
+            self.focus = Pane::Timeline;
+        }
+        if !self.is_match(self.sel) {
+            self.jump_match(true);
+        }
+        self.notice = Some(match self.matches.len() {
+            1 => "1 match".to_string(),
+            n => format!("{n} matches"),
+        });
+    }
+
+    /// Sets the filter, keeping the selected row when it still passes.
+    pub fn set_filter(&mut self, a: &Analysis, text: &str) {
+        self.filter = Filter::parse(text);
+        self.refilter(a);
+        if self.visible.is_empty() {
+            self.notice = Some("the filter hides every event".into());
+        }
+        self.clamp(a);
+    }
+
+    fn jump_match(&mut self, forward: bool) {
+        if self.matches.is_empty() {
+            self.notice = Some(if self.search.is_empty() {
+                "no search: press / first".into()
+            } else {
+                format!("no match for \"{}\"", self.search)
+            });
+            return;
+        }
+        let next = if forward {
+            self.matches
+                .iter()
+                .find(|&&m| m > self.sel)
+                .or(self.matches.first())
+        } else {
+            self.matches
+                .iter()
+                .rev()
+                .find(|&&m| m < self.sel)
+                .or(self.matches.last())
+        };
+        if let Some(&m) = next {
+            self.sel = m;
+            self.detail_scroll = 0;
+        }
+        if self.focus == Pane::Connections {
+            self.focus = Pane::Timeline;
+        }
+    }
+
+    fn rebuild_rows(&mut self, a: &Analysis) {
+        self.rows = if self.all {
+            rows::all_rows(a)
+        } else {
+            rows::connection_rows(a, self.conn)
+        };
+        self.sel = 0;
+        self.offset = 0;
+        self.detail_scroll = 0;
+        self.refilter(a);
+    }
+
+    /// Recomputes `visible` after a change of filter or control toggle,
+    /// keeping the selected row selected when it is still visible.
+    fn refilter(&mut self, a: &Analysis) {
+        let keep = self.selected_row().copied();
+        let show_control = self.show_control;
+        let filter = &self.filter;
+        self.visible = self
+            .rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                (show_control || !r.kind(a).is_control())
+                    && (filter.is_empty() || filter.matches(r, a))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        match keep {
+            Some(k) => self.select_row(&k),
+            None => self.sel = 0,
+        }
+        self.recompute_matches(a);
+    }
+
+    /// Selects `row` if visible, else the first visible row after it.
+    fn select_row(&mut self, row: &Row) {
+        let key = |r: &Row| (r.packet, r.conn, r.event);
+        let want = key(row);
+        let pos = self.visible_rows().position(|r| key(r) >= want);
+        self.sel = pos.unwrap_or(self.visible.len().saturating_sub(1));
+    }
+
+    fn select_first_row_of_conn(&mut self) {
+        let conn = self.conn;
+        let pos = self.visible_rows().position(|r| r.conn == conn);
+        if let Some(p) = pos {
+            self.sel = p;
+            self.detail_scroll = 0;
+        }
+    }
+
+    fn recompute_matches(&mut self, a: &Analysis) {
+        self.matches = if self.search.is_empty() {
+            Vec::new()
+        } else {
+            let s = &self.search;
+            self.visible_rows()
+                .enumerate()
+                .filter(|(_, r)| r.contains(a, s))
+                .map(|(i, _)| i)
+                .collect()
+        };
+    }
+
+    /// Rows a page moves in `pane`.
+    fn page(&self, a: &Analysis, pane: Pane) -> isize {
+        let areas = self.areas(a);
+        let h = match pane {
+            Pane::Connections => view::list_height(areas.connections),
+            Pane::Timeline => view::list_height(areas.timeline),
+            Pane::Detail => areas
+                .detail
+                .map(|r| usize::from(r.height.saturating_sub(2)))
+                .unwrap_or(1),
+        };
+        isize::try_from(h.max(1)).unwrap_or(1)
+    }
+
+    /// Moves the selection of `pane` by `delta` (saturating at both ends).
+    fn step(&mut self, a: &Analysis, pane: Pane, delta: isize) {
+        let moved = |cur: usize, len: usize| -> usize {
+            let max = len.saturating_sub(1);
+            if delta < 0 {
+                cur.saturating_sub(delta.unsigned_abs()).min(max)
+            } else {
+                cur.saturating_add(delta.unsigned_abs()).min(max)
+            }
+        };
+        match pane {
+            Pane::Connections => {
+                let n = moved(self.conn, a.connections.len());
+                if n != self.conn {
+                    self.conn = n;
+                    if self.all {
+                        self.select_first_row_of_conn();
+                    } else {
+                        self.rebuild_rows(a);
+                    }
+                }
+            }
+            Pane::Timeline => {
+                let n = moved(self.sel, self.visible.len());
+                if n != self.sel {
+                    self.sel = n;
+                    self.detail_scroll = 0;
+                }
+            }
+            Pane::Detail => {
+                let width = self
+                    .areas(a)
+                    .detail
+                    .map(|r| r.width.saturating_sub(2))
+                    .unwrap_or(80);
+                // Scroll until the last line is at the bottom, no further.
+                let len = view::detail::line_count(self, a, width);
+                let page = usize::try_from(self.page(a, Pane::Detail)).unwrap_or(1);
+                self.detail_scroll = moved(self.detail_scroll, len.saturating_sub(page) + 1);
+            }
+        }
+        // In the all-connections timeline, moving onto another
+        // connection's event selects that connection too.
+        if pane == Pane::Timeline
+            && self.all
+            && let Some(r) = self.selected_row()
+        {
+            self.conn = r.conn;
+        }
+    }
+
+    fn pane_at(&self, a: &Analysis, x: u16, y: u16) -> Option<(Pane, Rect)> {
+        let areas = self.areas(a);
+        let p = Position::new(x, y);
+        [
+            (Pane::Connections, areas.connections),
+            (Pane::Timeline, areas.timeline),
+            (Pane::Detail, areas.detail),
+        ]
+        .into_iter()
+        .find_map(|(pane, r)| r.filter(|r| r.contains(p)).map(|r| (pane, r)))
+    }
+
+    fn click(&mut self, a: &Analysis, x: u16, y: u16) {
+        let Some((pane, r)) = self.pane_at(a, x, y) else {
+            return;
+        };
+        self.focus = pane;
+        // Lists have a border and a header line above the first row.
+        let first = r.y.saturating_add(2);
+        if y < first || y >= r.y.saturating_add(r.height).saturating_sub(1) {
+            return;
+        }
+        let line = usize::from(y - first);
+        match pane {
+            Pane::Connections => {
+                let target = self.conn_offset + line;
+                if target < a.connections.len() {
+                    self.step(a, pane, target as isize - self.conn as isize);
+                }
+            }
+            Pane::Timeline => {
+                let target = self.offset + line;
+                if target < self.visible.len() {
+                    self.step(a, pane, target as isize - self.sel as isize);
+                }
+            }
+            Pane::Detail => {}
+        }
+    }
+
+    fn wheel(&mut self, a: &Analysis, x: u16, y: u16, delta: isize) {
+        if let Some((pane, _)) = self.pane_at(a, x, y) {
+            self.focus = pane;
+            self.step(a, pane, delta);
+        }
+    }
+
+    /// Keeps selections in range and on screen after any change.
+    fn clamp(&mut self, a: &Analysis) {
+        let n = a.connections.len();
+        self.conn = self.conn.min(n.saturating_sub(1));
+        self.sel = self.sel.min(self.visible.len().saturating_sub(1));
+        let areas = self.areas(a);
+        self.conn_offset = follow(
+            self.conn,
+            self.conn_offset,
+            view::list_height(areas.connections),
+            n,
+        );
+        self.offset = follow(
+            self.sel,
+            self.offset,
+            view::list_height(areas.timeline),
+            self.visible.len(),
+        );
+    }
+}
+
+/// The first line to show so that `sel` is on a screen of `height` lines,
+/// moving the view as little as possible, and never leaving blank lines at
+/// the bottom while lines above are hidden (after a filter shrank the list).
+fn follow(sel: usize, offset: usize, height: usize, len: usize) -> usize {
+    let height = height.max(1);
+    let offset = offset.min(len.saturating_sub(height));
+    if sel < offset {
+        sel
+    } else if sel >= offset + height {
+        sel + 1 - height
+    } else {
+        offset
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{Limits, NullSink};
+    use crate::pipeline::analyze_path;
+    use crate::tui::rows::EventRef;
+
+    pub(crate) fn load(name: &str) -> Analysis {
+        let p = format!("{}/captures/{name}", env!("CARGO_MANIFEST_DIR"));
+        analyze_path(&p, Limits::default(), &mut NullSink).expect("sample capture")
+    }
+
+    fn run(app: &mut App, a: &Analysis, actions: &[Action]) {
+        for &x in actions {
+            app.update(x, a);
+        }
+    }
+
+    fn typed(s: &str) -> Vec<Action> {
+        s.chars().map(Action::Input).collect()
+    }
+
+    #[test]
+    fn follow_keeps_selection_on_screen() {
+        assert_eq!(follow(0, 0, 5, 10), 0);
+        assert_eq!(follow(7, 0, 5, 10), 3);
+        assert_eq!(follow(2, 3, 5, 10), 2);
+        assert_eq!(follow(4, 3, 5, 10), 3);
+        // The list shrank to 4 lines: show them all.
+        assert_eq!(follow(2, 100, 5, 4), 0);
+    }
+
+    #[test]
+    fn keys_move_selection_and_focus() {
+        let a = load("upgrade_rejected.pcap");
+        let mut app = App::new(&a, (120, 40), false);
+        assert_eq!((app.focus, app.conn), (Pane::Connections, 0));
+        run(&mut app, &a, &[Action::Down, Action::Down]);
+        assert_eq!(app.conn, 2);
+        run(&mut app, &a, &[Action::Bottom]);
+        assert_eq!(app.conn, 3);
+        run(&mut app, &a, &[Action::Down]);
+        assert_eq!(app.conn, 3, "saturates at the last connection");
+        run(&mut app, &a, &[Action::Top, Action::Up]);
+        assert_eq!(app.conn, 0);
+        run(&mut app, &a, &[Action::Open]);
+        assert_eq!(app.focus, Pane::Timeline);
+        run(&mut app, &a, &[Action::Down, Action::Down, Action::Down]);
+        assert_eq!(app.sel, 3);
+        assert_eq!(
+            app.selected_row().map(|r| r.event),
+            Some(EventRef::HttpResponse(0))
+        );
+        run(&mut app, &a, &[Action::Open]);
+        assert_eq!(app.focus, Pane::Detail);
+        run(&mut app, &a, &[Action::NextPane]);
+        assert_eq!(app.focus, Pane::Connections);
+        run(&mut app, &a, &[Action::PrevPane]);
+        assert_eq!(app.focus, Pane::Detail);
+    }
+
+    #[test]
+    fn changing_connection_rebuilds_the_timeline() {
+        let a = load("upgrade_rejected.pcap");
+        let mut app = App::new(&a, (120, 40), false);
+        let first = app.visible_len();
+        run(&mut app, &a, &[Action::Bottom]);
+        assert!(app.visible_rows().all(|r| r.conn == 3));
+        assert_ne!(app.visible_len(), first);
+        assert_eq!(app.sel, 0);
+    }
+
+    #[test]
+    fn filter_by_direction_and_kind() {
+        let a = load("subprotocol.pcapng");
+        let mut app = App::new(&a, (120, 40), false);
+        let all = app.visible_len();
+        let mut keys = vec![Action::StartFilter];
+        keys.extend(typed("c2s text"));
+        keys.push(Action::Submit);
+        run(&mut app, &a, &keys);
+        assert!(app.visible_len() > 0 && app.visible_len() < all);
+        assert!(
+            app.visible_rows()
+                .all(|r| r.dir(&a) == Some(Direction::ClientToServer) && r.kind(&a) == Kind::Text)
+        );
+        assert_eq!(app.filter.text, "c2s text");
+        // The filter line opens with the current filter, and an empty
+        // filter shows everything again.
+        run(&mut app, &a, &[Action::StartFilter]);
+        assert_eq!(app.input.as_ref().map(|i| i.buf.as_str()), Some("c2s text"));
+        run(&mut app, &a, &[Action::Backspace; 8]);
+        run(&mut app, &a, &[Action::Submit]);
+        assert_eq!(app.visible_len(), all);
+    }
+
+    #[test]
+    fn filter_words_match_payload_text() {
+        let a = load("subprotocol.pcapng");
+        let mut app = App::new(&a, (120, 40), false);
+        app.set_filter(&a, "ANYONE");
+        assert_eq!(app.visible_len(), 1);
+        let row = app.selected_row().copied();
+        assert!(matches!(row.map(|r| r.event), Some(EventRef::Message(_))));
+    }
+
+    #[test]
+    fn cancelled_input_changes_nothing() {
+        let a = load("subprotocol.pcapng");
+        let mut app = App::new(&a, (120, 40), false);
+        let mut keys = vec![Action::StartFilter];
+        keys.extend(typed("ping"));
+        keys.push(Action::Cancel);
+        run(&mut app, &a, &keys);
+        assert!(app.filter.is_empty());
+        assert!(app.input.is_none());
+        assert!(!app.quit, "Esc on the input line does not quit");
+    }
+
+    #[test]
+    fn search_jumps_and_wraps() {
+        let a = load("subprotocol.pcapng");
+        let mut app = App::new(&a, (120, 40), false);
+        let mut keys = vec![Action::StartSearch];
+        keys.extend(typed("Delivered"));
+        keys.push(Action::Submit);
+        run(&mut app, &a, &keys);
+        assert_eq!(app.focus, Pane::Timeline);
+        let (n, rank) = app.match_rank();
+        assert_eq!((n, rank), (4, 1));
+        let first = app.sel;
+        run(&mut app, &a, &[Action::NextMatch]);
+        assert_eq!(app.match_rank(), (4, 2));
+        assert!(app.sel > first);
+        run(&mut app, &a, &[Action::PrevMatch, Action::PrevMatch]);
+        assert_eq!(app.match_rank(), (4, 4), "N wraps to the last match");
+        run(&mut app, &a, &[Action::NextMatch]);
+        assert_eq!(app.sel, first, "n wraps to the first match");
+    }
+
+    #[test]
+    fn search_without_match_says_so() {
+        let a = load("seed_echo.pcapng");
+        let mut app = App::new(&a, (120, 40), false);
+        app.set_search(&a, "no such payload");
+        assert_eq!(app.match_rank(), (0, 0));
+        assert_eq!(
+            app.notice.as_deref(),
+            Some("no match for \"no such payload\"")
+        );
+        assert_eq!(app.focus, Pane::Connections);
+    }
+
+    #[test]
+    fn control_toggle_hides_and_keeps_selection() {
+        let a = load("ping_pong.pcap");
+        let mut app = App::new(&a, (120, 40), false);
+        let all = app.visible_len();
+        app.update(Action::Open, &a);
+        // Select the echo reply (a data message) before hiding.
+        let idx = app
+            .visible_rows()
+            .position(|r| matches!(r.event, EventRef::Message(1)))
+            .expect("message row");
+        app.update(Action::Down, &a);
+        while app.sel < idx {
+            app.update(Action::Down, &a);
+        }
+        let chosen = app.selected_row().copied();
+        app.update(Action::ToggleControl, &a);
+        assert!(app.visible_len() < all);
+        assert!(app.visible_rows().all(|r| !r.kind(&a).is_control()));
+        assert_eq!(app.selected_row().copied(), chosen);
+        app.update(Action::ToggleControl, &a);
+        assert_eq!(app.visible_len(), all);
+        assert_eq!(app.selected_row().copied(), chosen);
+    }
+
+    #[test]
+    fn all_connections_interleaves_and_follows_selection() {
+        let a = load("upgrade_rejected.pcap");
+        let mut app = App::new(&a, (120, 40), false);
+        let one = app.visible_len();
+        app.update(Action::ToggleAllConnections, &a);
+        assert!(app.visible_len() > one);
+        let packets: Vec<u64> = app.visible_rows().map(|r| r.packet).collect();
+        assert!(packets.windows(2).all(|w| w[0] <= w[1]));
+        app.update(Action::Down, &a);
+        app.update(Action::Down, &a);
+        assert_eq!(
+            app.conn, 2,
+            "selecting a connection moves the shared timeline"
+        );
+        assert_eq!(app.selected_row().map(|r| r.conn), Some(2));
+    }
+
+    #[test]
+    fn help_overlay_swallows_keys() {
+        let a = load("seed_echo.pcapng");
+        let mut app = App::new(&a, (120, 40), false);
+        app.update(Action::ToggleHelp, &a);
+        assert!(app.help);
+        app.update(Action::Quit, &a);
+        assert!(!app.help && !app.quit, "Esc closes help first");
+        app.update(Action::Quit, &a);
+        assert!(app.quit);
+    }
+
+    #[test]
+    fn mouse_click_selects_rows() {
+        let a = load("upgrade_rejected.pcap");
+        let mut app = App::new(&a, (120, 40), false);
+        let areas = app.areas(&a);
+        let c = areas.connections.expect("connections pane");
+        app.update(Action::Click(c.x + 3, c.y + 2 + 2), &a);
+        assert_eq!((app.focus, app.conn), (Pane::Connections, 2));
+        let t = areas.timeline.expect("timeline pane");
+        app.update(Action::Click(t.x + 3, t.y + 2 + 1), &a);
+        assert_eq!((app.focus, app.sel), (Pane::Timeline, 1));
+        app.update(Action::ScrollDown(t.x + 3, t.y + 3), &a);
+        assert_eq!(app.sel, 1 + WHEEL);
+        // A click on a border does nothing but focus.
+        app.update(Action::Click(t.x, t.y), &a);
+        assert_eq!(app.sel, 1 + WHEEL);
+    }
+
+    #[test]
+    fn paging_keeps_selection_visible() {
+        let a = load("lossy_netns.pcap");
+        let mut app = App::new(&a, (100, 30), false);
+        app.update(Action::Open, &a);
+        let h = view::list_height(app.areas(&a).timeline);
+        app.update(Action::PageDown, &a);
+        assert_eq!(app.sel, h);
+        assert!(app.offset <= app.sel && app.sel < app.offset + h);
+        app.update(Action::Bottom, &a);
+        assert_eq!(app.sel, app.visible_len() - 1);
+        assert_eq!(app.offset, app.visible_len() - h);
+        app.update(Action::Resize(100, 60), &a);
+        let h2 = view::list_height(app.areas(&a).timeline);
+        assert!(app.offset <= app.sel && app.sel < app.offset + h2);
+    }
+
+    #[test]
+    fn filter_after_scrolling_shows_the_whole_short_list() {
+        let a = load("flv_stream.pcap");
+        let mut app = App::new(&a, (160, 45), false);
+        app.update(Action::Open, &a);
+        app.update(Action::Bottom, &a);
+        assert!(app.offset > 0);
+        app.set_filter(&a, "c2s");
+        assert_eq!(app.visible_len(), 4, "SYN, GET, close, FIN");
+        assert_eq!(app.offset, 0);
+    }
+
+    #[test]
+    fn detail_scroll_is_bounded() {
+        let a = load("flv_stream.pcap");
+        let mut app = App::new(&a, (120, 30), false);
+        app.update(Action::Open, &a);
+        for _ in 0..5 {
+            app.update(Action::Down, &a);
+        }
+        app.update(Action::Open, &a);
+        for _ in 0..500 {
+            app.update(Action::Down, &a);
+        }
+        let d = app.areas(&a).detail.expect("detail pane");
+        let len = view::detail::line_count(&app, &a, d.width - 2);
+        let h = usize::from(d.height - 2);
+        assert!(len > h, "the 283-byte hex dump needs scrolling");
+        assert_eq!(app.detail_scroll, len - h);
+        app.update(Action::Top, &a);
+        assert_eq!(app.detail_scroll, 0);
+    }
+}

@@ -1,0 +1,108 @@
+//! The top status line (capture summary, active filter/search) and the
+//! bottom line (input line, notice, or key hints from the keymap).
+
+use super::{error_style, fg};
+use crate::analysis::model::Analysis;
+use crate::tui::action;
+use crate::tui::app::{App, InputKind};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The capture summary line.
+pub fn render_top(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let mut spans = vec![
+        Span::styled(" wsinspect ", bold.add_modifier(Modifier::REVERSED)),
+        Span::raw(" "),
+        Span::styled(a.capture.clone(), bold),
+        Span::raw(format!(
+            " · {} · {} · {}",
+            plural(a.packet_count, "packet", "packets"),
+            plural(a.connections.len() as u64, "connection", "connections"),
+            plural(a.stats.messages, "message", "messages"),
+        )),
+        Span::raw(" · "),
+    ];
+    let v = plural(a.stats.violations, "violation", "violations");
+    spans.push(if a.stats.violations > 0 {
+        Span::styled(format!("! {v}"), error_style(app))
+    } else {
+        Span::raw(v)
+    });
+    if !a.capture_anomalies.is_empty() {
+        spans.push(Span::styled(
+            format!(" · ~ {} capture anomalies", a.capture_anomalies.len()),
+            fg(app, Color::Yellow),
+        ));
+    }
+    let mut state = Vec::new();
+    if !app.filter.text.is_empty() {
+        state.push(format!("filter: {}", app.filter.text));
+    }
+    if !app.search.is_empty() {
+        let (n, rank) = app.match_rank();
+        state.push(format!("search: \"{}\" {rank}/{n}", app.search));
+    }
+    if !app.show_control {
+        state.push("control hidden".into());
+    }
+    if app.payload_view != crate::tui::app::PayloadView::Auto {
+        state.push(format!("view: {}", app.payload_view.name()));
+    }
+    if !state.is_empty() {
+        spans.push(Span::styled(
+            format!("  [{}]", state.join(" · ")),
+            fg(app, Color::Yellow),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The bottom line.
+pub fn render_bottom(app: &App, frame: &mut Frame<'_>, area: Rect) {
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let line = if let Some(input) = &app.input {
+        let prompt = match input.kind {
+            InputKind::Search => " / search: ",
+            InputKind::Filter => {
+                " f filter (c2s s2c text binary ping pong close control http tcp errors, words): "
+            }
+        };
+        Line::from(vec![
+            Span::styled(prompt, bold),
+            Span::raw(input.buf.clone()),
+            Span::styled("█", Style::default().add_modifier(Modifier::SLOW_BLINK)),
+            Span::styled(
+                "   Enter apply · Esc cancel",
+                Style::default().add_modifier(Modifier::DIM),
+            ),
+        ])
+    } else if let Some(n) = &app.notice {
+        Line::from(Span::styled(
+            format!(" {n}"),
+            fg(app, Color::Yellow).add_modifier(Modifier::BOLD),
+        ))
+    } else {
+        // As many hints as fit; `?` (first in the table) lists them all.
+        let mut spans = vec![Span::raw(" ")];
+        let mut used = 1;
+        for (key, what) in action::hints() {
+            let w = key.chars().count() + what.chars().count() + 3;
+            if used + w > usize::from(area.width) {
+                break;
+            }
+            used += w;
+            spans.push(Span::styled(key, bold.add_modifier(Modifier::REVERSED)));
+            spans.push(Span::raw(format!(" {what}  ")));
+        }
+        Line::from(spans)
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
