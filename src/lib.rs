@@ -25,6 +25,7 @@ pub mod decode;
 pub mod flow;
 pub mod hexfmt;
 pub mod http;
+pub mod live;
 pub mod pipeline;
 pub mod report;
 pub mod tcp;
