@@ -8,6 +8,9 @@ use wsinspect::analysis::{Limits, NullSink};
 use wsinspect::pipeline;
 use wsinspect::report::{self, ndjson::NdjsonSink};
 
+#[path = "cli_live.rs"]
+mod live;
+
 /// WebSocket traffic inspector for pcap/pcapng captures.
 #[derive(Debug, Parser)]
 #[command(name = "wsinspect", version, about, long_about = None)]
@@ -25,6 +28,12 @@ enum Command {
     ///   wsinspect report --format json capture.pcap > report.json
     ///   tcpdump -w - -i lo port 9002 | wsinspect report --format ndjson -
     Report(ReportArgs),
+    /// Capture from a network interface and report as it happens (Linux; root or CAP_NET_RAW).
+    ///
+    /// Examples:
+    ///   sudo wsinspect live -i lo -f "tcp port 9002"
+    ///   sudo wsinspect live -i any --format ndjson -w session.pcapng tcp port 443
+    Live(live::LiveArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -90,6 +99,7 @@ pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Report(args) => report(args),
+        Command::Live(args) => live::run(args),
     }
 }
 

@@ -193,7 +193,7 @@ fn preview_text(t: &str) -> String {
     format!("{s:?}")
 }
 
-fn message_line(m: &Message) -> String {
+pub(crate) fn message_line(m: &Message) -> String {
     let size = match m.payload_len {
         Some(n) if m.compressed => format!("{n} bytes ({} compressed)", m.wire_payload_len),
         Some(n) => format!("{n} bytes"),
@@ -231,7 +231,7 @@ fn message_line(m: &Message) -> String {
     )
 }
 
-fn control_line(f: &ControlFrame) -> String {
+pub(crate) fn control_line(f: &ControlFrame) -> String {
     let what = match (f.opcode, f.close_code) {
         (Opcode::Close, Some(code)) => {
             let reason = f
@@ -256,7 +256,7 @@ fn control_line(f: &ControlFrame) -> String {
     format!("{} {what}", f.dir.arrow())
 }
 
-fn ending(c: &Connection, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn ending(c: &Connection, out: &mut impl Write) -> io::Result<()> {
     let close = match c.close_initiator {
         Some(r) => {
             let code = c
