@@ -31,7 +31,11 @@ pub(super) struct LiveArgs {
     #[arg(short = 'f', long = "filter", value_name = "EXPR")]
     filter: Option<String>,
     /// The filter may also follow the options, as with tcpdump.
-    #[arg(value_name = "FILTER", conflicts_with = "filter", trailing_var_arg = true)]
+    #[arg(
+        value_name = "FILTER",
+        conflicts_with = "filter",
+        trailing_var_arg = true
+    )]
     filter_words: Vec<String>,
     /// Output: text lines as events happen, NDJSON events as they happen,
     /// or one JSON document when the capture stops.
@@ -51,7 +55,12 @@ pub(super) struct LiveArgs {
     #[arg(short = 's', long, value_name = "BYTES", default_value_t = DEFAULT_SNAPLEN)]
     snaplen: u32,
     /// Kernel receive buffer, in KiB (larger means fewer drops in bursts).
-    #[arg(short = 'B', long = "buffer-size", value_name = "KIB", default_value_t = 4096)]
+    #[arg(
+        short = 'B',
+        long = "buffer-size",
+        value_name = "KIB",
+        default_value_t = 4096
+    )]
     buffer_kib: usize,
     #[command(flatten)]
     limits: LimitArgs,

@@ -312,10 +312,10 @@ impl Worker {
                 continue;
             }
             let data = buf.get(..r.caplen).unwrap_or(&buf);
-            if let Some(f) = &self.filter {
-                if !f.matches(layout, data, r.protocol) {
-                    continue;
-                }
+            if let Some(f) = &self.filter
+                && !f.matches(layout, data, r.protocol)
+            {
+                continue;
             }
             let ts = r.ts.unwrap_or_else(now);
             let (data, orig_len) = frame(link, &r, data);

@@ -100,7 +100,10 @@ fn check_connection(
     assert_eq!(handshake["status"], 101, "{source}: handshake {handshake}");
     assert_eq!(handshake["accept_valid"], true, "{source}");
     assert_eq!(handshake["request_target"], "/live-test", "{source}");
-    let want: Vec<String> = payloads().iter().map(|m| sha256(&payload_bytes(m))).collect();
+    let want: Vec<String> = payloads()
+        .iter()
+        .map(|m| sha256(&payload_bytes(m)))
+        .collect();
     for dir in ["c2s", "s2c"] {
         let got: Vec<&str> = messages
             .iter()
@@ -180,7 +183,10 @@ fn live_capture_on_loopback_reports_and_saves_the_exchange() {
     let err = err_reader.join().unwrap();
     let out = out_reader.join().unwrap();
     assert!(status.success(), "wsinspect live failed: {status}\n{err}");
-    assert!(err.contains("in the kernel"), "filter not in the kernel:\n{err}");
+    assert!(
+        err.contains("in the kernel"),
+        "filter not in the kernel:\n{err}"
+    );
 
     // NDJSON events, as they were streamed.
     let events: Vec<Value> = out
@@ -238,7 +244,10 @@ fn live_capture_on_loopback_reports_and_saves_the_exchange() {
         port,
         "report on the saved file",
     );
-    assert_eq!(c["stats"], ends[0]["stats"], "same counters live and from the file");
+    assert_eq!(
+        c["stats"], ends[0]["stats"],
+        "same counters live and from the file"
+    );
 }
 
 #[test]
@@ -250,7 +259,10 @@ fn missing_interface_and_bad_filter_are_clear_errors() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no interface named \"no-such-if0\""), "{err}");
-    assert!(err.contains("available: ") && err.contains("any"), "lists the interfaces: {err}");
+    assert!(
+        err.contains("available: ") && err.contains("any"),
+        "lists the interfaces: {err}"
+    );
 
     let out = Command::new(BIN)
         .args(["live", "-i", "lo", "-f", "tcp port http"])
@@ -270,7 +282,12 @@ fn without_cap_net_raw_the_error_says_what_to_do() {
         return;
     }
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .args([BIN, "live", "-i", "lo", "--duration", "1"])
         .output()
         .unwrap();

@@ -875,7 +875,7 @@ mod tests {
             Expr::Proto(Proto::Udp) => p.proto == 17,
             Expr::Port(q, d, port) => {
                 port_protos(*q).contains(&p.proto)
-                    && !(!p.v6 && p.later_fragment)
+                    && (p.v6 || !p.later_fragment)
                     && pick(*d, p.sport == *port, p.dport == *port)
             }
             Expr::Host(_, d, a, len) => pick(*d, in_net(p.src, *a, *len), in_net(p.dst, *a, *len)),

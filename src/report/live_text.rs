@@ -64,7 +64,9 @@ fn handshake_text(c: &Connection) -> String {
         c.client,
         c.server,
         h.request_target.as_deref().unwrap_or("?"),
-        h.status.map(|s| s.to_string()).unwrap_or_else(|| "?".into()),
+        h.status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "?".into()),
         h.reason.as_deref().unwrap_or(""),
         h.subprotocol.as_deref().unwrap_or("none"),
         h.extensions.as_deref().unwrap_or("none"),
@@ -77,7 +79,10 @@ impl<W: Write> EventSink for TextSink<W> {
         match ev {
             SinkEvent::Handshake(h) => {
                 let p = PacketNo(h.response_packet.unwrap_or(conn.first_packet.0));
-                self.line(p, None, id, &handshake_text(conn));
+                // The handshake carries no time; the connection's first
+                // packet is at most a round trip earlier.
+                let ts = self.last_ts.max(conn.start_ts);
+                self.line(p, Some(ts), id, &handshake_text(conn));
             }
             SinkEvent::Message(m) => {
                 self.line(m.last_packet, Some(m.end_ts), id, &message_line(m));
@@ -93,7 +98,11 @@ impl<W: Write> EventSink for TextSink<W> {
                 if conn.protocol == Protocol::Unknown {
                     return;
                 }
-                let kind = if conn.is_websocket { "WebSocket" } else { "HTTP" };
+                let kind = if conn.is_websocket {
+                    "WebSocket"
+                } else {
+                    "HTTP"
+                };
                 let mut text = format!(
                     "{} → {} ({kind}) ended, packets {}–{}\n",
                     conn.client, conn.server, conn.first_packet, conn.last_packet
