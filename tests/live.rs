@@ -300,3 +300,67 @@ fn without_cap_net_raw_the_error_says_what_to_do() {
     assert!(err.contains("CAP_NET_RAW"), "{err}");
     assert!(err.contains("setcap cap_net_raw+ep"), "{err}");
 }
+
+/// A filter too large for classic BPF jumps runs in user space; `--count`
+/// stops the capture by itself; `--format json` prints the model at the end.
+#[test]
+fn user_space_filter_and_count() {
+    if !is_root() || !std::path::Path::new("/sys/class/net/lo").exists() {
+        eprintln!("notice: live capture test skipped: it needs root (or CAP_NET_RAW) and `lo`");
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // 300 alternatives that never match (UDP on port 7), then ours.
+    let mut filter = vec!["udp port 7".to_string(); 300];
+    filter.push(format!("tcp port {port}"));
+    let mut child = Command::new(BIN)
+        .args([
+            "live",
+            "-i",
+            "lo",
+            "--format",
+            "json",
+            "-c",
+            "3",
+            "--duration",
+            "20",
+        ])
+        .args(["-f", &filter.join(" or ")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let err_reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("listening on") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    if rx.recv_timeout(Duration::from_secs(20)).is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("capture did not start:\n{}", err_reader.join().unwrap());
+    }
+    // Traffic the filter must skip, then a handshake it must count.
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    drop(TcpStream::connect(other.local_addr().unwrap()).unwrap());
+    let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let _server = listener.accept().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = err_reader.join().unwrap();
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("in user space"), "{err}");
+    assert!(err.contains("stopped (packet count reached)"), "{err}");
+    let a: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(a["packet_count"], 3, "SYN, SYN+ACK, ACK of our port only");
+    assert_eq!(a["stats"]["tcp_connections"], 1);
+}
