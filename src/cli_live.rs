@@ -146,6 +146,7 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
     };
     let link = source.link_type();
     let snaplen = source.snaplen();
+    let loopback = args.iface == "lo" || args.iface == "any";
     let mut warned = Drops::default();
     let mut on_tick = |s: &LiveSession<'_>| {
         let d = s.drops();
@@ -169,7 +170,7 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
                 let mut session =
                     LiveSession::new(&args.iface, link, snaplen, opts, save, &mut sink)?;
                 let reason = live::run(&mut source, &mut session, &ctl, &mut on_tick);
-                finish(reason, source, session)?
+                finish(reason, source, session, loopback)?
             };
             sink.inner.finish(&analysis);
             if let Some(e) = sink.inner.error.take() {
@@ -187,7 +188,7 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
                 let mut session =
                     LiveSession::new(&args.iface, link, snaplen, opts, save, &mut sink)?;
                 let reason = live::run(&mut source, &mut session, &ctl, &mut on_tick);
-                finish(reason, source, session)?
+                finish(reason, source, session, loopback)?
             };
             if let Some(e) = sink.inner.error.take() {
                 return Err(e).context("writing the events");
@@ -203,7 +204,7 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
                 let mut session =
                     LiveSession::new(&args.iface, link, snaplen, opts, save, &mut sink)?;
                 let reason = live::run(&mut source, &mut session, &ctl, &mut on_tick);
-                finish(reason, source, session)?
+                finish(reason, source, session, loopback)?
             };
             let mut out = BufWriter::new(stdout.lock());
             report::json::write(&analysis, &mut out)?;
@@ -233,13 +234,21 @@ fn finish(
     reason: std::io::Result<StopReason>,
     source: LiveSource,
     mut session: LiveSession<'_>,
+    loopback: bool,
 ) -> Result<(StopReason, Analysis)> {
     let drops = source.stop().context("capture failed")?;
     let reason = reason.context("live capture failed")?;
     session.set_drops(drops);
     eprintln!(
-        "wsinspect: {} packets seen by the kernel filter, {} dropped by the kernel, {} dropped by wsinspect",
-        drops.kernel_received, drops.kernel, drops.own
+        "wsinspect: {} packets matched in the kernel{}, {} dropped by the kernel, {} dropped by wsinspect",
+        drops.kernel_received,
+        if loopback {
+            " (loopback packets count twice: sent and received)"
+        } else {
+            ""
+        },
+        drops.kernel,
+        drops.own
     );
     let analysis = session.finish().context("finishing the capture")?;
     Ok((reason, analysis))

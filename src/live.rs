@@ -402,6 +402,9 @@ pub struct SessionOptions {
     /// How long a closed connection waits for late packets (the last ACK)
     /// before it is finished.
     pub linger: Duration,
+    /// With `evict_finished`: messages (and control frames) kept per
+    /// connection in progress; older ones were already streamed.
+    pub keep_recent: usize,
 }
 
 impl Default for SessionOptions {
@@ -410,6 +413,7 @@ impl Default for SessionOptions {
             limits: Limits::default(),
             evict_finished: true,
             linger: Duration::from_secs(1),
+            keep_recent: 1000,
         }
     }
 }
@@ -427,6 +431,8 @@ pub struct LiveSession<'s> {
     info: CaptureInfo,
     link: LinkType,
     linger_ns: i128,
+    /// `Some(n)` when evicting: see [`SessionOptions::keep_recent`].
+    keep_recent: Option<usize>,
     packets: u64,
     drops: Drops,
 }
@@ -464,6 +470,7 @@ impl<'s> LiveSession<'s> {
             },
             link,
             linger_ns: opts.linger.as_nanos() as i128,
+            keep_recent: opts.evict_finished.then_some(opts.keep_recent),
             packets: 0,
             drops: Drops::default(),
         })
@@ -486,9 +493,13 @@ impl<'s> LiveSession<'s> {
     }
 
     /// Periodic work at wall-clock time `now`: finishes connections that
-    /// closed more than the linger time ago and flushes the saved file.
+    /// closed more than the linger time ago, trims long-lived ones when
+    /// evicting, and flushes the saved file.
     pub fn tick(&mut self, now: Timestamp) -> io::Result<()> {
         self.analyzer.retire_closed(now, self.linger_ns);
+        if let Some(n) = self.keep_recent {
+            self.analyzer.trim_live(n);
+        }
         if let Some(s) = &mut self.save {
             s.out.flush()?;
         }

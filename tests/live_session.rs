@@ -59,8 +59,9 @@ struct Run {
     ended_early: usize,
 }
 
-/// Analyses a capture; with `linger`, eviction is on and closed connections
-/// are retired after every packet, as `wsinspect live` does on its ticks.
+/// Analyses a capture; with `linger`, eviction is on, closed connections
+/// are retired and long ones trimmed to their last 2 messages after every
+/// packet, as `wsinspect live` does on its ticks.
 fn analyze(path: &std::path::Path, linger: Option<i128>) -> Run {
     let live = linger.is_some();
     let mut r = CaptureReader::new(BufReader::new(File::open(path).unwrap())).unwrap();
@@ -79,6 +80,7 @@ fn analyze(path: &std::path::Path, linger: Option<i128>) -> Run {
             n += 1;
             if let Some(l) = linger {
                 an.retire_closed(p.ts, l);
+                an.trim_live(2);
             }
             ended_early = ends.get();
             if n == 12 {

@@ -346,6 +346,22 @@ impl<'s> Analyzer<'s> {
         }
     }
 
+    /// Live captures (bounded memory for long-lived connections): keeps
+    /// only the last `keep` messages and control frames of each connection
+    /// in progress; older ones, already streamed to the sink, are dropped
+    /// and still counted in the final stats.
+    pub fn trim_live(&mut self, keep: usize) {
+        for t in self.live.iter_mut().flatten() {
+            let c = &mut t.session.conn;
+            let m = c.messages.len().saturating_sub(keep);
+            let f = c.control.len().saturating_sub(keep);
+            self.evicted.messages += m as u64;
+            self.evicted.control_frames += f as u64;
+            c.messages.drain(..m);
+            c.control.drain(..f);
+        }
+    }
+
     /// The model so far, without ending the analysis: finished connections
     /// (summaries only when evicting) and the ones in progress as they
     /// stand (protocol provisional, pending bytes not yet flushed).
