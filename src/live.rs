@@ -262,6 +262,23 @@ impl LiveSource {
         }
     }
 
+    /// Asks the capture thread to stop receiving; packets already queued
+    /// can still be read with [`LiveSource::next`].
+    pub fn stop_receiving(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Empties the queue without analysing; the packets count as dropped
+    /// by wsinspect. Returns how many there were.
+    pub fn discard_queued(&mut self) -> u64 {
+        let mut n = 0;
+        while self.rx.try_recv().is_ok() {
+            n += 1;
+        }
+        self.counters.own_drops.fetch_add(n, Ordering::Relaxed);
+        n
+    }
+
     /// Stops the capture thread and returns the final counters. Packets
     /// still queued are not analysed (and not counted as drops).
     pub fn stop(mut self) -> io::Result<Drops> {
@@ -621,9 +638,26 @@ pub fn run(
             last_tick = Instant::now();
         }
     };
+    if reason != StopReason::Count {
+        // What the kernel already gave us is analysed (and saved) before
+        // stopping, within a bound; anything left counts as dropped.
+        source.stop_receiving();
+        let deadline = Instant::now() + DRAIN;
+        while Instant::now() < deadline {
+            match source.next(POLL) {
+                Next::Packet(p) => session.push(p.ts, &p.data, p.orig_len)?,
+                Next::Timeout => {}
+                Next::Ended(_) => break,
+            }
+        }
+        source.discard_queued();
+    }
     session.set_drops(source.drops());
     Ok(reason)
 }
+
+/// Longest time [`run`] spends analysing queued packets after a stop.
+pub const DRAIN: Duration = Duration::from_secs(3);
 
 #[cfg(test)]
 mod tests {
