@@ -325,7 +325,7 @@ impl<'s> Analyzer<'s> {
     /// to the sink (`SinkEvent::End`), keep only its summary (its messages
     /// and control frames are dropped; the final counts still include
     /// them), drop connections that carried nothing recognised, and reuse
-    /// their slots.
+    /// their slots. Set it before the first packet.
     pub fn set_evict_finished(&mut self, on: bool) {
         self.evict = on;
     }
