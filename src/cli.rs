@@ -11,6 +11,9 @@ use wsinspect::report::{self, ndjson::NdjsonSink};
 use wsinspect::tls::KeyLog;
 use wsinspect::ws::message::WsLimits;
 
+#[path = "cli_live.rs"]
+mod live;
+
 /// WebSocket traffic inspector for pcap/pcapng captures.
 #[derive(Debug, Parser)]
 #[command(name = "wsinspect", version, about, long_about = None)]
@@ -53,6 +56,12 @@ enum Command {
     ///   wsinspect view captures/seed_echo.pcapng
     ///   NO_COLOR=1 wsinspect view -r capture.pcap
     View(crate::cli_view::ViewArgs),
+    /// Capture from a network interface and report as it happens (Linux; root or CAP_NET_RAW).
+    ///
+    /// Examples:
+    ///   sudo wsinspect live -i lo -f "tcp port 9002"
+    ///   sudo wsinspect live -i any --format ndjson -w session.pcapng tcp port 443
+    Live(live::LiveArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -172,6 +181,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Payload(args) => crate::cli_payload::payload(args),
         Command::Check(args) => crate::cli_check::run(args),
         Command::View(args) => crate::cli_view::view(args),
+        Command::Live(args) => live::run(args),
     }
 }
 

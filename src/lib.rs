@@ -27,6 +27,7 @@ pub mod export;
 pub mod flow;
 pub mod hexfmt;
 pub mod http;
+pub mod live;
 pub mod payload;
 pub mod pipeline;
 pub mod report;

@@ -144,6 +144,12 @@ pub struct Analyzer<'s> {
     malformed_reported: u64,
     keylog: Option<Arc<KeyLog>>,
     sink: &'s mut dyn EventSink,
+    /// Live captures: see [`Analyzer::set_evict_finished`].
+    evict: bool,
+    /// Counts of evicted connections' messages, added back in `finish`.
+    evicted: CaptureStats,
+    /// Slots of `live` freed by retirement, reused when evicting.
+    free: Vec<usize>,
 }
 
 /// Packets reported one by one as malformed before only counting them.
@@ -169,6 +175,9 @@ impl<'s> Analyzer<'s> {
             malformed_reported: 0,
             keylog: None,
             sink,
+            evict: false,
+            evicted: CaptureStats::default(),
+            free: Vec::new(),
         }
     }
 
@@ -289,13 +298,22 @@ impl<'s> Analyzer<'s> {
             self.limits,
             self.keylog.clone(),
         );
-        self.live.push(Some(Tracked {
+        let t = Some(Tracked {
             tcp,
             session,
             last_seen: packet.0,
             tcp_events: Vec::new(),
-        }));
-        let slot = self.live.len() - 1;
+        });
+        let slot = match self.free.pop() {
+            Some(i) if i < self.live.len() => {
+                self.live[i] = t;
+                i
+            }
+            _ => {
+                self.live.push(t);
+                self.live.len() - 1
+            }
+        };
         self.flows.insert(key, slot);
         slot
     }
@@ -327,9 +345,86 @@ impl<'s> Analyzer<'s> {
         t.tcp.finish(&mut |side, piece, src, cause| {
             deliver(session, side, piece, At { src, now, ts }, cause, sink)
         });
-        let conn = finalize(t);
+        let mut conn = finalize(t);
         self.sink.event(&conn, SinkEvent::End);
+        if self.evict {
+            self.free.push(slot);
+            if !reported(&conn) {
+                return;
+            }
+            let e = &mut self.evicted;
+            e.websocket_connections += u64::from(conn.is_websocket);
+            e.messages += conn.messages.len() as u64;
+            e.control_frames += conn.control.len() as u64;
+            e.violations += conn.violations.len() as u64;
+            conn.messages = Vec::new();
+            conn.control = Vec::new();
+        }
         self.done.push(conn);
+    }
+
+    /// Live captures (bounded memory): once a finished connection has gone
+    /// to the sink (`SinkEvent::End`), keep only its summary (its messages
+    /// and control frames are dropped; the final counts still include
+    /// them), drop connections that carried nothing recognised, and reuse
+    /// their slots. Set it before the first packet.
+    pub fn set_evict_finished(&mut self, on: bool) {
+        self.evict = on;
+    }
+
+    /// Finishes the connections that are over (FIN from both sides, or a
+    /// RST) and have had no packet for `linger_ns` before `now`, so that
+    /// their `End` event comes while a live capture goes on. Time is an
+    /// argument: the caller passes its clock.
+    pub fn retire_closed(&mut self, now: Timestamp, linger_ns: i128) {
+        for i in 0..self.live.len() {
+            let over = self.live[i].as_ref().is_some_and(|t| {
+                (t.tcp.rst.iter().any(|&r| r) || t.tcp.fin.iter().all(|&f| f))
+                    && now.0.saturating_sub(t.tcp.last_ts.0) >= linger_ns
+            });
+            if over {
+                self.retire(i);
+            }
+        }
+    }
+
+    /// Live captures (bounded memory for long-lived connections): keeps
+    /// only the last `keep` messages and control frames of each connection
+    /// in progress; older ones, already streamed to the sink, are dropped
+    /// and still counted in the final stats.
+    pub fn trim_live(&mut self, keep: usize) {
+        for t in self.live.iter_mut().flatten() {
+            let c = &mut t.session.conn;
+            let m = c.messages.len().saturating_sub(keep);
+            let f = c.control.len().saturating_sub(keep);
+            self.evicted.messages += m as u64;
+            self.evicted.control_frames += f as u64;
+            c.messages.drain(..m);
+            c.control.drain(..f);
+        }
+    }
+
+    /// The model so far, without ending the analysis: finished connections
+    /// (summaries only when evicting) and the ones in progress as they
+    /// stand (protocol provisional, pending bytes not yet flushed).
+    pub fn snapshot(&self, info: CaptureInfo) -> Analysis {
+        let mut current = Vec::new();
+        for t in self.live.iter().flatten() {
+            let mut c = t.session.conn.clone();
+            let client = t.session.client.unwrap_or_else(|| guess_client(&t.tcp));
+            tcp_fields(&mut c, &t.tcp, &t.tcp_events, client);
+            let hs = &c.handshake;
+            let frames = c.stats.c2s.frames + c.stats.s2c.frames;
+            c.is_websocket =
+                (hs.status == Some(101) && hs.accept_valid == Some(true)) || frames > 0;
+            if c.is_websocket {
+                c.protocol = Protocol::Websocket;
+            } else if t.session.recognised() {
+                c.protocol = Protocol::Http;
+            }
+            current.push(c);
+        }
+        self.model(self.done.clone(), current, info)
     }
 
     /// Ends the analysis and returns the model.
@@ -337,15 +432,40 @@ impl<'s> Analyzer<'s> {
         for i in 0..self.live.len() {
             self.retire(i);
         }
-        let mut conns: Vec<Connection> = self.done.into_iter().filter(reported).collect();
-        conns.sort_by_key(|c| c.first_packet);
+        let done = std::mem::take(&mut self.done);
+        self.model(done, Vec::new(), info)
+    }
+
+    /// Builds the model; `finished` are already counted in `evicted` when
+    /// evicting.
+    fn model(
+        &self,
+        mut finished: Vec<Connection>,
+        mut current: Vec<Connection>,
+        info: CaptureInfo,
+    ) -> Analysis {
+        finished.retain(reported);
+        current.retain(reported);
         let mut stats = self.stats;
-        for c in &conns {
+        let e = &self.evicted;
+        stats.websocket_connections += e.websocket_connections;
+        stats.messages += e.messages;
+        stats.control_frames += e.control_frames;
+        stats.violations += e.violations;
+        let counted = if self.evict {
+            &finished[..0]
+        } else {
+            &finished[..]
+        };
+        for c in counted.iter().chain(&current) {
             stats.websocket_connections += u64::from(c.is_websocket);
             stats.messages += c.messages.len() as u64;
             stats.control_frames += c.control.len() as u64;
             stats.violations += c.violations.len() as u64;
         }
+        let mut conns = finished;
+        conns.append(&mut current);
+        conns.sort_by_key(|c| c.first_packet);
         Analysis {
             capture: info.name,
             format: info.format,
@@ -355,7 +475,7 @@ impl<'s> Analyzer<'s> {
             start_ts: self.first_ts.unwrap_or_default(),
             end_ts: self.last_ts,
             connections: conns,
-            capture_anomalies: self.anomalies,
+            capture_anomalies: self.anomalies.clone(),
             stats,
         }
     }
@@ -456,12 +576,21 @@ fn finalize(mut t: Tracked) -> Connection {
     let mut sink = NullSink;
     t.session.finish(&mut sink);
     let client = t.session.client.unwrap_or_else(|| guess_client(&t.tcp));
+    tcp_fields(&mut t.session.conn, &t.tcp, &t.tcp_events, client);
+    t.session.conn
+}
+
+/// The fields of a connection record that come from TCP tracking.
+fn tcp_fields(
+    conn: &mut Connection,
+    tcp: &TcpConn,
+    events: &[(Side, TcpEventKind, PacketNo, Timestamp)],
+    client: Side,
+) {
     let (c, s) = (client.idx(), client.other().idx());
-    let conn = &mut t.session.conn;
-    conn.client = t.tcp.endpoints[c].to_string();
-    conn.server = t.tcp.endpoints[s].to_string();
-    conn.tcp_events = t
-        .tcp_events
+    conn.client = tcp.endpoints[c].to_string();
+    conn.server = tcp.endpoints[s].to_string();
+    conn.tcp_events = events
         .iter()
         .map(|&(side, kind, packet, ts)| {
             let dir = if side == client {
@@ -477,17 +606,17 @@ fn finalize(mut t: Tracked) -> Connection {
             }
         })
         .collect();
-    conn.packets = t.tcp.packets;
-    conn.first_packet = t.tcp.first_packet;
-    conn.last_packet = t.tcp.last_packet;
-    conn.start_ts = t.tcp.first_ts;
-    conn.end_ts = t.tcp.last_ts;
+    conn.packets = tcp.packets;
+    conn.first_packet = tcp.first_packet;
+    conn.last_packet = tcp.last_packet;
+    conn.start_ts = tcp.first_ts;
+    conn.end_ts = tcp.last_ts;
     conn.tcp_detail = TcpDetail {
-        fin_c2s: t.tcp.fin[c],
-        fin_s2c: t.tcp.fin[s],
-        rst_from_client: t.tcp.rst[c],
-        rst_from_server: t.tcp.rst[s],
-        first_fin_from: t.tcp.first_fin.map(|f| {
+        fin_c2s: tcp.fin[c],
+        fin_s2c: tcp.fin[s],
+        rst_from_client: tcp.rst[c],
+        rst_from_server: tcp.rst[s],
+        first_fin_from: tcp.first_fin.map(|f| {
             if f == client {
                 Role::Client
             } else {
@@ -495,9 +624,9 @@ fn finalize(mut t: Tracked) -> Connection {
             }
         }),
     };
-    conn.tcp_end = if t.tcp.rst.iter().any(|&r| r) {
+    conn.tcp_end = if tcp.rst.iter().any(|&r| r) {
         TcpEnd::Rst
-    } else if t.tcp.fin.iter().any(|&f| f) {
+    } else if tcp.fin.iter().any(|&f| f) {
         TcpEnd::Fin
     } else {
         TcpEnd::Open
@@ -506,13 +635,12 @@ fn finalize(mut t: Tracked) -> Connection {
         (c, Direction::ClientToServer),
         (s, Direction::ServerToClient),
     ] {
-        let st = t.tcp.stream_stats(Side(side as u8));
+        let st = tcp.stream_stats(Side(side as u8));
         let d = conn.stats.dir_mut(dir);
         d.tcp_bytes = st.bytes;
         d.retransmissions = st.retransmissions;
         d.out_of_order = st.out_of_order;
     }
-    t.session.conn
 }
 
 /// Without SYN or content clues: the side with the well-known (lower) port

@@ -5,7 +5,9 @@
 //! Ethernet, IP or TCP. It is the only place that performs file I/O on the
 //! analysis path.
 
+pub mod filter;
 pub mod linktype;
+pub mod live;
 pub mod reader;
 pub mod writer;
 

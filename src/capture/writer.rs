@@ -170,6 +170,12 @@ impl<W: Write> PcapngWriter<W> {
         self.out.flush()?;
         Ok(self.out)
     }
+
+    /// Flushes the sink, so that a file being written during a live
+    /// capture can be read while the capture goes on.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 fn write_block<W: Write>(out: &mut W, e: Endian, block_type: u32, body: &[u8]) -> io::Result<()> {

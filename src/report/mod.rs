@@ -2,6 +2,7 @@
 //! machines. Pure functions of the model (NDJSON: of the event stream).
 
 pub mod json;
+pub mod live_text;
 pub mod ndjson;
 pub mod text;
 

@@ -72,8 +72,16 @@ fn summary(conn: &Connection) -> Value {
     if let Value::Object(map) = &mut v {
         map.remove("messages");
         map.remove("control");
-        map.insert("message_count".into(), json!(conn.messages.len()));
-        map.insert("control_count".into(), json!(conn.control.len()));
+        // From the counters: a live capture may have dropped old messages.
+        let s = &conn.stats;
+        map.insert(
+            "message_count".into(),
+            json!(s.c2s.messages + s.s2c.messages),
+        );
+        map.insert(
+            "control_count".into(),
+            json!(s.c2s.control_frames + s.s2c.control_frames),
+        );
     }
     v
 }

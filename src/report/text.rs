@@ -236,7 +236,7 @@ fn preview_text(t: &str) -> String {
     format!("{s:?}")
 }
 
-fn message_line(m: &Message) -> String {
+pub(crate) fn message_line(m: &Message) -> String {
     let size = match m.payload_len {
         Some(n) if m.compressed => format!("{n} bytes ({} compressed)", m.wire_payload_len),
         Some(n) => format!("{n} bytes"),
@@ -274,7 +274,7 @@ fn message_line(m: &Message) -> String {
     )
 }
 
-fn control_line(f: &ControlFrame) -> String {
+pub(crate) fn control_line(f: &ControlFrame) -> String {
     let what = match (f.opcode, f.close_code) {
         (Opcode::Close, Some(code)) => {
             let reason = f
@@ -299,7 +299,7 @@ fn control_line(f: &ControlFrame) -> String {
     format!("{} {what}", f.dir.arrow())
 }
 
-fn ending(c: &Connection, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn ending(c: &Connection, out: &mut impl Write) -> io::Result<()> {
     let close = match c.close_initiator {
         Some(r) => {
             let code = c

@@ -1,0 +1,366 @@
+//! `wsinspect live` against a real WebSocket exchange on 127.0.0.1.
+//!
+//! Needs root (or CAP_NET_RAW) and the `lo` interface; without them it
+//! prints a notice and returns. The server and client run inside the test
+//! (tungstenite); the capture runs as a child process, exactly as a user
+//! would run it, and its NDJSON and its saved pcapng file are both checked.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::io::{BufRead, BufReader, Read};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::{Message, client};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wsinspect");
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+fn sha256(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+/// What the exchange sends; each message is echoed back.
+fn payloads() -> Vec<Message> {
+    let big: Vec<u8> = (0..150_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    vec![
+        Message::text("hello"),
+        Message::text("grüße über WebSocket ✓"),
+        Message::binary(vec![0u8, 1, 2, 3, 255]),
+        // Spans several TCP segments and a 64-bit length.
+        Message::binary(big),
+        Message::text(""),
+    ]
+}
+
+fn payload_bytes(m: &Message) -> Vec<u8> {
+    match m {
+        Message::Text(t) => t.as_bytes().to_vec(),
+        Message::Binary(b) => b.to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+/// Echo server for one connection.
+fn serve(listener: TcpListener) {
+    let (stream, _) = listener.accept().unwrap();
+    let mut ws = tungstenite::accept(stream).unwrap();
+    loop {
+        match ws.read() {
+            Ok(m @ (Message::Text(_) | Message::Binary(_))) => ws.send(m).unwrap(),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+}
+
+fn exchange(port: u16) {
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let url = format!("ws://127.0.0.1:{port}/live-test");
+    let (mut ws, resp) = client(url.as_str(), stream).unwrap();
+    assert_eq!(resp.status().as_u16(), 101);
+    for m in payloads() {
+        ws.send(m.clone()).unwrap();
+        let echo = ws.read().unwrap();
+        assert_eq!(payload_bytes(&echo), payload_bytes(&m));
+    }
+    ws.close(Some(CloseFrame {
+        code: CloseCode::from(4001),
+        reason: "test over".into(),
+    }))
+    .unwrap();
+    // Read until the server's close reply ends the connection.
+    while ws.read().is_ok() {}
+}
+
+/// Checks a connection record (from NDJSON events or the JSON report).
+fn check_connection(
+    handshake: &Value,
+    messages: &[Value],
+    controls: &[Value],
+    port: u16,
+    source: &str,
+) {
+    assert_eq!(handshake["status"], 101, "{source}: handshake {handshake}");
+    assert_eq!(handshake["accept_valid"], true, "{source}");
+    assert_eq!(handshake["request_target"], "/live-test", "{source}");
+    let want: Vec<String> = payloads()
+        .iter()
+        .map(|m| sha256(&payload_bytes(m)))
+        .collect();
+    for dir in ["c2s", "s2c"] {
+        let got: Vec<&str> = messages
+            .iter()
+            .filter(|m| m["dir"] == dir)
+            .map(|m| m["sha256"].as_str().unwrap_or("?"))
+            .collect();
+        assert_eq!(got, want, "{source}: {dir} message hashes");
+    }
+    let close = controls
+        .iter()
+        .find(|c| c["opcode"] == "close" && c["dir"] == "c2s")
+        .unwrap_or_else(|| panic!("{source}: no client close frame in {controls:?}"));
+    assert_eq!(close["close_code"], 4001, "{source}");
+    assert_eq!(close["close_reason"], "test over", "{source}");
+    assert!(
+        controls
+            .iter()
+            .any(|c| c["opcode"] == "close" && c["dir"] == "s2c"),
+        "{source}: no server close frame"
+    );
+    let _ = port;
+}
+
+#[test]
+fn live_capture_on_loopback_reports_and_saves_the_exchange() {
+    if !is_root() {
+        eprintln!("notice: live capture test skipped: it needs root (or CAP_NET_RAW)");
+        return;
+    }
+    if !std::path::Path::new("/sys/class/net/lo").exists() {
+        eprintln!("notice: live capture test skipped: no `lo` interface");
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("live.pcapng");
+    let filter = format!("tcp port {port}");
+    let mut child = Command::new(BIN)
+        .args(["live", "-i", "lo", "-f", &filter, "--format", "ndjson"])
+        .args(["--duration", "3", "-w"])
+        .arg(&saved)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the capture is listening before making traffic.
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let err_reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("listening on") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).unwrap();
+        s
+    });
+    if rx.recv_timeout(Duration::from_secs(20)).is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("capture did not start:\n{}", err_reader.join().unwrap());
+    }
+    let server = std::thread::spawn(move || serve(listener));
+    exchange(port);
+    server.join().unwrap();
+    let status = child.wait().unwrap();
+    let err = err_reader.join().unwrap();
+    let out = out_reader.join().unwrap();
+    assert!(status.success(), "wsinspect live failed: {status}\n{err}");
+    assert!(
+        err.contains("in the kernel"),
+        "filter not in the kernel:\n{err}"
+    );
+
+    // NDJSON events, as they were streamed.
+    let events: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
+        .collect();
+    let of = |kind: &str, key: &str| -> Vec<Value> {
+        events
+            .iter()
+            .filter(|e| e["event"] == kind)
+            .map(|e| e[key].clone())
+            .collect()
+    };
+    let handshakes = of("handshake", "handshake");
+    assert_eq!(handshakes.len(), 1, "{out}");
+    check_connection(
+        &handshakes[0],
+        &of("message", "message"),
+        &of("control", "control"),
+        port,
+        "NDJSON",
+    );
+    let ends = of("connection_end", "connection");
+    assert_eq!(ends.len(), 1, "{out}");
+    assert_eq!(ends[0]["close_initiator"], "client");
+    assert_eq!(ends[0]["server"], format!("127.0.0.1:{port}"));
+    let capture = events.last().unwrap();
+    assert_eq!(capture["event"], "capture");
+    assert_eq!(capture["stats"]["messages"], 10);
+    assert_eq!(capture["capture_anomalies"], Value::Array(vec![]));
+    let captured = capture["packet_count"].as_u64().unwrap();
+    assert!(captured >= 10, "{captured} packets");
+
+    // The saved file tells the same story.
+    let report = Command::new(BIN)
+        .args(["report", "--format", "json"])
+        .arg(&saved)
+        .output()
+        .unwrap();
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let a: Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(a["packet_count"].as_u64(), Some(captured));
+    assert_eq!(a["link_type"], "Ethernet");
+    let conns = a["connections"].as_array().unwrap();
+    assert_eq!(conns.len(), 1);
+    let c = &conns[0];
+    check_connection(
+        &c["handshake"],
+        c["messages"].as_array().unwrap(),
+        c["control"].as_array().unwrap(),
+        port,
+        "report on the saved file",
+    );
+    assert_eq!(
+        c["stats"], ends[0]["stats"],
+        "same counters live and from the file"
+    );
+}
+
+#[test]
+fn missing_interface_and_bad_filter_are_clear_errors() {
+    let out = Command::new(BIN)
+        .args(["live", "-i", "no-such-if0", "--duration", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no interface named \"no-such-if0\""), "{err}");
+    assert!(
+        err.contains("available: ") && err.contains("any"),
+        "lists the interfaces: {err}"
+    );
+
+    let out = Command::new(BIN)
+        .args(["live", "-i", "lo", "-f", "tcp port http"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a port number"), "{err}");
+}
+
+#[test]
+fn without_cap_net_raw_the_error_says_what_to_do() {
+    // Drop root with setpriv (util-linux) to see what a normal user sees.
+    let has_setpriv = Command::new("setpriv").arg("--version").output().is_ok();
+    if !is_root() || !has_setpriv {
+        eprintln!("notice: permission test skipped: needs root and setpriv to drop privileges");
+        return;
+    }
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .args([BIN, "live", "-i", "lo", "--duration", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("Permission denied") && !err.contains("wsinspect") {
+        eprintln!("notice: permission test skipped: the binary is not reachable as nobody: {err}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("CAP_NET_RAW"), "{err}");
+    assert!(err.contains("setcap cap_net_raw+ep"), "{err}");
+}
+
+/// A filter too large for classic BPF jumps runs in user space; `--count`
+/// stops the capture by itself; `--format json` prints the model at the end.
+#[test]
+fn user_space_filter_and_count() {
+    if !is_root() || !std::path::Path::new("/sys/class/net/lo").exists() {
+        eprintln!("notice: live capture test skipped: it needs root (or CAP_NET_RAW) and `lo`");
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // 300 alternatives that never match (UDP on port 7), then ours.
+    let mut filter = vec!["udp port 7".to_string(); 300];
+    filter.push(format!("tcp port {port}"));
+    let mut child = Command::new(BIN)
+        .args([
+            "live",
+            "-i",
+            "lo",
+            "--format",
+            "json",
+            "-c",
+            "3",
+            "--duration",
+            "20",
+        ])
+        .args(["-f", &filter.join(" or ")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let err_reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("listening on") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    if rx.recv_timeout(Duration::from_secs(20)).is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("capture did not start:\n{}", err_reader.join().unwrap());
+    }
+    // Traffic the filter must skip, then a handshake it must count.
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    drop(TcpStream::connect(other.local_addr().unwrap()).unwrap());
+    let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let _server = listener.accept().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = err_reader.join().unwrap();
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("in user space"), "{err}");
+    assert!(err.contains("stopped (packet count reached)"), "{err}");
+    let a: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(a["packet_count"], 3, "SYN, SYN+ACK, ACK of our port only");
+    assert_eq!(a["stats"]["tcp_connections"], 1);
+}
