@@ -28,6 +28,14 @@ enum Command {
     ///   wsinspect report --format json capture.pcap > report.json
     ///   tcpdump -w - -i lo port 9002 | wsinspect report --format ndjson -
     Report(ReportArgs),
+    /// Export captures as Parquet tables (connections, messages,
+    /// control_frames, violations, anomalies, tls, captures) for DuckDB or
+    /// Spark; see docs/columnar.md.
+    ///
+    /// Examples:
+    ///   wsinspect export-parquet out/ captures/*.pcap*
+    ///   duckdb -c "select count(*) from 'out/messages/*.parquet'"
+    ExportParquet(crate::cli_parquet::ExportParquetArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -135,6 +143,7 @@ pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Report(args) => report(args),
+        Command::ExportParquet(args) => crate::cli_parquet::export_parquet(args),
     }
 }
 

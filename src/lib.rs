@@ -21,6 +21,7 @@
 
 pub mod analysis;
 pub mod capture;
+pub mod columnar;
 pub mod decode;
 pub mod flow;
 pub mod hexfmt;

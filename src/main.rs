@@ -1,6 +1,7 @@
 //! The `wsinspect` binary: parses the command line and wires the library.
 
 mod cli;
+mod cli_parquet;
 
 use std::process::ExitCode;
 
