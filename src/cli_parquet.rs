@@ -59,7 +59,9 @@ pub fn write_parquet(
     let mut stems = std::collections::HashMap::new();
     for path in captures {
         let stem = columnar::capture_stem(path).with_context(|| {
-            format!("{path}: the Parquet export needs capture files (their names name the output files)")
+            format!(
+                "{path}: the Parquet export needs capture files (their names name the output files)"
+            )
         })?;
         if let Some(other) = stems.insert(stem.clone(), path) {
             anyhow::bail!(

@@ -7,15 +7,20 @@
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, TimestampNanosecondType};
 use arrow_array::{Array, RecordBatch};
-use arrow_schema::{DataType, TimeUnit};
+use arrow_schema::{DataType, SchemaRef, TimeUnit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::sync::OnceLock;
+use wsinspect::analysis::NullSink;
 use wsinspect::columnar::schema::{SCHEMA_VERSION, TABLES, VERSION_KEY};
+use wsinspect::columnar::{self, ExportOptions};
+use wsinspect::pipeline;
+use wsinspect::tls::KeyLog;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wsinspect");
 
@@ -51,6 +56,21 @@ struct Fixture {
     reports: BTreeMap<String, Value>,
 }
 
+/// Analysis options for a sample capture: its key log when it has one.
+fn options_for(capture: &Path) -> pipeline::Options {
+    let mut opts = pipeline::Options::default();
+    let keylog = capture.with_extension("keylog");
+    if keylog.is_file() {
+        let (keys, errors) = KeyLog::parse(&std::fs::read_to_string(keylog).unwrap());
+        assert!(errors.is_empty());
+        opts.keylog = Some(Arc::new(keys));
+    }
+    opts
+}
+
+/// The export is made through the library (the CLI is tested below): the
+/// binary in a shared target directory may be rebuilt by another checkout
+/// while these tests run.
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
@@ -58,33 +78,16 @@ fn fixture() -> &'static Fixture {
         let out = tmp.path().join("out");
         let reports_dir = tmp.path().join("reports");
         std::fs::create_dir_all(&reports_dir).unwrap();
-        let caps = sample_captures();
-        // --keylog-beside picks up wss_*.keylog for the wss captures.
-        let o = Command::new(BIN)
-            .arg("export-parquet")
-            .arg(&out)
-            .args(&caps)
-            .arg("--keylog-beside")
-            .env_remove("SSLKEYLOGFILE")
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "export failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
         let mut reports = BTreeMap::new();
-        for c in &caps {
-            let mut cmd = Command::new(BIN);
-            cmd.args(["report", "--format", "json"]).arg(c);
-            let keylog = c.with_extension("keylog");
-            if keylog.is_file() {
-                cmd.arg("--keylog").arg(keylog);
-            }
-            let o = cmd.env_remove("SSLKEYLOGFILE").output().unwrap();
-            assert!(o.status.success(), "report {c:?}");
-            std::fs::write(reports_dir.join(format!("{}.json", stem(c))), &o.stdout).unwrap();
-            reports.insert(stem(c), serde_json::from_slice(&o.stdout).unwrap());
+        for c in sample_captures() {
+            let path = c.to_str().unwrap();
+            let opts = options_for(&c);
+            columnar::export_path(path, &out, &opts, &ExportOptions::default()).unwrap();
+            let analysis = pipeline::analyze_path_with(path, &opts, &mut NullSink).unwrap();
+            let mut json = Vec::new();
+            wsinspect::report::json::write(&analysis, &mut json).unwrap();
+            std::fs::write(reports_dir.join(format!("{}.json", stem(&c))), &json).unwrap();
+            reports.insert(stem(&c), serde_json::from_slice(&json).unwrap());
         }
         Fixture {
             _tmp: tmp,
@@ -98,7 +101,7 @@ fn fixture() -> &'static Fixture {
 /// A Parquet file read back: its batches, and its rows as JSON objects
 /// (timestamps as integer nanoseconds).
 struct Read {
-    batches: Vec<RecordBatch>,
+    schema: SchemaRef,
     rows: Vec<Map<String, Value>>,
     kv: BTreeMap<String, String>,
     row_groups: Vec<i64>,
@@ -117,6 +120,7 @@ fn read(path: &Path) -> Read {
         })
         .unwrap_or_default();
     let row_groups = meta.row_groups().iter().map(|g| g.num_rows()).collect();
+    let schema = b.schema().clone();
     let batches: Vec<RecordBatch> = b.build().unwrap().map(|r| r.unwrap()).collect();
     let mut rows = Vec::new();
     for batch in &batches {
@@ -129,7 +133,7 @@ fn read(path: &Path) -> Read {
         }
     }
     Read {
-        batches,
+        schema,
         rows,
         kv,
         row_groups,
@@ -188,7 +192,12 @@ fn every_table_matches_the_json_report() {
         assert_eq!(c["capture"], rep["capture"], "{stem}");
         assert_eq!(c["packet_count"], rep["packet_count"], "{stem}");
         assert_eq!(c["link_type_dlt"], rep["link_type_dlt"], "{stem}");
-        for k in ["messages", "control_frames", "violations", "tcp_connections"] {
+        for k in [
+            "messages",
+            "control_frames",
+            "violations",
+            "tcp_connections",
+        ] {
             assert_eq!(c[&format!("stats_{k}")], rep["stats"][k], "{stem} {k}");
         }
         assert!(same_time(&rep["start_ts"], &c["start_ts"]), "{stem}");
@@ -213,7 +222,13 @@ fn every_table_matches_the_json_report() {
             ] {
                 assert_eq!(row[k], jc[k], "{stem} conn {id} {k}");
             }
-            for k in ["status", "accept_valid", "subprotocol", "extensions", "seen"] {
+            for k in [
+                "status",
+                "accept_valid",
+                "subprotocol",
+                "extensions",
+                "seen",
+            ] {
                 assert_eq!(
                     row[&format!("handshake_{k}")],
                     jc["handshake"][k],
@@ -240,7 +255,13 @@ fn every_table_matches_the_json_report() {
 
         let want_msgs: Vec<(&Value, &Value)> = conns
             .iter()
-            .flat_map(|c| c["messages"].as_array().unwrap().iter().map(|m| (&c["id"], m)))
+            .flat_map(|c| {
+                c["messages"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|m| (&c["id"], m))
+            })
             .collect();
         let mr = table("messages", stem);
         let msgs = by_conn(&mr);
@@ -260,7 +281,11 @@ fn every_table_matches_the_json_report() {
                 "first_packet",
                 "last_packet",
             ] {
-                assert_eq!(row[k], m[k], "{stem} conn {id} message {} {k}", row["index"]);
+                assert_eq!(
+                    row[k], m[k],
+                    "{stem} conn {id} message {} {k}",
+                    row["index"]
+                );
             }
             assert!(same_time(&m["ts"], &row["ts"]));
             // `text` is the report's text cut at --text-bytes (1024).
@@ -269,7 +294,10 @@ fn every_table_matches_the_json_report() {
                 (Value::String(p), Value::String(j)) => {
                     assert!(j.starts_with(p.as_str()) && p.len() <= 1024, "{stem}");
                     let cut = p.len() < j.len();
-                    assert_eq!(row["text_truncated"], json!(cut || m.get("text_truncated").is_some()));
+                    assert_eq!(
+                        row["text_truncated"],
+                        json!(cut || m.get("text_truncated").is_some())
+                    );
                 }
                 (p, j) => panic!("{stem}: text {p} vs {j}"),
             }
@@ -334,7 +362,14 @@ fn every_table_matches_the_json_report() {
             let tl = by_conn(&tr);
             assert_eq!(tl.len(), want_tls.len());
             for (row, t) in tl.iter().zip(&want_tls) {
-                for k in ["version", "cipher_suite", "decrypted", "sni", "alpn", "reason"] {
+                for k in [
+                    "version",
+                    "cipher_suite",
+                    "decrypted",
+                    "sni",
+                    "alpn",
+                    "reason",
+                ] {
                     assert_eq!(row[k], t[k], "{stem} tls {k}");
                 }
             }
@@ -388,14 +423,20 @@ fn files_carry_the_schema_version_and_nanosecond_utc_timestamps() {
             "{files:?}"
         );
         let r = read(&files[0]);
-        assert_eq!(r.kv.get(VERSION_KEY).map(String::as_str), Some(SCHEMA_VERSION));
-        assert_eq!(r.kv.get("wsinspect.table").map(String::as_str), Some(t.name));
-        let schema = r.batches[0].schema();
+        assert_eq!(
+            r.kv.get(VERSION_KEY).map(String::as_str),
+            Some(SCHEMA_VERSION)
+        );
+        assert_eq!(
+            r.kv.get("wsinspect.table").map(String::as_str),
+            Some(t.name)
+        );
+        let schema = &r.schema;
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         let want: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
         assert_eq!(names, want, "{}", t.name);
         for fl in schema.fields() {
-            if fl.name().ends_with("ts") {
+            if fl.name() == "ts" || fl.name().ends_with("_ts") {
                 assert_eq!(
                     fl.data_type(),
                     &DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
@@ -403,6 +444,39 @@ fn files_carry_the_schema_version_and_nanosecond_utc_timestamps() {
                     t.name,
                     fl.name()
                 );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_cli_writes_the_same_rows_and_finds_keylogs_beside_captures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let caps = sample_captures();
+    let o = Command::new(BIN)
+        .arg("export-parquet")
+        .arg(tmp.path())
+        .args(&caps)
+        .arg("--keylog-beside")
+        .env_remove("SSLKEYLOGFILE")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.lines().count(),
+        caps.len(),
+        "one line per capture: {err}"
+    );
+    let f = fixture();
+    for t in TABLES {
+        for c in &caps {
+            let name = format!("{}.parquet", stem(c));
+            let mine = tmp.path().join(t.name).join(&name);
+            let lib = f.out.join(t.name).join(&name);
+            assert_eq!(mine.exists(), lib.exists(), "{mine:?}");
+            if lib.exists() {
+                assert_eq!(read(&mine).rows, read(&lib).rows, "{mine:?}");
             }
         }
     }
@@ -470,10 +544,18 @@ fn same_stem_twice_and_stdin_are_refused_before_writing() {
 fn docs_describe_every_column() {
     let doc = std::fs::read_to_string(root().join("docs/columnar.md")).unwrap();
     for t in TABLES {
-        assert!(doc.contains(&format!("### `{}`", t.name)), "table {}", t.name);
+        assert!(
+            doc.contains(&format!("### `{}`", t.name)),
+            "table {}",
+            t.name
+        );
         for c in t.columns {
             let line = format!("| `{}` | {} |", c.name, c.kind.doc_name());
-            assert!(doc.contains(&line), "docs/columnar.md lacks `{line}` ({})", t.name);
+            assert!(
+                doc.contains(&line),
+                "docs/columnar.md lacks `{line}` ({})",
+                t.name
+            );
         }
     }
     assert!(doc.contains(&format!("schema version {SCHEMA_VERSION}")));
@@ -530,7 +612,10 @@ fn pyspark_distributes_the_export_and_counts_the_same_rows() {
         );
         return;
     }
-    assert!(python_has("pyspark"), "WSINSPECT_SPARK_TESTS is set but pyspark is missing");
+    assert!(
+        python_has("pyspark"),
+        "WSINSPECT_SPARK_TESTS is set but pyspark is missing"
+    );
     let f = fixture();
     let tmp = tempfile::tempdir().unwrap();
     let spark_out = tmp.path().join("spark-out");
@@ -553,5 +638,8 @@ fn pyspark_distributes_the_export_and_counts_the_same_rows() {
         "{out}\n{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    assert!(out.contains("spark: counts match the JSON reports"), "{out}");
+    assert!(
+        out.contains("spark: counts match the JSON reports"),
+        "{out}"
+    );
 }

@@ -100,10 +100,9 @@ def main():
         try:
             for stmt in [s for s in sql.split(";") if s.strip()]:
                 rel = fresh.sql(stmt)
-                if rel is not None:
-                    rows = rel.fetchall()
-                    if not rows:
-                        fail(f"docs query {i} returned no rows:\n{stmt}")
+                query = stmt.lstrip().upper().startswith(("SELECT", "WITH"))
+                if rel is not None and query and not rel.fetchall():
+                    fail(f"docs query {i} returned no rows:\n{stmt}")
         except duckdb.Error as e:
             fail(f"docs query {i} failed: {e}\n{sql}")
     print(f"duckdb: {len(blocks)} documented queries ran")

@@ -493,7 +493,10 @@ mod tests {
 
     #[test]
     fn stems() {
-        assert_eq!(capture_stem("a/b/seed_echo.pcapng").as_deref(), Some("seed_echo"));
+        assert_eq!(
+            capture_stem("a/b/seed_echo.pcapng").as_deref(),
+            Some("seed_echo")
+        );
         assert_eq!(capture_stem("x.pcap").as_deref(), Some("x"));
         assert_eq!(capture_stem("-"), None);
         assert_eq!(capture_stem(""), None);

@@ -112,7 +112,10 @@ impl TableWriter {
             .set_max_row_group_row_count(Some(row_group_rows))
             .set_created_by(format!("wsinspect {}", env!("CARGO_PKG_VERSION")))
             .set_key_value_metadata(Some(vec![
-                KeyValue::new(VERSION_KEY.to_string(), super::schema::SCHEMA_VERSION.to_string()),
+                KeyValue::new(
+                    VERSION_KEY.to_string(),
+                    super::schema::SCHEMA_VERSION.to_string(),
+                ),
                 KeyValue::new(TABLE_KEY.to_string(), def.name.to_string()),
             ]))
             .build();
@@ -190,12 +193,11 @@ impl TableWriter {
         }
         let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
         self.rows = 0;
-        let batch = RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| {
-            ExportError::Schema {
+        let batch =
+            RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| ExportError::Schema {
                 table: self.def.name,
                 what: e.to_string(),
-            }
-        })?;
+            })?;
         let path = self.tmp.display().to_string();
         let Some(writer) = self.writer.as_mut() else {
             return Ok(());
