@@ -33,8 +33,9 @@ enum Command {
     /// Spark; see docs/columnar.md.
     ///
     /// Examples:
-    ///   wsinspect export-parquet out/ captures/*.pcap*
+    ///   wsinspect export-parquet out/ captures/*.pcap* --keylog-beside
     ///   duckdb -c "select count(*) from 'out/messages/*.parquet'"
+    #[command(verbatim_doc_comment)]
     ExportParquet(crate::cli_parquet::ExportParquetArgs),
 }
 
