@@ -48,7 +48,7 @@ pub fn export_parquet(args: ExportParquetArgs) -> Result<ExitCode> {
 }
 
 /// Exports every capture into `dir`, one after the other; prints one line
-/// per capture on stderr. Two captures with the same stem would overwrite
+/// per capture on stderr (its row counts, or why it failed). Two captures with the same stem would overwrite
 /// each other's files, so that is refused before anything is written.
 pub fn write_parquet(
     dir: &Path,
@@ -73,25 +73,47 @@ pub fn write_parquet(
         row_group_rows: args.row_group_rows.max(1),
         text_bytes: args.text_bytes,
     };
+    // One bad file must not stop a fleet's export: each failure is reported
+    // and the others go on; the exit status says that something failed.
+    let mut failed = 0usize;
     for path in captures {
         let mut opts = opts.clone();
-        if args.keylog_beside {
-            add_beside_keylog(path, &mut opts)?;
+        let result = add_beside_keylog(path, &mut opts, args.keylog_beside)
+            .and_then(|()| Ok(columnar::export_path(path, dir, &opts, &export)?));
+        match result {
+            Ok(summary) => {
+                let counts: Vec<String> = summary
+                    .tables
+                    .iter()
+                    .map(|(t, _, n)| format!("{t} {n}"))
+                    .collect();
+                eprintln!("wsinspect: {}: {}", summary.capture, counts.join(", "));
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("wsinspect: error: exporting {path}: {e:#}");
+            }
         }
-        let summary = columnar::export_path(path, dir, &opts, &export)
-            .with_context(|| format!("exporting {path}"))?;
-        let counts: Vec<String> = summary
-            .tables
-            .iter()
-            .map(|(t, _, n)| format!("{t} {n}"))
-            .collect();
-        eprintln!("wsinspect: {}: {}", summary.capture, counts.join(", "));
+    }
+    if failed > 0 {
+        eprintln!(
+            "wsinspect: {failed} of {} captures not exported",
+            captures.len()
+        );
+        return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Merges `<stem>.keylog` beside the capture into the key log in force.
-fn add_beside_keylog(path: &str, opts: &mut wsinspect::pipeline::Options) -> Result<()> {
+fn add_beside_keylog(
+    path: &str,
+    opts: &mut wsinspect::pipeline::Options,
+    wanted: bool,
+) -> Result<()> {
+    if !wanted {
+        return Ok(());
+    }
     let keylog_path = Path::new(path).with_extension("keylog");
     if !keylog_path.is_file() {
         return Ok(());

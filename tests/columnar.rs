@@ -643,3 +643,65 @@ fn pyspark_distributes_the_export_and_counts_the_same_rows() {
         "{out}"
     );
 }
+
+#[test]
+fn a_bad_capture_fails_alone_and_leaves_no_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("notes.pcap");
+    std::fs::write(&bad, "not a capture at all\n").unwrap();
+    let out = tmp.path().join("out");
+    let o = Command::new(BIN)
+        .arg("export-parquet")
+        .arg(&out)
+        .arg(&bad)
+        .arg(root().join("captures/seed_echo.pcapng"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("notes.pcap") && err.contains("1 of 2 captures not exported"),
+        "{err}"
+    );
+    for t in ["captures", "connections", "messages", "control_frames"] {
+        let names: Vec<String> = std::fs::read_dir(out.join(t))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        // The good capture is there; nothing of the bad one, not even a
+        // temporary file.
+        assert_eq!(names, ["seed_echo.parquet"], "{t}");
+    }
+}
+
+#[test]
+fn an_empty_capture_has_a_capture_row_and_empty_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty.pcap");
+    // A pcap global header (LINKTYPE_ETHERNET) and no packets.
+    let mut h = Vec::new();
+    for v in [0xa1b2_c3d4u32] {
+        h.extend_from_slice(&v.to_le_bytes());
+    }
+    h.extend_from_slice(&2u16.to_le_bytes());
+    h.extend_from_slice(&4u16.to_le_bytes());
+    for v in [0u32, 0, 65535, 1] {
+        h.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(&empty, &h).unwrap();
+    let out = tmp.path().join("out");
+    let s = columnar::export_path(
+        empty.to_str().unwrap(),
+        &out,
+        &pipeline::Options::default(),
+        &ExportOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(s.capture, "empty.pcap");
+    let caps = read(&out.join("captures/empty.parquet"));
+    assert_eq!(caps.rows.len(), 1);
+    assert_eq!(caps.rows[0]["packet_count"], 0);
+    assert_eq!(caps.rows[0]["start_ts"], Value::Null);
+    assert_eq!(read(&out.join("messages/empty.parquet")).rows.len(), 0);
+    assert!(!out.join("tls/empty.parquet").exists());
+}

@@ -131,8 +131,13 @@ struct ParquetSink {
     control: TableWriter,
     violations: TableWriter,
     anomalies: TableWriter,
-    tls: TableWriter,
+    /// Created with the first TLS connection: captures without TLS get no
+    /// `tls` file (nor directory).
+    tls: Option<TableWriter>,
     captures: TableWriter,
+    dir: PathBuf,
+    stem: String,
+    row_group_rows: usize,
     text_bytes: usize,
     /// The first error; later events are ignored.
     error: Option<ExportError>,
@@ -154,7 +159,10 @@ impl ParquetSink {
             control: TableWriter::create(&CONTROL_FRAMES, dir, stem, rg)?,
             violations: TableWriter::create(&VIOLATIONS, dir, stem, rg)?,
             anomalies: TableWriter::create(&ANOMALIES, dir, stem, rg)?,
-            tls: TableWriter::create(&TLS, dir, stem, rg)?,
+            tls: None,
+            dir: dir.to_path_buf(),
+            stem: stem.to_string(),
+            row_group_rows: rg,
             text_bytes: export.text_bytes,
             error: None,
         })
@@ -179,12 +187,15 @@ impl ParquetSink {
             let name = t.name();
             tables.push((name, t.finish()?, rows));
         }
-        if self.tls.total_rows > 0 {
-            let rows = self.tls.total_rows;
-            tables.push((TLS.name, self.tls.finish()?, rows));
+        if let Some(tls) = self.tls {
+            let rows = tls.total_rows;
+            tables.push((TLS.name, tls.finish()?, rows));
         } else {
-            let stale = self.tls.dest().to_path_buf();
-            drop(self.tls);
+            // A stale file from an earlier export of the same stem.
+            let stale = self
+                .dir
+                .join(TLS.name)
+                .join(format!("{}.parquet", self.stem));
             if stale.exists() {
                 std::fs::remove_file(&stale).map_err(|source| ExportError::Io {
                     path: stale.display().to_string(),
@@ -305,7 +316,16 @@ impl ParquetSink {
             ])?;
         }
         if let Some(t) = &conn.tls {
-            self.tls.row(&[
+            let tls = match &mut self.tls {
+                Some(w) => w,
+                None => self.tls.insert(TableWriter::create(
+                    &TLS,
+                    &self.dir,
+                    &self.stem,
+                    self.row_group_rows,
+                )?),
+            };
+            tls.row(&[
                 Value::Str(Some(cap)),
                 Value::I64(id),
                 Value::Str(client),

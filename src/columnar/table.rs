@@ -144,11 +144,6 @@ impl TableWriter {
         self.def.name
     }
 
-    /// The file this table ends up in.
-    pub fn dest(&self) -> &Path {
-        &self.dest
-    }
-
     /// Appends one row; `values` must follow the table's column order.
     pub fn row(&mut self, values: &[Value<'_>]) -> Result<(), ExportError> {
         if values.len() != self.builders.len() {
