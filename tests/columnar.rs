@@ -679,10 +679,7 @@ fn an_empty_capture_has_a_capture_row_and_empty_tables() {
     let tmp = tempfile::tempdir().unwrap();
     let empty = tmp.path().join("empty.pcap");
     // A pcap global header (LINKTYPE_ETHERNET) and no packets.
-    let mut h = Vec::new();
-    for v in [0xa1b2_c3d4u32] {
-        h.extend_from_slice(&v.to_le_bytes());
-    }
+    let mut h = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
     h.extend_from_slice(&2u16.to_le_bytes());
     h.extend_from_slice(&4u16.to_le_bytes());
     for v in [0u32, 0, 65535, 1] {
