@@ -62,6 +62,15 @@ enum Command {
     ///   sudo wsinspect live -i lo -f "tcp port 9002"
     ///   sudo wsinspect live -i any --format ndjson -w session.pcapng tcp port 443
     Live(live::LiveArgs),
+    /// Export captures as Parquet tables (connections, messages,
+    /// control_frames, violations, anomalies, tls, captures) for DuckDB or
+    /// Spark; see docs/columnar.md.
+    ///
+    /// Examples:
+    ///   wsinspect export-parquet out/ captures/*.pcap* --keylog-beside
+    ///   duckdb -c "select count(*) from 'out/messages/*.parquet'"
+    #[command(verbatim_doc_comment)]
+    ExportParquet(crate::cli_parquet::ExportParquetArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -182,6 +191,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Check(args) => crate::cli_check::run(args),
         Command::View(args) => crate::cli_view::view(args),
         Command::Live(args) => live::run(args),
+        Command::ExportParquet(args) => crate::cli_parquet::export_parquet(args),
     }
 }
 

@@ -81,6 +81,13 @@ pub struct ExportArgs {
     /// Write the FLV stream carried by the chosen connections to a playable .flv.
     #[arg(long, value_name = "OUT")]
     flv: Option<PathBuf>,
+    /// Write the analysis as Parquet tables into DIR (DIR/<table>/<capture
+    /// stem>.parquet; all connections); `wsinspect export-parquet` takes many
+    /// captures at once.
+    #[arg(long, value_name = "DIR")]
+    parquet: Option<PathBuf>,
+    #[command(flatten)]
+    parquet_opts: crate::cli_parquet::ParquetArgs,
 }
 
 /// Arguments of `wsinspect stats`.
@@ -143,15 +150,27 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
     let opts = args.analysis.options()?;
     let sel = args.choose.selection();
     let filter = parse_filter(args.filter.as_deref())?;
-    if args.files.is_none() && args.ndjson.is_none() && args.pcapng.is_none() && args.flv.is_none()
+    if args.files.is_none()
+        && args.ndjson.is_none()
+        && args.pcapng.is_none()
+        && args.flv.is_none()
+        && args.parquet.is_none()
     {
-        bail!("nothing to write: give --files DIR, --ndjson OUT, --pcapng OUT and/or --flv OUT");
+        bail!(
+            "nothing to write: give --files DIR, --ndjson OUT, --pcapng OUT, --flv OUT and/or --parquet DIR"
+        );
     }
     if args.capture == "-"
-        && [&args.files, &args.ndjson, &args.pcapng, &args.flv]
-            .iter()
-            .filter(|o| o.is_some())
-            .count()
+        && [
+            &args.files,
+            &args.ndjson,
+            &args.pcapng,
+            &args.flv,
+            &args.parquet,
+        ]
+        .iter()
+        .filter(|o| o.is_some())
+        .count()
             > 1
     {
         bail!("standard input can be read once: give one output at a time");
@@ -230,6 +249,17 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
             chosen.len(),
             out.display()
         );
+    }
+    if let Some(dir) = &args.parquet {
+        let code = crate::cli_parquet::write_parquet(
+            dir,
+            std::slice::from_ref(&args.capture),
+            &args.parquet_opts,
+            &opts,
+        )?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

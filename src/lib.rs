@@ -22,6 +22,7 @@
 pub mod analysis;
 pub mod capture;
 pub mod check;
+pub mod columnar;
 pub mod decode;
 pub mod export;
 pub mod flow;

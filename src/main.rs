@@ -2,6 +2,7 @@
 
 mod cli;
 mod cli_check;
+mod cli_parquet;
 mod cli_payload;
 mod cli_view;
 

@@ -1,0 +1,133 @@
+//! `wsinspect export-parquet DIR CAPTURE...`: the columnar export's command
+//! line. The arguments live in [`ParquetArgs`] so that they can be
+//! flattened into an `export --parquet DIR` subcommand unchanged.
+
+use crate::cli::AnalysisArgs;
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use wsinspect::columnar::{self, ExportOptions};
+use wsinspect::tls::KeyLog;
+
+/// Options of the Parquet export (besides the output directory).
+#[derive(Debug, Args)]
+pub struct ParquetArgs {
+    /// Rows per Parquet row group; also the most rows buffered per table.
+    #[arg(long, value_name = "N", default_value_t = ExportOptions::default().row_group_rows)]
+    pub row_group_rows: usize,
+    /// Bytes of each text message kept in the `text` column.
+    #[arg(long, value_name = "BYTES", default_value_t = ExportOptions::default().text_bytes)]
+    pub text_bytes: usize,
+    /// Also use `<capture-stem>.keylog` next to each capture, when it
+    /// exists, to decrypt its wss connections.
+    #[arg(long)]
+    pub keylog_beside: bool,
+}
+
+/// `export-parquet`: the output directory, the captures and the options.
+#[derive(Debug, Args)]
+pub struct ExportParquetArgs {
+    /// Output directory: tables go to DIR/<table>/<capture-stem>.parquet.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Capture files (pcap or pcapng).
+    #[arg(value_name = "CAPTURE", required = true)]
+    pub captures: Vec<String>,
+    #[command(flatten)]
+    pub parquet: ParquetArgs,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+/// Runs `export-parquet`.
+pub fn export_parquet(args: ExportParquetArgs) -> Result<ExitCode> {
+    let opts = args.analysis.options()?;
+    write_parquet(&args.dir, &args.captures, &args.parquet, &opts)
+}
+
+/// Exports every capture into `dir`, one after the other; prints one line
+/// per capture on stderr (its row counts, or why it failed). Two captures with the same stem would overwrite
+/// each other's files, so that is refused before anything is written.
+pub fn write_parquet(
+    dir: &Path,
+    captures: &[String],
+    args: &ParquetArgs,
+    opts: &wsinspect::pipeline::Options,
+) -> Result<ExitCode> {
+    let mut stems = std::collections::HashMap::new();
+    for path in captures {
+        let stem = columnar::capture_stem(path).with_context(|| {
+            format!(
+                "{path}: the Parquet export needs capture files (their names name the output files)"
+            )
+        })?;
+        if let Some(other) = stems.insert(stem.clone(), path) {
+            anyhow::bail!(
+                "{other} and {path} would both be exported as {stem}.parquet; rename one of them"
+            );
+        }
+    }
+    let export = ExportOptions {
+        row_group_rows: args.row_group_rows.max(1),
+        text_bytes: args.text_bytes,
+    };
+    // One bad file must not stop a fleet's export: each failure is reported
+    // and the others go on; the exit status says that something failed.
+    let mut failed = 0usize;
+    for path in captures {
+        let mut opts = opts.clone();
+        let result = add_beside_keylog(path, &mut opts, args.keylog_beside)
+            .and_then(|()| Ok(columnar::export_path(path, dir, &opts, &export)?));
+        match result {
+            Ok(summary) => {
+                let counts: Vec<String> = summary
+                    .tables
+                    .iter()
+                    .map(|(t, _, n)| format!("{t} {n}"))
+                    .collect();
+                eprintln!("wsinspect: {}: {}", summary.capture, counts.join(", "));
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("wsinspect: error: exporting {path}: {e:#}");
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!(
+            "wsinspect: {failed} of {} captures not exported",
+            captures.len()
+        );
+        return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Merges `<stem>.keylog` beside the capture into the key log in force.
+fn add_beside_keylog(
+    path: &str,
+    opts: &mut wsinspect::pipeline::Options,
+    wanted: bool,
+) -> Result<()> {
+    if !wanted {
+        return Ok(());
+    }
+    let keylog_path = Path::new(path).with_extension("keylog");
+    if !keylog_path.is_file() {
+        return Ok(());
+    }
+    let text = std::fs::read(&keylog_path)
+        .with_context(|| format!("cannot read the key log {}", keylog_path.display()))?;
+    let (keys, errors) = KeyLog::parse(&String::from_utf8_lossy(&text));
+    for e in errors {
+        let note = format!("{}: {e}", keylog_path.display());
+        eprintln!("wsinspect: warning: {note}");
+        opts.notes.push(note);
+    }
+    let mut merged = opts.keylog.as_deref().cloned().unwrap_or_default();
+    merged.merge(keys);
+    opts.keylog = Some(Arc::new(merged));
+    Ok(())
+}

@@ -1,0 +1,538 @@
+//! Columnar export: the analysis model as Parquet tables, for querying a
+//! fleet of captures with DuckDB on one machine or Spark on many.
+//!
+//! Layout: `DIR/<table>/<capture-stem>.parquet`, one file per capture per
+//! table, so many processes can export different captures into the same
+//! directory at once and a query engine reads `DIR/<table>/*.parquet` as one
+//! table. The tables and their columns are in [`schema`] and documented in
+//! `docs/columnar.md`; names follow the JSON report.
+//!
+//! Rows are written as connections finish (an [`EventSink`] on the
+//! analyzer's `End` event), in row groups of at most
+//! [`ExportOptions::row_group_rows`] rows: what this module buffers is
+//! bounded by one row group per table, whatever the capture's size. The
+//! rows of a table therefore come in order of connection end, not of
+//! `conn_id`; queries sort when order matters.
+//!
+//! Message payloads are not stored whole (the analyzer does not keep them);
+//! each message has its SHA-256, its text (cut at
+//! [`ExportOptions::text_bytes`]) and the model's binary preview.
+
+pub mod schema;
+mod table;
+
+use crate::analysis::model::{Analysis, Connection, Protocol, TcpEnd};
+use crate::analysis::{EventSink, SinkEvent};
+use crate::capture::Timestamp;
+use crate::flow::{Direction, Role};
+use crate::pipeline::{self, PipelineError};
+use schema::{ANOMALIES, CAPTURES, CONNECTIONS, CONTROL_FRAMES, MESSAGES, TLS, VIOLATIONS};
+use std::path::{Path, PathBuf};
+use table::{TableWriter, Value};
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The capture could not be analysed.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// A file or directory could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The Parquet writer failed.
+    #[error("{path}: {source}")]
+    Parquet {
+        /// The file being written.
+        path: String,
+        /// What the writer said.
+        source: parquet::errors::ParquetError,
+    },
+    /// A row did not fit its table's schema (a bug in this module).
+    #[error("table {table}: {what}")]
+    Schema {
+        /// The table.
+        table: &'static str,
+        /// What did not fit.
+        what: String,
+    },
+    /// The capture path has no file name to name the output files after.
+    #[error("{0}: a capture file name is needed to name the output files")]
+    NoStem(String),
+}
+
+/// How to export.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportOptions {
+    /// Rows per row group (and the most rows buffered per table).
+    pub row_group_rows: usize,
+    /// Bytes of a text message kept in the `text` column (cut at a
+    /// character boundary; `text_truncated` says so).
+    pub text_bytes: usize,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            row_group_rows: 16 * 1024,
+            text_bytes: 1024,
+        }
+    }
+}
+
+/// What one capture's export wrote.
+#[derive(Debug, Clone)]
+pub struct ExportSummary {
+    /// The capture's file name (the `capture` column).
+    pub capture: String,
+    /// Each table written, with its file and row count.
+    pub tables: Vec<(&'static str, PathBuf, u64)>,
+}
+
+/// The name the output files of `path` get: its file name without the last
+/// extension (`x/seed_echo.pcapng` → `seed_echo`).
+pub fn capture_stem(path: &str) -> Option<String> {
+    Path::new(path)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty() && path != "-")
+}
+
+/// Analyses the capture at `path` and writes its tables under `dir`.
+///
+/// Existing files of the same capture stem are replaced; a `tls` file is
+/// written only when the capture has TLS connections (a stale one is
+/// removed).
+pub fn export_path(
+    path: &str,
+    dir: &Path,
+    opts: &pipeline::Options,
+    export: &ExportOptions,
+) -> Result<ExportSummary, ExportError> {
+    let stem = capture_stem(path).ok_or_else(|| ExportError::NoStem(path.to_string()))?;
+    // The `capture` column is the file name, as the pipeline names it.
+    let name = Path::new(path)
+        .file_name()
+        .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned());
+    let mut sink = ParquetSink::new(dir, &stem, name, export)?;
+    let analysis = pipeline::analyze_path_with(path, opts, &mut sink)?;
+    sink.finish(&analysis)
+}
+
+/// Writes each finished connection's rows into the tables.
+struct ParquetSink {
+    capture: String,
+    connections: TableWriter,
+    messages: TableWriter,
+    control: TableWriter,
+    violations: TableWriter,
+    anomalies: TableWriter,
+    /// Created with the first TLS connection: captures without TLS get no
+    /// `tls` file (nor directory).
+    tls: Option<TableWriter>,
+    captures: TableWriter,
+    dir: PathBuf,
+    stem: String,
+    row_group_rows: usize,
+    text_bytes: usize,
+    /// The first error; later events are ignored.
+    error: Option<ExportError>,
+}
+
+impl ParquetSink {
+    fn new(
+        dir: &Path,
+        stem: &str,
+        capture: String,
+        export: &ExportOptions,
+    ) -> Result<Self, ExportError> {
+        let rg = export.row_group_rows;
+        Ok(ParquetSink {
+            capture,
+            captures: TableWriter::create(&CAPTURES, dir, stem, rg)?,
+            connections: TableWriter::create(&CONNECTIONS, dir, stem, rg)?,
+            messages: TableWriter::create(&MESSAGES, dir, stem, rg)?,
+            control: TableWriter::create(&CONTROL_FRAMES, dir, stem, rg)?,
+            violations: TableWriter::create(&VIOLATIONS, dir, stem, rg)?,
+            anomalies: TableWriter::create(&ANOMALIES, dir, stem, rg)?,
+            tls: None,
+            dir: dir.to_path_buf(),
+            stem: stem.to_string(),
+            row_group_rows: rg,
+            text_bytes: export.text_bytes,
+            error: None,
+        })
+    }
+
+    /// Writes the capture row and closes every file.
+    fn finish(mut self, analysis: &Analysis) -> Result<ExportSummary, ExportError> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        capture_row(&mut self.captures, analysis)?;
+        let mut tables = Vec::new();
+        for t in [
+            self.captures,
+            self.connections,
+            self.messages,
+            self.control,
+            self.violations,
+            self.anomalies,
+        ] {
+            let rows = t.total_rows;
+            let name = t.name();
+            tables.push((name, t.finish()?, rows));
+        }
+        if let Some(tls) = self.tls {
+            let rows = tls.total_rows;
+            tables.push((TLS.name, tls.finish()?, rows));
+        } else {
+            // A stale file from an earlier export of the same stem.
+            let stale = self
+                .dir
+                .join(TLS.name)
+                .join(format!("{}.parquet", self.stem));
+            if stale.exists() {
+                std::fs::remove_file(&stale).map_err(|source| ExportError::Io {
+                    path: stale.display().to_string(),
+                    source,
+                })?;
+            }
+        }
+        Ok(ExportSummary {
+            capture: analysis.capture.clone(),
+            tables,
+        })
+    }
+
+    fn connection(&mut self, conn: &Connection) -> Result<(), ExportError> {
+        let capture = std::mem::take(&mut self.capture);
+        let r = self.connection_rows(&capture, conn);
+        self.capture = capture;
+        r
+    }
+
+    fn connection_rows(&mut self, cap: &str, conn: &Connection) -> Result<(), ExportError> {
+        connection_row(&mut self.connections, cap, conn)?;
+        let id = Some(i64::from(conn.id));
+        let (client, server) = (Some(conn.client.as_str()), Some(conn.server.as_str()));
+        let key = |index: usize| {
+            [
+                Value::Str(Some(cap)),
+                Value::I64(id),
+                Value::Str(client),
+                Value::Str(server),
+                Value::I64(Some(int(index as u64))),
+            ]
+        };
+        for (i, m) in conn.messages.iter().enumerate() {
+            let (text, cut) = match &m.text {
+                Some(t) => {
+                    let kept = cut_at_char(t, self.text_bytes);
+                    (Some(kept), kept.len() < t.len())
+                }
+                None => (None, false),
+            };
+            let k = key(i);
+            self.messages.row(&[
+                k[0],
+                k[1],
+                k[2],
+                k[3],
+                k[4],
+                Value::Str(Some(m.dir.as_str())),
+                Value::Str(Some(&m.opcode.name())),
+                Value::I64(Some(i64::from(m.frames))),
+                Value::Bool(Some(m.compressed)),
+                Value::I64(m.payload_len.map(int)),
+                Value::I64(Some(int(m.wire_payload_len))),
+                Value::Str(m.sha256.as_deref()),
+                Value::Str(text),
+                Value::Bool(Some(m.text_truncated || cut)),
+                Value::Bool(m.utf8_valid),
+                Value::Bool(Some(m.complete)),
+                Value::I64(Some(int(m.first_packet.0))),
+                Value::I64(Some(int(m.last_packet.0))),
+                ts(m.ts),
+                ts(m.end_ts),
+                Value::Str(m.preview_hex.as_deref()),
+                Value::Str(m.captured_prefix_hex.as_deref()),
+            ])?;
+        }
+        for (i, c) in conn.control.iter().enumerate() {
+            let k = key(i);
+            self.control.row(&[
+                k[0],
+                k[1],
+                k[2],
+                k[3],
+                k[4],
+                Value::Str(Some(c.dir.as_str())),
+                Value::Str(Some(&c.opcode.name())),
+                Value::I64(Some(int(c.payload_len))),
+                Value::I32(c.close_code.map(i32::from)),
+                Value::Str(c.close_reason.as_deref()),
+                Value::I64(Some(int(c.packet.0))),
+                ts(c.ts),
+                Value::Str(Some(&c.payload_hex)),
+                Value::Bool(Some(c.frame.fin)),
+                Value::I32(Some(i32::from(c.frame.rsv))),
+                Value::Str(c.frame.mask_key.as_deref()),
+            ])?;
+        }
+        for (i, v) in conn.violation_details.iter().enumerate() {
+            let k = key(i);
+            let kind = serde_name(&v.kind);
+            self.violations.row(&[
+                k[0],
+                k[1],
+                k[2],
+                k[3],
+                k[4],
+                Value::Str(Some(&kind)),
+                Value::Str(Some(v.kind.rfc())),
+                Value::Str(v.dir.map(Direction::as_str)),
+                Value::I64(Some(int(v.packet.0))),
+                Value::Str(Some(&v.detail)),
+            ])?;
+        }
+        for (i, a) in conn.anomalies.iter().enumerate() {
+            let k = key(i);
+            let kind = serde_name(&a.kind);
+            self.anomalies.row(&[
+                k[0],
+                k[1],
+                k[2],
+                k[3],
+                k[4],
+                Value::Str(Some(&kind)),
+                Value::Str(a.dir.map(Direction::as_str)),
+                Value::I64(Some(int(a.packet.0))),
+                Value::Str(Some(&a.detail)),
+            ])?;
+        }
+        if let Some(t) = &conn.tls {
+            let tls = match &mut self.tls {
+                Some(w) => w,
+                None => self.tls.insert(TableWriter::create(
+                    &TLS,
+                    &self.dir,
+                    &self.stem,
+                    self.row_group_rows,
+                )?),
+            };
+            tls.row(&[
+                Value::Str(Some(cap)),
+                Value::I64(id),
+                Value::Str(client),
+                Value::Str(server),
+                Value::Str(t.version.as_deref()),
+                Value::Str(t.cipher_suite.as_deref()),
+                Value::Bool(Some(t.decrypted)),
+                Value::Str(t.sni.as_deref()),
+                Value::Str(t.alpn.as_deref()),
+                Value::Str(t.reason.as_deref()),
+                Value::I64(Some(int(t.records[0]))),
+                Value::I64(Some(int(t.records[1]))),
+                Value::I64(Some(int(t.notes.len() as u64))),
+            ])?;
+        }
+        Ok(())
+    }
+}
+
+impl EventSink for ParquetSink {
+    fn event(&mut self, conn: &Connection, ev: SinkEvent<'_>) {
+        // Only finished records are written: they are complete, and the
+        // analyzer reports only connections that carried something.
+        if !matches!(ev, SinkEvent::End) || conn.protocol == Protocol::Unknown {
+            return;
+        }
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(e) = self.connection(conn) {
+            self.error = Some(e);
+        }
+    }
+}
+
+/// Counters are `u64` in the model and `int64` in Parquet (Spark has no
+/// unsigned types); a value past `i64::MAX` saturates.
+fn int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The model's `i128` nanoseconds as `Timestamp(ns, UTC)`; null when it
+/// does not fit in `i64` (before 1677 or after 2262).
+fn ts(t: Timestamp) -> Value<'static> {
+    Value::Ts(i64::try_from(t.0).ok())
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a
+/// character boundary.
+fn cut_at_char(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or("")
+}
+
+/// The name serde gives a unit enum variant (as in the JSON report).
+fn serde_name<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+fn role(r: Option<Role>) -> Option<&'static str> {
+    r.map(Role::as_str)
+}
+
+fn protocol_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Websocket => "websocket",
+        Protocol::Http => "http",
+        Protocol::Tls => "tls",
+        Protocol::Unknown => "unknown",
+    }
+}
+
+fn tcp_end_name(e: TcpEnd) -> &'static str {
+    match e {
+        TcpEnd::Rst => "rst",
+        TcpEnd::Fin => "fin",
+        TcpEnd::Open => "open",
+    }
+}
+
+fn connection_row(t: &mut TableWriter, cap: &str, c: &Connection) -> Result<(), ExportError> {
+    let h = &c.handshake;
+    let d = &c.tcp_detail;
+    let mut row = vec![
+        Value::Str(Some(cap)),
+        Value::I64(Some(i64::from(c.id))),
+        Value::Str(Some(&c.client)),
+        Value::Str(Some(&c.server)),
+        Value::Str(Some(protocol_name(c.protocol))),
+        Value::Bool(Some(c.is_websocket)),
+        Value::Bool(Some(h.seen)),
+        Value::Str(h.request_target.as_deref()),
+        Value::Str(h.sec_websocket_key.as_deref()),
+        Value::Str(h.sec_websocket_version.as_deref()),
+        Value::I32(h.status.map(i32::from)),
+        Value::Str(h.reason.as_deref()),
+        Value::Str(h.sec_websocket_accept.as_deref()),
+        Value::Bool(h.accept_valid),
+        Value::Str(h.subprotocol.as_deref()),
+        Value::Str(h.extensions.as_deref()),
+        Value::Str(h.offered_subprotocols.as_deref()),
+        Value::Str(h.offered_extensions.as_deref()),
+        Value::Bool(Some(h.request_complete)),
+        Value::Bool(Some(h.response_complete)),
+        Value::I64(h.request_packet.map(int)),
+        Value::I64(h.response_packet.map(int)),
+        Value::Str(role(c.close_initiator)),
+        Value::Str(Some(tcp_end_name(c.tcp_end))),
+        Value::Bool(Some(d.fin_c2s)),
+        Value::Bool(Some(d.fin_s2c)),
+        Value::Bool(Some(d.rst_from_client)),
+        Value::Bool(Some(d.rst_from_server)),
+        Value::Str(role(d.first_fin_from)),
+        Value::I64(Some(int(c.packets))),
+        Value::I64(Some(int(c.first_packet.0))),
+        Value::I64(Some(int(c.last_packet.0))),
+        ts(c.start_ts),
+        ts(c.end_ts),
+        Value::I64(Some(int(c.messages.len() as u64))),
+        Value::I64(Some(int(c.control.len() as u64))),
+        Value::I64(Some(int(c.violations.len() as u64))),
+        Value::I64(Some(int(c.anomalies.len() as u64))),
+        Value::I64(Some(int(c.http_exchanges.len() as u64))),
+        Value::Bool(Some(c.tls.is_some())),
+    ];
+    // In the order of schema::DIR_STATS.
+    for s in [&c.stats.c2s, &c.stats.s2c] {
+        for v in [
+            s.messages,
+            s.control_frames,
+            s.frames,
+            s.payload_bytes,
+            s.wire_payload_bytes,
+            s.tcp_bytes,
+            s.retransmissions,
+            s.out_of_order,
+            s.missing_bytes,
+        ] {
+            row.push(Value::I64(Some(int(v))));
+        }
+    }
+    t.row(&row)
+}
+
+fn capture_row(t: &mut TableWriter, a: &Analysis) -> Result<(), ExportError> {
+    let s = &a.stats;
+    let (start, end) = if a.packet_count == 0 {
+        (Value::Ts(None), Value::Ts(None))
+    } else {
+        (ts(a.start_ts), ts(a.end_ts))
+    };
+    t.row(&[
+        Value::Str(Some(&a.capture)),
+        Value::Str(Some(&a.format)),
+        Value::Str(Some(&a.link_type)),
+        Value::I64(Some(i64::from(a.link_type_dlt))),
+        Value::I64(Some(int(a.packet_count))),
+        start,
+        end,
+        Value::I64(Some(int(s.bytes))),
+        Value::I64(Some(int(s.tcp_packets))),
+        Value::I64(Some(int(s.other_packets))),
+        Value::I64(Some(int(s.malformed_packets))),
+        Value::I64(Some(int(s.tcp_connections))),
+        Value::I64(Some(int(s.websocket_connections))),
+        Value::I64(Some(int(s.messages))),
+        Value::I64(Some(int(s.control_frames))),
+        Value::I64(Some(int(s.violations))),
+        Value::I64(Some(int(a.capture_anomalies.len() as u64))),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems() {
+        assert_eq!(
+            capture_stem("a/b/seed_echo.pcapng").as_deref(),
+            Some("seed_echo")
+        );
+        assert_eq!(capture_stem("x.pcap").as_deref(), Some("x"));
+        assert_eq!(capture_stem("-"), None);
+        assert_eq!(capture_stem(""), None);
+    }
+
+    #[test]
+    fn text_is_cut_on_char_boundaries() {
+        assert_eq!(cut_at_char("héllo", 2), "h");
+        assert_eq!(cut_at_char("héllo", 3), "hé");
+        assert_eq!(cut_at_char("abc", 10), "abc");
+        assert_eq!(cut_at_char("€", 0), "");
+    }
+
+    #[test]
+    fn out_of_range_timestamps_are_null() {
+        assert!(matches!(ts(Timestamp(i128::MAX)), Value::Ts(None)));
+        assert!(matches!(ts(Timestamp(5)), Value::Ts(Some(5))));
+    }
+}
