@@ -107,13 +107,15 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
                 return Err(e).context("writing the report");
             }
         }
-        FormatArg::Json | FormatArg::Text => {
+        FormatArg::Json => {
+            // Messages are parked on disk as they complete (bounded memory).
+            let mut spill = report::json::MessageSpill::new();
+            let analysis = pipeline::analyze_path(&path, limits, &mut spill)?;
+            report::json::write_spilled(analysis, spill, &mut out)?;
+        }
+        FormatArg::Text => {
             let analysis = pipeline::analyze_path(&path, limits, &mut NullSink)?;
-            if matches!(args.format, FormatArg::Json) {
-                report::json::write(&analysis, &mut out)?;
-            } else {
-                report::text::write(&analysis, &mut out)?;
-            }
+            report::text::write(&analysis, &mut out)?;
         }
     }
     out.flush()?;

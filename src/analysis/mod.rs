@@ -69,6 +69,19 @@ pub enum SinkEvent<'a> {
 pub trait EventSink {
     /// One event.
     fn event(&mut self, conn: &Connection, ev: SinkEvent<'_>);
+
+    /// Offered the data messages connection `conn` completed since the last
+    /// offer: after every packet of the connection, and once more when it
+    /// is finished (before [`SinkEvent::End`]), in order of completion.
+    ///
+    /// A sink that stores or writes them elsewhere drains the `Vec`, so the
+    /// model does not hold every message of a long capture (peak memory
+    /// stays bounded, `docs/performance.md`); the per-direction counters in
+    /// [`model::ConnStats`] still count them. By default they stay in the
+    /// model ([`Connection::messages`]).
+    fn take_messages(&mut self, conn: u32, messages: &mut Vec<Message>) {
+        let _ = (conn, messages);
+    }
 }
 
 /// Discards events.
@@ -222,6 +235,10 @@ impl<'s> Analyzer<'s> {
                 )
             });
         record_tcp_event(t, side, seg, packet, ts);
+        let conn = &mut t.session.conn;
+        if !conn.messages.is_empty() {
+            self.sink.take_messages(conn.id, &mut conn.messages);
+        }
     }
 
     fn open(
@@ -285,7 +302,10 @@ impl<'s> Analyzer<'s> {
         t.tcp.finish(&mut |side, piece, src, cause| {
             deliver(session, side, piece, At { src, now, ts }, cause, sink)
         });
-        let conn = finalize(t);
+        let mut conn = finalize(t);
+        if !conn.messages.is_empty() {
+            self.sink.take_messages(conn.id, &mut conn.messages);
+        }
         self.sink.event(&conn, SinkEvent::End);
         self.done.push(conn);
     }
@@ -300,7 +320,8 @@ impl<'s> Analyzer<'s> {
         let mut stats = self.stats;
         for c in &conns {
             stats.websocket_connections += u64::from(c.is_websocket);
-            stats.messages += c.messages.len() as u64;
+            // Equal to `c.messages.len()` unless the sink took them.
+            stats.messages += c.stats.c2s.messages + c.stats.s2c.messages;
             stats.control_frames += c.control.len() as u64;
             stats.violations += c.violations.len() as u64;
         }

@@ -8,6 +8,7 @@
 
 use crate::analysis::model::{Analysis, Connection};
 use crate::analysis::{EventSink, SinkEvent};
+use crate::ws::message::Message;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -72,13 +73,22 @@ fn summary(conn: &Connection) -> Value {
     if let Value::Object(map) = &mut v {
         map.remove("messages");
         map.remove("control");
-        map.insert("message_count".into(), json!(conn.messages.len()));
+        map.insert(
+            "message_count".into(),
+            json!(conn.stats.c2s.messages + conn.stats.s2c.messages),
+        );
         map.insert("control_count".into(), json!(conn.control.len()));
     }
     v
 }
 
 impl<W: Write> EventSink for NdjsonSink<W> {
+    /// Every message was already written as a `message` line: the model
+    /// need not keep them (bounded memory on long captures).
+    fn take_messages(&mut self, _conn: u32, messages: &mut Vec<Message>) {
+        messages.clear();
+    }
+
     fn event(&mut self, conn: &Connection, ev: SinkEvent<'_>) {
         let v = match ev {
             SinkEvent::Handshake(h) => with_conn("handshake", conn, "handshake", h),
