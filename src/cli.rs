@@ -97,7 +97,7 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
     let path = args.capture.or(args.read).unwrap_or_else(|| "-".into());
     let limits = args.limits.limits();
     let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     match args.format {
         FormatArg::Ndjson => {
             let mut sink = NdjsonSink::new(&mut out);

@@ -36,7 +36,7 @@ const CONNECTION_INDENT: &[u8] = b"    ";
 /// A connection's parked text is written to the file in pieces of this size.
 const CHUNK_BYTES: usize = 32 << 10;
 /// Parked text held in memory over all connections before all is written out.
-const MAX_BUFFERED: usize = 4 << 20;
+const MAX_BUFFERED: usize = 8 << 20;
 
 /// The parked messages of one connection.
 #[derive(Default)]
@@ -70,7 +70,7 @@ impl Parker {
         if p.buf.is_empty() {
             return Ok(());
         }
-        file.seek(SeekFrom::Start(*len))?;
+        // Writes only append: the file position is always at `len`.
         file.write_all(&p.buf)?;
         p.ranges.push((*len, p.buf.len()));
         *len += p.buf.len() as u64;
@@ -136,7 +136,12 @@ impl Parker {
 }
 
 /// Batches of messages queued for the worker before the analyzer waits.
-const QUEUE_BATCHES: usize = 256;
+const QUEUE_BATCHES: usize = 16;
+/// Messages per batch: one hand-over per message would cost a wake-up
+/// (futex) each.
+const BATCH_MESSAGES: usize = 128;
+/// Payload bytes per batch (text and head), so big messages go out sooner.
+const BATCH_BYTES: usize = 512 << 10;
 
 enum Mode {
     /// No spill file: messages stay in the model.
@@ -146,8 +151,11 @@ enum Mode {
     /// ... on a worker thread (the second core), fed through a bounded
     /// queue so memory stays bounded when the worker falls behind.
     Threaded {
-        tx: std::sync::mpsc::SyncSender<(u32, Vec<Message>)>,
+        tx: std::sync::mpsc::SyncSender<Vec<(u32, Message)>>,
         worker: std::thread::JoinHandle<Parker>,
+        /// Messages not yet handed over, and their payload bytes.
+        batch: Vec<(u32, Message)>,
+        batch_bytes: usize,
     },
 }
 
@@ -213,20 +221,25 @@ impl MessageSpill {
             write_error: false,
         };
         let mode = if threaded {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<(u32, Vec<Message>)>(QUEUE_BATCHES);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(u32, Message)>>(QUEUE_BATCHES);
             let spawned = std::thread::Builder::new()
                 .name("json-spill".into())
                 .spawn(move || {
                     let mut p = parker;
-                    for (conn, batch) in rx {
-                        for m in &batch {
-                            p.park(conn, m);
+                    for batch in rx {
+                        for (conn, m) in &batch {
+                            p.park(*conn, m);
                         }
                     }
                     p
                 });
             match spawned {
-                Ok(worker) => Mode::Threaded { tx, worker },
+                Ok(worker) => Mode::Threaded {
+                    tx,
+                    worker,
+                    batch: Vec::with_capacity(BATCH_MESSAGES),
+                    batch_bytes: 0,
+                },
                 // The parker went with the failed closure: start again inline.
                 Err(_) => return Self::in_dir(dir, false),
             }
@@ -246,7 +259,11 @@ impl MessageSpill {
         match mode {
             Mode::Off => Ok(None),
             Mode::Inline(p) => Ok(Some(p)),
-            Mode::Threaded { tx, worker } => {
+            Mode::Threaded {
+                tx, worker, batch, ..
+            } => {
+                // A failed send means the worker died: `join` reports it.
+                let _ = tx.send(batch);
                 drop(tx);
                 worker
                     .join()
@@ -283,12 +300,22 @@ impl EventSink for MessageSpill {
                     p.park(conn, &m);
                 }
             }
-            Mode::Threaded { tx, .. } => {
-                let batch = std::mem::take(messages);
-                if let Err(std::sync::mpsc::SendError((_, batch))) = tx.send((conn, batch)) {
-                    // The worker is gone (it panicked): keep them here;
-                    // `write_spilled` reports the failure.
-                    *messages = batch;
+            Mode::Threaded {
+                tx,
+                batch,
+                batch_bytes,
+                ..
+            } => {
+                for m in messages.drain(..) {
+                    *batch_bytes += m.text.as_ref().map_or(0, String::len) + m.head.len();
+                    batch.push((conn, m));
+                }
+                if batch.len() >= BATCH_MESSAGES || *batch_bytes >= BATCH_BYTES {
+                    let full = std::mem::replace(batch, Vec::with_capacity(BATCH_MESSAGES));
+                    *batch_bytes = 0;
+                    // A failed send means the worker died (it panicked);
+                    // `write_spilled` reports it when joining.
+                    let _ = tx.send(full);
                 }
             }
         }
