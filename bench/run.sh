@@ -58,19 +58,22 @@ gen_named() {
 }
 meta() { sed -n "s/.*\b$2=\([0-9]*\).*/\1/p" "$BENCH_DATA/$1.meta"; }
 
-# measure REPS CMD...: best wall seconds and the largest max RSS (KiB) over REPS runs;
-# stdout of CMD goes to /dev/null.
+# measure REPS CMD...: best wall seconds, the largest max RSS (KiB) and the best CPU
+# seconds (user + system, all threads) over REPS runs; stdout of CMD goes to /dev/null.
+# CPU time is shown because wall time on a shared machine depends on the load.
 measure() {
   local reps=$1; shift
-  local best="" rss=0 t
+  local best="" rss=0 cpu="" t r u s c
   for ((i = 0; i < reps; i++)); do
-    /usr/bin/time -f "%e %M" -o "$BENCH_DATA/.time" "$@" > /dev/null 2> "$BENCH_DATA/.stderr" || {
+    /usr/bin/time -f "%e %M %U %S" -o "$BENCH_DATA/.time" "$@" > /dev/null 2> "$BENCH_DATA/.stderr" || {
       echo "FAILED: $*" >&2; cat "$BENCH_DATA/.stderr" >&2; return 1; }
-    read -r t r < <(tail -1 "$BENCH_DATA/.time")
+    read -r t r u s < <(tail -1 "$BENCH_DATA/.time")
+    c=$(awk -v u="$u" -v s="$s" 'BEGIN{print u + s}')
     if [[ -z $best ]] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
+    if [[ -z $cpu ]] || awk "BEGIN{exit !($c < $cpu)}"; then cpu=$c; fi
     (( r > rss )) && rss=$r
   done
-  echo "$best $rss"
+  echo "$best $rss $cpu"
 }
 
 # check NAME: the analyzer's counts equal what the generator wrote.
@@ -100,29 +103,31 @@ bench() {
   echo
   echo "### $name.pcap: $((bytes / 1000000)) MB, $packets packets, $(meta "$name" connections) connections, $(meta "$name" messages) messages ($(meta "$name" compressed) compressed)"
   echo
-  echo "| what | best wall s | MB/s | packets/s | peak RSS MiB | × tshark |"
-  echo "|---|---:|---:|---:|---:|---:|"
+  echo "| what | best wall s | MB/s | packets/s | peak RSS MiB | × tshark (wall) | CPU s | × tshark (CPU) |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
   local -a names cmds
-  names=("cat (I/O floor)" "pcap-parser + etherparse (parser floor)" "wsinspect report --format json" "wsinspect report --format ndjson")
-  cmds=("cat $f" "$FLOOR $f" "$WS report --format json $f" "$WS report --format ndjson $f")
-  local ts=""
+  names=("cat > /dev/null (I/O floor)" "dd bs=1M (read floor)" "pcap-parser + etherparse (parser floor)" "wsinspect report --format json" "wsinspect report --format ndjson")
+  cmds=("cat $f" "dd if=$f of=/dev/null bs=1M status=none" "$FLOOR $f" "$WS report --format json $f" "$WS report --format ndjson $f")
+  local ts="" tscpu=""
   if [[ "${SKIP_TSHARK:-0}" != 1 ]]; then
-    read -r ts tsrss < <(measure "$TSHARK_REPS" tshark -r "$f" -Y websocket -T fields -e frame.number -e websocket.opcode -e websocket.payload_length)
+    read -r ts tsrss tscpu < <(measure "$TSHARK_REPS" tshark -r "$f" -Y websocket -T fields -e frame.number -e websocket.opcode -e websocket.payload_length)
   fi
   for i in "${!names[@]}"; do
     # shellcheck disable=SC2086
-    read -r t rss < <(measure "$REPS" ${cmds[$i]})
-    row "${names[$i]}" "$t" "$rss" "$bytes" "$packets" "$ts"
+    read -r t rss cpu < <(measure "$REPS" ${cmds[$i]})
+    row "${names[$i]}" "$t" "$rss" "$bytes" "$packets" "$ts" "$cpu" "$tscpu"
   done
-  [[ -n $ts ]] && row "tshark -Y websocket -T fields" "$ts" "$tsrss" "$bytes" "$packets" "$ts"
+  [[ -n $ts ]] && row "tshark -Y websocket -T fields" "$ts" "$tsrss" "$bytes" "$packets" "$ts" "$tscpu" "$tscpu"
   return 0
 }
 
 row() {
-  awk -v n="$1" -v t="$2" -v rss="$3" -v b="$4" -v p="$5" -v ts="$6" 'BEGIN {
+  awk -v n="$1" -v t="$2" -v rss="$3" -v b="$4" -v p="$5" -v ts="$6" -v c="$7" -v tc="$8" 'BEGIN {
     if (t < 0.005) t = 0.005
+    if (c < 0.005) c = 0.005
     ratio = (ts == "") ? "–" : sprintf("%.1f", ts / t)
-    printf "| %s | %.2f | %.0f | %.0f | %.1f | %s |\n", n, t, b / 1e6 / t, p / t, rss / 1024, ratio }'
+    cratio = (tc == "") ? "–" : sprintf("%.1f", tc / c)
+    printf "| %s | %.2f | %.0f | %.0f | %.1f | %s | %.2f | %s |\n", n, t, b / 1e6 / t, p / t, rss / 1024, ratio, c, cratio }'
 }
 
 echo "# wsinspect benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -142,12 +147,12 @@ if [[ "${SCALE:-0}" == 1 ]]; then
   echo
   echo "### scaling: report --format json"
   echo
-  echo "| capture | MB | best wall s | MB/s | peak RSS MiB |"
-  echo "|---|---:|---:|---:|---:|"
+  echo "| capture | MB | best wall s | MB/s | CPU s | CPU s per 100 MB | peak RSS MiB |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
   for n in scale100m large scale1g; do
     f=$BENCH_DATA/$n.pcap
     b=$(stat -c %s "$f")
-    read -r t rss < <(measure "$REPS" "$WS" report --format json "$f")
-    awk -v n="$n" -v t="$t" -v rss="$rss" -v b="$b" 'BEGIN { printf "| %s | %.0f | %.2f | %.0f | %.1f |\n", n, b/1e6, t, b/1e6/t, rss/1024 }'
+    read -r t rss cpu < <(measure "$REPS" "$WS" report --format json "$f")
+    awk -v n="$n" -v t="$t" -v rss="$rss" -v b="$b" -v c="$cpu" 'BEGIN { printf "| %s | %.0f | %.2f | %.0f | %.2f | %.3f | %.1f |\n", n, b/1e6, t, b/1e6/t, c, c/(b/1e8), rss/1024 }'
   done
 fi

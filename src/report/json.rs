@@ -31,6 +31,8 @@ pub fn write(analysis: &Analysis, out: &mut impl Write) -> io::Result<()> {
 /// Indentation of a message object inside the document
 /// (root → `connections` → connection → `messages` → message).
 const MESSAGE_INDENT: &[u8] = b"        ";
+/// Nesting depth of a message object (two spaces per level).
+const MESSAGE_DEPTH: usize = 4;
 /// Indentation of a connection object inside the document.
 const CONNECTION_INDENT: &[u8] = b"    ";
 /// A connection's parked text is written to the file in pieces of this size.
@@ -80,18 +82,19 @@ impl Parker {
 
     /// Serializes one message at its final indentation and parks it.
     fn park(&mut self, conn: u32, m: &Message) {
-        self.scratch.clear();
-        if let Err(e) = serde_json::to_writer_pretty(&mut self.scratch, m) {
-            self.failed.get_or_insert_with(|| e.to_string());
-            return;
-        }
         let p = self.parked.entry(conn).or_default();
         let before = p.buf.len();
         if p.count > 0 {
             p.buf.extend_from_slice(b",\n");
             p.buf.extend_from_slice(MESSAGE_INDENT);
         }
-        indent_into(&mut p.buf, &self.scratch, MESSAGE_INDENT);
+        // Serialized straight at its final depth: no copy, no re-indenting.
+        let mut ser = serde_json::Serializer::with_formatter(&mut p.buf, Nested::at(MESSAGE_DEPTH));
+        if let Err(e) = serde::Serialize::serialize(m, &mut ser) {
+            p.buf.truncate(before);
+            self.failed.get_or_insert_with(|| e.to_string());
+            return;
+        }
         p.count += 1;
         self.buffered += p.buf.len() - before;
         if self.write_error {
@@ -322,6 +325,93 @@ impl EventSink for MessageSpill {
     }
 }
 
+/// `serde_json`'s pretty layout (two-space indent) for a value that sits
+/// `depth` levels deep in the document: the same bytes as pretty-printing it
+/// alone and indenting every line after the first by `depth` levels.
+struct Nested {
+    depth: usize,
+    has_value: bool,
+}
+
+impl Nested {
+    fn at(depth: usize) -> Self {
+        Nested {
+            depth,
+            has_value: false,
+        }
+    }
+
+    fn newline<W: ?Sized + Write>(&self, w: &mut W) -> io::Result<()> {
+        const SPACES: &[u8] = &[b' '; 64];
+        w.write_all(b"\n")?;
+        let mut n = self.depth * 2;
+        while n > 0 {
+            let k = n.min(SPACES.len());
+            w.write_all(&SPACES[..k])?;
+            n -= k;
+        }
+        Ok(())
+    }
+}
+
+impl serde_json::ser::Formatter for Nested {
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"[")
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth = self.depth.saturating_sub(1);
+        if self.has_value {
+            self.newline(w)?;
+        }
+        w.write_all(b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if !first {
+            w.write_all(b",")?;
+        }
+        self.newline(w)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth = self.depth.saturating_sub(1);
+        if self.has_value {
+            self.newline(w)?;
+        }
+        w.write_all(b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if !first {
+            w.write_all(b",")?;
+        }
+        self.newline(w)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+}
+
 /// Copies `src` into `dst`, following every newline with `indent`. JSON
 /// strings hold no raw newlines (they are escaped), so only the layout's
 /// line breaks are touched.
@@ -468,6 +558,27 @@ mod tests {
         let mut got = Vec::new();
         write_spilled(a, spill, &mut got).expect("spilled");
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn nested_layout_equals_indented_pretty_layout() {
+        let v =
+            serde_json::json!({"a": [1, {"b": [], "c": {}}, [[]]], "d": "x\ny", "e": {"f": null}});
+        for depth in 0..6 {
+            let mut want = Vec::new();
+            indent_into(
+                &mut want,
+                &serde_json::to_vec_pretty(&v).expect("pretty"),
+                &b"  ".repeat(depth),
+            );
+            let mut got = Vec::new();
+            let mut ser = serde_json::Serializer::with_formatter(&mut got, Nested::at(depth));
+            serde::Serialize::serialize(&v, &mut ser).expect("nested");
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want)
+            );
+        }
     }
 
     #[test]
