@@ -28,11 +28,11 @@ fn main() {
                     packets += 1;
                     bytes += data.len() as u64;
                     // Ethernet only: enough for the benchmark captures.
-                    if let Ok(p) = LaxSlicedPacket::from_ethernet(data) {
-                        if let Some(TransportSlice::Tcp(t)) = p.transport {
-                            tcp += 1;
-                            tcp_payload += t.payload().len() as u64;
-                        }
+                    if let Ok(p) = LaxSlicedPacket::from_ethernet(data)
+                        && let Some(TransportSlice::Tcp(t)) = p.transport
+                    {
+                        tcp += 1;
+                        tcp_payload += t.payload().len() as u64;
                     }
                 }
                 reader.consume(len);

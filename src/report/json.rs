@@ -114,7 +114,8 @@ impl Parker {
                 if res.is_err() {
                     break;
                 }
-                p.buf.shrink_to(CHUNK_BYTES);
+                // Freed, not kept: with many connections idle capacity adds up.
+                p.buf = Vec::new();
             }
             if res.is_ok() {
                 self.buffered = 0;
