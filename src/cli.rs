@@ -205,7 +205,7 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
         .transpose()
         .context("parsing --where")?;
     let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     match args.format {
         FormatArg::Ndjson => {
             let mut sink = NdjsonSink::new(&mut out);
@@ -220,6 +220,12 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
             if let Some(e) = sink.error.take() {
                 return Err(e).context("writing the report");
             }
+        }
+        FormatArg::Json if filter.is_none() => {
+            // Messages are parked on disk as they complete (bounded memory).
+            let mut spill = report::json::MessageSpill::new();
+            let analysis = pipeline::analyze_path_with(&path, &opts, &mut spill)?;
+            report::json::write_spilled(analysis, spill, &mut out)?;
         }
         FormatArg::Json | FormatArg::Text => {
             let mut analysis = pipeline::analyze_path_with(&path, &opts, &mut NullSink)?;

@@ -79,6 +79,19 @@ pub trait EventSink {
     fn payloads(&mut self) -> Option<&mut dyn PayloadSink> {
         None
     }
+
+    /// Offered the data messages connection `conn` completed since the last
+    /// offer: after every packet of the connection, and once more when it
+    /// is finished (before [`SinkEvent::End`]), in order of completion.
+    ///
+    /// A sink that stores or writes them elsewhere drains the `Vec`, so the
+    /// model does not hold every message of a long capture (peak memory
+    /// stays bounded, `docs/performance.md`); the per-direction counters in
+    /// [`model::ConnStats`] still count them. By default they stay in the
+    /// model ([`Connection::messages`]).
+    fn take_messages(&mut self, conn: u32, messages: &mut Vec<Message>) {
+        let _ = (conn, messages);
+    }
 }
 
 /// Receives the decoded (unmasked, inflated) payload of every data message
@@ -267,6 +280,10 @@ impl<'s> Analyzer<'s> {
                 )
             });
         record_tcp_event(t, side, seg, packet, ts);
+        let conn = &mut t.session.conn;
+        if !conn.messages.is_empty() {
+            self.sink.take_messages(conn.id, &mut conn.messages);
+        }
     }
 
     fn open(
@@ -346,6 +363,9 @@ impl<'s> Analyzer<'s> {
             deliver(session, side, piece, At { src, now, ts }, cause, sink)
         });
         let mut conn = finalize(t);
+        if !conn.messages.is_empty() {
+            self.sink.take_messages(conn.id, &mut conn.messages);
+        }
         self.sink.event(&conn, SinkEvent::End);
         if self.evict {
             self.free.push(slot);
@@ -354,8 +374,8 @@ impl<'s> Analyzer<'s> {
             }
             let e = &mut self.evicted;
             e.websocket_connections += u64::from(conn.is_websocket);
-            e.messages += conn.messages.len() as u64;
-            e.control_frames += conn.control.len() as u64;
+            e.messages += conn.stats.c2s.messages + conn.stats.s2c.messages;
+            e.control_frames += conn.stats.c2s.control_frames + conn.stats.s2c.control_frames;
             e.violations += conn.violations.len() as u64;
             conn.messages = Vec::new();
             conn.control = Vec::new();
@@ -395,10 +415,9 @@ impl<'s> Analyzer<'s> {
     pub fn trim_live(&mut self, keep: usize) {
         for t in self.live.iter_mut().flatten() {
             let c = &mut t.session.conn;
+            // The per-direction counters keep counting what is dropped here.
             let m = c.messages.len().saturating_sub(keep);
             let f = c.control.len().saturating_sub(keep);
-            self.evicted.messages += m as u64;
-            self.evicted.control_frames += f as u64;
             c.messages.drain(..m);
             c.control.drain(..f);
         }
@@ -459,8 +478,10 @@ impl<'s> Analyzer<'s> {
         };
         for c in counted.iter().chain(&current) {
             stats.websocket_connections += u64::from(c.is_websocket);
-            stats.messages += c.messages.len() as u64;
-            stats.control_frames += c.control.len() as u64;
+            // Equal to the list lengths unless a sink took or a live
+            // capture trimmed them.
+            stats.messages += c.stats.c2s.messages + c.stats.s2c.messages;
+            stats.control_frames += c.stats.c2s.control_frames + c.stats.s2c.control_frames;
             stats.violations += c.violations.len() as u64;
         }
         let mut conns = finished;

@@ -1,8 +1,26 @@
 //! The JSON report: the whole [`Analysis`], a superset of the truth files'
 //! fields with the same names and meanings.
+//!
+//! Two ways to write the same bytes:
+//! - [`write`] serializes an [`Analysis`] that holds every message;
+//! - [`MessageSpill`] is an [`EventSink`] that takes each message as soon
+//!   as it completes, serializes it (pretty, at its final indentation) and
+//!   parks the text in an unlinked temporary file; [`write_spilled`] then
+//!   writes the document, splicing every connection's messages back in.
+//!   Peak memory no longer grows with the number of messages (a report on
+//!   100 000 messages held them all, texts included: `docs/performance.md`).
+//!
+//! The document starts with fields known only at the end (`packet_count`,
+//! `end_ts`) and lists connections by first packet, so it cannot be written
+//! while the capture is read; parking the messages is what bounds memory.
 
-use crate::analysis::model::Analysis;
-use std::io::{self, Write};
+use crate::analysis::model::{Analysis, Connection};
+use crate::analysis::{EventSink, SinkEvent};
+use crate::ws::message::Message;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
 
 /// Writes the analysis as one pretty-printed JSON document.
 pub fn write(analysis: &Analysis, out: &mut impl Write) -> io::Result<()> {
@@ -16,5 +34,567 @@ pub fn into_io(e: serde_json::Error) -> io::Error {
     match e.io_error_kind() {
         Some(kind) => io::Error::from(kind),
         None => io::Error::other(e),
+    }
+}
+
+/// Indentation of a message object inside the document
+/// (root → `connections` → connection → `messages` → message).
+const MESSAGE_INDENT: &[u8] = b"        ";
+/// Nesting depth of a message object (two spaces per level).
+const MESSAGE_DEPTH: usize = 4;
+/// Indentation of a connection object inside the document.
+const CONNECTION_INDENT: &[u8] = b"    ";
+/// A connection's parked text is written to the file in pieces of this size.
+const CHUNK_BYTES: usize = 32 << 10;
+/// Parked text held in memory over all connections before all is written out.
+const MAX_BUFFERED: usize = 8 << 20;
+
+/// The parked messages of one connection.
+#[derive(Default)]
+struct Parked {
+    /// Byte ranges of the spill file, in order.
+    ranges: Vec<(u64, usize)>,
+    /// Text not yet written to the file.
+    buf: Vec<u8>,
+    /// Messages parked.
+    count: u64,
+}
+
+/// The spill file and what it holds; owned by the worker thread while the
+/// capture is read.
+struct Parker {
+    file: File,
+    /// Bytes written to the file so far.
+    len: u64,
+    parked: HashMap<u32, Parked>,
+    buffered: usize,
+    scratch: Vec<u8>,
+    /// A message could not be serialized: the document cannot be written.
+    failed: Option<String>,
+    /// The first write error: parked text then stays in memory (correct
+    /// output, memory no longer bounded).
+    write_error: bool,
+}
+
+impl Parker {
+    fn flush_one(file: &mut File, len: &mut u64, p: &mut Parked) -> io::Result<()> {
+        if p.buf.is_empty() {
+            return Ok(());
+        }
+        // Writes only append: the file position is always at `len`.
+        file.write_all(&p.buf)?;
+        p.ranges.push((*len, p.buf.len()));
+        *len += p.buf.len() as u64;
+        p.buf.clear();
+        Ok(())
+    }
+
+    /// Serializes one message at its final indentation and parks it.
+    fn park(&mut self, conn: u32, m: &Message) {
+        let p = self.parked.entry(conn).or_default();
+        let before = p.buf.len();
+        if p.count > 0 {
+            p.buf.extend_from_slice(b",\n");
+            p.buf.extend_from_slice(MESSAGE_INDENT);
+        }
+        // Serialized straight at its final depth: no copy, no re-indenting.
+        let mut ser = serde_json::Serializer::with_formatter(&mut p.buf, Nested::at(MESSAGE_DEPTH));
+        if let Err(e) = serde::Serialize::serialize(m, &mut ser) {
+            p.buf.truncate(before);
+            self.failed.get_or_insert_with(|| e.to_string());
+            return;
+        }
+        p.count += 1;
+        self.buffered += p.buf.len() - before;
+        if self.write_error {
+            return;
+        }
+        let mut res = Ok(());
+        if p.buf.len() >= CHUNK_BYTES {
+            let n = p.buf.len();
+            res = Self::flush_one(&mut self.file, &mut self.len, p);
+            if res.is_ok() {
+                self.buffered -= n;
+            }
+        }
+        if res.is_ok() && self.buffered > MAX_BUFFERED {
+            for p in self.parked.values_mut() {
+                res = Self::flush_one(&mut self.file, &mut self.len, p);
+                if res.is_err() {
+                    break;
+                }
+                // Freed, not kept: with many connections idle capacity adds up.
+                p.buf = Vec::new();
+            }
+            if res.is_ok() {
+                self.buffered = 0;
+            }
+        }
+        self.write_error = res.is_err();
+    }
+
+    /// Writes the parked text of `conn`'s messages to `out`.
+    fn copy_out(&mut self, conn: u32, out: &mut impl Write) -> io::Result<()> {
+        let Some(p) = self.parked.remove(&conn) else {
+            return Ok(());
+        };
+        for (off, len) in p.ranges {
+            self.file.seek(SeekFrom::Start(off))?;
+            self.scratch.resize(len, 0);
+            self.file.read_exact(&mut self.scratch)?;
+            out.write_all(&self.scratch)?;
+        }
+        out.write_all(&p.buf)
+    }
+}
+
+/// Batches of messages queued for the worker before the analyzer waits.
+const QUEUE_BATCHES: usize = 16;
+/// Messages per batch: one hand-over per message would cost a wake-up
+/// (futex) each.
+const BATCH_MESSAGES: usize = 128;
+/// Payload bytes per batch (text and head), so big messages go out sooner.
+const BATCH_BYTES: usize = 512 << 10;
+
+enum Mode {
+    /// No spill file: messages stay in the model.
+    Off,
+    /// Messages are serialized and parked on the calling thread.
+    Inline(Parker),
+    /// ... on a worker thread (the second core), fed through a bounded
+    /// queue so memory stays bounded when the worker falls behind.
+    Threaded {
+        tx: std::sync::mpsc::SyncSender<Vec<(u32, Message)>>,
+        worker: std::thread::JoinHandle<Parker>,
+        /// Messages not yet handed over, and their payload bytes.
+        batch: Vec<(u32, Message)>,
+        batch_bytes: usize,
+    },
+}
+
+/// Parks serialized messages in a temporary file; see the module docs.
+pub struct MessageSpill {
+    path: PathBuf,
+    mode: Mode,
+    /// Why the spill file could not be made (messages stay in the model).
+    pub error: Option<io::Error>,
+}
+
+impl std::fmt::Debug for MessageSpill {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageSpill")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl MessageSpill {
+    /// A spill in the system temporary directory (`$TMPDIR`), serialized
+    /// on a worker thread. When the file cannot be made, messages simply
+    /// stay in the model.
+    pub fn new() -> Self {
+        Self::in_dir(std::env::temp_dir(), true)
+    }
+
+    /// A spill file in `dir`; `threaded` serializes on a worker thread.
+    pub fn in_dir(dir: PathBuf, threaded: bool) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let path = dir.join(format!(
+            "wsinspect-messages-{}-{nanos}.json",
+            std::process::id()
+        ));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path);
+        let file = match file {
+            Ok(f) => f,
+            Err(e) => {
+                return MessageSpill {
+                    path,
+                    mode: Mode::Off,
+                    error: Some(e),
+                };
+            }
+        };
+        // Unlinked at once where the OS allows it, so nothing is left
+        // behind even when the process is killed.
+        let _ = std::fs::remove_file(&path);
+        let parker = Parker {
+            file,
+            len: 0,
+            parked: HashMap::new(),
+            buffered: 0,
+            scratch: Vec::new(),
+            failed: None,
+            write_error: false,
+        };
+        let mode = if threaded {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(u32, Message)>>(QUEUE_BATCHES);
+            let spawned = std::thread::Builder::new()
+                .name("json-spill".into())
+                .spawn(move || {
+                    let mut p = parker;
+                    for batch in rx {
+                        for (conn, m) in &batch {
+                            p.park(*conn, m);
+                        }
+                    }
+                    p
+                });
+            match spawned {
+                Ok(worker) => Mode::Threaded {
+                    tx,
+                    worker,
+                    batch: Vec::with_capacity(BATCH_MESSAGES),
+                    batch_bytes: 0,
+                },
+                // The parker went with the failed closure: start again inline.
+                Err(_) => return Self::in_dir(dir, false),
+            }
+        } else {
+            Mode::Inline(parker)
+        };
+        MessageSpill {
+            path,
+            mode,
+            error: None,
+        }
+    }
+
+    /// Stops the worker and returns the parked state.
+    fn into_parker(self) -> io::Result<Option<Parker>> {
+        let mode = std::mem::replace(&mut { self }.mode, Mode::Off);
+        match mode {
+            Mode::Off => Ok(None),
+            Mode::Inline(p) => Ok(Some(p)),
+            Mode::Threaded {
+                tx, worker, batch, ..
+            } => {
+                // A failed send means the worker died: `join` reports it.
+                let _ = tx.send(batch);
+                drop(tx);
+                worker
+                    .join()
+                    .map(Some)
+                    .map_err(|_| io::Error::other("the JSON spill worker failed"))
+            }
+        }
+    }
+}
+
+impl Default for MessageSpill {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for MessageSpill {
+    fn drop(&mut self) {
+        // Where the file could not be unlinked while open (not Unix).
+        if !matches!(self.mode, Mode::Off) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl EventSink for MessageSpill {
+    fn event(&mut self, _conn: &Connection, _ev: SinkEvent<'_>) {}
+
+    fn take_messages(&mut self, conn: u32, messages: &mut Vec<Message>) {
+        match &mut self.mode {
+            Mode::Off => {}
+            Mode::Inline(p) => {
+                for m in messages.drain(..) {
+                    p.park(conn, &m);
+                }
+            }
+            Mode::Threaded {
+                tx,
+                batch,
+                batch_bytes,
+                ..
+            } => {
+                for m in messages.drain(..) {
+                    *batch_bytes += m.text.as_ref().map_or(0, String::len) + m.head.len();
+                    batch.push((conn, m));
+                }
+                if batch.len() >= BATCH_MESSAGES || *batch_bytes >= BATCH_BYTES {
+                    let full = std::mem::replace(batch, Vec::with_capacity(BATCH_MESSAGES));
+                    *batch_bytes = 0;
+                    // A failed send means the worker died (it panicked);
+                    // `write_spilled` reports it when joining.
+                    let _ = tx.send(full);
+                }
+            }
+        }
+    }
+}
+
+/// `serde_json`'s pretty layout (two-space indent) for a value that sits
+/// `depth` levels deep in the document: the same bytes as pretty-printing it
+/// alone and indenting every line after the first by `depth` levels.
+struct Nested {
+    depth: usize,
+    has_value: bool,
+}
+
+impl Nested {
+    fn at(depth: usize) -> Self {
+        Nested {
+            depth,
+            has_value: false,
+        }
+    }
+
+    fn newline<W: ?Sized + Write>(&self, w: &mut W) -> io::Result<()> {
+        const SPACES: &[u8] = &[b' '; 64];
+        w.write_all(b"\n")?;
+        let mut n = self.depth * 2;
+        while n > 0 {
+            let k = n.min(SPACES.len());
+            w.write_all(&SPACES[..k])?;
+            n -= k;
+        }
+        Ok(())
+    }
+}
+
+impl serde_json::ser::Formatter for Nested {
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"[")
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth = self.depth.saturating_sub(1);
+        if self.has_value {
+            self.newline(w)?;
+        }
+        w.write_all(b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if !first {
+            w.write_all(b",")?;
+        }
+        self.newline(w)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth = self.depth.saturating_sub(1);
+        if self.has_value {
+            self.newline(w)?;
+        }
+        w.write_all(b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if !first {
+            w.write_all(b",")?;
+        }
+        self.newline(w)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+}
+
+/// Copies `src` into `dst`, following every newline with `indent`. JSON
+/// strings hold no raw newlines (they are escaped), so only the layout's
+/// line breaks are touched.
+fn indent_into(dst: &mut Vec<u8>, src: &[u8], indent: &[u8]) {
+    let mut rest = src;
+    while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+        let (line, tail) = rest.split_at(i + 1);
+        dst.extend_from_slice(line);
+        dst.extend_from_slice(indent);
+        rest = tail;
+    }
+    dst.extend_from_slice(rest);
+}
+
+/// Finds `needle` in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Writes the same document as [`write`] for an analysis whose messages
+/// were taken by `spill` (those still in the model are written in place,
+/// after the parked ones; with a failed spill that is all of them).
+pub fn write_spilled(
+    mut analysis: Analysis,
+    spill: MessageSpill,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    let Some(mut spill) = spill.into_parker()? else {
+        return write(&analysis, out);
+    };
+    if let Some(why) = spill.failed.take() {
+        return Err(io::Error::other(format!(
+            "a message cannot be serialized: {why}"
+        )));
+    }
+    let conns = std::mem::take(&mut analysis.connections);
+    if conns.is_empty() {
+        return write(&analysis, out);
+    }
+    let head = serde_json::to_vec_pretty(&analysis).map_err(io::Error::other)?;
+    const CONNS: &[u8] = b"\n  \"connections\": []";
+    let at = find(&head, CONNS).ok_or_else(|| io::Error::other("connections not found"))?;
+    out.write_all(&head[..at])?;
+    out.write_all(b"\n  \"connections\": [")?;
+    let mut text = Vec::new();
+    for (i, mut c) in conns.into_iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        out.write_all(b"\n")?;
+        out.write_all(CONNECTION_INDENT)?;
+        let parked = spill.parked.get(&c.id).map_or(0, |p| p.count);
+        if parked == 0 {
+            text.clear();
+            serde_json::to_writer_pretty(&mut text, &c).map_err(io::Error::other)?;
+            write_indented(out, &text, CONNECTION_INDENT)?;
+            continue;
+        }
+        let kept = std::mem::take(&mut c.messages);
+        text.clear();
+        serde_json::to_writer_pretty(&mut text, &c).map_err(io::Error::other)?;
+        const MSGS: &[u8] = b"\n  \"messages\": []";
+        let at = find(&text, MSGS).ok_or_else(|| io::Error::other("messages not found"))?;
+        write_indented(out, &text[..at], CONNECTION_INDENT)?;
+        out.write_all(b"\n      \"messages\": [\n")?;
+        out.write_all(MESSAGE_INDENT)?;
+        spill.copy_out(c.id, out)?;
+        let mut one = Vec::new();
+        for m in &kept {
+            out.write_all(b",\n")?;
+            out.write_all(MESSAGE_INDENT)?;
+            one.clear();
+            serde_json::to_writer_pretty(&mut one, m).map_err(io::Error::other)?;
+            write_indented(out, &one, MESSAGE_INDENT)?;
+        }
+        out.write_all(b"\n      ]")?;
+        write_indented(out, &text[at + MSGS.len()..], CONNECTION_INDENT)?;
+    }
+    out.write_all(b"\n  ]")?;
+    out.write_all(&head[at + CONNS.len()..])?;
+    out.write_all(b"\n")
+}
+
+fn write_indented(out: &mut impl Write, src: &[u8], indent: &[u8]) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(src.len() + src.len() / 8);
+    indent_into(&mut buf, src, indent);
+    out.write_all(&buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Limits;
+
+    /// The spliced document equals the plain one, byte for byte, on every
+    /// sample capture with messages.
+    #[test]
+    fn spilled_document_equals_plain_document() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+        let mut checked = 0;
+        for (i, entry) in std::fs::read_dir(&dir).expect("captures dir").enumerate() {
+            // Both modes, alternately.
+            let threaded = i % 2 == 0;
+            let path = entry.expect("entry").path();
+            let name = path.to_string_lossy().into_owned();
+            if !(name.ends_with(".pcap") || name.ends_with(".pcapng")) {
+                continue;
+            }
+            let mut null = crate::analysis::NullSink;
+            let Ok(plain) = crate::pipeline::analyze_path(&name, Limits::default(), &mut null)
+            else {
+                continue;
+            };
+            let mut want = Vec::new();
+            write(&plain, &mut want).expect("plain");
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let mut spill = MessageSpill::in_dir(tmp.path().to_path_buf(), threaded);
+            let a = crate::pipeline::analyze_path(&name, Limits::default(), &mut spill)
+                .expect("analyze");
+            assert!(a.connections.iter().all(|c| c.messages.is_empty()));
+            let mut got = Vec::new();
+            write_spilled(a, spill, &mut got).expect("spilled");
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want),
+                "{name}"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 10, "only {checked} captures checked");
+    }
+
+    #[test]
+    fn unusable_spill_dir_keeps_messages_in_the_model() {
+        let mut spill = MessageSpill::in_dir(PathBuf::from("/nonexistent/wsinspect/dir"), true);
+        assert!(spill.error.is_some());
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/ping_pong.pcap");
+        let a =
+            crate::pipeline::analyze_path(&path.to_string_lossy(), Limits::default(), &mut spill)
+                .expect("analyze");
+        assert!(a.connections.iter().any(|c| !c.messages.is_empty()));
+        let mut want = Vec::new();
+        write(&a, &mut want).expect("plain");
+        let mut got = Vec::new();
+        write_spilled(a, spill, &mut got).expect("spilled");
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn nested_layout_equals_indented_pretty_layout() {
+        let v =
+            serde_json::json!({"a": [1, {"b": [], "c": {}}, [[]]], "d": "x\ny", "e": {"f": null}});
+        for depth in 0..6 {
+            let mut want = Vec::new();
+            indent_into(
+                &mut want,
+                &serde_json::to_vec_pretty(&v).expect("pretty"),
+                &b"  ".repeat(depth),
+            );
+            let mut got = Vec::new();
+            let mut ser = serde_json::Serializer::with_formatter(&mut got, Nested::at(depth));
+            serde::Serialize::serialize(&v, &mut ser).expect("nested");
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want)
+            );
+        }
+    }
+
+    #[test]
+    fn indent_follows_every_newline() {
+        let mut v = Vec::new();
+        indent_into(&mut v, b"{\n  \"a\": \"x\\ny\"\n}", b"    ");
+        assert_eq!(v, b"{\n      \"a\": \"x\\ny\"\n    }");
     }
 }

@@ -56,6 +56,10 @@ pub enum InflateError {
     TooLarge(u64),
 }
 
+/// Output handed on per inflate call. Every live compressed direction owns
+/// one, so it is kept small (the 32 KiB window lives in the inflate state).
+const OUT_CHUNK: usize = 8 * 1024;
+
 /// Inflates messages of one direction.
 pub struct Inflater {
     z: Decompress,
@@ -64,7 +68,7 @@ pub struct Inflater {
     /// window cannot be decoded until a reset.
     poisoned: bool,
     out_this_message: u64,
-    buf: Box<[u8; 32 * 1024]>,
+    buf: Box<[u8; OUT_CHUNK]>,
 }
 
 impl std::fmt::Debug for Inflater {
@@ -83,7 +87,7 @@ impl Inflater {
             reset_each_message,
             poisoned: false,
             out_this_message: 0,
-            buf: Box::new([0; 32 * 1024]),
+            buf: Box::new([0; OUT_CHUNK]),
         }
     }
 

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Reproducible end-to-end benchmark of wsinspect (issue 10, docs/performance.md).
+#
+#   bench/run.sh                 # large + small capture, every tool, a markdown table
+#   SCALE=1 bench/run.sh         # also: report --format json on 100 MB and 1 GB captures
+#
+# Environment:
+#   BENCH_DATA   where captures and binaries go (default /work/bench-data if /work exists,
+#                else $TMPDIR/wsinspect-bench); never inside the repository
+#   REPS         runs per measurement, the best wall time is kept (default 3)
+#   TSHARK_REPS  runs of tshark (default 1: it is slow)
+#   SKIP_TSHARK  set to 1 to skip tshark
+#   SCALE        set to 1 to add the 100 MB / 1 GB scaling runs
+#   REGEN        set to 1 to regenerate captures that already exist
+#
+# Needs: cargo, /usr/bin/time (package `time`) and tshark; missing ones are
+# installed with apt-get (as root). Nothing here is part of `cargo test`.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if [[ -z "${BENCH_DATA:-}" ]]; then
+  if [[ -d /work ]]; then BENCH_DATA=/work/bench-data; else BENCH_DATA=${TMPDIR:-/tmp}/wsinspect-bench; fi
+fi
+REPS=${REPS:-3}
+TSHARK_REPS=${TSHARK_REPS:-1}
+mkdir -p "$BENCH_DATA/bin"
+
+apt_install() {
+  if [[ $(id -u) -ne 0 ]]; then echo "need $* (run as root or install it)" >&2; exit 1; fi
+  # tshark asks whether non-root users may capture: answer no, without a prompt.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+[[ -x /usr/bin/time ]] || apt_install time
+if [[ "${SKIP_TSHARK:-0}" != 1 ]] && ! command -v tshark >/dev/null; then apt_install tshark; fi
+
+echo "== building (release)" >&2
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+(cd "$ROOT" && cargo build --release --quiet --bin wsinspect --example gen_capture --example parse_floor)
+# Private copies: a shared target dir may be rebuilt by someone else meanwhile.
+for b in wsinspect examples/gen_capture examples/parse_floor; do
+  cp "$TARGET/release/$b" "$BENCH_DATA/bin/"
+done
+WS=$BENCH_DATA/bin/wsinspect
+GEN=$BENCH_DATA/bin/gen_capture
+FLOOR=$BENCH_DATA/bin/parse_floor
+
+# gen_named NAME KIND [N] [M]: makes $BENCH_DATA/NAME.pcap and NAME.meta (the generator's totals).
+gen_named() {
+  local name=$1 kind=$2; shift 2
+  local f=$BENCH_DATA/$name.pcap
+  if [[ ! -s $f || ! -s $BENCH_DATA/$name.meta || "${REGEN:-0}" == 1 ]]; then
+    echo "== generating $f" >&2
+    "$GEN" "$kind" "$f" "$@" 2> "$BENCH_DATA/$name.meta.tmp" >/dev/null
+    mv "$BENCH_DATA/$name.meta.tmp" "$BENCH_DATA/$name.meta"
+  fi
+}
+meta() { sed -n "s/.*\b$2=\([0-9]*\).*/\1/p" "$BENCH_DATA/$1.meta"; }
+
+# measure REPS CMD...: best wall seconds, the largest max RSS (KiB) and the best CPU
+# seconds (user + system, all threads) over REPS runs; stdout of CMD goes to /dev/null.
+# CPU time is shown because wall time on a shared machine depends on the load.
+measure() {
+  local reps=$1; shift
+  local best="" rss=0 cpu="" t r u s c
+  for ((i = 0; i < reps; i++)); do
+    /usr/bin/time -f "%e %M %U %S" -o "$BENCH_DATA/.time" "$@" > /dev/null 2> "$BENCH_DATA/.stderr" || {
+      echo "FAILED: $*" >&2; cat "$BENCH_DATA/.stderr" >&2; return 1; }
+    read -r t r u s < <(tail -1 "$BENCH_DATA/.time")
+    c=$(awk -v u="$u" -v s="$s" 'BEGIN{print u + s}')
+    if [[ -z $best ]] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
+    if [[ -z $cpu ]] || awk "BEGIN{exit !($c < $cpu)}"; then cpu=$c; fi
+    (( r > rss )) && rss=$r
+  done
+  echo "$best $rss $cpu"
+}
+
+# check NAME: the analyzer's counts equal what the generator wrote.
+check() {
+  local name=$1 f=$BENCH_DATA/$1.pcap
+  "$WS" report --format json "$f" > "$BENCH_DATA/$name.report.json"
+  python3 - "$BENCH_DATA/$name.report.json" "$(meta "$name" messages)" "$(meta "$name" packets)" "$(meta "$name" connections)" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+s = r["stats"]
+want = dict(messages=int(sys.argv[2]), packets=int(sys.argv[3]), conns=int(sys.argv[4]))
+got = dict(messages=s["messages"], packets=r["packet_count"], conns=s["websocket_connections"])
+bad = s["violations"] or r["capture_anomalies"] or got != want
+print(("MISMATCH " if bad else "ok ") + f"{sys.argv[1]}: {got}, violations {s['violations']}", file=sys.stderr)
+sys.exit(1 if bad else 0)
+EOF
+  rm -f "$BENCH_DATA/$name.report.json"
+}
+
+# bench NAME: one table for one capture.
+bench() {
+  local name=$1 f=$BENCH_DATA/$1.pcap
+  local bytes packets
+  bytes=$(stat -c %s "$f")
+  packets=$(meta "$name" packets)
+  check "$name"
+  echo
+  echo "### $name.pcap: $((bytes / 1000000)) MB, $packets packets, $(meta "$name" connections) connections, $(meta "$name" messages) messages ($(meta "$name" compressed) compressed)"
+  echo
+  echo "| what | best wall s | MB/s | packets/s | peak RSS MiB | × tshark (wall) | CPU s | × tshark (CPU) |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  local -a names cmds
+  names=("cat > /dev/null (I/O floor)" "dd bs=1M (read floor)" "pcap-parser + etherparse (parser floor)" "wsinspect report --format json" "wsinspect report --format ndjson")
+  cmds=("cat $f" "dd if=$f of=/dev/null bs=1M status=none" "$FLOOR $f" "$WS report --format json $f" "$WS report --format ndjson $f")
+  local ts="" tscpu=""
+  if [[ "${SKIP_TSHARK:-0}" != 1 ]]; then
+    read -r ts tsrss tscpu < <(measure "$TSHARK_REPS" tshark -r "$f" -Y websocket -T fields -e frame.number -e websocket.opcode -e websocket.payload_length)
+  fi
+  for i in "${!names[@]}"; do
+    # shellcheck disable=SC2086
+    read -r t rss cpu < <(measure "$REPS" ${cmds[$i]})
+    row "${names[$i]}" "$t" "$rss" "$bytes" "$packets" "$ts" "$cpu" "$tscpu"
+  done
+  [[ -n $ts ]] && row "tshark -Y websocket -T fields" "$ts" "$tsrss" "$bytes" "$packets" "$ts" "$tscpu" "$tscpu"
+  return 0
+}
+
+row() {
+  awk -v n="$1" -v t="$2" -v rss="$3" -v b="$4" -v p="$5" -v ts="$6" -v c="$7" -v tc="$8" 'BEGIN {
+    if (t < 0.005) t = 0.005
+    if (c < 0.005) c = 0.005
+    ratio = (ts == "") ? "–" : sprintf("%.1f", ts / t)
+    cratio = (tc == "") ? "–" : sprintf("%.1f", tc / c)
+    printf "| %s | %.2f | %.0f | %.0f | %.1f | %s | %.2f | %s |\n", n, t, b / 1e6 / t, p / t, rss / 1024, ratio, c, cratio }'
+}
+
+echo "# wsinspect benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB RAM; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "wsinspect $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?'); $(tshark --version 2>/dev/null | head -1 || true)"
+echo "best of $REPS runs (tshark: $TSHARK_REPS); RSS = max resident set size from /usr/bin/time -v"
+
+gen_named large large 125000
+gen_named small small 1000 1000
+bench large
+bench small
+
+if [[ "${SCALE:-0}" == 1 ]]; then
+  gen_named scale100m large 40000
+  gen_named scale1g large 400000
+  echo
+  echo "### scaling: report --format json"
+  echo
+  echo "| capture | MB | best wall s | MB/s | CPU s | CPU s per 100 MB | peak RSS MiB |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  for n in scale100m large scale1g; do
+    f=$BENCH_DATA/$n.pcap
+    b=$(stat -c %s "$f")
+    read -r t rss cpu < <(measure "$REPS" "$WS" report --format json "$f")
+    awk -v n="$n" -v t="$t" -v rss="$rss" -v b="$b" -v c="$cpu" 'BEGIN { printf "| %s | %.0f | %.2f | %.0f | %.2f | %.3f | %.1f |\n", n, b/1e6, t, b/1e6/t, c, c/(b/1e8), rss/1024 }'
+  done
+fi
