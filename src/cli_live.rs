@@ -153,10 +153,15 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
         _ => String::new(),
     };
     eprintln!(
-        "wsinspect: listening on {} ({}), snapshot length {} bytes{filter_note}; Ctrl-C stops",
+        "wsinspect: listening on {} ({}), snapshot length {} bytes{filter_note}; {} stops",
         args.iface,
         source.link_type(),
-        source.snaplen()
+        source.snaplen(),
+        if format == LiveFormat::Tui {
+            "q"
+        } else {
+            "Ctrl-C"
+        }
     );
 
     let analysis = args.analysis.options()?;
