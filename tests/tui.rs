@@ -492,3 +492,39 @@ fn live_status_bar_capturing_and_stopped() {
         "the panes start below"
     );
 }
+
+#[test]
+fn live_screens_of_every_size_draw_and_clicks_hit_the_panes() {
+    let snaps = growing("seed_echo.pcapng", &[0, 8, 1000]);
+    for (w, h) in [
+        (1, 1),
+        (2, 2),
+        (2, 3),
+        (10, 4),
+        (39, 11),
+        (80, 20),
+        (300, 100),
+    ] {
+        let mut app = App::new(&snaps[0], (w, h), true);
+        app.live = Some(LiveStatus::default());
+        for k in [Open, Follow, Up] {
+            app.update(k, &snaps[0]);
+        }
+        for pair in snaps.windows(2) {
+            app.refresh(&pair[0], &pair[1]);
+            live_screen(&pair[1], &app);
+        }
+    }
+    // The status takes two lines; a click on the second event row of the
+    // timeline (below its border and header) selects it.
+    let a = &snaps[2];
+    let mut app = App::new(a, (120, 40), false);
+    app.live = Some(LiveStatus::default());
+    let areas = app.areas(a);
+    assert_eq!(areas.status.height, 2);
+    let t = areas.timeline.expect("timeline pane");
+    assert!(t.y > areas.connections.expect("connections pane").y);
+    app.update(Click(t.x + 3, t.y + 3), a);
+    assert_eq!((app.focus, app.sel), (Pane::Timeline, 1));
+    assert!(!app.follow);
+}
