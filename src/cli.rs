@@ -58,8 +58,12 @@ enum Command {
     View(crate::cli_view::ViewArgs),
     /// Capture from a network interface and report as it happens (Linux; root or CAP_NET_RAW).
     ///
+    /// On a terminal the timeline of `view` updates in place (q stops);
+    /// piped, events are printed as text lines.
+    ///
     /// Examples:
     ///   sudo wsinspect live -i lo -f "tcp port 9002"
+    ///   sudo wsinspect live -i lo --format text tcp port 9002 | tee events.txt
     ///   sudo wsinspect live -i any --format ndjson -w session.pcapng tcp port 443
     Live(live::LiveArgs),
     /// Export captures as Parquet tables (connections, messages,

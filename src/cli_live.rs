@@ -1,15 +1,16 @@
 //! `wsinspect live`: capture from an interface and report as it happens.
 
-use super::{AnalysisArgs, FormatArg};
-use anyhow::{Context, Result, bail};
-use clap::Args;
+use super::AnalysisArgs;
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, ValueEnum};
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 use wsinspect::analysis::model::{Analysis, Connection};
 use wsinspect::analysis::{EventSink, NullSink, SinkEvent};
 use wsinspect::capture::filter::Filter;
@@ -18,6 +19,20 @@ use wsinspect::live::{
     SessionOptions, StopReason,
 };
 use wsinspect::report::{self, live_text::TextSink, ndjson::NdjsonSink};
+use wsinspect::tui::{self, LiveUpdate};
+
+/// Output of `wsinspect live`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LiveFormat {
+    /// The interactive timeline of `wsinspect view`, updating in place.
+    Tui,
+    /// One line per event, as it happens.
+    Text,
+    /// NDJSON events, as they happen.
+    Ndjson,
+    /// One JSON document when the capture stops.
+    Json,
+}
 
 /// Arguments of `wsinspect live`.
 #[derive(Debug, Args)]
@@ -37,10 +52,12 @@ pub(super) struct LiveArgs {
         trailing_var_arg = true
     )]
     filter_words: Vec<String>,
-    /// Output: text lines as events happen, NDJSON events as they happen,
-    /// or one JSON document when the capture stops.
-    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
-    format: FormatArg,
+    /// Output: the interactive timeline updating in place (the default
+    /// when standard output is a terminal), text lines as events happen
+    /// (the default otherwise), NDJSON events as they happen, or one JSON
+    /// document when the capture stops.
+    #[arg(long, value_enum)]
+    format: Option<LiveFormat>,
     /// Also save every captured packet to FILE (pcapng), readable with
     /// `wsinspect report` and Wireshark.
     #[arg(short = 'w', long = "write", value_name = "FILE")]
@@ -85,6 +102,15 @@ impl<S: EventSink> EventSink for StopOnError<'_, S> {
 
 /// Runs a live capture.
 pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
+    let tty = std::io::stdout().is_terminal();
+    let format = match args.format {
+        Some(LiveFormat::Tui) if !tty => {
+            bail!("--format tui needs a terminal; use --format text or ndjson to pipe the output")
+        }
+        Some(f) => f,
+        None if tty => LiveFormat::Tui,
+        None => LiveFormat::Text,
+    };
     let expr = match (&args.filter, args.filter_words.is_empty()) {
         (Some(f), _) => Some(f.clone()),
         (None, false) => Some(args.filter_words.join(" ")),
@@ -109,7 +135,7 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
         signal_hook::flag::register(sig, stop.clone()).context("installing the signal handler")?;
     }
 
-    let save: Option<Box<dyn Write>> = match &args.write {
+    let save: Option<Box<dyn Write + Send>> = match &args.write {
         Some(p) => {
             let f = File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
             Some(Box::new(BufWriter::with_capacity(1 << 16, f)))
@@ -127,18 +153,24 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
         _ => String::new(),
     };
     eprintln!(
-        "wsinspect: listening on {} ({}), snapshot length {} bytes{filter_note}; Ctrl-C stops",
+        "wsinspect: listening on {} ({}), snapshot length {} bytes{filter_note}; {} stops",
         args.iface,
         source.link_type(),
-        source.snaplen()
+        source.snaplen(),
+        if format == LiveFormat::Tui {
+            "q"
+        } else {
+            "Ctrl-C"
+        }
     );
 
     let analysis = args.analysis.options()?;
     let opts = SessionOptions {
         limits: analysis.limits,
         keylog: analysis.keylog,
-        // JSON prints the whole model at the end, so it keeps everything.
-        evict_finished: !matches!(args.format, FormatArg::Json),
+        // JSON prints the whole model at the end, and the TUI shows it
+        // all, so they keep everything.
+        evict_finished: !matches!(format, LiveFormat::Json | LiveFormat::Tui),
         ..SessionOptions::default()
     };
     let ctl = RunControl {
@@ -161,18 +193,67 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
         }
     };
     let stdout = std::io::stdout();
-    let (reason, analysis) = match args.format {
-        FormatArg::Ndjson => {
+    let (reason, analysis) = match format {
+        LiveFormat::Tui => {
+            let (tx, rx) = mpsc::channel();
+            let iface = args.iface.as_str();
+            let (reason, analysis, drops) = std::thread::scope(|scope| -> Result<_> {
+                let capture = scope.spawn(|| -> Result<(StopReason, Analysis, Drops)> {
+                    let tx = tx;
+                    let mut sink = NullSink;
+                    let save = save.map(|w| w as Box<dyn Write>);
+                    let mut session =
+                        LiveSession::new(iface, link, snaplen, opts, save, &mut sink)?;
+                    let _ = tx.send(LiveUpdate::Snapshot(session.snapshot(), Drops::default()));
+                    let mut sent = (0, Drops::default(), Instant::now());
+                    let reason = live::run(&mut source, &mut session, &ctl, &mut |s| {
+                        // A snapshot copies the model: only when something
+                        // changed, or every second (connections finish on
+                        // ticks, without new packets).
+                        if (s.packets(), s.drops()) != (sent.0, sent.1)
+                            || sent.2.elapsed() >= Duration::from_secs(1)
+                        {
+                            let _ = tx.send(LiveUpdate::Snapshot(s.snapshot(), s.drops()));
+                            sent = (s.packets(), s.drops(), Instant::now());
+                        }
+                    });
+                    let (reason, analysis, drops) = finish(reason, source, session)?;
+                    let _ = tx.send(LiveUpdate::Stopped(
+                        analysis.clone(),
+                        drops,
+                        why(reason).to_string(),
+                    ));
+                    Ok((reason, analysis, drops))
+                });
+                let ui = tui::run_live(rx, &stop, tui::Config::from_env());
+                // However the UI ended, the capture stops (and flushes -w).
+                stop.store(true, Ordering::Relaxed);
+                let captured = capture
+                    .join()
+                    .map_err(|_| anyhow!("the capture thread panicked"))?;
+                ui.context("terminal UI")?;
+                captured
+            })?;
+            print_drops(drops, loopback);
+            let mut out = stdout.lock();
+            headline(&analysis, &mut out)?;
+            out.flush()?;
+            (reason, analysis)
+        }
+        LiveFormat::Ndjson => {
             let mut sink = StopOnError {
                 inner: NdjsonSink::new(stdout.lock()),
                 failed: |s: &NdjsonSink<_>| s.error.is_some(),
                 stop: &stop,
             };
             let (reason, analysis) = {
+                let save = save.map(|w| w as Box<dyn Write>);
                 let mut session =
                     LiveSession::new(&args.iface, link, snaplen, opts, save, &mut sink)?;
                 let reason = live::run(&mut source, &mut session, &ctl, &mut on_tick);
-                finish(reason, source, session, loopback)?
+                let (reason, analysis, drops) = finish(reason, source, session)?;
+                print_drops(drops, loopback);
+                (reason, analysis)
             };
             sink.inner.finish(&analysis);
             if let Some(e) = sink.inner.error.take() {
@@ -180,17 +261,20 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
             }
             (reason, analysis)
         }
-        FormatArg::Text => {
+        LiveFormat::Text => {
             let mut sink = StopOnError {
                 inner: TextSink::new(stdout.lock(), live::now()),
                 failed: |s: &TextSink<_>| s.error.is_some(),
                 stop: &stop,
             };
             let (reason, analysis) = {
+                let save = save.map(|w| w as Box<dyn Write>);
                 let mut session =
                     LiveSession::new(&args.iface, link, snaplen, opts, save, &mut sink)?;
                 let reason = live::run(&mut source, &mut session, &ctl, &mut on_tick);
-                finish(reason, source, session, loopback)?
+                let (reason, analysis, drops) = finish(reason, source, session)?;
+                print_drops(drops, loopback);
+                (reason, analysis)
             };
             if let Some(e) = sink.inner.error.take() {
                 return Err(e).context("writing the events");
@@ -200,13 +284,16 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
             out.flush()?;
             (reason, analysis)
         }
-        FormatArg::Json => {
+        LiveFormat::Json => {
             let mut sink = NullSink;
             let (reason, analysis) = {
+                let save = save.map(|w| w as Box<dyn Write>);
                 let mut session =
                     LiveSession::new(&args.iface, link, snaplen, opts, save, &mut sink)?;
                 let reason = live::run(&mut source, &mut session, &ctl, &mut on_tick);
-                finish(reason, source, session, loopback)?
+                let (reason, analysis, drops) = finish(reason, source, session)?;
+                print_drops(drops, loopback);
+                (reason, analysis)
             };
             let mut out = BufWriter::new(stdout.lock());
             report::json::write(&analysis, &mut out)?;
@@ -214,14 +301,9 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
             (reason, analysis)
         }
     };
-    let why = match reason {
-        StopReason::Count => "packet count reached",
-        StopReason::Duration => "duration reached",
-        StopReason::Interrupted => "interrupted",
-        StopReason::SourceEnded => "capture ended",
-    };
     eprintln!(
-        "wsinspect: stopped ({why}): {} packets captured{}",
+        "wsinspect: stopped ({}): {} packets captured{}",
+        why(reason),
         analysis.packet_count,
         match &args.write {
             Some(p) => format!(", saved to {}", p.display()),
@@ -231,16 +313,31 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Why the capture stopped, for people.
+fn why(reason: StopReason) -> &'static str {
+    match reason {
+        StopReason::Count => "packet count reached",
+        StopReason::Duration => "duration reached",
+        StopReason::Interrupted => "interrupted",
+        StopReason::SourceEnded => "capture ended",
+    }
+}
+
 /// Stops the source, records the final drop counts and ends the session.
 fn finish(
     reason: std::io::Result<StopReason>,
     source: LiveSource,
     mut session: LiveSession<'_>,
-    loopback: bool,
-) -> Result<(StopReason, Analysis)> {
+) -> Result<(StopReason, Analysis, Drops)> {
     let drops = source.stop().context("capture failed")?;
     let reason = reason.context("live capture failed")?;
     session.set_drops(drops);
+    let analysis = session.finish().context("finishing the capture")?;
+    Ok((reason, analysis, drops))
+}
+
+/// The kernel's counters, on standard error (as tcpdump prints them).
+fn print_drops(drops: Drops, loopback: bool) {
     eprintln!(
         "wsinspect: {} packets matched in the kernel{}, {} dropped by the kernel, {} dropped by wsinspect",
         drops.kernel_received,
@@ -252,8 +349,6 @@ fn finish(
         drops.kernel,
         drops.own
     );
-    let analysis = session.finish().context("finishing the capture")?;
-    Ok((reason, analysis))
 }
 
 fn headline(a: &Analysis, out: &mut impl Write) -> std::io::Result<()> {

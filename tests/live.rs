@@ -274,6 +274,40 @@ fn missing_interface_and_bad_filter_are_clear_errors() {
 }
 
 #[test]
+fn the_tui_needs_a_terminal() {
+    // Checked before the interface is opened, so no root is needed.
+    let out = Command::new(BIN)
+        .args(["live", "-i", "lo", "--format", "tui", "-c", "1"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--format tui needs a terminal"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn without_a_terminal_the_default_is_text() {
+    if !is_root() {
+        eprintln!("notice: live capture test skipped: it needs root (or CAP_NET_RAW)");
+        return;
+    }
+    // A port nobody uses: nothing is captured, only the closing line.
+    let out = Command::new(BIN)
+        .args(["live", "-i", "lo", "--duration", "0.3", "tcp port 9"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("lo (live, "), "{text}");
+    assert!(text.contains(" 0 packets, "), "{text}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Ctrl-C stops"), "{err}");
+}
+
+#[test]
 fn without_cap_net_raw_the_error_says_what_to_do() {
     // Drop root with setpriv (util-linux) to see what a normal user sees.
     let has_setpriv = Command::new("setpriv").arg("--version").output().is_ok();

@@ -309,3 +309,222 @@ fn flv_stream_tags_are_named() {
     );
     insta::assert_snapshot!("flv_metadata", t.backend());
 }
+
+// ---- Live capture: the model grows under the view -------------------------
+
+use std::time::Duration;
+use wsinspect::capture::{CaptureReader, LinkType};
+use wsinspect::live::{LiveSession, SessionOptions};
+use wsinspect::tui::app::{LiveStatus, Pane};
+
+/// Models of `name` as a live capture sees it: the session's snapshot
+/// after the first `cuts[i]` packets, as `wsinspect live` publishes them
+/// (whole model kept, as for the TUI).
+fn growing(name: &str, cuts: &[usize]) -> Vec<Analysis> {
+    let p = format!("{}/captures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let file = std::fs::File::open(p).expect("sample capture");
+    let mut r = CaptureReader::new(std::io::BufReader::new(file)).expect("capture header");
+    let mut pkts = Vec::new();
+    let mut link = LinkType::Ethernet;
+    while let Some(p) = r.next_packet().expect("packet") {
+        link = p.link;
+        pkts.push((p.ts, p.data.to_vec(), p.orig_len));
+    }
+    let mut sink = NullSink;
+    let opts = SessionOptions {
+        evict_finished: false,
+        ..SessionOptions::default()
+    };
+    let mut s = LiveSession::new("lo", link, 65535, opts, None, &mut sink).expect("session");
+    let mut out = Vec::new();
+    let mut pushed = 0;
+    for &cut in cuts {
+        for (ts, d, o) in pkts.iter().take(cut).skip(pushed) {
+            s.push(*ts, d, *o).expect("push");
+        }
+        pushed = pushed.max(cut.min(pkts.len()));
+        out.push(s.snapshot());
+    }
+    out
+}
+
+fn last_packet(app: &App) -> Option<u64> {
+    app.visible_rows().last().map(|r| r.packet)
+}
+
+#[test]
+fn live_refresh_keeps_the_selected_event() {
+    let snaps = growing("seed_echo.pcapng", &[10, 1000]);
+    let (old, new) = (&snaps[0], &snaps[1]);
+    let mut app = App::new(old, (120, 40), false);
+    for k in [Open, Down, Down, Down] {
+        app.update(k, old);
+    }
+    let before = app.selected_row().copied().expect("a selected event");
+    assert!(!app.follow, "the selection is not on the last row");
+    let (rows_before, sel_before) = (app.visible_len(), app.sel);
+    app.refresh(old, new);
+    assert!(app.visible_len() > rows_before, "the capture grew");
+    assert_eq!(app.sel, sel_before);
+    assert_eq!(app.selected_row().copied(), Some(before));
+    assert_eq!(app.focus, Pane::Timeline);
+}
+
+#[test]
+fn live_follow_moves_to_the_new_last_row() {
+    // seed_echo has 14 packets: events up to #8 (first message), then the
+    // echo and the closes (#9–#11), then the FINs.
+    let snaps = growing("seed_echo.pcapng", &[8, 11, 1000]);
+    let mut app = App::new(&snaps[0], (120, 40), false);
+    app.update(Open, &snaps[0]);
+    app.update(Follow, &snaps[0]);
+    assert!(app.follow && app.on_last_row());
+    let mut last = last_packet(&app);
+    for w in snaps.windows(2) {
+        app.refresh(&w[0], &w[1]);
+        assert!(app.follow);
+        assert_eq!(app.sel + 1, app.visible_len(), "the newest row is selected");
+        assert!(last_packet(&app) > last, "new events arrived");
+        last = last_packet(&app);
+        assert_eq!(app.selected_row().map(|r| r.packet), last);
+    }
+    // Moving up leaves follow mode; G in the timeline comes back to it.
+    app.update(Up, &snaps[2]);
+    assert!(!app.follow);
+    app.update(Bottom, &snaps[2]);
+    assert!(app.follow && app.on_last_row());
+}
+
+#[test]
+fn live_start_with_no_connection_follows_the_first_one() {
+    let snaps = growing("seed_echo.pcapng", &[0, 6, 1000]);
+    assert!(snaps[0].connections.is_empty());
+    let mut app = App::new(&snaps[0], (120, 40), false);
+    assert!(app.follow, "an empty timeline is followed");
+    app.refresh(&snaps[0], &snaps[1]);
+    assert_eq!(app.conn, 0);
+    assert!(app.visible_len() > 0 && app.on_last_row());
+    app.refresh(&snaps[1], &snaps[2]);
+    assert!(app.on_last_row());
+    assert_eq!(last_packet(&app), app.selected_row().map(|r| r.packet));
+}
+
+#[test]
+fn live_refresh_keeps_connection_and_filter() {
+    // Its 50 upgrade requests are packets #151, #153, …: five connections
+    // are known after 160 packets.
+    let snaps = growing("many_conns.pcap", &[160, 1_000_000]);
+    let (old, new) = (&snaps[0], &snaps[1]);
+    assert!(
+        new.connections.len() > old.connections.len(),
+        "new connections arrive"
+    );
+    let mut app = App::new(old, (120, 40), false);
+    app.update(Down, old);
+    let id = old.connections[app.conn].id;
+    app.set_filter(old, "c2s");
+    app.refresh(old, new);
+    assert_eq!(new.connections[app.conn].id, id);
+    assert_eq!(app.filter.text, "c2s");
+    assert!(app.visible_rows().all(|r| r.conn == app.conn));
+    // In the all-connections timeline, following selects the newest
+    // event's connection.
+    let mut app = App::new(old, (120, 40), false);
+    for k in [ToggleAllConnections, Open, Follow] {
+        app.update(k, old);
+    }
+    app.refresh(old, new);
+    let r = app.selected_row().copied().expect("row");
+    assert_eq!(app.conn, r.conn);
+    assert_eq!(Some(r.packet), last_packet(&app));
+}
+
+fn live_screen(a: &Analysis, app: &App) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(app.size.0, app.size.1)).expect("test terminal");
+    t.draw(|f| view::render(app, a, f)).expect("draw");
+    t
+}
+
+#[test]
+fn live_status_bar_capturing_and_stopped() {
+    let snaps = growing("seed_echo.pcapng", &[8, 1000]);
+    let mut app = App::new(&snaps[0], (120, 40), false);
+    app.update(Open, &snaps[0]);
+    app.update(Follow, &snaps[0]);
+    app.refresh(&snaps[0], &snaps[1]);
+    app.live = Some(LiveStatus {
+        elapsed: Duration::from_secs(83),
+        ..LiveStatus::default()
+    });
+    insta::assert_snapshot!(
+        "live_capturing_following",
+        live_screen(&snaps[1], &app).backend()
+    );
+    app.update(Up, &snaps[1]);
+    app.live = Some(LiveStatus {
+        kernel_drops: 3,
+        own_drops: 1,
+        elapsed: Duration::from_secs(3725),
+        stopped: Some("packet count reached".into()),
+    });
+    let t = live_screen(&snaps[1], &app);
+    let line = |y| -> String {
+        (0..120)
+            .map(|x| t.backend().buffer()[(x, y)].symbol().to_string())
+            .collect()
+    };
+    let (top, state) = (line(0), line(1));
+    assert!(
+        top.contains("lo · 14 packets · 1 connection · 2 messages"),
+        "{top}"
+    );
+    assert!(
+        state.contains("■ stopped (packet count reached) after 1:02:05"),
+        "{state}"
+    );
+    assert!(
+        state.contains("dropped 3 by the kernel, 1 by wsinspect"),
+        "{state}"
+    );
+    assert!(!state.contains("follow"), "{state}");
+    assert!(
+        line(2).starts_with("┌ Connections"),
+        "the panes start below"
+    );
+}
+
+#[test]
+fn live_screens_of_every_size_draw_and_clicks_hit_the_panes() {
+    let snaps = growing("seed_echo.pcapng", &[0, 8, 1000]);
+    for (w, h) in [
+        (1, 1),
+        (2, 2),
+        (2, 3),
+        (10, 4),
+        (39, 11),
+        (80, 20),
+        (300, 100),
+    ] {
+        let mut app = App::new(&snaps[0], (w, h), true);
+        app.live = Some(LiveStatus::default());
+        for k in [Open, Follow, Up] {
+            app.update(k, &snaps[0]);
+        }
+        for pair in snaps.windows(2) {
+            app.refresh(&pair[0], &pair[1]);
+            live_screen(&pair[1], &app);
+        }
+    }
+    // The status takes two lines; a click on the second event row of the
+    // timeline (below its border and header) selects it.
+    let a = &snaps[2];
+    let mut app = App::new(a, (120, 40), false);
+    app.live = Some(LiveStatus::default());
+    let areas = app.areas(a);
+    assert_eq!(areas.status.height, 2);
+    let t = areas.timeline.expect("timeline pane");
+    assert!(t.y > areas.connections.expect("connections pane").y);
+    app.update(Click(t.x + 3, t.y + 3), a);
+    assert_eq!((app.focus, app.sel), (Pane::Timeline, 1));
+    assert!(!app.follow);
+}

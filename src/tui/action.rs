@@ -28,6 +28,9 @@ pub enum Action {
     Top,
     /// Last item.
     Bottom,
+    /// Follow new events of a live capture (select the last timeline row
+    /// and keep it selected as events arrive).
+    Follow,
     /// Focus the next pane.
     NextPane,
     /// Focus the previous pane.
@@ -161,6 +164,13 @@ pub const KEYMAP: &[Binding] = &[
         action: Action::Bottom,
         label: "G/End",
         help: "last item",
+        hint: None,
+    },
+    Binding {
+        keys: &[KeyCode::Char('F')],
+        action: Action::Follow,
+        label: "F",
+        help: "follow the newest event of a live capture (G in the timeline too)",
         hint: None,
     },
     Binding {

@@ -11,6 +11,7 @@ use super::view::{self, Areas};
 use crate::analysis::model::Analysis;
 use crate::flow::Direction;
 use ratatui::layout::{Position, Rect};
+use std::time::Duration;
 
 /// A pane of the main screen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +159,20 @@ impl Filter {
     }
 }
 
+/// State of a live capture, shown in the status bar by `wsinspect live`.
+/// The event loop fills it in; rendering only reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LiveStatus {
+    /// Packets dropped by the kernel (socket buffer full).
+    pub kernel_drops: u64,
+    /// Packets dropped by wsinspect (the analysis fell behind).
+    pub own_drops: u64,
+    /// Time since the capture started (frozen when it stopped).
+    pub elapsed: Duration,
+    /// `None` while capturing; why it stopped otherwise.
+    pub stopped: Option<String>,
+}
+
 /// The whole view state.
 #[derive(Debug, Clone)]
 pub struct App {
@@ -202,6 +217,13 @@ pub struct App {
     pub color: bool,
     /// A one-line message for the status bar (match counts, "no match").
     pub notice: Option<String>,
+    /// Follow mode, as `tail -f`: when new events arrive
+    /// ([`App::refresh`]), the last timeline row gets selected. On while
+    /// the selection is on the last row; `F` (or `G` in the timeline)
+    /// turns it on, moving up turns it off.
+    pub follow: bool,
+    /// Live capture state (`wsinspect live`); `None` for a capture file.
+    pub live: Option<LiveStatus>,
 }
 
 /// Mouse wheel step, in rows.
@@ -231,9 +253,79 @@ impl App {
             quit: false,
             color,
             notice: None,
+            follow: false,
+            live: None,
         };
         app.rebuild_rows(a);
+        app.follow = app.on_last_row();
         app
+    }
+
+    /// Whether the selection is on the last timeline row (or there is no
+    /// row yet): where follow mode keeps it.
+    pub fn on_last_row(&self) -> bool {
+        self.sel.saturating_add(1) >= self.visible.len()
+    }
+
+    /// Moves to a newer model of the same capture (a live capture grew).
+    ///
+    /// The view state is made of indexes into the model, so they are
+    /// mapped over: the selected connection is kept by its id, the
+    /// selected event by its packet number and place in the connection (or
+    /// the first event after it, if it is filtered out now). In follow
+    /// mode the last row is selected instead. Filter, search, focus and
+    /// payload view are kept; the detail pane keeps its scroll while it
+    /// shows the same event.
+    pub fn refresh(&mut self, old: &Analysis, new: &Analysis) {
+        let id_in = |a: &Analysis, i: usize| a.connections.get(i).map(|c| c.id);
+        let key = |a: &Analysis, r: &Row| (r.packet, id_in(a, r.conn), r.event);
+        let conn_id = id_in(old, self.conn);
+        let kept = self.selected_row().map(|r| key(old, r));
+        if let Some(i) = conn_id.and_then(|id| new.connections.iter().position(|c| c.id == id)) {
+            self.conn = i;
+        }
+        self.rows = if self.all {
+            rows::all_rows(new)
+        } else {
+            rows::connection_rows(new, self.conn)
+        };
+        self.visible = self.passing(new);
+        let last = self.visible.len().saturating_sub(1);
+        self.sel = match kept {
+            _ if self.follow => last,
+            Some(k) => {
+                let exact = self.visible_rows().position(|r| key(new, r) == k);
+                exact
+                    .or_else(|| self.visible_rows().position(|r| r.packet >= k.0))
+                    .unwrap_or(last)
+            }
+            None => 0,
+        };
+        if self.selected_row().map(|r| key(new, r)) != kept {
+            self.detail_scroll = 0;
+        }
+        if self.all
+            && let Some(r) = self.selected_row()
+        {
+            self.conn = r.conn;
+        }
+        self.recompute_matches(new);
+        self.clamp(new);
+    }
+
+    /// Selects the last timeline row and turns follow mode on.
+    fn follow_end(&mut self) {
+        let last = self.visible.len().saturating_sub(1);
+        if self.sel != last {
+            self.sel = last;
+            self.detail_scroll = 0;
+        }
+        if self.all
+            && let Some(r) = self.selected_row()
+        {
+            self.conn = r.conn;
+        }
+        self.follow = true;
     }
 
     /// The rows that pass the filter, in order.
@@ -277,18 +369,38 @@ impl App {
         (self.matches.len(), rank)
     }
 
-    /// The pane areas for the current size.
+    /// The pane areas for the current size. A live capture takes one more
+    /// line at the top, for its state (see [`LiveStatus`]).
     pub fn areas(&self, a: &Analysis) -> Areas {
-        view::layout(
-            Rect::new(0, 0, self.size.0, self.size.1),
+        let extra = u16::from(self.live.is_some() && self.size.1 > 2);
+        let mut areas = view::layout(
+            Rect::new(0, extra, self.size.0, self.size.1 - extra),
             self.focus,
             a.connections.len(),
             self.visible.len(),
-        )
+        );
+        areas.status = Rect::new(0, 0, self.size.0, 1 + extra);
+        areas
     }
 
-    /// Applies one action. The only way the view state changes.
+    /// Applies one action. The only way the view state changes (besides
+    /// [`App::refresh`] when the model itself grows).
     pub fn update(&mut self, action: Action, a: &Analysis) {
+        let before = (self.sel, self.conn, self.all, self.visible.len());
+        self.apply(action, a);
+        match action {
+            Action::Follow | Action::Resize(..) => {}
+            Action::Bottom if self.focus == Pane::Timeline => self.follow = true,
+            // Whatever moved the timeline selection decides: on the last
+            // row it follows, anywhere else it stays put.
+            _ if before != (self.sel, self.conn, self.all, self.visible.len()) => {
+                self.follow = self.on_last_row();
+            }
+            _ => {}
+        }
+    }
+
+    fn apply(&mut self, action: Action, a: &Analysis) {
         if !matches!(action, Action::Resize(..)) {
             self.notice = None;
         }
@@ -343,6 +455,10 @@ impl App {
             Action::NextMatch => self.jump_match(true),
             Action::PrevMatch => self.jump_match(false),
             Action::ToggleHelp => self.help = true,
+            Action::Follow => {
+                self.follow_end();
+                self.notice = Some("following new events (move up to stop)".into());
+            }
             Action::ToggleControl => {
                 self.show_control = !self.show_control;
                 self.refilter(a);
@@ -485,23 +601,25 @@ impl App {
     /// keeping the selected row selected when it is still visible.
     fn refilter(&mut self, a: &Analysis) {
         let keep = self.selected_row().copied();
-        let show_control = self.show_control;
-        let filter = &self.filter;
-        self.visible = self
-            .rows
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| {
-                (show_control || !r.kind(a).is_control())
-                    && (filter.is_empty() || filter.matches(r, a))
-            })
-            .map(|(i, _)| i)
-            .collect();
+        self.visible = self.passing(a);
         match keep {
             Some(k) => self.select_row(&k),
             None => self.sel = 0,
         }
         self.recompute_matches(a);
+    }
+
+    /// Positions in `rows` that pass the filter and the control toggle.
+    fn passing(&self, a: &Analysis) -> Vec<usize> {
+        self.rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                (self.show_control || !r.kind(a).is_control())
+                    && (self.filter.is_empty() || self.filter.matches(r, a))
+            })
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// Selects `row` if visible, else the first visible row after it.

@@ -8,7 +8,10 @@
 //! - this file: the only terminal I/O — setup, the event loop, teardown.
 //!
 //! The UI presents the [`Analysis`] and nothing else: it never parses
-//! packets. The terminal is restored on every exit path: normal return,
+//! packets. [`run`] shows a finished model (`wsinspect view`);
+//! [`run_live`] shows a model that grows (`wsinspect live`): the capture
+//! thread sends [`LiveUpdate`]s and the view state is carried over with
+//! [`App::refresh`]. The terminal is restored on every exit path: normal return,
 //! error (a drop guard), and panic (a hook that restores before the
 //! default hook prints the message).
 
@@ -18,7 +21,8 @@ pub mod rows;
 pub mod view;
 
 use crate::analysis::model::Analysis;
-use app::App;
+use crate::live::Drops;
+use app::{App, LiveStatus};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
@@ -27,6 +31,9 @@ use ratatui::crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use std::io::{self, IsTerminal, Stdout};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::{Duration, Instant};
 
 /// How the UI looks.
 #[derive(Debug, Clone, Copy)]
@@ -89,6 +96,14 @@ fn install_panic_hook() {
 
 /// Runs the UI over `analysis` until the user quits.
 pub fn run(analysis: &Analysis, config: Config) -> Result<(), TuiError> {
+    with_terminal(|t| event_loop(t, analysis, config))
+}
+
+/// Sets the terminal up, runs `body`, and restores the terminal whatever
+/// happens (return, error or panic).
+fn with_terminal(
+    body: impl FnOnce(&mut Terminal<CrosstermBackend<Stdout>>) -> Result<(), TuiError>,
+) -> Result<(), TuiError> {
     if !io::stdout().is_terminal() {
         return Err(TuiError::NotATerminal);
     }
@@ -98,10 +113,128 @@ pub fn run(analysis: &Analysis, config: Config) -> Result<(), TuiError> {
     execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture)?;
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     terminal.clear()?;
-    let result = event_loop(&mut terminal, analysis, config);
+    let result = body(&mut terminal);
     drop(guard);
     let _ = terminal.show_cursor();
     result
+}
+
+/// What a live capture sends to [`run_live`].
+#[derive(Debug, Clone)]
+pub enum LiveUpdate {
+    /// The model so far, and the drop counters at that time.
+    Snapshot(Analysis, Drops),
+    /// The capture stopped (for the reason given): the final model.
+    Stopped(Analysis, Drops, String),
+}
+
+/// How often the live UI wakes up without input, to pick up the newest
+/// snapshot and tick the clock (the capture sends one every 250 ms).
+const LIVE_POLL: Duration = Duration::from_millis(100);
+
+/// Runs the UI over a live capture until the user quits.
+///
+/// The first update is waited for; after that the newest one is shown as
+/// it arrives (older ones still queued are skipped). `q` sets `stop` and
+/// returns at once, so the capture thread finishes (and flushes `-w`)
+/// while the terminal is already restored. When the capture stops on its
+/// own (`-c`, `--duration`) the final model stays on screen, marked
+/// stopped, until the user quits. If `stop` is set by someone else (a
+/// signal), or the capture side goes away without a final model (it
+/// failed), the UI returns too.
+pub fn run_live(
+    rx: Receiver<LiveUpdate>,
+    stop: &AtomicBool,
+    config: Config,
+) -> Result<(), TuiError> {
+    if !io::stdout().is_terminal() {
+        return Err(TuiError::NotATerminal);
+    }
+    let Ok(first) = rx.recv() else {
+        return Ok(());
+    };
+    with_terminal(|t| live_loop(t, first, &rx, stop, config))
+}
+
+/// Applies an update: new model, drop counters, capture state.
+fn take_update(app: &mut App, current: &mut Analysis, u: LiveUpdate, started: Instant) {
+    let (next, drops, stopped) = match u {
+        LiveUpdate::Snapshot(a, d) => (a, d, None),
+        LiveUpdate::Stopped(a, d, why) => (a, d, Some(why)),
+    };
+    app.refresh(current, &next);
+    *current = next;
+    let live = app.live.get_or_insert_with(LiveStatus::default);
+    live.kernel_drops = drops.kernel;
+    live.own_drops = drops.own;
+    if live.stopped.is_none() {
+        live.elapsed = started.elapsed();
+        live.stopped = stopped;
+    }
+}
+
+fn live_loop(
+    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    first: LiveUpdate,
+    rx: &Receiver<LiveUpdate>,
+    stop: &AtomicBool,
+    config: Config,
+) -> Result<(), TuiError> {
+    let started = Instant::now();
+    let size = terminal.size()?;
+    let mut current = match &first {
+        LiveUpdate::Snapshot(a, _) | LiveUpdate::Stopped(a, _, _) => a.clone(),
+    };
+    let mut app = App::new(&current, (size.width, size.height), config.color);
+    take_update(&mut app, &mut current, first, started);
+    loop {
+        if let Some(live) = app.live.as_mut()
+            && live.stopped.is_none()
+        {
+            live.elapsed = started.elapsed();
+        }
+        terminal.draw(|f| view::render(&app, &current, f))?;
+        if event::poll(LIVE_POLL)? {
+            // Everything typed since the last frame, then one redraw.
+            loop {
+                let act = match event::read()? {
+                    Event::Key(k) => action::map_key(k, app.input.is_some()),
+                    Event::Mouse(m) => action::map_mouse(m),
+                    Event::Resize(w, h) => Some(action::Action::Resize(w, h)),
+                    _ => None,
+                };
+                if let Some(act) = act {
+                    app.update(act, &current);
+                }
+                if app.quit {
+                    stop.store(true, Ordering::Relaxed);
+                    return Ok(());
+                }
+                if !event::poll(Duration::ZERO)? {
+                    break;
+                }
+            }
+        }
+        let capturing = app.live.as_ref().is_some_and(|l| l.stopped.is_none());
+        if capturing && stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut newest = None;
+        let gone = loop {
+            match rx.try_recv() {
+                Ok(u) => newest = Some(u),
+                Err(TryRecvError::Empty) => break false,
+                Err(TryRecvError::Disconnected) => break true,
+            }
+        };
+        if let Some(u) = newest {
+            take_update(&mut app, &mut current, u, started);
+        }
+        let capturing = app.live.as_ref().is_some_and(|l| l.stopped.is_none());
+        if gone && capturing {
+            return Ok(());
+        }
+    }
 }
 
 fn event_loop(

@@ -4,7 +4,7 @@
 use super::{error_style, fg};
 use crate::analysis::model::Analysis;
 use crate::tui::action;
-use crate::tui::app::{App, InputKind};
+use crate::tui::app::{App, InputKind, LiveStatus};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -15,13 +15,59 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// The capture summary line.
+/// `m:ss`, or `h:mm:ss` from an hour on.
+pub fn clock(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// The second line of a live capture: its state and clock, drops, and
+/// follow mode.
+fn live_line(app: &App, live: &LiveStatus) -> Line<'static> {
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let mut spans = vec![match &live.stopped {
+        None => Span::styled(
+            format!(" ● capturing… {}", clock(live.elapsed)),
+            fg(app, Color::Green).add_modifier(Modifier::BOLD),
+        ),
+        Some(why) => Span::styled(
+            format!(" ■ stopped ({why}) after {} · q quits", clock(live.elapsed)),
+            bold,
+        ),
+    }];
+    let drops = format!(
+        " · dropped {} by the kernel, {} by wsinspect",
+        live.kernel_drops, live.own_drops
+    );
+    spans.push(if live.kernel_drops + live.own_drops > 0 {
+        Span::styled(drops, fg(app, Color::Yellow).add_modifier(Modifier::BOLD))
+    } else {
+        Span::raw(drops)
+    });
+    if live.stopped.is_none() {
+        spans.push(if app.follow {
+            Span::styled(" · following new events", bold)
+        } else {
+            Span::raw(" · F follows new events")
+        });
+    }
+    Line::from(spans)
+}
+
+/// The capture summary line; for a live capture, a second line with its
+/// state.
 pub fn render_top(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
     let bold = Style::default().add_modifier(Modifier::BOLD);
     let mut spans = vec![
         Span::styled(" wsinspect ", bold.add_modifier(Modifier::REVERSED)),
         Span::raw(" "),
         Span::styled(a.capture.clone(), bold),
+    ];
+    spans.extend([
         Span::raw(format!(
             " · {} · {} · {}",
             plural(a.packet_count, "packet", "packets"),
@@ -29,13 +75,14 @@ pub fn render_top(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
             plural(a.stats.messages, "message", "messages"),
         )),
         Span::raw(" · "),
-    ];
+    ]);
     let v = plural(a.stats.violations, "violation", "violations");
     spans.push(if a.stats.violations > 0 {
         Span::styled(format!("! {v}"), error_style(app))
     } else {
         Span::raw(v)
     });
+
     if !a.capture_anomalies.is_empty() {
         spans.push(Span::styled(
             format!(" · ~ {} capture anomalies", a.capture_anomalies.len()),
@@ -62,7 +109,11 @@ pub fn render_top(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
             fg(app, Color::Yellow),
         ));
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    let mut lines = vec![Line::from(spans)];
+    if let Some(live) = &app.live {
+        lines.push(live_line(app, live));
+    }
+    frame.render_widget(Paragraph::new(lines), area);
 }
 
 /// The bottom line.
