@@ -22,6 +22,16 @@ fn analyze(bytes: Vec<u8>) -> Analysis {
     .expect("analysis")
 }
 
+/// A conversation as a little-endian Ethernet pcap, analysed.
+fn analyze_ethernet(conv: &Conv) -> Analysis {
+    let frames: Vec<_> = conv
+        .packets
+        .iter()
+        .map(|p| link_frame(LinkType::Ethernet, p))
+        .collect();
+    analyze(pcap(LinkType::Ethernet, &frames, Endian::Little, false))
+}
+
 /// The standard exchange decoded in full.
 fn assert_standard(a: &Analysis, client: &str, server: &str) {
     assert_eq!(a.connections.len(), 1, "{:#?}", a.capture_anomalies);
@@ -183,12 +193,7 @@ fn ipv4_fragments_are_reassembled() {
     );
     // Second fragment first: order must not matter.
     conv.packets.splice(3..4, [b, a]);
-    let frames: Vec<_> = conv
-        .packets
-        .iter()
-        .map(|p| link_frame(LinkType::Ethernet, p))
-        .collect();
-    let an = analyze(pcap(LinkType::Ethernet, &frames, Endian::Little, false));
+    let an = analyze_ethernet(&conv);
     let c = &an.connections[0];
     assert_eq!(c.handshake.accept_valid, Some(true));
     assert_eq!(
@@ -213,12 +218,7 @@ fn sequence_numbers_wrap_inside_a_message() {
     conv.c2s(&f[6..]);
     conv.close();
     assert!(conv.cseq < 100, "wrapped");
-    let frames: Vec<_> = conv
-        .packets
-        .iter()
-        .map(|p| link_frame(LinkType::Ethernet, p))
-        .collect();
-    let a = analyze(pcap(LinkType::Ethernet, &frames, Endian::Little, false));
+    let a = analyze_ethernet(&conv);
     let m = &a.connections[0].messages[0];
     assert_eq!(m.text.as_deref(), Some("across the wrap"));
     assert_eq!((m.first_packet.0, m.last_packet.0), (6, 7));
@@ -261,12 +261,7 @@ fn retransmitted_syn_is_not_a_new_connection() {
     let mut conv = Conv::standard("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
     let syn = conv.packets[0].clone();
     conv.packets.insert(1, syn);
-    let frames: Vec<_> = conv
-        .packets
-        .iter()
-        .map(|p| link_frame(LinkType::Ethernet, p))
-        .collect();
-    let a = analyze(pcap(LinkType::Ethernet, &frames, Endian::Little, false));
+    let a = analyze_ethernet(&conv);
     assert_eq!(a.connections.len(), 1);
     assert_eq!(a.connections[0].packets, 13);
 }
@@ -280,12 +275,7 @@ fn bytes_after_101_in_the_same_segment_are_frames() {
     resp.extend(frame(Opcode::Text, true, b"greeting", None));
     conv.s2c(&resp);
     conv.close();
-    let frames: Vec<_> = conv
-        .packets
-        .iter()
-        .map(|p| link_frame(LinkType::Ethernet, p))
-        .collect();
-    let a = analyze(pcap(LinkType::Ethernet, &frames, Endian::Little, false));
+    let a = analyze_ethernet(&conv);
     let c = &a.connections[0];
     assert_eq!(c.messages.len(), 1);
     assert_eq!(c.messages[0].text.as_deref(), Some("greeting"));
@@ -316,12 +306,7 @@ fn violations_are_flagged_and_decoding_goes_on() {
         b"still decoded",
         Some([1, 2, 3, 4]),
     ));
-    let frames: Vec<_> = conv
-        .packets
-        .iter()
-        .map(|p| link_frame(LinkType::Ethernet, p))
-        .collect();
-    let a = analyze(pcap(LinkType::Ethernet, &frames, Endian::Little, false));
+    let a = analyze_ethernet(&conv);
     let c = &a.connections[0];
     use wsinspect::violation::ViolationKind::*;
     let kinds: Vec<_> = c.violation_details.iter().map(|v| v.kind).collect();
@@ -365,12 +350,7 @@ fn midstream_pickup_inside_a_frame_resyncs_at_the_next_frame() {
         Some([4, 3, 2, 1]),
     ));
     conv.c2s(&frame(Opcode::Text, true, b"more", Some([4, 3, 2, 1])));
-    let frames: Vec<_> = conv
-        .packets
-        .iter()
-        .map(|p| link_frame(LinkType::Ethernet, p))
-        .collect();
-    let a = analyze(pcap(LinkType::Ethernet, &frames, Endian::Little, false));
+    let a = analyze_ethernet(&conv);
     assert_eq!(a.connections.len(), 1);
     let c = &a.connections[0];
     assert!(c.is_websocket && !c.handshake.seen);
@@ -400,12 +380,7 @@ fn unknown_tcp_protocols_are_not_reported() {
     conv.s2c(b"SSH-2.0-OpenSSH_9.2\r\n");
     conv.c2s(b"SSH-2.0-client\r\n");
     conv.c2s(&[0x00, 0x00, 0x01, 0x2c, 0x0a, 0x14, 0x99, 0x88]);
-    let frames: Vec<_> = conv
-        .packets
-        .iter()
-        .map(|p| link_frame(LinkType::Ethernet, p))
-        .collect();
-    let a = analyze(pcap(LinkType::Ethernet, &frames, Endian::Little, false));
+    let a = analyze_ethernet(&conv);
     assert!(a.connections.is_empty(), "{:?}", a.connections);
     assert_eq!(a.stats.tcp_connections, 1);
 }
