@@ -25,25 +25,18 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Analyse a capture and print a report (text, JSON or NDJSON).
-    ///
-    /// Examples:
-    ///   wsinspect report captures/seed_echo.pcapng
-    ///   wsinspect report --format json capture.pcap > report.json
-    ///   tcpdump -w - -i lo port 9002 | wsinspect report --format ndjson -
+    #[command(after_help = REPORT_EXAMPLES)]
     Report(ReportArgs),
     /// Write messages (files, NDJSON), an FLV stream (.flv) or the chosen
     /// connections' packets (pcapng).
-    ///
-    /// Examples:
-    ///   wsinspect export --conn 1 --dir s2c --flv out.flv captures/flv_stream.pcap
-    ///   wsinspect export --conn 3 --ndjson - capture.pcap
-    ///   wsinspect export --conn 2 --pcapng repro.pcapng capture.pcapng
-    #[command(verbatim_doc_comment)]
+    #[command(after_help = EXPORT_EXAMPLES)]
     Export(crate::cli_payload::ExportArgs),
     /// Message rates, size histograms, ping→pong RTT and handshake timings.
+    #[command(after_help = STATS_EXAMPLES)]
     Stats(crate::cli_payload::StatsArgs),
     /// What the payloads carry: FLV streams (tags, codecs, onMetaData,
     /// bitrate, frame rate, drift, stalls) and JSON messages (--where).
+    #[command(after_help = PAYLOAD_EXAMPLES)]
     Payload(crate::cli_payload::PayloadArgs),
     /// Check captures against rules and baselines (CI mode).
     ///
@@ -51,31 +44,67 @@ enum Command {
     /// 2 usage error or unreadable input.
     Check(crate::cli_check::CheckArgs),
     /// Explore a capture interactively: connections, timeline, frame detail.
-    ///
-    /// Examples:
-    ///   wsinspect view captures/seed_echo.pcapng
-    ///   NO_COLOR=1 wsinspect view -r capture.pcap
+    #[command(after_help = VIEW_EXAMPLES)]
     View(crate::cli_view::ViewArgs),
     /// Capture from a network interface and report as it happens (Linux; root or CAP_NET_RAW).
     ///
     /// On a terminal the timeline of `view` updates in place (q stops);
     /// piped, events are printed as text lines.
-    ///
-    /// Examples:
-    ///   sudo wsinspect live -i lo -f "tcp port 9002"
-    ///   sudo wsinspect live -i lo --format text tcp port 9002 | tee events.txt
-    ///   sudo wsinspect live -i any --format ndjson -w session.pcapng tcp port 443
+    #[command(after_help = LIVE_EXAMPLES)]
     Live(live::LiveArgs),
     /// Export captures as Parquet tables (connections, messages,
     /// control_frames, violations, anomalies, tls, captures) for DuckDB or
     /// Spark; see docs/columnar.md.
-    ///
-    /// Examples:
-    ///   wsinspect export-parquet out/ captures/*.pcap* --keylog-beside
-    ///   duckdb -c "select count(*) from 'out/messages/*.parquet'"
-    #[command(verbatim_doc_comment)]
+    #[command(after_help = EXPORT_PARQUET_EXAMPLES)]
     ExportParquet(crate::cli_parquet::ExportParquetArgs),
+    /// Print a shell completion script (bash, zsh or fish) to standard output.
+    #[command(after_help = crate::cli_meta::COMPLETIONS_EXAMPLES)]
+    Completions(crate::cli_meta::CompletionsArgs),
+    /// Print the man page (roff) to standard output.
+    #[command(after_help = crate::cli_meta::MAN_EXAMPLES)]
+    Man(crate::cli_meta::ManArgs),
 }
+
+const REPORT_EXAMPLES: &str = "\
+Examples:
+  wsinspect report captures/seed_echo.pcapng
+  wsinspect report -r capture.pcap --format json > report.json
+  wsinspect report --keylog captures/wss_tls13.keylog captures/wss_tls13.pcapng
+  tcpdump -i lo -w - port 9002 | wsinspect report --format ndjson -";
+
+const VIEW_EXAMPLES: &str = "\
+Examples:
+  wsinspect view captures/seed_echo.pcapng
+  NO_COLOR=1 wsinspect view -r capture.pcap";
+
+const LIVE_EXAMPLES: &str = "\
+Examples:
+  sudo wsinspect live -i lo -f \"tcp port 9002\"
+  sudo wsinspect live -i lo --format text tcp port 9002 | tee events.txt
+  sudo wsinspect live -i any --format ndjson -w session.pcapng tcp port 443";
+
+const EXPORT_PARQUET_EXAMPLES: &str = "\
+Examples:
+  wsinspect export-parquet out/ captures/*.pcap* --keylog-beside
+
+Then, for instance:
+  duckdb -c \"select count(*) from 'out/messages/*.parquet'\"";
+
+const EXPORT_EXAMPLES: &str = "\
+Examples:
+  wsinspect export --conn 1 --dir s2c --flv out.flv captures/flv_stream.pcap
+  wsinspect export --conn 3 --ndjson - capture.pcap
+  wsinspect export --conn 2 --pcapng repro.pcapng capture.pcapng";
+
+const STATS_EXAMPLES: &str = "\
+Examples:
+  wsinspect stats captures/ping_pong.pcap
+  wsinspect stats --format json captures/many_conns.pcap > stats.json";
+
+const PAYLOAD_EXAMPLES: &str = "\
+Examples:
+  wsinspect payload captures/flv_stream.pcap
+  wsinspect payload --where 'json.type == \"chat\" and dir == \"s2c\"' capture.pcap";
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum FormatArg {
@@ -196,6 +225,8 @@ pub fn run() -> Result<ExitCode> {
         Command::View(args) => crate::cli_view::view(args),
         Command::Live(args) => live::run(args),
         Command::ExportParquet(args) => crate::cli_parquet::export_parquet(args),
+        Command::Completions(args) => crate::cli_meta::completions(args),
+        Command::Man(args) => crate::cli_meta::man(args),
     }
 }
 
@@ -216,9 +247,9 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
             let analysis = match filter {
                 Some(f) => {
                     let mut w = wsinspect::payload::WhereSink::new(&mut sink, f);
-                    pipeline::analyze_path_with(&path, &opts, &mut w)?
+                    crate::progress::analyze_path(&path, &opts, &mut w)?
                 }
-                None => pipeline::analyze_path_with(&path, &opts, &mut sink)?,
+                None => crate::progress::analyze_path(&path, &opts, &mut sink)?,
             };
             sink.finish(&analysis);
             if let Some(e) = sink.error.take() {
@@ -232,7 +263,7 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
             report::json::write_spilled(analysis, spill, &mut out)?;
         }
         FormatArg::Json | FormatArg::Text => {
-            let mut analysis = pipeline::analyze_path_with(&path, &opts, &mut NullSink)?;
+            let mut analysis = crate::progress::analyze_path(&path, &opts, &mut NullSink)?;
             if let Some(f) = &filter {
                 f.apply(&mut analysis);
             }

@@ -5,6 +5,8 @@ mod cli_check;
 mod cli_parquet;
 mod cli_payload;
 mod cli_view;
+mod cli_meta;
+mod progress;
 
 use std::process::ExitCode;
 

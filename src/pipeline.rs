@@ -9,26 +9,96 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Why a capture could not be analysed at all.
+///
+/// The messages are complete sentences for a person at a terminal: what went
+/// wrong and what to do about it. The underlying error is part of the
+/// message rather than a `source()`, so that `{:#}` chains do not print it
+/// twice.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     /// The file could not be opened.
-    #[error("cannot open {path}: {source}")]
+    #[error("cannot open {path}: {error}{}", open_hint(error))]
     Open {
         /// The path given.
         path: String,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
+    },
+    /// The path names a directory, not a capture file.
+    #[error("{path} is a directory; give one capture file in it (pcap or pcapng)")]
+    Directory {
+        /// The path given.
+        path: String,
     },
     /// The input is not a readable capture.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Read {
         /// The path given.
         path: String,
         /// What is wrong.
-        source: ReadError,
+        error: ReadError,
     },
+}
+
+/// What to do about an open failure, by its kind.
+fn open_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            "; check the path (relative paths start from the current directory), or give `-` to read the capture from standard input"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "; the file is not readable by this user (tcpdump run as root writes mode 0600 files): fix its permissions or run as its owner"
+        }
+        _ => "",
+    }
+}
+
+/// Bytes read so far from a capture source, shared with an observer such as
+/// a progress bar on another thread. Cloning shares the same counter.
+#[derive(Debug, Clone, Default)]
+pub struct ReadCounter(Arc<AtomicU64>);
+
+impl ReadCounter {
+    /// A counter at zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes read so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, n: usize) {
+        self.0.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// A [`Read`] wrapper that adds every byte read to a [`ReadCounter`]. One
+/// relaxed atomic add per `read` call (the reader asks for 64 KiB at a
+/// time), so counting costs nothing measurable.
+#[derive(Debug)]
+pub struct CountingRead<R> {
+    inner: R,
+    counter: ReadCounter,
+}
+
+impl<R> CountingRead<R> {
+    /// Wraps `inner`, counting into `counter`.
+    pub fn new(inner: R, counter: ReadCounter) -> Self {
+        CountingRead { inner, counter }
+    }
+}
+
+impl<R: Read> Read for CountingRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counter.add(n);
+        Ok(n)
+    }
 }
 
 /// Everything an analysis can be given besides the capture.
@@ -41,6 +111,9 @@ pub struct Options {
     /// Problems found before reading (e.g. bad key log lines), reported
     /// with the capture's anomalies.
     pub notes: Vec<String>,
+    /// Counts the bytes read from the file or standard input, for the
+    /// CLI's progress bar. The library itself never writes to a terminal.
+    pub progress: Option<ReadCounter>,
 }
 
 impl Options {
@@ -68,25 +141,31 @@ pub fn analyze_path_with(
     opts: &Options,
     sink: &mut dyn EventSink,
 ) -> Result<Analysis, PipelineError> {
+    let counter = opts.progress.clone().unwrap_or_default();
     if path == "-" {
-        return analyze_reader_with("-", std::io::stdin(), opts, sink);
+        let stdin = CountingRead::new(std::io::stdin(), counter);
+        return analyze_reader_with("-", stdin, opts, sink);
     }
-    let file = File::open(path).map_err(|source| PipelineError::Open {
+    let file = File::open(path).map_err(|error| PipelineError::Open {
         path: path.to_string(),
-        source,
+        error,
     })?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(PipelineError::Directory {
+            path: path.to_string(),
+        });
+    }
     let name = Path::new(path)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.to_string());
-    analyze_reader_with(&name, BufReader::with_capacity(1 << 16, file), opts, sink).map_err(|e| {
-        match e {
-            PipelineError::Read { source, .. } => PipelineError::Read {
-                path: path.to_string(),
-                source,
-            },
-            other => other,
-        }
+    let source = BufReader::with_capacity(1 << 16, CountingRead::new(file, counter));
+    analyze_reader_with(&name, source, opts, sink).map_err(|e| match e {
+        PipelineError::Read { error, .. } => PipelineError::Read {
+            path: path.to_string(),
+            error,
+        },
+        other => other,
     })
 }
 
@@ -107,9 +186,9 @@ pub fn analyze_reader_with<R: Read + Send>(
     opts: &Options,
     sink: &mut dyn EventSink,
 ) -> Result<Analysis, PipelineError> {
-    let mut reader = CaptureReader::new(source).map_err(|source| PipelineError::Read {
+    let mut reader = CaptureReader::new(source).map_err(|error| PipelineError::Read {
         path: name.to_string(),
-        source,
+        error,
     })?;
     let mut analyzer = Analyzer::new(opts.limits, sink);
     for note in &opts.notes {
