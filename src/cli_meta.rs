@@ -143,8 +143,11 @@ mod tests {
         Cli::command().debug_assert();
     }
 
-    /// The convention every subcommand follows: `--help` ends with
-    /// examples, each a real `wsinspect <subcommand> …` line.
+    /// The convention every subcommand follows: `--help` ends with an
+    /// `Examples:` block (after_help; other sections such as exit codes may
+    /// come before it), each line a real `wsinspect <subcommand> …` run.
+    /// Examples in the doc comment are not enough: clap reflows them into
+    /// one paragraph.
     #[test]
     fn every_subcommand_has_examples_in_its_help() {
         let cmd = Cli::command();
@@ -154,13 +157,19 @@ mod tests {
                 .get_after_help()
                 .map(|h| h.to_string())
                 .unwrap_or_default();
-            assert!(
-                after.starts_with("Examples:"),
-                "`wsinspect {name} --help` must end with an `Examples:` block (after_help)"
-            );
-            let examples: Vec<&str> = after.lines().skip(1).map(str::trim).collect();
+            let Some(block) = after.split("Examples:\n").nth(1) else {
+                panic!(
+                    "`wsinspect {name} --help` must end with an `Examples:` block \
+                     (#[command(after_help = ...)])"
+                );
+            };
+            let examples: Vec<&str> = block
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty())
+                .collect();
             assert!(!examples.is_empty(), "{name}: no examples");
-            for ex in examples.iter().filter(|l| !l.is_empty()) {
+            for ex in examples {
                 assert!(
                     ex.contains(&format!("wsinspect {name}")),
                     "{name}: example does not run the subcommand: {ex}"

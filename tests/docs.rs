@@ -360,7 +360,10 @@ fn elision_matches_only_what_it_should() {
     assert!(matches(&v(&["a", "...", "d"]), &actual));
     assert!(matches(&v(&["a", "...", "b", "c", "d"]), &actual));
     assert!(matches(&v(&["..."]), &v(&[])));
-    assert!(!matches(&v(&["a", "b"]), &actual), "no implicit prefix match");
+    assert!(
+        !matches(&v(&["a", "b"]), &actual),
+        "no implicit prefix match"
+    );
     assert!(!matches(&v(&["a", "...", "c"]), &actual), "tail must match");
     assert!(!matches(&v(&["b", "..."]), &actual), "head must match");
     assert!(!matches(&v(&[]), &actual));
@@ -374,7 +377,10 @@ fn parser_reads_commands_outputs_exit_codes_and_sample_markers() {
     assert_eq!(ex[0].command, "wsinspect a");
     assert_eq!(ex[0].expected, vec!["one"]);
     assert!(ex[0].sample && ex[1].sample && !ex[2].sample);
-    assert_eq!((ex[1].expected.clone(), ex[1].exit), (vec!["two".into()], 1));
+    assert_eq!(
+        (ex[1].expected.clone(), ex[1].exit),
+        (vec!["two".into()], 1)
+    );
     assert_eq!(ex[2].expected, Vec::<String>::new());
     assert_eq!(ex[0].line, 4);
 }
@@ -391,9 +397,16 @@ fn worked_accept_key_in_walkthrough_is_right() {
         .iter()
         .filter(|e| e.command.contains("openssl sha1"))
         .collect();
-    assert!(!worked.is_empty(), "the walkthrough works the accept key by hand");
+    assert!(
+        !worked.is_empty(),
+        "the walkthrough works the accept key by hand"
+    );
     for ex in worked {
-        let quoted = ex.command.split('\'').nth(3).expect("printf '%s' 'KEY…GUID'");
+        let quoted = ex
+            .command
+            .split('\'')
+            .nth(3)
+            .expect("printf '%s' 'KEY…GUID'");
         let key = quoted
             .strip_suffix("258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
             .expect("key followed by the RFC 6455 GUID");
