@@ -148,7 +148,8 @@ pub fn render(name: &str, done: u64, total: u64, elapsed: Duration, width: usize
         "ETA --:--".to_string()
     };
     let stats = format!(
-        "{:>3}%  {} / {}  {}/s  {eta}",
+        // Fixed-width numbers keep the bar from jittering as they grow.
+        "{:>3}%  {:>9} / {}  {:>9}/s  {eta}",
         (frac * 100.0).floor() as u64,
         size(done as f64),
         size(total as f64),
@@ -213,7 +214,7 @@ mod tests {
         let l = render("big.pcap", 50 << 20, 100 << 20, Duration::from_secs(2), 100);
         assert!(l.starts_with("big.pcap ["), "{l}");
         assert!(
-            l.ends_with(" 50%  50.0 MiB / 100.0 MiB  25.0 MiB/s  ETA 0:02"),
+            l.ends_with(" 50%   50.0 MiB / 100.0 MiB   25.0 MiB/s  ETA 0:02"),
             "{l}"
         );
         assert!(l.chars().count() <= 100, "{l}");
