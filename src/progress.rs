@@ -250,6 +250,19 @@ mod tests {
         assert!(!l.contains('>'), "a full bar has no head: {l}");
     }
 
+    /// The README shows the bar as seen in a 120-column terminal; it must be
+    /// what `render` draws for those numbers.
+    #[test]
+    fn readme_shows_the_real_bar() {
+        let total = 55_973_864; // the 53.4 MiB capture of the README
+        let done = 13_736_345; // 13.1 MiB
+        let line = render("big.pcap", done, total, Duration::from_secs_f64(11.9), 120);
+        assert!(
+            include_str!("../README.md").contains(&format!("  {line}\n")),
+            "README's progress bar line should be:\n{line}"
+        );
+    }
+
     #[test]
     fn clock_and_sizes() {
         assert_eq!(clock(59.4), "0:59");
