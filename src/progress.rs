@@ -81,12 +81,9 @@ impl Bar {
             let started = Instant::now();
             let mut drawn = false;
             let mut err = std::io::stderr();
-            loop {
-                match rx.recv_timeout(TICK) {
-                    Err(RecvTimeoutError::Timeout) => {}
-                    // Stop requested, or the bar was dropped.
-                    Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
-                }
+            // Until a stop is requested (or the bar is dropped), wake every
+            // tick and redraw.
+            while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(TICK) {
                 let elapsed = started.elapsed();
                 if elapsed < DELAY {
                     continue;
