@@ -106,16 +106,15 @@ fn parse(file: &Path, text: &str) -> Vec<Example> {
                 expected.pop();
             }
             let mut exit = 0;
-            if let Some(last) = expected.last() {
-                if let Some(n) = last
-                    .strip_prefix("[exit ")
-                    .and_then(|r| r.strip_suffix(']'))
-                {
-                    exit = n.parse().unwrap_or_else(|_| {
-                        panic!("{}:{}: bad exit marker {last:?}", file.display(), k)
-                    });
-                    expected.pop();
-                }
+            let marker = expected.last().and_then(|last| {
+                let n = last.strip_prefix("[exit ")?.strip_suffix(']')?;
+                Some(n.parse::<i32>().unwrap_or_else(|_| {
+                    panic!("{}:{}: bad exit marker {last:?}", file.display(), k)
+                }))
+            });
+            if let Some(n) = marker {
+                exit = n;
+                expected.pop();
             }
             out.push(Example {
                 file: file.to_path_buf(),
