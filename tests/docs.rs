@@ -6,7 +6,7 @@
 //! `$ ` line or the end of the block, are its expected standard output.
 //! Commands run with `sh -c` from the repository root, with the freshly
 //! built `wsinspect` first on `PATH`, standard input empty, `NO_COLOR=1`,
-//! `TERM=dumb`. So pipes (`| head -3`) and redirections work as written.
+//! `TERM=dumb`, without `SSLKEYLOGFILE`. So pipes (`| head -3`) and redirections work as written.
 //!
 //! How the shown output may differ from the real one (and nothing else):
 //! - A line that is exactly `...` stands for any number of lines (zero or
@@ -166,6 +166,8 @@ fn run(command: &str) -> Run {
         .env("NO_COLOR", "1")
         .env("TERM", "dumb")
         .env_remove("COLUMNS")
+        // A key log in the environment would change what wss examples show.
+        .env_remove("SSLKEYLOGFILE")
         .stdin(Stdio::null())
         .output()
         .expect("sh runs");
