@@ -19,8 +19,8 @@ use std::io::{IsTerminal, Write};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use wsinspect::analysis::model::Analysis;
 use wsinspect::analysis::EventSink;
+use wsinspect::analysis::model::Analysis;
 use wsinspect::pipeline::{self, ReadCounter};
 
 /// Files smaller than this are read too fast for a bar to help.
