@@ -2,10 +2,10 @@
 
 mod cli;
 mod cli_check;
+mod cli_meta;
 mod cli_parquet;
 mod cli_payload;
 mod cli_view;
-mod cli_meta;
 mod progress;
 
 use std::process::ExitCode;

@@ -264,16 +264,16 @@ pub fn packets_to_pcapng(
             last: c.last_packet,
         })
         .collect();
-    let open = |source| PipelineError::Open {
+    let open = |error| PipelineError::Open {
         path: capture.to_string(),
-        source,
+        error,
     };
     let file = File::open(capture).map_err(open)?;
     let mut reader =
-        CaptureReader::new(io::BufReader::with_capacity(1 << 16, file)).map_err(|source| {
+        CaptureReader::new(io::BufReader::with_capacity(1 << 16, file)).map_err(|error| {
             PipelineError::Read {
                 path: capture.to_string(),
-                source,
+                error,
             }
         })?;
     let w = File::create(out).map_err(werr(out))?;
