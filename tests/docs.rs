@@ -152,17 +152,22 @@ struct Run {
     status: i32,
 }
 
-fn run(command: &str) -> Run {
+/// `PATH` with the freshly built `wsinspect` first.
+fn path_with_binary() -> std::ffi::OsString {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_wsinspect"));
     let bin_dir = bin.parent().expect("binary has a directory");
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut dirs = vec![bin_dir.to_path_buf()];
     dirs.extend(std::env::split_paths(&path));
+    std::env::join_paths(dirs).expect("PATH joins")
+}
+
+fn run(command: &str) -> Run {
     let out = Command::new("sh")
         .arg("-c")
         .arg(command)
         .current_dir(root())
-        .env("PATH", std::env::join_paths(dirs).expect("PATH joins"))
+        .env("PATH", path_with_binary())
         .env("NO_COLOR", "1")
         .env("TERM", "dumb")
         .env_remove("COLUMNS")
@@ -321,15 +326,16 @@ fn every_wsinspect_command_line_in_the_docs_parses() {
             let words: Vec<&str> = cmd.split_whitespace().collect();
             let Some(sub) = words.get(1) else { continue };
             // Parse only: `--help` after the subcommand and its arguments
-            // validates the subcommand and every flag without running.
-            let mut args: Vec<&str> = words[1..].to_vec();
-            args.push("--help");
-            let out = Command::new(env!("CARGO_BIN_EXE_wsinspect"))
-                .args(&args)
+            // validates the subcommand and every flag without running. The
+            // shell splits the words, so quoted arguments stay whole.
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(format!("{cmd} --help"))
                 .current_dir(root())
+                .env("PATH", path_with_binary())
                 .stdin(Stdio::null())
                 .output()
-                .expect("binary runs");
+                .expect("sh runs");
             let stderr = String::from_utf8_lossy(&out.stderr);
             let unknown_sub = stderr.contains("unrecognized subcommand");
             let sample = all[n.saturating_sub(40)..n]
