@@ -10,7 +10,6 @@ use wsinspect::analysis::model::Connection;
 use wsinspect::export;
 use wsinspect::flow::Direction;
 use wsinspect::payload::{FlvCollector, FlvStream, MessageFilter, Selection, message_context};
-use wsinspect::pipeline;
 use wsinspect::stats;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -147,7 +146,7 @@ fn parse_filter(src: Option<&str>) -> Result<Option<MessageFilter>> {
 
 /// `wsinspect export`.
 pub fn export(args: ExportArgs) -> Result<ExitCode> {
-    let opts = args.analysis.options()?;
+    let (_bar, opts) = crate::progress::with_bar(&args.capture, &args.analysis.options()?);
     let sel = args.choose.selection();
     let filter = parse_filter(args.filter.as_deref())?;
     if args.files.is_none()
@@ -266,7 +265,9 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
 
 /// `wsinspect stats`.
 pub fn stats(args: StatsArgs) -> Result<ExitCode> {
-    let analysis = export::analyze(&args.capture, &args.analysis.options()?)?;
+    let (bar, opts) = crate::progress::with_bar(&args.capture, &args.analysis.options()?);
+    let analysis = export::analyze(&args.capture, &opts)?;
+    drop(bar);
     let wanted = stats::needed_packets(&analysis);
     let times = if args.capture == "-" {
         // Standard input cannot be read again: upgrade timings are omitted.
@@ -295,7 +296,8 @@ pub fn payload(args: PayloadArgs) -> Result<ExitCode> {
     let sel = args.choose.selection();
     let filter = parse_filter(args.filter.as_deref())?;
     let mut flv = FlvCollector::new(sel.clone(), false);
-    let analysis = pipeline::analyze_path_with(&args.capture, &args.analysis.options()?, &mut flv)?;
+    let analysis =
+        crate::progress::analyze_path(&args.capture, &args.analysis.options()?, &mut flv)?;
     let streams = flv.finish();
     let mut matched = Vec::new();
     let mut json_messages = 0u64;

@@ -39,12 +39,20 @@ pub fn analyze_path(
     opts: &pipeline::Options,
     sink: &mut dyn EventSink,
 ) -> Result<Analysis> {
-    let bar = Bar::start(path);
-    let mut opts = opts.clone();
-    opts.progress = bar.counter().cloned();
+    let (bar, opts) = with_bar(path, opts);
     let result = pipeline::analyze_path_with(path, &opts, sink);
     drop(bar);
     Ok(result?)
+}
+
+/// `opts` with a progress counter for `path`, and the bar drawing it (keep
+/// it alive while reading; dropping it erases the bar). For code that reads
+/// through library functions taking `&Options` (export, stats).
+pub fn with_bar(path: &str, opts: &pipeline::Options) -> (Bar, pipeline::Options) {
+    let bar = Bar::start(path);
+    let mut opts = opts.clone();
+    opts.progress = bar.counter().cloned();
+    (bar, opts)
 }
 
 /// A running progress bar; dropping it stops and erases it.
