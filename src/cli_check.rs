@@ -224,7 +224,10 @@ fn check_one(path: &str, rules: &Rules, args: &CheckArgs) -> CaptureResult {
             return result;
         }
     };
-    match pipeline::analyze_path_with(path, &opts, &mut NullSink) {
+    let (bar, opts) = crate::progress::with_bar(path, &opts);
+    let analysed = pipeline::analyze_path_with(path, &opts, &mut NullSink);
+    drop(bar);
+    match analysed {
         Err(e) => result.error = Some(e.to_string()),
         Ok(a) => {
             result.connections = connections(&a);

@@ -301,7 +301,22 @@ fn every_wsinspect_command_line_in_the_docs_parses() {
         let all: Vec<&str> = text.lines().collect();
         let mut in_block = false;
         let mut lang = String::new();
-        for (n, line) in text.lines().enumerate() {
+        // Shell lines continued with a trailing backslash are one command,
+        // reported at the line where it starts.
+        let mut logical: Vec<(usize, String)> = Vec::new();
+        let mut continued = false;
+        for (n, line) in all.iter().enumerate() {
+            match logical.last_mut() {
+                Some((_, prev)) if continued => {
+                    prev.push(' ');
+                    prev.push_str(line.trim_end_matches('\\').trim());
+                }
+                _ => logical.push((n, line.trim_end_matches('\\').to_string())),
+            }
+            continued = line.ends_with('\\') && !line.trim_start().starts_with("```");
+        }
+        for (n, line) in logical {
+            let line = line.as_str();
             if let Some(rest) = line.trim_start().strip_prefix("```") {
                 in_block = !in_block;
                 lang = rest.trim().to_string();
