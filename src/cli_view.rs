@@ -5,7 +5,6 @@ use anyhow::Result;
 use clap::Args;
 use std::process::ExitCode;
 use wsinspect::analysis::NullSink;
-use wsinspect::pipeline;
 use wsinspect::tui;
 
 /// Arguments of `view`.
@@ -31,7 +30,7 @@ pub struct ViewArgs {
 /// then runs the UI.
 pub fn view(args: ViewArgs) -> Result<ExitCode> {
     let path = args.capture.or(args.read).unwrap_or_else(|| "-".into());
-    let analysis = pipeline::analyze_path_with(&path, &args.analysis.options()?, &mut NullSink)?;
+    let analysis = crate::progress::analyze_path(&path, &args.analysis.options()?, &mut NullSink)?;
     tui::run(&analysis, tui::Config::from_env())?;
     Ok(ExitCode::SUCCESS)
 }

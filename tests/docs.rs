@@ -343,14 +343,23 @@ fn every_wsinspect_command_line_in_the_docs_parses() {
             // Parse only: `--help` after the subcommand and its arguments
             // validates the subcommand and every flag without running. The
             // shell splits the words, so quoted arguments stay whole.
-            let out = Command::new("sh")
-                .arg("-c")
-                .arg(format!("{cmd} --help"))
-                .current_dir(root())
-                .env("PATH", path_with_binary())
-                .stdin(Stdio::null())
-                .output()
-                .expect("sh runs");
+            let parse = |line: &str| {
+                Command::new("sh")
+                    .arg("-c")
+                    .arg(line)
+                    .current_dir(root())
+                    .env("PATH", path_with_binary())
+                    .stdin(Stdio::null())
+                    .output()
+                    .expect("sh runs")
+            };
+            let mut out = parse(&format!("{cmd} --help"));
+            if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--help") {
+                // A trailing free-form argument (live's capture filter) took
+                // `--help` as a word: check the subcommand alone.
+                let rest = words[2..].join(" ");
+                out = parse(&format!("wsinspect {sub} --help {rest}"));
+            }
             let stderr = String::from_utf8_lossy(&out.stderr);
             let unknown_sub = stderr.contains("unrecognized subcommand");
             let sample = all[n.saturating_sub(40)..n]
