@@ -19,6 +19,11 @@
 //!   binary does not know the subcommand, the block is skipped with a notice;
 //!   once it does, the block is checked like any other, so the sample must be
 //!   refreshed then.
+//! - `<!-- docs-test: transcript (why) -->` before a fence marks a recorded
+//!   session that cannot be replayed by a test (it needs root, a live
+//!   network or files made during the session). It is not run; keep such
+//!   blocks few, and say why in the marker.
+//! - A command that runs longer than 60 s is killed and fails the test.
 //! - A command whose program is not installed (exit status 127 and not
 //!   `wsinspect`, for instance `openssl`) is skipped with a notice.
 //!
@@ -40,6 +45,9 @@ struct Example {
     expected: Vec<String>,
     exit: i32,
     sample: bool,
+    /// A recorded transcript that cannot be replayed here (root, a live
+    /// network, files made during the session): shown, not run.
+    transcript: bool,
     /// 0-based line range (in the file) of the expected output, for bless.
     out_start: usize,
     out_end: usize,
@@ -71,7 +79,9 @@ fn parse(file: &Path, text: &str) -> Vec<Example> {
             i += 1;
             continue;
         }
-        let sample = i > 0 && lines[i - 1].trim() == "<!-- docs-test: sample -->";
+        let marker = if i > 0 { lines[i - 1].trim() } else { "" };
+        let sample = marker == "<!-- docs-test: sample -->";
+        let transcript = marker.starts_with("<!-- docs-test: transcript");
         let start = i + 1;
         let mut end = start;
         while end < lines.len() && lines[end].trim_end() != "```" {
@@ -123,6 +133,7 @@ fn parse(file: &Path, text: &str) -> Vec<Example> {
                 expected,
                 exit,
                 sample,
+                transcript,
                 out_start,
                 out_end: k,
             });
@@ -150,6 +161,7 @@ struct Run {
     stdout: Vec<String>,
     stderr: String,
     status: i32,
+    timed_out: bool,
 }
 
 /// `PATH` with the freshly built `wsinspect` first.
@@ -162,8 +174,13 @@ fn path_with_binary() -> std::ffi::OsString {
     std::env::join_paths(dirs).expect("PATH joins")
 }
 
+/// Longest a documented command may run: a command that waits for input
+/// or a network would otherwise hang the test suite.
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn run(command: &str) -> Run {
-    let out = Command::new("sh")
+    use std::os::unix::process::CommandExt;
+    let mut child = Command::new("sh")
         .arg("-c")
         .arg(command)
         .current_dir(root())
@@ -174,22 +191,49 @@ fn run(command: &str) -> Run {
         // A key log in the environment would change what wss examples show.
         .env_remove("SSLKEYLOGFILE")
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so a timeout can stop the whole pipeline.
+        .process_group(0)
+        .spawn()
         .expect("sh runs");
+    let pid = child.id();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if done_rx.recv_timeout(TIMEOUT).is_err() {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(format!("-{pid}"))
+                .status();
+            return true;
+        }
+        false
+    });
+    let out = child.wait_with_output().expect("sh finishes");
+    let _ = done_tx.send(());
+    let timed_out = watchdog.join().unwrap_or(false);
     let text = String::from_utf8_lossy(&out.stdout);
     let mut stdout: Vec<String> = text.lines().map(|l| l.trim_end().to_string()).collect();
     while stdout.last().is_some_and(|l| l.is_empty()) {
         stdout.pop();
     }
+    let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if timed_out {
+        stderr.push_str(&format!("\n(killed after {} s)\n", TIMEOUT.as_secs()));
+    }
     Run {
         stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stderr,
         status: out.status.code().unwrap_or(-1),
+        timed_out,
     }
 }
 
 /// Why an example is not checked now, if it is not.
 fn skip_reason(ex: &Example, r: &Run) -> Option<String> {
+    if r.timed_out {
+        return None;
+    }
     if ex.sample
         && r.stderr.contains("unrecognized subcommand")
         && r.stderr.contains("Usage: wsinspect")
@@ -232,6 +276,15 @@ fn every_console_example_in_the_docs_runs_as_shown() {
         let examples = parse(&file, &text);
         let mut rewrites: Vec<(usize, usize, Vec<String>)> = Vec::new();
         for ex in &examples {
+            if ex.transcript {
+                eprintln!(
+                    "docs: NOT RUN {}:{} `{}`: marked as a recorded transcript",
+                    ex.file.display(),
+                    ex.line,
+                    ex.command
+                );
+                continue;
+            }
             let r = run(&ex.command);
             if let Some(why) = skip_reason(ex, &r) {
                 eprintln!(
