@@ -180,7 +180,7 @@ const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn run(command: &str) -> Run {
     use std::os::unix::process::CommandExt;
-    let mut child = Command::new("sh")
+    let child = Command::new("sh")
         .arg("-c")
         .arg(command)
         .current_dir(root())
