@@ -236,7 +236,7 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
             })?;
             print_drops(drops, loopback);
             let mut out = stdout.lock();
-            headline(&analysis, &mut out)?;
+            wsinspect::report::text::headline(&analysis, "live", &mut out)?;
             out.flush()?;
             (reason, analysis)
         }
@@ -280,7 +280,7 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
                 return Err(e).context("writing the events");
             }
             let mut out = stdout.lock();
-            headline(&analysis, &mut out)?;
+            wsinspect::report::text::headline(&analysis, "live", &mut out)?;
             out.flush()?;
             (reason, analysis)
         }
@@ -349,22 +349,4 @@ fn print_drops(drops: Drops, loopback: bool) {
         drops.kernel,
         drops.own
     );
-}
-
-fn headline(a: &Analysis, out: &mut impl Write) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "{} (live, {}): {} packets, {} connection(s) with HTTP/WebSocket, {} WebSocket, {} messages, {} violations",
-        a.capture,
-        a.link_type,
-        a.packet_count,
-        a.connections.len(),
-        a.stats.websocket_connections,
-        a.stats.messages,
-        a.stats.violations
-    )?;
-    for an in &a.capture_anomalies {
-        writeln!(out, "  ! capture: {} (packet {})", an.detail, an.packet)?;
-    }
-    Ok(())
 }

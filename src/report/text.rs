@@ -13,11 +13,21 @@ const TEXT_PREVIEW: usize = 100;
 
 /// Writes the whole report.
 pub fn write(a: &Analysis, out: &mut impl Write) -> io::Result<()> {
+    headline(a, &a.format, out)?;
+    for c in &a.connections {
+        writeln!(out)?;
+        connection(c, a.start_ts, out)?;
+    }
+    Ok(())
+}
+
+/// The capture's one-line summary and its anomalies; `source` says where
+/// the packets came from (`pcap`, `pcapng`, `live`).
+pub fn headline(a: &Analysis, source: &str, out: &mut impl Write) -> io::Result<()> {
     writeln!(
         out,
-        "{} ({}, {}): {} packets, {} connection(s) (HTTP, WebSocket or TLS), {} WebSocket, {} messages, {} violations",
+        "{} ({source}, {}): {} packets, {} connection(s) (HTTP, WebSocket or TLS), {} WebSocket, {} messages, {} violations",
         a.capture,
-        a.format,
         a.link_type,
         a.packet_count,
         a.connections.len(),
@@ -27,10 +37,6 @@ pub fn write(a: &Analysis, out: &mut impl Write) -> io::Result<()> {
     )?;
     for an in &a.capture_anomalies {
         writeln!(out, "  ! capture: {} (packet {})", an.detail, an.packet)?;
-    }
-    for c in &a.connections {
-        writeln!(out)?;
-        connection(c, a.start_ts, out)?;
     }
     Ok(())
 }
