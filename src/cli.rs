@@ -51,6 +51,15 @@ struct LimitArgs {
     /// TCP connections tracked at once; the idlest is finished early beyond it.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_live_flows)]
     max_flows: usize,
+    /// Out-of-order bytes buffered across all connections together.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_buffered_total)]
+    max_buffered_total: u64,
+    /// Decompressed:compressed ratio past 1 MiB that stops inflating a message (0 = off).
+    #[arg(long, value_name = "N", default_value_t = Limits::default().ws.max_inflate_ratio)]
+    max_inflate_ratio: u64,
+    /// Approximate memory for the records kept in the report; later ones are counted only.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_model_bytes)]
+    max_model_bytes: u64,
 }
 
 impl LimitArgs {
@@ -61,6 +70,9 @@ impl LimitArgs {
         l.max_live_flows = self.max_flows.max(1);
         l.ws.max_text_bytes = self.max_text_bytes;
         l.ws.max_inflated_bytes = self.max_inflated;
+        l.max_buffered_total = self.max_buffered_total;
+        l.ws.max_inflate_ratio = self.max_inflate_ratio;
+        l.max_model_bytes = self.max_model_bytes;
         l
     }
 }

@@ -20,7 +20,7 @@ use model::{
     TcpEvent, TcpEventKind,
 };
 use session::{At, Session};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// Every bound on memory and work, configurable from the command line.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +35,14 @@ pub struct Limits {
     pub max_live_flows: usize,
     /// Per-message limits.
     pub ws: WsLimits,
+    /// Out-of-order memory buffered across *all* connections (bytes plus a
+    /// per-segment overhead); beyond it, the connection that pushed the
+    /// total over gives up its holes.
+    pub max_buffered_total: u64,
+    /// Approximate memory of the records kept in the model (messages,
+    /// control frames, violations, anomalies, HTTP exchanges); beyond it
+    /// new records are counted and streamed to the sink but not kept.
+    pub max_model_bytes: u64,
 }
 
 impl Default for Limits {
@@ -44,6 +52,8 @@ impl Default for Limits {
             max_header_bytes: 64 << 10,
             max_live_flows: 200_000,
             ws: WsLimits::default(),
+            max_buffered_total: 1 << 30,
+            max_model_bytes: 2 << 30,
         }
     }
 }
@@ -80,6 +90,10 @@ impl EventSink for NullSink {
 }
 
 struct Tracked {
+    /// The flow-table key, to remove it in O(1) when the flow is retired.
+    key: FlowKey,
+    /// Connection id: tells a slot's current tenant from an earlier one.
+    id: u32,
     tcp: TcpConn,
     session: Session,
     /// Last packet seen, for evicting idle flows.
@@ -107,6 +121,20 @@ pub struct Analyzer<'s> {
     decoder: Decoder,
     flows: HashMap<FlowKey, usize>,
     live: Vec<Option<Tracked>>,
+    /// Slots of `live` freed by retired flows, reused before growing.
+    free: Vec<usize>,
+    /// `(slot, id, last_seen)` in packet order, one entry per packet of a
+    /// flow; the first entry still matching its tenant's `last_seen` is
+    /// the idlest flow. Stale entries are skipped on eviction and swept
+    /// when the queue grows past twice the live flows (amortised O(1)).
+    recency: VecDeque<(usize, u32, u64)>,
+    /// Out-of-order memory held by all live flows (see `max_buffered_total`).
+    buffered_total: u64,
+    /// Estimated memory of the records kept in the model.
+    model_bytes: u64,
+    /// Records dropped because of `max_model_bytes`: messages, control
+    /// frames, others.
+    dropped: [u64; 3],
     done: Vec<Connection>,
     next_id: u32,
     stats: CaptureStats,
@@ -115,6 +143,8 @@ pub struct Analyzer<'s> {
     last_ts: Timestamp,
     anomalies: Vec<CaptureAnomaly>,
     malformed_reported: u64,
+    /// Flows finished early because of `max_live_flows`.
+    evictions: u64,
     sink: &'s mut dyn EventSink,
 }
 
@@ -129,6 +159,11 @@ impl<'s> Analyzer<'s> {
             decoder: Decoder::new(),
             flows: HashMap::new(),
             live: Vec::new(),
+            free: Vec::new(),
+            recency: VecDeque::new(),
+            buffered_total: 0,
+            model_bytes: 0,
+            dropped: [0; 3],
             done: Vec::new(),
             next_id: 0,
             stats: CaptureStats::default(),
@@ -137,6 +172,7 @@ impl<'s> Analyzer<'s> {
             last_ts: Timestamp::default(),
             anomalies: Vec::new(),
             malformed_reported: 0,
+            evictions: 0,
             sink,
         }
     }
@@ -192,36 +228,108 @@ impl<'s> Analyzer<'s> {
     fn segment(&mut self, seg: &TcpSegment<'_>, packet: PacketNo, ts: Timestamp) {
         let key = FlowKey::new(seg.src, seg.dst);
         let slot = match self.flows.get(&key).copied() {
-            Some(i) if self.live[i].as_ref().is_some_and(|t| !t.tcp.is_reuse(seg)) => i,
+            Some(i)
+                if self
+                    .live
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|t| !t.tcp.is_reuse(seg)) =>
+            {
+                i
+            }
             Some(i) => {
                 self.retire(i);
                 self.open(key, seg, packet, ts)
             }
             None => self.open(key, seg, packet, ts),
         };
-        let Some(t) = self.live[slot].as_mut() else {
+        let Some(t) = self.live.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        t.last_seen = packet.0;
+        if t.last_seen != packet.0 {
+            t.last_seen = packet.0;
+            self.recency.push_back((slot, t.id, packet.0));
+        }
+        let kept_before = kept_counts(&t.session.conn);
+        let cost_before = t.tcp.buffered_cost();
         let session = &mut t.session;
         let sink = &mut *self.sink;
-        let side = t
-            .tcp
-            .on_segment(seg, packet, ts, &mut |side, piece, src, cause| {
-                deliver(
-                    session,
-                    side,
-                    piece,
-                    At {
-                        src,
-                        now: packet,
-                        ts,
-                    },
-                    cause,
-                    sink,
-                )
-            });
+        let at = At {
+            src: packet,
+            now: packet,
+            ts,
+        };
+        let mut deliver_at = |side: Side, piece: Piece<'_>, src: PacketNo, cause: GapCause| {
+            deliver(session, side, piece, At { src, ..at }, cause, sink)
+        };
+        let side = t.tcp.on_segment(seg, packet, ts, &mut deliver_at);
+        let mut cost_after = t.tcp.buffered_cost();
+        let others = self.buffered_total.saturating_sub(cost_before);
+        if others.saturating_add(cost_after) > self.limits.max_buffered_total {
+            // Only this flow's buffer grew, so shedding its holes is enough
+            // to get back under the cap (or to hold nothing).
+            while others.saturating_add(cost_after) > self.limits.max_buffered_total
+                && t.tcp.shed(&mut deliver_at)
+            {
+                cost_after = t.tcp.buffered_cost();
+            }
+        }
+        self.buffered_total = others.saturating_add(cost_after);
         record_tcp_event(t, side, seg, packet, ts);
+        self.account_model(slot, kept_before);
+        if self.recency.len() > 2 * self.flows.len() + 1024 {
+            self.sweep_recency();
+        }
+    }
+
+    /// Charges the records the last packet added to `slot`'s connection to
+    /// the model budget; past `max_model_bytes` they are dropped (the sink
+    /// has already seen them) and counted.
+    fn account_model(&mut self, slot: usize, before: [usize; 5]) {
+        let Some(t) = self.live.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let conn = &mut t.session.conn;
+        let added = record_cost(conn, before);
+        if added == 0 {
+            return;
+        }
+        if self.model_bytes.saturating_add(added) <= self.limits.max_model_bytes {
+            self.model_bytes += added;
+            return;
+        }
+        let first = self.dropped.iter().all(|&d| d == 0);
+        let after = kept_counts(conn);
+        self.dropped[0] += (after[0] - before[0]) as u64;
+        self.dropped[1] += (after[1] - before[1]) as u64;
+        self.dropped[2] += (after[2] + after[3] - before[2] - before[3]) as u64;
+        conn.messages.truncate(before[0]);
+        conn.control.truncate(before[1]);
+        conn.violation_details.truncate(before[2]);
+        conn.violations.truncate(before[2]);
+        conn.anomalies.truncate(before[3]);
+        // HTTP exchanges are kept: the session refers to them by index.
+        self.model_bytes = self.model_bytes.saturating_add(record_cost(conn, before));
+        if first {
+            let p = PacketNo(self.packets);
+            self.capture_anomaly(
+                p,
+                format!(
+                    "the report's records reached the memory cap of {} bytes (--max-model-bytes): later messages, control frames and findings are counted but not kept",
+                    self.limits.max_model_bytes
+                ),
+            );
+        }
+    }
+
+    /// Drops recency entries that no longer describe their slot's tenant.
+    fn sweep_recency(&mut self) {
+        let live = &self.live;
+        self.recency.retain(|&(slot, id, seen)| {
+            live.get(slot)
+                .and_then(Option::as_ref)
+                .is_some_and(|t| t.id == id && t.last_seen == seen)
+        });
     }
 
     fn open(
@@ -231,10 +339,12 @@ impl<'s> Analyzer<'s> {
         packet: PacketNo,
         ts: Timestamp,
     ) -> usize {
-        if self.flows.len() >= self.limits.max_live_flows {
-            self.evict_idle();
+        while self.flows.len() >= self.limits.max_live_flows.max(1) {
+            if !self.evict_idle() {
+                break;
+            }
         }
-        self.next_id += 1;
+        self.next_id = self.next_id.wrapping_add(1);
         self.stats.tcp_connections += 1;
         let tcp = TcpConn::new(seg, packet, ts, self.limits.max_ooo_bytes_per_dir);
         // SYN without ACK: the sender is the client; SYN+ACK: the receiver.
@@ -247,29 +357,49 @@ impl<'s> Analyzer<'s> {
         };
         let conn = empty_connection(self.next_id, &tcp, ts, packet);
         let session = Session::new(conn, tcp.endpoints, client, self.limits);
-        self.live.push(Some(Tracked {
+        let tracked = Tracked {
+            key,
+            id: self.next_id,
             tcp,
             session,
             last_seen: packet.0,
             tcp_events: Vec::new(),
-        }));
-        let slot = self.live.len() - 1;
+        };
+        let slot = match self.free.pop() {
+            Some(i) if i < self.live.len() => {
+                self.live[i] = Some(tracked);
+                i
+            }
+            _ => {
+                self.live.push(Some(tracked));
+                self.live.len() - 1
+            }
+        };
+        self.recency.push_back((slot, self.next_id, packet.0));
         self.flows.insert(key, slot);
         slot
     }
 
-    /// Finishes the least recently active flow (bounded flow table).
-    fn evict_idle(&mut self) {
-        let oldest = self
-            .flows
-            .values()
-            .filter_map(|&i| self.live[i].as_ref().map(|t| (t.last_seen, i)))
-            .min();
-        if let Some((_, i)) = oldest {
-            let p = PacketNo(self.packets);
-            self.capture_anomaly(p, format!("more than {} live connections: the idlest one was finished early (--max-flows)", self.limits.max_live_flows));
-            self.retire(i);
+    /// Finishes the least recently active flow (bounded flow table);
+    /// false when no flow is live.
+    fn evict_idle(&mut self) -> bool {
+        while let Some((slot, id, seen)) = self.recency.pop_front() {
+            let current = self
+                .live
+                .get(slot)
+                .and_then(Option::as_ref)
+                .is_some_and(|t| t.id == id && t.last_seen == seen);
+            if current {
+                self.evictions += 1;
+                if self.evictions == 1 {
+                    let p = PacketNo(self.packets);
+                    self.capture_anomaly(p, format!("more than {} live connections: the idlest ones are finished early (--max-flows)", self.limits.max_live_flows));
+                }
+                self.retire(slot);
+                return true;
+            }
         }
+        false
     }
 
     /// Finishes a flow and moves its record out.
@@ -277,7 +407,12 @@ impl<'s> Analyzer<'s> {
         let Some(mut t) = self.live.get_mut(slot).and_then(Option::take) else {
             return;
         };
-        self.flows.retain(|_, v| *v != slot);
+        self.free.push(slot);
+        if self.flows.get(&t.key) == Some(&slot) {
+            self.flows.remove(&t.key);
+        }
+        self.buffered_total = self.buffered_total.saturating_sub(t.tcp.buffered_cost());
+        let kept_before = kept_counts(&t.session.conn);
         let sink = &mut *self.sink;
         let now = PacketNo(self.packets);
         let ts = self.last_ts;
@@ -285,9 +420,24 @@ impl<'s> Analyzer<'s> {
         t.tcp.finish(&mut |side, piece, src, cause| {
             deliver(session, side, piece, At { src, now, ts }, cause, sink)
         });
+        // Records of the final flush are charged like any others.
+        let added = record_cost(&t.session.conn, kept_before);
+        if self.model_bytes.saturating_add(added) > self.limits.max_model_bytes {
+            let conn = &mut t.session.conn;
+            self.dropped[0] += (conn.messages.len() - kept_before[0]) as u64;
+            self.dropped[1] += (conn.control.len() - kept_before[1]) as u64;
+            conn.messages.truncate(kept_before[0]);
+            conn.control.truncate(kept_before[1]);
+        } else {
+            self.model_bytes += added;
+        }
         let conn = finalize(t);
         self.sink.event(&conn, SinkEvent::End);
-        self.done.push(conn);
+        // Connections of no known protocol are never reported: drop them
+        // now so that a SYN flood costs no memory once its flows retire.
+        if reported(&conn) {
+            self.done.push(conn);
+        }
     }
 
     /// Ends the analysis and returns the model.
@@ -298,6 +448,26 @@ impl<'s> Analyzer<'s> {
         let mut conns: Vec<Connection> = self.done.into_iter().filter(reported).collect();
         conns.sort_by_key(|c| c.first_packet);
         let mut stats = self.stats;
+        stats.messages += self.dropped[0];
+        stats.control_frames += self.dropped[1];
+        if self.evictions > 0 {
+            self.anomalies.push(CaptureAnomaly {
+                packet: PacketNo(self.packets),
+                detail: format!(
+                    "{} connections were finished early to stay under {} live connections (--max-flows)",
+                    self.evictions, self.limits.max_live_flows
+                ),
+            });
+        }
+        if self.dropped.iter().any(|&d| d > 0) {
+            self.anomalies.push(CaptureAnomaly {
+                packet: PacketNo(self.packets),
+                detail: format!(
+                    "not kept in the report (--max-model-bytes): {} messages, {} control frames, {} other records; the statistics still count the messages and control frames",
+                    self.dropped[0], self.dropped[1], self.dropped[2]
+                ),
+            });
+        }
         for c in &conns {
             stats.websocket_connections += u64::from(c.is_websocket);
             stats.messages += c.messages.len() as u64;
@@ -317,6 +487,44 @@ impl<'s> Analyzer<'s> {
             stats,
         }
     }
+}
+
+/// Lengths of the record lists the model budget covers: messages, control
+/// frames, violations, anomalies, HTTP exchanges.
+fn kept_counts(c: &Connection) -> [usize; 5] {
+    [
+        c.messages.len(),
+        c.control.len(),
+        c.violation_details.len(),
+        c.anomalies.len(),
+        c.http_exchanges.len(),
+    ]
+}
+
+/// Estimated heap + inline bytes of the records added since `before`.
+fn record_cost(c: &Connection, before: [usize; 5]) -> u64 {
+    use std::mem::size_of;
+    let mut cost = 0u64;
+    for m in c.messages.get(before[0]..).unwrap_or_default() {
+        cost += (size_of::<Message>()
+            + m.text.as_ref().map_or(0, String::len)
+            + m.head.len()
+            + m.sha256.as_ref().map_or(0, String::len)
+            + m.captured_prefix_hex.as_ref().map_or(0, String::len)
+            + m.preview_hex.as_ref().map_or(0, String::len)
+            + m.frame_headers.len() * (size_of::<crate::ws::message::FrameInfo>() + 8))
+            as u64;
+    }
+    let per = |n: usize, done: usize, each: usize| (n.saturating_sub(done) * each) as u64;
+    cost += per(c.control.len(), before[1], size_of::<ControlFrame>() + 256);
+    cost += per(
+        c.violation_details.len(),
+        before[2],
+        size_of::<Violation>() * 2 + 256,
+    );
+    cost += per(c.anomalies.len(), before[3], size_of::<Anomaly>() + 128);
+    cost += per(c.http_exchanges.len(), before[4], 1024);
+    cost
 }
 
 /// Connections that carried something wsinspect understands.
@@ -344,6 +552,10 @@ fn deliver(
             GapCause::BufferCap => (
                 AnomalyKind::CapReached,
                 "given up: out-of-order buffer cap reached (--max-ooo-bytes)",
+            ),
+            GapCause::TotalCap => (
+                AnomalyKind::CapReached,
+                "given up: cap on out-of-order bytes across all connections reached (--max-buffered-total)",
             ),
         };
         let detail = format!("{n} bytes {dir} {what}");
