@@ -145,6 +145,8 @@ pub struct Analyzer<'s> {
     malformed_reported: u64,
     /// Flows finished early because of `max_live_flows`.
     evictions: u64,
+    /// Cap anomalies of unreported connections (see `lift_limit_anomalies`).
+    lifted: u64,
     sink: &'s mut dyn EventSink,
 }
 
@@ -173,6 +175,7 @@ impl<'s> Analyzer<'s> {
             anomalies: Vec::new(),
             malformed_reported: 0,
             evictions: 0,
+            lifted: 0,
             sink,
         }
     }
@@ -322,6 +325,27 @@ impl<'s> Analyzer<'s> {
         }
     }
 
+    /// A connection that is not reported may still have hit a cap (a header
+    /// block that never ended, a buffer given up): say so at capture level,
+    /// for the first few such connections, so that no cap hit goes unseen.
+    fn lift_limit_anomalies(&mut self, conn: &Connection) {
+        for a in &conn.anomalies {
+            if !matches!(a.kind, AnomalyKind::CapReached | AnomalyKind::BadHttp) {
+                continue;
+            }
+            self.lifted += 1;
+            if self.lifted <= MALFORMED_REPORTS {
+                self.capture_anomaly(
+                    a.packet,
+                    format!(
+                        "connection {} → {} (not reported): {}",
+                        conn.client, conn.server, a.detail
+                    ),
+                );
+            }
+        }
+    }
+
     /// Drops recency entries that no longer describe their slot's tenant.
     fn sweep_recency(&mut self) {
         let live = &self.live;
@@ -437,6 +461,8 @@ impl<'s> Analyzer<'s> {
         // now so that a SYN flood costs no memory once its flows retire.
         if reported(&conn) {
             self.done.push(conn);
+        } else {
+            self.lift_limit_anomalies(&conn);
         }
     }
 
@@ -456,6 +482,15 @@ impl<'s> Analyzer<'s> {
                 detail: format!(
                     "{} connections were finished early to stay under {} live connections (--max-flows)",
                     self.evictions, self.limits.max_live_flows
+                ),
+            });
+        }
+        if self.lifted > MALFORMED_REPORTS {
+            self.anomalies.push(CaptureAnomaly {
+                packet: PacketNo(self.packets),
+                detail: format!(
+                    "{} more cap anomalies on connections that are not reported",
+                    self.lifted - MALFORMED_REPORTS
                 ),
             });
         }

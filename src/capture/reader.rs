@@ -305,6 +305,20 @@ impl<'r> CaptureReader<'r> {
     }
 
     fn grow_buffer(&mut self) -> Step {
+        // Growing helps only when the buffer is full: a block that claims
+        // more bytes than the rest of the input holds is a truncation, and
+        // must not make us allocate up to MAX_BLOCK_BYTES first.
+        if self.inner.data().len() < self.buffer_size {
+            if !self.inner.reader_exhausted() {
+                if let Err(e) = self.inner.refill() {
+                    return Step::Fatal(ReadError::Io(format!("{e:?}")));
+                }
+            }
+            if self.inner.reader_exhausted() {
+                return self.refill_after_incomplete();
+            }
+            return Step::Again;
+        }
         let new_size = self.buffer_size.saturating_mul(2);
         if new_size > MAX_BLOCK_BYTES || !self.inner.grow(new_size) {
             self.stop(format!(
