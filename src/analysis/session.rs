@@ -76,6 +76,11 @@ pub struct Session {
     /// The last request head, to fill the handshake when a 101 answers a
     /// request whose Upgrade header was not captured.
     last_request: Option<(Head, PacketNo)>,
+    /// A 101 was delivered before the client's request head was complete in
+    /// stream order (the capture saw the response first: cross-direction
+    /// reordering or a retransmitted request). The client side stays HTTP
+    /// until its request head ends, then switches to WebSocket.
+    ws_after_request: bool,
 }
 
 /// A frame header that could start a WebSocket stream picked up mid-way.
@@ -125,6 +130,7 @@ impl Session {
             ws_ctx: WsContext::default(),
             limits,
             last_request: None,
+            ws_after_request: false,
         };
         if let Some(c) = client {
             s.set_client(c);
@@ -170,6 +176,9 @@ impl Session {
         if matches!(self.phases[side.idx()], Phase::Detect) {
             self.detect(side, data);
         }
+        if !looks_like_request(data) {
+            self.ws_without_request(side);
+        }
         let i = side.idx();
         match &mut self.phases[i] {
             Phase::Detect | Phase::Opaque => {}
@@ -189,6 +198,7 @@ impl Session {
     }
 
     fn gap(&mut self, side: Side, len: u64, at: At, sink: &mut dyn EventSink) {
+        self.ws_without_request(side);
         let dir = self.dir_of(side);
         self.conn.stats.dir_mut(dir).missing_bytes += len;
         let i = side.idx();
@@ -204,6 +214,21 @@ impl Session {
                 if let Some(HttpEvent::Head(head, first)) = p.gap(len) {
                     self.on_head(side, head, PacketNo(first), at, sink);
                 }
+            }
+        }
+    }
+
+    /// After an early 101 (see `ws_after_request`): when the client's next
+    /// bytes do not start a request (its request was never captured), they
+    /// are frames.
+    fn ws_without_request(&mut self, side: Side) {
+        if !self.ws_after_request || self.client != Some(side) {
+            return;
+        }
+        if let Phase::Http(p) = &self.phases[side.idx()] {
+            if p.idle() {
+                self.ws_after_request = false;
+                self.phases[side.idx()] = Phase::Ws(Box::new(self.new_ws(side)));
             }
         }
     }
@@ -316,6 +341,44 @@ impl Session {
             p.expect_body(&head, None);
         }
         self.last_request = Some((head, first));
+        if self.ws_after_request && self.client == Some(side) {
+            self.late_request_completes_upgrade(side, idx, first, sink);
+        }
+    }
+
+    /// The request whose 101 was already seen has ended: its exchange gets
+    /// the response, the accept key is checked now, and the client's next
+    /// bytes are frames.
+    fn late_request_completes_upgrade(
+        &mut self,
+        side: Side,
+        idx: usize,
+        first: PacketNo,
+        sink: &mut dyn EventSink,
+    ) {
+        self.ws_after_request = false;
+        let hs = &self.conn.handshake;
+        let (status, response) = (hs.status, hs.response_packet);
+        if let Some(x) = self.conn.http_exchanges.get_mut(idx) {
+            x.status = status;
+            x.response_packet = response.map(PacketNo);
+            x.response_complete = hs.response_complete;
+        }
+        self.pending.retain(|&p| p != idx);
+        if self.upgrade_exchange == Some(idx) {
+            self.upgrade_exchange = None;
+        }
+        if self.conn.handshake.accept_valid == Some(false) {
+            let detail = "Sec-WebSocket-Accept does not match Sec-WebSocket-Key".to_string();
+            self.violation(
+                ViolationKind::BadAccept,
+                Some(Direction::ServerToClient),
+                first,
+                detail,
+                sink,
+            );
+        }
+        self.phases[side.idx()] = Phase::Ws(Box::new(self.new_ws(side)));
     }
 
     fn check_request(&mut self, head: &Head, first: PacketNo, sink: &mut dyn EventSink) {
@@ -461,6 +524,12 @@ impl Session {
         let phase = std::mem::replace(&mut self.phases[i], Phase::Opaque);
         let (parser, held) = match phase {
             Phase::AwaitResponse(p, held, _) => (p, held),
+            // The request head is unfinished or not seen yet: wait for it.
+            Phase::Http(p) if ws && (!p.idle() || self.conn.http_exchanges.is_empty()) => {
+                self.phases[i] = Phase::Http(p);
+                self.ws_after_request = true;
+                return;
+            }
             Phase::Http(p) if ws => (p, Vec::new()),
             other => {
                 self.phases[i] = other;
