@@ -53,7 +53,7 @@ impl Default for Limits {
             max_live_flows: 200_000,
             ws: WsLimits::default(),
             max_buffered_total: 1 << 30,
-            max_model_bytes: 2 << 30,
+            max_model_bytes: 1 << 30,
         }
     }
 }
@@ -253,7 +253,8 @@ impl<'s> Analyzer<'s> {
             t.last_seen = packet.0;
             self.recency.push_back((slot, t.id, packet.0));
         }
-        let kept_before = kept_counts(&t.session.conn);
+        let budget = self.limits.max_model_bytes.saturating_sub(self.model_bytes);
+        t.session.budget = budget;
         let cost_before = t.tcp.buffered_cost();
         let session = &mut t.session;
         let sink = &mut *self.sink;
@@ -279,40 +280,31 @@ impl<'s> Analyzer<'s> {
         }
         self.buffered_total = others.saturating_add(cost_after);
         record_tcp_event(t, side, seg, packet, ts);
-        self.account_model(slot, kept_before);
+        self.account_model(slot, budget);
         if self.recency.len() > 2 * self.flows.len() + 1024 {
             self.sweep_recency();
         }
     }
 
-    /// Charges the records the last packet added to `slot`'s connection to
-    /// the model budget; past `max_model_bytes` they are dropped (the sink
-    /// has already seen them) and counted.
-    fn account_model(&mut self, slot: usize, before: [usize; 5]) {
+    /// Takes back what `slot`'s session spent of the model budget it was
+    /// handed (`given`) and the records it dropped for want of it.
+    fn account_model(&mut self, slot: usize, given: u64) {
         let Some(t) = self.live.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        let conn = &mut t.session.conn;
-        let added = record_cost(conn, before);
-        if added == 0 {
-            return;
-        }
-        if self.model_bytes.saturating_add(added) <= self.limits.max_model_bytes {
-            self.model_bytes += added;
+        let (left, dropped) = (t.session.budget, std::mem::take(&mut t.session.dropped));
+        self.settle_budget(given, left, dropped);
+    }
+
+    fn settle_budget(&mut self, given: u64, left: u64, dropped: [u64; 3]) {
+        self.model_bytes = self.model_bytes.saturating_add(given.saturating_sub(left));
+        if dropped.iter().all(|&d| d == 0) {
             return;
         }
         let first = self.dropped.iter().all(|&d| d == 0);
-        let after = kept_counts(conn);
-        self.dropped[0] += (after[0] - before[0]) as u64;
-        self.dropped[1] += (after[1] - before[1]) as u64;
-        self.dropped[2] += (after[2] + after[3] - before[2] - before[3]) as u64;
-        conn.messages.truncate(before[0]);
-        conn.control.truncate(before[1]);
-        conn.violation_details.truncate(before[2]);
-        conn.violations.truncate(before[2]);
-        conn.anomalies.truncate(before[3]);
-        // HTTP exchanges are kept: the session refers to them by index.
-        self.model_bytes = self.model_bytes.saturating_add(record_cost(conn, before));
+        for (total, d) in self.dropped.iter_mut().zip(dropped) {
+            *total += d;
+        }
         if first {
             let p = PacketNo(self.packets);
             self.capture_anomaly(
@@ -436,7 +428,8 @@ impl<'s> Analyzer<'s> {
             self.flows.remove(&t.key);
         }
         self.buffered_total = self.buffered_total.saturating_sub(t.tcp.buffered_cost());
-        let kept_before = kept_counts(&t.session.conn);
+        let budget = self.limits.max_model_bytes.saturating_sub(self.model_bytes);
+        t.session.budget = budget;
         let sink = &mut *self.sink;
         let now = PacketNo(self.packets);
         let ts = self.last_ts;
@@ -444,17 +437,8 @@ impl<'s> Analyzer<'s> {
         t.tcp.finish(&mut |side, piece, src, cause| {
             deliver(session, side, piece, At { src, now, ts }, cause, sink)
         });
-        // Records of the final flush are charged like any others.
-        let added = record_cost(&t.session.conn, kept_before);
-        if self.model_bytes.saturating_add(added) > self.limits.max_model_bytes {
-            let conn = &mut t.session.conn;
-            self.dropped[0] += (conn.messages.len() - kept_before[0]) as u64;
-            self.dropped[1] += (conn.control.len() - kept_before[1]) as u64;
-            conn.messages.truncate(kept_before[0]);
-            conn.control.truncate(kept_before[1]);
-        } else {
-            self.model_bytes += added;
-        }
+        let finished_budget = finalize_budget(&mut t);
+        self.settle_budget(budget, finished_budget.0, finished_budget.1);
         let conn = finalize(t);
         self.sink.event(&conn, SinkEvent::End);
         // Connections of no known protocol are never reported: drop them
@@ -524,42 +508,12 @@ impl<'s> Analyzer<'s> {
     }
 }
 
-/// Lengths of the record lists the model budget covers: messages, control
-/// frames, violations, anomalies, HTTP exchanges.
-fn kept_counts(c: &Connection) -> [usize; 5] {
-    [
-        c.messages.len(),
-        c.control.len(),
-        c.violation_details.len(),
-        c.anomalies.len(),
-        c.http_exchanges.len(),
-    ]
-}
-
-/// Estimated heap + inline bytes of the records added since `before`.
-fn record_cost(c: &Connection, before: [usize; 5]) -> u64 {
-    use std::mem::size_of;
-    let mut cost = 0u64;
-    for m in c.messages.get(before[0]..).unwrap_or_default() {
-        cost += (size_of::<Message>()
-            + m.text.as_ref().map_or(0, String::len)
-            + m.head.len()
-            + m.sha256.as_ref().map_or(0, String::len)
-            + m.captured_prefix_hex.as_ref().map_or(0, String::len)
-            + m.preview_hex.as_ref().map_or(0, String::len)
-            + m.frame_headers.len() * (size_of::<crate::ws::message::FrameInfo>() + 8))
-            as u64;
-    }
-    let per = |n: usize, done: usize, each: usize| (n.saturating_sub(done) * each) as u64;
-    cost += per(c.control.len(), before[1], size_of::<ControlFrame>() + 256);
-    cost += per(
-        c.violation_details.len(),
-        before[2],
-        size_of::<Violation>() * 2 + 256,
-    );
-    cost += per(c.anomalies.len(), before[3], size_of::<Anomaly>() + 128);
-    cost += per(c.http_exchanges.len(), before[4], 1024);
-    cost
+/// Runs the session's end-of-connection settling (which may add records)
+/// and returns the budget left and the records dropped.
+fn finalize_budget(t: &mut Tracked) -> (u64, [u64; 3]) {
+    let mut sink = NullSink;
+    t.session.finish(&mut sink);
+    (t.session.budget, std::mem::take(&mut t.session.dropped))
 }
 
 /// Connections that carried something wsinspect understands.
@@ -657,9 +611,8 @@ fn empty_connection(id: u32, tcp: &TcpConn, ts: Timestamp, packet: PacketNo) -> 
 }
 
 /// Fills the TCP-level fields once the connection is over.
+/// Call after [`finalize_budget`], which settles the session.
 fn finalize(mut t: Tracked) -> Connection {
-    let mut sink = NullSink;
-    t.session.finish(&mut sink);
     let client = t.session.client.unwrap_or_else(|| guess_client(&t.tcp));
     let (c, s) = (client.idx(), client.other().idx());
     let conn = &mut t.session.conn;

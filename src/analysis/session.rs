@@ -25,8 +25,9 @@ use crate::violation::{Anomaly, AnomalyKind, Violation, ViolationKind};
 use crate::ws::WsStream;
 use crate::ws::deflate::DeflateParams;
 use crate::ws::frame::{FrameHeader, Opcode};
-use crate::ws::message::{WsContext, WsEvent};
+use crate::ws::message::{ControlFrame, FrameInfo, Message, WsContext, WsEvent};
 use std::collections::VecDeque;
+use std::mem::size_of;
 use std::net::SocketAddr;
 
 /// Bytes held on the client side while the upgrade response is awaited.
@@ -81,6 +82,23 @@ pub struct Session {
     /// reordering or a retransmitted request). The client side stays HTTP
     /// until its request head ends, then switches to WebSocket.
     ws_after_request: bool,
+    /// Model memory this session may still fill (bytes, estimated); set by
+    /// the analyzer before each call, which reads back what was spent.
+    /// Records that do not fit are streamed to the sink but not kept.
+    pub budget: u64,
+    /// Records not kept for want of budget: messages, control frames,
+    /// violations and anomalies.
+    pub dropped: [u64; 3],
+}
+
+/// Estimated memory of a kept message: the record and what it owns.
+fn message_cost(m: &Message) -> u64 {
+    let strings = [&m.text, &m.sha256, &m.captured_prefix_hex, &m.preview_hex]
+        .iter()
+        .map(|s| s.as_ref().map_or(0, String::len))
+        .sum::<usize>();
+    let frames = m.frame_headers.len() * (size_of::<FrameInfo>() + 16);
+    (size_of::<Message>() + strings + m.head.len() + frames) as u64
 }
 
 /// A frame header that could start a WebSocket stream picked up mid-way.
@@ -131,6 +149,8 @@ impl Session {
             limits,
             last_request: None,
             ws_after_request: false,
+            budget: u64::MAX,
+            dropped: [0; 3],
         };
         if let Some(c) = client {
             s.set_client(c);
@@ -312,6 +332,9 @@ impl Session {
     fn on_request(&mut self, side: Side, head: Head, first: PacketNo, sink: &mut dyn EventSink) {
         let upgrade = has_token(&head.headers, "upgrade", "websocket");
         let idx = self.conn.http_exchanges.len();
+        // Charged but always kept: exchanges are referred to by index.
+        let cost = size_of::<HttpExchange>() + head.method.len() + head.target.len();
+        self.budget = self.budget.saturating_sub(cost as u64);
         self.conn.http_exchanges.push(HttpExchange {
             method: head.method.clone(),
             target: head.target.clone(),
@@ -559,7 +582,9 @@ impl Session {
                     st.payload_bytes += m.payload_len.unwrap_or(0);
                     st.wire_payload_bytes += m.wire_payload_len;
                     sink.event(&self.conn, SinkEvent::Message(&m));
-                    self.conn.messages.push(m);
+                    if self.charge(message_cost(&m), 0) {
+                        self.conn.messages.push(m);
+                    }
                 }
                 WsEvent::Control(c) => {
                     let st = self.conn.stats.dir_mut(c.dir);
@@ -569,7 +594,11 @@ impl Session {
                         self.conn.close_initiator = Some(c.dir.sender());
                     }
                     sink.event(&self.conn, SinkEvent::Control(&c));
-                    self.conn.control.push(c);
+                    let reason = c.close_reason.as_ref().map_or(0, String::len);
+                    let cost = size_of::<ControlFrame>() + c.payload_hex.len() + reason + 16;
+                    if self.charge(cost as u64, 1) {
+                        self.conn.control.push(c);
+                    }
                 }
                 WsEvent::Violation(v) => self.push_violation(v, sink),
                 WsEvent::Anomaly(a) => self.push_anomaly(a, sink),
@@ -598,8 +627,11 @@ impl Session {
 
     fn push_violation(&mut self, v: Violation, sink: &mut dyn EventSink) {
         sink.event(&self.conn, SinkEvent::Violation(&v));
-        self.conn.violations.push(v.detail.clone());
-        self.conn.violation_details.push(v);
+        let cost = size_of::<Violation>() + size_of::<String>() + 2 * v.detail.len();
+        if self.charge(cost as u64, 2) {
+            self.conn.violations.push(v.detail.clone());
+            self.conn.violation_details.push(v);
+        }
     }
 
     fn anomaly(
@@ -624,7 +656,9 @@ impl Session {
     /// Records an anomaly (also used by the analyzer for TCP-level ones).
     pub fn push_anomaly(&mut self, a: Anomaly, sink: &mut dyn EventSink) {
         sink.event(&self.conn, SinkEvent::Anomaly(&a));
-        self.conn.anomalies.push(a);
+        if self.charge((size_of::<Anomaly>() + a.detail.len()) as u64, 2) {
+            self.conn.anomalies.push(a);
+        }
     }
 
     /// Settles what is still pending at the end of the connection: held
@@ -651,6 +685,26 @@ impl Session {
         self.phases
             .iter()
             .any(|p| matches!(p, Phase::Ws(ws) if ws.frames() > 0))
+    }
+
+    /// Takes `cost` from the budget; false (and one more record of kind
+    /// `kind` dropped) when it does not fit.
+    fn charge(&mut self, cost: u64, kind: usize) -> bool {
+        // Twice the parts: record vectors grow by doubling and every small
+        // allocation carries allocator overhead (measured: 3 M empty
+        // messages take about 2.1x their summed sizes).
+        match self.budget.checked_sub(cost.saturating_mul(2)) {
+            Some(left) => {
+                self.budget = left;
+                true
+            }
+            None => {
+                if let Some(d) = self.dropped.get_mut(kind) {
+                    *d += 1;
+                }
+                false
+            }
+        }
     }
 
     /// Role of a side, when known.
