@@ -57,7 +57,7 @@ struct LimitArgs {
     /// Decompressed:compressed ratio past 1 MiB that stops inflating a message (0 = off).
     #[arg(long, value_name = "N", default_value_t = Limits::default().ws.max_inflate_ratio)]
     max_inflate_ratio: u64,
-    /// Approximate memory for the records kept in the report; later ones are counted only.
+    /// Approximate memory for the records kept in the report (a quarter per connection); later ones are counted only.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_model_bytes)]
     max_model_bytes: u64,
 }

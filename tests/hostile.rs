@@ -617,12 +617,30 @@ fn h29_one_gigabyte_deflate_bomb() {
     let z = deflate_bomb(1024);
     assert!(z.len() < 2 << 20);
     let ext = "permessage-deflate";
-    let a = sandwich(ws_conn(40014, Some(ext), &[frame(0xc1, MASK, &z)], &[]));
+    // A second compressed message follows on the same (taken-over)
+    // context: it cannot be decoded, and that is not the sender's fault.
+    let next = frame(0xc1, MASK, &[0x02, 0x00]);
+    let a = sandwich(ws_conn(
+        40014,
+        Some(ext),
+        &[frame(0xc1, MASK, &z), next],
+        &[],
+    ));
     let c = conn(&a, 40014);
     let m = c.messages.first().expect("the message is reported");
     assert!(m.compressed && !m.complete && m.sha256.is_none());
     let details = all_anomalies(&a);
     assert!(details.contains("--max-inflate-ratio"), "{details}");
+    assert_eq!(c.messages.len(), 2);
+    assert!(
+        anomaly_kinds(c).contains(&AnomalyKind::Undecodable),
+        "{details}"
+    );
+    assert!(
+        kinds(c).is_empty(),
+        "no violation is blamed on the peer: {:?}",
+        c.violations
+    );
 }
 
 #[test]
@@ -716,15 +734,19 @@ fn h34_many_tiny_messages_hit_the_model_budget() {
     frames.push(seg);
     let mut p = good_exchange(40001);
     p.extend(ws_conn(40019, None, &frames, &[]));
+    p.extend(good_exchange(40002));
     let limits = Limits {
         max_model_bytes: 256 << 10,
         ..Limits::default()
     };
     let a = analyze(&pcap(&p), limits).unwrap();
     assert_good(&a, 40001);
+    // One connection takes at most a quarter of the budget: the exchange
+    // after the flood is still kept whole.
+    assert_good(&a, 40002);
     let kept = conn(&a, 40019).messages.len();
     assert!(kept < 30_000 && kept > 0, "{kept}");
-    assert_eq!(a.stats.messages, 30_000 + 2);
+    assert_eq!(a.stats.messages, 30_000 + 4);
     assert!(
         all_anomalies(&a).contains("--max-model-bytes"),
         "{}",

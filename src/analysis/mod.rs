@@ -41,7 +41,8 @@ pub struct Limits {
     pub max_buffered_total: u64,
     /// Approximate memory of the records kept in the model (messages,
     /// control frames, violations, anomalies, HTTP exchanges); beyond it
-    /// new records are counted and streamed to the sink but not kept.
+    /// new records are counted and streamed to the sink but not kept. One
+    /// connection may use at most a quarter of it.
     pub max_model_bytes: u64,
 }
 
@@ -98,6 +99,8 @@ struct Tracked {
     session: Session,
     /// Last packet seen, for evicting idle flows.
     last_seen: u64,
+    /// Model budget this connection has used (see [`model_budget`]).
+    model_spent: u64,
     /// SYN/FIN/RST by side; directions are settled at the end.
     tcp_events: Vec<(Side, TcpEventKind, PacketNo, Timestamp)>,
 }
@@ -253,7 +256,7 @@ impl<'s> Analyzer<'s> {
             t.last_seen = packet.0;
             self.recency.push_back((slot, t.id, packet.0));
         }
-        let budget = self.limits.max_model_bytes.saturating_sub(self.model_bytes);
+        let budget = model_budget(&self.limits, self.model_bytes, t.model_spent);
         t.session.budget = budget;
         let cost_before = t.tcp.buffered_cost();
         let session = &mut t.session;
@@ -293,6 +296,7 @@ impl<'s> Analyzer<'s> {
             return;
         };
         let (left, dropped) = (t.session.budget, std::mem::take(&mut t.session.dropped));
+        t.model_spent = t.model_spent.saturating_add(given.saturating_sub(left));
         self.settle_budget(given, left, dropped);
     }
 
@@ -310,7 +314,7 @@ impl<'s> Analyzer<'s> {
             self.capture_anomaly(
                 p,
                 format!(
-                    "the report's records reached the memory cap of {} bytes (--max-model-bytes): later messages, control frames and findings are counted but not kept",
+                    "the report's records reached their memory cap (--max-model-bytes: {} bytes in all, a quarter of it per connection): later messages, control frames and findings are counted but not kept",
                     self.limits.max_model_bytes
                 ),
             );
@@ -379,6 +383,7 @@ impl<'s> Analyzer<'s> {
             tcp,
             session,
             last_seen: packet.0,
+            model_spent: 0,
             tcp_events: Vec::new(),
         };
         let slot = match self.free.pop() {
@@ -428,7 +433,7 @@ impl<'s> Analyzer<'s> {
             self.flows.remove(&t.key);
         }
         self.buffered_total = self.buffered_total.saturating_sub(t.tcp.buffered_cost());
-        let budget = self.limits.max_model_bytes.saturating_sub(self.model_bytes);
+        let budget = model_budget(&self.limits, self.model_bytes, t.model_spent);
         t.session.budget = budget;
         let sink = &mut *self.sink;
         let now = PacketNo(self.packets);
@@ -506,6 +511,15 @@ impl<'s> Analyzer<'s> {
             stats,
         }
     }
+}
+
+/// Model memory a connection may fill now: what is left of the total, and
+/// at most a quarter of it per connection, so that one runaway connection
+/// (millions of tiny messages) cannot starve the others.
+fn model_budget(limits: &Limits, used: u64, conn_spent: u64) -> u64 {
+    let total_left = limits.max_model_bytes.saturating_sub(used);
+    let conn_left = (limits.max_model_bytes / 4).saturating_sub(conn_spent);
+    total_left.min(conn_left)
 }
 
 /// Runs the session's end-of-connection settling (which may add records)

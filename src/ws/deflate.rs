@@ -78,6 +78,8 @@ pub struct Inflater {
     /// The context lost bytes (gap): later messages that refer to the
     /// window cannot be decoded until a reset.
     poisoned: bool,
+    /// `poisoned` because a message was stopped at a cap.
+    poisoned_by_cap: bool,
     out_this_message: u64,
     /// Compressed bytes consumed for the current message.
     in_this_message: u64,
@@ -101,6 +103,7 @@ impl Inflater {
             z: Decompress::new(false),
             reset_each_message,
             poisoned: false,
+            poisoned_by_cap: false,
             out_this_message: 0,
             in_this_message: 0,
             max_ratio: 0,
@@ -121,6 +124,7 @@ impl Inflater {
         if self.reset_each_message {
             self.z.reset(false);
             self.poisoned = false;
+            self.poisoned_by_cap = false;
         }
         self.out_this_message = 0;
         self.in_this_message = 0;
@@ -129,6 +133,19 @@ impl Inflater {
     /// Bytes of the stream were lost: the shared window is unreliable.
     pub fn poison(&mut self) {
         self.poisoned = true;
+    }
+
+    /// Inflating stopped at a cap mid-message: the window (and the
+    /// decompressor's state) no longer follow the sender's, so messages
+    /// that take over the context cannot be decoded either.
+    pub fn poison_after_cap(&mut self) {
+        self.poisoned = true;
+        self.poisoned_by_cap = true;
+    }
+
+    /// True when the poisoning came from a cap, not from lost bytes.
+    pub fn poisoned_by_cap(&self) -> bool {
+        self.poisoned_by_cap
     }
 
     /// True when the window is known to be incomplete.

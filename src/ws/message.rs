@@ -502,12 +502,12 @@ impl MessageAssembler {
                     if inf.is_poisoned() {
                         b.broken = true;
                         b.msg.complete = false;
-                        self.anomaly(
-                            AnomalyKind::Undecodable,
-                            first,
-                            "compressed message refers to a window with missing bytes (context takeover after a gap)".into(),
-                            out,
-                        );
+                        let why = if inf.poisoned_by_cap() {
+                            "compressed message refers to a window that was not decoded (context takeover after a message stopped at a cap)"
+                        } else {
+                            "compressed message refers to a window with missing bytes (context takeover after a gap)"
+                        };
+                        self.anomaly(AnomalyKind::Undecodable, first, why.into(), out);
                     }
                 }
                 None => b.broken = true,
@@ -540,6 +540,9 @@ impl MessageAssembler {
                         absorb(b, d, limits.max_text_bytes)
                     });
                     if let Err(e) = res {
+                        if !matches!(e, InflateError::Corrupt(_)) {
+                            inf.poison_after_cap();
+                        }
                         report_inflate_error(self.dir, e, now, b, out);
                     }
                 } else {
@@ -665,6 +668,9 @@ impl MessageAssembler {
                 if let Err(e) = inf.finish_message(limits.max_inflated_bytes, &mut |d| {
                     absorb(&mut b, d, limits.max_text_bytes)
                 }) {
+                    if !matches!(e, InflateError::Corrupt(_)) {
+                        inf.poison_after_cap();
+                    }
                     report_inflate_error(self.dir, e, now, &mut b, out);
                 }
             }
