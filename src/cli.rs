@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use wsinspect::analysis::{Limits, NullSink};
 use wsinspect::pipeline;
 use wsinspect::report::{self, ndjson::NdjsonSink};
+use wsinspect::ws::message::WsLimits;
 
 /// WebSocket traffic inspector for pcap/pcapng captures.
 #[derive(Debug, Parser)]
@@ -64,16 +65,18 @@ struct LimitArgs {
 
 impl LimitArgs {
     fn limits(&self) -> Limits {
-        let mut l = Limits::default();
-        l.max_ooo_bytes_per_dir = self.max_ooo_bytes;
-        l.max_header_bytes = self.max_header_bytes;
-        l.max_live_flows = self.max_flows.max(1);
-        l.ws.max_text_bytes = self.max_text_bytes;
-        l.ws.max_inflated_bytes = self.max_inflated;
-        l.max_buffered_total = self.max_buffered_total;
-        l.ws.max_inflate_ratio = self.max_inflate_ratio;
-        l.max_model_bytes = self.max_model_bytes;
-        l
+        Limits {
+            max_ooo_bytes_per_dir: self.max_ooo_bytes,
+            max_header_bytes: self.max_header_bytes,
+            max_live_flows: self.max_flows.max(1),
+            ws: WsLimits {
+                max_text_bytes: self.max_text_bytes,
+                max_inflated_bytes: self.max_inflated,
+                max_inflate_ratio: self.max_inflate_ratio,
+            },
+            max_buffered_total: self.max_buffered_total,
+            max_model_bytes: self.max_model_bytes,
+        }
     }
 }
 

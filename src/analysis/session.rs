@@ -245,11 +245,11 @@ impl Session {
         if !self.ws_after_request || self.client != Some(side) {
             return;
         }
-        if let Phase::Http(p) = &self.phases[side.idx()] {
-            if p.idle() {
-                self.ws_after_request = false;
-                self.phases[side.idx()] = Phase::Ws(Box::new(self.new_ws(side)));
-            }
+        if let Phase::Http(p) = &self.phases[side.idx()]
+            && p.idle()
+        {
+            self.ws_after_request = false;
+            self.phases[side.idx()] = Phase::Ws(Box::new(self.new_ws(side)));
         }
     }
 

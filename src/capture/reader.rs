@@ -309,10 +309,10 @@ impl<'r> CaptureReader<'r> {
         // more bytes than the rest of the input holds is a truncation, and
         // must not make us allocate up to MAX_BLOCK_BYTES first.
         if self.inner.data().len() < self.buffer_size {
-            if !self.inner.reader_exhausted() {
-                if let Err(e) = self.inner.refill() {
-                    return Step::Fatal(ReadError::Io(format!("{e:?}")));
-                }
+            if !self.inner.reader_exhausted()
+                && let Err(e) = self.inner.refill()
+            {
+                return Step::Fatal(ReadError::Io(format!("{e:?}")));
             }
             if self.inner.reader_exhausted() {
                 return self.refill_after_incomplete();
