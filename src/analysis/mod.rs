@@ -513,13 +513,21 @@ impl<'s> Analyzer<'s> {
     }
 }
 
+/// Model memory every connection may fill even when the total budget is
+/// spent: its first findings and messages (a gap, the cap it hit, a short
+/// exchange) stay visible. Of the order of the connection record itself,
+/// so it does not change how memory grows with the number of connections.
+const MODEL_FLOOR_PER_CONN: u64 = 8 << 10;
+
 /// Model memory a connection may fill now: what is left of the total, and
 /// at most a quarter of it per connection, so that one runaway connection
-/// (millions of tiny messages) cannot starve the others.
+/// (millions of tiny messages) cannot starve the others; never less than
+/// what is left of [`MODEL_FLOOR_PER_CONN`].
 fn model_budget(limits: &Limits, used: u64, conn_spent: u64) -> u64 {
     let total_left = limits.max_model_bytes.saturating_sub(used);
     let conn_left = (limits.max_model_bytes / 4).saturating_sub(conn_spent);
-    total_left.min(conn_left)
+    let floor_left = MODEL_FLOOR_PER_CONN.saturating_sub(conn_spent);
+    total_left.min(conn_left).max(floor_left)
 }
 
 /// Runs the session's end-of-connection settling (which may add records)
