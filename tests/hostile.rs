@@ -773,3 +773,49 @@ fn h35_frames_cut_at_every_byte_with_duplicates() {
         Some("bytewise")
     );
 }
+
+#[test]
+fn h36_pcapng_block_shorter_than_its_minimum() {
+    // Regression (fuzz crash c48b9bb1): a Process Information Block
+    // (0x80000001) of length 6 made pcap-parser compute `6 - 12`, a panic
+    // in debug builds. Both byte orders.
+    for big in [false, true] {
+        let mut f = pcapng_with_good_exchange();
+        if big {
+            // Same exchange, big-endian section.
+            use wsinspect::capture::writer::{Endian, PcapngWriter};
+            use wsinspect::capture::{LinkType, Timestamp};
+            let mut w = PcapngWriter::new(Vec::new(), Endian::Big).unwrap();
+            let i = w.add_interface(LinkType::Ethernet, 65535, false).unwrap();
+            for (n, p) in good_exchange(40001).iter().enumerate() {
+                w.write_packet(i, Timestamp(n as i128 * 1000), p, p.len() as u32)
+                    .unwrap();
+            }
+            f = w.finish().unwrap();
+        }
+        let (kind, len) = if big {
+            (0x8000_0001u32.to_be_bytes(), 6u32.to_be_bytes())
+        } else {
+            (0x8000_0001u32.to_le_bytes(), 6u32.to_le_bytes())
+        };
+        f.extend_from_slice(&kind);
+        f.extend_from_slice(&len);
+        f.extend_from_slice(&[0; 16]);
+        let a = analyze_ok(&f);
+        assert_good(&a, 40001);
+        let d = all_anomalies(&a);
+        assert!(d.contains("less than the 12-byte minimum"), "{d}");
+    }
+}
+
+#[test]
+fn h37_fuzz_regressions_replay() {
+    // Every crash the fuzzers found, replayed through the whole pipeline.
+    for dir in ["fuzz/regressions/capture_reader"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        for entry in std::fs::read_dir(&path).expect("regressions are committed") {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let _ = analyze(&bytes, Limits::default());
+        }
+    }
+}
