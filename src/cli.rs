@@ -130,6 +130,15 @@ pub(crate) struct LimitArgs {
     /// TCP connections tracked at once; the idlest is finished early beyond it.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_live_flows)]
     max_flows: usize,
+    /// Out-of-order bytes buffered across all connections together.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_buffered_total)]
+    max_buffered_total: u64,
+    /// Decompressed:compressed ratio past 1 MiB that stops inflating a message (0 = off).
+    #[arg(long, value_name = "N", default_value_t = Limits::default().ws.max_inflate_ratio)]
+    max_inflate_ratio: u64,
+    /// Approximate memory for the records kept in the report (a quarter per connection); later ones are counted only.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_model_bytes)]
+    max_model_bytes: u64,
 }
 
 /// Options shared by every subcommand that analyses a capture.
@@ -183,8 +192,11 @@ impl LimitArgs {
             ws: WsLimits {
                 max_text_bytes: self.max_text_bytes,
                 max_inflated_bytes: self.max_inflated,
+                max_inflate_ratio: self.max_inflate_ratio,
                 ..WsLimits::default()
             },
+            max_buffered_total: self.max_buffered_total,
+            max_model_bytes: self.max_model_bytes,
         }
     }
 }

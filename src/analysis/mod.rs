@@ -21,7 +21,7 @@ use model::{
     TcpEvent, TcpEventKind,
 };
 use session::{At, Session};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 /// Every bound on memory and work, configurable from the command line.
@@ -37,6 +37,15 @@ pub struct Limits {
     pub max_live_flows: usize,
     /// Per-message limits.
     pub ws: WsLimits,
+    /// Out-of-order memory buffered across *all* connections (bytes plus a
+    /// per-segment overhead); beyond it, the connection that pushed the
+    /// total over gives up its holes.
+    pub max_buffered_total: u64,
+    /// Approximate memory of the records kept in the model (messages,
+    /// control frames, violations, anomalies, HTTP exchanges); beyond it
+    /// new records are counted and streamed to the sink but not kept. One
+    /// connection may use at most a quarter of it.
+    pub max_model_bytes: u64,
 }
 
 impl Default for Limits {
@@ -46,6 +55,8 @@ impl Default for Limits {
             max_header_bytes: 64 << 10,
             max_live_flows: 200_000,
             ws: WsLimits::default(),
+            max_buffered_total: 1 << 30,
+            max_model_bytes: 1 << 30,
         }
     }
 }
@@ -120,10 +131,16 @@ impl EventSink for NullSink {
 }
 
 struct Tracked {
+    /// The flow-table key, to remove it in O(1) when the flow is retired.
+    key: FlowKey,
+    /// Connection id: tells a slot's current tenant from an earlier one.
+    id: u32,
     tcp: TcpConn,
     session: Session,
     /// Last packet seen, for evicting idle flows.
     last_seen: u64,
+    /// Model budget this connection has used (see [`model_budget`]).
+    model_spent: u64,
     /// SYN/FIN/RST by side; directions are settled at the end.
     tcp_events: Vec<(Side, TcpEventKind, PacketNo, Timestamp)>,
 }
@@ -147,6 +164,20 @@ pub struct Analyzer<'s> {
     decoder: Decoder,
     flows: HashMap<FlowKey, usize>,
     live: Vec<Option<Tracked>>,
+    /// Slots of `live` freed by retired flows, reused before growing.
+    free: Vec<usize>,
+    /// `(slot, id, last_seen)` in packet order, one entry per packet of a
+    /// flow; the first entry still matching its tenant's `last_seen` is
+    /// the idlest flow. Stale entries are skipped on eviction and swept
+    /// when the queue grows past twice the live flows (amortised O(1)).
+    recency: VecDeque<(usize, u32, u64)>,
+    /// Out-of-order memory held by all live flows (see `max_buffered_total`).
+    buffered_total: u64,
+    /// Estimated memory of the records kept in the model.
+    model_bytes: u64,
+    /// Records dropped because of `max_model_bytes`: messages, control
+    /// frames, others.
+    dropped: [u64; 3],
     done: Vec<Connection>,
     next_id: u32,
     stats: CaptureStats,
@@ -156,13 +187,15 @@ pub struct Analyzer<'s> {
     anomalies: Vec<CaptureAnomaly>,
     malformed_reported: u64,
     keylog: Option<Arc<KeyLog>>,
+    /// Flows finished early because of `max_live_flows`.
+    evictions: u64,
+    /// Cap anomalies of unreported connections (see `lift_limit_anomalies`).
+    lifted: u64,
     sink: &'s mut dyn EventSink,
     /// Live captures: see [`Analyzer::set_evict_finished`].
     evict: bool,
     /// Counts of evicted connections' messages, added back in `finish`.
     evicted: CaptureStats,
-    /// Slots of `live` freed by retirement, reused when evicting.
-    free: Vec<usize>,
 }
 
 /// Packets reported one by one as malformed before only counting them.
@@ -178,6 +211,11 @@ impl<'s> Analyzer<'s> {
             decoder: Decoder::new(),
             flows: HashMap::new(),
             live: Vec::new(),
+            free: Vec::new(),
+            recency: VecDeque::new(),
+            buffered_total: 0,
+            model_bytes: 0,
+            dropped: [0; 3],
             done: Vec::new(),
             next_id: 0,
             stats: CaptureStats::default(),
@@ -187,10 +225,11 @@ impl<'s> Analyzer<'s> {
             anomalies: Vec::new(),
             malformed_reported: 0,
             keylog: None,
+            evictions: 0,
+            lifted: 0,
             sink,
             evict: false,
             evicted: CaptureStats::default(),
-            free: Vec::new(),
         }
     }
 
@@ -250,40 +289,141 @@ impl<'s> Analyzer<'s> {
     fn segment(&mut self, seg: &TcpSegment<'_>, packet: PacketNo, ts: Timestamp) {
         let key = FlowKey::new(seg.src, seg.dst);
         let slot = match self.flows.get(&key).copied() {
-            Some(i) if self.live[i].as_ref().is_some_and(|t| !t.tcp.is_reuse(seg)) => i,
+            Some(i)
+                if self
+                    .live
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|t| !t.tcp.is_reuse(seg)) =>
+            {
+                i
+            }
             Some(i) => {
                 self.retire(i);
                 self.open(key, seg, packet, ts)
             }
             None => self.open(key, seg, packet, ts),
         };
-        let Some(t) = self.live[slot].as_mut() else {
+        let Some(t) = self.live.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        t.last_seen = packet.0;
+        if t.last_seen != packet.0 {
+            t.last_seen = packet.0;
+            self.recency.push_back((slot, t.id, packet.0));
+        }
+        let budget = model_budget(&self.limits, self.model_bytes, t.model_spent);
+        t.session.budget = budget;
+        let cost_before = t.tcp.buffered_cost();
         let session = &mut t.session;
         let sink = &mut *self.sink;
-        let side = t
-            .tcp
-            .on_segment(seg, packet, ts, &mut |side, piece, src, cause| {
-                deliver(
-                    session,
-                    side,
-                    piece,
-                    At {
-                        src,
-                        now: packet,
-                        ts,
-                    },
-                    cause,
-                    sink,
-                )
-            });
-        record_tcp_event(t, side, seg, packet, ts);
-        let conn = &mut t.session.conn;
-        if !conn.messages.is_empty() {
-            self.sink.take_messages(conn.id, &mut conn.messages);
+        let at = At {
+            src: packet,
+            now: packet,
+            ts,
+        };
+        let mut deliver_at = |side: Side, piece: Piece<'_>, src: PacketNo, cause: GapCause| {
+            deliver(session, side, piece, At { src, ..at }, cause, sink)
+        };
+        let side = t.tcp.on_segment(seg, packet, ts, &mut deliver_at);
+        let mut cost_after = t.tcp.buffered_cost();
+        let others = self.buffered_total.saturating_sub(cost_before);
+        if others.saturating_add(cost_after) > self.limits.max_buffered_total {
+            // Only this flow's buffer grew, so shedding its holes is enough
+            // to get back under the cap (or to hold nothing).
+            while others.saturating_add(cost_after) > self.limits.max_buffered_total
+                && t.tcp.shed(&mut deliver_at)
+            {
+                cost_after = t.tcp.buffered_cost();
+            }
         }
+        self.buffered_total = others.saturating_add(cost_after);
+        record_tcp_event(t, side, seg, packet, ts);
+        self.account_model(slot, budget);
+        self.offer_messages(slot);
+        if self.recency.len() > 2 * self.flows.len() + 1024 {
+            self.sweep_recency();
+        }
+    }
+
+    /// Offers the messages `slot` completed to the sink; what the sink takes
+    /// no longer weighs on the model budget.
+    fn offer_messages(&mut self, slot: usize) {
+        let Some(t) = self.live.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let conn = &mut t.session.conn;
+        if conn.messages.is_empty() {
+            return;
+        }
+        self.sink.take_messages(conn.id, &mut conn.messages);
+        if conn.messages.is_empty() {
+            let refund = std::mem::take(&mut t.session.kept_message_cost);
+            t.model_spent = t.model_spent.saturating_sub(refund);
+            self.model_bytes = self.model_bytes.saturating_sub(refund);
+        }
+    }
+
+    /// Takes back what `slot`'s session spent of the model budget it was
+    /// handed (`given`) and the records it dropped for want of it.
+    fn account_model(&mut self, slot: usize, given: u64) {
+        let Some(t) = self.live.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let (left, dropped) = (t.session.budget, std::mem::take(&mut t.session.dropped));
+        t.model_spent = t.model_spent.saturating_add(given.saturating_sub(left));
+        self.settle_budget(given, left, dropped);
+    }
+
+    fn settle_budget(&mut self, given: u64, left: u64, dropped: [u64; 3]) {
+        self.model_bytes = self.model_bytes.saturating_add(given.saturating_sub(left));
+        if dropped.iter().all(|&d| d == 0) {
+            return;
+        }
+        let first = self.dropped.iter().all(|&d| d == 0);
+        for (total, d) in self.dropped.iter_mut().zip(dropped) {
+            *total += d;
+        }
+        if first {
+            let p = PacketNo(self.packets);
+            self.capture_anomaly(
+                p,
+                format!(
+                    "the report's records reached their memory cap (--max-model-bytes: {} bytes in all, a quarter of it per connection): later messages, control frames and findings are counted but not kept",
+                    self.limits.max_model_bytes
+                ),
+            );
+        }
+    }
+
+    /// A connection that is not reported may still have hit a cap (a header
+    /// block that never ended, a buffer given up): say so at capture level,
+    /// for the first few such connections, so that no cap hit goes unseen.
+    fn lift_limit_anomalies(&mut self, conn: &Connection) {
+        for a in &conn.anomalies {
+            if !matches!(a.kind, AnomalyKind::CapReached | AnomalyKind::BadHttp) {
+                continue;
+            }
+            self.lifted += 1;
+            if self.lifted <= MALFORMED_REPORTS {
+                self.capture_anomaly(
+                    a.packet,
+                    format!(
+                        "connection {} → {} (not reported): {}",
+                        conn.client, conn.server, a.detail
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Drops recency entries that no longer describe their slot's tenant.
+    fn sweep_recency(&mut self) {
+        let live = &self.live;
+        self.recency.retain(|&(slot, id, seen)| {
+            live.get(slot)
+                .and_then(Option::as_ref)
+                .is_some_and(|t| t.id == id && t.last_seen == seen)
+        });
     }
 
     fn open(
@@ -293,10 +433,12 @@ impl<'s> Analyzer<'s> {
         packet: PacketNo,
         ts: Timestamp,
     ) -> usize {
-        if self.flows.len() >= self.limits.max_live_flows {
-            self.evict_idle();
+        while self.flows.len() >= self.limits.max_live_flows.max(1) {
+            if !self.evict_idle() {
+                break;
+            }
         }
-        self.next_id += 1;
+        self.next_id = self.next_id.wrapping_add(1);
         self.stats.tcp_connections += 1;
         let tcp = TcpConn::new(seg, packet, ts, self.limits.max_ooo_bytes_per_dir);
         // SYN without ACK: the sender is the client; SYN+ACK: the receiver.
@@ -315,38 +457,50 @@ impl<'s> Analyzer<'s> {
             self.limits,
             self.keylog.clone(),
         );
-        let t = Some(Tracked {
+        let tracked = Tracked {
+            key,
+            id: self.next_id,
             tcp,
             session,
             last_seen: packet.0,
+            model_spent: 0,
             tcp_events: Vec::new(),
-        });
+        };
         let slot = match self.free.pop() {
             Some(i) if i < self.live.len() => {
-                self.live[i] = t;
+                self.live[i] = Some(tracked);
                 i
             }
             _ => {
-                self.live.push(t);
+                self.live.push(Some(tracked));
                 self.live.len() - 1
             }
         };
+        self.recency.push_back((slot, self.next_id, packet.0));
         self.flows.insert(key, slot);
         slot
     }
 
-    /// Finishes the least recently active flow (bounded flow table).
-    fn evict_idle(&mut self) {
-        let oldest = self
-            .flows
-            .values()
-            .filter_map(|&i| self.live[i].as_ref().map(|t| (t.last_seen, i)))
-            .min();
-        if let Some((_, i)) = oldest {
-            let p = PacketNo(self.packets);
-            self.capture_anomaly(p, format!("more than {} live connections: the idlest one was finished early (--max-flows)", self.limits.max_live_flows));
-            self.retire(i);
+    /// Finishes the least recently active flow (bounded flow table);
+    /// false when no flow is live.
+    fn evict_idle(&mut self) -> bool {
+        while let Some((slot, id, seen)) = self.recency.pop_front() {
+            let current = self
+                .live
+                .get(slot)
+                .and_then(Option::as_ref)
+                .is_some_and(|t| t.id == id && t.last_seen == seen);
+            if current {
+                self.evictions += 1;
+                if self.evictions == 1 {
+                    let p = PacketNo(self.packets);
+                    self.capture_anomaly(p, format!("more than {} live connections: the idlest ones are finished early (--max-flows)", self.limits.max_live_flows));
+                }
+                self.retire(slot);
+                return true;
+            }
         }
+        false
     }
 
     /// Finishes a flow and moves its record out.
@@ -354,7 +508,13 @@ impl<'s> Analyzer<'s> {
         let Some(mut t) = self.live.get_mut(slot).and_then(Option::take) else {
             return;
         };
-        self.flows.retain(|_, v| *v != slot);
+        self.free.push(slot);
+        if self.flows.get(&t.key) == Some(&slot) {
+            self.flows.remove(&t.key);
+        }
+        self.buffered_total = self.buffered_total.saturating_sub(t.tcp.buffered_cost());
+        let budget = model_budget(&self.limits, self.model_bytes, t.model_spent);
+        t.session.budget = budget;
         let sink = &mut *self.sink;
         let now = PacketNo(self.packets);
         let ts = self.last_ts;
@@ -362,16 +522,24 @@ impl<'s> Analyzer<'s> {
         t.tcp.finish(&mut |side, piece, src, cause| {
             deliver(session, side, piece, At { src, now, ts }, cause, sink)
         });
+        let finished_budget = finalize_budget(&mut t);
+        self.settle_budget(budget, finished_budget.0, finished_budget.1);
+        let kept_cost = t.session.kept_message_cost;
         let mut conn = finalize(t);
         if !conn.messages.is_empty() {
             self.sink.take_messages(conn.id, &mut conn.messages);
+            if conn.messages.is_empty() {
+                self.model_bytes = self.model_bytes.saturating_sub(kept_cost);
+            }
         }
         self.sink.event(&conn, SinkEvent::End);
+        // Connections of no known protocol are never reported: drop them
+        // now so that a SYN flood costs no memory once its flows retire.
+        if !reported(&conn) {
+            self.lift_limit_anomalies(&conn);
+            return;
+        }
         if self.evict {
-            self.free.push(slot);
-            if !reported(&conn) {
-                return;
-            }
             let e = &mut self.evicted;
             e.websocket_connections += u64::from(conn.is_websocket);
             e.messages += conn.stats.c2s.messages + conn.stats.s2c.messages;
@@ -471,6 +639,36 @@ impl<'s> Analyzer<'s> {
         stats.messages += e.messages;
         stats.control_frames += e.control_frames;
         stats.violations += e.violations;
+        // Records dropped for the model budget are already in the
+        // per-direction counters, which the totals below come from.
+        let mut anomalies = self.anomalies.clone();
+        if self.evictions > 0 {
+            anomalies.push(CaptureAnomaly {
+                packet: PacketNo(self.packets),
+                detail: format!(
+                    "{} connections were finished early to stay under {} live connections (--max-flows)",
+                    self.evictions, self.limits.max_live_flows
+                ),
+            });
+        }
+        if self.lifted > MALFORMED_REPORTS {
+            anomalies.push(CaptureAnomaly {
+                packet: PacketNo(self.packets),
+                detail: format!(
+                    "{} more cap anomalies on connections that are not reported",
+                    self.lifted - MALFORMED_REPORTS
+                ),
+            });
+        }
+        if self.dropped.iter().any(|&d| d > 0) {
+            anomalies.push(CaptureAnomaly {
+                packet: PacketNo(self.packets),
+                detail: format!(
+                    "not kept in the report (--max-model-bytes): {} messages, {} control frames, {} other records; the statistics still count the messages and control frames",
+                    self.dropped[0], self.dropped[1], self.dropped[2]
+                ),
+            });
+        }
         let counted = if self.evict {
             &finished[..0]
         } else {
@@ -496,10 +694,35 @@ impl<'s> Analyzer<'s> {
             start_ts: self.first_ts.unwrap_or_default(),
             end_ts: self.last_ts,
             connections: conns,
-            capture_anomalies: self.anomalies.clone(),
+            capture_anomalies: anomalies,
             stats,
         }
     }
+}
+
+/// Model memory every connection may fill even when the total budget is
+/// spent: its first findings and messages (a gap, the cap it hit, a short
+/// exchange) stay visible. Of the order of the connection record itself,
+/// so it does not change how memory grows with the number of connections.
+const MODEL_FLOOR_PER_CONN: u64 = 8 << 10;
+
+/// Model memory a connection may fill now: what is left of the total, and
+/// at most a quarter of it per connection, so that one runaway connection
+/// (millions of tiny messages) cannot starve the others; never less than
+/// what is left of [`MODEL_FLOOR_PER_CONN`].
+fn model_budget(limits: &Limits, used: u64, conn_spent: u64) -> u64 {
+    let total_left = limits.max_model_bytes.saturating_sub(used);
+    let conn_left = (limits.max_model_bytes / 4).saturating_sub(conn_spent);
+    let floor_left = MODEL_FLOOR_PER_CONN.saturating_sub(conn_spent);
+    total_left.min(conn_left).max(floor_left)
+}
+
+/// Runs the session's end-of-connection settling (which may add records)
+/// and returns the budget left and the records dropped.
+fn finalize_budget(t: &mut Tracked) -> (u64, [u64; 3]) {
+    let mut sink = NullSink;
+    t.session.finish(&mut sink);
+    (t.session.budget, std::mem::take(&mut t.session.dropped))
 }
 
 /// Connections that carried something wsinspect understands.
@@ -527,6 +750,10 @@ fn deliver(
             GapCause::BufferCap => (
                 AnomalyKind::CapReached,
                 "given up: out-of-order buffer cap reached (--max-ooo-bytes)",
+            ),
+            GapCause::TotalCap => (
+                AnomalyKind::CapReached,
+                "given up: cap on out-of-order bytes across all connections reached (--max-buffered-total)",
             ),
         };
         let detail = format!("{n} bytes {dir} {what}");
@@ -593,9 +820,8 @@ fn empty_connection(id: u32, tcp: &TcpConn, ts: Timestamp, packet: PacketNo) -> 
 }
 
 /// Fills the TCP-level fields once the connection is over.
+/// Call after [`finalize_budget`], which settles the session.
 fn finalize(mut t: Tracked) -> Connection {
-    let mut sink = NullSink;
-    t.session.finish(&mut sink);
     let client = t.session.client.unwrap_or_else(|| guess_client(&t.tcp));
     tcp_fields(&mut t.session.conn, &t.tcp, &t.tcp_events, client);
     t.session.conn

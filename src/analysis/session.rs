@@ -26,8 +26,9 @@ use crate::violation::{Anomaly, AnomalyKind, Violation, ViolationKind};
 use crate::ws::WsStream;
 use crate::ws::deflate::DeflateParams;
 use crate::ws::frame::{FrameHeader, Opcode};
-use crate::ws::message::{WsContext, WsEvent};
+use crate::ws::message::{ControlFrame, FrameInfo, Message, WsContext, WsEvent};
 use std::collections::VecDeque;
+use std::mem::size_of;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -89,6 +90,31 @@ pub struct Session {
     /// request whose Upgrade header was not captured.
     last_request: Option<(Head, PacketNo)>,
     tls_notes: Vec<TlsNote>,
+    /// A 101 was delivered before the client's request head was complete in
+    /// stream order (the capture saw the response first: cross-direction
+    /// reordering or a retransmitted request). The client side stays HTTP
+    /// until its request head ends, then switches to WebSocket.
+    ws_after_request: bool,
+    /// Model memory this session may still fill (bytes, estimated); set by
+    /// the analyzer before each call, which reads back what was spent.
+    /// Records that do not fit are streamed to the sink but not kept.
+    pub budget: u64,
+    /// Records not kept for want of budget: messages, control frames,
+    /// violations and anomalies.
+    pub dropped: [u64; 3],
+    /// Budget charged for the messages now in `conn.messages`, refunded
+    /// when a sink takes them ([`super::EventSink::take_messages`]).
+    pub kept_message_cost: u64,
+}
+
+/// Estimated memory of a kept message: the record and what it owns.
+fn message_cost(m: &Message) -> u64 {
+    let strings = [&m.text, &m.sha256, &m.captured_prefix_hex, &m.preview_hex]
+        .iter()
+        .map(|s| s.as_ref().map_or(0, String::len))
+        .sum::<usize>();
+    let frames = m.frame_headers.len() * (size_of::<FrameInfo>() + 16);
+    (size_of::<Message>() + strings + m.head.len() + frames) as u64
 }
 
 /// A frame header that could start a WebSocket stream picked up mid-way.
@@ -171,6 +197,10 @@ impl Session {
             limits,
             last_request: None,
             tls_notes: Vec::new(),
+            ws_after_request: false,
+            budget: u64::MAX,
+            dropped: [0; 3],
+            kept_message_cost: 0,
         };
         if let Some(c) = client {
             s.set_client(c);
@@ -292,6 +322,9 @@ impl Session {
             Phase::Unknown(n) if n < DETECT_ATTEMPTS => self.detect(side, data, n),
             _ => {}
         }
+        if !looks_like_request(data) {
+            self.ws_without_request(side);
+        }
         let i = side.idx();
         match &mut self.phases[i] {
             Phase::Detect | Phase::Unknown(_) | Phase::Opaque => {}
@@ -311,6 +344,7 @@ impl Session {
     }
 
     fn gap(&mut self, side: Side, len: u64, at: At, sink: &mut dyn EventSink) {
+        self.ws_without_request(side);
         let dir = self.dir_of(side);
         self.conn.stats.dir_mut(dir).missing_bytes += len;
         let i = side.idx();
@@ -327,6 +361,21 @@ impl Session {
                     self.on_head(side, head, PacketNo(first), at, sink);
                 }
             }
+        }
+    }
+
+    /// After an early 101 (see `ws_after_request`): when the client's next
+    /// bytes do not start a request (its request was never captured), they
+    /// are frames.
+    fn ws_without_request(&mut self, side: Side) {
+        if !self.ws_after_request || self.client != Some(side) {
+            return;
+        }
+        if let Phase::Http(p) = &self.phases[side.idx()]
+            && p.idle()
+        {
+            self.ws_after_request = false;
+            self.phases[side.idx()] = Phase::Ws(Box::new(self.new_ws(side)));
         }
     }
 
@@ -416,6 +465,9 @@ impl Session {
     ) {
         let upgrade = has_token(&head.headers, "upgrade", "websocket");
         let idx = self.conn.http_exchanges.len();
+        // Charged but always kept: exchanges are referred to by index.
+        let cost = size_of::<HttpExchange>() + head.method.len() + head.target.len();
+        self.budget = self.budget.saturating_sub(cost as u64);
         self.conn.http_exchanges.push(HttpExchange {
             method: head.method.clone(),
             target: head.target.clone(),
@@ -447,6 +499,44 @@ impl Session {
             p.expect_body(&head, None);
         }
         self.last_request = Some((head, first));
+        if self.ws_after_request && self.client == Some(side) {
+            self.late_request_completes_upgrade(side, idx, first, sink);
+        }
+    }
+
+    /// The request whose 101 was already seen has ended: its exchange gets
+    /// the response, the accept key is checked now, and the client's next
+    /// bytes are frames.
+    fn late_request_completes_upgrade(
+        &mut self,
+        side: Side,
+        idx: usize,
+        first: PacketNo,
+        sink: &mut dyn EventSink,
+    ) {
+        self.ws_after_request = false;
+        let hs = &self.conn.handshake;
+        let (status, response) = (hs.status, hs.response_packet);
+        if let Some(x) = self.conn.http_exchanges.get_mut(idx) {
+            x.status = status;
+            x.response_packet = response.map(PacketNo);
+            x.response_complete = hs.response_complete;
+        }
+        self.pending.retain(|&p| p != idx);
+        if self.upgrade_exchange == Some(idx) {
+            self.upgrade_exchange = None;
+        }
+        if self.conn.handshake.accept_valid == Some(false) {
+            let detail = "Sec-WebSocket-Accept does not match Sec-WebSocket-Key".to_string();
+            self.violation(
+                ViolationKind::BadAccept,
+                Some(Direction::ServerToClient),
+                first,
+                detail,
+                sink,
+            );
+        }
+        self.phases[side.idx()] = Phase::Ws(Box::new(self.new_ws(side)));
     }
 
     fn check_request(&mut self, head: &Head, first: PacketNo, sink: &mut dyn EventSink) {
@@ -593,6 +683,12 @@ impl Session {
         let phase = std::mem::replace(&mut self.phases[i], Phase::Opaque);
         let (parser, held) = match phase {
             Phase::AwaitResponse(p, held, _) => (p, held),
+            // The request head is unfinished or not seen yet: wait for it.
+            Phase::Http(p) if ws && (!p.idle() || self.conn.http_exchanges.is_empty()) => {
+                self.phases[i] = Phase::Http(p);
+                self.ws_after_request = true;
+                return;
+            }
             Phase::Http(p) if ws => (p, Vec::new()),
             other => {
                 self.phases[i] = other;
@@ -625,7 +721,11 @@ impl Session {
                     if let Some(p) = sink.payloads() {
                         p.message_end(self.conn.id, self.conn.messages.len(), &m);
                     }
-                    self.conn.messages.push(m);
+                    let cost = message_cost(&m);
+                    if self.charge(cost, 0) {
+                        self.kept_message_cost += cost.saturating_mul(2);
+                        self.conn.messages.push(m);
+                    }
                 }
                 WsEvent::Control(c) => {
                     let st = self.conn.stats.dir_mut(c.dir);
@@ -635,7 +735,11 @@ impl Session {
                         self.conn.close_initiator = Some(c.dir.sender());
                     }
                     sink.event(&self.conn, SinkEvent::Control(&c));
-                    self.conn.control.push(c);
+                    let reason = c.close_reason.as_ref().map_or(0, String::len);
+                    let cost = size_of::<ControlFrame>() + c.payload_hex.len() + reason + 16;
+                    if self.charge(cost as u64, 1) {
+                        self.conn.control.push(c);
+                    }
                 }
                 WsEvent::Violation(v) => self.push_violation(v, sink),
                 WsEvent::Anomaly(a) => self.push_anomaly(a, sink),
@@ -669,8 +773,11 @@ impl Session {
 
     fn push_violation(&mut self, v: Violation, sink: &mut dyn EventSink) {
         sink.event(&self.conn, SinkEvent::Violation(&v));
-        self.conn.violations.push(v.detail.clone());
-        self.conn.violation_details.push(v);
+        let cost = size_of::<Violation>() + size_of::<String>() + 2 * v.detail.len();
+        if self.charge(cost as u64, 2) {
+            self.conn.violations.push(v.detail.clone());
+            self.conn.violation_details.push(v);
+        }
     }
 
     fn anomaly(
@@ -695,7 +802,9 @@ impl Session {
     /// Records an anomaly (also used by the analyzer for TCP-level ones).
     pub fn push_anomaly(&mut self, a: Anomaly, sink: &mut dyn EventSink) {
         sink.event(&self.conn, SinkEvent::Anomaly(&a));
-        self.conn.anomalies.push(a);
+        if self.charge((size_of::<Anomaly>() + a.detail.len()) as u64, 2) {
+            self.conn.anomalies.push(a);
+        }
     }
 
     /// Settles what is still pending at the end of the connection: held
@@ -735,6 +844,26 @@ impl Session {
         self.phases
             .iter()
             .any(|p| matches!(p, Phase::Ws(ws) if ws.frames() > 0))
+    }
+
+    /// Takes `cost` from the budget; false (and one more record of kind
+    /// `kind` dropped) when it does not fit.
+    fn charge(&mut self, cost: u64, kind: usize) -> bool {
+        // Twice the parts: record vectors grow by doubling and every small
+        // allocation carries allocator overhead (measured: 3 M empty
+        // messages take about 2.1x their summed sizes).
+        match self.budget.checked_sub(cost.saturating_mul(2)) {
+            Some(left) => {
+                self.budget = left;
+                true
+            }
+            None => {
+                if let Some(d) = self.dropped.get_mut(kind) {
+                    *d += 1;
+                }
+                false
+            }
+        }
     }
 
     /// Role of a side, when known.

@@ -97,6 +97,8 @@ pub struct CaptureReader<'r> {
     /// Payloads of pcapng Decryption Secrets Blocks (TLS key logs).
     secrets: Vec<Vec<u8>>,
     first_link: Option<LinkType>,
+    /// Byte order of the current pcapng section.
+    big_endian: bool,
 }
 
 impl<'r> CaptureReader<'r> {
@@ -121,6 +123,7 @@ impl<'r> CaptureReader<'r> {
             anomalies: Vec::new(),
             secrets: Vec::new(),
             first_link: None,
+            big_endian: false,
         };
         reader.read_file_header()?;
         Ok(reader)
@@ -142,7 +145,8 @@ impl<'r> CaptureReader<'r> {
                 self.pending_consume = len;
                 Ok(())
             }
-            Ok((len, PcapBlockOwned::NG(Block::SectionHeader(_)))) => {
+            Ok((len, PcapBlockOwned::NG(Block::SectionHeader(shb)))) => {
+                self.big_endian = shb.big_endian();
                 self.format = Some(CaptureFormat::Pcapng);
                 self.pending_consume = len;
                 Ok(())
@@ -235,6 +239,13 @@ impl<'r> CaptureReader<'r> {
     /// Reads one block and updates reader state; a packet's bytes are left
     /// in the buffer and located by [`PacketMeta`].
     fn classify_next(&mut self) -> Step {
+        if let Some(len) = self.bad_pcapng_block_len() {
+            self.stop(format!(
+                "corrupt pcapng block after packet {} (block length {len}, less than the 12-byte minimum); the rest of the file is not analysed",
+                self.packets
+            ));
+            return Step::Again;
+        }
         let base = self.inner.data().as_ptr() as usize;
         let (len, meta) = match self.inner.next() {
             Ok((len, block)) => (len, block_meta(&block, &self.interfaces, self.legacy, base)),
@@ -275,8 +286,9 @@ impl<'r> CaptureReader<'r> {
                     },
                 )
             }
-            BlockMeta::Section => {
+            BlockMeta::Section(big_endian) => {
                 self.interfaces.clear();
+                self.big_endian = big_endian;
                 Step::Again
             }
             BlockMeta::Interface(iface) => {
@@ -290,6 +302,29 @@ impl<'r> CaptureReader<'r> {
             }
             BlockMeta::Other => Step::Again,
         }
+    }
+
+    /// pcapng §3.1: every block is at least 12 bytes (type, two lengths).
+    /// pcap-parser 0.17 computes `block_len - 12` after checking only its
+    /// own header size, which is 4 for a Process Information Block: a
+    /// shorter length underflows (a panic with overflow checks, found by
+    /// fuzzing). Checked here first, on the next block's header.
+    fn bad_pcapng_block_len(&self) -> Option<u32> {
+        if self.format != Some(CaptureFormat::Pcapng) {
+            return None;
+        }
+        let head = self.inner.data().get(..8)?;
+        let (kind, len) = head.split_at(4);
+        if kind == [0x0a, 0x0d, 0x0d, 0x0a] {
+            return None; // a Section Header: pcap-parser checks 28 bytes
+        }
+        let len: [u8; 4] = len.try_into().ok()?;
+        let len = if self.big_endian {
+            u32::from_be_bytes(len)
+        } else {
+            u32::from_le_bytes(len)
+        };
+        (len < 12).then_some(len)
     }
 
     fn refill_after_incomplete(&mut self) -> Step {
@@ -316,6 +351,20 @@ impl<'r> CaptureReader<'r> {
     }
 
     fn grow_buffer(&mut self) -> Step {
+        // Growing helps only when the buffer is full: a block that claims
+        // more bytes than the rest of the input holds is a truncation, and
+        // must not make us allocate up to MAX_BLOCK_BYTES first.
+        if self.inner.data().len() < self.buffer_size {
+            if !self.inner.reader_exhausted()
+                && let Err(e) = self.inner.refill()
+            {
+                return Step::Fatal(ReadError::Io(format!("{e:?}")));
+            }
+            if self.inner.reader_exhausted() {
+                return self.refill_after_incomplete();
+            }
+            return Step::Again;
+        }
         let new_size = self.buffer_size.saturating_mul(2);
         if new_size > MAX_BLOCK_BYTES || !self.inner.grow(new_size) {
             self.stop(format!(
@@ -361,7 +410,8 @@ enum Step {
 enum BlockMeta {
     Packet(PacketMeta),
     UnknownInterface(u32),
-    Section,
+    /// A Section Header Block: big-endian?
+    Section(bool),
     Interface(Interface),
     Secrets(Vec<u8>),
     Other,
@@ -404,7 +454,7 @@ fn block_meta(
             })
         }
         PcapBlockOwned::LegacyHeader(_) => BlockMeta::Other,
-        PcapBlockOwned::NG(Block::SectionHeader(_)) => BlockMeta::Section,
+        PcapBlockOwned::NG(Block::SectionHeader(shb)) => BlockMeta::Section(shb.big_endian()),
         PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => BlockMeta::Interface(Interface {
             link: LinkType::from(idb.linktype.0 as u32),
             resolution: idb.ts_resolution().unwrap_or(1_000_000).max(1),

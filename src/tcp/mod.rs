@@ -148,6 +148,29 @@ impl TcpConn {
         side
     }
 
+    /// Memory held out of order in both directions (see
+    /// [`Reassembler::buffered_cost`]).
+    pub fn buffered_cost(&self) -> u64 {
+        self.streams[0]
+            .buffered_cost()
+            .saturating_add(self.streams[1].buffered_cost())
+    }
+
+    /// Gives up one hole (the direction holding more first) to honour the
+    /// cap on memory buffered across connections; false when nothing is held.
+    pub fn shed(&mut self, sink: &mut impl FnMut(Side, Piece<'_>, PacketNo, GapCause)) -> bool {
+        let first = usize::from(self.streams[1].buffered_cost() > self.streams[0].buffered_cost());
+        for i in [first, 1 - first] {
+            let side = Side(i as u8);
+            if self.streams[i]
+                .shed_first_hole(&mut |p: Piece<'_>, src: PacketNo, c| sink(side, p, src, c))
+            {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Flushes both directions at the end of the capture.
     pub fn finish(&mut self, sink: &mut impl FnMut(Side, Piece<'_>, PacketNo, GapCause)) {
         for i in 0..2 {

@@ -35,7 +35,19 @@ pub enum GapCause {
     Lost,
     /// The out-of-order buffer reached its cap and the hole was given up.
     BufferCap,
+    /// The cap on bytes buffered across *all* connections was reached and
+    /// this connection's hole was given up to stay under it.
+    TotalCap,
 }
+
+/// Out-of-order entries held per direction before the first hole is given
+/// up, whatever their byte count: bounds the map when a hostile capture
+/// sends many tiny (or snaplen-cut, zero-byte) segments ahead of a hole.
+pub const MAX_PENDING_ENTRIES: usize = 65_536;
+
+/// Bookkeeping bytes charged per held entry when buffered memory is
+/// accounted across connections (map node + allocation header).
+pub const ENTRY_COST: u64 = 96;
 
 #[derive(Debug)]
 enum Content {
@@ -139,6 +151,23 @@ impl Reassembler {
         self.pending_bytes
     }
 
+    /// Memory charged for what is held out of order: the bytes plus
+    /// [`ENTRY_COST`] per entry (entries for snaplen-cut bytes hold none).
+    pub fn buffered_cost(&self) -> u64 {
+        self.pending_bytes
+            .saturating_add((self.pending.len() as u64).saturating_mul(ENTRY_COST))
+    }
+
+    /// Gives up the first hole because of a cap kept outside this direction
+    /// (the total across connections); false when nothing is held.
+    pub fn shed_first_hole(&mut self, sink: &mut impl PieceSink) -> bool {
+        if self.pending.is_empty() {
+            return false;
+        }
+        self.stats.cap_hits += 1;
+        self.give_up_first_hole(GapCause::TotalCap, sink)
+    }
+
     /// Feeds one segment's payload (`missing` bytes after it were cut by the
     /// capture) and delivers whatever became contiguous.
     pub fn push(
@@ -179,9 +208,14 @@ impl Reassembler {
         }
         self.insert(start, data, missing, skip, packet);
         self.drain(sink);
-        if self.pending_bytes > self.max_pending {
+        // Give up holes until back under the cap: one is not enough when
+        // the held bytes are spread over several holes (found by fuzzing:
+        // the buffer grew by a segment per push).
+        while self.pending_bytes > self.max_pending || self.pending.len() > MAX_PENDING_ENTRIES {
             self.stats.cap_hits += 1;
-            self.give_up_first_hole(GapCause::BufferCap, sink);
+            if !self.give_up_first_hole(GapCause::BufferCap, sink) {
+                break;
+            }
         }
     }
 
@@ -446,6 +480,23 @@ mod tests {
             }
         });
         assert_eq!(bytes(&out), b"ab????????cd");
+    }
+
+    /// Regression (fuzz crash 83ef1bb0): bytes held behind several holes
+    /// must all count towards the cap, not just those behind the first.
+    #[test]
+    fn cap_holds_with_many_holes() {
+        let mut r = Reassembler::new(16);
+        r.syn(0);
+        let mut out = vec![];
+        for i in 0..50u32 {
+            // A snaplen-cut segment (no bytes held) low in the stream, then
+            // 10 bytes far ahead, each behind its own hole: giving up only
+            // the first hole frees nothing and the buffer kept growing.
+            run(&mut r, 100 + i * 2000, &[], 1000, 0, &mut out);
+            run(&mut r, 1_000_000 + i * 20, &[b'x'; 10], 0, 0, &mut out);
+            assert!(r.pending_bytes() <= 16 + 10, "{}", r.pending_bytes());
+        }
     }
 
     /// Oracle test: any order and duplication of segments of a stream gives

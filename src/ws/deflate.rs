@@ -54,11 +54,26 @@ pub enum InflateError {
     Corrupt(String),
     /// The decompressed size passed the configured cap.
     TooLarge(u64),
+    /// Past [`RATIO_FLOOR`] bytes, the output outgrew the input by more
+    /// than the configured ratio (a deflate bomb).
+    TooHighRatio {
+        /// The configured ratio.
+        ratio: u64,
+        /// Decompressed bytes when inflating stopped.
+        out: u64,
+        /// Compressed bytes consumed by then.
+        consumed: u64,
+    },
 }
 
 /// Output handed on per inflate call. Every live compressed direction owns
 /// one, so it is kept small (the 32 KiB window lives in the inflate state).
 const OUT_CHUNK: usize = 8 * 1024;
+
+/// Decompressed bytes per message before the ratio guard applies: small
+/// messages may compress very well (or refer to an earlier message's
+/// window) without being bombs.
+pub const RATIO_FLOOR: u64 = 1 << 20;
 
 /// Inflates messages of one direction.
 pub struct Inflater {
@@ -67,7 +82,13 @@ pub struct Inflater {
     /// The context lost bytes (gap): later messages that refer to the
     /// window cannot be decoded until a reset.
     poisoned: bool,
+    /// `poisoned` because a message was stopped at a cap.
+    poisoned_by_cap: bool,
     out_this_message: u64,
+    /// Compressed bytes consumed for the current message.
+    in_this_message: u64,
+    /// Largest output/input ratio past [`RATIO_FLOOR`]; 0 turns it off.
+    max_ratio: u64,
     buf: Box<[u8; OUT_CHUNK]>,
 }
 
@@ -86,9 +107,20 @@ impl Inflater {
             z: Decompress::new(false),
             reset_each_message,
             poisoned: false,
+            poisoned_by_cap: false,
             out_this_message: 0,
+            in_this_message: 0,
+            max_ratio: 0,
             buf: Box::new([0; OUT_CHUNK]),
         }
+    }
+
+    /// Sets the deflate-bomb ratio guard (0 turns it off). Deflate itself
+    /// tops out near 1032:1, so a guard well below that stops a bomb after
+    /// little work instead of at the size cap.
+    pub fn with_max_ratio(mut self, ratio: u64) -> Self {
+        self.max_ratio = ratio;
+        self
     }
 
     /// Called at the first frame of each compressed message.
@@ -96,13 +128,28 @@ impl Inflater {
         if self.reset_each_message {
             self.z.reset(false);
             self.poisoned = false;
+            self.poisoned_by_cap = false;
         }
         self.out_this_message = 0;
+        self.in_this_message = 0;
     }
 
     /// Bytes of the stream were lost: the shared window is unreliable.
     pub fn poison(&mut self) {
         self.poisoned = true;
+    }
+
+    /// Inflating stopped at a cap mid-message: the window (and the
+    /// decompressor's state) no longer follow the sender's, so messages
+    /// that take over the context cannot be decoded either.
+    pub fn poison_after_cap(&mut self) {
+        self.poisoned = true;
+        self.poisoned_by_cap = true;
+    }
+
+    /// True when the poisoning came from a cap, not from lost bytes.
+    pub fn poisoned_by_cap(&self) -> bool {
+        self.poisoned_by_cap
     }
 
     /// True when the window is known to be incomplete.
@@ -145,15 +192,26 @@ impl Inflater {
                 .z
                 .decompress(input, &mut self.buf[..], flush)
                 .map_err(|e| InflateError::Corrupt(e.to_string()))?;
-            let used = (self.z.total_in() - before_in) as usize;
-            let produced = (self.z.total_out() - before_out) as usize;
-            input = &input[used.min(input.len())..];
+            let used = self.z.total_in().saturating_sub(before_in) as usize;
+            let produced = self.z.total_out().saturating_sub(before_out) as usize;
+            input = input.get(used..).unwrap_or_default();
+            self.in_this_message = self.in_this_message.saturating_add(used as u64);
             if produced > 0 {
-                self.out_this_message += produced as u64;
+                self.out_this_message = self.out_this_message.saturating_add(produced as u64);
                 if self.out_this_message > cap {
                     return Err(InflateError::TooLarge(cap));
                 }
-                out(&self.buf[..produced]);
+                if self.max_ratio > 0
+                    && self.out_this_message > RATIO_FLOOR
+                    && self.out_this_message > self.in_this_message.saturating_mul(self.max_ratio)
+                {
+                    return Err(InflateError::TooHighRatio {
+                        ratio: self.max_ratio,
+                        out: self.out_this_message,
+                        consumed: self.in_this_message,
+                    });
+                }
+                out(self.buf.get(..produced).unwrap_or_default());
             }
             let stalled = used == 0 && produced == 0;
             if matches!(status, Status::StreamEnd) {
@@ -219,6 +277,52 @@ mod tests {
         let r = inf.push(&z, 1 << 20, &mut |b| n += b.len() as u64);
         assert_eq!(r, Err(InflateError::TooLarge(1 << 20)));
         assert!(n <= 1 << 20);
+    }
+
+    /// Many sync-flushed copies of 1 MiB of zeros: a valid stream that
+    /// inflates to `copies` MiB from about 1 KiB per MiB.
+    fn bomb(copies: usize) -> Vec<u8> {
+        let mut c = Compress::new(Compression::best(), false);
+        let one = compress(&mut c, &vec![0u8; 1 << 20]);
+        let mut z = Vec::new();
+        for _ in 0..copies {
+            z.extend_from_slice(&one);
+            z.extend_from_slice(&[0, 0, 0xff, 0xff]);
+        }
+        z
+    }
+
+    #[test]
+    fn ratio_guard_stops_a_bomb_early() {
+        let z = bomb(64);
+        let mut inf = Inflater::new(true).with_max_ratio(100);
+        inf.start_message();
+        let mut n = 0u64;
+        let r = inf.push(&z, u64::MAX, &mut |b| n += b.len() as u64);
+        assert!(
+            matches!(r, Err(InflateError::TooHighRatio { ratio: 100, .. })),
+            "{r:?}"
+        );
+        // Stopped just past the floor, not at 64 MiB.
+        assert!(n <= RATIO_FLOOR + 64 * 1024, "{n}");
+        // Without the guard the same stream inflates completely.
+        let mut inf = Inflater::new(true);
+        inf.start_message();
+        let mut n = 0u64;
+        inf.push(&z, u64::MAX, &mut |b| n += b.len() as u64)
+            .unwrap();
+        assert_eq!(n, 64 << 20);
+    }
+
+    #[test]
+    fn ratio_guard_spares_small_messages() {
+        let z = bomb(1);
+        let mut inf = Inflater::new(true).with_max_ratio(2);
+        let mut n = 0u64;
+        inf.start_message();
+        inf.push(&z, u64::MAX, &mut |b| n += b.len() as u64)
+            .unwrap();
+        assert_eq!(n, RATIO_FLOOR);
     }
 
     #[test]

@@ -19,6 +19,10 @@ use sha2::{Digest, Sha256};
 
 /// Bytes of each message kept for previews and hex dumps.
 pub const HEAD_BYTES: usize = 1024;
+/// Frame headers kept per message: a hostile stream of endless
+/// continuation frames must not grow one message without bound. Later
+/// frames are still counted (`frames`, `wire_payload_len`).
+pub const MAX_FRAME_HEADERS: usize = 4096;
 /// Bytes of a binary payload shown as `preview_hex` in reports.
 pub const PREVIEW_BYTES: usize = 32;
 
@@ -163,6 +167,9 @@ pub struct WsLimits {
     /// Emit [`WsEvent::Payload`] chunks (off by default: costs one branch
     /// per decoded chunk when off).
     pub emit_payload: bool,
+    /// Largest decompressed/compressed ratio of a message once it passed
+    /// [`crate::ws::deflate::RATIO_FLOOR`] bytes (bomb guard); 0 = off.
+    pub max_inflate_ratio: u64,
 }
 
 impl Default for WsLimits {
@@ -171,6 +178,7 @@ impl Default for WsLimits {
             max_text_bytes: 1 << 20,
             max_inflated_bytes: 256 << 20,
             emit_payload: false,
+            max_inflate_ratio: 200,
         }
     }
 }
@@ -193,6 +201,8 @@ struct Building {
     decoded_len: u64,
     /// Bytes stopped flowing (gap, inflate failure, cap).
     broken: bool,
+    /// The frame-header cap was reported for this message.
+    headers_capped: bool,
 }
 
 #[derive(Debug)]
@@ -237,7 +247,7 @@ impl MessageAssembler {
             dir,
             ctx,
             limits,
-            inflater: reset.map(Inflater::new),
+            inflater: reset.map(|r| Inflater::new(r).with_max_ratio(limits.max_inflate_ratio)),
             building: None,
             frame: CurrentFrame::None,
             close_sent: false,
@@ -413,8 +423,18 @@ impl MessageAssembler {
             }
             match self.building.as_mut() {
                 Some(b) => {
-                    b.msg.frames += 1;
-                    b.msg.frame_headers.push(FrameInfo::new(&h, first));
+                    b.msg.frames = b.msg.frames.saturating_add(1);
+                    if b.msg.frame_headers.len() < MAX_FRAME_HEADERS {
+                        b.msg.frame_headers.push(FrameInfo::new(&h, first));
+                    } else if b.msg.frame_headers.len() == MAX_FRAME_HEADERS && !b.headers_capped {
+                        b.headers_capped = true;
+                        let detail = format!(
+                            "message has more than {MAX_FRAME_HEADERS} frames: only the first {MAX_FRAME_HEADERS} frame headers are kept"
+                        );
+                        self.frame = CurrentFrame::Data { fin: h.fin };
+                        self.anomaly(AnomalyKind::CapReached, first, detail, out);
+                        return;
+                    }
                     self.frame = CurrentFrame::Data { fin: h.fin };
                 }
                 None => {
@@ -457,7 +477,9 @@ impl MessageAssembler {
             } else {
                 // No handshake (mid-stream): assume permessage-deflate with
                 // context takeover, the common default.
-                self.inflater.get_or_insert_with(|| Inflater::new(false));
+                let ratio = self.limits.max_inflate_ratio;
+                self.inflater
+                    .get_or_insert_with(|| Inflater::new(false).with_max_ratio(ratio));
             }
         }
         let mut b = Building {
@@ -487,6 +509,7 @@ impl MessageAssembler {
             text: Vec::new(),
             decoded_len: 0,
             broken: false,
+            headers_capped: false,
         };
         if compressed {
             match self.inflater.as_mut() {
@@ -495,12 +518,12 @@ impl MessageAssembler {
                     if inf.is_poisoned() {
                         b.broken = true;
                         b.msg.complete = false;
-                        self.anomaly(
-                            AnomalyKind::Undecodable,
-                            first,
-                            "compressed message refers to a window with missing bytes (context takeover after a gap)".into(),
-                            out,
-                        );
+                        let why = if inf.poisoned_by_cap() {
+                            "compressed message refers to a window that was not decoded (context takeover after a message stopped at a cap)"
+                        } else {
+                            "compressed message refers to a window with missing bytes (context takeover after a gap)"
+                        };
+                        self.anomaly(AnomalyKind::Undecodable, first, why.into(), out);
                     }
                 }
                 None => b.broken = true,
@@ -535,6 +558,9 @@ impl MessageAssembler {
                         absorb(b, d, limits, dir, out)
                     });
                     if let Err(e) = res {
+                        if !matches!(e, InflateError::Corrupt(_)) {
+                            inf.poison_after_cap();
+                        }
                         report_inflate_error(self.dir, negotiated, e, now, b, out);
                     }
                 } else {
@@ -571,10 +597,11 @@ impl MessageAssembler {
         match std::mem::replace(&mut self.frame, CurrentFrame::None) {
             CurrentFrame::Control(c) => self.finish_control(c, now, ts, out),
             CurrentFrame::Data { fin } => {
-                if let Some(b) = self.building.as_mut()
-                    && let Some(f) = b.msg.frame_headers.last_mut()
-                {
-                    f.end_packet = now;
+                if let Some(b) = self.building.as_mut() {
+                    let all_kept = b.msg.frame_headers.len() == b.msg.frames as usize;
+                    if let Some(f) = b.msg.frame_headers.last_mut().filter(|_| all_kept) {
+                        f.end_packet = now;
+                    }
                 }
                 if fin {
                     self.finish_message(now, ts, out);
@@ -662,6 +689,9 @@ impl MessageAssembler {
             if let Err(e) = inf.finish_message(limits.max_inflated_bytes, &mut |d| {
                 absorb(&mut b, d, limits, dir, out)
             }) {
+                if !matches!(e, InflateError::Corrupt(_)) {
+                    inf.poison_after_cap();
+                }
                 report_inflate_error(self.dir, self.ctx.deflate.is_some(), e, now, &mut b, out);
             }
         }
@@ -672,7 +702,12 @@ impl MessageAssembler {
         if b.broken {
             m.complete = false;
             if !m.compressed {
-                m.payload_len = Some(m.frame_headers.iter().map(|f| f.payload_len).sum());
+                // Wire-declared lengths: hostile values must not overflow.
+                m.payload_len = (!b.headers_capped).then(|| {
+                    m.frame_headers
+                        .iter()
+                        .fold(0u64, |a, f| a.saturating_add(f.payload_len))
+                });
             }
             if m.captured_prefix_hex.is_none() && !m.compressed {
                 m.captured_prefix_hex = Some(hex(&m.head));
@@ -772,6 +807,18 @@ fn report_inflate_error(
             packet: now,
             detail: format!(
                 "decompressed message larger than the cap of {cap} bytes (--max-inflated); its hash is not computed"
+            ),
+        })),
+        InflateError::TooHighRatio {
+            ratio,
+            out: n,
+            consumed,
+        } => out(WsEvent::Anomaly(Anomaly {
+            kind: AnomalyKind::CapReached,
+            dir: Some(dir),
+            packet: now,
+            detail: format!(
+                "decompression stopped after {n} bytes from {consumed} compressed bytes: more than {ratio}:1 (--max-inflate-ratio, deflate-bomb guard); its hash is not computed"
             ),
         })),
     }

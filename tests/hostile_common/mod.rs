@@ -1,0 +1,273 @@
+//! Builders for small synthetic captures (Ethernet/IPv4/TCP via etherparse,
+//! written with wsinspect's own pcap writer) used by the robustness tests.
+#![allow(dead_code)]
+
+use etherparse::PacketBuilder;
+use wsinspect::analysis::model::{Analysis, Connection};
+use wsinspect::analysis::{Limits, NullSink};
+use wsinspect::capture::writer::{Endian, PcapWriter};
+use wsinspect::capture::{LinkType, Timestamp};
+use wsinspect::pipeline::{PipelineError, analyze_reader};
+
+pub const CLIENT: [u8; 4] = [10, 0, 0, 1];
+pub const SERVER: [u8; 4] = [10, 0, 0, 2];
+/// RFC 6455 §1.3's example key and its accept value.
+pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+pub const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+/// TCP flags for [`tcp`].
+#[derive(Clone, Copy, Default)]
+pub struct Flags {
+    pub syn: bool,
+    pub ack: bool,
+    pub fin: bool,
+    pub rst: bool,
+}
+
+pub const SYN: Flags = Flags {
+    syn: true,
+    ack: false,
+    fin: false,
+    rst: false,
+};
+pub const SYNACK: Flags = Flags {
+    syn: true,
+    ack: true,
+    fin: false,
+    rst: false,
+};
+pub const ACK: Flags = Flags {
+    syn: false,
+    ack: true,
+    fin: false,
+    rst: false,
+};
+pub const FIN: Flags = Flags {
+    syn: false,
+    ack: true,
+    fin: true,
+    rst: false,
+};
+
+/// One Ethernet/IPv4/TCP packet.
+pub fn tcp(
+    src: ([u8; 4], u16),
+    dst: ([u8; 4], u16),
+    seq: u32,
+    ack: u32,
+    f: Flags,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4(src.0, dst.0, 64)
+        .tcp(src.1, dst.1, seq, 65535);
+    if f.syn {
+        b = b.syn();
+    }
+    if f.ack {
+        b = b.ack(ack);
+    }
+    if f.fin {
+        b = b.fin();
+    }
+    if f.rst {
+        b = b.rst();
+    }
+    let mut out = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut out, payload).expect("packet fits");
+    out
+}
+
+/// A TCP connection that hands out packets with consistent sequence numbers.
+pub struct Flow {
+    pub c: ([u8; 4], u16),
+    pub s: ([u8; 4], u16),
+    pub cseq: u32,
+    pub sseq: u32,
+}
+
+impl Flow {
+    pub fn new(cport: u16, sport: u16) -> Self {
+        Flow {
+            c: (CLIENT, cport),
+            s: (SERVER, sport),
+            cseq: 1000,
+            sseq: 5000,
+        }
+    }
+
+    /// SYN, SYN+ACK, ACK.
+    pub fn open(&mut self) -> Vec<Vec<u8>> {
+        let a = tcp(self.c, self.s, self.cseq, 0, SYN, b"");
+        let b = tcp(
+            self.s,
+            self.c,
+            self.sseq,
+            self.cseq.wrapping_add(1),
+            SYNACK,
+            b"",
+        );
+        self.cseq = self.cseq.wrapping_add(1);
+        self.sseq = self.sseq.wrapping_add(1);
+        let c = tcp(self.c, self.s, self.cseq, self.sseq, ACK, b"");
+        vec![a, b, c]
+    }
+
+    pub fn c2s(&mut self, data: &[u8]) -> Vec<u8> {
+        let p = tcp(self.c, self.s, self.cseq, self.sseq, ACK, data);
+        self.cseq = self.cseq.wrapping_add(data.len() as u32);
+        p
+    }
+
+    /// `data` from the client in segments of at most 1400 bytes.
+    pub fn c2s_all(&mut self, data: &[u8]) -> Vec<Vec<u8>> {
+        data.chunks(1400).map(|c| self.c2s(c)).collect()
+    }
+
+    /// `data` from the server in segments of at most 1400 bytes.
+    pub fn s2c_all(&mut self, data: &[u8]) -> Vec<Vec<u8>> {
+        data.chunks(1400).map(|c| self.s2c(c)).collect()
+    }
+
+    pub fn s2c(&mut self, data: &[u8]) -> Vec<u8> {
+        let p = tcp(self.s, self.c, self.sseq, self.cseq, ACK, data);
+        self.sseq = self.sseq.wrapping_add(data.len() as u32);
+        p
+    }
+
+    pub fn close(&mut self) -> Vec<Vec<u8>> {
+        let a = tcp(self.c, self.s, self.cseq, self.sseq, FIN, b"");
+        let b = tcp(
+            self.s,
+            self.c,
+            self.sseq,
+            self.cseq.wrapping_add(1),
+            FIN,
+            b"",
+        );
+        vec![a, b]
+    }
+}
+
+pub fn upgrade_request(extensions: Option<&str>) -> Vec<u8> {
+    let ext = extensions
+        .map(|e| format!("Sec-WebSocket-Extensions: {e}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "GET /chat HTTP/1.1\r\nHost: example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{ext}\r\n"
+    )
+    .into_bytes()
+}
+
+pub fn upgrade_response(extensions: Option<&str>) -> Vec<u8> {
+    let ext = extensions
+        .map(|e| format!("Sec-WebSocket-Extensions: {e}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {ACCEPT}\r\n{ext}\r\n"
+    )
+    .into_bytes()
+}
+
+/// A frame: `b0` is FIN/RSV/opcode; masked with `mask` when given.
+pub fn frame(b0: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![b0];
+    let m = if mask.is_some() { 0x80 } else { 0 };
+    let n = payload.len();
+    if n < 126 {
+        out.push(m | n as u8);
+    } else if n <= 0xffff {
+        out.push(m | 126);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(m | 127);
+        out.extend_from_slice(&(n as u64).to_be_bytes());
+    }
+    match mask {
+        Some(k) => {
+            out.extend_from_slice(&k);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+        }
+        None => out.extend_from_slice(payload),
+    }
+    out
+}
+
+pub const MASK: Option<[u8; 4]> = Some([1, 2, 3, 4]);
+
+/// A complete, well-formed exchange on client port `cport`: handshake,
+/// "hello" from the client, "world" from the server, close both ways.
+pub fn good_exchange(cport: u16) -> Vec<Vec<u8>> {
+    let mut f = Flow::new(cport, 80);
+    let mut v = f.open();
+    v.push(f.c2s(&upgrade_request(None)));
+    v.push(f.s2c(&upgrade_response(None)));
+    v.push(f.c2s(&frame(0x81, MASK, b"hello")));
+    v.push(f.s2c(&frame(0x81, None, b"world")));
+    v.push(f.c2s(&frame(0x88, MASK, &[0x03, 0xe8])));
+    v.push(f.s2c(&frame(0x88, None, &[0x03, 0xe8])));
+    v.extend(f.close());
+    v
+}
+
+/// A pcap (Ethernet, microseconds) of `packets`, one millisecond apart.
+pub fn pcap(packets: &[Vec<u8>]) -> Vec<u8> {
+    let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet, 65535, Endian::Little, false)
+        .expect("writing to memory");
+    for (i, p) in packets.iter().enumerate() {
+        let ts = Timestamp(1_700_000_000_000_000_000 + i as i128 * 1_000_000);
+        w.write_packet(ts, p, p.len() as u32)
+            .expect("writing to memory");
+    }
+    w.finish().expect("writing to memory")
+}
+
+pub fn analyze(bytes: &[u8], limits: Limits) -> Result<Analysis, PipelineError> {
+    analyze_reader("test", bytes, limits, &mut NullSink)
+}
+
+pub fn analyze_ok(bytes: &[u8]) -> Analysis {
+    analyze(bytes, Limits::default()).expect("the capture is readable")
+}
+
+/// The connection whose client port is `cport`.
+pub fn conn(a: &Analysis, cport: u16) -> &Connection {
+    let suffix = format!(":{cport}");
+    a.connections
+        .iter()
+        .find(|c| c.client.ends_with(&suffix))
+        .unwrap_or_else(|| {
+            panic!(
+                "no connection from port {cport}: {:?}",
+                a.connections.iter().map(|c| &c.client).collect::<Vec<_>>()
+            )
+        })
+}
+
+/// Asserts that [`good_exchange`] on `cport` was fully analysed.
+pub fn assert_good(a: &Analysis, cport: u16) {
+    let c = conn(a, cport);
+    assert!(c.is_websocket, "port {cport} not recognised as WebSocket");
+    assert_eq!(c.handshake.accept_valid, Some(true));
+    let texts: Vec<_> = c.messages.iter().map(|m| m.text.as_deref()).collect();
+    assert_eq!(texts, [Some("hello"), Some("world")]);
+    assert_eq!(c.control.len(), 2);
+    assert!(c.violation_details.is_empty(), "{:?}", c.violations);
+}
+
+/// All anomaly text of the analysis (capture-level and per connection).
+pub fn all_anomalies(a: &Analysis) -> String {
+    let mut s: Vec<String> = a
+        .capture_anomalies
+        .iter()
+        .map(|x| x.detail.clone())
+        .collect();
+    for c in &a.connections {
+        s.extend(
+            c.anomalies
+                .iter()
+                .map(|x| format!("{:?}: {}", x.kind, x.detail)),
+        );
+    }
+    s.join("\n")
+}
