@@ -26,6 +26,7 @@ use crate::analysis::{EventSink, SinkEvent};
 use crate::capture::Timestamp;
 use crate::flow::{Direction, Role};
 use crate::pipeline::{self, PipelineError};
+use crate::ws::message::Message;
 use schema::{ANOMALIES, CAPTURES, CONNECTIONS, CONTROL_FRAMES, MESSAGES, TLS, VIOLATIONS};
 use std::path::{Path, PathBuf};
 use table::{TableWriter, Value};
@@ -209,6 +210,44 @@ impl ParquetSink {
         })
     }
 
+    /// Writes one message row as soon as the message completes, so that the
+    /// analyzer need not keep messages until their connection ends
+    /// (bounded memory, [`EventSink::take_messages`]).
+    fn message_row(&mut self, conn: &Connection, m: &Message) -> Result<(), ExportError> {
+        let index = (conn.stats.c2s.messages + conn.stats.s2c.messages).saturating_sub(1);
+        let (text, cut) = match &m.text {
+            Some(t) => {
+                let kept = cut_at_char(t, self.text_bytes);
+                (Some(kept), kept.len() < t.len())
+            }
+            None => (None, false),
+        };
+        self.messages.row(&[
+            Value::Str(Some(&self.capture)),
+            Value::I64(Some(i64::from(conn.id))),
+            Value::Str(Some(conn.client.as_str())),
+            Value::Str(Some(conn.server.as_str())),
+            Value::I64(Some(int(index))),
+            Value::Str(Some(m.dir.as_str())),
+            Value::Str(Some(&m.opcode.name())),
+            Value::I64(Some(i64::from(m.frames))),
+            Value::Bool(Some(m.compressed)),
+            Value::I64(m.payload_len.map(int)),
+            Value::I64(Some(int(m.wire_payload_len))),
+            Value::Str(m.sha256.as_deref()),
+            Value::Str(text),
+            Value::Bool(Some(m.text_truncated || cut)),
+            Value::Bool(m.utf8_valid),
+            Value::Bool(Some(m.complete)),
+            Value::I64(Some(int(m.first_packet.0))),
+            Value::I64(Some(int(m.last_packet.0))),
+            ts(m.ts),
+            ts(m.end_ts),
+            Value::Str(m.preview_hex.as_deref()),
+            Value::Str(m.captured_prefix_hex.as_deref()),
+        ])
+    }
+
     fn connection(&mut self, conn: &Connection) -> Result<(), ExportError> {
         let capture = std::mem::take(&mut self.capture);
         let r = self.connection_rows(&capture, conn);
@@ -229,40 +268,6 @@ impl ParquetSink {
                 Value::I64(Some(int(index as u64))),
             ]
         };
-        for (i, m) in conn.messages.iter().enumerate() {
-            let (text, cut) = match &m.text {
-                Some(t) => {
-                    let kept = cut_at_char(t, self.text_bytes);
-                    (Some(kept), kept.len() < t.len())
-                }
-                None => (None, false),
-            };
-            let k = key(i);
-            self.messages.row(&[
-                k[0],
-                k[1],
-                k[2],
-                k[3],
-                k[4],
-                Value::Str(Some(m.dir.as_str())),
-                Value::Str(Some(&m.opcode.name())),
-                Value::I64(Some(i64::from(m.frames))),
-                Value::Bool(Some(m.compressed)),
-                Value::I64(m.payload_len.map(int)),
-                Value::I64(Some(int(m.wire_payload_len))),
-                Value::Str(m.sha256.as_deref()),
-                Value::Str(text),
-                Value::Bool(Some(m.text_truncated || cut)),
-                Value::Bool(m.utf8_valid),
-                Value::Bool(Some(m.complete)),
-                Value::I64(Some(int(m.first_packet.0))),
-                Value::I64(Some(int(m.last_packet.0))),
-                ts(m.ts),
-                ts(m.end_ts),
-                Value::Str(m.preview_hex.as_deref()),
-                Value::Str(m.captured_prefix_hex.as_deref()),
-            ])?;
-        }
         for (i, c) in conn.control.iter().enumerate() {
             let k = key(i);
             self.control.row(&[
@@ -347,17 +352,24 @@ impl ParquetSink {
 
 impl EventSink for ParquetSink {
     fn event(&mut self, conn: &Connection, ev: SinkEvent<'_>) {
-        // Only finished records are written: they are complete, and the
-        // analyzer reports only connections that carried something.
-        if !matches!(ev, SinkEvent::End) || conn.protocol == Protocol::Unknown {
-            return;
-        }
         if self.error.is_some() {
             return;
         }
-        if let Err(e) = self.connection(conn) {
+        // Messages are written as they complete; the rest of a connection
+        // when its record is finished (only connections that carried
+        // something are reported).
+        let r = match ev {
+            SinkEvent::Message(m) => self.message_row(conn, m),
+            SinkEvent::End if conn.protocol != Protocol::Unknown => self.connection(conn),
+            _ => Ok(()),
+        };
+        if let Err(e) = r {
             self.error = Some(e);
         }
+    }
+
+    fn take_messages(&mut self, _conn: u32, messages: &mut Vec<Message>) {
+        messages.clear();
     }
 }
 
@@ -453,7 +465,7 @@ fn connection_row(t: &mut TableWriter, cap: &str, c: &Connection) -> Result<(), 
         Value::I64(Some(int(c.last_packet.0))),
         ts(c.start_ts),
         ts(c.end_ts),
-        Value::I64(Some(int(c.messages.len() as u64))),
+        Value::I64(Some(int(c.stats.c2s.messages + c.stats.s2c.messages))),
         Value::I64(Some(int(c.control.len() as u64))),
         Value::I64(Some(int(c.violations.len() as u64))),
         Value::I64(Some(int(c.anomalies.len() as u64))),
