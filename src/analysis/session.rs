@@ -504,6 +504,21 @@ impl Session {
         }
     }
 
+    /// RFC 6455 §4.2.2: the accept must be base64(SHA-1(key + GUID)); a
+    /// wrong one is the server's violation (checked once both are known).
+    fn check_accept(&mut self, first: PacketNo, sink: &mut dyn EventSink) {
+        if self.conn.handshake.accept_valid == Some(false) {
+            let detail = "Sec-WebSocket-Accept does not match Sec-WebSocket-Key".to_string();
+            self.violation(
+                ViolationKind::BadAccept,
+                Some(Direction::ServerToClient),
+                first,
+                detail,
+                sink,
+            );
+        }
+    }
+
     /// The request whose 101 was already seen has ended: its exchange gets
     /// the response, the accept key is checked now, and the client's next
     /// bytes are frames.
@@ -526,16 +541,7 @@ impl Session {
         if self.upgrade_exchange == Some(idx) {
             self.upgrade_exchange = None;
         }
-        if self.conn.handshake.accept_valid == Some(false) {
-            let detail = "Sec-WebSocket-Accept does not match Sec-WebSocket-Key".to_string();
-            self.violation(
-                ViolationKind::BadAccept,
-                Some(Direction::ServerToClient),
-                first,
-                detail,
-                sink,
-            );
-        }
+        self.check_accept(first, sink);
         self.phases[side.idx()] = Phase::Ws(Box::new(self.new_ws(side)));
     }
 
@@ -636,17 +642,7 @@ impl Session {
         at: At,
         sink: &mut dyn EventSink,
     ) {
-        let hs = &self.conn.handshake;
-        if hs.accept_valid == Some(false) {
-            let detail = "Sec-WebSocket-Accept does not match Sec-WebSocket-Key".to_string();
-            self.violation(
-                ViolationKind::BadAccept,
-                Some(Direction::ServerToClient),
-                first,
-                detail,
-                sink,
-            );
-        }
+        self.check_accept(first, sink);
         if head.complete
             && !(has_token(&head.headers, "upgrade", "websocket")
                 && has_token(&head.headers, "connection", "upgrade"))
