@@ -103,9 +103,26 @@ def streams(path):
     return by_dir
 
 
+def tls_seed(path):
+    """tls: both directions in capture order as [ctl][len u16 BE][bytes]."""
+    rec, client = b"", None
+    for link, pkt in packets(path):
+        t = tcp_payload(link, pkt)
+        if t is None or not t[4]:
+            continue
+        src, _, _, _, pay = t
+        client = client or src
+        rec += bytes([0 if src == client else 1]) + struct.pack(">H", len(pay)) + pay
+    return rec
+
+
 def main():
     caps = sorted(glob.glob(os.path.join(ROOT, "captures", "*.pcap*")))
     for path in caps:
+        if os.path.basename(path).startswith("wss_"):
+            seed = tls_seed(path)
+            put("tls", seed)
+            put("tls", seed[:CAP])
         raw = open(path, "rb").read()
         put("capture_reader", raw[:CAP])
         put("pipeline", raw[:CAP * 4])
