@@ -141,6 +141,32 @@ pub(crate) struct LimitArgs {
     max_model_bytes: u64,
 }
 
+/// The capture to read, as a positional argument or tshark's `-r`.
+#[derive(Debug, Args)]
+pub(crate) struct CaptureArg {
+    /// Capture file (pcap or pcapng); `-` reads standard input.
+    #[arg(value_name = "CAPTURE", required_unless_present = "read")]
+    capture: Option<String>,
+    /// Capture file, as tshark's -r.
+    #[arg(
+        short = 'r',
+        long = "read",
+        value_name = "CAPTURE",
+        conflicts_with = "capture"
+    )]
+    read: Option<String>,
+}
+
+impl CaptureArg {
+    /// The path given either way (`-` when neither: standard input).
+    pub(crate) fn path(&self) -> String {
+        self.capture
+            .clone()
+            .or_else(|| self.read.clone())
+            .unwrap_or_else(|| "-".into())
+    }
+}
+
 /// Options shared by every subcommand that analyses a capture.
 #[derive(Debug, Args)]
 pub(crate) struct AnalysisArgs {
@@ -203,17 +229,8 @@ impl LimitArgs {
 
 #[derive(Debug, Args)]
 struct ReportArgs {
-    /// Capture file (pcap or pcapng); `-` reads standard input.
-    #[arg(value_name = "CAPTURE", required_unless_present = "read")]
-    capture: Option<String>,
-    /// Capture file, as tshark's -r.
-    #[arg(
-        short = 'r',
-        long = "read",
-        value_name = "CAPTURE",
-        conflicts_with = "capture"
-    )]
-    read: Option<String>,
+    #[command(flatten)]
+    input: CaptureArg,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = FormatArg::Text)]
     format: FormatArg,
@@ -243,7 +260,7 @@ pub fn run() -> Result<ExitCode> {
 }
 
 fn report(args: ReportArgs) -> Result<ExitCode> {
-    let path = args.capture.or(args.read).unwrap_or_else(|| "-".into());
+    let path = args.input.path();
     let opts = args.analysis.options()?;
     let filter = args
         .filter

@@ -1,6 +1,6 @@
 //! `wsinspect view`: analyse a capture, then explore it in the terminal UI.
 
-use crate::cli::AnalysisArgs;
+use crate::cli::{AnalysisArgs, CaptureArg};
 use anyhow::Result;
 use clap::Args;
 use std::process::ExitCode;
@@ -10,18 +10,9 @@ use wsinspect::tui;
 /// Arguments of `view`.
 #[derive(Debug, Args)]
 pub struct ViewArgs {
-    /// Capture file (pcap or pcapng); `-` reads standard input (keys are
-    /// then read from the terminal).
-    #[arg(value_name = "CAPTURE", required_unless_present = "read")]
-    capture: Option<String>,
-    /// Capture file, as tshark's -r.
-    #[arg(
-        short = 'r',
-        long = "read",
-        value_name = "CAPTURE",
-        conflicts_with = "capture"
-    )]
-    read: Option<String>,
+    /// The capture; with `-` (standard input) keys are read from the terminal.
+    #[command(flatten)]
+    input: CaptureArg,
     #[command(flatten)]
     analysis: AnalysisArgs,
 }
@@ -29,7 +20,7 @@ pub struct ViewArgs {
 /// Analyses the whole capture first (the UI shows the finished model),
 /// then runs the UI.
 pub fn view(args: ViewArgs) -> Result<ExitCode> {
-    let path = args.capture.or(args.read).unwrap_or_else(|| "-".into());
+    let path = args.input.path();
     let analysis = crate::progress::analyze_path(&path, &args.analysis.options()?, &mut NullSink)?;
     tui::run(&analysis, tui::Config::from_env())?;
     Ok(ExitCode::SUCCESS)
