@@ -623,7 +623,7 @@ impl Session {
             self.upgrade_exchange = None;
         }
         if status == 101 {
-            self.switch_to_ws(side, &head, first, at, sink);
+            self.switch_to_ws(side, &head, first, sink);
             return;
         }
         if let Phase::Http(p) = &mut self.phases[side.idx()] {
@@ -639,7 +639,6 @@ impl Session {
         server: Side,
         head: &Head,
         first: PacketNo,
-        at: At,
         sink: &mut dyn EventSink,
     ) {
         self.check_accept(first, sink);
@@ -667,7 +666,6 @@ impl Session {
                 .as_deref()
                 .and_then(DeflateParams::from_extensions),
         };
-        let _ = at;
         self.phases[server.idx()] = Phase::Ws(Box::new(self.new_ws(server)));
         self.release_held(server.other(), true, sink);
     }
