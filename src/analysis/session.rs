@@ -6,8 +6,15 @@
 //!                 │ plausible frame header     │  └──101 (server side)──┐ │   │ non-101: replay held bytes
 //!                 ▼ (mid-stream pickup)        └───────────────────────┼─┼───┘
 //!                 Ws ◄──────────────────────────────────────────────────┴─┘ 101: replay held bytes
-//!                 (anything else) ──► Opaque
+//!                 (anything else) ──► Unknown(n): detection retried on the next
+//!                                     pieces (a capture may start inside a frame
+//!                                     or a body), then given up
 //! ```
+//!
+//! A connection whose first bytes are a TLS record goes through
+//! [`TlsConnection`] first: the same machine then runs on the decrypted
+//! application data, with each record's first and last packet as the
+//! bytes' provenance.
 //!
 //! Bytes after the 101 response in the same segment belong to the frame
 //! decoder (the "tail" of the handshake). Client bytes sent after an
