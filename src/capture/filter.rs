@@ -8,7 +8,7 @@
 //! As in tcpdump, a bare value after `and`/`or` repeats the previous
 //! qualifiers (`port 80 or 443`). Host names are not resolved.
 //!
-//! One lowering, two back ends: an expression becomes a tree of [`Cond`]s
+//! One lowering, two back ends: an expression becomes a tree of `Cond`s
 //! over byte loads (the same loads a BPF program makes); [`Filter::compile`]
 //! turns the tree into `sock_filter` instructions and [`Filter::matches`]
 //! walks it over a packet. Both evaluate left to right with short-circuit,

@@ -2,7 +2,7 @@
 //! fields with the same names and meanings.
 //!
 //! Two ways to write the same bytes:
-//! - [`write`] serializes an [`Analysis`] that holds every message;
+//! - [`write()`] serializes an [`Analysis`] that holds every message;
 //! - [`MessageSpill`] is an [`EventSink`] that takes each message as soon
 //!   as it completes, serializes it (pretty, at its final indentation) and
 //!   parks the text in an unlinked temporary file; [`write_spilled`] then
@@ -441,7 +441,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Writes the same document as [`write`] for an analysis whose messages
+/// Writes the same document as [`write()`] for an analysis whose messages
 /// were taken by `spill` (those still in the model are written in place,
 /// after the parked ones; with a failed spill that is all of them).
 pub fn write_spilled(
