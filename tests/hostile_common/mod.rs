@@ -12,42 +12,13 @@ use wsinspect::pipeline::{PipelineError, analyze_reader};
 pub const CLIENT: [u8; 4] = [10, 0, 0, 1];
 pub const SERVER: [u8; 4] = [10, 0, 0, 2];
 /// RFC 6455 §1.3's example key and its accept value.
-pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+pub use base::KEY;
 pub const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
-/// TCP flags for [`tcp`].
-#[derive(Clone, Copy, Default)]
-pub struct Flags {
-    pub syn: bool,
-    pub ack: bool,
-    pub fin: bool,
-    pub rst: bool,
-}
-
-pub const SYN: Flags = Flags {
-    syn: true,
-    ack: false,
-    fin: false,
-    rst: false,
-};
-pub const SYNACK: Flags = Flags {
-    syn: true,
-    ack: true,
-    fin: false,
-    rst: false,
-};
-pub const ACK: Flags = Flags {
-    syn: false,
-    ack: true,
-    fin: false,
-    rst: false,
-};
-pub const FIN: Flags = Flags {
-    syn: false,
-    ack: true,
-    fin: true,
-    rst: false,
-};
+/// The TCP flag sets are the other test suites' (`tests/common`).
+#[path = "../common/mod.rs"]
+mod base;
+pub use base::{ACK, FIN, Flags, SYN, SYNACK};
 
 /// One Ethernet/IPv4/TCP packet.
 pub fn tcp(
