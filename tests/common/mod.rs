@@ -133,80 +133,42 @@ impl Conv {
         }
     }
 
+    /// One segment from the client (or the server); the sender's sequence
+    /// number advances by the payload, plus one for SYN and FIN.
+    fn send(&mut self, from_client: bool, f: Flags, data: &[u8]) {
+        let (src, dst, seq, ack) = if from_client {
+            (self.client, self.server, self.cseq, self.sseq)
+        } else {
+            (self.server, self.client, self.sseq, self.cseq)
+        };
+        self.packets.push(ip_tcp(src, dst, seq, ack, f, data));
+        let used = data.len() as u32 + u32::from(f.syn) + u32::from(f.fin);
+        let next = if from_client {
+            &mut self.cseq
+        } else {
+            &mut self.sseq
+        };
+        *next = next.wrapping_add(used);
+    }
+
     pub fn handshake(&mut self) {
-        self.packets
-            .push(ip_tcp(self.client, self.server, self.cseq, 0, SYN, &[]));
-        self.cseq = self.cseq.wrapping_add(1);
-        self.packets.push(ip_tcp(
-            self.server,
-            self.client,
-            self.sseq,
-            self.cseq,
-            SYNACK,
-            &[],
-        ));
-        self.sseq = self.sseq.wrapping_add(1);
-        self.packets.push(ip_tcp(
-            self.client,
-            self.server,
-            self.cseq,
-            self.sseq,
-            ACK,
-            &[],
-        ));
+        self.send(true, SYN, &[]);
+        self.send(false, SYNACK, &[]);
+        self.send(true, ACK, &[]);
     }
 
     pub fn c2s(&mut self, data: &[u8]) {
-        self.packets.push(ip_tcp(
-            self.client,
-            self.server,
-            self.cseq,
-            self.sseq,
-            ACK,
-            data,
-        ));
-        self.cseq = self.cseq.wrapping_add(data.len() as u32);
+        self.send(true, ACK, data);
     }
 
     pub fn s2c(&mut self, data: &[u8]) {
-        self.packets.push(ip_tcp(
-            self.server,
-            self.client,
-            self.sseq,
-            self.cseq,
-            ACK,
-            data,
-        ));
-        self.sseq = self.sseq.wrapping_add(data.len() as u32);
+        self.send(false, ACK, data);
     }
 
     pub fn close(&mut self) {
-        self.packets.push(ip_tcp(
-            self.client,
-            self.server,
-            self.cseq,
-            self.sseq,
-            FIN,
-            &[],
-        ));
-        self.cseq = self.cseq.wrapping_add(1);
-        self.packets.push(ip_tcp(
-            self.server,
-            self.client,
-            self.sseq,
-            self.cseq,
-            FIN,
-            &[],
-        ));
-        self.sseq = self.sseq.wrapping_add(1);
-        self.packets.push(ip_tcp(
-            self.client,
-            self.server,
-            self.cseq,
-            self.sseq,
-            ACK,
-            &[],
-        ));
+        self.send(true, FIN, &[]);
+        self.send(false, FIN, &[]);
+        self.send(true, ACK, &[]);
     }
 
     /// The standard exchange: TCP handshake, upgrade, "hello" → "world",
