@@ -268,11 +268,13 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
         .map(wsinspect::payload::MessageFilter::parse)
         .transpose()
         .context("parsing --where")?;
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    // Locked per format: the NDJSON writer thread takes standard output
+    // itself, and would wait forever on a lock held here.
+    let locked_stdout = || BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     match args.format {
         FormatArg::Ndjson => {
-            let mut sink = NdjsonSink::new(&mut out);
+            // Lines are serialized and written on a second thread.
+            let mut sink = NdjsonSink::threaded(std::io::stdout());
             let analysis = match filter {
                 Some(f) => {
                     let mut w = wsinspect::payload::WhereSink::new(&mut sink, f);
@@ -289,20 +291,23 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
             // Messages are parked on disk as they complete (bounded memory).
             let mut spill = report::json::MessageSpill::new();
             let analysis = pipeline::analyze_path_with(&path, &opts, &mut spill)?;
+            let mut out = locked_stdout();
             report::json::write_spilled(analysis, spill, &mut out)?;
+            out.flush()?;
         }
         FormatArg::Json | FormatArg::Text => {
             let mut analysis = crate::progress::analyze_path(&path, &opts, &mut NullSink)?;
             if let Some(f) = &filter {
                 f.apply(&mut analysis);
             }
+            let mut out = locked_stdout();
             if matches!(args.format, FormatArg::Json) {
                 report::json::write(&analysis, &mut out)?;
             } else {
                 report::text::write(&analysis, &mut out)?;
             }
+            out.flush()?;
         }
     }
-    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -103,6 +103,19 @@ pub trait EventSink {
     fn take_messages(&mut self, conn: u32, messages: &mut Vec<Message>) {
         let _ = (conn, messages);
     }
+
+    /// A data message completed: the [`SinkEvent::Message`] event, with
+    /// the message handed over by value.
+    ///
+    /// Returns the message for the model to keep, or `None` when the sink
+    /// took it (it then never reaches [`Connection::messages`] nor
+    /// [`EventSink::take_messages`]). A sink that serializes messages on
+    /// another thread takes them here instead of copying them. The default
+    /// passes the message to [`EventSink::event`] and gives it back.
+    fn message(&mut self, conn: &Connection, m: Message) -> Option<Message> {
+        self.event(conn, SinkEvent::Message(&m));
+        Some(m)
+    }
 }
 
 /// Receives the decoded (unmasked, inflated) payload of every data message

@@ -718,10 +718,12 @@ impl Session {
                     st.frames += u64::from(m.frames);
                     st.payload_bytes += m.payload_len.unwrap_or(0);
                     st.wire_payload_bytes += m.wire_payload_len;
-                    sink.event(&self.conn, SinkEvent::Message(&m));
                     if let Some(p) = sink.payloads() {
                         p.message_end(self.conn.id, self.conn.messages.len(), &m);
                     }
+                    let Some(m) = sink.message(&self.conn, m) else {
+                        continue;
+                    };
                     let cost = message_cost(&m);
                     if self.charge(cost, 0) {
                         self.kept_message_cost += cost.saturating_mul(2);

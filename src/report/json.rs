@@ -14,6 +14,7 @@
 //! `end_ts`) and lists connections by first packet, so it cannot be written
 //! while the capture is read; parking the messages is what bounds memory.
 
+use super::handoff::{Handoff, handoff};
 use crate::analysis::model::{Analysis, Connection};
 use crate::analysis::{EventSink, SinkEvent};
 use crate::ws::message::Message;
@@ -164,10 +165,9 @@ enum Mode {
     /// ... on a worker thread (the second core), fed through a bounded
     /// queue so memory stays bounded when the worker falls behind.
     Threaded {
-        tx: std::sync::mpsc::SyncSender<Vec<(u32, Message)>>,
+        queue: Handoff<(u32, Message)>,
         worker: std::thread::JoinHandle<Parker>,
-        /// Messages not yet handed over, and their payload bytes.
-        batch: Vec<(u32, Message)>,
+        /// Payload bytes of the messages not yet handed over.
         batch_bytes: usize,
     },
 }
@@ -234,23 +234,22 @@ impl MessageSpill {
             write_error: false,
         };
         let mode = if threaded {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(u32, Message)>>(QUEUE_BATCHES);
+            let (queue, inbox) = handoff::<(u32, Message)>(BATCH_MESSAGES, QUEUE_BATCHES);
             let spawned = std::thread::Builder::new()
                 .name("json-spill".into())
                 .spawn(move || {
                     let mut p = parker;
-                    for batch in rx {
-                        for (conn, m) in &batch {
+                    inbox.each_batch(|batch| {
+                        for (conn, m) in batch {
                             p.park(*conn, m);
                         }
-                    }
+                    });
                     p
                 });
             match spawned {
                 Ok(worker) => Mode::Threaded {
-                    tx,
+                    queue,
                     worker,
-                    batch: Vec::with_capacity(BATCH_MESSAGES),
                     batch_bytes: 0,
                 },
                 // The parker went with the failed closure: start again inline.
@@ -273,11 +272,9 @@ impl MessageSpill {
             Mode::Off => Ok(None),
             Mode::Inline(p) => Ok(Some(p)),
             Mode::Threaded {
-                tx, worker, batch, ..
+                mut queue, worker, ..
             } => {
-                // A failed send means the worker died: `join` reports it.
-                let _ = tx.send(batch);
-                drop(tx);
+                queue.close();
                 worker
                     .join()
                     .map(Some)
@@ -314,21 +311,15 @@ impl EventSink for MessageSpill {
                 }
             }
             Mode::Threaded {
-                tx,
-                batch,
-                batch_bytes,
-                ..
+                queue, batch_bytes, ..
             } => {
                 for m in messages.drain(..) {
                     *batch_bytes += m.text.as_ref().map_or(0, String::len) + m.head.len();
-                    batch.push((conn, m));
+                    queue.push((conn, m));
                 }
-                if batch.len() >= BATCH_MESSAGES || *batch_bytes >= BATCH_BYTES {
-                    let full = std::mem::replace(batch, Vec::with_capacity(BATCH_MESSAGES));
+                if queue.len() >= BATCH_MESSAGES || *batch_bytes >= BATCH_BYTES {
                     *batch_bytes = 0;
-                    // A failed send means the worker died (it panicked);
-                    // `write_spilled` reports it when joining.
-                    let _ = tx.send(full);
+                    queue.send();
                 }
             }
         }

@@ -6,6 +6,7 @@
 //! `anomaly`, `connection_end` (the connection summary without its
 //! messages), and a final `capture` line with the capture summary.
 
+use super::handoff::{Handoff, Inbox, handoff};
 use crate::analysis::model::{Analysis, Connection};
 use crate::analysis::{EventSink, SinkEvent};
 use crate::capture::{PacketNo, Timestamp};
@@ -14,46 +15,194 @@ use crate::ws::frame::{LengthFormat, Opcode};
 use crate::ws::message::{FrameInfo, Message};
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::io::Write;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::{self, BufWriter, Write};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Messages handed to the writer thread at once: one hand-over per message
+/// would cost a thread wake-up each (see `docs/performance.md`).
+const BATCH_MESSAGES: usize = 128;
+/// Batches queued for the writer thread; bounds memory when the output is
+/// slower than the analysis.
+const QUEUE_BATCHES: usize = 8;
 
 /// An [`EventSink`] that writes NDJSON lines.
 pub struct NdjsonSink<W: Write> {
-    out: W,
+    out: Output<W>,
+    /// The start and end of the `message` lines of each live connection.
+    frames: HashMap<u32, Arc<LineFrame>>,
     /// The first write error (e.g. a closed pipe); later events are dropped.
-    pub error: Option<std::io::Error>,
+    /// With [`NdjsonSink::threaded`] it is known after
+    /// [`NdjsonSink::finish`].
+    pub error: Option<io::Error>,
+}
+
+enum Output<W> {
+    Inline(W),
+    Threaded(Worker),
+}
+
+/// The writer thread of [`NdjsonSink::threaded`] and the batch being
+/// filled for it. Lines keep the order in which events happened.
+struct Worker {
+    queue: Handoff<Item>,
+    handle: Option<JoinHandle<io::Result<()>>>,
+    /// Lines rendered since the last message of the batch.
+    pending: Vec<u8>,
+    messages: usize,
+}
+
+/// One piece of output, in event order. Nearly every item is a message,
+/// so the size of the rare `Lines` variant does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Item {
+    /// Lines already rendered (the rare events).
+    Lines(Vec<u8>),
+    /// A `message` line, serialized by the writer thread.
+    Message(Arc<LineFrame>, Message),
+}
+
+/// What surrounds the message object in a connection's `message` lines:
+/// the keys before `message` and after it, in a sorted map's order (the
+/// order of a [`Value`] object, as every other line).
+#[derive(Debug, PartialEq)]
+struct LineFrame {
+    client: String,
+    server: String,
+    prefix: Vec<u8>,
+    suffix: Vec<u8>,
+}
+
+impl LineFrame {
+    fn new(conn: &Connection) -> Self {
+        let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
+        LineFrame {
+            client: conn.client.clone(),
+            server: conn.server.clone(),
+            prefix: format!(
+                r#"{{"client":{},"conn":{},"event":"message","message":"#,
+                quoted(&conn.client),
+                conn.id
+            )
+            .into_bytes(),
+            suffix: format!(",\"server\":{}}}\n", quoted(&conn.server)).into_bytes(),
+        }
+    }
+
+    fn fits(&self, conn: &Connection) -> bool {
+        self.client == conn.client && self.server == conn.server
+    }
+
+    /// Writes the whole `message` line of `m`.
+    fn write(&self, out: &mut impl Write, m: &Message) -> io::Result<()> {
+        out.write_all(&self.prefix)?;
+        serde_json::to_writer(&mut *out, &SortedMessage::new(m)).map_err(io::Error::other)?;
+        out.write_all(&self.suffix)
+    }
 }
 
 impl<W: Write> NdjsonSink<W> {
-    /// Writes to `out`.
+    /// Writes to `out` as events happen (live output: every line is
+    /// written when its event happens).
     pub fn new(out: W) -> Self {
-        NdjsonSink { out, error: None }
+        NdjsonSink {
+            out: Output::Inline(out),
+            frames: HashMap::new(),
+            error: None,
+        }
+    }
+
+    /// Serializes and writes on a worker thread, in batches (`report`: the
+    /// analysis and the JSON encoding of the messages run on two cores).
+    /// Lines come out in the same order and with the same bytes as with
+    /// [`NdjsonSink::new`]; write errors are known after
+    /// [`NdjsonSink::finish`]. Falls back to writing inline when no thread
+    /// can be started.
+    pub fn threaded(out: W) -> Self
+    where
+        W: Send + 'static,
+    {
+        let (queue, inbox) = handoff::<Item>(BATCH_MESSAGES, QUEUE_BATCHES);
+        // The writer goes to the thread only once it runs, so that a failed
+        // spawn leaves it here to write inline.
+        let (handed, take) = std::sync::mpsc::channel::<W>();
+        let spawned = std::thread::Builder::new()
+            .name("ndjson-writer".into())
+            .spawn(move || match take.recv() {
+                Ok(out) => write_batches(out, inbox),
+                Err(_) => Ok(()),
+            });
+        let out = match spawned {
+            Ok(handle) => match handed.send(out) {
+                Ok(()) => Output::Threaded(Worker {
+                    queue,
+                    handle: Some(handle),
+                    pending: Vec::new(),
+                    messages: 0,
+                }),
+                Err(std::sync::mpsc::SendError(out)) => Output::Inline(out),
+            },
+            Err(_) => Output::Inline(out),
+        };
+        NdjsonSink {
+            out,
+            frames: HashMap::new(),
+            error: None,
+        }
+    }
+
+    fn frame(&mut self, conn: &Connection) -> Arc<LineFrame> {
+        let f = self
+            .frames
+            .entry(conn.id)
+            .or_insert_with(|| Arc::new(LineFrame::new(conn)));
+        if !f.fits(conn) {
+            *f = Arc::new(LineFrame::new(conn));
+        }
+        Arc::clone(f)
     }
 
     fn line(&mut self, v: &Value) {
         if self.error.is_some() {
             return;
         }
-        let r = serde_json::to_writer(&mut self.out, v)
-            .map_err(std::io::Error::other)
-            .and_then(|_| self.out.write_all(b"\n"));
+        let mut r = Ok(());
+        match &mut self.out {
+            Output::Inline(out) => {
+                r = serde_json::to_writer(&mut *out, v)
+                    .map_err(io::Error::other)
+                    .and_then(|_| out.write_all(b"\n"));
+            }
+            Output::Threaded(w) => {
+                // Serializing a `Value` into memory cannot fail.
+                let _ = serde_json::to_writer(&mut w.pending, v);
+                w.pending.push(b'\n');
+            }
+        }
         if let Err(e) = r {
             self.error = Some(e);
         }
     }
 
-    fn message_line(&mut self, conn: &Connection, m: &Message) {
+    /// Writes `m`'s line, or queues it for the writer thread.
+    fn message_line(&mut self, conn: &Connection, m: Cow<'_, Message>) {
         if self.error.is_some() {
             return;
         }
-        let r = serde_json::to_writer(&mut self.out, &MessageLine::new(conn, m))
-            .map_err(std::io::Error::other)
-            .and_then(|_| self.out.write_all(b"\n"));
-        if let Err(e) = r {
-            self.error = Some(e);
+        let frame = self.frame(conn);
+        match &mut self.out {
+            Output::Inline(out) => {
+                if let Err(e) = frame.write(out, &m) {
+                    self.error = Some(e);
+                }
+            }
+            Output::Threaded(w) => w.push_message(frame, m.into_owned()),
         }
     }
 
-    /// Writes the closing `capture` line.
+    /// Writes the closing `capture` line, and waits for the writer thread.
     pub fn finish(&mut self, analysis: &Analysis) {
         let v = json!({
             "event": "capture",
@@ -66,10 +215,82 @@ impl<W: Write> NdjsonSink<W> {
             "capture_anomalies": analysis.capture_anomalies,
         });
         self.line(&v);
-        if let Err(e) = self.out.flush() {
+        let r = match &mut self.out {
+            Output::Inline(out) => out.flush(),
+            Output::Threaded(w) => w.close(),
+        };
+        if let Err(e) = r {
             self.error.get_or_insert(e);
         }
     }
+}
+
+impl<W> Drop for NdjsonSink<W>
+where
+    W: Write,
+{
+    fn drop(&mut self) {
+        if let Output::Threaded(w) = &mut self.out {
+            let _ = w.close();
+        }
+    }
+}
+
+impl Worker {
+    fn push_message(&mut self, frame: Arc<LineFrame>, m: Message) {
+        self.take_pending();
+        self.queue.push(Item::Message(frame, m));
+        self.messages += 1;
+        if self.messages >= BATCH_MESSAGES {
+            self.send();
+        }
+    }
+
+    /// Moves the lines rendered since the last message into the batch.
+    fn take_pending(&mut self) {
+        if !self.pending.is_empty() {
+            self.queue
+                .push(Item::Lines(std::mem::take(&mut self.pending)));
+        }
+    }
+
+    fn send(&mut self) {
+        self.take_pending();
+        self.messages = 0;
+        self.queue.send();
+    }
+
+    /// Sends what is left, ends the thread and returns its first error.
+    fn close(&mut self) -> io::Result<()> {
+        self.take_pending();
+        self.queue.close();
+        match self.handle.take() {
+            Some(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the NDJSON writer thread failed"))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The writer thread: writes every batch in order; after the first error it
+/// only drains the queue (so the analysis never blocks on a dead pipe).
+fn write_batches<W: Write>(out: W, inbox: Inbox<Item>) -> io::Result<()> {
+    let mut out = BufWriter::with_capacity(1 << 16, out);
+    let mut result = Ok(());
+    inbox.each_batch(|batch| {
+        for item in batch {
+            if result.is_err() {
+                return;
+            }
+            result = match item {
+                Item::Lines(b) => out.write_all(b),
+                Item::Message(frame, m) => frame.write(&mut out, m),
+            };
+        }
+    });
+    result?;
+    out.flush()
 }
 
 fn with_conn(event: &str, conn: &Connection, key: &str, body: impl Serialize) -> Value {
@@ -109,18 +330,26 @@ impl<W: Write> EventSink for NdjsonSink<W> {
         messages.clear();
     }
 
+    /// Written (or queued for the writer thread) as it completes, and not
+    /// kept in the model.
+    fn message(&mut self, conn: &Connection, m: Message) -> Option<Message> {
+        self.message_line(conn, Cow::Owned(m));
+        None
+    }
+
     fn event(&mut self, conn: &Connection, ev: SinkEvent<'_>) {
         let v = match ev {
             SinkEvent::Handshake(h) => with_conn("handshake", conn, "handshake", h),
             SinkEvent::Message(m) => {
                 // The hot event: written directly, without a `Value` tree.
-                self.message_line(conn, m);
+                self.message_line(conn, Cow::Borrowed(m));
                 return;
             }
             SinkEvent::Control(c) => with_conn("control", conn, "control", c),
             SinkEvent::Violation(v) => with_conn("violation", conn, "violation", v),
             SinkEvent::Anomaly(a) => with_conn("anomaly", conn, "anomaly", a),
             SinkEvent::End => {
+                self.frames.remove(&conn.id);
                 if conn.protocol == crate::analysis::model::Protocol::Unknown {
                     return;
                 }
@@ -131,51 +360,10 @@ impl<W: Write> EventSink for NdjsonSink<W> {
     }
 }
 
-/// A `message` line with the keys in the order a `Value` object (a sorted
-/// map) writes them, so the bytes equal [`with_conn`]'s; the test
-/// `direct_message_lines_equal_value_lines` keeps the two in step when
+/// [`Message`]'s serialized fields, sorted by name, so that a `message`
+/// line has the bytes [`with_conn`] would give it through a `Value`; the
+/// test `direct_message_lines_equal_value_lines` keeps the two in step when
 /// [`Message`] gains a field.
-#[derive(Serialize)]
-struct MessageLine<'a> {
-    client: &'a str,
-    conn: u32,
-    event: &'static str,
-    message: SortedMessage<'a>,
-    server: &'a str,
-}
-
-impl<'a> MessageLine<'a> {
-    fn new(conn: &'a Connection, m: &'a Message) -> Self {
-        MessageLine {
-            client: &conn.client,
-            conn: conn.id,
-            event: "message",
-            message: SortedMessage {
-                captured_prefix_hex: m.captured_prefix_hex.as_deref(),
-                complete: m.complete,
-                compressed: m.compressed,
-                dir: m.dir,
-                end_ts: m.end_ts,
-                first_packet: m.first_packet,
-                frame_headers: SortedFrames(&m.frame_headers),
-                frames: m.frames,
-                last_packet: m.last_packet,
-                opcode: m.opcode,
-                payload_len: m.payload_len,
-                preview_hex: m.preview_hex.as_deref(),
-                sha256: m.sha256.as_deref(),
-                text: m.text.as_deref(),
-                text_truncated: m.text_truncated,
-                ts: m.ts,
-                utf8_valid: m.utf8_valid,
-                wire_payload_len: m.wire_payload_len,
-            },
-            server: &conn.server,
-        }
-    }
-}
-
-/// [`Message`]'s serialized fields, sorted by name.
 #[derive(Serialize)]
 struct SortedMessage<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -199,6 +387,31 @@ struct SortedMessage<'a> {
     ts: Timestamp,
     utf8_valid: Option<bool>,
     wire_payload_len: u64,
+}
+
+impl<'a> SortedMessage<'a> {
+    fn new(m: &'a Message) -> Self {
+        SortedMessage {
+            captured_prefix_hex: m.captured_prefix_hex.as_deref(),
+            complete: m.complete,
+            compressed: m.compressed,
+            dir: m.dir,
+            end_ts: m.end_ts,
+            first_packet: m.first_packet,
+            frame_headers: SortedFrames(&m.frame_headers),
+            frames: m.frames,
+            last_packet: m.last_packet,
+            opcode: m.opcode,
+            payload_len: m.payload_len,
+            preview_hex: m.preview_hex.as_deref(),
+            sha256: m.sha256.as_deref(),
+            text: m.text.as_deref(),
+            text_truncated: m.text_truncated,
+            ts: m.ts,
+            utf8_valid: m.utf8_valid,
+            wire_payload_len: m.wire_payload_len,
+        }
+    }
 }
 
 struct SortedFrames<'a>(&'a [FrameInfo]);
@@ -236,6 +449,103 @@ mod tests {
     use super::*;
     use crate::analysis::{Limits, NullSink};
 
+    fn direct_line(c: &Connection, m: &Message) -> String {
+        let mut out = Vec::new();
+        LineFrame::new(c).write(&mut out, m).expect("line");
+        assert_eq!(out.pop(), Some(b'\n'));
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    /// The sample captures' NDJSON, written inline or by the writer thread.
+    fn both_ways(path: &str, filter: Option<&str>) -> (Vec<u8>, Vec<u8>) {
+        let run = |threaded: bool| {
+            let shared = SharedBuf::default();
+            let mut sink = if threaded {
+                NdjsonSink::threaded(shared.clone())
+            } else {
+                NdjsonSink::new(shared.clone())
+            };
+            let a = match filter {
+                Some(f) => {
+                    let f = crate::payload::MessageFilter::parse(f).expect("filter");
+                    let mut w = crate::payload::WhereSink::new(&mut sink, f);
+                    crate::pipeline::analyze_path(path, Limits::default(), &mut w)
+                }
+                None => crate::pipeline::analyze_path(path, Limits::default(), &mut sink),
+            };
+            if let Ok(a) = a {
+                sink.finish(&a);
+            }
+            assert!(sink.error.is_none());
+            drop(sink);
+            shared.0.lock().map(|b| b.clone()).unwrap_or_default()
+        };
+        (run(false), run(true))
+    }
+
+    #[derive(Clone, Default)]
+    struct SharedBuf(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for SharedBuf {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if let Ok(mut b) = self.0.lock() {
+                b.extend_from_slice(buf);
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn sample_captures() -> Vec<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+        let mut v: Vec<String> = std::fs::read_dir(&dir)
+            .expect("captures dir")
+            .filter_map(|e| Some(e.ok()?.path().to_string_lossy().into_owned()))
+            .filter(|p| p.ends_with(".pcap") || p.ends_with(".pcapng"))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The writer thread changes nothing in the output, filtered or not.
+    #[test]
+    fn threaded_output_equals_inline_output() {
+        let mut lines = 0;
+        for path in sample_captures() {
+            let (inline, threaded) = both_ways(&path, None);
+            assert!(inline == threaded, "{path}: threaded NDJSON differs");
+            lines += inline.iter().filter(|&&b| b == b'\n').count();
+            let (inline, threaded) = both_ways(&path, Some("opcode == \"text\""));
+            assert!(
+                inline == threaded,
+                "{path}: threaded NDJSON with --where differs"
+            );
+        }
+        assert!(lines > 1000, "only {lines} lines compared");
+    }
+
+    /// A writer that fails is reported after `finish`, not lost.
+    #[test]
+    fn threaded_write_error_is_reported() {
+        struct Broken;
+        impl Write for Broken {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::new(io::ErrorKind::BrokenPipe, "closed"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let path = sample_captures().into_iter().next().expect("a capture");
+        let mut sink = NdjsonSink::threaded(Broken);
+        let a = crate::pipeline::analyze_path(&path, Limits::default(), &mut sink).expect("ok");
+        sink.finish(&a);
+        let e = sink.error.take().expect("the error");
+        assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+    }
+
     /// Every message of every sample capture gives the same line both ways.
     #[test]
     fn direct_message_lines_equal_value_lines() {
@@ -254,7 +564,7 @@ mod tests {
                 for m in &c.messages {
                     let want = serde_json::to_string(&with_conn("message", c, "message", m))
                         .expect("value line");
-                    let got = serde_json::to_string(&MessageLine::new(c, m)).expect("line");
+                    let got = direct_line(c, m);
                     assert_eq!(got, want, "{path}");
                     // And with every optional field flipped.
                     let mut m2 = m.clone();
@@ -267,7 +577,7 @@ mod tests {
                     m2.utf8_valid = m.utf8_valid.xor(Some(true));
                     let want = serde_json::to_string(&with_conn("message", c, "message", &m2))
                         .expect("value line");
-                    let got = serde_json::to_string(&MessageLine::new(c, &m2)).expect("line");
+                    let got = direct_line(c, &m2);
                     assert_eq!(got, want, "{path}");
                     checked += 1;
                 }
