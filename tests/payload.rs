@@ -161,7 +161,7 @@ fn payload_hook_matches_the_model_hashes() {
         let mut c = PayloadCollector::new(Selection::default(), |m: WholeMessage<'_>| {
             seen += 1;
             if let Some(h) = &m.msg.sha256
-                && (&sha256_hex(m.payload) != h
+                && (*h != *sha256_hex(m.payload)
                     || Some(m.payload.len() as u64) != m.msg.payload_len)
             {
                 bad.push((m.conn_id, m.index));

@@ -138,7 +138,7 @@ proptest! {
                 .messages
                 .iter()
                 .filter(|m| m.dir == dir)
-                .map(|m| (m.opcode, m.payload_len, m.sha256.clone(), m.complete))
+                .map(|m| (m.opcode, m.payload_len, m.sha256.map(|d| d.to_string()), m.complete))
                 .collect();
             let want: Vec<_> = sent
                 .iter()

@@ -116,7 +116,7 @@ pub struct Session {
 
 /// Estimated memory of a kept message: the record and what it owns.
 fn message_cost(m: &Message) -> u64 {
-    let strings = [&m.text, &m.sha256, &m.captured_prefix_hex, &m.preview_hex]
+    let strings = [&m.text, &m.captured_prefix_hex, &m.preview_hex]
         .iter()
         .map(|s| s.as_ref().map_or(0, String::len))
         .sum::<usize>();

@@ -128,11 +128,7 @@ fn message(m: &Message) -> Value {
     o.insert("preview".into(), preview(m));
     o.insert("first_packet".into(), json!(m.first_packet.0));
     o.insert("last_packet".into(), json!(m.last_packet.0));
-    let keys: Vec<&str> = m
-        .frame_headers
-        .iter()
-        .filter_map(|f| f.mask_key.as_deref())
-        .collect();
+    let keys: Vec<_> = m.frame_headers.iter().filter_map(|f| f.mask_key).collect();
     if !keys.is_empty() {
         o.insert("mask_keys".into(), json!(keys));
     }

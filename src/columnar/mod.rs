@@ -222,6 +222,7 @@ impl ParquetSink {
             }
             None => (None, false),
         };
+        let sha256 = m.sha256.map(|d| d.to_string());
         self.messages.row(&[
             Value::Str(Some(&self.capture)),
             Value::I64(Some(i64::from(conn.id))),
@@ -234,7 +235,7 @@ impl ParquetSink {
             Value::Bool(Some(m.compressed)),
             Value::I64(m.payload_len.map(int)),
             Value::I64(Some(int(m.wire_payload_len))),
-            Value::Str(m.sha256.as_deref()),
+            Value::Str(sha256.as_deref()),
             Value::Str(text),
             Value::Bool(Some(m.text_truncated || cut)),
             Value::Bool(m.utf8_valid),
@@ -286,7 +287,7 @@ impl ParquetSink {
                 Value::Str(Some(&c.payload_hex)),
                 Value::Bool(Some(c.frame.fin)),
                 Value::I32(Some(i32::from(c.frame.rsv))),
-                Value::Str(c.frame.mask_key.as_deref()),
+                Value::Str(c.frame.mask_key.map(|k| k.to_string()).as_deref()),
             ])?;
         }
         for (i, v) in conn.violation_details.iter().enumerate() {

@@ -12,7 +12,8 @@ use crate::analysis::{EventSink, SinkEvent};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Direction;
 use crate::ws::frame::{LengthFormat, Opcode};
-use crate::ws::message::{FrameInfo, Message};
+use crate::ws::mask::MaskKey;
+use crate::ws::message::{FrameInfo, Message, PayloadDigest};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::borrow::Cow;
@@ -380,7 +381,7 @@ struct SortedMessage<'a> {
     payload_len: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     preview_hex: Option<&'a str>,
-    sha256: Option<&'a str>,
+    sha256: Option<&'a PayloadDigest>,
     text: Option<&'a str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     text_truncated: bool,
@@ -404,7 +405,7 @@ impl<'a> SortedMessage<'a> {
             opcode: m.opcode,
             payload_len: m.payload_len,
             preview_hex: m.preview_hex.as_deref(),
-            sha256: m.sha256.as_deref(),
+            sha256: m.sha256.as_ref(),
             text: m.text.as_deref(),
             text_truncated: m.text_truncated,
             ts: m.ts,
@@ -423,7 +424,7 @@ impl Serialize for SortedFrames<'_> {
             fin: f.fin,
             header_packet: f.header_packet,
             length_format: f.length_format,
-            mask_key: f.mask_key.as_deref(),
+            mask_key: f.mask_key.as_ref(),
             opcode: f.opcode,
             payload_len: f.payload_len,
             rsv: f.rsv,
@@ -438,7 +439,7 @@ struct SortedFrame<'a> {
     fin: bool,
     header_packet: PacketNo,
     length_format: LengthFormat,
-    mask_key: Option<&'a str>,
+    mask_key: Option<&'a MaskKey>,
     opcode: Opcode,
     payload_len: u64,
     rsv: u8,
@@ -571,7 +572,7 @@ mod tests {
                     m2.text_truncated = !m.text_truncated;
                     m2.captured_prefix_hex = m.captured_prefix_hex.clone().xor(Some("ab".into()));
                     m2.preview_hex = m.preview_hex.clone().xor(Some("cd".into()));
-                    m2.sha256 = m.sha256.clone().xor(Some("ef".into()));
+                    m2.sha256 = m.sha256.xor(Some(crate::hexfmt::Hex([0xef; 32])));
                     m2.text = m.text.clone().xor(Some("t".into()));
                     m2.payload_len = m.payload_len.xor(Some(1));
                     m2.utf8_valid = m.utf8_valid.xor(Some(true));

@@ -256,7 +256,7 @@ pub(crate) fn message_line(m: &Message) -> String {
     let mask = m
         .frame_headers
         .first()
-        .and_then(|f| f.mask_key.clone())
+        .and_then(|f| f.mask_key)
         .map(|k| format!(" mask {k}"))
         .unwrap_or_default();
     let body = match (&m.text, m.opcode, m.complete) {

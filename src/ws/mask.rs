@@ -1,5 +1,8 @@
 //! Client-to-server masking (RFC 6455 §5.3): XOR with a 4-byte key.
 
+/// A frame's masking key (RFC 6455 §5.3), shown in hex.
+pub type MaskKey = crate::hexfmt::Hex<4>;
+
 /// Unmasks `out` in place; `phase` is the payload offset of `out[0]` modulo
 /// 4, so that a payload can be unmasked in pieces. Returns the next phase.
 pub fn unmask(out: &mut [u8], key: [u8; 4], phase: usize) -> usize {

@@ -12,8 +12,9 @@ use super::frame::{CloseCode, FrameHeader, LengthFormat, Opcode};
 use super::utf8::Utf8Validator;
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Direction;
-use crate::hexfmt::hex;
+use crate::hexfmt::{Hex, hex};
 use crate::violation::{Anomaly, AnomalyKind, Violation, ViolationKind};
+use crate::ws::mask::MaskKey;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -26,6 +27,9 @@ pub const MAX_FRAME_HEADERS: usize = 4096;
 /// Bytes of a binary payload shown as `preview_hex` in reports.
 pub const PREVIEW_BYTES: usize = 32;
 
+/// The SHA-256 of a message's decoded payload, shown in hex.
+pub type PayloadDigest = Hex<32>;
+
 /// One frame's header, as the detail views show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FrameInfo {
@@ -35,8 +39,8 @@ pub struct FrameInfo {
     pub rsv: u8,
     /// Opcode.
     pub opcode: Opcode,
-    /// Masking key in hex, when masked.
-    pub mask_key: Option<String>,
+    /// Masking key, when masked.
+    pub mask_key: Option<MaskKey>,
     /// Payload length on the wire.
     pub payload_len: u64,
     /// Length encoding.
@@ -53,7 +57,7 @@ impl FrameInfo {
             fin: h.fin,
             rsv: h.rsv,
             opcode: h.opcode,
-            mask_key: h.mask.map(|m| hex(&m)),
+            mask_key: h.mask.map(Hex),
             payload_len: h.payload_len,
             length_format: h.length_format,
             header_packet,
@@ -78,7 +82,7 @@ pub struct Message {
     /// Sum of the frame payload lengths on the wire.
     pub wire_payload_len: u64,
     /// SHA-256 of the unmasked, decompressed payload; None if incomplete.
-    pub sha256: Option<String>,
+    pub sha256: Option<PayloadDigest>,
     /// The text of a complete, valid text message (up to the text cap).
     pub text: Option<String>,
     /// True when `text` was cut at the configured cap.
@@ -714,7 +718,7 @@ impl MessageAssembler {
             }
         } else {
             m.payload_len = Some(b.decoded_len);
-            m.sha256 = Some(hex(&b.hasher.finalize()));
+            m.sha256 = Some(Hex(b.hasher.finalize().into()));
             if is_text {
                 let valid = b.utf8.finish();
                 m.utf8_valid = Some(valid);

@@ -588,7 +588,7 @@ pub fn frame_line(f: &FrameInfo) -> Line<'static> {
         LengthFormat::Long => "64-bit",
     };
     let mask = match &f.mask_key {
-        Some(k) => format!("MASK 1 key {}", spaced(k)),
+        Some(k) => format!("MASK 1 key {}", spaced(&k.to_string())),
         None => "MASK 0".to_string(),
     };
     let pk = if f.header_packet == f.end_packet {
@@ -742,7 +742,7 @@ fn message<'a>(
         l.push(kv(app, "looks like", f));
     }
     if let Some(s) = &m.sha256 {
-        l.push(kv(app, "sha256", s.clone()));
+        l.push(kv(app, "sha256", s.to_string()));
     }
     l.push(Line::raw(""));
     l.push(Line::styled(
