@@ -112,13 +112,32 @@ bench() {
   if [[ "${SKIP_TSHARK:-0}" != 1 ]]; then
     read -r ts tsrss tscpu < <(measure "$TSHARK_REPS" tshark -r "$f" -Y websocket -T fields -e frame.number -e websocket.opcode -e websocket.payload_length)
   fi
+  local jt="" jrss=0 nt="" nrss=0
   for i in "${!names[@]}"; do
     # shellcheck disable=SC2086
     read -r t rss cpu < <(measure "$REPS" ${cmds[$i]})
     row "${names[$i]}" "$t" "$rss" "$bytes" "$packets" "$ts" "$cpu" "$tscpu"
+    case $i in 3) jt=$t jrss=$rss ;; 4) nt=$t nrss=$rss ;; esac
   done
   [[ -n $ts ]] && row "tshark -Y websocket -T fields" "$ts" "$tsrss" "$bytes" "$packets" "$ts" "$tscpu" "$tscpu"
+  targets "$name" "$ts" "$jt" "$jrss" "$nt" "$nrss"
   return 0
+}
+
+# targets NAME TSHARK_S JSON_S JSON_RSS_KIB NDJSON_S NDJSON_RSS_KIB: issue 10's
+# targets for this capture (wall-time ratios in this run), met or not.
+targets() {
+  local want=25
+  [[ $1 == small ]] && want=100
+  echo
+  awk -v ts="$2" -v j="$3" -v jr="$4" -v n="$5" -v nr="$6" -v want="$want" 'BEGIN {
+    verdict = "met"; if (ts == "") verdict = "not measured (SKIP_TSHARK)"
+    else if (ts / j < want) verdict = "NOT MET"
+    printf "- json %s× tshark (target ≥ %d×): %s\n", (ts == "") ? "?" : sprintf("%.1f", ts / j), want, verdict
+    if (ts != "") printf "- ndjson %.1f× tshark (target ≥ %d×): %s\n", ts / n, want, (ts / n >= want) ? "met" : "NOT MET"
+    printf "- ndjson at least as fast as json (%.2f s vs %.2f s): %s\n", n, j, (n <= j * 1.05) ? "met" : "NOT MET"
+    m = (jr > nr) ? jr : nr
+    printf "- peak RSS %.1f MiB (target ≤ 64 MiB): %s\n", m / 1024, (m <= 64 * 1024) ? "met" : "NOT MET" }'
 }
 
 row() {
