@@ -10,15 +10,26 @@
 
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
+/// Items per batch: one hand-over per message would cost a thread wake-up
+/// (futex) each.
+const BATCH_ITEMS: usize = 128;
+/// Payload bytes per batch, so that big messages go out sooner.
+const BATCH_BYTES: usize = 512 << 10;
+/// Batches queued for the writer before the analysis waits for it.
+const QUEUE_BATCHES: usize = 16;
+
 /// The sending side, on the analysis thread: fills a batch and hands it
-/// over when the caller says it is full.
+/// over when it is full.
 pub(crate) struct Handoff<T> {
     tx: Option<SyncSender<Vec<T>>>,
     back: Receiver<Vec<T>>,
     batch: Vec<T>,
+    /// Payload bytes the items of `batch` hold (as the caller counts them).
+    bytes: usize,
     /// An emptied batch that came back, to be filled next.
     spare: Option<Vec<T>>,
     capacity: usize,
+    max_bytes: usize,
 }
 
 /// The receiving side, on the writer thread.
@@ -27,10 +38,21 @@ pub(crate) struct Inbox<T> {
     back: Sender<Vec<T>>,
 }
 
-/// A hand-over of batches of about `capacity` items, at most `queue` of
-/// them waiting (memory stays bounded when the writer falls behind: the
-/// analysis then waits for it).
-pub(crate) fn handoff<T>(capacity: usize, queue: usize) -> (Handoff<T>, Inbox<T>) {
+/// A hand-over in batches of 128 items or 512 KiB of payload, at most 16
+/// batches waiting (see [`handoff_with`]).
+pub(crate) fn handoff<T>() -> (Handoff<T>, Inbox<T>) {
+    handoff_with(BATCH_ITEMS, BATCH_BYTES, QUEUE_BATCHES)
+}
+
+/// A hand-over of batches of `capacity` items or `max_bytes` payload
+/// bytes, whichever comes first, at most `queue` of them waiting: memory
+/// stays bounded when the writer falls behind (the analysis then waits for
+/// it), even when single items are large.
+pub(crate) fn handoff_with<T>(
+    capacity: usize,
+    max_bytes: usize,
+    queue: usize,
+) -> (Handoff<T>, Inbox<T>) {
     let (tx, rx) = sync_channel(queue);
     let (back, returned) = channel();
     (
@@ -38,22 +60,24 @@ pub(crate) fn handoff<T>(capacity: usize, queue: usize) -> (Handoff<T>, Inbox<T>
             tx: Some(tx),
             back: returned,
             batch: Vec::with_capacity(capacity),
+            bytes: 0,
             spare: None,
             capacity,
+            max_bytes,
         },
         Inbox { rx, back },
     )
 }
 
 impl<T> Handoff<T> {
-    /// Adds an item to the batch being filled.
-    pub(crate) fn push(&mut self, item: T) {
+    /// Adds an item holding `bytes` of payload, and hands the batch over
+    /// when it is full.
+    pub(crate) fn push(&mut self, item: T, bytes: usize) {
         self.batch.push(item);
-    }
-
-    /// Items in the batch being filled.
-    pub(crate) fn len(&self) -> usize {
-        self.batch.len()
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.batch.len() >= self.capacity || self.bytes >= self.max_bytes {
+            self.send();
+        }
     }
 
     /// Hands the batch over (when not empty), and frees the items of the
@@ -71,6 +95,7 @@ impl<T> Handoff<T> {
             .take()
             .unwrap_or_else(|| Vec::with_capacity(self.capacity));
         let full = std::mem::replace(&mut self.batch, next);
+        self.bytes = 0;
         if let Some(tx) = &self.tx {
             // A failed send means the writer ended early; joining it says why.
             let _ = tx.send(full);
@@ -102,19 +127,16 @@ mod tests {
 
     #[test]
     fn batches_arrive_in_order_and_come_back() {
-        let (mut h, inbox) = handoff::<u32>(4, 2);
+        let (mut h, inbox) = handoff_with::<u32>(4, usize::MAX, 2);
         let worker = std::thread::spawn(move || {
             let mut seen = Vec::new();
             inbox.each_batch(|b| seen.extend_from_slice(b));
             seen
         });
         for i in 0..1000 {
-            h.push(i);
-            if h.len() >= 4 {
-                h.send();
-            }
+            h.push(i, 1);
         }
-        h.push(1000);
+        h.push(1000, 1);
         h.close();
         let seen = worker.join().expect("worker");
         assert_eq!(seen, (0..=1000).collect::<Vec<_>>());
@@ -123,12 +145,26 @@ mod tests {
     }
 
     #[test]
+    fn large_items_fill_a_batch_early() {
+        let (mut h, inbox) = handoff_with::<Vec<u8>>(128, 1000, 1);
+        let worker = std::thread::spawn(move || {
+            let mut sizes = Vec::new();
+            inbox.each_batch(|b| sizes.push(b.len()));
+            sizes
+        });
+        for _ in 0..6 {
+            h.push(vec![0; 400], 400);
+        }
+        h.close();
+        assert_eq!(worker.join().expect("worker"), vec![3, 3]);
+    }
+
+    #[test]
     fn a_dead_writer_does_not_block_the_sender() {
-        let (mut h, inbox) = handoff::<u32>(1, 1);
+        let (mut h, inbox) = handoff_with::<u32>(1, usize::MAX, 1);
         drop(inbox);
         for i in 0..100 {
-            h.push(i);
-            h.send();
+            h.push(i, 0);
         }
         h.close();
     }

@@ -149,14 +149,6 @@ impl Parker {
     }
 }
 
-/// Batches of messages queued for the worker before the analyzer waits.
-const QUEUE_BATCHES: usize = 16;
-/// Messages per batch: one hand-over per message would cost a wake-up
-/// (futex) each.
-const BATCH_MESSAGES: usize = 128;
-/// Payload bytes per batch (text and head), so big messages go out sooner.
-const BATCH_BYTES: usize = 512 << 10;
-
 enum Mode {
     /// No spill file: messages stay in the model.
     Off,
@@ -167,8 +159,6 @@ enum Mode {
     Threaded {
         queue: Handoff<(u32, Message)>,
         worker: std::thread::JoinHandle<Parker>,
-        /// Payload bytes of the messages not yet handed over.
-        batch_bytes: usize,
     },
 }
 
@@ -234,7 +224,7 @@ impl MessageSpill {
             write_error: false,
         };
         let mode = if threaded {
-            let (queue, inbox) = handoff::<(u32, Message)>(BATCH_MESSAGES, QUEUE_BATCHES);
+            let (queue, inbox) = handoff::<(u32, Message)>();
             let spawned = std::thread::Builder::new()
                 .name("json-spill".into())
                 .spawn(move || {
@@ -247,11 +237,7 @@ impl MessageSpill {
                     p
                 });
             match spawned {
-                Ok(worker) => Mode::Threaded {
-                    queue,
-                    worker,
-                    batch_bytes: 0,
-                },
+                Ok(worker) => Mode::Threaded { queue, worker },
                 // The parker went with the failed closure: start again inline.
                 Err(_) => return Self::in_dir(dir, false),
             }
@@ -310,16 +296,10 @@ impl EventSink for MessageSpill {
                     p.park(conn, &m);
                 }
             }
-            Mode::Threaded {
-                queue, batch_bytes, ..
-            } => {
+            Mode::Threaded { queue, .. } => {
                 for m in messages.drain(..) {
-                    *batch_bytes += m.text.as_ref().map_or(0, String::len) + m.head.len();
-                    queue.push((conn, m));
-                }
-                if queue.len() >= BATCH_MESSAGES || *batch_bytes >= BATCH_BYTES {
-                    *batch_bytes = 0;
-                    queue.send();
+                    let bytes = m.held_bytes();
+                    queue.push((conn, m), bytes);
                 }
             }
         }

@@ -22,12 +22,9 @@ use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// Messages handed to the writer thread at once: one hand-over per message
-/// would cost a thread wake-up each (see `docs/performance.md`).
-const BATCH_MESSAGES: usize = 128;
-/// Batches queued for the writer thread; bounds memory when the output is
-/// slower than the analysis.
-const QUEUE_BATCHES: usize = 8;
+/// Rendered lines held before they are handed over without waiting for a
+/// message (a capture of many connections and no messages).
+const PENDING_BYTES: usize = 64 << 10;
 
 /// An [`EventSink`] that writes NDJSON lines.
 pub struct NdjsonSink<W: Write> {
@@ -52,7 +49,6 @@ struct Worker {
     handle: Option<JoinHandle<io::Result<()>>>,
     /// Lines rendered since the last message of the batch.
     pending: Vec<u8>,
-    messages: usize,
 }
 
 /// One piece of output, in event order. Nearly every item is a message,
@@ -125,7 +121,7 @@ impl<W: Write> NdjsonSink<W> {
     where
         W: Send + 'static,
     {
-        let (queue, inbox) = handoff::<Item>(BATCH_MESSAGES, QUEUE_BATCHES);
+        let (queue, inbox) = handoff::<Item>();
         // The writer goes to the thread only once it runs, so that a failed
         // spawn leaves it here to write inline.
         let (handed, take) = std::sync::mpsc::channel::<W>();
@@ -141,7 +137,6 @@ impl<W: Write> NdjsonSink<W> {
                     queue,
                     handle: Some(handle),
                     pending: Vec::new(),
-                    messages: 0,
                 }),
                 Err(std::sync::mpsc::SendError(out)) => Output::Inline(out),
             },
@@ -180,6 +175,9 @@ impl<W: Write> NdjsonSink<W> {
                 // Serializing a `Value` into memory cannot fail.
                 let _ = serde_json::to_writer(&mut w.pending, v);
                 w.pending.push(b'\n');
+                if w.pending.len() >= PENDING_BYTES {
+                    w.send();
+                }
             }
         }
         if let Err(e) = r {
@@ -240,24 +238,21 @@ where
 impl Worker {
     fn push_message(&mut self, frame: Arc<LineFrame>, m: Message) {
         self.take_pending();
-        self.queue.push(Item::Message(frame, m));
-        self.messages += 1;
-        if self.messages >= BATCH_MESSAGES {
-            self.send();
-        }
+        let bytes = m.held_bytes();
+        self.queue.push(Item::Message(frame, m), bytes);
     }
 
     /// Moves the lines rendered since the last message into the batch.
     fn take_pending(&mut self) {
         if !self.pending.is_empty() {
-            self.queue
-                .push(Item::Lines(std::mem::take(&mut self.pending)));
+            let lines = std::mem::take(&mut self.pending);
+            let bytes = lines.len();
+            self.queue.push(Item::Lines(lines), bytes);
         }
     }
 
     fn send(&mut self) {
         self.take_pending();
-        self.messages = 0;
         self.queue.send();
     }
 
@@ -525,6 +520,28 @@ mod tests {
             );
         }
         assert!(lines > 1000, "only {lines} lines compared");
+    }
+
+    /// Lines without messages between them (many connections, no data)
+    /// are handed over in bounded pieces, all of them and in order.
+    #[test]
+    fn rendered_lines_are_handed_over_in_bounded_pieces() {
+        let shared = SharedBuf::default();
+        let mut sink = NdjsonSink::threaded(shared.clone());
+        for i in 0..2000 {
+            sink.line(&json!({"event": "anomaly", "n": i, "pad": "x".repeat(100)}));
+            let Output::Threaded(w) = &sink.out else {
+                panic!("no writer thread");
+            };
+            assert!(w.pending.len() < PENDING_BYTES);
+        }
+        drop(sink);
+        let out = shared.0.lock().map(|b| b.clone()).unwrap_or_default();
+        let ns: Vec<u64> = String::from_utf8_lossy(&out)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok()?["n"].as_u64())
+            .collect();
+        assert_eq!(ns, (0..2000).collect::<Vec<_>>());
     }
 
     /// A writer that fails is reported after `finish`, not lost.

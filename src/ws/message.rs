@@ -113,6 +113,14 @@ pub struct Message {
     pub head: Vec<u8>,
 }
 
+impl Message {
+    /// Payload bytes this record holds (its text and its head): what it
+    /// weighs when handed between threads.
+    pub fn held_bytes(&self) -> usize {
+        self.text.as_ref().map_or(0, String::len) + self.head.len()
+    }
+}
+
 /// A control frame (close, ping, pong, or a reserved control opcode).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ControlFrame {
