@@ -273,8 +273,13 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
     let locked_stdout = || BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     match args.format {
         FormatArg::Ndjson => {
-            // Lines are serialized and written on a second thread.
+            // Lines are serialized and written on a second thread; each
+            // connection is written when it ends, and then let go.
             let mut sink = NdjsonSink::threaded(std::io::stdout());
+            let opts = pipeline::Options {
+                drop_finished: true,
+                ..opts
+            };
             let analysis = match filter {
                 Some(f) => {
                     let mut w = wsinspect::payload::WhereSink::new(&mut sink, f);

@@ -114,6 +114,11 @@ pub struct Options {
     /// Counts the bytes read from the file or standard input, for the
     /// CLI's progress bar. The library itself never writes to a terminal.
     pub progress: Option<ReadCounter>,
+    /// The sink streams every connection as it ends (NDJSON): the returned
+    /// model keeps only the capture's totals, not the connections
+    /// ([`Analyzer::set_drop_finished`]), so memory stays flat however
+    /// many connections the capture holds.
+    pub drop_finished: bool,
 }
 
 impl Options {
@@ -191,6 +196,7 @@ pub fn analyze_reader_with<R: Read + Send>(
         error,
     })?;
     let mut analyzer = Analyzer::new(opts.limits, sink);
+    analyzer.set_drop_finished(opts.drop_finished);
     for note in &opts.notes {
         analyzer.capture_anomaly(PacketNo(0), note.clone());
     }

@@ -207,6 +207,8 @@ pub struct Analyzer<'s> {
     sink: &'s mut dyn EventSink,
     /// Live captures: see [`Analyzer::set_evict_finished`].
     evict: bool,
+    /// Streaming reports: see [`Analyzer::set_drop_finished`].
+    drop_finished: bool,
     /// Counts of evicted connections' messages, added back in `finish`.
     evicted: CaptureStats,
 }
@@ -242,6 +244,7 @@ impl<'s> Analyzer<'s> {
             lifted: 0,
             sink,
             evict: false,
+            drop_finished: false,
             evicted: CaptureStats::default(),
         }
     }
@@ -561,7 +564,9 @@ impl<'s> Analyzer<'s> {
             conn.messages = Vec::new();
             conn.control = Vec::new();
         }
-        self.done.push(conn);
+        if !self.drop_finished {
+            self.done.push(conn);
+        }
     }
 
     /// Live captures (bounded memory): once a finished connection has gone
@@ -571,6 +576,19 @@ impl<'s> Analyzer<'s> {
     /// their slots. Set it before the first packet.
     pub fn set_evict_finished(&mut self, on: bool) {
         self.evict = on;
+    }
+
+    /// Streaming reports (NDJSON): once a finished connection has gone to
+    /// the sink (`SinkEvent::End`), drop it altogether, so that memory does
+    /// not grow with the number of connections in the capture (a summary
+    /// is about a kilobyte: a million short connections would be a
+    /// gigabyte). The model [`Analyzer::finish`] returns then lists no
+    /// connections, only the capture's totals, which still count them.
+    /// Implies [`Analyzer::set_evict_finished`]. Set it before the first
+    /// packet.
+    pub fn set_drop_finished(&mut self, on: bool) {
+        self.drop_finished = on;
+        self.evict |= on;
     }
 
     /// Finishes the connections that are over (FIN from both sides, or a

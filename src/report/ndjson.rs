@@ -452,31 +452,44 @@ mod tests {
         String::from_utf8(out).expect("utf-8")
     }
 
-    /// The sample captures' NDJSON, written inline or by the writer thread.
+    /// The sample captures' NDJSON, written inline keeping every
+    /// connection in the model, and by the writer thread dropping finished
+    /// connections (as `report` does); the totals must agree.
     fn both_ways(path: &str, filter: Option<&str>) -> (Vec<u8>, Vec<u8>) {
-        let run = |threaded: bool| {
+        let mut stats = Vec::new();
+        let mut run = |threaded: bool| {
             let shared = SharedBuf::default();
             let mut sink = if threaded {
                 NdjsonSink::threaded(shared.clone())
             } else {
                 NdjsonSink::new(shared.clone())
             };
+            let opts = crate::pipeline::Options {
+                drop_finished: threaded,
+                ..Default::default()
+            };
             let a = match filter {
                 Some(f) => {
                     let f = crate::payload::MessageFilter::parse(f).expect("filter");
                     let mut w = crate::payload::WhereSink::new(&mut sink, f);
-                    crate::pipeline::analyze_path(path, Limits::default(), &mut w)
+                    crate::pipeline::analyze_path_with(path, &opts, &mut w)
                 }
-                None => crate::pipeline::analyze_path(path, Limits::default(), &mut sink),
+                None => crate::pipeline::analyze_path_with(path, &opts, &mut sink),
             };
             if let Ok(a) = a {
                 sink.finish(&a);
+                assert!(!threaded || a.connections.is_empty(), "{path}: kept");
+                stats.push(a.stats);
             }
             assert!(sink.error.is_none());
             drop(sink);
             shared.0.lock().map(|b| b.clone()).unwrap_or_default()
         };
-        (run(false), run(true))
+        let both = (run(false), run(true));
+        if let [kept, dropped] = stats[..] {
+            assert_eq!(kept, dropped, "{path}: totals differ");
+        }
+        both
     }
 
     #[derive(Clone, Default)]
