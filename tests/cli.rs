@@ -128,24 +128,34 @@ fn usage_errors_exit_2() {
     assert!(err.contains("invalid value"), "{err}");
 }
 
+/// `| head`: every format stops quietly, including NDJSON's writer thread
+/// (which must neither hang nor turn the closed pipe into an error; the
+/// unit test `broken_pipe_inside_a_message_keeps_its_kind` covers a pipe
+/// closing in the middle of a line).
 #[test]
 fn closed_stdout_is_not_an_error() {
-    let mut child = bin()
-        .args([
-            "report",
-            "--format",
-            "json",
-            capture("many_conns.pcap").to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for (format, name) in [
+        ("json", "many_conns.pcap"),
+        ("ndjson", "lossy_netns.pcap"),
+        ("text", "lossy_netns.pcap"),
+    ] {
+        let mut child = bin()
+            .args([
+                "report",
+                "--format",
+                format,
+                capture(name).to_str().unwrap(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.is_empty(),
+            "{format}: {stderr}"
+        );
+    }
 }

@@ -95,7 +95,7 @@ impl LineFrame {
     /// Writes the whole `message` line of `m`.
     fn write(&self, out: &mut impl Write, m: &Message) -> io::Result<()> {
         out.write_all(&self.prefix)?;
-        serde_json::to_writer(&mut *out, &SortedMessage::new(m)).map_err(io::Error::other)?;
+        serde_json::to_writer(&mut *out, &SortedMessage::new(m)).map_err(super::json::into_io)?;
         out.write_all(&self.suffix)
     }
 }
@@ -168,7 +168,7 @@ impl<W: Write> NdjsonSink<W> {
         match &mut self.out {
             Output::Inline(out) => {
                 r = serde_json::to_writer(&mut *out, v)
-                    .map_err(io::Error::other)
+                    .map_err(super::json::into_io)
                     .and_then(|_| out.write_all(b"\n"));
             }
             Output::Threaded(w) => {
@@ -574,6 +574,36 @@ mod tests {
         let a = crate::pipeline::analyze_path(&path, Limits::default(), &mut sink).expect("ok");
         sink.finish(&a);
         let e = sink.error.take().expect("the error");
+        assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    /// A closed pipe in the middle of a message stays a closed pipe (the
+    /// binary exits quietly on it, as with `| head`), not "other".
+    #[test]
+    fn broken_pipe_inside_a_message_keeps_its_kind() {
+        struct FailAfter(usize);
+        impl Write for FailAfter {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::new(io::ErrorKind::BrokenPipe, "closed"));
+                }
+                let n = buf.len().min(self.0);
+                self.0 -= n;
+                Ok(n)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let path = sample_captures().into_iter().next().expect("a capture");
+        let a = crate::pipeline::analyze_path(&path, Limits::default(), &mut NullSink)
+            .expect("analysed");
+        let c = a.connections.iter().find(|c| !c.messages.is_empty());
+        let (c, m) = c.map(|c| (c, &c.messages[0])).expect("a message");
+        let frame = LineFrame::new(c);
+        let e = frame
+            .write(&mut FailAfter(frame.prefix.len() + 5), m)
+            .expect_err("fails");
         assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
     }
 
