@@ -240,65 +240,55 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
             out.flush()?;
             (reason, analysis)
         }
-        LiveFormat::Ndjson => {
-            let mut sink = StopOnError {
-                inner: NdjsonSink::new(stdout.lock()),
-                failed: |s: &NdjsonSink<_>| s.error.is_some(),
-                stop: &stop,
-            };
-            let (reason, analysis) = {
+        headless => {
+            // The formats that write as the capture goes (or at its end)
+            // run the session on this thread, with their own sink.
+            let capture = |sink: &mut dyn EventSink| -> Result<(StopReason, Analysis)> {
                 let save = save.map(|w| w as Box<dyn Write>);
-                let mut session =
-                    LiveSession::new(&args.iface, link, snaplen, opts, save, &mut sink)?;
+                let mut session = LiveSession::new(&args.iface, link, snaplen, opts, save, sink)?;
                 let reason = live::run(&mut source, &mut session, &ctl, &mut on_tick);
                 let (reason, analysis, drops) = finish(reason, source, session)?;
                 print_drops(drops, loopback);
-                (reason, analysis)
+                Ok((reason, analysis))
             };
-            sink.inner.finish(&analysis);
-            if let Some(e) = sink.inner.error.take() {
-                return Err(e).context("writing the events");
+            match headless {
+                LiveFormat::Ndjson => {
+                    let mut sink = StopOnError {
+                        inner: NdjsonSink::new(stdout.lock()),
+                        failed: |s: &NdjsonSink<_>| s.error.is_some(),
+                        stop: &stop,
+                    };
+                    let (reason, analysis) = capture(&mut sink)?;
+                    sink.inner.finish(&analysis);
+                    if let Some(e) = sink.inner.error.take() {
+                        return Err(e).context("writing the events");
+                    }
+                    (reason, analysis)
+                }
+                LiveFormat::Text => {
+                    let mut sink = StopOnError {
+                        inner: TextSink::new(stdout.lock(), live::now()),
+                        failed: |s: &TextSink<_>| s.error.is_some(),
+                        stop: &stop,
+                    };
+                    let (reason, analysis) = capture(&mut sink)?;
+                    if let Some(e) = sink.inner.error.take() {
+                        return Err(e).context("writing the events");
+                    }
+                    let mut out = stdout.lock();
+                    wsinspect::report::text::headline(&analysis, "live", &mut out)?;
+                    out.flush()?;
+                    (reason, analysis)
+                }
+                // JSON (the TUI is the arm above): the whole model at the end.
+                _ => {
+                    let (reason, analysis) = capture(&mut NullSink)?;
+                    let mut out = BufWriter::new(stdout.lock());
+                    report::json::write(&analysis, &mut out)?;
+                    out.flush()?;
+                    (reason, analysis)
+                }
             }
-            (reason, analysis)
-        }
-        LiveFormat::Text => {
-            let mut sink = StopOnError {
-                inner: TextSink::new(stdout.lock(), live::now()),
-                failed: |s: &TextSink<_>| s.error.is_some(),
-                stop: &stop,
-            };
-            let (reason, analysis) = {
-                let save = save.map(|w| w as Box<dyn Write>);
-                let mut session =
-                    LiveSession::new(&args.iface, link, snaplen, opts, save, &mut sink)?;
-                let reason = live::run(&mut source, &mut session, &ctl, &mut on_tick);
-                let (reason, analysis, drops) = finish(reason, source, session)?;
-                print_drops(drops, loopback);
-                (reason, analysis)
-            };
-            if let Some(e) = sink.inner.error.take() {
-                return Err(e).context("writing the events");
-            }
-            let mut out = stdout.lock();
-            wsinspect::report::text::headline(&analysis, "live", &mut out)?;
-            out.flush()?;
-            (reason, analysis)
-        }
-        LiveFormat::Json => {
-            let mut sink = NullSink;
-            let (reason, analysis) = {
-                let save = save.map(|w| w as Box<dyn Write>);
-                let mut session =
-                    LiveSession::new(&args.iface, link, snaplen, opts, save, &mut sink)?;
-                let reason = live::run(&mut source, &mut session, &ctl, &mut on_tick);
-                let (reason, analysis, drops) = finish(reason, source, session)?;
-                print_drops(drops, loopback);
-                (reason, analysis)
-            };
-            let mut out = BufWriter::new(stdout.lock());
-            report::json::write(&analysis, &mut out)?;
-            out.flush()?;
-            (reason, analysis)
         }
     };
     eprintln!(
