@@ -7,29 +7,16 @@ use std::hint::black_box;
 use wsinspect::capture::PacketNo;
 use wsinspect::tcp::{GapCause, Piece, Reassembler};
 use wsinspect::ws::decoder::{FrameDecoder, FrameEvent};
+use wsinspect::ws::frame::encode_frame;
 use wsinspect::ws::mask::{unmask, unmask_reference};
 
 /// `n` frames of `len` payload bytes, masked when `masked`.
 fn frames(n: usize, len: usize, masked: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(n * (len + 14));
     for i in 0..n {
-        out.push(0x82);
-        let m = if masked { 0x80 } else { 0 };
-        match len {
-            l if l < 126 => out.push(m | l as u8),
-            l if l < 65536 => {
-                out.push(m | 126);
-                out.extend_from_slice(&(l as u16).to_be_bytes());
-            }
-            l => {
-                out.push(m | 127);
-                out.extend_from_slice(&(l as u64).to_be_bytes());
-            }
-        }
-        if masked {
-            out.extend_from_slice(&(i as u32).to_be_bytes());
-        }
-        out.extend((0..len).map(|j| (i + j) as u8));
+        let payload: Vec<u8> = (0..len).map(|j| (i + j) as u8).collect();
+        let mask = masked.then(|| (i as u32).to_be_bytes());
+        out.extend_from_slice(&encode_frame(0x82, mask, &payload));
     }
     out
 }

@@ -26,6 +26,7 @@ use sha1::{Digest, Sha1};
 use std::io::{BufWriter, Write};
 use wsinspect::capture::writer::{Endian, PcapWriter};
 use wsinspect::capture::{LinkType, Timestamp};
+use wsinspect::ws::frame::encode_frame;
 
 /// Maximum TCP payload per segment (Ethernet MTU 1 500 − IPv4 − TCP).
 const MSS: usize = 1448;
@@ -262,27 +263,9 @@ impl<W: Write> Gen<W> {
             }
             None => body = payload.to_vec(),
         }
-        let mut frame = Vec::with_capacity(body.len() + 14);
-        frame.push(first);
-        let mask_bit = if from_client { 0x80 } else { 0 };
-        match body.len() {
-            n if n < 126 => frame.push(mask_bit | n as u8),
-            n if n < 65536 => {
-                frame.push(mask_bit | 126);
-                frame.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                frame.push(mask_bit | 127);
-                frame.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        if from_client {
-            let key = (rng.next() as u32).to_be_bytes();
-            frame.extend_from_slice(&key);
-            frame.extend(body.iter().enumerate().map(|(i, b)| b ^ key[i & 3]));
-        } else {
-            frame.extend_from_slice(&body);
-        }
+        // Client frames are masked (RFC 6455 §5.3), each with its own key.
+        let mask = from_client.then(|| (rng.next() as u32).to_be_bytes());
+        let frame = encode_frame(first, mask, &body);
         self.send(conn, from_client, &frame);
         self.messages += 1;
     }

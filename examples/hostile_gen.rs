@@ -15,6 +15,7 @@ use flate2::{Compress, Compression, FlushCompress};
 use std::io::{BufWriter, Write};
 use wsinspect::capture::writer::{Endian, PcapWriter};
 use wsinspect::capture::{LinkType, Timestamp};
+use wsinspect::ws::frame::encode_frame;
 
 type Addr = ([u8; 4], u16);
 
@@ -98,24 +99,9 @@ impl Flow {
     }
 }
 
+/// A frame; a masked one has a zero key, which leaves the bytes as they are.
 fn frame(b0: u8, masked: bool, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![b0];
-    let m = if masked { 0x80 } else { 0 };
-    let n = payload.len();
-    if n < 126 {
-        out.push(m | n as u8);
-    } else if n <= 0xffff {
-        out.push(m | 126);
-        out.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        out.push(m | 127);
-        out.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-    if masked {
-        out.extend_from_slice(&[0, 0, 0, 0]); // a zero key leaves bytes as they are
-    }
-    out.extend_from_slice(payload);
-    out
+    encode_frame(b0, masked.then_some([0; 4]), payload)
 }
 
 fn good<W: Write>(o: &mut Out<W>, port: u16) {

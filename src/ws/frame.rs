@@ -247,6 +247,34 @@ impl FrameHeader {
     }
 }
 
+/// A whole frame: the header for first byte `b0` (FIN, RSV and opcode as
+/// on the wire, reserved values included), the minimal length encoding,
+/// then the payload, masked with `mask` when given (RFC 6455 §5.2, §5.3).
+///
+/// The inverse of [`FrameHeader::parse`] and the unmasking, for whatever
+/// generates traffic: the benchmark and hostile-capture generators, the
+/// criterion benches, the tests.
+pub fn encode_frame(b0: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u64;
+    let header = FrameHeader {
+        fin: b0 & 0x80 != 0,
+        rsv: (b0 >> 4) & 0x07,
+        opcode: Opcode::from(b0),
+        mask,
+        payload_len: len,
+        length_format: length_format_for(len),
+        header_len: 0,
+    };
+    let mut out = header.encode();
+    out.reserve(payload.len());
+    let start = out.len();
+    out.extend_from_slice(payload);
+    if let (Some(k), Some(body)) = (mask, out.get_mut(start..)) {
+        super::mask::unmask(body, k, 0);
+    }
+    out
+}
+
 /// The minimal length format for a payload length.
 pub fn length_format_for(len: u64) -> LengthFormat {
     match len {
@@ -259,6 +287,31 @@ pub fn length_format_for(len: u64) -> LengthFormat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoded_frames_parse_back_with_their_payload() {
+        let payload: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect();
+        for (b0, mask) in [
+            (0x81, None),
+            (0x82, Some([1, 2, 3, 4])),
+            (0x4f, Some([9; 4])),
+        ] {
+            for len in [0usize, 125, 126, 0xffff, 0x10000] {
+                let f = encode_frame(b0, mask, &payload[..len]);
+                let h = FrameHeader::parse(&f).expect("a header");
+                assert_eq!(h.fin, b0 & 0x80 != 0);
+                assert_eq!(h.rsv, (b0 >> 4) & 7);
+                assert_eq!(h.opcode.value(), b0 & 0x0f);
+                assert_eq!((h.mask, h.payload_len), (mask, len as u64));
+                assert_eq!(h.length_format, length_format_for(len as u64));
+                let mut body = f[usize::from(h.header_len)..].to_vec();
+                if let Some(k) = mask {
+                    crate::ws::mask::unmask_reference(&mut body, k, 0);
+                }
+                assert_eq!(body, &payload[..len]);
+            }
+        }
+    }
 
     #[test]
     fn parses_all_length_forms_and_needs_more_on_every_prefix() {

@@ -7,8 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use wsinspect::capture::writer::{Endian, PcapWriter, PcapngWriter};
 use wsinspect::capture::{LinkType, Timestamp};
 use wsinspect::http::handshake::expected_accept;
-use wsinspect::ws::frame::{FrameHeader, Opcode, length_format_for};
-use wsinspect::ws::mask::unmask_reference;
+use wsinspect::ws::frame::{Opcode, encode_frame};
 
 /// TCP flags of a built segment.
 #[derive(Clone, Copy, Default)]
@@ -78,22 +77,7 @@ pub fn ip_tcp(
 
 /// One frame, masked when `mask` is given.
 pub fn frame(op: Opcode, fin: bool, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
-    let h = FrameHeader {
-        fin,
-        rsv: 0,
-        opcode: op,
-        mask,
-        payload_len: payload.len() as u64,
-        length_format: length_format_for(payload.len() as u64),
-        header_len: 0,
-    };
-    let mut out = h.encode();
-    let mut p = payload.to_vec();
-    if let Some(k) = mask {
-        unmask_reference(&mut p, k, 0);
-    }
-    out.extend_from_slice(&p);
-    out
+    encode_frame((u8::from(fin) << 7) | op.value(), mask, payload)
 }
 
 pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";

@@ -141,28 +141,7 @@ pub fn upgrade_response(extensions: Option<&str>) -> Vec<u8> {
 }
 
 /// A frame: `b0` is FIN/RSV/opcode; masked with `mask` when given.
-pub fn frame(b0: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![b0];
-    let m = if mask.is_some() { 0x80 } else { 0 };
-    let n = payload.len();
-    if n < 126 {
-        out.push(m | n as u8);
-    } else if n <= 0xffff {
-        out.push(m | 126);
-        out.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        out.push(m | 127);
-        out.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-    match mask {
-        Some(k) => {
-            out.extend_from_slice(&k);
-            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
-        }
-        None => out.extend_from_slice(payload),
-    }
-    out
-}
+pub use wsinspect::ws::frame::encode_frame as frame;
 
 pub const MASK: Option<[u8; 4]> = Some([1, 2, 3, 4]);
 
