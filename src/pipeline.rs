@@ -191,7 +191,7 @@ pub fn analyze_reader_with<R: Read + Send>(
     opts: &Options,
     sink: &mut dyn EventSink,
 ) -> Result<Analysis, PipelineError> {
-    let mut reader = CaptureReader::new(source).map_err(|error| PipelineError::Read {
+    let reader = CaptureReader::new(source).map_err(|error| PipelineError::Read {
         path: name.to_string(),
         error,
     })?;
@@ -205,27 +205,21 @@ pub fn analyze_reader_with<R: Read + Send>(
         secrets_seen: 0,
     };
     analyzer.set_keylog(keys.keylog.clone());
-    loop {
-        match reader.next_packet_with_secrets() {
-            Ok(Some((pkt, secrets))) => {
-                keys.absorb_secrets(secrets, pkt.number, &mut analyzer);
-                analyzer.push(&pkt);
-            }
-            Ok(None) => break,
-            Err(source) => {
-                let at = PacketNo(reader.packets_read());
-                analyzer.capture_anomaly(at, format!("reading stopped: {source}"));
-                break;
-            }
-        }
+    // Read ahead on a second thread; packets arrive here in capture order.
+    let end = crate::capture::prefetch::for_each_packet(reader, |pkt, secrets| {
+        keys.absorb_secrets(secrets, pkt.number, &mut analyzer);
+        analyzer.push(pkt);
+    });
+    if let Some((source, at)) = end.error {
+        analyzer.capture_anomaly(at, format!("reading stopped: {source}"));
     }
-    for a in reader.anomalies() {
+    for a in &end.anomalies {
         analyzer.capture_anomaly(a.after_packet, a.detail.clone());
     }
-    let link = reader.link_type();
+    let link = end.link_type;
     let info = CaptureInfo {
         name: name.to_string(),
-        format: reader.format().name().to_string(),
+        format: end.format.name().to_string(),
         link_type: link.map(|l| l.wireshark_name()).unwrap_or_default(),
         link_type_dlt: link.map(|l| l.dlt()).unwrap_or(0),
     };

@@ -8,6 +8,7 @@
 pub mod filter;
 pub mod linktype;
 pub mod live;
+pub mod prefetch;
 pub mod reader;
 pub mod writer;
 
