@@ -186,16 +186,40 @@ impl<'a> WhereSink<'a> {
     }
 }
 
+impl WhereSink<'_> {
+    fn wants(&self, conn: &Connection, m: &Message) -> bool {
+        // The counters already count the message: its index is one less.
+        // (Not `conn.messages.len()`: a sink may have taken earlier ones.)
+        let done = conn.stats.c2s.messages + conn.stats.s2c.messages;
+        let index = usize::try_from(done.saturating_sub(1)).unwrap_or(usize::MAX);
+        self.filter.matches(conn.id, index, m)
+    }
+}
+
 impl EventSink for WhereSink<'_> {
     fn event(&mut self, conn: &Connection, ev: SinkEvent<'_>) {
-        if let SinkEvent::Message(m) = ev {
-            // The message is pushed after the event: its index is the length.
-            if !self.filter.matches(conn.id, conn.messages.len(), m) {
-                return;
-            }
+        if let SinkEvent::Message(m) = ev
+            && !self.wants(conn, m)
+        {
+            return;
         }
         self.inner.event(conn, ev);
     }
+
+    /// A matching message goes to the inner sink, which may take it; one
+    /// that does not match stays in the model like any untaken message.
+    fn message(&mut self, conn: &Connection, m: Message) -> Option<Message> {
+        if self.wants(conn, &m) {
+            self.inner.message(conn, m)
+        } else {
+            Some(m)
+        }
+    }
+
+    fn take_messages(&mut self, conn: u32, messages: &mut Vec<Message>) {
+        self.inner.take_messages(conn, messages);
+    }
+
     fn payloads(&mut self) -> Option<&mut dyn PayloadSink> {
         self.inner.payloads()
     }

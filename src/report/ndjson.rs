@@ -557,6 +557,50 @@ mod tests {
         assert_eq!(ns, (0..2000).collect::<Vec<_>>());
     }
 
+    /// `--where` numbers messages as the JSON report's filter does, though
+    /// the NDJSON sink takes every message out of the model.
+    #[test]
+    fn where_index_picks_the_same_messages_as_the_json_filter() {
+        let expr = "index == 1 || index == 3";
+        let mut picked = 0;
+        for path in sample_captures() {
+            let (_, threaded) = both_ways(&path, Some(expr));
+            let got: Vec<(u64, u64)> = String::from_utf8_lossy(&threaded)
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|v| v["event"] == "message")
+                .map(|v| {
+                    (
+                        v["conn"].as_u64().unwrap_or(0),
+                        v["message"]["first_packet"].as_u64().unwrap_or(0),
+                    )
+                })
+                .collect();
+            let Ok(mut a) = crate::pipeline::analyze_path(&path, Limits::default(), &mut NullSink)
+            else {
+                continue;
+            };
+            crate::payload::MessageFilter::parse(expr)
+                .expect("filter")
+                .apply(&mut a);
+            let want: Vec<(u64, u64)> = a
+                .connections
+                .iter()
+                .flat_map(|c| {
+                    c.messages
+                        .iter()
+                        .map(|m| (u64::from(c.id), m.first_packet.0))
+                })
+                .collect();
+            let (mut got, mut want) = (got, want);
+            got.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(got, want, "{path}");
+            picked += got.len();
+        }
+        assert!(picked > 10, "{picked}");
+    }
+
     /// A writer that fails is reported after `finish`, not lost.
     #[test]
     fn threaded_write_error_is_reported() {
