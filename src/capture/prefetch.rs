@@ -11,6 +11,7 @@
 
 use super::reader::{CaptureFormat, CaptureReader, ReadAnomaly, ReadError};
 use super::{LinkType, PacketNo, RawPacket, Timestamp};
+use std::ops::ControlFlow;
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 
 /// Packet bytes per batch.
@@ -112,7 +113,27 @@ pub fn for_each_packet(
     })
 }
 
-/// The reader thread: fills batches until the end of the capture.
+/// Reads packets until the end, an error, or `on_packet` breaks; returns
+/// the error that stopped it and the packets read before it.
+fn read_all(
+    reader: &mut CaptureReader<'_>,
+    mut on_packet: impl FnMut(&RawPacket<'_>, &[Vec<u8>]) -> ControlFlow<()>,
+) -> Option<(ReadError, PacketNo)> {
+    loop {
+        match reader.next_packet_with_secrets() {
+            Ok(Some((p, secrets))) => {
+                if on_packet(&p, secrets).is_break() {
+                    return None;
+                }
+            }
+            Ok(None) => return None,
+            Err(e) => return Some((e, PacketNo(reader.packets_read()))),
+        }
+    }
+}
+
+/// The reader thread: fills batches until the end of the capture, or until
+/// the analysis is gone.
 fn read_batches(
     mut reader: CaptureReader<'_>,
     full: &SyncSender<Batch>,
@@ -120,37 +141,32 @@ fn read_batches(
 ) -> ReadEnd {
     let mut batch = Batch::default();
     let mut secrets_sent = 0;
-    let error = loop {
-        match reader.next_packet_with_secrets() {
-            Ok(Some((p, secrets))) => {
-                if secrets.len() > secrets_sent {
-                    batch
-                        .new_secrets
-                        .extend(secrets.iter().skip(secrets_sent).cloned());
-                    secrets_sent = secrets.len();
-                }
-                let start = batch.data.len();
-                batch.data.extend_from_slice(p.data);
-                batch.packets.push(Meta {
-                    number: p.number,
-                    ts: p.ts,
-                    link: p.link,
-                    orig_len: p.orig_len,
-                    start,
-                    len: p.data.len(),
-                    secrets: secrets_sent,
-                });
-                if batch.data.len() >= BATCH_BYTES || batch.packets.len() >= BATCH_PACKETS {
-                    let next = recycled(empty);
-                    if full.send(std::mem::replace(&mut batch, next)).is_err() {
-                        break None;
-                    }
-                }
-            }
-            Ok(None) => break None,
-            Err(e) => break Some((e, PacketNo(reader.packets_read()))),
+    let error = read_all(&mut reader, |p, secrets| {
+        if secrets.len() > secrets_sent {
+            batch
+                .new_secrets
+                .extend(secrets.iter().skip(secrets_sent).cloned());
+            secrets_sent = secrets.len();
         }
-    };
+        let start = batch.data.len();
+        batch.data.extend_from_slice(p.data);
+        batch.packets.push(Meta {
+            number: p.number,
+            ts: p.ts,
+            link: p.link,
+            orig_len: p.orig_len,
+            start,
+            len: p.data.len(),
+            secrets: secrets_sent,
+        });
+        if batch.data.len() >= BATCH_BYTES || batch.packets.len() >= BATCH_PACKETS {
+            let next = recycled(empty);
+            if full.send(std::mem::replace(&mut batch, next)).is_err() {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
     if !batch.packets.is_empty() {
         let _ = full.send(batch);
     }
@@ -175,13 +191,10 @@ fn read_inline(
     mut reader: CaptureReader<'_>,
     mut on_packet: impl FnMut(&RawPacket<'_>, &[Vec<u8>]),
 ) -> ReadEnd {
-    let error = loop {
-        match reader.next_packet_with_secrets() {
-            Ok(Some((p, secrets))) => on_packet(&p, secrets),
-            Ok(None) => break None,
-            Err(e) => break Some((e, PacketNo(reader.packets_read()))),
-        }
-    };
+    let error = read_all(&mut reader, |p, secrets| {
+        on_packet(p, secrets);
+        ControlFlow::Continue(())
+    });
     end_of(&reader, error)
 }
 
@@ -222,16 +235,10 @@ mod tests {
     /// Direct reading and reading ahead, on the same bytes.
     fn both(bytes: &[u8]) -> ((Vec<Seen>, String), (Vec<Seen>, String)) {
         let direct = {
-            let mut r = CaptureReader::new(bytes).expect("a capture");
+            let r = CaptureReader::new(bytes).expect("a capture");
             let mut v = Vec::new();
-            let err = loop {
-                match r.next_packet_with_secrets() {
-                    Ok(Some((p, s))) => v.push(seen(&p, s)),
-                    Ok(None) => break None,
-                    Err(e) => break Some((e, PacketNo(r.packets_read()))),
-                }
-            };
-            (v, format!("{:?}", end_of(&r, err)))
+            let end = read_inline(r, |p, s| v.push(seen(p, s)));
+            (v, format!("{end:?}"))
         };
         let ahead = {
             let r = CaptureReader::new(bytes).expect("a capture");
