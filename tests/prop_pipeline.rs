@@ -84,7 +84,11 @@ fn cut(data: &[u8], sizes: &[usize]) -> Vec<(u32, Vec<u8>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // 48 cases per `cargo test`; PROPTEST_CASES=N for a longer search.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(48),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn reordered_duplicated_segments_decode_to_the_same_messages(
@@ -150,4 +154,60 @@ proptest! {
             prop_assert_eq!(got, want, "direction {}", dir);
         }
     }
+}
+
+/// Found by the property above: the 101's first byte `H` arrived alone,
+/// before any request byte. `H` also starts `HEAD `, so the server was
+/// taken for the client and the connection was lost as "malformed HTTP".
+#[test]
+fn a_response_whose_first_byte_arrives_alone_and_first_is_a_response() {
+    let mut f = Flow::new(40100, 80);
+    let mut packets = f.open();
+    let mut s2c = upgrade_response(None);
+    s2c.extend(frame(0x81, None, b"pushed"));
+    packets.push(f.s2c(&s2c[..1]));
+    packets.push(f.s2c(&s2c[1..]));
+    packets.push(f.c2s(&upgrade_request(None)));
+    packets.push(f.c2s(&frame(0x82, MASK, b"reply")));
+    packets.extend(f.close());
+
+    let a = analyze(&pcap(&packets), Limits::default()).expect("readable");
+    let c = conn(&a, 40100);
+    assert!(c.is_websocket, "{:?}", c.anomalies);
+    assert_eq!(c.handshake.accept_valid, Some(true));
+    assert_eq!(c.handshake.response_packet, Some(4), "the packet with `H`");
+    let got: Vec<_> = c.messages.iter().map(|m| (m.dir, m.opcode)).collect();
+    assert_eq!(
+        got,
+        [
+            (Direction::ServerToClient, Opcode::Text),
+            (Direction::ClientToServer, Opcode::Binary)
+        ]
+    );
+    assert_eq!(
+        c.messages[0].first_packet.0, 5,
+        "frames keep their own packet"
+    );
+}
+
+/// The other reading of `H`: a `HEAD` request cut after its first byte.
+#[test]
+fn a_head_request_cut_after_its_first_byte_is_a_request() {
+    let mut f = Flow::new(40101, 80);
+    let mut packets = f.open();
+    let req = b"HEAD / HTTP/1.1\r\nHost: example\r\n\r\n";
+    packets.push(f.c2s(&req[..1]));
+    packets.push(f.c2s(&req[1..]));
+    packets.push(f.s2c(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"));
+    packets.extend(f.close());
+
+    let a = analyze(&pcap(&packets), Limits::default()).expect("readable");
+    let c = conn(&a, 40101);
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    let x: Vec<_> = c
+        .http_exchanges
+        .iter()
+        .map(|x| (x.method.as_str(), x.status, x.request_packet.0))
+        .collect();
+    assert_eq!(x, [("HEAD", Some(200), 4)]);
 }

@@ -11,6 +11,9 @@
 //!                                     or a body), then given up
 //! ```
 //!
+//! A side whose first bytes are just `H` (the start of `HEAD ` and of
+//! `HTTP/1.`) is held in `Sniff` until its next bytes decide.
+//!
 //! A connection whose first bytes are a TLS record goes through
 //! [`TlsConnection`] first: the same machine then runs on the decrypted
 //! application data, with each record's first and last packet as the
@@ -54,6 +57,10 @@ enum Phase {
     Http(HttpParser),
     AwaitResponse(HttpParser, Vec<Held>, usize),
     Ws(Box<WsStream>),
+    /// The first bytes are a prefix of both a request and a status line
+    /// (`H`: `HEAD ` or `HTTP/1.`); they are held with their provenance
+    /// until the next bytes tell which.
+    Sniff(Vec<u8>, At),
     /// Nothing recognised yet in this many pieces; detection is retried at
     /// the next pieces (a capture may start in the middle of a frame or a
     /// body), up to [`DETECT_ATTEMPTS`].
@@ -158,6 +165,13 @@ fn plausible_frame(data: &[u8]) -> Option<bool> {
         && h.rsv & 0b011 == 0
         && h.length_encoding_problem().is_none())
     .then_some(h.mask.is_some())
+}
+
+/// Bytes that could start a request as well as a response: detection
+/// waits for more. Only a strict prefix of both `HEAD ` and `HTTP/1.`
+/// qualifies, so at most one byte is ever held.
+fn ambiguous_start(data: &[u8]) -> bool {
+    looks_like_request(data) && looks_like_response(data)
 }
 
 /// The piece starts a run of plausible frames with one masking (client or
@@ -325,6 +339,11 @@ impl Session {
             return;
         }
         match self.phases[side.idx()] {
+            Phase::Detect if ambiguous_start(data) => {
+                self.phases[side.idx()] = Phase::Sniff(data.to_vec(), at);
+                return;
+            }
+            Phase::Sniff(..) => return self.sniffed(side, data, at, sink),
             Phase::Detect => self.detect(side, data, 0),
             Phase::Unknown(n) if n < DETECT_ATTEMPTS => self.detect(side, data, n),
             _ => {}
@@ -334,7 +353,7 @@ impl Session {
         }
         let i = side.idx();
         match &mut self.phases[i] {
-            Phase::Detect | Phase::Unknown(_) | Phase::Opaque => {}
+            Phase::Detect | Phase::Sniff(..) | Phase::Unknown(_) | Phase::Opaque => {}
             Phase::Ws(ws) => {
                 let mut evs = Vec::new();
                 ws.data(data, at.src, at.now, at.ts, &mut |e| evs.push(e));
@@ -356,6 +375,8 @@ impl Session {
         self.conn.stats.dir_mut(dir).missing_bytes += len;
         let i = side.idx();
         match &mut self.phases[i] {
+            // The held prefix cannot be completed: detection starts again.
+            Phase::Sniff(..) => self.phases[i] = Phase::Detect,
             Phase::Detect | Phase::Unknown(_) | Phase::Opaque => {}
             Phase::Ws(ws) => {
                 let mut evs = Vec::new();
@@ -384,6 +405,32 @@ impl Session {
             self.ws_after_request = false;
             self.phases[side.idx()] = Phase::Ws(Box::new(self.new_ws(side)));
         }
+    }
+
+    /// More bytes after an ambiguous start: the phase is chosen on both,
+    /// then each is fed with its own provenance (the head's first packet is
+    /// the one that carried the held bytes).
+    fn sniffed(&mut self, side: Side, data: &[u8], at: At, sink: &mut dyn EventSink) {
+        let i = side.idx();
+        let Phase::Sniff(mut held, held_at) = std::mem::replace(&mut self.phases[i], Phase::Detect)
+        else {
+            return;
+        };
+        let probe_len = data.len().min(16);
+        held.extend_from_slice(&data[..probe_len]);
+        if ambiguous_start(&held) {
+            held.truncate(held.len() - probe_len);
+            held.extend_from_slice(data);
+            self.phases[i] = Phase::Sniff(held, held_at);
+            return;
+        }
+        self.detect(side, &held, 0);
+        held.truncate(held.len() - probe_len);
+        if matches!(self.phases[i], Phase::Unknown(_)) {
+            return;
+        }
+        self.data(side, &held, held_at, sink);
+        self.data(side, data, at, sink);
     }
 
     /// Chooses the phase of a side from its first bytes.
