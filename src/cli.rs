@@ -276,10 +276,13 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
             // Lines are serialized and written on a second thread; each
             // connection is written when it ends, and then let go.
             let mut sink = NdjsonSink::threaded(std::io::stdout());
-            let opts = pipeline::Options {
+            let mut opts = pipeline::Options {
                 drop_finished: true,
                 ..opts
             };
+            // The writer thread hashes when it keeps up; `--where` may test
+            // digests first.
+            opts.limits.ws.defer_digest = filter.is_none();
             let analysis = match filter {
                 Some(f) => {
                     let mut w = wsinspect::payload::WhereSink::new(&mut sink, f);
@@ -295,6 +298,10 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
         FormatArg::Json if filter.is_none() => {
             // Messages are parked on disk as they complete (bounded memory).
             let mut spill = report::json::MessageSpill::new();
+            let mut opts = opts;
+            // Hashed by the spill thread when it keeps up (or at the end,
+            // with no spill file).
+            opts.limits.ws.defer_digest = true;
             let analysis = pipeline::analyze_path_with(&path, &opts, &mut spill)?;
             let mut out = locked_stdout();
             report::json::write_spilled(analysis, spill, &mut out)?;

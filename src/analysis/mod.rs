@@ -650,7 +650,11 @@ impl<'s> Analyzer<'s> {
         for i in 0..self.live.len() {
             self.retire(i);
         }
-        let done = std::mem::take(&mut self.done);
+        let mut done = std::mem::take(&mut self.done);
+        // Digests a sink did not take over (WsLimits::defer_digest).
+        for m in done.iter_mut().flat_map(|c| c.messages.iter_mut()) {
+            m.settle_digest();
+        }
         self.model(done, Vec::new(), info)
     }
 

@@ -123,12 +123,12 @@ pub struct Session {
 
 /// Estimated memory of a kept message: the record and what it owns.
 fn message_cost(m: &Message) -> u64 {
-    let strings = [&m.text, &m.captured_prefix_hex, &m.preview_hex]
+    let hex = [&m.captured_prefix_hex, &m.preview_hex]
         .iter()
         .map(|s| s.as_ref().map_or(0, String::len))
         .sum::<usize>();
     let frames = m.frame_headers.len() * (size_of::<FrameInfo>() + 16);
-    (size_of::<Message>() + strings + m.head.len() + frames) as u64
+    (size_of::<Message>() + m.held_bytes() + hex + frames) as u64
 }
 
 /// A frame header that could start a WebSocket stream picked up mid-way.

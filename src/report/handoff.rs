@@ -30,7 +30,12 @@ pub(crate) struct Handoff<T> {
     spare: Option<Vec<T>>,
     capacity: usize,
     max_bytes: usize,
+    /// Batches handed over and not yet back.
+    in_flight: usize,
 }
+
+/// Batches the writer may have in hand before it counts as behind.
+const BEHIND_BATCHES: usize = 2;
 
 /// The receiving side, on the writer thread.
 pub(crate) struct Inbox<T> {
@@ -64,6 +69,7 @@ pub(crate) fn handoff_with<T>(
             spare: None,
             capacity,
             max_bytes,
+            in_flight: 0,
         },
         Inbox { rx, back },
     )
@@ -83,10 +89,7 @@ impl<T> Handoff<T> {
     /// Hands the batch over (when not empty), and frees the items of the
     /// batches the writer is done with.
     pub(crate) fn send(&mut self) {
-        while let Ok(mut done) = self.back.try_recv() {
-            done.clear();
-            self.spare = Some(done);
-        }
+        self.take_back();
         if self.batch.is_empty() {
             return;
         }
@@ -98,8 +101,26 @@ impl<T> Handoff<T> {
         self.bytes = 0;
         if let Some(tx) = &self.tx {
             // A failed send means the writer ended early; joining it says why.
-            let _ = tx.send(full);
+            if tx.send(full).is_ok() {
+                self.in_flight += 1;
+            }
         }
+    }
+
+    /// Frees the items of the batches the writer is done with.
+    fn take_back(&mut self) {
+        while let Ok(mut done) = self.back.try_recv() {
+            done.clear();
+            self.spare = Some(done);
+            self.in_flight = self.in_flight.saturating_sub(1);
+        }
+    }
+
+    /// The writer has more than [`BEHIND_BATCHES`] batches in hand: work
+    /// that either thread could do is better done by the caller.
+    pub(crate) fn writer_is_behind(&mut self) -> bool {
+        self.take_back();
+        self.in_flight > BEHIND_BATCHES
     }
 
     /// Hands over what is left and tells the writer that nothing follows.
@@ -112,9 +133,9 @@ impl<T> Handoff<T> {
 impl<T> Inbox<T> {
     /// Calls `f` on every batch, in order, until the sender is closed or
     /// dropped; each batch then goes back to be freed by the sender.
-    pub(crate) fn each_batch(self, mut f: impl FnMut(&[T])) {
-        for batch in self.rx {
-            f(&batch);
+    pub(crate) fn each_batch(self, mut f: impl FnMut(&mut [T])) {
+        for mut batch in self.rx {
+            f(&mut batch);
             // The sender may be gone already; the batch is then freed here.
             let _ = self.back.send(batch);
         }

@@ -231,6 +231,7 @@ impl MessageSpill {
                     let mut p = parker;
                     inbox.each_batch(|batch| {
                         for (conn, m) in batch {
+                            m.settle_digest();
                             p.park(*conn, m);
                         }
                     });
@@ -292,12 +293,17 @@ impl EventSink for MessageSpill {
         match &mut self.mode {
             Mode::Off => {}
             Mode::Inline(p) => {
-                for m in messages.drain(..) {
+                for mut m in messages.drain(..) {
+                    m.settle_digest();
                     p.park(conn, &m);
                 }
             }
             Mode::Threaded { queue, .. } => {
-                for m in messages.drain(..) {
+                for mut m in messages.drain(..) {
+                    // A deferred digest is the worker's unless it lags behind.
+                    if queue.writer_is_behind() {
+                        m.settle_digest();
+                    }
                     let bytes = m.held_bytes();
                     queue.push((conn, m), bytes);
                 }
@@ -510,8 +516,10 @@ mod tests {
             write(&plain, &mut want).expect("plain");
             let tmp = tempfile::tempdir().expect("tempdir");
             let mut spill = MessageSpill::in_dir(tmp.path().to_path_buf(), threaded);
-            let a = crate::pipeline::analyze_path(&name, Limits::default(), &mut spill)
-                .expect("analyze");
+            // As `report` runs it: digests hashed by the spill worker.
+            let mut limits = Limits::default();
+            limits.ws.defer_digest = true;
+            let a = crate::pipeline::analyze_path(&name, limits, &mut spill).expect("analyze");
             assert!(a.connections.iter().all(|c| c.messages.is_empty()));
             let mut got = Vec::new();
             write_spilled(a, spill, &mut got).expect("spilled");
@@ -530,10 +538,14 @@ mod tests {
         let mut spill = MessageSpill::in_dir(PathBuf::from("/nonexistent/wsinspect/dir"), true);
         assert!(spill.error.is_some());
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/ping_pong.pcap");
-        let a =
-            crate::pipeline::analyze_path(&path.to_string_lossy(), Limits::default(), &mut spill)
-                .expect("analyze");
+        let mut limits = Limits::default();
+        limits.ws.defer_digest = true;
+        let a = crate::pipeline::analyze_path(&path.to_string_lossy(), limits, &mut spill)
+            .expect("analyze");
         assert!(a.connections.iter().any(|c| !c.messages.is_empty()));
+        // Digests the sink did not take over are settled by the analyzer.
+        let msgs = a.connections.iter().flat_map(|c| &c.messages);
+        assert!(msgs.clone().all(|m| m.sha256.is_some() || !m.complete));
         let mut want = Vec::new();
         write(&a, &mut want).expect("plain");
         let mut got = Vec::new();

@@ -186,13 +186,16 @@ impl<W: Write> NdjsonSink<W> {
     }
 
     /// Writes `m`'s line, or queues it for the writer thread.
-    fn message_line(&mut self, conn: &Connection, m: Cow<'_, Message>) {
+    fn message_line(&mut self, conn: &Connection, mut m: Cow<'_, Message>) {
         if self.error.is_some() {
             return;
         }
         let frame = self.frame(conn);
         match &mut self.out {
             Output::Inline(out) => {
+                if m.sha256.is_none() && m.pending_digest.is_some() {
+                    m.to_mut().settle_digest();
+                }
                 if let Err(e) = frame.write(out, &m) {
                     self.error = Some(e);
                 }
@@ -236,8 +239,12 @@ where
 }
 
 impl Worker {
-    fn push_message(&mut self, frame: Arc<LineFrame>, m: Message) {
+    fn push_message(&mut self, frame: Arc<LineFrame>, mut m: Message) {
         self.take_pending();
+        // A deferred digest is the writer's work unless it lags behind.
+        if self.queue.writer_is_behind() {
+            m.settle_digest();
+        }
         let bytes = m.held_bytes();
         self.queue.push(Item::Message(frame, m), bytes);
     }
@@ -281,7 +288,10 @@ fn write_batches<W: Write>(out: W, inbox: Inbox<Item>) -> io::Result<()> {
             }
             result = match item {
                 Item::Lines(b) => out.write_all(b),
-                Item::Message(frame, m) => frame.write(&mut out, m),
+                Item::Message(frame, m) => {
+                    m.settle_digest();
+                    frame.write(&mut out, m)
+                }
             };
         }
     });
@@ -464,10 +474,12 @@ mod tests {
             } else {
                 NdjsonSink::new(shared.clone())
             };
-            let opts = crate::pipeline::Options {
+            let mut opts = crate::pipeline::Options {
                 drop_finished: threaded,
                 ..Default::default()
             };
+            // As `report` runs it: the writer thread hashes.
+            opts.limits.ws.defer_digest = threaded && filter.is_none();
             let a = match filter {
                 Some(f) => {
                     let f = crate::payload::MessageFilter::parse(f).expect("filter");

@@ -111,13 +111,47 @@ pub struct Message {
     /// First bytes of the payload, for previews (not in reports).
     #[serde(skip)]
     pub head: Vec<u8>,
+    /// The payload whose SHA-256 is left to the consumer
+    /// ([`WsLimits::defer_digest`]); `sha256` is set by
+    /// [`Message::settle_digest`]. Not in reports.
+    #[serde(skip)]
+    pub pending_digest: Option<PendingDigest>,
+}
+
+/// Where the payload of a message with a deferred digest is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PendingDigest {
+    /// The message's `text` is its whole payload.
+    Text,
+    /// A copy of the whole payload.
+    Bytes(Vec<u8>),
 }
 
 impl Message {
-    /// Payload bytes this record holds (its text and its head): what it
-    /// weighs when handed between threads.
+    /// Payload bytes this record holds (its text, its head and a payload
+    /// awaiting its digest): what it weighs when handed between threads.
     pub fn held_bytes(&self) -> usize {
-        self.text.as_ref().map_or(0, String::len) + self.head.len()
+        let pending = match &self.pending_digest {
+            Some(PendingDigest::Bytes(b)) => b.len(),
+            _ => 0,
+        };
+        self.text.as_ref().map_or(0, String::len) + self.head.len() + pending
+    }
+
+    /// Computes a deferred SHA-256 (no-op otherwise). Meant for the thread
+    /// that writes the message, so that hashing leaves the analysis thread;
+    /// the payload copy stays in the record, to be freed with it by the
+    /// thread that allocated it.
+    pub fn settle_digest(&mut self) {
+        if self.sha256.is_some() {
+            return;
+        }
+        let payload = match &self.pending_digest {
+            None => return,
+            Some(PendingDigest::Text) => self.text.as_deref().unwrap_or_default().as_bytes(),
+            Some(PendingDigest::Bytes(b)) => b,
+        };
+        self.sha256 = Some(Hex(Sha256::digest(payload).into()));
     }
 }
 
@@ -182,7 +216,17 @@ pub struct WsLimits {
     /// Largest decompressed/compressed ratio of a message once it passed
     /// [`crate::ws::deflate::RATIO_FLOOR`] bytes (bomb guard); 0 = off.
     pub max_inflate_ratio: u64,
+    /// Leave the SHA-256 of complete messages of up to
+    /// [`MAX_DEFERRED_DIGEST`] bytes to the consumer, which calls
+    /// [`Message::settle_digest`]: a report writer thread then hashes
+    /// instead of the analysis thread. Text messages carry no extra copy
+    /// (their text is the payload); binary ones carry one.
+    pub defer_digest: bool,
 }
+
+/// Largest binary payload whose digest may be deferred: larger ones are
+/// hashed as they stream (the copy would cost memory in the hand-over).
+pub const MAX_DEFERRED_DIGEST: usize = 64 << 10;
 
 impl Default for WsLimits {
     fn default() -> Self {
@@ -191,6 +235,7 @@ impl Default for WsLimits {
             max_inflated_bytes: 256 << 20,
             emit_payload: false,
             max_inflate_ratio: 200,
+            defer_digest: false,
         }
     }
 }
@@ -204,10 +249,55 @@ pub struct WsContext {
     pub deflate: Option<DeflateParams>,
 }
 
+/// How the SHA-256 of the message being built is computed.
+#[derive(Debug)]
+enum Hashing {
+    /// As the bytes arrive.
+    Streamed,
+    /// Deferred: the text buffer holds every byte so far.
+    InText,
+    /// Deferred: this copy holds every byte so far.
+    InCopy(Vec<u8>),
+}
+
+impl Hashing {
+    fn start(limits: WsLimits, opcode: Opcode) -> Self {
+        match (limits.defer_digest, opcode) {
+            (false, _) => Hashing::Streamed,
+            (true, Opcode::Text) => Hashing::InText,
+            (true, _) => Hashing::InCopy(Vec::new()),
+        }
+    }
+
+    /// Takes `d`; `text` is the text buffer after `d`'s first
+    /// `in_text` bytes were appended to it.
+    fn absorb(&mut self, hasher: &mut Sha256, d: &[u8], text: &[u8], in_text: usize) {
+        match self {
+            Hashing::Streamed => hasher.update(d),
+            Hashing::InText if in_text == d.len() => {}
+            Hashing::InText => {
+                // The text cap was reached: hash what the text holds, then stream.
+                hasher.update(text);
+                hasher.update(&d[in_text..]);
+                *self = Hashing::Streamed;
+            }
+            Hashing::InCopy(v) if v.len() + d.len() <= MAX_DEFERRED_DIGEST => {
+                v.extend_from_slice(d)
+            }
+            Hashing::InCopy(v) => {
+                hasher.update(v);
+                hasher.update(d);
+                *self = Hashing::Streamed;
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Building {
     msg: Message,
     hasher: Sha256,
+    hashing: Hashing,
     utf8: Utf8Validator,
     text: Vec<u8>,
     decoded_len: u64,
@@ -515,8 +605,10 @@ impl MessageAssembler {
                 preview_hex: None,
                 frame_headers: vec![FrameInfo::new(&h, first)],
                 head: Vec::new(),
+                pending_digest: None,
             },
             hasher: Sha256::new(),
+            hashing: Hashing::start(self.limits, h.opcode),
             utf8: Utf8Validator::default(),
             text: Vec::new(),
             decoded_len: 0,
@@ -726,15 +818,28 @@ impl MessageAssembler {
             }
         } else {
             m.payload_len = Some(b.decoded_len);
-            m.sha256 = Some(Hex(b.hasher.finalize().into()));
+            let valid = is_text && b.utf8.finish();
+            let mut hasher = b.hasher;
+            match b.hashing {
+                Hashing::Streamed => m.sha256 = Some(Hex(hasher.finalize().into())),
+                Hashing::InCopy(v) => m.pending_digest = Some(PendingDigest::Bytes(v)),
+                // The text becomes the record's `text` below, byte for byte.
+                Hashing::InText if valid => m.pending_digest = Some(PendingDigest::Text),
+                Hashing::InText => {
+                    hasher.update(&b.text);
+                    m.sha256 = Some(Hex(hasher.finalize().into()));
+                }
+            }
             if is_text {
-                let valid = b.utf8.finish();
                 m.utf8_valid = Some(valid);
                 if valid {
                     m.text_truncated = b.decoded_len > b.text.len() as u64;
                     m.text = Some(match String::from_utf8(b.text) {
                         Ok(s) => s,
                         Err(e) => {
+                            if m.pending_digest.take().is_some() {
+                                m.sha256 = Some(Hex(Sha256::digest(e.as_bytes()).into()));
+                            }
                             let valid_len = e.utf8_error().valid_up_to();
                             let mut bytes = e.into_bytes();
                             bytes.truncate(valid_len);
@@ -775,14 +880,15 @@ fn absorb(
         });
     }
     b.decoded_len += d.len() as u64;
-    b.hasher.update(d);
     let room = HEAD_BYTES.saturating_sub(b.msg.head.len());
     b.msg.head.extend_from_slice(&d[..room.min(d.len())]);
+    let mut in_text = 0;
     if b.msg.opcode == Opcode::Text {
         b.utf8.push(d);
-        let room = max_text.saturating_sub(b.text.len());
-        b.text.extend_from_slice(&d[..room.min(d.len())]);
+        in_text = max_text.saturating_sub(b.text.len()).min(d.len());
+        b.text.extend_from_slice(&d[..in_text]);
     }
+    b.hashing.absorb(&mut b.hasher, d, &b.text, in_text);
 }
 
 /// An inflate failure is the sender's violation when the extension was

@@ -63,3 +63,90 @@ impl WsStream {
             .gap(len, &mut |ev| asm.on_event(ev, now, ts, out));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::message::{MAX_DEFERRED_DIGEST, Message, PendingDigest};
+    use super::*;
+    use crate::ws::frame::encode_frame;
+    use sha2::{Digest, Sha256};
+
+    /// The messages of `wire` (server frames), with digests deferred or not.
+    fn messages(wire: &[u8], defer: bool, max_text: usize) -> Vec<Message> {
+        let limits = WsLimits {
+            defer_digest: defer,
+            max_text_bytes: max_text,
+            ..WsLimits::default()
+        };
+        let mut ws = WsStream::new(Direction::ServerToClient, WsContext::default(), limits);
+        let mut out = Vec::new();
+        ws.data(
+            wire,
+            PacketNo(1),
+            PacketNo(1),
+            Timestamp::default(),
+            &mut |e| {
+                if let WsEvent::Message(m) = e {
+                    out.push(m)
+                }
+            },
+        );
+        out
+    }
+
+    fn sha(b: &[u8]) -> String {
+        Sha256::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect()
+    }
+
+    /// Every kind of message gets the digest of its payload, whether it is
+    /// computed as the bytes stream or left to the consumer; only small
+    /// binaries and whole valid texts are deferred.
+    #[test]
+    fn deferred_digests_settle_to_the_streamed_ones() {
+        let big = vec![7u8; MAX_DEFERRED_DIGEST + 1];
+        let payloads: [(u8, &[u8]); 5] = [
+            (0x81, b"hello"),
+            (0x82, &[1, 2, 3]),
+            (0x82, &big),
+            (0x81, b"\xff\xfe not utf-8"),
+            (0x81, b""),
+        ];
+        let mut wire = Vec::new();
+        for (b0, p) in payloads {
+            wire.extend(encode_frame(b0, None, p));
+        }
+        // A 9-byte text cut by a 4-byte text cap: streamed after the cap.
+        wire.extend(encode_frame(0x01, None, b"text "));
+        wire.extend(encode_frame(0x80, None, b"tail"));
+        let streamed = messages(&wire, false, 4);
+        let mut deferred = messages(&wire, true, 4);
+        assert_eq!(deferred.len(), 6);
+        let pending: Vec<bool> = deferred
+            .iter()
+            .map(|m| m.pending_digest.is_some())
+            .collect();
+        assert_eq!(pending, [false, true, false, false, true, false], "cap 4");
+        let mut deferred_wide = messages(&wire, true, 1 << 20);
+        let pending: Vec<bool> = deferred_wide
+            .iter()
+            .map(|m| m.pending_digest.is_some())
+            .collect();
+        assert_eq!(pending, [true, true, false, false, true, true]);
+        assert_eq!(deferred_wide[0].pending_digest, Some(PendingDigest::Text));
+        for m in deferred.iter_mut().chain(&mut deferred_wide) {
+            m.settle_digest();
+        }
+        let want: Vec<_> = payloads
+            .iter()
+            .map(|(_, p)| sha(p))
+            .chain([sha(b"text tail")])
+            .collect();
+        for got in [&streamed, &deferred, &deferred_wide] {
+            let digests: Vec<_> = got.iter().map(|m| m.sha256.unwrap().to_string()).collect();
+            assert_eq!(digests, want);
+        }
+    }
+}
