@@ -15,12 +15,12 @@
 //! while the capture is read; parking the messages is what bounds memory.
 
 use super::handoff::{Handoff, handoff};
+use super::spill_file::SpillFile;
 use crate::analysis::model::{Analysis, Connection};
 use crate::analysis::{EventSink, SinkEvent};
 use crate::ws::message::Message;
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 /// Writes the analysis as one pretty-printed JSON document.
@@ -66,9 +66,7 @@ struct Parked {
 /// The spill file and what it holds; owned by the worker thread while the
 /// capture is read.
 struct Parker {
-    file: File,
-    /// Bytes written to the file so far.
-    len: u64,
+    file: SpillFile,
     parked: HashMap<u32, Parked>,
     buffered: usize,
     scratch: Vec<u8>,
@@ -86,16 +84,15 @@ struct Parker {
 }
 
 impl Parker {
-    fn flush_one(file: &mut File, len: &mut u64, p: &mut Parked) -> io::Result<()> {
+    fn flush_one(file: &mut SpillFile, p: &mut Parked) -> io::Result<()> {
         if p.buf.is_empty() {
             return Ok(());
         }
-        // Writes only append: the file position is always at `len`.
-        file.write_all(&p.buf)?;
-        p.ranges.push((*len, p.buf.len()));
-        *len += p.buf.len() as u64;
+        // Readable back even when the write fails.
+        p.ranges.push((file.end(), p.buf.len()));
+        let res = file.append(&p.buf);
         p.buf.clear();
-        Ok(())
+        res
     }
 
     /// Serializes one message at its final indentation and parks it.
@@ -127,14 +124,14 @@ impl Parker {
         let mut res = Ok(());
         if p.buf.len() >= CHUNK_BYTES {
             let n = p.buf.len();
-            res = Self::flush_one(&mut self.file, &mut self.len, p);
+            res = Self::flush_one(&mut self.file, p);
             if res.is_ok() {
                 self.buffered -= n;
             }
         }
         if res.is_ok() && self.buffered > MAX_BUFFERED {
             for p in self.parked.values_mut() {
-                res = Self::flush_one(&mut self.file, &mut self.len, p);
+                res = Self::flush_one(&mut self.file, p);
                 if res.is_err() {
                     break;
                 }
@@ -160,9 +157,7 @@ impl Parker {
             return Ok(());
         };
         for (off, len) in p.ranges {
-            self.file.seek(SeekFrom::Start(off))?;
-            self.scratch.resize(len, 0);
-            self.file.read_exact(&mut self.scratch)?;
+            self.file.read(off, len, &mut self.scratch)?;
             out.write_all(&self.scratch)?;
         }
         out.write_all(&p.buf)
@@ -235,8 +230,7 @@ impl MessageSpill {
         // behind even when the process is killed.
         let _ = std::fs::remove_file(&path);
         let parker = Parker {
-            file,
-            len: 0,
+            file: SpillFile::new(file),
             parked: HashMap::new(),
             buffered: 0,
             scratch: Vec::new(),
