@@ -7,6 +7,7 @@ use crate::capture::{CaptureReader, PacketNo, ReadError};
 use crate::tls::KeyLog;
 use std::fs::File;
 use std::io::{BufReader, Read};
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -209,6 +210,11 @@ pub fn analyze_reader_with<R: Read + Send>(
     let end = crate::capture::prefetch::for_each_packet(reader, |pkt, secrets| {
         keys.absorb_secrets(secrets, pkt.number, &mut analyzer);
         analyzer.push(pkt);
+        if analyzer.sink_stopped() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     });
     if let Some((source, at)) = end.error {
         analyzer.capture_anomaly(at, format!("reading stopped: {source}"));

@@ -116,6 +116,13 @@ pub trait EventSink {
         self.event(conn, SinkEvent::Message(&m));
         Some(m)
     }
+
+    /// True when the sink can take nothing more (its output is gone: a
+    /// closed pipe); reading the capture may then stop. Asked after every
+    /// packet.
+    fn stopped(&self) -> bool {
+        false
+    }
 }
 
 /// Receives the decoded (unmasked, inflated) payload of every data message
@@ -589,6 +596,11 @@ impl<'s> Analyzer<'s> {
     pub fn set_drop_finished(&mut self, on: bool) {
         self.drop_finished = on;
         self.evict |= on;
+    }
+
+    /// The sink can take nothing more ([`EventSink::stopped`]).
+    pub fn sink_stopped(&self) -> bool {
+        self.sink.stopped()
     }
 
     /// Finishes the connections that are over (FIN from both sides, or a

@@ -56,11 +56,12 @@ pub struct ReadEnd {
 
 /// Reads every packet of `reader` on a second thread and calls `on_packet`
 /// on this one, in capture order, with the contents of every Decryption
-/// Secrets Block read before the packet. Reads on this thread when no
-/// thread can be started.
+/// Secrets Block read before the packet, until `on_packet` breaks (the
+/// reader then stops too). Reads on this thread when no thread can be
+/// started.
 pub fn for_each_packet(
     reader: CaptureReader<'_>,
-    mut on_packet: impl FnMut(&RawPacket<'_>, &[Vec<u8>]),
+    mut on_packet: impl FnMut(&RawPacket<'_>, &[Vec<u8>]) -> ControlFlow<()>,
 ) -> ReadEnd {
     std::thread::scope(|scope| {
         let (full_tx, full_rx) = sync_channel::<Batch>(QUEUE_BATCHES);
@@ -83,7 +84,7 @@ pub fn for_each_packet(
             Err(_) => return read_inline(reader, on_packet),
         };
         let mut secrets: Vec<Vec<u8>> = Vec::new();
-        for mut batch in full_rx {
+        'batches: for mut batch in full_rx {
             secrets.append(&mut batch.new_secrets);
             for m in &batch.packets {
                 let packet = RawPacket {
@@ -93,7 +94,10 @@ pub fn for_each_packet(
                     orig_len: m.orig_len,
                     data: batch.data.get(m.start..m.start + m.len).unwrap_or_default(),
                 };
-                on_packet(&packet, secrets.get(..m.secrets).unwrap_or(&secrets));
+                if on_packet(&packet, secrets.get(..m.secrets).unwrap_or(&secrets)).is_break() {
+                    // Dropping the queue ends the reader at its next batch.
+                    break 'batches;
+                }
             }
             // The reader may have ended already; the batch is then dropped.
             let _ = empty_tx.send(batch);
@@ -189,12 +193,9 @@ fn recycled(empty: &Receiver<Batch>) -> Batch {
 /// Reading on the calling thread (no thread could be started).
 fn read_inline(
     mut reader: CaptureReader<'_>,
-    mut on_packet: impl FnMut(&RawPacket<'_>, &[Vec<u8>]),
+    on_packet: impl FnMut(&RawPacket<'_>, &[Vec<u8>]) -> ControlFlow<()>,
 ) -> ReadEnd {
-    let error = read_all(&mut reader, |p, secrets| {
-        on_packet(p, secrets);
-        ControlFlow::Continue(())
-    });
+    let error = read_all(&mut reader, on_packet);
     end_of(&reader, error)
 }
 
@@ -237,13 +238,19 @@ mod tests {
         let direct = {
             let r = CaptureReader::new(bytes).expect("a capture");
             let mut v = Vec::new();
-            let end = read_inline(r, |p, s| v.push(seen(p, s)));
+            let end = read_inline(r, |p, s| {
+                v.push(seen(p, s));
+                ControlFlow::Continue(())
+            });
             (v, format!("{end:?}"))
         };
         let ahead = {
             let r = CaptureReader::new(bytes).expect("a capture");
             let mut v = Vec::new();
-            let end = for_each_packet(r, |p, s| v.push(seen(p, s)));
+            let end = for_each_packet(r, |p, s| {
+                v.push(seen(p, s));
+                ControlFlow::Continue(())
+            });
             (v, format!("{end:?}"))
         };
         (direct, ahead)
@@ -294,5 +301,32 @@ mod tests {
         assert!(direct == ahead);
         let got: Vec<usize> = ahead.0.iter().map(|s| s.5).collect();
         assert_eq!(got, want_secrets);
+    }
+
+    /// The analysis stops early (its output was closed): the reader thread
+    /// stops too, and no error is reported.
+    #[test]
+    fn breaking_stops_the_reader() {
+        let mut w = PcapngWriter::new(Vec::new(), Endian::Little).expect("writer");
+        let iface = w
+            .add_interface(LinkType::Ethernet, 65535, false)
+            .expect("iface");
+        for i in 0..20_000u32 {
+            w.write_packet(iface, Timestamp(i128::from(i)), &[i as u8; 100], 1500)
+                .expect("packet");
+        }
+        let bytes = w.finish().expect("finish");
+        let r = CaptureReader::new(&bytes[..]).expect("a capture");
+        let mut seen = 0;
+        let end = for_each_packet(r, |_, _| {
+            seen += 1;
+            if seen == 10 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        assert_eq!(seen, 10);
+        assert!(end.error.is_none() && end.anomalies.is_empty(), "{end:?}");
     }
 }

@@ -223,6 +223,10 @@ impl EventSink for WhereSink<'_> {
     fn payloads(&mut self) -> Option<&mut dyn PayloadSink> {
         self.inner.payloads()
     }
+
+    fn stopped(&self) -> bool {
+        self.inner.stopped()
+    }
 }
 
 /// One FLV stream found in one direction of a connection.

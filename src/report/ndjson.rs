@@ -20,6 +20,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 /// Rendered lines held before they are handed over without waiting for a
@@ -49,6 +50,8 @@ struct Worker {
     handle: Option<JoinHandle<io::Result<()>>>,
     /// Lines rendered since the last message of the batch.
     pending: Vec<u8>,
+    /// Set by the writer at its first error (e.g. `| head` closed the pipe).
+    failed: Arc<AtomicBool>,
 }
 
 /// One piece of output, in event order. Nearly every item is a message,
@@ -125,10 +128,12 @@ impl<W: Write> NdjsonSink<W> {
         // The writer goes to the thread only once it runs, so that a failed
         // spawn leaves it here to write inline.
         let (handed, take) = std::sync::mpsc::channel::<W>();
+        let failed = Arc::new(AtomicBool::new(false));
+        let writer_failed = Arc::clone(&failed);
         let spawned = std::thread::Builder::new()
             .name("ndjson-writer".into())
             .spawn(move || match take.recv() {
-                Ok(out) => write_batches(out, inbox),
+                Ok(out) => write_batches(out, inbox, &writer_failed),
                 Err(_) => Ok(()),
             });
         let out = match spawned {
@@ -137,6 +142,7 @@ impl<W: Write> NdjsonSink<W> {
                     queue,
                     handle: Some(handle),
                     pending: Vec::new(),
+                    failed,
                 }),
                 Err(std::sync::mpsc::SendError(out)) => Output::Inline(out),
             },
@@ -277,8 +283,9 @@ impl Worker {
 }
 
 /// The writer thread: writes every batch in order; after the first error it
-/// only drains the queue (so the analysis never blocks on a dead pipe).
-fn write_batches<W: Write>(out: W, inbox: Inbox<Item>) -> io::Result<()> {
+/// raises `failed` and only drains the queue (so the analysis never blocks
+/// on a dead pipe, and can stop).
+fn write_batches<W: Write>(out: W, inbox: Inbox<Item>, failed: &AtomicBool) -> io::Result<()> {
     let mut out = BufWriter::with_capacity(1 << 16, out);
     let mut result = Ok(());
     inbox.each_batch(|batch| {
@@ -293,6 +300,9 @@ fn write_batches<W: Write>(out: W, inbox: Inbox<Item>) -> io::Result<()> {
                     frame.write(&mut out, m)
                 }
             };
+            if result.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
         }
     });
     result?;
@@ -330,6 +340,13 @@ fn summary(conn: &Connection) -> Value {
 }
 
 impl<W: Write> EventSink for NdjsonSink<W> {
+    /// The output failed (e.g. `| head` closed the pipe): nothing more
+    /// can be written, so the capture need not be read on.
+    fn stopped(&self) -> bool {
+        self.error.is_some()
+            || matches!(&self.out, Output::Threaded(w) if w.failed.load(Ordering::Relaxed))
+    }
+
     /// Every message was already written as a `message` line: the model
     /// need not keep them (bounded memory on long captures).
     fn take_messages(&mut self, _conn: u32, messages: &mut Vec<Message>) {
@@ -615,7 +632,7 @@ mod tests {
 
     /// A writer that fails is reported after `finish`, not lost.
     #[test]
-    fn threaded_write_error_is_reported() {
+    fn threaded_write_error_is_reported_and_stops_the_analysis() {
         struct Broken;
         impl Write for Broken {
             fn write(&mut self, _: &[u8]) -> io::Result<usize> {
@@ -629,28 +646,56 @@ mod tests {
         let mut sink = NdjsonSink::threaded(Broken);
         let a = crate::pipeline::analyze_path(&path, Limits::default(), &mut sink).expect("ok");
         sink.finish(&a);
+        assert!(sink.stopped());
         let e = sink.error.take().expect("the error");
         assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    /// Accepts `n` bytes, then fails as a pipe closed by `| head` does.
+    struct FailAfter(usize);
+
+    impl Write for FailAfter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "closed"));
+            }
+            let n = buf.len().min(self.0);
+            self.0 -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// `report --format ndjson | head`: once the output is gone the
+    /// capture is not read on (it used to be read to its end).
+    #[test]
+    fn a_closed_output_stops_reading_the_capture() {
+        let path = format!("{}/captures/many_conns.pcap", env!("CARGO_MANIFEST_DIR"));
+        let whole = crate::pipeline::analyze_path(&path, Limits::default(), &mut NullSink)
+            .expect("analysed");
+        let mut sink = NdjsonSink::new(FailAfter(2000));
+        let cut =
+            crate::pipeline::analyze_path(&path, Limits::default(), &mut sink).expect("analysed");
+        assert!(sink.stopped());
+        assert!(
+            cut.packet_count < whole.packet_count / 2,
+            "{} of {} packets read",
+            cut.packet_count,
+            whole.packet_count
+        );
+        assert!(
+            cut.capture_anomalies.is_empty(),
+            "{:?}",
+            cut.capture_anomalies
+        );
     }
 
     /// A closed pipe in the middle of a message stays a closed pipe (the
     /// binary exits quietly on it, as with `| head`), not "other".
     #[test]
     fn broken_pipe_inside_a_message_keeps_its_kind() {
-        struct FailAfter(usize);
-        impl Write for FailAfter {
-            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                if self.0 == 0 {
-                    return Err(io::Error::new(io::ErrorKind::BrokenPipe, "closed"));
-                }
-                let n = buf.len().min(self.0);
-                self.0 -= n;
-                Ok(n)
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
         let path = sample_captures().into_iter().next().expect("a capture");
         let a = crate::pipeline::analyze_path(&path, Limits::default(), &mut NullSink)
             .expect("analysed");
