@@ -42,6 +42,9 @@ use std::mem::size_of;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// Events per piece whose vector is kept for the next piece.
+const SCRATCH_EVENTS: usize = 16;
+
 /// Bytes held on the client side while the upgrade response is awaited.
 const MAX_HELD: usize = 1 << 20;
 
@@ -109,6 +112,8 @@ pub struct Session {
     /// reordering or a retransmitted request). The client side stays HTTP
     /// until its request head ends, then switches to WebSocket.
     ws_after_request: bool,
+    /// The WebSocket events of the piece being handled (reused).
+    ws_scratch: Vec<WsEvent>,
     /// Model memory this session may still fill (bytes, estimated); set by
     /// the analyzer before each call, which reads back what was spent.
     /// Records that do not fit are streamed to the sink but not kept.
@@ -219,6 +224,7 @@ impl Session {
             last_request: None,
             tls_notes: Vec::new(),
             ws_after_request: false,
+            ws_scratch: Vec::new(),
             budget: u64::MAX,
             dropped: [0; 3],
             kept_message_cost: 0,
@@ -355,7 +361,7 @@ impl Session {
         match &mut self.phases[i] {
             Phase::Detect | Phase::Sniff(..) | Phase::Unknown(_) | Phase::Opaque => {}
             Phase::Ws(ws) => {
-                let mut evs = Vec::new();
+                let mut evs = std::mem::take(&mut self.ws_scratch);
                 ws.data(data, at.src, at.now, at.ts, &mut |e| evs.push(e));
                 self.ws_events(evs, sink);
             }
@@ -379,7 +385,7 @@ impl Session {
             Phase::Sniff(..) => self.phases[i] = Phase::Detect,
             Phase::Detect | Phase::Unknown(_) | Phase::Opaque => {}
             Phase::Ws(ws) => {
-                let mut evs = Vec::new();
+                let mut evs = std::mem::take(&mut self.ws_scratch);
                 ws.gap(len, at.now, at.ts, &mut |e| evs.push(e));
                 self.ws_events(evs, sink);
             }
@@ -756,8 +762,10 @@ impl Session {
         }
     }
 
-    fn ws_events(&mut self, evs: Vec<WsEvent>, sink: &mut dyn EventSink) {
-        for e in evs {
+    /// Handles the events of one piece; `evs` is then kept, emptied, for
+    /// the next piece (one allocation less per packet).
+    fn ws_events(&mut self, mut evs: Vec<WsEvent>, sink: &mut dyn EventSink) {
+        for e in evs.drain(..) {
             match e {
                 WsEvent::Message(m) => {
                     let st = self.conn.stats.dir_mut(m.dir);
@@ -799,6 +807,10 @@ impl Session {
                     }
                 }
             }
+        }
+        // Not kept after a burst (a piece of thousands of tiny frames).
+        if evs.capacity() <= SCRATCH_EVENTS {
+            self.ws_scratch = evs;
         }
     }
 

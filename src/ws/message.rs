@@ -123,6 +123,8 @@ pub struct Message {
 pub enum PendingDigest {
     /// The message's `text` is its whole payload.
     Text,
+    /// The message's `head` is its whole payload.
+    Head,
     /// A copy of the whole payload.
     Bytes(Vec<u8>),
 }
@@ -149,6 +151,7 @@ impl Message {
         let payload = match &self.pending_digest {
             None => return,
             Some(PendingDigest::Text) => self.text.as_deref().unwrap_or_default().as_bytes(),
+            Some(PendingDigest::Head) => &self.head,
             Some(PendingDigest::Bytes(b)) => b,
         };
         self.sha256 = Some(Hex(Sha256::digest(payload).into()));
@@ -256,8 +259,18 @@ enum Hashing {
     Streamed,
     /// Deferred: the text buffer holds every byte so far.
     InText,
+    /// Deferred: the message's head holds every byte so far (a binary
+    /// message of up to [`HEAD_BYTES`] needs no copy of its own).
+    InHead,
     /// Deferred: this copy holds every byte so far.
     InCopy(Vec<u8>),
+}
+
+/// A buffer the message keeps anyway (its text or its head), after the
+/// first `took` bytes of the latest piece were appended to it.
+struct Kept<'a> {
+    buf: &'a [u8],
+    took: usize,
 }
 
 impl Hashing {
@@ -265,30 +278,37 @@ impl Hashing {
         match (limits.defer_digest, opcode) {
             (false, _) => Hashing::Streamed,
             (true, Opcode::Text) => Hashing::InText,
-            (true, _) => Hashing::InCopy(Vec::new()),
+            (true, _) => Hashing::InHead,
         }
     }
 
-    /// Takes `d`; `text` is the text buffer after `d`'s first
-    /// `in_text` bytes were appended to it.
-    fn absorb(&mut self, hasher: &mut Sha256, d: &[u8], text: &[u8], in_text: usize) {
-        match self {
-            Hashing::Streamed => hasher.update(d),
-            Hashing::InText if in_text == d.len() => {}
-            Hashing::InText => {
-                // The text cap was reached: hash what the text holds, then stream.
-                hasher.update(text);
-                hasher.update(&d[in_text..]);
-                *self = Hashing::Streamed;
-            }
+    /// Takes the piece `d`, which went (in part) into `text` and `head`.
+    fn absorb(&mut self, hasher: &mut Sha256, d: &[u8], text: Kept<'_>, head: Kept<'_>) {
+        let kept = match self {
+            Hashing::Streamed => return hasher.update(d),
             Hashing::InCopy(v) if v.len() + d.len() <= MAX_DEFERRED_DIGEST => {
-                v.extend_from_slice(d)
+                return v.extend_from_slice(d);
             }
             Hashing::InCopy(v) => {
                 hasher.update(v);
                 hasher.update(d);
                 *self = Hashing::Streamed;
+                return;
             }
+            Hashing::InText => text,
+            Hashing::InHead => head,
+        };
+        if kept.took == d.len() {
+            return;
+        }
+        // The buffer is full: it holds the first bytes, `d` the rest.
+        let rest = &d[kept.took..];
+        if matches!(self, Hashing::InHead) && kept.buf.len() + rest.len() <= MAX_DEFERRED_DIGEST {
+            *self = Hashing::InCopy([kept.buf, rest].concat());
+        } else {
+            hasher.update(kept.buf);
+            hasher.update(rest);
+            *self = Hashing::Streamed;
         }
     }
 }
@@ -823,6 +843,7 @@ impl MessageAssembler {
             match b.hashing {
                 Hashing::Streamed => m.sha256 = Some(Hex(hasher.finalize().into())),
                 Hashing::InCopy(v) => m.pending_digest = Some(PendingDigest::Bytes(v)),
+                Hashing::InHead => m.pending_digest = Some(PendingDigest::Head),
                 // The text becomes the record's `text` below, byte for byte.
                 Hashing::InText if valid => m.pending_digest = Some(PendingDigest::Text),
                 Hashing::InText => {
@@ -880,15 +901,23 @@ fn absorb(
         });
     }
     b.decoded_len += d.len() as u64;
-    let room = HEAD_BYTES.saturating_sub(b.msg.head.len());
-    b.msg.head.extend_from_slice(&d[..room.min(d.len())]);
+    let in_head = HEAD_BYTES.saturating_sub(b.msg.head.len()).min(d.len());
+    b.msg.head.extend_from_slice(&d[..in_head]);
     let mut in_text = 0;
     if b.msg.opcode == Opcode::Text {
         b.utf8.push(d);
         in_text = max_text.saturating_sub(b.text.len()).min(d.len());
         b.text.extend_from_slice(&d[..in_text]);
     }
-    b.hashing.absorb(&mut b.hasher, d, &b.text, in_text);
+    let text = Kept {
+        buf: &b.text,
+        took: in_text,
+    };
+    let head = Kept {
+        buf: &b.msg.head,
+        took: in_head,
+    };
+    b.hashing.absorb(&mut b.hasher, d, text, head);
 }
 
 /// An inflate failure is the sender's violation when the extension was

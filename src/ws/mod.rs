@@ -101,12 +101,27 @@ mod tests {
             .collect()
     }
 
+    /// Where each message's deferred payload is: text, head, a copy, or
+    /// nowhere (hashed as it streamed).
+    fn pending(ms: &[Message]) -> Vec<&'static str> {
+        ms.iter()
+            .map(|m| match m.pending_digest {
+                Some(PendingDigest::Text) => "text",
+                Some(PendingDigest::Head) => "head",
+                Some(PendingDigest::Bytes(_)) => "copy",
+                None => "-",
+            })
+            .collect()
+    }
+
     /// Every kind of message gets the digest of its payload, whether it is
-    /// computed as the bytes stream or left to the consumer; only small
-    /// binaries and whole valid texts are deferred.
+    /// computed as the bytes stream or left to the consumer; only whole
+    /// valid texts and binaries of up to 64 KiB are deferred, with a copy
+    /// only for binaries longer than the head.
     #[test]
     fn deferred_digests_settle_to_the_streamed_ones() {
         let big = vec![7u8; MAX_DEFERRED_DIGEST + 1];
+        let medium: Vec<u8> = (0..2000u32).map(|i| i as u8).collect();
         let payloads: [(u8, &[u8]); 5] = [
             (0x81, b"hello"),
             (0x82, &[1, 2, 3]),
@@ -121,28 +136,29 @@ mod tests {
         // A 9-byte text cut by a 4-byte text cap: streamed after the cap.
         wire.extend(encode_frame(0x01, None, b"text "));
         wire.extend(encode_frame(0x80, None, b"tail"));
+        // A binary in two fragments that outgrows the 1 KiB head.
+        wire.extend(encode_frame(0x02, None, &medium[..1000]));
+        wire.extend(encode_frame(0x80, None, &medium[1000..]));
         let streamed = messages(&wire, false, 4);
         let mut deferred = messages(&wire, true, 4);
-        assert_eq!(deferred.len(), 6);
-        let pending: Vec<bool> = deferred
-            .iter()
-            .map(|m| m.pending_digest.is_some())
-            .collect();
-        assert_eq!(pending, [false, true, false, false, true, false], "cap 4");
         let mut deferred_wide = messages(&wire, true, 1 << 20);
-        let pending: Vec<bool> = deferred_wide
-            .iter()
-            .map(|m| m.pending_digest.is_some())
-            .collect();
-        assert_eq!(pending, [true, true, false, false, true, true]);
-        assert_eq!(deferred_wide[0].pending_digest, Some(PendingDigest::Text));
+        assert_eq!(pending(&streamed), ["-"; 7]);
+        assert_eq!(
+            pending(&deferred),
+            ["-", "head", "-", "-", "text", "-", "copy"],
+            "text cap 4"
+        );
+        assert_eq!(
+            pending(&deferred_wide),
+            ["text", "head", "-", "-", "text", "text", "copy"]
+        );
         for m in deferred.iter_mut().chain(&mut deferred_wide) {
             m.settle_digest();
         }
         let want: Vec<_> = payloads
             .iter()
             .map(|(_, p)| sha(p))
-            .chain([sha(b"text tail")])
+            .chain([sha(b"text tail"), sha(&medium)])
             .collect();
         for got in [&streamed, &deferred, &deferred_wide] {
             let digests: Vec<_> = got.iter().map(|m| m.sha256.unwrap().to_string()).collect();
