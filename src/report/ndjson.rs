@@ -199,7 +199,7 @@ impl<W: Write> NdjsonSink<W> {
         let frame = self.frame(conn);
         match &mut self.out {
             Output::Inline(out) => {
-                if m.sha256.is_none() && m.pending_digest.is_some() {
+                if m.digest_pending() {
                     m.to_mut().settle_digest();
                 }
                 if let Err(e) = frame.write(out, &m) {

@@ -140,12 +140,17 @@ impl Message {
         self.text.as_ref().map_or(0, String::len) + self.head.len() + pending
     }
 
+    /// The SHA-256 was deferred and is not computed yet.
+    pub fn digest_pending(&self) -> bool {
+        self.sha256.is_none() && self.pending_digest.is_some()
+    }
+
     /// Computes a deferred SHA-256 (no-op otherwise). Meant for the thread
     /// that writes the message, so that hashing leaves the analysis thread;
     /// the payload copy stays in the record, to be freed with it by the
     /// thread that allocated it.
     pub fn settle_digest(&mut self) {
-        if self.sha256.is_some() {
+        if !self.digest_pending() {
             return;
         }
         let payload = match &self.pending_digest {
@@ -219,11 +224,12 @@ pub struct WsLimits {
     /// Largest decompressed/compressed ratio of a message once it passed
     /// [`crate::ws::deflate::RATIO_FLOOR`] bytes (bomb guard); 0 = off.
     pub max_inflate_ratio: u64,
-    /// Leave the SHA-256 of complete messages of up to
-    /// [`MAX_DEFERRED_DIGEST`] bytes to the consumer, which calls
-    /// [`Message::settle_digest`]: a report writer thread then hashes
-    /// instead of the analysis thread. Text messages carry no extra copy
-    /// (their text is the payload); binary ones carry one.
+    /// Leave the SHA-256 of complete messages to the consumer, which
+    /// calls [`Message::settle_digest`]: a report writer thread then
+    /// hashes instead of the analysis thread. Deferred: texts kept whole
+    /// (their text is the payload) and binaries of up to
+    /// [`MAX_DEFERRED_DIGEST`] bytes (those longer than the head carry a
+    /// copy); the others are hashed as they stream.
     pub defer_digest: bool,
 }
 
