@@ -558,7 +558,7 @@ impl<'s> Analyzer<'s> {
         self.sink.event(&conn, SinkEvent::End);
         // Connections of no known protocol are never reported: drop them
         // now so that a SYN flood costs no memory once its flows retire.
-        if !reported(&conn) {
+        if !conn.reported() {
             self.lift_limit_anomalies(&conn);
             return;
         }
@@ -678,8 +678,8 @@ impl<'s> Analyzer<'s> {
         mut current: Vec<Connection>,
         info: CaptureInfo,
     ) -> Analysis {
-        finished.retain(reported);
-        current.retain(reported);
+        finished.retain(Connection::reported);
+        current.retain(Connection::reported);
         let mut stats = self.stats;
         let e = &self.evicted;
         stats.websocket_connections += e.websocket_connections;
@@ -770,11 +770,6 @@ fn finalize_budget(t: &mut Tracked) -> (u64, [u64; 3]) {
     let mut sink = NullSink;
     t.session.finish(&mut sink);
     (t.session.budget, std::mem::take(&mut t.session.dropped))
-}
-
-/// Connections that carried something wsinspect understands.
-fn reported(c: &Connection) -> bool {
-    c.protocol != Protocol::Unknown
 }
 
 /// Hands a reassembled piece to the session, recording capture gaps.

@@ -230,6 +230,14 @@ pub struct Connection {
     pub stats: ConnStats,
 }
 
+impl Connection {
+    /// It carried something wsinspect understands (HTTP, WebSocket, TLS):
+    /// only such connections are reported.
+    pub fn reported(&self) -> bool {
+        self.protocol != Protocol::Unknown
+    }
+}
+
 /// Whole-capture counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 pub struct CaptureStats {

@@ -361,7 +361,7 @@ impl EventSink for ParquetSink {
         // something are reported).
         let r = match ev {
             SinkEvent::Message(m) => self.message_row(conn, m),
-            SinkEvent::End if conn.protocol != Protocol::Unknown => self.connection(conn),
+            SinkEvent::End if conn.reported() => self.connection(conn),
             _ => Ok(()),
         };
         if let Err(e) = r {

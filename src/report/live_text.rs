@@ -3,7 +3,7 @@
 //! Lines use the same wording as the text report.
 
 use super::text::{control_line, ending, message_line};
-use crate::analysis::model::{Connection, Protocol};
+use crate::analysis::model::Connection;
 use crate::analysis::{EventSink, SinkEvent};
 use crate::capture::{PacketNo, Timestamp};
 use std::io::Write;
@@ -95,7 +95,7 @@ impl<W: Write> EventSink for TextSink<W> {
             }
             SinkEvent::Anomaly(a) => self.line(a.packet, None, id, &format!("! {}", a.detail)),
             SinkEvent::End => {
-                if conn.protocol == Protocol::Unknown {
+                if !conn.reported() {
                     return;
                 }
                 let kind = if conn.is_websocket {

@@ -373,7 +373,7 @@ impl<W: Write> EventSink for NdjsonSink<W> {
             SinkEvent::Anomaly(a) => with_conn("anomaly", conn, "anomaly", a),
             SinkEvent::End => {
                 self.frames.remove(&conn.id);
-                if conn.protocol == crate::analysis::model::Protocol::Unknown {
+                if !conn.reported() {
                     return;
                 }
                 with_conn("connection_end", conn, "connection", summary(conn))
