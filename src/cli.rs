@@ -302,6 +302,9 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
             // Hashed by the spill thread when it keeps up (or at the end,
             // with no spill file).
             opts.limits.ws.defer_digest = true;
+            // Finished connections are parked too: memory does not grow
+            // with their number.
+            opts.drop_finished = spill.is_active();
             let analysis = pipeline::analyze_path_with(&path, &opts, &mut spill)?;
             let mut out = locked_stdout();
             report::json::write_spilled(analysis, spill, &mut out)?;

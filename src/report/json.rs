@@ -18,6 +18,7 @@ use super::handoff::{Handoff, handoff};
 use super::spill_file::SpillFile;
 use crate::analysis::model::{Analysis, Connection};
 use crate::analysis::{EventSink, SinkEvent};
+use crate::capture::PacketNo;
 use crate::ws::message::Message;
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -63,11 +64,43 @@ struct Parked {
     count: u64,
 }
 
+/// What the analysis hands to the parker, in event order. Nearly every
+/// parcel is a message, so the small size of the other variant does not
+/// matter.
+#[allow(clippy::large_enum_variant)]
+enum Parcel {
+    /// A completed message of connection `.0`.
+    Message(u32, Message),
+    /// A finished connection's record (after its messages).
+    Connection(Record),
+}
+
+/// A finished connection's record, serialized (pretty, alone) without its
+/// messages, which were parked before it.
+struct Record {
+    id: u32,
+    first_packet: PacketNo,
+    text: Vec<u8>,
+}
+
+/// A finished connection parked whole: the place of its record in the
+/// file, and its messages. About a hundred bytes stay in memory per
+/// connection instead of its record (a kilobyte or more: a capture of a
+/// million short connections would hold a gigabyte).
+struct Finished {
+    id: u32,
+    first_packet: PacketNo,
+    record: (u64, usize),
+    messages: Parked,
+}
+
 /// The spill file and what it holds; owned by the worker thread while the
 /// capture is read.
 struct Parker {
     file: SpillFile,
     parked: HashMap<u32, Parked>,
+    /// Finished connections, in the order they finished.
+    finished: Vec<Finished>,
     buffered: usize,
     scratch: Vec<u8>,
     /// Emptied connection buffers, reused by the next connections to park:
@@ -151,11 +184,41 @@ impl Parker {
         self.write_error = res.is_err();
     }
 
-    /// Writes the parked text of `conn`'s messages to `out`.
-    fn copy_out(&mut self, conn: u32, out: &mut impl Write) -> io::Result<()> {
-        let Some(p) = self.parked.remove(&conn) else {
-            return Ok(());
-        };
+    /// Parks a finished connection's record; its messages' last bytes go
+    /// to the file too, so that nothing of it but its place stays in memory.
+    fn park_connection(&mut self, r: &Record) {
+        let mut messages = self.parked.remove(&r.id).unwrap_or_default();
+        self.buffered -= messages.buf.len();
+        let record = (self.file.end(), r.text.len());
+        // Kept readable by the file even when a write fails (in memory).
+        let res = self
+            .file
+            .append(&r.text)
+            .and(Self::flush_one(&mut self.file, &mut messages));
+        self.write_error |= res.is_err();
+        messages.buf = Vec::new();
+        messages.ranges.shrink_to_fit();
+        self.finished.push(Finished {
+            id: r.id,
+            first_packet: r.first_packet,
+            record,
+            messages,
+        });
+    }
+
+    /// Parks what the analysis handed over.
+    fn take(&mut self, parcel: &mut Parcel) {
+        match parcel {
+            Parcel::Message(conn, m) => {
+                m.settle_digest();
+                self.park(*conn, m);
+            }
+            Parcel::Connection(r) => self.park_connection(r),
+        }
+    }
+
+    /// Writes the parked text of messages `p` to `out`.
+    fn copy_out(&mut self, p: Parked, out: &mut impl Write) -> io::Result<()> {
         for (off, len) in p.ranges {
             self.file.read(off, len, &mut self.scratch)?;
             out.write_all(&self.scratch)?;
@@ -172,7 +235,7 @@ enum Mode {
     /// ... on a worker thread (the second core), fed through a bounded
     /// queue so memory stays bounded when the worker falls behind.
     Threaded {
-        queue: Handoff<(u32, Message)>,
+        queue: Handoff<Parcel>,
         worker: std::thread::JoinHandle<Parker>,
     },
 }
@@ -183,6 +246,9 @@ pub struct MessageSpill {
     mode: Mode,
     /// Why the spill file could not be made (messages stay in the model).
     pub error: Option<io::Error>,
+    /// A finished connection could not be serialized: the document cannot
+    /// be written (the model no longer holds it).
+    failed: Option<String>,
 }
 
 impl std::fmt::Debug for MessageSpill {
@@ -223,6 +289,7 @@ impl MessageSpill {
                     path,
                     mode: Mode::Off,
                     error: Some(e),
+                    failed: None,
                 };
             }
         };
@@ -232,6 +299,7 @@ impl MessageSpill {
         let parker = Parker {
             file: SpillFile::new(file),
             parked: HashMap::new(),
+            finished: Vec::new(),
             buffered: 0,
             scratch: Vec::new(),
             pool: Vec::new(),
@@ -240,15 +308,14 @@ impl MessageSpill {
             write_error: false,
         };
         let mode = if threaded {
-            let (queue, inbox) = handoff::<(u32, Message)>();
+            let (queue, inbox) = handoff::<Parcel>();
             let spawned = std::thread::Builder::new()
                 .name("json-spill".into())
                 .spawn(move || {
                     let mut p = parker;
                     inbox.each_batch(|batch| {
-                        for (conn, m) in batch {
-                            m.settle_digest();
-                            p.park(*conn, m);
+                        for parcel in batch {
+                            p.take(parcel);
                         }
                     });
                     p
@@ -265,6 +332,7 @@ impl MessageSpill {
             path,
             mode,
             error: None,
+            failed: None,
         }
     }
 
@@ -302,28 +370,60 @@ impl Drop for MessageSpill {
     }
 }
 
-impl EventSink for MessageSpill {
-    fn event(&mut self, _conn: &Connection, _ev: SinkEvent<'_>) {}
+impl MessageSpill {
+    /// True when messages and finished connections are parked in a file;
+    /// false when the file could not be made (they then stay in the model).
+    pub fn is_active(&self) -> bool {
+        !matches!(self.mode, Mode::Off)
+    }
 
-    fn take_messages(&mut self, conn: u32, messages: &mut Vec<Message>) {
+    fn hand(&mut self, mut parcel: Parcel, bytes: usize) {
         match &mut self.mode {
             Mode::Off => {}
-            Mode::Inline(p) => {
-                for mut m in messages.drain(..) {
-                    m.settle_digest();
-                    p.park(conn, &m);
-                }
+            Mode::Inline(p) => p.take(&mut parcel),
+            Mode::Threaded { queue, .. } => queue.push(parcel, bytes),
+        }
+    }
+}
+
+impl EventSink for MessageSpill {
+    /// A finished connection is parked as well (its messages came before):
+    /// with [`crate::pipeline::Options::drop_finished`] the model then
+    /// holds no finished connection, and memory does not grow with their
+    /// number.
+    fn event(&mut self, conn: &Connection, ev: SinkEvent<'_>) {
+        if !matches!(ev, SinkEvent::End) || !conn.reported() || !self.is_active() {
+            return;
+        }
+        match serde_json::to_vec_pretty(conn) {
+            Ok(text) => {
+                let bytes = text.len();
+                let r = Record {
+                    id: conn.id,
+                    first_packet: conn.first_packet,
+                    text,
+                };
+                self.hand(Parcel::Connection(r), bytes);
             }
-            Mode::Threaded { queue, .. } => {
-                for mut m in messages.drain(..) {
-                    // A deferred digest is the worker's unless it lags behind.
-                    if queue.writer_is_behind() {
-                        m.settle_digest();
-                    }
-                    let bytes = m.held_bytes();
-                    queue.push((conn, m), bytes);
-                }
+            Err(e) => {
+                self.failed.get_or_insert_with(|| e.to_string());
             }
+        }
+    }
+
+    fn take_messages(&mut self, conn: u32, messages: &mut Vec<Message>) {
+        if !self.is_active() {
+            return;
+        }
+        for mut m in messages.drain(..) {
+            // A deferred digest is the worker's unless it lags behind.
+            if let Mode::Threaded { queue, .. } = &mut self.mode
+                && queue.writer_is_behind()
+            {
+                m.settle_digest();
+            }
+            let bytes = m.held_bytes();
+            self.hand(Parcel::Message(conn, m), bytes);
         }
     }
 }
@@ -435,13 +535,19 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Writes the same document as [`write()`] for an analysis whose messages
-/// were taken by `spill` (those still in the model are written in place,
-/// after the parked ones; with a failed spill that is all of them).
+/// (and finished connections) were taken by `spill`: the connections in
+/// the model's order (by first packet), each with its parked messages and
+/// then those still in the model (with a failed spill that is all of them).
 pub fn write_spilled(
     mut analysis: Analysis,
     spill: MessageSpill,
     out: &mut impl Write,
 ) -> io::Result<()> {
+    if let Some(why) = &spill.failed {
+        return Err(io::Error::other(format!(
+            "a connection cannot be serialized: {why}"
+        )));
+    }
     let Some(mut spill) = spill.into_parker()? else {
         return write(&analysis, out);
     };
@@ -450,7 +556,10 @@ pub fn write_spilled(
             "a message cannot be serialized: {why}"
         )));
     }
-    let conns = std::mem::take(&mut analysis.connections);
+    let conns = in_model_order(
+        std::mem::take(&mut spill.finished),
+        std::mem::take(&mut analysis.connections),
+    );
     if conns.is_empty() {
         return write(&analysis, out);
     }
@@ -460,42 +569,101 @@ pub fn write_spilled(
     out.write_all(&head[..at])?;
     out.write_all(b"\n  \"connections\": [")?;
     let mut text = Vec::new();
-    for (i, mut c) in conns.into_iter().enumerate() {
+    for (i, conn) in conns.into_iter().enumerate() {
         if i > 0 {
             out.write_all(b",")?;
         }
         out.write_all(b"\n")?;
         out.write_all(CONNECTION_INDENT)?;
-        let parked = spill.parked.get(&c.id).map_or(0, |p| p.count);
-        if parked == 0 {
-            text.clear();
-            serde_json::to_writer_pretty(&mut text, &c).map_err(io::Error::other)?;
+        let (parked, kept) = match conn {
+            Parcelled::Finished(f) => {
+                spill.file.read(f.record.0, f.record.1, &mut text)?;
+                (f.messages, Vec::new())
+            }
+            Parcelled::Model(mut c) => {
+                let parked = spill.parked.remove(&c.id).unwrap_or_default();
+                // Written in place when nothing of it was parked.
+                let kept = match parked.count {
+                    0 => Vec::new(),
+                    _ => std::mem::take(&mut c.messages),
+                };
+                text.clear();
+                serde_json::to_writer_pretty(&mut text, &c).map_err(io::Error::other)?;
+                (parked, kept)
+            }
+        };
+        if parked.count == 0 && kept.is_empty() {
             write_indented(out, &text, CONNECTION_INDENT)?;
-            continue;
+        } else {
+            spill.splice(out, &text, parked, &kept)?;
         }
-        let kept = std::mem::take(&mut c.messages);
-        text.clear();
-        serde_json::to_writer_pretty(&mut text, &c).map_err(io::Error::other)?;
+    }
+    out.write_all(b"\n  ]")?;
+    out.write_all(&head[at + CONNS.len()..])?;
+    out.write_all(b"\n")
+}
+
+/// A connection of the document: parked when it finished, or still in the
+/// model (the analysis ended, or it was not dropped).
+enum Parcelled {
+    Finished(Finished),
+    /// Boxed: a record is ten times the size of a parked connection, and
+    /// there may be a million of the latter.
+    Model(Box<Connection>),
+}
+
+/// The connections in the order the model lists them: by first packet,
+/// the finished ones first on a tie ([`crate::analysis::Analyzer`] sorts
+/// finished then current connections, stably). A connection both parked
+/// and left in the model is written once.
+fn in_model_order(finished: Vec<Finished>, model: Vec<Connection>) -> Vec<Parcelled> {
+    let parked: std::collections::HashSet<u32> = finished.iter().map(|f| f.id).collect();
+    let mut all: Vec<(PacketNo, Parcelled)> = finished
+        .into_iter()
+        .map(|f| (f.first_packet, Parcelled::Finished(f)))
+        .chain(
+            model
+                .into_iter()
+                .filter(|c| !parked.contains(&c.id))
+                .map(|c| (c.first_packet, Parcelled::Model(Box::new(c)))),
+        )
+        .collect();
+    all.sort_by_key(|(first, _)| *first);
+    all.into_iter().map(|(_, c)| c).collect()
+}
+
+impl Parker {
+    /// Writes a connection record `text` (pretty, alone, with an empty
+    /// `messages` array) with its parked messages and then `kept` spliced
+    /// into the array.
+    fn splice(
+        &mut self,
+        out: &mut impl Write,
+        text: &[u8],
+        parked: Parked,
+        kept: &[Message],
+    ) -> io::Result<()> {
         const MSGS: &[u8] = b"\n  \"messages\": []";
-        let at = find(&text, MSGS).ok_or_else(|| io::Error::other("messages not found"))?;
+        let at = find(text, MSGS).ok_or_else(|| io::Error::other("messages not found"))?;
         write_indented(out, &text[..at], CONNECTION_INDENT)?;
         out.write_all(b"\n      \"messages\": [\n")?;
         out.write_all(MESSAGE_INDENT)?;
-        spill.copy_out(c.id, out)?;
+        let mut first = parked.count == 0;
+        self.copy_out(parked, out)?;
         let mut one = Vec::new();
-        for m in &kept {
-            out.write_all(b",\n")?;
-            out.write_all(MESSAGE_INDENT)?;
+        for m in kept {
+            if !first {
+                out.write_all(b",\n")?;
+                out.write_all(MESSAGE_INDENT)?;
+            }
+            first = false;
             one.clear();
             serde_json::to_writer_pretty(&mut one, m).map_err(io::Error::other)?;
             write_indented(out, &one, MESSAGE_INDENT)?;
         }
         out.write_all(b"\n      ]")?;
-        write_indented(out, &text[at + MSGS.len()..], CONNECTION_INDENT)?;
+        write_indented(out, &text[at + MSGS.len()..], CONNECTION_INDENT)
     }
-    out.write_all(b"\n  ]")?;
-    out.write_all(&head[at + CONNS.len()..])?;
-    out.write_all(b"\n")
 }
 
 fn write_indented(out: &mut impl Write, src: &[u8], indent: &[u8]) -> io::Result<()> {
@@ -515,9 +683,7 @@ mod tests {
     fn spilled_document_equals_plain_document() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
         let mut checked = 0;
-        for (i, entry) in std::fs::read_dir(&dir).expect("captures dir").enumerate() {
-            // Both modes, alternately.
-            let threaded = i % 2 == 0;
+        for entry in std::fs::read_dir(&dir).expect("captures dir") {
             let path = entry.expect("entry").path();
             let name = path.to_string_lossy().into_owned();
             if !(name.ends_with(".pcap") || name.ends_with(".pcapng")) {
@@ -530,20 +696,29 @@ mod tests {
             };
             let mut want = Vec::new();
             write(&plain, &mut want).expect("plain");
-            let tmp = tempfile::tempdir().expect("tempdir");
-            let mut spill = MessageSpill::in_dir(tmp.path().to_path_buf(), threaded);
-            // As `report` runs it: digests hashed by the spill worker.
-            let mut limits = Limits::default();
-            limits.ws.defer_digest = true;
-            let a = crate::pipeline::analyze_path(&name, limits, &mut spill).expect("analyze");
-            assert!(a.connections.iter().all(|c| c.messages.is_empty()));
-            let mut got = Vec::new();
-            write_spilled(a, spill, &mut got).expect("spilled");
-            assert_eq!(
-                String::from_utf8_lossy(&got),
-                String::from_utf8_lossy(&want),
-                "{name}"
-            );
+            // On the worker thread or not; finished connections dropped
+            // from the model (as `report` runs it) or left in it too.
+            for (threaded, drop_finished) in [(true, true), (false, true), (true, false)] {
+                let tmp = tempfile::tempdir().expect("tempdir");
+                let mut spill = MessageSpill::in_dir(tmp.path().to_path_buf(), threaded);
+                let mut opts = crate::pipeline::Options {
+                    drop_finished,
+                    ..Default::default()
+                };
+                // Digests hashed by the spill worker.
+                opts.limits.ws.defer_digest = true;
+                let a =
+                    crate::pipeline::analyze_path_with(&name, &opts, &mut spill).expect("analyze");
+                assert!(a.connections.iter().all(|c| c.messages.is_empty()));
+                assert!(!drop_finished || a.connections.is_empty(), "{name}");
+                let mut got = Vec::new();
+                write_spilled(a, spill, &mut got).expect("spilled");
+                assert_eq!(
+                    String::from_utf8_lossy(&got),
+                    String::from_utf8_lossy(&want),
+                    "{name}, threaded {threaded}, drop_finished {drop_finished}"
+                );
+            }
             checked += 1;
         }
         assert!(checked >= 10, "only {checked} captures checked");
