@@ -6,6 +6,7 @@
 //!   ooo N          N WebSocket connections, each with 4 MiB held behind a hole
 //!   bomb N         N messages of a 1 GiB deflate bomb (~1 MiB compressed each)
 //!   tiny N         one connection with N empty binary frames
+//!   short N        N short WebSocket connections, one every millisecond
 //! ```
 //! Every file starts and ends with a well-formed exchange (ports 40001 and
 //! 40002) that must still be fully reported.
@@ -22,6 +23,8 @@ type Addr = ([u8; 4], u16);
 struct Out<W: Write> {
     w: PcapWriter<W>,
     n: i128,
+    /// Time added to every later packet (ns), on top of 1 µs per packet.
+    pause: i128,
 }
 
 impl<W: Write> Out<W> {
@@ -43,7 +46,7 @@ impl<W: Write> Out<W> {
         self.n += 1;
         self.w
             .write_packet(
-                Timestamp(1_700_000_000_000_000_000 + self.n * 1000),
+                Timestamp(1_700_000_000_000_000_000 + self.n * 1000 + self.pause),
                 &pkt,
                 pkt.len() as u32,
             )
@@ -105,7 +108,13 @@ fn frame(b0: u8, masked: bool, payload: &[u8]) -> Vec<u8> {
 }
 
 fn good<W: Write>(o: &mut Out<W>, port: u16) {
-    let mut f = Flow::new(([10, 0, 0, 1], port));
+    exchange(o, ([10, 0, 0, 1], port));
+}
+
+/// A whole WebSocket connection from `client`: handshake, one message each
+/// way, close.
+fn exchange<W: Write>(o: &mut Out<W>, client: ([u8; 4], u16)) {
+    let mut f = Flow::new(client);
     f.open(o);
     f.upgrade(o, None);
     f.c2s(o, &frame(0x81, true, b"hello"));
@@ -116,13 +125,13 @@ fn good<W: Write>(o: &mut Out<W>, port: u16) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, kind, count, path] = args.as_slice() else {
-        eprintln!("usage: hostile_gen syn-flood|ooo|bomb|tiny COUNT OUT.pcap");
+        eprintln!("usage: hostile_gen syn-flood|ooo|bomb|tiny|short COUNT OUT.pcap");
         std::process::exit(2);
     };
     let n: u32 = count.parse().expect("COUNT is a number");
     let file = BufWriter::new(std::fs::File::create(path).expect("create"));
     let w = PcapWriter::new(file, LinkType::Ethernet, 65535, Endian::Little, false).expect("write");
-    let mut o = Out { w, n: 0 };
+    let mut o = Out { w, n: 0, pause: 0 };
     good(&mut o, 40001);
     match kind.as_str() {
         "syn-flood" => {
@@ -178,6 +187,13 @@ fn main() {
             }
             f.c2s(&mut o, &seg);
             f.close(&mut o);
+        }
+        "short" => {
+            for i in 0..n {
+                let client = [10, 2 + (i >> 24) as u8, (i >> 16) as u8, (i >> 8) as u8];
+                exchange(&mut o, (client, 1024 + (i & 0xff) as u16));
+                o.pause += 1_000_000;
+            }
         }
         other => {
             eprintln!("unknown kind {other}");

@@ -820,3 +820,101 @@ fn h37_fuzz_regressions_replay() {
         }
     }
 }
+
+/// Records the order of handshakes and connection ends.
+#[derive(Default)]
+struct EndOrder(Vec<(&'static str, String)>);
+
+impl wsinspect::analysis::EventSink for EndOrder {
+    fn event(
+        &mut self,
+        conn: &wsinspect::analysis::model::Connection,
+        ev: wsinspect::analysis::SinkEvent<'_>,
+    ) {
+        use wsinspect::analysis::SinkEvent;
+        match ev {
+            SinkEvent::Handshake(_) => self.0.push(("handshake", conn.client.clone())),
+            SinkEvent::End if conn.reported() => self.0.push(("end", conn.client.clone())),
+            _ => {}
+        }
+    }
+}
+
+/// A pcap of `(milliseconds, packet)`.
+fn pcap_at(packets: &[(i128, Vec<u8>)]) -> Vec<u8> {
+    use wsinspect::capture::writer::{Endian, PcapWriter};
+    use wsinspect::capture::{LinkType, Timestamp};
+    let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet, 65535, Endian::Little, false)
+        .expect("writing to memory");
+    for (ms, p) in packets {
+        let ts = Timestamp(1_700_000_000_000_000_000 + ms * 1_000_000);
+        w.write_packet(ts, p, p.len() as u32)
+            .expect("writing to memory");
+    }
+    w.finish().expect("writing to memory")
+}
+
+#[test]
+fn h38_closed_connections_leave_the_flow_table_after_their_linger() {
+    // A: a whole exchange, its last ACK 1 s after the FINs (within the
+    // linger: still A's), and a stray ACK 20 s later (not A's: a flow of
+    // its own, never reported). B starts 8 s in, after A's linger.
+    let mut fa = Flow::new(41001, 80);
+    let mut a = fa.open();
+    a.push(fa.c2s(&upgrade_request(None)));
+    a.push(fa.s2c(&upgrade_response(None)));
+    a.push(fa.c2s(&frame(0x81, MASK, b"hello")));
+    a.extend(fa.close());
+    let last_ack = tcp(
+        fa.c,
+        fa.s,
+        fa.cseq.wrapping_add(1),
+        fa.sseq.wrapping_add(1),
+        ACK,
+        b"",
+    );
+    let mut packets: Vec<(i128, Vec<u8>)> = a
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| (i as i128, p))
+        .collect();
+    let a_packets = packets.len() as u64 + 1;
+    packets.push((1_000, last_ack.clone()));
+    for (i, p) in good_exchange(41002).into_iter().enumerate() {
+        packets.push((8_000 + i as i128, p));
+    }
+    packets.push((20_000, last_ack));
+
+    let mut order = EndOrder::default();
+    let bytes = pcap_at(&packets);
+    let analysis =
+        wsinspect::pipeline::analyze_reader("h38", &bytes[..], Limits::default(), &mut order)
+            .expect("readable");
+    assert_eq!(
+        analysis.connections.len(),
+        2,
+        "{:?}",
+        analysis.capture_anomalies
+    );
+    assert_eq!(
+        conn(&analysis, 41001).packets,
+        a_packets,
+        "the late ACK within the linger is A's"
+    );
+    assert_good(&analysis, 41002);
+    let seen: Vec<(&str, &str)> = order
+        .0
+        .iter()
+        .map(|(e, c)| (*e, c.rsplit(':').next().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("handshake", "41001"),
+            ("end", "41001"),
+            ("handshake", "41002"),
+            ("end", "41002")
+        ],
+        "A is finished when its linger is over, not at the end of the capture"
+    );
+}

@@ -81,6 +81,12 @@ impl TcpConn {
         self.fin.iter().chain(self.rst.iter()).any(|&b| b)
     }
 
+    /// Both sides sent a FIN, or one a RST: the connection is over (late
+    /// retransmissions and the last ACK may still come).
+    pub fn is_closed(&self) -> bool {
+        self.rst.iter().any(|&r| r) || self.fin.iter().all(|&f| f)
+    }
+
     /// True when a SYN from `side` with `isn` starts a *new* connection on
     /// the same address pair (port reuse): the old one ended and this SYN is
     /// not a retransmission of its SYN.
