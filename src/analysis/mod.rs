@@ -410,6 +410,16 @@ impl<'s> Analyzer<'s> {
         self.offer_messages(slot);
         if closed_now {
             self.closing.push_back((slot, id, last_ts));
+            // Flows finished otherwise (evicted, port reuse) leave entries
+            // behind; at most one entry is current per live flow.
+            if self.closing.len() > 2 * self.flows.len() + 1024 {
+                let live = &self.live;
+                self.closing.retain(|&(slot, id, _)| {
+                    live.get(slot)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|t| t.id == id)
+                });
+            }
         }
         if self.recency.len() > 2 * self.flows.len() + 1024 {
             self.sweep_recency();
