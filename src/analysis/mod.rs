@@ -307,13 +307,10 @@ impl<'s> Analyzer<'s> {
     /// is looked at once, or once more per packet its flow got since.
     fn retire_lingering(&mut self, now: Timestamp) {
         while let Some(&(slot, id, since)) = self.closing.front() {
-            let last = match self.live.get(slot).and_then(Option::as_ref) {
-                Some(t) if t.id == id => t.tcp.last_ts,
+            let Some(last) = tenant(&self.live, slot, id).map(|t| t.tcp.last_ts) else {
                 // Finished already (evicted, port reuse).
-                _ => {
-                    self.closing.pop_front();
-                    continue;
-                }
+                self.closing.pop_front();
+                continue;
             };
             if last != since {
                 self.closing.pop_front();
@@ -414,11 +411,8 @@ impl<'s> Analyzer<'s> {
             // behind; at most one entry is current per live flow.
             if self.closing.len() > 2 * self.flows.len() + 1024 {
                 let live = &self.live;
-                self.closing.retain(|&(slot, id, _)| {
-                    live.get(slot)
-                        .and_then(Option::as_ref)
-                        .is_some_and(|t| t.id == id)
-                });
+                self.closing
+                    .retain(|&(slot, id, _)| tenant(live, slot, id).is_some());
             }
         }
         if self.recency.len() > 2 * self.flows.len() + 1024 {
@@ -501,9 +495,7 @@ impl<'s> Analyzer<'s> {
     fn sweep_recency(&mut self) {
         let live = &self.live;
         self.recency.retain(|&(slot, id, seen)| {
-            live.get(slot)
-                .and_then(Option::as_ref)
-                .is_some_and(|t| t.id == id && t.last_seen == seen)
+            tenant(live, slot, id).is_some_and(|t| t.last_seen == seen)
         });
     }
 
@@ -567,11 +559,7 @@ impl<'s> Analyzer<'s> {
     /// false when no flow is live.
     fn evict_idle(&mut self) -> bool {
         while let Some((slot, id, seen)) = self.recency.pop_front() {
-            let current = self
-                .live
-                .get(slot)
-                .and_then(Option::as_ref)
-                .is_some_and(|t| t.id == id && t.last_seen == seen);
+            let current = tenant(&self.live, slot, id).is_some_and(|t| t.last_seen == seen);
             if current {
                 self.evictions += 1;
                 if self.evictions == 1 {
@@ -828,6 +816,13 @@ fn finalize_budget(t: &mut Tracked) -> (u64, [u64; 3]) {
     let mut sink = NullSink;
     t.session.finish(&mut sink);
     (t.session.budget, std::mem::take(&mut t.session.dropped))
+}
+
+/// The flow in `slot` if it is still connection `id` (slots are reused).
+fn tenant(live: &[Option<Tracked>], slot: usize, id: u32) -> Option<&Tracked> {
+    live.get(slot)
+        .and_then(Option::as_ref)
+        .filter(|t| t.id == id)
 }
 
 /// Hands a reassembled piece to the session, recording capture gaps.
