@@ -18,7 +18,6 @@ use super::handoff::{Handoff, handoff};
 use super::spill_file::SpillFile;
 use crate::analysis::model::{Analysis, Connection};
 use crate::analysis::{EventSink, SinkEvent};
-use crate::capture::PacketNo;
 use crate::ws::message::Message;
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -79,19 +78,18 @@ enum Parcel {
 /// messages, which were parked before it.
 struct Record {
     id: u32,
-    first_packet: PacketNo,
     text: Vec<u8>,
 }
 
-/// A finished connection parked whole: the place of its record in the
-/// file, and its messages. About a hundred bytes stay in memory per
-/// connection instead of its record (a kilobyte or more: a capture of a
-/// million short connections would hold a gigabyte).
+/// A finished connection parked whole. In the file, at `at`: the record's
+/// length, the number of its messages' ranges and of its messages (3 ×
+/// u64, little-endian), the ranges (offset, length: 2 × u64 each), then
+/// the record. Only these 16 bytes stay in memory per connection instead
+/// of its record (a kilobyte or more: a capture of a million short
+/// connections would hold a gigabyte).
 struct Finished {
     id: u32,
-    first_packet: PacketNo,
-    record: (u64, usize),
-    messages: Parked,
+    at: u64,
 }
 
 /// The spill file and what it holds; owned by the worker thread while the
@@ -189,21 +187,52 @@ impl Parker {
     fn park_connection(&mut self, r: &Record) {
         let mut messages = self.parked.remove(&r.id).unwrap_or_default();
         self.buffered -= messages.buf.len();
-        let record = (self.file.end(), r.text.len());
+        let flushed = Self::flush_one(&mut self.file, &mut messages);
+        let n = messages.ranges.len();
+        let mut head = Vec::with_capacity(24 + 16 * n);
+        for v in [r.text.len() as u64, n as u64, messages.count] {
+            head.extend_from_slice(&v.to_le_bytes());
+        }
+        for &(off, len) in &messages.ranges {
+            head.extend_from_slice(&off.to_le_bytes());
+            head.extend_from_slice(&(len as u64).to_le_bytes());
+        }
+        let at = self.file.end();
         // Kept readable by the file even when a write fails (in memory).
-        let res = self
-            .file
-            .append(&r.text)
-            .and(Self::flush_one(&mut self.file, &mut messages));
+        let res = flushed
+            .and(self.file.append(&head))
+            .and(self.file.append(&r.text));
         self.write_error |= res.is_err();
-        messages.buf = Vec::new();
-        messages.ranges.shrink_to_fit();
-        self.finished.push(Finished {
-            id: r.id,
-            first_packet: r.first_packet,
-            record,
-            messages,
-        });
+        self.finished.push(Finished { id: r.id, at });
+    }
+
+    /// Reads back a finished connection: its record into `text`, and where
+    /// its messages are.
+    fn read_finished(&mut self, at: u64, text: &mut Vec<u8>) -> io::Result<Parked> {
+        let mut buf = Vec::new();
+        self.file.read(at, 24, &mut buf)?;
+        let word = |b: &[u8], i: usize| {
+            let mut w = [0; 8];
+            w.copy_from_slice(&b[8 * i..8 * i + 8]);
+            u64::from_le_bytes(w)
+        };
+        let (len, n, count) = (word(&buf, 0), word(&buf, 1), word(&buf, 2));
+        let (len, n) = (usize::try_from(len), usize::try_from(n));
+        let (Ok(len), Ok(n)) = (len, n) else {
+            return Err(io::Error::other(
+                "spill file: a connection entry is corrupt",
+            ));
+        };
+        self.file.read(at + 24, 16 * n, &mut buf)?;
+        let ranges = (0..n)
+            .map(|i| (word(&buf, 2 * i), word(&buf, 2 * i + 1) as usize))
+            .collect();
+        self.file.read(at + 24 + 16 * n as u64, len, text)?;
+        Ok(Parked {
+            ranges,
+            buf: Vec::new(),
+            count,
+        })
     }
 
     /// Parks what the analysis handed over.
@@ -398,11 +427,7 @@ impl EventSink for MessageSpill {
         match serde_json::to_vec_pretty(conn) {
             Ok(text) => {
                 let bytes = text.len();
-                let r = Record {
-                    id: conn.id,
-                    first_packet: conn.first_packet,
-                    text,
-                };
+                let r = Record { id: conn.id, text };
                 self.hand(Parcel::Connection(r), bytes);
             }
             Err(e) => {
@@ -529,9 +554,10 @@ fn indent_into(dst: &mut Vec<u8>, src: &[u8], indent: &[u8]) {
     dst.extend_from_slice(rest);
 }
 
-/// Finds `needle` in `hay`.
+/// Finds `needle` in `hay` (once per connection record: a naive search was
+/// a tenth of a JSON report of 200 000 short connections).
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 /// Writes the same document as [`write()`] for an analysis whose messages
@@ -576,10 +602,7 @@ pub fn write_spilled(
         out.write_all(b"\n")?;
         out.write_all(CONNECTION_INDENT)?;
         let (parked, kept) = match conn {
-            Parcelled::Finished(f) => {
-                spill.file.read(f.record.0, f.record.1, &mut text)?;
-                (f.messages, Vec::new())
-            }
+            Parcelled::Finished(at) => (spill.read_finished(at, &mut text)?, Vec::new()),
             Parcelled::Model(mut c) => {
                 let parked = spill.parked.remove(&c.id).unwrap_or_default();
                 // Written in place when nothing of it was parked.
@@ -606,29 +629,29 @@ pub fn write_spilled(
 /// A connection of the document: parked when it finished, or still in the
 /// model (the analysis ended, or it was not dropped).
 enum Parcelled {
-    Finished(Finished),
-    /// Boxed: a record is ten times the size of a parked connection, and
-    /// there may be a million of the latter.
+    /// Where its entry is in the spill file.
+    Finished(u64),
+    /// Boxed: a record is ten times the size of a parked entry, and there
+    /// may be a million of the latter.
     Model(Box<Connection>),
 }
 
-/// The connections in the order the model lists them: by first packet,
-/// the finished ones first on a tie ([`crate::analysis::Analyzer`] sorts
-/// finished then current connections, stably). A connection both parked
-/// and left in the model is written once.
-fn in_model_order(finished: Vec<Finished>, model: Vec<Connection>) -> Vec<Parcelled> {
-    let parked: std::collections::HashSet<u32> = finished.iter().map(|f| f.id).collect();
-    let mut all: Vec<(PacketNo, Parcelled)> = finished
+/// The connections in the order the model lists them, by first packet,
+/// which is the order of their ids (given as connections are first seen).
+/// A connection both parked and left in the model is written once.
+fn in_model_order(mut finished: Vec<Finished>, model: Vec<Connection>) -> Vec<Parcelled> {
+    finished.sort_unstable_by_key(|f| f.id);
+    let mut all: Vec<(u32, Parcelled)> = model
         .into_iter()
-        .map(|f| (f.first_packet, Parcelled::Finished(f)))
-        .chain(
-            model
-                .into_iter()
-                .filter(|c| !parked.contains(&c.id))
-                .map(|c| (c.first_packet, Parcelled::Model(Box::new(c)))),
-        )
+        .filter(|c| finished.binary_search_by_key(&c.id, |f| f.id).is_err())
+        .map(|c| (c.id, Parcelled::Model(Box::new(c))))
         .collect();
-    all.sort_by_key(|(first, _)| *first);
+    all.extend(
+        finished
+            .into_iter()
+            .map(|f| (f.id, Parcelled::Finished(f.at))),
+    );
+    all.sort_unstable_by_key(|(id, _)| *id);
     all.into_iter().map(|(_, c)| c).collect()
 }
 
