@@ -117,6 +117,15 @@ pub trait EventSink {
         Some(m)
     }
 
+    /// A finished connection the analyzer lets go
+    /// ([`Analyzer::set_drop_finished`]): the [`SinkEvent::End`] event with
+    /// the record handed over by value, so that a sink that writes it on
+    /// another thread need not copy it. The default passes it to
+    /// [`EventSink::event`] and drops it.
+    fn end(&mut self, conn: Connection) {
+        self.event(&conn, SinkEvent::End);
+    }
+
     /// True when the sink can take nothing more (its output is gone: a
     /// closed pipe); reading the capture may then stop. Asked after every
     /// packet.
@@ -602,10 +611,10 @@ impl<'s> Analyzer<'s> {
                 self.model_bytes = self.model_bytes.saturating_sub(kept_cost);
             }
         }
-        self.sink.event(&conn, SinkEvent::End);
         // Connections of no known protocol are never reported: drop them
         // now so that a SYN flood costs no memory once its flows retire.
         if !conn.reported() {
+            self.sink.event(&conn, SinkEvent::End);
             self.lift_limit_anomalies(&conn);
             return;
         }
@@ -615,12 +624,17 @@ impl<'s> Analyzer<'s> {
             e.messages += conn.stats.c2s.messages + conn.stats.s2c.messages;
             e.control_frames += conn.stats.c2s.control_frames + conn.stats.s2c.control_frames;
             e.violations += conn.violations.len() as u64;
+        }
+        if self.drop_finished {
+            self.sink.end(conn);
+            return;
+        }
+        self.sink.event(&conn, SinkEvent::End);
+        if self.evict {
             conn.messages = Vec::new();
             conn.control = Vec::new();
         }
-        if !self.drop_finished {
-            self.done.push(conn);
-        }
+        self.done.push(conn);
     }
 
     /// Live captures (bounded memory): once a finished connection has gone

@@ -227,6 +227,10 @@ impl EventSink for WhereSink<'_> {
     fn stopped(&self) -> bool {
         self.inner.stopped()
     }
+
+    fn end(&mut self, conn: Connection) {
+        self.inner.end(conn);
+    }
 }
 
 /// One FLV stream found in one direction of a connection.

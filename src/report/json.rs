@@ -49,6 +49,9 @@ const CONNECTION_INDENT: &[u8] = b"    ";
 const CHUNK_BYTES: usize = 32 << 10;
 /// Parked text held in memory over all connections before all is written out.
 const MAX_BUFFERED: usize = 4 << 20;
+/// What a connection record counts for in the worker's queue (its
+/// handshake headers, events and counters).
+const RECORD_BYTES: usize = 2048;
 /// Capacity of emptied buffers kept for reuse.
 const MAX_POOLED: usize = 2 << 20;
 
@@ -72,6 +75,9 @@ enum Parcel {
     Message(u32, Message),
     /// A finished connection's record (after its messages).
     Connection(Record),
+    /// A finished connection the model let go, to be serialized by the
+    /// parker (after its messages).
+    Finished(Box<Connection>),
 }
 
 /// A finished connection's record, serialized (pretty, alone) without its
@@ -185,12 +191,16 @@ impl Parker {
     /// Parks a finished connection's record; its messages' last bytes go
     /// to the file too, so that nothing of it but its place stays in memory.
     fn park_connection(&mut self, r: &Record) {
-        let mut messages = self.parked.remove(&r.id).unwrap_or_default();
+        self.park_record(r.id, &r.text);
+    }
+
+    fn park_record(&mut self, id: u32, text: &[u8]) {
+        let mut messages = self.parked.remove(&id).unwrap_or_default();
         self.buffered -= messages.buf.len();
         let flushed = Self::flush_one(&mut self.file, &mut messages);
         let n = messages.ranges.len();
         let mut head = Vec::with_capacity(24 + 16 * n);
-        for v in [r.text.len() as u64, n as u64, messages.count] {
+        for v in [text.len() as u64, n as u64, messages.count] {
             head.extend_from_slice(&v.to_le_bytes());
         }
         for &(off, len) in &messages.ranges {
@@ -201,9 +211,9 @@ impl Parker {
         // Kept readable by the file even when a write fails (in memory).
         let res = flushed
             .and(self.file.append(&head))
-            .and(self.file.append(&r.text));
+            .and(self.file.append(text));
         self.write_error |= res.is_err();
-        self.finished.push(Finished { id: r.id, at });
+        self.finished.push(Finished { id, at });
     }
 
     /// Reads back a finished connection: its record into `text`, and where
@@ -243,6 +253,12 @@ impl Parker {
                 self.park(*conn, m);
             }
             Parcel::Connection(r) => self.park_connection(r),
+            Parcel::Finished(c) => match serde_json::to_vec_pretty(c) {
+                Ok(text) => self.park_record(c.id, &text),
+                Err(e) => {
+                    self.failed.get_or_insert_with(|| e.to_string());
+                }
+            },
         }
     }
 
@@ -436,6 +452,14 @@ impl EventSink for MessageSpill {
         }
     }
 
+    /// Serialized and parked by the worker thread.
+    fn end(&mut self, conn: Connection) {
+        if !conn.reported() || !self.is_active() {
+            return;
+        }
+        self.hand(Parcel::Finished(Box::new(conn)), RECORD_BYTES);
+    }
+
     fn take_messages(&mut self, conn: u32, messages: &mut Vec<Message>) {
         if !self.is_active() {
             return;
@@ -579,7 +603,7 @@ pub fn write_spilled(
     };
     if let Some(why) = spill.failed.take() {
         return Err(io::Error::other(format!(
-            "a message cannot be serialized: {why}"
+            "a message or a connection record cannot be serialized: {why}"
         )));
     }
     let conns = in_model_order(

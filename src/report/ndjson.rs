@@ -54,6 +54,10 @@ struct Worker {
     failed: Arc<AtomicBool>,
 }
 
+/// What a connection record counts for in the writer's queue (its
+/// handshake headers, events and counters).
+const END_BYTES: usize = 2048;
+
 /// One piece of output, in event order. Nearly every item is a message,
 /// so the size of the rare `Lines` variant does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -62,6 +66,8 @@ enum Item {
     Lines(Vec<u8>),
     /// A `message` line, serialized by the writer thread.
     Message(Arc<LineFrame>, Message),
+    /// A `connection_end` line, rendered by the writer thread.
+    End(Box<Connection>),
 }
 
 /// What surrounds the message object in a connection's `message` lines:
@@ -299,6 +305,12 @@ fn write_batches<W: Write>(out: W, inbox: Inbox<Item>, failed: &AtomicBool) -> i
                     m.settle_digest();
                     frame.write(&mut out, m)
                 }
+                Item::End(conn) => match end_line(conn) {
+                    Some(v) => serde_json::to_writer(&mut out, &v)
+                        .map_err(super::json::into_io)
+                        .and_then(|_| out.write_all(b"\n")),
+                    None => Ok(()),
+                },
             };
             if result.is_err() {
                 failed.store(true, Ordering::Relaxed);
@@ -320,6 +332,12 @@ fn with_conn(event: &str, conn: &Connection, key: &str, body: impl Serialize) ->
 }
 
 /// The connection record without its per-message lists.
+/// The `connection_end` line of a reported connection.
+fn end_line(conn: &Connection) -> Option<Value> {
+    conn.reported()
+        .then(|| with_conn("connection_end", conn, "connection", summary(conn)))
+}
+
 fn summary(conn: &Connection) -> Value {
     let mut v = serde_json::to_value(conn).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut v {
@@ -353,6 +371,21 @@ impl<W: Write> EventSink for NdjsonSink<W> {
         messages.clear();
     }
 
+    /// With the writer thread, the record goes to it to be rendered (the
+    /// summary of a connection is a tree of every field: on a capture of
+    /// many short connections that was most of the analysis thread's work).
+    fn end(&mut self, conn: Connection) {
+        let Output::Threaded(w) = &mut self.out else {
+            return self.event(&conn, SinkEvent::End);
+        };
+        if self.error.is_some() {
+            return;
+        }
+        self.frames.remove(&conn.id);
+        w.take_pending();
+        w.queue.push(Item::End(Box::new(conn)), END_BYTES);
+    }
+
     /// Written (or queued for the writer thread) as it completes, and not
     /// kept in the model.
     fn message(&mut self, conn: &Connection, m: Message) -> Option<Message> {
@@ -373,10 +406,10 @@ impl<W: Write> EventSink for NdjsonSink<W> {
             SinkEvent::Anomaly(a) => with_conn("anomaly", conn, "anomaly", a),
             SinkEvent::End => {
                 self.frames.remove(&conn.id);
-                if !conn.reported() {
-                    return;
+                match end_line(conn) {
+                    Some(v) => v,
+                    None => return,
                 }
-                with_conn("connection_end", conn, "connection", summary(conn))
             }
         };
         self.line(&v);
