@@ -840,20 +840,6 @@ impl wsinspect::analysis::EventSink for EndOrder {
     }
 }
 
-/// A pcap of `(milliseconds, packet)`.
-fn pcap_at(packets: &[(i128, Vec<u8>)]) -> Vec<u8> {
-    use wsinspect::capture::writer::{Endian, PcapWriter};
-    use wsinspect::capture::{LinkType, Timestamp};
-    let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet, 65535, Endian::Little, false)
-        .expect("writing to memory");
-    for (ms, p) in packets {
-        let ts = Timestamp(1_700_000_000_000_000_000 + ms * 1_000_000);
-        w.write_packet(ts, p, p.len() as u32)
-            .expect("writing to memory");
-    }
-    w.finish().expect("writing to memory")
-}
-
 #[test]
 fn h38_closed_connections_leave_the_flow_table_after_their_linger() {
     // A: a whole exchange, its last ACK 1 s after the FINs (within the
@@ -886,7 +872,7 @@ fn h38_closed_connections_leave_the_flow_table_after_their_linger() {
     packets.push((20_000, last_ack));
 
     let mut order = EndOrder::default();
-    let bytes = pcap_at(&packets);
+    let bytes = pcap_at(packets.iter().map(|(ms, p)| (*ms, p)));
     let analysis =
         wsinspect::pipeline::analyze_reader("h38", &bytes[..], Limits::default(), &mut order)
             .expect("readable");

@@ -233,27 +233,29 @@ mod tests {
         )
     }
 
+    /// A way of reading a capture: directly or ahead.
+    type Reading = fn(
+        CaptureReader<'_>,
+        &mut dyn FnMut(&RawPacket<'_>, &[Vec<u8>]) -> ControlFlow<()>,
+    ) -> ReadEnd;
+
+    /// What `read` gives of `bytes`: every packet, and how it ended.
+    fn collect(bytes: &[u8], read: Reading) -> (Vec<Seen>, String) {
+        let r = CaptureReader::new(bytes).expect("a capture");
+        let mut v = Vec::new();
+        let end = read(r, &mut |p, s| {
+            v.push(seen(p, s));
+            ControlFlow::Continue(())
+        });
+        (v, format!("{end:?}"))
+    }
+
     /// Direct reading and reading ahead, on the same bytes.
     fn both(bytes: &[u8]) -> ((Vec<Seen>, String), (Vec<Seen>, String)) {
-        let direct = {
-            let r = CaptureReader::new(bytes).expect("a capture");
-            let mut v = Vec::new();
-            let end = read_inline(r, |p, s| {
-                v.push(seen(p, s));
-                ControlFlow::Continue(())
-            });
-            (v, format!("{end:?}"))
-        };
-        let ahead = {
-            let r = CaptureReader::new(bytes).expect("a capture");
-            let mut v = Vec::new();
-            let end = for_each_packet(r, |p, s| {
-                v.push(seen(p, s));
-                ControlFlow::Continue(())
-            });
-            (v, format!("{end:?}"))
-        };
-        (direct, ahead)
+        (
+            collect(bytes, |r, f| read_inline(r, f)),
+            collect(bytes, |r, f| for_each_packet(r, f)),
+        )
     }
 
     #[test]

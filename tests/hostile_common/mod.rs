@@ -162,10 +162,15 @@ pub fn good_exchange(cport: u16) -> Vec<Vec<u8>> {
 
 /// A pcap (Ethernet, microseconds) of `packets`, one millisecond apart.
 pub fn pcap(packets: &[Vec<u8>]) -> Vec<u8> {
+    pcap_at(packets.iter().enumerate().map(|(i, p)| (i as i128, p)))
+}
+
+/// A pcap of `(time in milliseconds, packet)`.
+pub fn pcap_at<'a>(packets: impl IntoIterator<Item = (i128, &'a Vec<u8>)>) -> Vec<u8> {
     let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet, 65535, Endian::Little, false)
         .expect("writing to memory");
-    for (i, p) in packets.iter().enumerate() {
-        let ts = Timestamp(1_700_000_000_000_000_000 + i as i128 * 1_000_000);
+    for (ms, p) in packets {
+        let ts = Timestamp(1_700_000_000_000_000_000 + ms * 1_000_000);
         w.write_packet(ts, p, p.len() as u32)
             .expect("writing to memory");
     }
