@@ -281,12 +281,18 @@ mod tests {
         assert!(packets > 3 * BATCH_PACKETS, "{packets}");
     }
 
-    #[test]
-    fn secrets_blocks_reach_the_packets_that_follow_them() {
+    /// A pcapng writer with one Ethernet interface.
+    fn ethernet_pcapng() -> (PcapngWriter<Vec<u8>>, u32) {
         let mut w = PcapngWriter::new(Vec::new(), Endian::Little).expect("writer");
         let iface = w
             .add_interface(LinkType::Ethernet, 65535, false)
             .expect("iface");
+        (w, iface)
+    }
+
+    #[test]
+    fn secrets_blocks_reach_the_packets_that_follow_them() {
+        let (mut w, iface) = ethernet_pcapng();
         let mut want_secrets = Vec::new();
         for i in 0..5000u32 {
             if i % 1500 == 7 {
@@ -309,10 +315,7 @@ mod tests {
     /// stops too, and no error is reported.
     #[test]
     fn breaking_stops_the_reader() {
-        let mut w = PcapngWriter::new(Vec::new(), Endian::Little).expect("writer");
-        let iface = w
-            .add_interface(LinkType::Ethernet, 65535, false)
-            .expect("iface");
+        let (mut w, iface) = ethernet_pcapng();
         for i in 0..20_000u32 {
             w.write_packet(iface, Timestamp(i128::from(i)), &[i as u8; 100], 1500)
                 .expect("packet");
