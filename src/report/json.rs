@@ -73,18 +73,9 @@ struct Parked {
 enum Parcel {
     /// A completed message of connection `.0`.
     Message(u32, Message),
-    /// A finished connection's record (after its messages).
-    Connection(Record),
-    /// A finished connection the model let go, to be serialized by the
-    /// parker (after its messages).
+    /// A finished connection's record (after its messages), to be
+    /// serialized without them.
     Finished(Box<Connection>),
-}
-
-/// A finished connection's record, serialized (pretty, alone) without its
-/// messages, which were parked before it.
-struct Record {
-    id: u32,
-    text: Vec<u8>,
 }
 
 /// A finished connection parked whole. In the file, at `at`: the record's
@@ -188,12 +179,9 @@ impl Parker {
         self.write_error = res.is_err();
     }
 
-    /// Parks a finished connection's record; its messages' last bytes go
-    /// to the file too, so that nothing of it but its place stays in memory.
-    fn park_connection(&mut self, r: &Record) {
-        self.park_record(r.id, &r.text);
-    }
-
+    /// Parks a finished connection's record `text` (pretty, alone, with an
+    /// empty `messages` array); its messages' last bytes go to the file
+    /// too, so that nothing of it but its place stays in memory.
     fn park_record(&mut self, id: u32, text: &[u8]) {
         let mut messages = self.parked.remove(&id).unwrap_or_default();
         self.buffered -= messages.buf.len();
@@ -252,7 +240,6 @@ impl Parker {
                 m.settle_digest();
                 self.park(*conn, m);
             }
-            Parcel::Connection(r) => self.park_connection(r),
             Parcel::Finished(c) => match serde_json::to_vec_pretty(c) {
                 Ok(text) => self.park_record(c.id, &text),
                 Err(e) => {
@@ -291,9 +278,6 @@ pub struct MessageSpill {
     mode: Mode,
     /// Why the spill file could not be made (messages stay in the model).
     pub error: Option<io::Error>,
-    /// A finished connection could not be serialized: the document cannot
-    /// be written (the model no longer holds it).
-    failed: Option<String>,
 }
 
 impl std::fmt::Debug for MessageSpill {
@@ -334,7 +318,6 @@ impl MessageSpill {
                     path,
                     mode: Mode::Off,
                     error: Some(e),
-                    failed: None,
                 };
             }
         };
@@ -377,7 +360,6 @@ impl MessageSpill {
             path,
             mode,
             error: None,
-            failed: None,
         }
     }
 
@@ -437,18 +419,9 @@ impl EventSink for MessageSpill {
     /// holds no finished connection, and memory does not grow with their
     /// number.
     fn event(&mut self, conn: &Connection, ev: SinkEvent<'_>) {
-        if !matches!(ev, SinkEvent::End) || !conn.reported() || !self.is_active() {
-            return;
-        }
-        match serde_json::to_vec_pretty(conn) {
-            Ok(text) => {
-                let bytes = text.len();
-                let r = Record { id: conn.id, text };
-                self.hand(Parcel::Connection(r), bytes);
-            }
-            Err(e) => {
-                self.failed.get_or_insert_with(|| e.to_string());
-            }
+        if matches!(ev, SinkEvent::End) {
+            // Kept by the model too: written once (see `write_spilled`).
+            self.end(conn.clone());
         }
     }
 
@@ -593,11 +566,6 @@ pub fn write_spilled(
     spill: MessageSpill,
     out: &mut impl Write,
 ) -> io::Result<()> {
-    if let Some(why) = &spill.failed {
-        return Err(io::Error::other(format!(
-            "a connection cannot be serialized: {why}"
-        )));
-    }
     let Some(mut spill) = spill.into_parker()? else {
         return write(&analysis, out);
     };
