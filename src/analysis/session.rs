@@ -683,6 +683,8 @@ impl Session {
             self.upgrade_exchange = None;
         }
         if status == 101 {
+            // No HTTP follows on this connection: the request's copy goes.
+            self.last_request = None;
             self.switch_to_ws(side, &head, first, sink);
             return;
         }
