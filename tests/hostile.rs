@@ -38,9 +38,7 @@ fn ws_conn(
     sframes: &[Vec<u8>],
 ) -> Vec<Vec<u8>> {
     let mut f = Flow::new(cport, 80);
-    let mut v = f.open();
-    v.push(f.c2s(&upgrade_request(ext)));
-    v.push(f.s2c(&upgrade_response(ext)));
+    let mut v = f.open_upgraded(ext);
     for fr in cframes {
         v.extend(f.c2s_all(fr));
     }
@@ -283,9 +281,7 @@ fn h16_syn_flood_stays_bounded() {
 fn h17_out_of_order_buffer_cap() {
     // 64 KiB ahead of a hole that is never filled, with a 16 KiB cap.
     let mut f = Flow::new(40003, 80);
-    let mut v = f.open();
-    v.push(f.c2s(&upgrade_request(None)));
-    v.push(f.s2c(&upgrade_response(None)));
+    let mut v = f.open_upgraded(None);
     let hole = f.cseq;
     for i in 0..64u32 {
         v.push(tcp(
@@ -378,9 +374,7 @@ fn h19_many_zero_byte_snaplen_segments() {
     // says 1000 bytes, none captured) at distinct offsets ahead of a hole:
     // they hold no bytes but must not grow the buffer without bound.
     let mut f = Flow::new(40004, 80);
-    let mut v = f.open();
-    v.push(f.c2s(&upgrade_request(None)));
-    v.push(f.s2c(&upgrade_response(None)));
+    let mut v = f.open_upgraded(None);
     let hole = f.cseq;
     for i in 0..3000u32 {
         let mut p = tcp(f.c, f.s, hole + 1 + i * 2000, f.sseq, ACK, b"");
@@ -410,9 +404,7 @@ fn h20_sequence_numbers_wrap_and_jump() {
     let mut f = Flow::new(40005, 80);
     f.cseq = u32::MAX - 3;
     f.sseq = u32::MAX;
-    let mut v = f.open();
-    v.push(f.c2s(&upgrade_request(None)));
-    v.push(f.s2c(&upgrade_response(None)));
+    let mut v = f.open_upgraded(None);
     v.push(f.c2s(&frame(0x81, MASK, b"across the wrap")));
     // A segment 2^31 ahead and one 2^31 behind: neither may confuse offsets.
     v.push(tcp(
@@ -759,9 +751,7 @@ fn h34_many_tiny_messages_hit_the_model_budget() {
 fn h35_frames_cut_at_every_byte_with_duplicates() {
     // The same exchange, every byte in its own segment, each sent twice.
     let mut f = Flow::new(40020, 80);
-    let mut v = f.open();
-    v.push(f.c2s(&upgrade_request(None)));
-    v.push(f.s2c(&upgrade_response(None)));
+    let mut v = f.open_upgraded(None);
     for b in frame(0x81, MASK, b"bytewise") {
         let p = f.c2s(&[b]);
         v.push(p.clone());
@@ -846,9 +836,7 @@ fn h38_closed_connections_leave_the_flow_table_after_their_linger() {
     // linger: still A's), and a stray ACK 20 s later (not A's: a flow of
     // its own, never reported). B starts 8 s in, after A's linger.
     let mut fa = Flow::new(41001, 80);
-    let mut a = fa.open();
-    a.push(fa.c2s(&upgrade_request(None)));
-    a.push(fa.s2c(&upgrade_response(None)));
+    let mut a = fa.open_upgraded(None);
     a.push(fa.c2s(&frame(0x81, MASK, b"hello")));
     a.extend(fa.close());
     let last_ack = tcp(

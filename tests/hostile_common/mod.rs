@@ -84,6 +84,14 @@ impl Flow {
         vec![a, b, c]
     }
 
+    /// SYN, SYN+ACK, ACK, then the upgrade request and its 101.
+    pub fn open_upgraded(&mut self, extensions: Option<&str>) -> Vec<Vec<u8>> {
+        let mut v = self.open();
+        v.push(self.c2s(&upgrade_request(extensions)));
+        v.push(self.s2c(&upgrade_response(extensions)));
+        v
+    }
+
     pub fn c2s(&mut self, data: &[u8]) -> Vec<u8> {
         let p = tcp(self.c, self.s, self.cseq, self.sseq, ACK, data);
         self.cseq = self.cseq.wrapping_add(data.len() as u32);
@@ -149,9 +157,7 @@ pub const MASK: Option<[u8; 4]> = Some([1, 2, 3, 4]);
 /// "hello" from the client, "world" from the server, close both ways.
 pub fn good_exchange(cport: u16) -> Vec<Vec<u8>> {
     let mut f = Flow::new(cport, 80);
-    let mut v = f.open();
-    v.push(f.c2s(&upgrade_request(None)));
-    v.push(f.s2c(&upgrade_response(None)));
+    let mut v = f.open_upgraded(None);
     v.push(f.c2s(&frame(0x81, MASK, b"hello")));
     v.push(f.s2c(&frame(0x81, None, b"world")));
     v.push(f.c2s(&frame(0x88, MASK, &[0x03, 0xe8])));
