@@ -115,7 +115,8 @@ pub struct Options {
     /// Counts the bytes read from the file or standard input, for the
     /// CLI's progress bar. The library itself never writes to a terminal.
     pub progress: Option<ReadCounter>,
-    /// The sink streams every connection as it ends (NDJSON): the returned
+    /// The sink takes every connection as it ends (the NDJSON report writes
+    /// it, the JSON report parks it in its spill file): the returned
     /// model keeps only the capture's totals, not the connections
     /// ([`Analyzer::set_drop_finished`]), so memory stays flat however
     /// many connections the capture holds.
