@@ -3,22 +3,33 @@
 //! flattened into an `export --parquet DIR` subcommand unchanged.
 
 use crate::cli::AnalysisArgs;
-use anyhow::{Context, Result};
+#[cfg(feature = "parquet")]
+use anyhow::Context;
+use anyhow::Result;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+#[cfg(feature = "parquet")]
 use std::sync::Arc;
-use wsinspect::columnar::{self, ExportOptions};
-use wsinspect::tls::KeyLog;
+#[cfg(feature = "parquet")]
+use wsinspect::{
+    columnar::{self, ExportOptions},
+    tls::KeyLog,
+};
+
+/// `ExportOptions::default()`, spelled out so that the flags and their
+/// help read the same in a build without the `parquet` feature.
+const ROW_GROUP_ROWS: usize = 16 * 1024;
+const TEXT_BYTES: usize = 1024;
 
 /// Options of the Parquet export (besides the output directory).
 #[derive(Debug, Args)]
 pub struct ParquetArgs {
     /// Rows per Parquet row group; also the most rows buffered per table.
-    #[arg(long, value_name = "N", default_value_t = ExportOptions::default().row_group_rows)]
+    #[arg(long, value_name = "N", default_value_t = ROW_GROUP_ROWS)]
     pub row_group_rows: usize,
     /// Bytes of each text message kept in the `text` column.
-    #[arg(long, value_name = "BYTES", default_value_t = ExportOptions::default().text_bytes)]
+    #[arg(long, value_name = "BYTES", default_value_t = TEXT_BYTES)]
     pub text_bytes: usize,
     /// Also use `<capture-stem>.keylog` next to each capture, when it
     /// exists, to decrypt its wss connections.
@@ -47,9 +58,24 @@ pub fn export_parquet(args: ExportParquetArgs) -> Result<ExitCode> {
     write_parquet(&args.dir, &args.captures, &args.parquet, &opts)
 }
 
+/// Without the `parquet` feature: says how to get it.
+#[cfg(not(feature = "parquet"))]
+pub fn write_parquet(
+    _dir: &Path,
+    _captures: &[String],
+    _args: &ParquetArgs,
+    _opts: &wsinspect::pipeline::Options,
+) -> Result<ExitCode> {
+    anyhow::bail!(
+        "this wsinspect was built without Parquet support; rebuild it with the `parquet` feature \
+         (on by default: `cargo install wsinspect`, without `--no-default-features`)"
+    )
+}
+
 /// Exports every capture into `dir`, one after the other; prints one line
 /// per capture on stderr (its row counts, or why it failed). Two captures with the same stem would overwrite
 /// each other's files, so that is refused before anything is written.
+#[cfg(feature = "parquet")]
 pub fn write_parquet(
     dir: &Path,
     captures: &[String],
@@ -106,6 +132,7 @@ pub fn write_parquet(
 }
 
 /// Merges `<stem>.keylog` beside the capture into the key log in force.
+#[cfg(feature = "parquet")]
 fn add_beside_keylog(
     path: &str,
     opts: &mut wsinspect::pipeline::Options,
@@ -130,4 +157,16 @@ fn add_beside_keylog(
     merged.merge(keys);
     opts.keylog = Some(Arc::new(merged));
     Ok(())
+}
+
+#[cfg(all(test, feature = "parquet"))]
+mod tests {
+    #[test]
+    fn flag_defaults_are_the_library_defaults() {
+        let d = super::ExportOptions::default();
+        assert_eq!(
+            (d.row_group_rows, d.text_bytes),
+            (super::ROW_GROUP_ROWS, super::TEXT_BYTES)
+        );
+    }
 }

@@ -22,6 +22,7 @@
 pub mod analysis;
 pub mod capture;
 pub mod check;
+#[cfg(feature = "parquet")]
 pub mod columnar;
 pub mod decode;
 pub mod export;
