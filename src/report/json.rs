@@ -274,7 +274,8 @@ enum Mode {
 
 /// Parks serialized messages in a temporary file; see the module docs.
 pub struct MessageSpill {
-    path: PathBuf,
+    /// Where the private, nameless spill file lives.
+    dir: PathBuf,
     mode: Mode,
     /// Why the spill file could not be made (messages stay in the model).
     pub error: Option<io::Error>,
@@ -283,7 +284,7 @@ pub struct MessageSpill {
 impl std::fmt::Debug for MessageSpill {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MessageSpill")
-            .field("path", &self.path)
+            .field("dir", &self.dir)
             .finish()
     }
 }
@@ -298,34 +299,18 @@ impl MessageSpill {
 
     /// A spill file in `dir`; `threaded` serializes on a worker thread.
     pub fn in_dir(dir: PathBuf, threaded: bool) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let path = dir.join(format!(
-            "wsinspect-messages-{}-{nanos}.json",
-            std::process::id()
-        ));
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path);
-        let file = match file {
+        let file = match SpillFile::create_in(&dir) {
             Ok(f) => f,
             Err(e) => {
                 return MessageSpill {
-                    path,
+                    dir,
                     mode: Mode::Off,
                     error: Some(e),
                 };
             }
         };
-        // Unlinked at once where the OS allows it, so nothing is left
-        // behind even when the process is killed.
-        let _ = std::fs::remove_file(&path);
         let parker = Parker {
-            file: SpillFile::new(file),
+            file,
             parked: HashMap::new(),
             finished: Vec::new(),
             buffered: 0,
@@ -357,7 +342,7 @@ impl MessageSpill {
             Mode::Inline(parker)
         };
         MessageSpill {
-            path,
+            dir,
             mode,
             error: None,
         }
@@ -385,15 +370,6 @@ impl MessageSpill {
 impl Default for MessageSpill {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-impl Drop for MessageSpill {
-    fn drop(&mut self) {
-        // Where the file could not be unlinked while open (not Unix).
-        if !matches!(self.mode, Mode::Off) {
-            let _ = std::fs::remove_file(&self.path);
-        }
     }
 }
 
