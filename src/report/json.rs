@@ -14,6 +14,7 @@
 //! `end_ts`) and lists connections by first packet, so it cannot be written
 //! while the capture is read; parking the messages is what bounds memory.
 
+use super::contract::Report;
 use super::handoff::{Handoff, handoff};
 use super::spill_file::SpillFile;
 use crate::analysis::model::{Analysis, Connection};
@@ -24,8 +25,9 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 /// Writes the analysis as one pretty-printed JSON document.
+/// The document is a [`Report`]: the contract's versions, then the analysis.
 pub fn write(analysis: &Analysis, out: &mut impl Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, analysis).map_err(into_io)?;
+    serde_json::to_writer_pretty(&mut *out, &Report::new(analysis)).map_err(into_io)?;
     out.write_all(b"\n")
 }
 
@@ -557,7 +559,7 @@ pub fn write_spilled(
     if conns.is_empty() {
         return write(&analysis, out);
     }
-    let head = serde_json::to_vec_pretty(&analysis).map_err(io::Error::other)?;
+    let head = serde_json::to_vec_pretty(&Report::new(&analysis)).map_err(io::Error::other)?;
     const CONNS: &[u8] = b"\n  \"connections\": []";
     let at = find(&head, CONNS).ok_or_else(|| io::Error::other("connections not found"))?;
     out.write_all(&head[..at])?;

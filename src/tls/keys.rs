@@ -459,7 +459,9 @@ mod tests {
         let okm = hkdf_expand(HashAlg::Sha256, &prk, &hex("f0f1f2f3f4f5f6f7f8f9"), 42).unwrap();
         assert_eq!(
             okm,
-            hex("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865")
+            hex(
+                "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
+            )
         );
     }
 
