@@ -34,7 +34,8 @@ pub const SCHEMA_VERSION: &str = "1.0.0";
 /// Version of the wsinspect that wrote the output.
 pub const WSINSPECT_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The JSON report: the versions, then the [`Analysis`].
+/// The JSON report: the contract's versions, then the analysis of the
+/// capture (its summary and its connections).
 #[derive(Serialize, JsonSchema)]
 #[schemars(title = "wsinspect JSON report", rename = "Report")]
 pub struct Report<'a> {
@@ -65,8 +66,10 @@ impl<'a> Report<'a> {
 #[derive(Serialize, JsonSchema)]
 pub struct NdjsonHeader {
     /// Always `header`.
+    #[schemars(extend("const" = "header"))]
     pub event: &'static str,
-    /// Version of this output contract (see [`SCHEMA_VERSION`]).
+    /// Version of this output contract: semver, additive changes are
+    /// minor, breaking ones major.
     #[schemars(extend("pattern" = r"^1\.[0-9]+\.[0-9]+$"))]
     pub schema_version: &'static str,
     /// The wsinspect version that wrote the stream.
@@ -256,8 +259,10 @@ impl SchemaKind {
     }
 }
 
+/// The schema's `$id`: a name, not a location (the files ship with the
+/// source and are printed by `wsinspect schema`).
 fn id(file: &str) -> String {
-    format!("https://github.com/wsinspect/wsinspect/docs/schema/{file}")
+    format!("urn:wsinspect:schema:{file}")
 }
 
 /// The JSON Schema (2020-12) of the JSON report.
