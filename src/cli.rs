@@ -63,6 +63,10 @@ enum Command {
     /// Print the man page (roff) to standard output.
     #[command(after_help = crate::cli_meta::MAN_EXAMPLES)]
     Man(crate::cli_meta::ManArgs),
+    /// Print the JSON Schema of the JSON report or of an NDJSON line
+    /// (the files shipped in docs/schema/).
+    #[command(after_help = crate::cli_meta::SCHEMA_EXAMPLES)]
+    Schema(crate::cli_meta::SchemaArgs),
 }
 
 const REPORT_EXAMPLES: &str = "\
@@ -256,6 +260,7 @@ pub fn run() -> Result<ExitCode> {
         Command::ExportParquet(args) => crate::cli_parquet::export_parquet(args),
         Command::Completions(args) => crate::cli_meta::completions(args),
         Command::Man(args) => crate::cli_meta::man(args),
+        Command::Schema(args) => crate::cli_meta::schema(args),
     }
 }
 

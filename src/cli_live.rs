@@ -79,6 +79,17 @@ pub(super) struct LiveArgs {
         default_value_t = 4096
     )]
     buffer_kib: usize,
+    /// Once the capture socket is open, switch to this user (when run as
+    /// root) and give up every capability, as `tcpdump -Z` does: the
+    /// parsing of untrusted traffic never runs privileged. The `-w` file
+    /// and the key log are opened before.
+    #[arg(
+        short = 'Z',
+        long = "user",
+        value_name = "USER",
+        default_value = "nobody"
+    )]
+    user: String,
     #[command(flatten)]
     analysis: AnalysisArgs,
 }
@@ -126,6 +137,7 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
     cfg.filter = filter;
     cfg.snaplen = args.snaplen;
     cfg.kernel_buffer = args.buffer_kib.saturating_mul(1024);
+    cfg.drop_to = Some(args.user.clone());
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -142,7 +154,12 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
         }
         None => None,
     };
+    // Files are opened while still privileged (the key log may be root's).
+    let analysis = args.analysis.options()?;
     let mut source = LiveSource::start(&cfg)?;
+    if let Some(dropped) = source.privileges() {
+        eprintln!("wsinspect: {dropped}");
+    }
     let filter_note = match (source.filter_mode(), &expr) {
         (FilterMode::Kernel { instructions }, Some(e)) => {
             format!(", filter {e:?} in the kernel ({instructions} BPF instructions)")
@@ -164,7 +181,6 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
         }
     );
 
-    let analysis = args.analysis.options()?;
     let opts = SessionOptions {
         limits: analysis.limits,
         keylog: analysis.keylog,

@@ -45,6 +45,25 @@ Examples:
   wsinspect man | man -l -
   wsinspect man > ~/.local/share/man/man1/wsinspect.1";
 
+/// Arguments of `wsinspect schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which output's schema.
+    #[arg(value_enum, default_value = "report")]
+    kind: wsinspect::report::contract::SchemaKind,
+}
+
+/// Help text after the options of `schema`.
+pub const SCHEMA_EXAMPLES: &str = "\
+Examples:
+  wsinspect schema report > report.schema.json
+  wsinspect schema ndjson > ndjson.schema.json";
+
+/// Writes the JSON Schema of `args.kind` to standard output.
+pub fn schema(args: SchemaArgs) -> Result<ExitCode> {
+    emit(args.kind.text().as_bytes())
+}
+
 /// Writes the completion script for `args.shell` to standard output.
 pub fn completions(args: CompletionsArgs) -> Result<ExitCode> {
     let mut buf = Vec::new();

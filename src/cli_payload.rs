@@ -77,6 +77,11 @@ pub struct ExportArgs {
     /// timestamps and link types).
     #[arg(long, value_name = "OUT")]
     pcapng: Option<PathBuf>,
+    /// With --pcapng: leave out the TLS secrets (by default the exported
+    /// wss connections' key log lines go into the file as a Decryption
+    /// Secrets Block, so it decrypts without the key log).
+    #[arg(long, requires = "pcapng")]
+    no_secrets: bool,
     /// Write the FLV stream carried by the chosen connections to a playable .flv.
     #[arg(long, value_name = "OUT")]
     flv: Option<PathBuf>,
@@ -241,12 +246,22 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
         if chosen.is_empty() {
             bail!("no connection with the ids given to --conn");
         }
-        let s = export::packets_to_pcapng(&args.capture, &chosen, out)?;
+        let empty = wsinspect::tls::KeyLog::default();
+        let secrets = match (&opts.keylog, args.no_secrets) {
+            (_, true) => None,
+            (Some(k), false) => Some(k.as_ref()),
+            (None, false) => Some(&empty),
+        };
+        let s = export::packets_to_pcapng(&args.capture, &chosen, out, secrets)?;
         eprintln!(
-            "wsinspect: wrote {} packets of {} connections to {}",
+            "wsinspect: wrote {} packets of {} connections to {}{}",
             s.items,
             chosen.len(),
-            out.display()
+            out.display(),
+            match s.secrets {
+                0 => String::new(),
+                n => format!(" with the TLS secrets of {n} sessions"),
+            }
         );
     }
     if let Some(dir) = &args.parquet {

@@ -5,7 +5,9 @@ use std::fmt;
 use std::net::SocketAddr;
 
 /// Which way bytes travel on a connection, relative to the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord, schemars::JsonSchema,
+)]
 pub enum Direction {
     /// From the client (the side that opened the connection) to the server.
     #[serde(rename = "c2s")]
@@ -56,7 +58,7 @@ impl fmt::Display for Direction {
 }
 
 /// A peer's role on a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Opened the TCP connection / sends masked frames.

@@ -25,7 +25,9 @@
 use crate::analysis::model::Analysis;
 use crate::analysis::{Analyzer, CaptureInfo, EventSink, Limits};
 use crate::capture::filter::{Filter, FilterError};
-use crate::capture::live::{ARPHRD_LOOPBACK, LiveError, PACKET_OUTGOING, PacketSocket, Received};
+use crate::capture::live::{
+    ARPHRD_LOOPBACK, Dropped, LiveError, PACKET_OUTGOING, PacketSocket, Received, drop_privileges,
+};
 use crate::capture::writer::{Endian, PcapngWriter};
 use crate::capture::{LinkType, PacketNo, RawPacket, Timestamp};
 use std::io::{self, Write};
@@ -52,6 +54,11 @@ pub struct LiveConfig {
     /// Bytes of packets queued between capture and analysis before
     /// packets are dropped.
     pub queue_bytes: u64,
+    /// Once the socket is open, give up privileges: switch to this user
+    /// when running as root, and clear every capability either way
+    /// ([`drop_privileges`]). `None` keeps them (a library caller that
+    /// shares its process with other work decides for itself).
+    pub drop_to: Option<String>,
 }
 
 impl LiveConfig {
@@ -64,6 +71,7 @@ impl LiveConfig {
             snaplen: DEFAULT_SNAPLEN,
             kernel_buffer: 4 << 20,
             queue_bytes: 64 << 20,
+            drop_to: None,
         }
     }
 }
@@ -137,6 +145,7 @@ pub struct LiveSource {
     link: LinkType,
     filter_mode: FilterMode,
     snaplen: u32,
+    privileges: Option<Dropped>,
 }
 
 /// How often the capture thread reads the kernel's counters and checks for
@@ -183,6 +192,9 @@ impl LiveSource {
             source,
         })?;
         sock.start()?;
+        // Before the capture thread starts, so that it inherits the
+        // reduced credentials (capabilities are per thread).
+        let privileges = cfg.drop_to.as_deref().map(drop_privileges).transpose()?;
         let link = sock.link_type();
         let (tx, rx) = mpsc::sync_channel(QUEUE_PACKETS);
         let stop = Arc::new(AtomicBool::new(false));
@@ -211,7 +223,13 @@ impl LiveSource {
             link,
             filter_mode,
             snaplen,
+            privileges,
         })
+    }
+
+    /// What was given up once the socket was open ([`LiveConfig::drop_to`]).
+    pub fn privileges(&self) -> Option<&Dropped> {
+        self.privileges.as_ref()
     }
 
     /// Link type of the queued packets.

@@ -9,7 +9,7 @@ use crate::flow::Direction;
 use serde::Serialize;
 
 /// What rule was broken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ViolationKind {
     /// RFC 6455 §4.2.2: Sec-WebSocket-Accept must be base64(SHA-1(key + GUID)).
@@ -71,7 +71,7 @@ impl ViolationKind {
 }
 
 /// One recorded violation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Violation {
     /// The rule.
     pub kind: ViolationKind,
@@ -84,7 +84,7 @@ pub struct Violation {
 }
 
 /// What limited the analysis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AnomalyKind {
     /// Bytes of the stream were never captured (loss before the capture point).
@@ -102,7 +102,7 @@ pub enum AnomalyKind {
 }
 
 /// One recorded anomaly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Anomaly {
     /// What kind.
     pub kind: AnomalyKind,

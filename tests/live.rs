@@ -398,3 +398,198 @@ fn user_space_filter_and_count() {
     assert_eq!(a["packet_count"], 3, "SYN, SYN+ACK, ACK of our port only");
     assert_eq!(a["stats"]["tcp_connections"], 1);
 }
+
+/// A `/proc/<pid>/task/*/status` field of every thread of `pid`.
+fn thread_fields(pid: u32, field: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let status = std::fs::read_to_string(t.unwrap().path().join("status")).unwrap_or_default();
+        if let Some(l) = status.lines().find(|l| l.starts_with(field)) {
+            out.push(l[field.len()..].trim().to_string());
+        }
+    }
+    out
+}
+
+/// Starts `live` with `args` (via `wrap`, e.g. setpriv, when given) and
+/// waits for it to listen; returns the child and its stderr so far.
+fn start_live(
+    wrap: &[&str],
+    args: &[&str],
+) -> (std::process::Child, std::thread::JoinHandle<String>) {
+    let mut cmd = match wrap.split_first() {
+        Some((prog, rest)) => {
+            let mut c = Command::new(prog);
+            c.args(rest).arg(BIN);
+            c
+        }
+        None => Command::new(BIN),
+    };
+    let mut child = cmd
+        .arg("live")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let err_reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("listening on") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    if rx.recv_timeout(Duration::from_secs(20)).is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("capture did not start:\n{}", err_reader.join().unwrap());
+    }
+    (child, err_reader)
+}
+
+/// Run as root, `live` switches to `nobody` once its socket is open: every
+/// thread has no capability left and `no_new_privs`, and it still
+/// captures and writes its `-w` file (opened before the drop).
+#[test]
+fn live_drops_root_once_capturing() {
+    if !is_root() || !std::path::Path::new("/sys/class/net/lo").exists() {
+        eprintln!("notice: privilege test skipped: it needs root and `lo`");
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("dropped.pcapng");
+    let filter = format!("tcp port {port}");
+    let saved_arg = saved.to_string_lossy().into_owned();
+    let (child, err_reader) = start_live(
+        &[],
+        &[
+            "-i",
+            "lo",
+            "-f",
+            &filter,
+            "--format",
+            "ndjson",
+            "-c",
+            "3",
+            "--duration",
+            "20",
+            "-w",
+            &saved_arg,
+        ],
+    );
+    let pid = child.id();
+    let caps = thread_fields(pid, "CapEff:");
+    let prm = thread_fields(pid, "CapPrm:");
+    let uids = thread_fields(pid, "Uid:");
+    let nnp = thread_fields(pid, "NoNewPrivs:");
+    // Packets after the drop: the capture goes on.
+    let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let _server = listener.accept().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = err_reader.join().unwrap();
+    assert!(caps.len() >= 2, "threads: {caps:?}");
+    for c in caps.iter().chain(&prm) {
+        assert_eq!(
+            c, "0000000000000000",
+            "a capability is left: {caps:?} {prm:?}"
+        );
+    }
+    for u in &uids {
+        assert!(u.split_whitespace().all(|x| x == "65534"), "uids {uids:?}");
+    }
+    assert!(nnp.iter().all(|n| n == "1"), "no_new_privs {nnp:?}");
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("privileges dropped to user nobody (uid 65534"),
+        "{err}"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("{\"event\":\"header\""), "{text}");
+    let report = Command::new(BIN)
+        .args(["report", "-f", "json"])
+        .arg(&saved)
+        .output()
+        .unwrap();
+    let a: Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(a["packet_count"], 3, "the -w file holds the handshake");
+}
+
+/// Not root but holding CAP_NET_RAW (as `setcap cap_net_raw+ep` gives):
+/// the capability is given up once the socket is open.
+#[test]
+fn live_clears_capabilities_when_not_root() {
+    let has_setpriv = Command::new("setpriv").arg("--version").output().is_ok();
+    if !is_root() || !has_setpriv || !std::path::Path::new("/sys/class/net/lo").exists() {
+        eprintln!("notice: capability test skipped: needs root, setpriv and `lo`");
+        return;
+    }
+    // Reachable by nobody? (the target dir may be private)
+    let probe = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            BIN,
+            "--version",
+        ])
+        .output()
+        .unwrap();
+    if !probe.status.success() {
+        eprintln!("notice: capability test skipped: the binary is not reachable as nobody");
+        return;
+    }
+    let (child, err_reader) = start_live(
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=+net_raw",
+            "--ambient-caps=+net_raw",
+        ],
+        &["-i", "lo", "--format", "ndjson", "--duration", "2"],
+    );
+    let caps = thread_fields(child.id(), "CapEff:");
+    let amb = thread_fields(child.id(), "CapAmb:");
+    let out = child.wait_with_output().unwrap();
+    let err = err_reader.join().unwrap();
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("every capability cleared"), "{err}");
+    assert!(!caps.is_empty());
+    for c in caps.iter().chain(&amb) {
+        assert_eq!(c, "0000000000000000", "{caps:?} {amb:?}");
+    }
+}
+
+#[test]
+fn an_unknown_user_is_a_clear_error() {
+    if !is_root() || !std::path::Path::new("/sys/class/net/lo").exists() {
+        eprintln!("notice: privilege test skipped: it needs root and `lo`");
+        return;
+    }
+    let out = Command::new(BIN)
+        .args([
+            "live",
+            "-i",
+            "lo",
+            "--duration",
+            "1",
+            "--user",
+            "no-such-user-wsinspect",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no such user"), "{err}");
+}

@@ -12,7 +12,7 @@ use crate::ws::message::{ControlFrame, Message};
 use serde::Serialize;
 
 /// How the TCP connection ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TcpEnd {
     /// Either side sent a RST.
@@ -24,7 +24,7 @@ pub enum TcpEnd {
 }
 
 /// Which side sent FIN / RST.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default, schemars::JsonSchema)]
 pub struct TcpDetail {
     /// The client sent a FIN.
     pub fin_c2s: bool,
@@ -39,7 +39,7 @@ pub struct TcpDetail {
 }
 
 /// A TCP-level event on the timeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TcpEventKind {
     /// Connection opened (SYN).
@@ -53,7 +53,7 @@ pub enum TcpEventKind {
 }
 
 /// A SYN / FIN / RST with its packet.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct TcpEvent {
     /// What.
     pub kind: TcpEventKind,
@@ -62,11 +62,13 @@ pub struct TcpEvent {
     /// Packet number.
     pub packet: PacketNo,
     /// When.
+    #[serde(flatten, serialize_with = "crate::report::contract::ts::serialize")]
+    #[schemars(with = "crate::report::contract::ts::Pair")]
     pub ts: Timestamp,
 }
 
 /// One HTTP request/response pair.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct HttpExchange {
     /// Request method.
     pub method: String,
@@ -85,13 +87,23 @@ pub struct HttpExchange {
     /// The response's header block was captured whole.
     pub response_complete: bool,
     /// When the request's header block was complete (or cut).
+    #[serde(
+        flatten,
+        serialize_with = "crate::report::contract::request_ts::serialize"
+    )]
+    #[schemars(with = "crate::report::contract::request_ts::Pair")]
     pub request_ts: Timestamp,
     /// When the response's header block was complete (or cut).
+    #[serde(
+        flatten,
+        serialize_with = "crate::report::contract::response_ts::option"
+    )]
+    #[schemars(with = "crate::report::contract::response_ts::OptionPair")]
     pub response_ts: Option<Timestamp>,
 }
 
 /// Per-direction counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default, schemars::JsonSchema)]
 pub struct DirStats {
     /// Data messages.
     pub messages: u64,
@@ -114,7 +126,7 @@ pub struct DirStats {
 }
 
 /// Counters for both directions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default, schemars::JsonSchema)]
 pub struct ConnStats {
     /// Client to server.
     pub c2s: DirStats,
@@ -133,7 +145,7 @@ impl ConnStats {
 }
 
 /// What the connection carried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// WebSocket frames (after an upgrade, or recognised mid-stream).
@@ -147,7 +159,7 @@ pub enum Protocol {
 }
 
 /// TLS facts about a wss connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default, schemars::JsonSchema)]
 pub struct TlsSummary {
     /// Negotiated version (`1.2` / `1.3`).
     pub version: Option<String>,
@@ -168,7 +180,7 @@ pub struct TlsSummary {
 }
 
 /// Something the TLS layer saw (an alert, a bad record MAC ...).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TlsNote {
     /// Direction of the record.
     pub dir: Direction,
@@ -179,7 +191,7 @@ pub struct TlsNote {
 }
 
 /// One TCP connection that carried HTTP, WebSocket or TLS.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Connection {
     /// 1-based, in order of first packet.
     pub id: u32,
@@ -210,8 +222,15 @@ pub struct Connection {
     /// Last packet.
     pub last_packet: PacketNo,
     /// Time of the first packet.
+    #[serde(
+        flatten,
+        serialize_with = "crate::report::contract::start_ts::serialize"
+    )]
+    #[schemars(with = "crate::report::contract::start_ts::Pair")]
     pub start_ts: Timestamp,
     /// Time of the last packet.
+    #[serde(flatten, serialize_with = "crate::report::contract::end_ts::serialize")]
+    #[schemars(with = "crate::report::contract::end_ts::Pair")]
     pub end_ts: Timestamp,
     /// Violations, as sentences.
     pub violations: Vec<String>,
@@ -239,7 +258,7 @@ impl Connection {
 }
 
 /// Whole-capture counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default, schemars::JsonSchema)]
 pub struct CaptureStats {
     /// Bytes of packet data read.
     pub bytes: u64,
@@ -262,7 +281,7 @@ pub struct CaptureStats {
 }
 
 /// A problem with the capture itself (not with one connection).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CaptureAnomaly {
     /// Packet where it was noticed (0: before the first packet).
     pub packet: PacketNo,
@@ -271,7 +290,7 @@ pub struct CaptureAnomaly {
 }
 
 /// The result of analysing one capture.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Analysis {
     /// File name (or `-` for stdin).
     pub capture: String,
@@ -284,8 +303,15 @@ pub struct Analysis {
     /// Packets in the capture.
     pub packet_count: u64,
     /// Time of the first packet.
+    #[serde(
+        flatten,
+        serialize_with = "crate::report::contract::start_ts::serialize"
+    )]
+    #[schemars(with = "crate::report::contract::start_ts::Pair")]
     pub start_ts: Timestamp,
     /// Time of the last packet.
+    #[serde(flatten, serialize_with = "crate::report::contract::end_ts::serialize")]
+    #[schemars(with = "crate::report::contract::end_ts::Pair")]
     pub end_ts: Timestamp,
     /// Connections that carried HTTP, WebSocket or TLS, by first packet.
     pub connections: Vec<Connection>,

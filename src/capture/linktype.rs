@@ -5,7 +5,7 @@ use std::fmt;
 
 /// The link layer of a capture interface. Total: every number maps to a
 /// variant, unknown ones to [`LinkType::Unsupported`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 pub enum LinkType {
     /// LINKTYPE_NULL (0): BSD loopback, 4-byte address family in host order.
     Null,

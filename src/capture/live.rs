@@ -57,6 +57,34 @@ pub enum LiveError {
     /// Not Linux.
     #[error("live capture is only implemented on Linux (AF_PACKET)")]
     Unsupported,
+    /// `--user` names no account.
+    #[error("cannot drop privileges to {0:?}: no such user (choose one with --user)")]
+    NoSuchUser(String),
+    /// A capability was still effective after dropping them all.
+    #[error("dropping privileges failed: {0}")]
+    StillPrivileged(String),
+}
+
+/// What [`drop_privileges`] left the process with, for the message on
+/// standard error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// The account switched to (name, uid, gid), when running as root.
+    pub user: Option<(String, u32, u32)>,
+}
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.user {
+            Some((name, uid, gid)) => write!(
+                f,
+                "privileges dropped to user {name} (uid {uid}, gid {gid}): no capabilities, no_new_privs"
+            ),
+            None => f.write_str(
+                "privileges dropped: every capability cleared, no_new_privs set (not root: the user stays)",
+            ),
+        }
+    }
 }
 
 /// One packet as the kernel returned it.
@@ -90,7 +118,13 @@ pub const PACKET_OUTGOING: u8 = 4;
 pub const ARPHRD_LOOPBACK: u16 = 772;
 
 #[cfg(target_os = "linux")]
-pub use imp::PacketSocket;
+pub use imp::{PacketSocket, drop_privileges};
+
+/// Not Linux: [`LiveError::Unsupported`] (no capture socket was opened).
+#[cfg(not(target_os = "linux"))]
+pub fn drop_privileges(_user: &str) -> Result<Dropped, LiveError> {
+    Err(LiveError::Unsupported)
+}
 
 #[cfg(target_os = "linux")]
 mod imp {
@@ -404,6 +438,144 @@ mod imp {
     }
 
     /// ARPHRD_* of an interface (`SIOCGIFHWADDR`).
+    /// `struct __user_cap_header_struct` (capget(2)).
+    #[repr(C)]
+    struct CapHeader {
+        version: u32,
+        pid: i32,
+    }
+
+    /// `struct __user_cap_data_struct` (capget(2)); version 3 takes two.
+    #[repr(C)]
+    #[derive(Default, Clone, Copy)]
+    struct CapData {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+
+    /// `_LINUX_CAPABILITY_VERSION_3`: 64-bit capability sets.
+    const CAP_V3: u32 = 0x2008_0522;
+
+    fn capget() -> io::Result<[CapData; 2]> {
+        let mut hdr = CapHeader {
+            version: CAP_V3,
+            pid: 0,
+        };
+        let mut data = [CapData::default(); 2];
+        // SAFETY: `hdr` and the two-element `data` are what version 3 of
+        // capget(2) reads and writes; both live through the call.
+        let r = unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) };
+        if r == 0 {
+            Ok(data)
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    fn check(r: libc::c_int, what: &str) -> Result<(), LiveError> {
+        if r == 0 { Ok(()) } else { Err(os(what)) }
+    }
+
+    /// The uid and gid of `user` (getpwnam_r(3)).
+    fn lookup(user: &str) -> Result<(u32, u32), LiveError> {
+        let name = CString::new(user).map_err(|_| LiveError::NoSuchUser(user.into()))?;
+        let mut buf = vec![0 as libc::c_char; 16 << 10];
+        // SAFETY: zeroed `passwd` is a valid out-parameter (plain data).
+        let mut pw: libc::passwd = unsafe { zeroed() };
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer refers to a live local of the right type
+        // and `buf.len()` is the size of `buf`; the strings `pw` points to
+        // live in `buf`, and only the ids are read.
+        let r = unsafe {
+            libc::getpwnam_r(
+                name.as_ptr(),
+                &mut pw,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if r != 0 || found.is_null() {
+            return Err(LiveError::NoSuchUser(user.into()));
+        }
+        Ok((pw.pw_uid, pw.pw_gid))
+    }
+
+    /// Gives up what opening the capture socket needed, as tcpdump `-Z`
+    /// does, so that a flaw in the parsing of hostile traffic (TLS,
+    /// deflate, HTTP) cannot use root's power. The open socket and files
+    /// keep working.
+    ///
+    /// As root: supplementary groups, gid and uid become `user`'s
+    /// (setgroups/setgid/setuid: glibc applies them to every thread), which
+    /// clears every capability. Otherwise (e.g. `setcap cap_net_raw+ep`):
+    /// every capability set is emptied (capset(2)). Both ways the ambient
+    /// set is cleared and `PR_SET_NO_NEW_PRIVS` is set, so no later
+    /// `execve` can gain privileges; then the effective set is read back
+    /// and must be empty.
+    ///
+    /// Capabilities and `no_new_privs` are per thread: call this before
+    /// starting the threads that handle packets (they inherit them).
+    pub fn drop_privileges(user: &str) -> Result<Dropped, LiveError> {
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        let mut dropped = Dropped { user: None };
+        if root {
+            let (uid, gid) = lookup(user)?;
+            // SAFETY: one gid, read from a live local.
+            check(unsafe { libc::setgroups(1, &gid) }, "setgroups")?;
+            // SAFETY: plain system calls on integers.
+            check(unsafe { libc::setgid(gid) }, "setgid")?;
+            // SAFETY: as above.
+            check(unsafe { libc::setuid(uid) }, "setuid")?;
+            dropped.user = Some((user.to_string(), uid, gid));
+        }
+        let mut hdr = CapHeader {
+            version: CAP_V3,
+            pid: 0,
+        };
+        let empty = [CapData::default(); 2];
+        // SAFETY: version 3 header and two data structs, live for the call.
+        let r = unsafe { libc::syscall(libc::SYS_capset, &mut hdr, empty.as_ptr()) };
+        if r != 0 {
+            return Err(os("capset"));
+        }
+        // SAFETY: prctl with integer arguments only.
+        let r = unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                0,
+                0,
+                0,
+            )
+        };
+        // Kernels before 4.3 have no ambient set (EINVAL): nothing to clear.
+        if r != 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
+            return Err(os("PR_CAP_AMBIENT_CLEAR_ALL"));
+        }
+        // SAFETY: as above.
+        check(
+            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) },
+            "PR_SET_NO_NEW_PRIVS",
+        )?;
+        let left = capget().map_err(|source| LiveError::Os {
+            what: "capget".into(),
+            source,
+        })?;
+        if left.iter().any(|d| d.effective != 0 || d.permitted != 0) {
+            return Err(LiveError::StillPrivileged(
+                "capabilities are still effective".into(),
+            ));
+        }
+        // SAFETY: getuid/geteuid have no preconditions.
+        if root && (unsafe { libc::getuid() } == 0 || unsafe { libc::geteuid() } == 0) {
+            return Err(LiveError::StillPrivileged("still uid 0".into()));
+        }
+        Ok(dropped)
+    }
+
     fn hardware_type(fd: &OwnedFd, iface: &str) -> Result<u16, LiveError> {
         // SAFETY: ifreq is plain data (a name and a union); all-zero is valid.
         let mut req: libc::ifreq = unsafe { zeroed() };

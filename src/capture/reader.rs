@@ -24,7 +24,7 @@ pub const BUFFER_BYTES: usize = 1 << 20;
 pub const MAX_BLOCK_BYTES: usize = 64 << 20;
 
 /// The container format of a capture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CaptureFormat {
     /// Legacy libpcap format.
@@ -70,7 +70,7 @@ struct Interface {
 }
 
 /// A non-fatal problem met while reading: the packets before it are kept.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ReadAnomaly {
     /// Packets read before the problem.
     pub after_packet: PacketNo,

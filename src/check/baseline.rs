@@ -22,8 +22,11 @@ use crate::hexfmt::hex;
 use crate::ws::frame::Opcode;
 use crate::ws::message::{ControlFrame, Message};
 use serde_json::{Map, Value, json};
+use similar::DiffOp;
+use similar::algorithms::{Capture, myers};
 use std::collections::BTreeSet;
 use std::fmt;
+use std::time::{Duration, Instant};
 
 /// The format version written as `baseline_version`; [`check_version`]
 /// refuses any other.
@@ -685,8 +688,10 @@ fn label(key: &str, i: usize, v: &Value) -> String {
     }
 }
 
-/// Largest `len(e) * len(a)` aligned with a full LCS table.
-const LCS_CELLS: usize = 1 << 20;
+/// Time given to aligning one array; past it `similar` finishes with a
+/// coarser (still correct) script, so two unrelated arrays of a million
+/// messages cannot stall `check`.
+const ALIGN_TIME: Duration = Duration::from_secs(2);
 
 enum Op {
     Same,
@@ -694,47 +699,33 @@ enum Op {
     Ins(usize),
 }
 
-/// Edit script for the middle part (indices relative to the slices).
+/// Edit script for the middle part (indices relative to the slices), by
+/// Myers' O((N+M)·D) diff (`similar`): its cost grows with the number of
+/// differences, not with the product of the lengths, so a few changes
+/// among any number of messages are a few lines.
 fn align(e: &[Value], a: &[Value]) -> Vec<Op> {
-    let (n, m) = (e.len(), a.len());
-    if n.saturating_mul(m) > LCS_CELLS {
-        // Too big to align: pair by position.
-        let mut ops = Vec::new();
-        for i in 0..n.max(m) {
-            if i < n {
-                ops.push(Op::Del(i));
+    let mut capture = Capture::new();
+    let deadline = Instant::now() + ALIGN_TIME;
+    let Ok(()) = myers::diff_deadline(&mut capture, e, 0..e.len(), a, 0..a.len(), Some(deadline));
+    let mut ops = Vec::with_capacity(e.len().max(a.len()));
+    for op in capture.into_ops() {
+        match op {
+            DiffOp::Equal { len, .. } => ops.extend((0..len).map(|_| Op::Same)),
+            DiffOp::Delete {
+                old_index, old_len, ..
+            } => ops.extend((old_index..old_index + old_len).map(Op::Del)),
+            DiffOp::Insert {
+                new_index, new_len, ..
+            } => ops.extend((new_index..new_index + new_len).map(Op::Ins)),
+            DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => {
+                ops.extend((old_index..old_index + old_len).map(Op::Del));
+                ops.extend((new_index..new_index + new_len).map(Op::Ins));
             }
-            if i < m {
-                ops.push(Op::Ins(i));
-            }
-        }
-        return ops;
-    }
-    // lcs[i][j] = LCS length of e[i..] and a[j..].
-    let w = m + 1;
-    let mut lcs = vec![0u32; (n + 1) * w];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            lcs[i * w + j] = if e[i] == a[j] {
-                lcs[(i + 1) * w + j + 1] + 1
-            } else {
-                lcs[(i + 1) * w + j].max(lcs[i * w + j + 1])
-            };
-        }
-    }
-    let (mut i, mut j) = (0, 0);
-    let mut ops = Vec::new();
-    while i < n || j < m {
-        if i < n && j < m && e[i] == a[j] {
-            ops.push(Op::Same);
-            i += 1;
-            j += 1;
-        } else if j < m && (i == n || lcs[i * w + j + 1] >= lcs[(i + 1) * w + j]) {
-            ops.push(Op::Ins(j));
-            j += 1;
-        } else {
-            ops.push(Op::Del(i));
-            i += 1;
         }
     }
     ops
@@ -960,14 +951,38 @@ mod tests {
     }
 
     #[test]
-    fn large_arrays_are_paired_by_position() {
+    fn changes_at_both_ends_of_a_large_array() {
         let e: Vec<Value> = (0..2000).map(|i| json!(i)).collect();
         let mut a = e.clone();
         a[0] = json!(-1);
         a[1999] = json!(-2);
-        // Differences at both ends keep the middle large: no LCS table.
         let mut out = Vec::new();
         diff_array(&[], "xs", &e, &a, &mut out);
         assert_eq!(out.len(), 2);
+    }
+
+    fn msg(i: usize) -> Value {
+        json!({"dir": "c2s", "opcode": "text", "len": i % 7, "sha256": format!("{i:064x}"),
+               "first_packet": i + 10, "last_packet": i + 10})
+    }
+
+    /// The capped table of before paired 5 000 messages by position once
+    /// they held several changes, and every message after the first
+    /// shift was reported.
+    #[test]
+    fn three_changes_among_5000_messages_are_three_lines() {
+        let e: Vec<Value> = (0..5000).map(msg).collect();
+        let mut a = e.clone();
+        a[700]["len"] = json!(99);
+        a.remove(2500); // a lost message shifts every later one
+        a.insert(4000, msg(99_999)); // an unexpected one shifts them back
+        let mut out = Vec::new();
+        diff_array(&[], "messages", &e, &a, &mut out);
+        let paths: Vec<String> = out.iter().map(|d| d.path.clone()).collect();
+        assert_eq!(out.len(), 3, "{paths:#?}");
+        assert!(paths[0].starts_with("message 701 "), "{paths:?}");
+        assert!(matches!(out[1].kind, DiffKind::Missing(_)), "{paths:?}");
+        assert!(paths[1].starts_with("message 2501 "), "{paths:?}");
+        assert!(matches!(out[2].kind, DiffKind::Unexpected(_)), "{paths:?}");
     }
 }

@@ -18,6 +18,7 @@ use crate::payload::{
 };
 use crate::pipeline::Options;
 use crate::pipeline::{self, PipelineError};
+use crate::tls::KeyLog;
 use crate::ws::frame::Opcode;
 use base64::Engine;
 use serde_json::json;
@@ -61,6 +62,9 @@ pub struct ExportSummary {
     pub bytes: u64,
     /// Files written.
     pub files: Vec<PathBuf>,
+    /// TLS sessions whose secrets were written (pcapng Decryption Secrets
+    /// Blocks).
+    pub secrets: u64,
 }
 
 /// File name of one exported message: `conn<N>_<index>_<dir>.<txt|bin>`,
@@ -239,13 +243,105 @@ struct ConnMatch {
     last: PacketNo,
 }
 
+/// The client random of a TLS ClientHello that starts `payload` (RFC 8446
+/// §4.1.2, RFC 5246 §7.4.1.2): record header (5 bytes: type 22), handshake
+/// header (4 bytes: type 1), legacy_version (2), then the 32-byte random.
+/// Those 43 bytes are always in the first segment (any TCP MSS is larger).
+fn client_hello_random(payload: &[u8]) -> Option<[u8; 32]> {
+    if payload.first() != Some(&22) || payload.get(5) != Some(&1) {
+        return None;
+    }
+    payload.get(11..43)?.try_into().ok()
+}
+
+/// The index in `matches` of the connection packet `n` from `src` to
+/// `dst` belongs to.
+fn which(matches: &[ConnMatch], n: PacketNo, src: &str, dst: &str) -> Option<usize> {
+    matches.iter().position(|m| {
+        n >= m.first && n <= m.last && ((src == m.a && dst == m.b) || (src == m.b && dst == m.a))
+    })
+}
+
+/// The key log lines of the TLS sessions of `matches` (and how many
+/// sessions), from `keys` and the capture's own Decryption Secrets Blocks:
+/// reads `capture` until every connection's first client payload was seen.
+fn session_keys(
+    capture: &str,
+    matches: &[ConnMatch],
+    keys: &KeyLog,
+) -> Result<(String, u64), ExportError> {
+    let file = File::open(capture).map_err(|error| PipelineError::Open {
+        path: capture.to_string(),
+        error,
+    })?;
+    let mut reader =
+        CaptureReader::new(io::BufReader::with_capacity(1 << 16, file)).map_err(|error| {
+            PipelineError::Read {
+                path: capture.to_string(),
+                error,
+            }
+        })?;
+    let mut decoder = Decoder::new();
+    let mut pending = matches.len();
+    let mut seen = vec![false; matches.len()];
+    let mut randoms: Vec<[u8; 32]> = Vec::new();
+    let mut secrets_read = 0;
+    let mut keys = keys.clone();
+    while pending > 0
+        && let Ok(Some((pkt, dsbs))) = reader.next_packet_with_secrets()
+    {
+        for dsb in &dsbs[secrets_read..] {
+            keys.merge(KeyLog::parse(&String::from_utf8_lossy(dsb)).0);
+        }
+        secrets_read = dsbs.len();
+        let Ok(seg) = decoder.decode(&pkt) else {
+            continue;
+        };
+        let (src, dst) = (seg.src.to_string(), seg.dst.to_string());
+        let Some(i) = which(matches, pkt.number, &src, &dst) else {
+            continue;
+        };
+        if seen[i] || src != matches[i].a || seg.payload.is_empty() {
+            continue;
+        }
+        seen[i] = true;
+        pending -= 1;
+        if let Some(r) = client_hello_random(&seg.payload)
+            && !randoms.contains(&r)
+        {
+            randoms.push(r);
+        }
+    }
+    let mut text = String::new();
+    let mut sessions = 0;
+    for r in &randoms {
+        let lines = keys.lines_for(r);
+        if !lines.is_empty() {
+            text.push_str(&lines);
+            sessions += 1;
+        }
+    }
+    Ok((text, sessions))
+}
+
 /// Writes the packets of `conns` (from an analysis of `capture`) to a new
 /// pcapng at `out`, with their original timestamps (nanosecond resolution)
 /// and link types (one interface per link type). Reads `capture` again.
+///
+/// With `secrets` (`None` is `--no-secrets`), the exported TLS
+/// connections' key log lines are written as one Decryption Secrets Block
+/// (pcapng §4.7, secrets type `TLSK`) before the first packet, as
+/// Wireshark's `editcap --inject-secrets` does: the file decrypts alone,
+/// in Wireshark, tshark and wsinspect. Only the sessions of the exported
+/// connections (matched by ClientHello random) are written; the keys come
+/// from `secrets` and from the capture's own Decryption Secrets Blocks.
+/// Finding the ClientHellos costs one more read of the capture, which
+/// stops at the last exported connection's first client payload.
 pub fn packets_to_pcapng(
     capture: &str,
     conns: &[&Connection],
     out: &Path,
+    secrets: Option<&KeyLog>,
 ) -> Result<ExportSummary, ExportError> {
     if conns.is_empty() {
         return Err(ExportError::Nothing("no connection chosen".into()));
@@ -281,6 +377,10 @@ pub fn packets_to_pcapng(
     let mut ifaces: HashMap<LinkType, u32> = HashMap::new();
     let mut decoder = Decoder::new();
     let mut summary = ExportSummary::default();
+    let (mut keys, sessions) = match secrets {
+        Some(k) => session_keys(capture, &matches, k)?,
+        None => (String::new(), 0),
+    };
     // Reading errors end the export like they end an analysis: what was
     // read is kept.
     while let Ok(Some(pkt)) = reader.next_packet() {
@@ -288,13 +388,7 @@ pub fn packets_to_pcapng(
             continue;
         };
         let (src, dst) = (seg.src.to_string(), seg.dst.to_string());
-        let n = pkt.number;
-        let hit = matches.iter().any(|m| {
-            n >= m.first
-                && n <= m.last
-                && ((src == m.a && dst == m.b) || (src == m.b && dst == m.a))
-        });
-        if !hit {
+        if which(&matches, pkt.number, &src, &dst).is_none() {
             continue;
         }
         let iface = match ifaces.get(&pkt.link) {
@@ -307,6 +401,15 @@ pub fn packets_to_pcapng(
                 i
             }
         };
+        if !keys.is_empty() {
+            // Before the first packet: readers that take keys only for
+            // connections that start after them (wsinspect, tshark in one
+            // pass) have them all.
+            writer
+                .write_tls_keylog(std::mem::take(&mut keys).as_bytes())
+                .map_err(werr(out))?;
+            summary.secrets = sessions;
+        }
         writer
             .write_packet(iface, pkt.ts, pkt.data, pkt.orig_len)
             .map_err(werr(out))?;

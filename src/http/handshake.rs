@@ -18,7 +18,7 @@ pub fn expected_accept(key: &str) -> String {
 }
 
 /// One HTTP header as received.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Header {
     /// Name, as sent.
     pub name: String,
@@ -27,7 +27,7 @@ pub struct Header {
 }
 
 /// The opening handshake of a connection, as far as it was captured.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default, schemars::JsonSchema)]
 pub struct Handshake {
     /// An upgrade request (or a 101 response) was seen.
     pub seen: bool,

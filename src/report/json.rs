@@ -14,6 +14,7 @@
 //! `end_ts`) and lists connections by first packet, so it cannot be written
 //! while the capture is read; parking the messages is what bounds memory.
 
+use super::contract::Report;
 use super::handoff::{Handoff, handoff};
 use super::spill_file::SpillFile;
 use crate::analysis::model::{Analysis, Connection};
@@ -24,8 +25,9 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 /// Writes the analysis as one pretty-printed JSON document.
+/// The document is a [`Report`]: the contract's versions, then the analysis.
 pub fn write(analysis: &Analysis, out: &mut impl Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, analysis).map_err(into_io)?;
+    serde_json::to_writer_pretty(&mut *out, &Report::new(analysis)).map_err(into_io)?;
     out.write_all(b"\n")
 }
 
@@ -274,7 +276,8 @@ enum Mode {
 
 /// Parks serialized messages in a temporary file; see the module docs.
 pub struct MessageSpill {
-    path: PathBuf,
+    /// Where the private, nameless spill file lives.
+    dir: PathBuf,
     mode: Mode,
     /// Why the spill file could not be made (messages stay in the model).
     pub error: Option<io::Error>,
@@ -283,7 +286,7 @@ pub struct MessageSpill {
 impl std::fmt::Debug for MessageSpill {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MessageSpill")
-            .field("path", &self.path)
+            .field("dir", &self.dir)
             .finish()
     }
 }
@@ -298,34 +301,18 @@ impl MessageSpill {
 
     /// A spill file in `dir`; `threaded` serializes on a worker thread.
     pub fn in_dir(dir: PathBuf, threaded: bool) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let path = dir.join(format!(
-            "wsinspect-messages-{}-{nanos}.json",
-            std::process::id()
-        ));
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path);
-        let file = match file {
+        let file = match SpillFile::create_in(&dir) {
             Ok(f) => f,
             Err(e) => {
                 return MessageSpill {
-                    path,
+                    dir,
                     mode: Mode::Off,
                     error: Some(e),
                 };
             }
         };
-        // Unlinked at once where the OS allows it, so nothing is left
-        // behind even when the process is killed.
-        let _ = std::fs::remove_file(&path);
         let parker = Parker {
-            file: SpillFile::new(file),
+            file,
             parked: HashMap::new(),
             finished: Vec::new(),
             buffered: 0,
@@ -357,7 +344,7 @@ impl MessageSpill {
             Mode::Inline(parker)
         };
         MessageSpill {
-            path,
+            dir,
             mode,
             error: None,
         }
@@ -385,15 +372,6 @@ impl MessageSpill {
 impl Default for MessageSpill {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-impl Drop for MessageSpill {
-    fn drop(&mut self) {
-        // Where the file could not be unlinked while open (not Unix).
-        if !matches!(self.mode, Mode::Off) {
-            let _ = std::fs::remove_file(&self.path);
-        }
     }
 }
 
@@ -581,7 +559,7 @@ pub fn write_spilled(
     if conns.is_empty() {
         return write(&analysis, out);
     }
-    let head = serde_json::to_vec_pretty(&analysis).map_err(io::Error::other)?;
+    let head = serde_json::to_vec_pretty(&Report::new(&analysis)).map_err(io::Error::other)?;
     const CONNS: &[u8] = b"\n  \"connections\": []";
     let at = find(&head, CONNS).ok_or_else(|| io::Error::other("connections not found"))?;
     out.write_all(&head[..at])?;

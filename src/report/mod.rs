@@ -1,6 +1,7 @@
 //! Reports over the analysis model: text for people, JSON and NDJSON for
 //! machines. Pure functions of the model (NDJSON: of the event stream).
 
+pub mod contract;
 mod handoff;
 pub mod json;
 pub mod live_text;

@@ -1,11 +1,14 @@
 //! NDJSON: one JSON object per line, written as events happen, so a capture
 //! of any length (or a live interface) streams with bounded memory.
 //!
-//! Every line has `event` and `conn` (the connection id) plus `client` and
+//! The first line is a `header` event with `schema_version` and
+//! `wsinspect_version` (see [`super::contract`]). Every other line but the
+//! last has `event` and `conn` (the connection id) plus `client` and
 //! `server`. Events: `handshake`, `message`, `control`, `violation`,
 //! `anomaly`, `connection_end` (the connection summary without its
 //! messages), and a final `capture` line with the capture summary.
 
+use super::contract::NdjsonHeader;
 use super::handoff::{Handoff, Inbox, handoff};
 use crate::analysis::model::{Analysis, Connection};
 use crate::analysis::{EventSink, SinkEvent};
@@ -118,6 +121,15 @@ impl<W: Write> NdjsonSink<W> {
             frames: HashMap::new(),
             error: None,
         }
+        .with_header()
+    }
+
+    /// Writes the first line, the [`NdjsonHeader`]: a consumer knows the
+    /// contract before the first event.
+    fn with_header(mut self) -> Self {
+        let header = serde_json::to_value(NdjsonHeader::default()).unwrap_or(Value::Null);
+        self.line(&header);
+        self
     }
 
     /// Serializes and writes on a worker thread, in batches (`report`: the
@@ -159,6 +171,7 @@ impl<W: Write> NdjsonSink<W> {
             frames: HashMap::new(),
             error: None,
         }
+        .with_header()
     }
 
     fn frame(&mut self, conn: &Connection) -> Arc<LineFrame> {
@@ -427,6 +440,7 @@ struct SortedMessage<'a> {
     complete: bool,
     compressed: bool,
     dir: Direction,
+    #[serde(flatten, serialize_with = "super::contract::end_ts::serialize")]
     end_ts: Timestamp,
     first_packet: PacketNo,
     frame_headers: SortedFrames<'a>,
@@ -440,6 +454,7 @@ struct SortedMessage<'a> {
     text: Option<&'a str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     text_truncated: bool,
+    #[serde(flatten, serialize_with = "super::contract::ts::serialize")]
     ts: Timestamp,
     utf8_valid: Option<bool>,
     wire_payload_len: u64,

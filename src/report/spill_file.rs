@@ -24,6 +24,23 @@ pub(crate) struct SpillFile {
 }
 
 impl SpillFile {
+    /// A private scratch file in `dir`. It holds decrypted payload text, so
+    /// no other user may read it: `tempfile` makes it mode 0600 and never
+    /// names it (Linux `O_TMPFILE`) or unlinks it at once (other Unix), or
+    /// has the OS delete it on close (Windows). Nothing is left behind
+    /// even when the process is killed.
+    pub(crate) fn create_in(dir: &std::path::Path) -> io::Result<Self> {
+        let file = tempfile::tempfile_in(dir)?;
+        // Linux's `O_TMPFILE` takes the umask's mode (nameless, but still
+        // reachable as `/proc/<pid>/fd/N`): make it the owner's only.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(Self::new(file))
+    }
+
     pub(crate) fn new(file: File) -> Self {
         SpillFile {
             file,
@@ -118,6 +135,22 @@ mod tests {
             assert_eq!(&buf, p);
         }
         assert!(f.read(f.end(), 1, &mut buf).is_err());
+    }
+
+    /// The file is 0600 and has no name in the directory: no other user
+    /// can open it (it holds decrypted payload text).
+    #[cfg(unix)]
+    #[test]
+    fn the_file_is_private_and_nameless() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Under the usual umask (022) a plain create would be 0644.
+        let mut f = SpillFile::create_in(dir.path()).expect("create");
+        f.append(b"secret text").expect("append");
+        let mode = f.file.metadata().expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
+        assert!(names.is_empty(), "left a name behind: {names:?}");
     }
 
     #[test]

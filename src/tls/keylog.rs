@@ -178,6 +178,34 @@ impl KeyLog {
         }
     }
 
+    /// The NSS key log lines of the session whose ClientHello carried
+    /// `random` (empty when none is known): what `export --pcapng` writes
+    /// in a Decryption Secrets Block, so that the exported connection can be
+    /// decrypted without the original key log.
+    pub fn lines_for(&self, random: &[u8; 32]) -> String {
+        let r = crate::hexfmt::hex(random);
+        let mut out = String::new();
+        let mut line = |label: &str, secret: &[u8]| {
+            out.push_str(&format!("{label} {r} {}\n", crate::hexfmt::hex(secret)));
+        };
+        if let Some(ms) = self.master_secrets.get(random) {
+            line("CLIENT_RANDOM", ms);
+        }
+        if let Some(t) = self.tls13.get(random) {
+            for (label, secret) in [
+                ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", &t.client_handshake),
+                ("SERVER_HANDSHAKE_TRAFFIC_SECRET", &t.server_handshake),
+                ("CLIENT_TRAFFIC_SECRET_0", &t.client_traffic0),
+                ("SERVER_TRAFFIC_SECRET_0", &t.server_traffic0),
+            ] {
+                if let Some(s) = secret {
+                    line(label, s);
+                }
+            }
+        }
+        out
+    }
+
     /// No usable line at all.
     pub fn is_empty(&self) -> bool {
         self.master_secrets.is_empty() && self.tls13.is_empty()

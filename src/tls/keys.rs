@@ -241,26 +241,25 @@ pub(crate) fn hmac(hash: HashAlg, key: &[u8], parts: &[&[u8]]) -> Result<Vec<u8>
     }
 }
 
-/// HKDF-Expand (RFC 5869 §2.3) with `prk` used directly as the PRK.
+/// HKDF-Expand (RFC 5869 §2.3) with `prk` used directly as the PRK (TLS 1.3
+/// secrets are PRKs already: RFC 8446 §7.1). The `hkdf` crate enforces
+/// `L <= 255*HashLen` and a PRK at least one hash long.
 pub(crate) fn hkdf_expand(
     hash: HashAlg,
     prk: &[u8],
     info: &[u8],
     len: usize,
 ) -> Result<Vec<u8>, KdfError> {
-    // RFC 5869: L <= 255*HashLen.
-    if len > 255usize.saturating_mul(hash.len()) {
-        return Err(KdfError);
+    let mut out = vec![0; len];
+    match hash {
+        HashAlg::Sha256 => hkdf::Hkdf::<Sha256>::from_prk(prk)
+            .map_err(|_| KdfError)?
+            .expand(info, &mut out),
+        HashAlg::Sha384 => hkdf::Hkdf::<Sha384>::from_prk(prk)
+            .map_err(|_| KdfError)?
+            .expand(info, &mut out),
     }
-    let mut out = Vec::with_capacity(len);
-    let mut t: Vec<u8> = Vec::new();
-    let mut counter: u8 = 1;
-    while out.len() < len {
-        t = hmac(hash, prk, &[&t, info, &[counter]])?;
-        let need = len.saturating_sub(out.len()).min(t.len());
-        out.extend_from_slice(t.get(..need).ok_or(KdfError)?);
-        counter = counter.checked_add(1).ok_or(KdfError)?;
-    }
+    .map_err(|_| KdfError)?;
     Ok(out)
 }
 
@@ -450,6 +449,19 @@ mod tests {
         assert_eq!(
             out,
             hex("7b0c18e9ced410ed1804f2cfa34a336a1c14dffb4900bb5fd7942107e81c83cd")
+        );
+    }
+
+    /// RFC 5869 Appendix A.1 (SHA-256), the Expand step from its PRK.
+    #[test]
+    fn rfc5869_expand_vector() {
+        let prk = hex("077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5");
+        let okm = hkdf_expand(HashAlg::Sha256, &prk, &hex("f0f1f2f3f4f5f6f7f8f9"), 42).unwrap();
+        assert_eq!(
+            okm,
+            hex(
+                "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
+            )
         );
     }
 

@@ -61,7 +61,7 @@ pub enum TlsOutput<'a> {
 }
 
 /// Summary of one TLS connection.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct TlsInfo {
     /// "1.2" | "1.3" (negotiated: ServerHello, supported_versions extension for 1.3).
     pub version: Option<String>,

@@ -85,7 +85,7 @@ impl Serialize for Opcode {
 }
 
 /// A close status code (RFC 6455 §7.4). Total over `u16`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct CloseCode(pub u16);
 
@@ -129,7 +129,7 @@ impl fmt::Display for CloseCode {
 }
 
 /// How the payload length was encoded (§5.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub enum LengthFormat {
     /// 7-bit length in the second byte (0–125).
     #[serde(rename = "7-bit")]
@@ -143,7 +143,7 @@ pub enum LengthFormat {
 }
 
 /// A parsed frame header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FrameHeader {
     /// Final fragment of a message.
     pub fin: bool,

@@ -31,7 +31,7 @@ pub const PREVIEW_BYTES: usize = 32;
 pub type PayloadDigest = Hex<32>;
 
 /// One frame's header, as the detail views show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FrameInfo {
     /// FIN bit.
     pub fin: bool,
@@ -67,7 +67,7 @@ impl FrameInfo {
 }
 
 /// A complete data message (text or binary, possibly fragmented).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Message {
     /// Direction.
     pub dir: Direction,
@@ -97,8 +97,12 @@ pub struct Message {
     /// Packet that completed in-order delivery of the last frame.
     pub last_packet: PacketNo,
     /// Time of the first frame.
+    #[serde(flatten, serialize_with = "crate::report::contract::ts::serialize")]
+    #[schemars(with = "crate::report::contract::ts::Pair")]
     pub ts: Timestamp,
     /// Time of completion.
+    #[serde(flatten, serialize_with = "crate::report::contract::end_ts::serialize")]
+    #[schemars(with = "crate::report::contract::end_ts::Pair")]
     pub end_ts: Timestamp,
     /// The visible bytes of an incomplete message (until the first gap).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -164,7 +168,7 @@ impl Message {
 }
 
 /// A control frame (close, ping, pong, or a reserved control opcode).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ControlFrame {
     /// Direction.
     pub dir: Direction,
@@ -179,6 +183,8 @@ pub struct ControlFrame {
     /// Packet that completed the frame.
     pub packet: PacketNo,
     /// Time it completed.
+    #[serde(flatten, serialize_with = "crate::report::contract::ts::serialize")]
+    #[schemars(with = "crate::report::contract::ts::Pair")]
     pub ts: Timestamp,
     /// Payload in hex (ping/pong/close), at most 125 bytes.
     pub payload_hex: String,

@@ -1,0 +1,399 @@
+//! The machine-readable contract of the JSON and NDJSON reports: their
+//! version, exact timestamps, and the JSON Schemas generated from the model.
+//!
+//! # Versioning
+//! [`SCHEMA_VERSION`] is semver over the *output*, independent of the
+//! tool's own version ([`WSINSPECT_VERSION`]):
+//! - a new field, a new event type or a new enum value is **minor** (a
+//!   consumer must ignore what it does not know);
+//! - removing or renaming a field, changing its type or meaning, or making
+//!   an optional field required is **major**;
+//! - a fix to a description is **patch**.
+//!
+//! # Exact timestamps
+//! Every float-seconds field `X` (`ts`, `end_ts`, `start_ts`, ...) has a
+//! sibling `X_ns`: the same instant as integer nanoseconds since the Unix
+//! epoch, written as a JSON *string* of decimal digits (an optional `-`).
+//! Nanoseconds since 1970 are about 1.8·10¹⁸, past 2⁵³, where JSON
+//! parsers that read numbers as doubles (JavaScript, jq) silently round;
+//! protobuf's JSON mapping writes 64-bit integers as strings for the same
+//! reason. The float stays for people and for tools that want seconds (it
+//! holds about a microsecond).
+
+use crate::analysis::model::Analysis;
+use crate::capture::Timestamp;
+use crate::hexfmt::Hex;
+use crate::ws::frame::Opcode;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Serialize, Serializer};
+use std::borrow::Cow;
+
+/// Version of the JSON/NDJSON output contract (see the module docs).
+pub const SCHEMA_VERSION: &str = "1.0.0";
+
+/// Version of the wsinspect that wrote the output.
+pub const WSINSPECT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The JSON report: the contract's versions, then the analysis of the
+/// capture (its summary and its connections).
+#[derive(Serialize, JsonSchema)]
+#[schemars(title = "wsinspect JSON report", rename = "Report")]
+pub struct Report<'a> {
+    /// Version of this output contract: semver, additive changes are
+    /// minor, breaking ones major.
+    #[schemars(extend("pattern" = r"^1\.[0-9]+\.[0-9]+$"))]
+    pub schema_version: &'static str,
+    /// The wsinspect version that wrote the report.
+    pub wsinspect_version: &'static str,
+    /// What the capture holds.
+    #[serde(flatten)]
+    pub analysis: &'a Analysis,
+}
+
+impl<'a> Report<'a> {
+    /// The report of `analysis`, stamped with the current versions.
+    pub fn new(analysis: &'a Analysis) -> Self {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            wsinspect_version: WSINSPECT_VERSION,
+            analysis,
+        }
+    }
+}
+
+/// The first NDJSON line (`"event": "header"`): which contract the lines
+/// after it follow, and who wrote them.
+#[derive(Serialize, JsonSchema)]
+pub struct NdjsonHeader {
+    /// Always `header`.
+    #[schemars(extend("const" = "header"))]
+    pub event: &'static str,
+    /// Version of this output contract: semver, additive changes are
+    /// minor, breaking ones major.
+    #[schemars(extend("pattern" = r"^1\.[0-9]+\.[0-9]+$"))]
+    pub schema_version: &'static str,
+    /// The wsinspect version that wrote the stream.
+    pub wsinspect_version: &'static str,
+}
+
+impl Default for NdjsonHeader {
+    fn default() -> Self {
+        NdjsonHeader {
+            event: "header",
+            schema_version: SCHEMA_VERSION,
+            wsinspect_version: WSINSPECT_VERSION,
+        }
+    }
+}
+
+/// A timestamp as integer nanoseconds since the Unix epoch, serialized as
+/// a string of decimal digits (see the module docs for why a string).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nanos(pub Timestamp);
+
+impl Serialize for Nanos {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0.0)
+    }
+}
+
+impl JsonSchema for Nanos {
+    fn schema_name() -> Cow<'static, str> {
+        "Nanoseconds".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Nanoseconds since the Unix epoch, exact, as a string of decimal digits (past 2^53, where JSON numbers lose precision in many parsers).",
+            "type": "string",
+            "pattern": "^-?[0-9]+$"
+        })
+    }
+}
+
+impl JsonSchema for Timestamp {
+    fn schema_name() -> Cow<'static, str> {
+        "Seconds".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Seconds since the Unix epoch (about a microsecond of precision; the sibling `*_ns` field is exact).",
+            "type": "number"
+        })
+    }
+}
+
+impl JsonSchema for Opcode {
+    fn schema_name() -> Cow<'static, str> {
+        "Opcode".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "WebSocket opcode (RFC 6455 §5.2); reserved opcodes as `reserved-0x<n>`.",
+            "type": "string",
+            "pattern": "^(continuation|text|binary|close|ping|pong|reserved-0x[0-9a-f])$"
+        })
+    }
+}
+
+impl<const N: usize> JsonSchema for Hex<N> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("Hex{N}").into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": format!("{N} bytes as lower-case hex."),
+            "type": "string",
+            "pattern": format!("^[0-9a-f]{{{}}}$", 2 * N)
+        })
+    }
+}
+
+/// Declares a module `$name` whose `serialize` writes a timestamp field as
+/// the pair `$secs` (float seconds) and `$ns` ([`Nanos`]), for use as
+/// `#[serde(flatten, serialize_with = "…::$name::serialize")]` with
+/// `#[schemars(with = "…::$name::Pair")]` (`option` / `OptionPair` for an
+/// `Option<Timestamp>`).
+macro_rules! exact_ts {
+    ($(#[$doc:meta])* $name:ident, $secs:tt, $ns:tt) => {
+        $(#[$doc])*
+        pub mod $name {
+            use super::Nanos;
+            use crate::capture::Timestamp;
+            use serde::{Serialize, Serializer};
+
+            /// The float seconds and the exact nanoseconds.
+            #[derive(Serialize, schemars::JsonSchema)]
+            pub struct Pair {
+                /// Seconds since the Unix epoch.
+                #[serde(rename = $secs)]
+                secs: Timestamp,
+                /// The same instant, exact.
+                #[serde(rename = $ns)]
+                ns: Nanos,
+            }
+
+            /// As [`Pair`], both null when the instant is unknown.
+            #[derive(Serialize, schemars::JsonSchema)]
+            pub struct OptionPair {
+                /// Seconds since the Unix epoch.
+                #[serde(rename = $secs)]
+                secs: Option<Timestamp>,
+                /// The same instant, exact.
+                #[serde(rename = $ns)]
+                ns: Option<Nanos>,
+            }
+
+            /// Writes `t` as the pair.
+            pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+                Pair { secs: *t, ns: Nanos(*t) }.serialize(s)
+            }
+
+            /// Writes `t` as the pair, both null for `None`.
+            pub fn option<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+                OptionPair { secs: *t, ns: t.map(Nanos) }.serialize(s)
+            }
+        }
+    };
+}
+
+exact_ts!(
+    /// `ts` and `ts_ns`.
+    ts, "ts", "ts_ns"
+);
+exact_ts!(
+    /// `end_ts` and `end_ts_ns`.
+    end_ts, "end_ts", "end_ts_ns"
+);
+exact_ts!(
+    /// `start_ts` and `start_ts_ns`.
+    start_ts, "start_ts", "start_ts_ns"
+);
+exact_ts!(
+    /// `request_ts` and `request_ts_ns`.
+    request_ts, "request_ts", "request_ts_ns"
+);
+exact_ts!(
+    /// `response_ts` and `response_ts_ns`.
+    response_ts, "response_ts", "response_ts_ns"
+);
+
+/// The documents `wsinspect schema` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaKind {
+    /// The JSON report (`report -f json`): `docs/schema/report.schema.json`.
+    Report,
+    /// One NDJSON line (`report -f ndjson`, `live -f ndjson`):
+    /// `docs/schema/ndjson.schema.json`.
+    Ndjson,
+}
+
+impl SchemaKind {
+    /// Every kind, in the order the files are listed.
+    pub const ALL: [SchemaKind; 2] = [SchemaKind::Report, SchemaKind::Ndjson];
+
+    /// The shipped file's name under `docs/schema/`.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            SchemaKind::Report => "report.schema.json",
+            SchemaKind::Ndjson => "ndjson.schema.json",
+        }
+    }
+
+    /// The schema, generated from the model's types.
+    pub fn schema(self) -> serde_json::Value {
+        match self {
+            SchemaKind::Report => report_schema(),
+            SchemaKind::Ndjson => ndjson_schema(),
+        }
+    }
+
+    /// The schema as shipped: pretty, with a final newline.
+    pub fn text(self) -> String {
+        let mut s = serde_json::to_string_pretty(&self.schema()).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+}
+
+/// The schema's `$id`: a name, not a location (the files ship with the
+/// source and are printed by `wsinspect schema`).
+fn id(file: &str) -> String {
+    format!("urn:wsinspect:schema:{file}")
+}
+
+/// The JSON Schema (2020-12) of the JSON report.
+pub fn report_schema() -> serde_json::Value {
+    let schema = schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<Report<'static>>();
+    let mut v = schema.to_value();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("$id".into(), id(SchemaKind::Report.file_name()).into());
+    }
+    v
+}
+
+/// The JSON Schema (2020-12) of one NDJSON line: one of the event types,
+/// told apart by `event`.
+pub fn ndjson_schema() -> serde_json::Value {
+    use crate::analysis::model::Connection;
+    use crate::http::handshake::Handshake;
+    use crate::violation::{Anomaly, Violation};
+    use crate::ws::message::{ControlFrame, Message};
+    use serde_json::{Value, json};
+
+    let mut g = schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator();
+    let header = g.subschema_for::<NdjsonHeader>();
+    let per_conn = [
+        ("handshake", "handshake", g.subschema_for::<Handshake>()),
+        ("message", "message", g.subschema_for::<Message>()),
+        ("control", "control", g.subschema_for::<ControlFrame>()),
+        ("violation", "violation", g.subschema_for::<Violation>()),
+        ("anomaly", "anomaly", g.subschema_for::<Anomaly>()),
+    ];
+    let analysis = g.subschema_for::<Analysis>();
+    let connection = g.subschema_for::<Connection>();
+    let mut defs: serde_json::Map<String, Value> = g.take_definitions(true);
+    let def_name = |s: &Schema| {
+        s.get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.rsplit('/').next())
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    // `connection_end`: the connection record without its per-message
+    // lists, with their counts (see `ndjson::summary`).
+    let mut summary = defs
+        .get(&def_name(&connection))
+        .cloned()
+        .unwrap_or_default();
+    if let Some(o) = summary.as_object_mut() {
+        if let Some(Value::Object(props)) = o.get_mut("properties") {
+            props.remove("messages");
+            props.remove("control");
+            let count = |what: &str| {
+                json!({"description": format!("{what} of the connection (from its counters: a live capture may have dropped old ones)."),
+                       "type": "integer", "minimum": 0})
+            };
+            props.insert("message_count".into(), count("Messages"));
+            props.insert("control_count".into(), count("Control frames"));
+        }
+        if let Some(Value::Array(req)) = o.get_mut("required") {
+            req.retain(|k| k != "messages" && k != "control");
+            req.push("message_count".into());
+            req.push("control_count".into());
+        }
+        o.insert(
+            "description".into(),
+            "A connection's record without its messages and control frames.".into(),
+        );
+    }
+    defs.insert("ConnectionSummary".into(), summary);
+
+    let conn_line = |event: &str, key: &str, body: Value| {
+        json!({
+            "type": "object",
+            "properties": {
+                "event": {"const": event},
+                "conn": {"description": "Connection id (as in the JSON report).", "type": "integer", "minimum": 0},
+                "client": {"description": "The client's address and port.", "type": "string"},
+                "server": {"description": "The server's address and port.", "type": "string"},
+                key: body,
+            },
+            "required": ["event", "conn", "client", "server", key],
+        })
+    };
+    let mut lines = vec![header.to_value()];
+    for (event, key, body) in per_conn {
+        lines.push(conn_line(event, key, body.to_value()));
+    }
+    lines.push(conn_line(
+        "connection_end",
+        "connection",
+        json!({"$ref": "#/$defs/ConnectionSummary"}),
+    ));
+    // `capture`: the capture summary, the fields of the report's top level.
+    let report_props = defs
+        .get(&def_name(&analysis))
+        .and_then(|a| a.get("properties"))
+        .cloned()
+        .unwrap_or_default();
+    let capture_keys = [
+        "capture",
+        "format",
+        "link_type",
+        "link_type_dlt",
+        "packet_count",
+        "stats",
+        "capture_anomalies",
+    ];
+    let mut props = serde_json::Map::new();
+    props.insert("event".into(), json!({"const": "capture"}));
+    for k in capture_keys {
+        if let Some(p) = report_props.get(k) {
+            props.insert(k.into(), p.clone());
+        }
+    }
+    let mut required = vec![json!("event")];
+    required.extend(capture_keys.iter().map(|k| json!(k)));
+    lines.push(json!({"type": "object", "properties": props, "required": required}));
+
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": id(SchemaKind::Ndjson.file_name()),
+        "title": "wsinspect NDJSON line",
+        "description": format!(
+            "One line of `wsinspect report -f ndjson`: the first is a `header`, the last a `capture` summary. Schema version {SCHEMA_VERSION}."
+        ),
+        "oneOf": lines,
+        "$defs": defs,
+    })
+}
