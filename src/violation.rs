@@ -4,7 +4,7 @@
 //! An *anomaly* is something about the capture itself (loss, snaplen cut,
 //! a cap reached) that limits what can be known.
 
-use crate::capture::PacketNo;
+use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Direction;
 use serde::Serialize;
 
@@ -79,6 +79,11 @@ pub struct Violation {
     pub dir: Option<Direction>,
     /// The packet where it became visible.
     pub packet: PacketNo,
+    /// The time of the packet that made it visible (for a header block
+    /// split across packets, the one that completed it, as
+    /// `HttpExchange::request_ts`): reports print this, never the time of
+    /// an earlier event.
+    pub ts: Timestamp,
     /// A sentence for people.
     pub detail: String,
 }
@@ -110,6 +115,8 @@ pub struct Anomaly {
     pub dir: Option<Direction>,
     /// Where it became visible.
     pub packet: PacketNo,
+    /// The time of the packet that made it visible (see [`Violation::ts`]).
+    pub ts: Timestamp,
     /// A sentence for people.
     pub detail: String,
 }

@@ -158,9 +158,9 @@ pub fn write_text(
         };
         writeln!(
             out,
-            "{}: {head} ({} connection(s))",
+            "{}: {head} ({})",
             r.path,
-            r.connections.len()
+            crate::report::count(r.connections.len() as u64, "connection")
         )?;
         if let Some(e) = &r.error {
             writeln!(out, "  error: {e}")?;
@@ -171,7 +171,11 @@ pub fn write_text(
             if hits.is_empty() {
                 writeln!(out, "  pass  {rule}")?;
             } else {
-                writeln!(out, "  FAIL  {rule}: {} finding(s)", hits.len())?;
+                writeln!(
+                    out,
+                    "  FAIL  {rule}: {}",
+                    crate::report::count(hits.len() as u64, "finding")
+                )?;
                 for f in hits {
                     writeln!(out, "          {}", finding_line(r, f))?;
                 }
@@ -183,8 +187,8 @@ pub fn write_text(
             BaselineOutcome::Differs { file, lines } => {
                 writeln!(
                     out,
-                    "  FAIL  baseline {file}: {} difference(s)",
-                    lines.len()
+                    "  FAIL  baseline {file}: {}",
+                    crate::report::count(lines.len() as u64, "difference")
                 )?;
                 for l in lines.iter().take(TEXT_DIFF_LINES) {
                     writeln!(out, "          {l}")?;
@@ -207,7 +211,10 @@ pub fn write_text(
                 } else if *changes == 0 {
                     "unchanged".to_string()
                 } else {
-                    format!("updated, {changes} difference(s) from the previous one")
+                    format!(
+                        "updated, {} from the previous one",
+                        crate::report::count(*changes as u64, "difference")
+                    )
                 };
                 writeln!(out, "  wrote baseline {file} ({what})")?;
             }
@@ -216,14 +223,14 @@ pub fn write_text(
             }
         }
     }
-    let count = |s: &str| results.iter().filter(|r| r.status() == s).count();
+    let with = |s: &str| results.iter().filter(|r| r.status() == s).count();
     writeln!(
         out,
-        "check: {} capture(s), {} passed, {} failed, {} error(s)",
-        results.len(),
-        count("pass"),
-        count("fail"),
-        count("error")
+        "check: {}, {} passed, {} failed, {}",
+        crate::report::count(results.len() as u64, "capture"),
+        with("pass"),
+        with("fail"),
+        crate::report::count(with("error") as u64, "error")
     )
 }
 
@@ -480,8 +487,8 @@ pub fn write_junit(
                     only.1.clone()
                 } else {
                     format!(
-                        "{} rule failure(s): {}",
-                        c.failures.len(),
+                        "{}: {}",
+                        crate::report::count(c.failures.len() as u64, "rule failure"),
                         types_dedup.join(", ")
                     )
                 };

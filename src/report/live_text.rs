@@ -91,9 +91,11 @@ impl<W: Write> EventSink for TextSink<W> {
             SinkEvent::Violation(v) => {
                 let dir = v.dir.map(|d| format!("{} ", d.arrow())).unwrap_or_default();
                 let text = format!("{dir}VIOLATION ({}): {}", v.kind.rfc(), v.detail);
-                self.line(v.packet, None, id, &text);
+                self.line(v.packet, Some(v.ts), id, &text);
             }
-            SinkEvent::Anomaly(a) => self.line(a.packet, None, id, &format!("! {}", a.detail)),
+            SinkEvent::Anomaly(a) => {
+                self.line(a.packet, Some(a.ts), id, &format!("! {}", a.detail))
+            }
             SinkEvent::End => {
                 if !conn.reported() {
                     return;

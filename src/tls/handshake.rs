@@ -79,6 +79,9 @@ pub(crate) struct ClientHello {
     pub(crate) session_id: Vec<u8>,
     pub(crate) sni: Option<String>,
     pub(crate) offers_early_data: bool,
+    /// The protocols offered in the ALPN extension (RFC 7301 §3.1), in the
+    /// client's order; `None` without the extension.
+    pub(crate) alpn: Option<Vec<String>>,
 }
 
 pub(crate) fn parse_client_hello(body: &[u8]) -> Option<ClientHello> {
@@ -100,6 +103,7 @@ pub(crate) fn parse_client_hello(body: &[u8]) -> Option<ClientHello> {
         match t {
             EXT_SERVER_NAME => ch.sni = parse_sni(d),
             EXT_EARLY_DATA => ch.offers_early_data = true,
+            EXT_ALPN => ch.alpn = Some(parse_alpn_list(d)),
             _ => {}
         }
     }
@@ -117,6 +121,17 @@ fn parse_sni(d: &[u8]) -> Option<String> {
         }
     }
     None
+}
+
+/// The client's ALPN list (RFC 7301 §3.1), up to the first malformed entry.
+fn parse_alpn_list(d: &[u8]) -> Vec<String> {
+    let Some(list) = Reader(d).vec16() else {
+        return Vec::new();
+    };
+    let mut r = Reader(list);
+    std::iter::from_fn(|| r.vec8())
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect()
 }
 
 /// ALPN extension (RFC 7301 §3.1): the first protocol of the list (the server sends exactly one).

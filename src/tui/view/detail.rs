@@ -234,7 +234,10 @@ fn connection<'a>(app: &App, a: &'a Analysis, c: &'a Connection) -> (String, Vec
         ]));
     } else {
         l.push(Line::styled(
-            format!("! {} violation(s)", c.violation_details.len()),
+            format!(
+                "! {}",
+                crate::report::count(c.violation_details.len() as u64, "violation")
+            ),
             error_style(app),
         ));
         for v in &c.violation_details {
@@ -258,9 +261,8 @@ fn connection<'a>(app: &App, a: &'a Analysis, c: &'a Connection) -> (String, Vec
     } else {
         l.push(Line::styled(
             format!(
-                "~ {} anomal{}",
-                c.anomalies.len(),
-                if c.anomalies.len() == 1 { "y" } else { "ies" }
+                "~ {}",
+                crate::report::count(c.anomalies.len() as u64, "anomaly")
             ),
             warn_style(app),
         ));
