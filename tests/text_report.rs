@@ -126,3 +126,53 @@ fn one_is_singular() {
         assert!(!report.contains(wrong), "{wrong:?} in\n{report}");
     }
 }
+
+fn sample(name: &str, keylog: Option<&str>) -> Analysis {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let mut opts = wsinspect::pipeline::Options::with_limits(Limits::default());
+    if let Some(k) = keylog {
+        let (log, errors) =
+            wsinspect::tls::KeyLog::parse(&std::fs::read_to_string(dir.join(k)).unwrap());
+        assert!(errors.is_empty());
+        opts.keylog = Some(std::sync::Arc::new(log));
+    }
+    wsinspect::pipeline::analyze_path_with(dir.join(name).to_str().unwrap(), &opts, &mut NullSink)
+        .unwrap()
+}
+
+/// TLS 1.3 sends the server's ALPN choice in EncryptedExtensions: without
+/// the keys it is unknown, not "none"; with them, or in TLS 1.2's
+/// ServerHello, it is read. The client's offer is in the clear either way.
+#[test]
+fn alpn_unknown_when_encrypted() {
+    use wsinspect::analysis::model::AlpnState;
+    let blind = sample("wss_tls13.pcapng", None);
+    let t = blind.connections[0].tls.as_ref().unwrap();
+    assert_eq!(
+        (t.alpn.as_deref(), t.alpn_state),
+        (None, AlpnState::Encrypted)
+    );
+    assert_eq!(t.alpn_offered, Some(vec!["http/1.1".to_string()]));
+    assert!(
+        text(&blind).contains(", ALPN unknown (encrypted in TLS 1.3), client offered http/1.1, "),
+        "{}",
+        text(&blind)
+    );
+    let json = serde_json::to_value(&blind).unwrap();
+    assert_eq!(json["connections"][0]["tls"]["alpn_state"], "encrypted");
+
+    let keyed = sample("wss_tls13.pcapng", Some("wss_tls13.keylog"));
+    let t = keyed.connections[0].tls.as_ref().unwrap();
+    assert_eq!(
+        (t.alpn.as_deref(), t.alpn_state),
+        (Some("http/1.1"), AlpnState::Selected)
+    );
+    assert!(text(&keyed).contains(", ALPN http/1.1, decrypted with the key log"));
+
+    let t12 = sample("wss_tls12.pcap", None);
+    let t = t12.connections[0].tls.as_ref().unwrap();
+    assert_eq!(
+        (t.alpn.as_deref(), t.alpn_state),
+        (Some("http/1.1"), AlpnState::Selected)
+    );
+}

@@ -321,4 +321,24 @@ mod tests {
             Some("http/1.1")
         );
     }
+
+    /// The client's ALPN list (RFC 7301 §3.1) in order; a list cut short
+    /// keeps the whole entries before the cut.
+    #[test]
+    fn client_alpn_list() {
+        let mut list = vec![0x02];
+        list.extend_from_slice(b"h2");
+        list.push(0x08);
+        list.extend_from_slice(b"http/1.1");
+        let mut d = (list.len() as u16).to_be_bytes().to_vec();
+        d.extend_from_slice(&list);
+        assert_eq!(parse_alpn_list(&d), ["h2", "http/1.1"]);
+        // The outer length claims more than there is: nothing is read.
+        assert!(parse_alpn_list(&d[..d.len() - 1]).is_empty());
+        // An entry longer than what is left ends the list.
+        let mut cut = vec![0x00, 0x06, 0x02];
+        cut.extend_from_slice(b"h2");
+        cut.extend_from_slice(&[0x09, b'x', b'y']);
+        assert_eq!(parse_alpn_list(&cut), ["h2"]);
+    }
 }
