@@ -215,6 +215,10 @@ fn connection<'a>(app: &App, a: &'a Analysis, c: &'a Connection) -> (String, Vec
         stat("retransmitted", cs.retransmissions, sc.retransmissions),
         cs.retransmissions + sc.retransmissions,
     ));
+    if cs.keep_alives + sc.keep_alives > 0 {
+        // Probes are normal on idle connections: not a warning.
+        l.push(stat("keep-alives", cs.keep_alives, sc.keep_alives));
+    }
     l.push(warn(
         stat("out of order", cs.out_of_order, sc.out_of_order),
         cs.out_of_order + sc.out_of_order,
