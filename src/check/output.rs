@@ -394,7 +394,10 @@ fn cases(r: &CaptureResult) -> Vec<Case> {
                 name: "baseline".into(),
                 failures: vec![(
                     "baseline".into(),
-                    format!("{} difference(s) from {file}", lines.len()),
+                    format!(
+                        "{} from {file}",
+                        crate::report::count(lines.len() as u64, "difference")
+                    ),
                     body.join("\n"),
                 )],
                 error: None,
@@ -565,9 +568,9 @@ pub fn write_github(results: &[CaptureResult], out: &mut impl Write) -> io::Resu
                     "::error file={},title={}::{}",
                     gh_prop(bfile),
                     gh_prop(&format!(
-                        "wsinspect check: {} differs from its baseline ({} difference(s))",
+                        "wsinspect check: {} differs from its baseline ({})",
                         r.name,
-                        lines.len()
+                        crate::report::count(lines.len() as u64, "difference")
                     )),
                     gh_data(&msg.join("\n"))
                 )?;
@@ -663,10 +666,10 @@ mod tests {
         let mut out = Vec::new();
         write_text(&[r], &[Rule::Violations, Rule::Loss], &mut out).unwrap();
         let s = String::from_utf8(out).unwrap();
-        assert!(s.contains("FAIL  violations: 1 finding(s)"), "{s}");
+        assert!(s.contains("FAIL  violations: 1 finding\n"), "{s}");
         assert!(s.contains("pass  loss"), "{s}");
         assert!(
-            s.ends_with("check: 1 capture(s), 0 passed, 1 failed, 0 error(s)\n"),
+            s.ends_with("check: 1 capture, 0 passed, 1 failed, 0 errors\n"),
             "{s}"
         );
     }
