@@ -176,3 +176,29 @@ fn alpn_unknown_when_encrypted() {
         (Some("http/1.1"), AlpnState::Selected)
     );
 }
+
+/// The capture saw the server's 101 before the client's request (the two
+/// directions reordered): the response line still has the 101's time.
+#[test]
+fn a_101_captured_before_its_request_keeps_its_time() {
+    let mut c = Conv::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    c.handshake(); // packets 1–3
+    c.c2s(&upgrade_request("/t"));
+    c.s2c(&upgrade_response());
+    c.packets.swap(3, 4); // 4: the 101, 5: the request
+    c.c2s(&frame(Opcode::Text, true, b"hi", Some([1, 2, 3, 4]))); // 6
+    let a = analyze(&c.packets);
+    let conn = &a.connections[0];
+    assert!(conn.is_websocket, "{conn:#?}");
+    let x = &conn.http_exchanges[0];
+    assert_eq!(x.response_packet.map(|p| p.0), Some(4));
+    assert_eq!(
+        x.response_ts,
+        Some(Timestamp::from_parts(1_700_000_000, 3_000_000))
+    );
+    let report = text(&a);
+    assert!(
+        report.contains("  #4      + 0.003000s  ← HTTP 101\n"),
+        "{report}"
+    );
+}

@@ -127,6 +127,9 @@ pub struct Session {
     /// Time of the packet whose bytes are being handled: the time of the
     /// findings they raise.
     now_ts: Timestamp,
+    /// Time of a 101 that came before its request was whole
+    /// (`ws_after_request`): the exchange gets it when the request ends.
+    early_101_ts: Option<Timestamp>,
 }
 
 /// Estimated memory of a kept message: the record and what it owns.
@@ -232,6 +235,7 @@ impl Session {
             dropped: [0; 3],
             kept_message_cost: 0,
             now_ts: Timestamp::default(),
+            early_101_ts: None,
         };
         if let Some(c) = client {
             s.set_client(c);
@@ -601,6 +605,7 @@ impl Session {
         if let Some(x) = self.conn.http_exchanges.get_mut(idx) {
             x.status = status;
             x.response_packet = response.map(PacketNo);
+            x.response_ts = self.early_101_ts.take();
             x.response_complete = hs.response_complete;
         }
         self.pending.retain(|&p| p != idx);
@@ -749,6 +754,7 @@ impl Session {
             Phase::Http(p) if ws && (!p.idle() || self.conn.http_exchanges.is_empty()) => {
                 self.phases[i] = Phase::Http(p);
                 self.ws_after_request = true;
+                self.early_101_ts = Some(self.now_ts);
                 return;
             }
             Phase::Http(p) if ws => (p, Vec::new()),
