@@ -202,3 +202,41 @@ fn a_101_captured_before_its_request_keeps_its_time() {
         "{report}"
     );
 }
+
+/// The SYN was captured but the handshake's bytes were lost: the report
+/// does not say "picked up mid-stream" next to "TCP SYN".
+#[test]
+fn lost_handshake_after_a_captured_syn_is_not_called_mid_stream() {
+    let mut c = Conv::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    c.handshake();
+    let n = c.packets.len();
+    c.c2s(&upgrade_request("/t"));
+    c.s2c(&upgrade_response());
+    c.packets.truncate(n); // both lost before the capture point
+    for i in 0..4u8 {
+        c.c2s(&frame(
+            Opcode::Text,
+            true,
+            &[b'a' + i; 3],
+            Some([i, 2, 3, 4]),
+        ));
+        c.s2c(&frame(Opcode::Text, true, &[b'A' + i; 3], None));
+    }
+    let a = analyze(&c.packets);
+    let report = text(&a);
+    // (If a stricter detection ever declines this stream, only the last
+    // assertion applies.)
+    if a.connections.first().is_some_and(|c| c.is_websocket) {
+        assert!(
+            report.contains("(WebSocket, handshake not captured)"),
+            "{report}"
+        );
+        assert!(
+            report.contains(
+                "  handshake: not captured (its bytes were not captured; client = masked side)"
+            ),
+            "{report}"
+        );
+    }
+    assert!(!report.contains("mid-stream"), "{report}");
+}

@@ -198,6 +198,11 @@ fn alpn(t: &TlsSummary) -> String {
     }
 }
 
+/// The connection's opening SYN is in the capture.
+fn saw_syn(c: &Connection) -> bool {
+    c.tcp_events.iter().any(|e| e.kind == TcpEventKind::Syn)
+}
+
 /// One phrase for what the connection was.
 fn verdict(c: &Connection) -> String {
     let h = &c.handshake;
@@ -208,6 +213,7 @@ fn verdict(c: &Connection) -> String {
         };
     }
     match (c.is_websocket, h.seen, h.status, h.accept_valid) {
+        (true, false, _, _) if saw_syn(c) => "WebSocket, handshake not captured".into(),
         (true, false, _, _) => "WebSocket, picked up mid-stream".into(),
         (true, _, _, _) => "WebSocket".into(),
         (false, true, Some(101), Some(false)) => {
@@ -223,9 +229,16 @@ fn handshake_summary(c: &Connection, out: &mut impl Write) -> io::Result<()> {
     let h = &c.handshake;
     if !h.seen {
         if c.is_websocket {
+            // With the SYN captured the stream was seen from its start: its
+            // handshake bytes were lost, not before the capture.
+            let why = if saw_syn(c) {
+                "its bytes were not captured"
+            } else {
+                "picked up mid-stream"
+            };
             writeln!(
                 out,
-                "  handshake: not captured (picked up mid-stream; client = masked side)"
+                "  handshake: not captured ({why}; client = masked side)"
             )?;
         }
         return Ok(());
