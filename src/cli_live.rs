@@ -308,9 +308,9 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
         }
     };
     eprintln!(
-        "wsinspect: stopped ({}): {} packets captured{}",
+        "wsinspect: stopped ({}): {} captured{}",
         why(reason),
-        analysis.packet_count,
+        wsinspect::report::count(analysis.packet_count, "packet"),
         match &args.write {
             Some(p) => format!(", saved to {}", p.display()),
             None => String::new(),

@@ -182,9 +182,9 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
     if let Some(dir) = &args.files {
         let s = export::messages_to_files(&args.capture, &opts, sel.clone(), filter.as_ref(), dir)?;
         eprintln!(
-            "wsinspect: wrote {} messages ({} bytes) to {}",
-            s.items,
-            s.bytes,
+            "wsinspect: wrote {} ({}) to {}",
+            wsinspect::report::count(s.items, "message"),
+            wsinspect::report::count(s.bytes, "byte"),
             dir.display()
         );
     }
@@ -216,7 +216,10 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
             w.flush()?;
             s
         };
-        eprintln!("wsinspect: wrote {} messages as NDJSON", s.items);
+        eprintln!(
+            "wsinspect: wrote {} as NDJSON",
+            wsinspect::report::count(s.items, "message")
+        );
     }
     if let Some(out) = &args.flv {
         let (streams, s) = export::flv_to_file(&args.capture, &opts, sel.clone(), out)?;
@@ -226,9 +229,9 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
             }
         }
         eprintln!(
-            "wsinspect: wrote {} FLV tags ({} bytes) to {}",
-            s.items,
-            s.bytes,
+            "wsinspect: wrote {} ({}) to {}",
+            wsinspect::report::count(s.items, "FLV tag"),
+            wsinspect::report::count(s.bytes, "byte"),
             s.files
                 .iter()
                 .map(|f| f.display().to_string())
@@ -254,13 +257,16 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
         };
         let s = export::packets_to_pcapng(&args.capture, &chosen, out, secrets)?;
         eprintln!(
-            "wsinspect: wrote {} packets of {} connections to {}{}",
-            s.items,
-            chosen.len(),
+            "wsinspect: wrote {} of {} to {}{}",
+            wsinspect::report::count(s.items, "packet"),
+            wsinspect::report::count(chosen.len() as u64, "connection"),
             out.display(),
             match s.secrets {
                 0 => String::new(),
-                n => format!(" with the TLS secrets of {n} sessions"),
+                n => format!(
+                    " with the TLS secrets of {}",
+                    wsinspect::report::count(n, "session")
+                ),
             }
         );
     }

@@ -364,9 +364,9 @@ fn fmt_opt(v: Option<f64>, unit: &str) -> String {
 fn write_dir(out: &mut dyn std::io::Write, name: &str, d: &DirMessages) -> std::io::Result<()> {
     writeln!(
         out,
-        "  {name}: {} messages, {} bytes, size min/mean/max {}/{}/{}, rate {}",
-        d.messages,
-        d.bytes,
+        "  {name}: {}, {}, size min/mean/max {}/{}/{}, rate {}",
+        crate::report::count(d.messages, "message"),
+        crate::report::count(d.bytes, "byte"),
         d.min_size.map_or("-".into(), |v| v.to_string()),
         d.mean_size.map_or("-".into(), |v| format!("{v:.1}")),
         d.max_size.map_or("-".into(), |v| v.to_string()),
@@ -405,8 +405,11 @@ fn write_rtt(out: &mut dyn std::io::Write, r: &Rtt) -> std::io::Result<()> {
 pub fn write_text(r: &CaptureStatsReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "{}: {:.3} s, {} connections ({} WebSocket)",
-        r.capture, r.duration_s, r.connections, r.websocket_connections
+        "{}: {:.3} s, {} ({} WebSocket)",
+        r.capture,
+        r.duration_s,
+        crate::report::count(r.connections, "connection"),
+        r.websocket_connections
     )?;
     write_dir(out, "c2s", &r.c2s)?;
     write_dir(out, "s2c", &r.s2c)?;

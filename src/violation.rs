@@ -4,7 +4,7 @@
 //! An *anomaly* is something about the capture itself (loss, snaplen cut,
 //! a cap reached) that limits what can be known.
 
-use crate::capture::PacketNo;
+use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Direction;
 use serde::Serialize;
 
@@ -79,6 +79,13 @@ pub struct Violation {
     pub dir: Option<Direction>,
     /// The packet where it became visible.
     pub packet: PacketNo,
+    /// The time of the packet that made it visible (for a header block
+    /// split across packets, the one that completed it, as
+    /// `HttpExchange::request_ts`): reports print this, never the time of
+    /// an earlier event.
+    #[serde(flatten, serialize_with = "crate::report::contract::ts::serialize")]
+    #[schemars(with = "crate::report::contract::ts::Pair")]
+    pub ts: Timestamp,
     /// A sentence for people.
     pub detail: String,
 }
@@ -110,6 +117,10 @@ pub struct Anomaly {
     pub dir: Option<Direction>,
     /// Where it became visible.
     pub packet: PacketNo,
+    /// The time of the packet that made it visible (see [`Violation::ts`]).
+    #[serde(flatten, serialize_with = "crate::report::contract::ts::serialize")]
+    #[schemars(with = "crate::report::contract::ts::Pair")]
+    pub ts: Timestamp,
     /// A sentence for people.
     pub detail: String,
 }

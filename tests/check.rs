@@ -259,7 +259,7 @@ fn rules_combine_and_any_failure_fails_the_run() {
     assert!(s.contains("upgrade_rejected.pcap: FAIL"), "{s}");
     assert!(s.contains("seed_echo.pcapng: ok"), "{s}");
     assert!(
-        s.contains("check: 2 capture(s), 1 passed, 1 failed, 0 error(s)"),
+        s.contains("check: 2 captures, 1 passed, 1 failed, 0 errors"),
         "{s}"
     );
 }
@@ -368,7 +368,7 @@ fn the_projects_own_captures_match_their_baselines() {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = check(&a);
     assert_eq!(code(&o), 0, "{}", stdout(&o));
-    assert!(stdout(&o).contains("check: 19 capture(s), 19 passed, 0 failed, 0 error(s)"));
+    assert!(stdout(&o).contains("check: 19 captures, 19 passed, 0 failed, 0 errors"));
     // Volatile fields are stored too: the same captures match with --strict.
     let mut strict = a.clone();
     strict.insert(0, "--strict");
@@ -399,7 +399,7 @@ fn baseline_diff_names_the_changed_message() {
     assert_eq!(code(&o), 1, "{s}");
     assert!(s.contains("FAIL  baseline"), "{s}");
     // The reply is the second message; its hash and preview changed, nothing else.
-    assert!(s.contains("2 difference(s)"), "{s}");
+    assert!(s.contains("2 differences"), "{s}");
     assert!(
         s.contains(
             "connection 1 (/) › message 2 (s2c text, packet 9) › sha256: expected \"5972d663"
@@ -437,7 +437,7 @@ fn update_writes_then_check_passes_and_reports_changes() {
     let o = check(&["--baseline", b, "--update", m]);
     assert_eq!(code(&o), 0);
     assert!(
-        stdout(&o).contains("updated, 2 difference(s)"),
+        stdout(&o).contains("updated, 2 differences"),
         "{}",
         stdout(&o)
     );

@@ -93,7 +93,7 @@ fn exported_wss_connection_decrypts_without_the_key_log() {
     ])
     .stderr;
     let err = String::from_utf8_lossy(&err);
-    assert!(err.contains("with the TLS secrets of 1 sessions"), "{err}");
+    assert!(err.contains("with the TLS secrets of 1 session"), "{err}");
 
     let held = secrets_in(&out);
     let random = held

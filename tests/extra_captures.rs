@@ -2,7 +2,8 @@
 //! on loopback, tcpdump) checked against what the peers themselves logged
 //! sending: traffic shapes the shared samples lack (messages fragmented and
 //! compressed across fragments, small deflate windows, a 200 kB text,
-//! server push, custom close codes).
+//! server push, custom close codes, TCP keep-alive probes on an idle
+//! connection).
 
 use serde_json::Value;
 use std::path::Path;
@@ -64,6 +65,15 @@ fn check(name: &str) {
         close.close_reason.as_deref(),
         expect["close_reason"].as_str()
     );
+    // Wireshark's tcp.analysis counts, recorded by the generator with tshark.
+    if let Some(tcp) = expect.get("tcp") {
+        for (dir, st) in [("c2s", &c.stats.c2s), ("s2c", &c.stats.s2c)] {
+            let want = |f: &str| tcp[format!("{f}_{dir}")].as_u64().unwrap();
+            assert_eq!(st.keep_alives, want("keep_alives"), "{name} {dir}");
+            assert_eq!(st.keep_alive_acks, want("keep_alive_acks"), "{name} {dir}");
+            assert_eq!(st.retransmissions, want("retransmissions"), "{name} {dir}");
+        }
+    }
 }
 
 #[test]
@@ -74,4 +84,26 @@ fn python_fragmented_deflate_small_windows() {
 #[test]
 fn python_server_push_then_server_close() {
     check("py_server_push");
+}
+
+/// An idle WebSocket whose client socket has SO_KEEPALIVE with 1 s timers:
+/// three zero-byte probes (seq = next − 1) and their ACKs, counted as
+/// keep-alives as Wireshark does, and no retransmission.
+#[test]
+fn python_idle_with_tcp_keepalive() {
+    check("py_keepalive");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/extra");
+    let a = pipeline::analyze_path(
+        dir.join("py_keepalive.pcap").to_str().unwrap(),
+        Limits::default(),
+        &mut NullSink,
+    )
+    .unwrap();
+    let mut text = Vec::new();
+    wsinspect::report::text::write(&a, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("; 3 TCP keep-alive probes (3 answered)") && !text.contains("retransmission"),
+        "{text}"
+    );
 }

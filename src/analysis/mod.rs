@@ -871,6 +871,7 @@ fn deliver(
                 kind,
                 dir: Some(dir),
                 packet: at.now,
+                ts: at.ts,
                 detail,
             },
             sink,
@@ -995,6 +996,8 @@ fn tcp_fields(
         let d = conn.stats.dir_mut(dir);
         d.tcp_bytes = st.bytes;
         d.retransmissions = st.retransmissions;
+        d.keep_alives = st.keep_alives;
+        d.keep_alive_acks = tcp.keep_alive_acks[side];
         d.out_of_order = st.out_of_order;
     }
 }

@@ -7,6 +7,7 @@
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::{Direction, Role};
 use crate::http::handshake::Handshake;
+pub use crate::tls::AlpnState;
 use crate::violation::{Anomaly, Violation};
 use crate::ws::message::{ControlFrame, Message};
 use serde::Serialize;
@@ -117,8 +118,15 @@ pub struct DirStats {
     pub wire_payload_bytes: u64,
     /// TCP payload bytes delivered in order.
     pub tcp_bytes: u64,
-    /// TCP segments that only repeated bytes already seen.
+    /// TCP segments that only repeated bytes already seen (keep-alive
+    /// probes are not retransmissions: see `keep_alives`).
     pub retransmissions: u64,
+    /// TCP keep-alive probes sent (RFC 9293 §3.8.4; Wireshark's
+    /// `tcp.analysis.keep_alive`).
+    pub keep_alives: u64,
+    /// ACKs sent in answer to the other side's keep-alive probes
+    /// (Wireshark's `tcp.analysis.keep_alive_ack`, without its window test).
+    pub keep_alive_acks: u64,
     /// TCP segments that arrived ahead of a hole.
     pub out_of_order: u64,
     /// TCP bytes never captured (loss or snaplen).
@@ -169,8 +177,15 @@ pub struct TlsSummary {
     pub decrypted: bool,
     /// ClientHello server_name.
     pub sni: Option<String>,
-    /// Protocol selected by ALPN.
+    /// Protocol selected by ALPN (when `alpn_state` is `selected`).
     pub alpn: Option<String>,
+    /// Whether the server's ALPN choice is known: `selected`,
+    /// `not_negotiated`, `encrypted` (TLS 1.3 without keys) or
+    /// `not_captured`; `alpn: null` alone does not tell these apart.
+    pub alpn_state: AlpnState,
+    /// Protocols the client offered by ALPN (`null`: ClientHello not
+    /// captured; empty: it offered none).
+    pub alpn_offered: Option<Vec<String>>,
     /// Why it was not decrypted.
     pub reason: Option<String>,
     /// TLS records seen: client, server.

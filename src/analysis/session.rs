@@ -124,6 +124,12 @@ pub struct Session {
     /// Budget charged for the messages now in `conn.messages`, refunded
     /// when a sink takes them ([`super::EventSink::take_messages`]).
     pub kept_message_cost: u64,
+    /// Time of the packet whose bytes are being handled: the time of the
+    /// findings they raise.
+    now_ts: Timestamp,
+    /// Time of a 101 that came before its request was whole
+    /// (`ws_after_request`): the exchange gets it when the request ends.
+    early_101_ts: Option<Timestamp>,
 }
 
 /// Estimated memory of a kept message: the record and what it owns.
@@ -228,6 +234,8 @@ impl Session {
             budget: u64::MAX,
             dropped: [0; 3],
             kept_message_cost: 0,
+            now_ts: Timestamp::default(),
+            early_101_ts: None,
         };
         if let Some(c) = client {
             s.set_client(c);
@@ -341,6 +349,7 @@ impl Session {
     }
 
     fn data(&mut self, side: Side, data: &[u8], at: At, sink: &mut dyn EventSink) {
+        self.now_ts = at.ts;
         if data.is_empty() {
             return;
         }
@@ -376,6 +385,7 @@ impl Session {
     }
 
     fn gap(&mut self, side: Side, len: u64, at: At, sink: &mut dyn EventSink) {
+        self.now_ts = at.ts;
         self.ws_without_request(side);
         let dir = self.dir_of(side);
         self.conn.stats.dir_mut(dir).missing_bytes += len;
@@ -595,6 +605,7 @@ impl Session {
         if let Some(x) = self.conn.http_exchanges.get_mut(idx) {
             x.status = status;
             x.response_packet = response.map(PacketNo);
+            x.response_ts = self.early_101_ts.take();
             x.response_complete = hs.response_complete;
         }
         self.pending.retain(|&p| p != idx);
@@ -743,6 +754,7 @@ impl Session {
             Phase::Http(p) if ws && (!p.idle() || self.conn.http_exchanges.is_empty()) => {
                 self.phases[i] = Phase::Http(p);
                 self.ws_after_request = true;
+                self.early_101_ts = Some(self.now_ts);
                 return;
             }
             Phase::Http(p) if ws => (p, Vec::new()),
@@ -756,12 +768,14 @@ impl Session {
         } else {
             Phase::Http(parser)
         };
+        let now_ts = self.now_ts;
         for h in held {
             match h {
                 Held::Data(d, src, now, ts) => self.data(client, &d, At { src, now, ts }, sink),
                 Held::Gap(n, now, ts) => self.gap(client, n, At { src: now, now, ts }, sink),
             }
         }
+        self.now_ts = now_ts;
     }
 
     /// Handles the events of one piece; `evs` is then kept, emptied, for
@@ -829,6 +843,7 @@ impl Session {
                 kind,
                 dir,
                 packet,
+                ts: self.now_ts,
                 detail,
             },
             sink,
@@ -857,6 +872,7 @@ impl Session {
                 kind,
                 dir,
                 packet,
+                ts: self.now_ts,
                 detail,
             },
             sink,
@@ -897,6 +913,8 @@ impl Session {
                 decrypted: info.decrypted,
                 sni: info.sni,
                 alpn: info.alpn,
+                alpn_state: info.alpn_state,
+                alpn_offered: info.alpn_offered,
                 reason: info.reason,
                 records: info.records,
                 notes: std::mem::take(&mut self.tls_notes),

@@ -347,10 +347,10 @@ pub fn evaluate(a: &Analysis, rules: &Rules) -> Vec<Finding> {
                     connection: None,
                     packet: None,
                     detail: format!(
-                        "no WebSocket connection in {} ({} packets, {} HTTP/TLS connection(s))",
+                        "no WebSocket connection in {} ({}, {})",
                         a.capture,
-                        a.packet_count,
-                        a.connections.len()
+                        crate::report::count(a.packet_count, "packet"),
+                        crate::report::count(a.connections.len() as u64, "HTTP/TLS connection")
                     ),
                 });
             }
@@ -466,8 +466,9 @@ fn check_connection(rule: &Rule, c: &Connection, out: &mut Vec<Finding>) {
                     c,
                     first.map(|g| g.packet),
                     format!(
-                        "{missing} byte(s) never captured ({} loss/snaplen anomalies){what}",
-                        gaps.len()
+                        "{} never captured ({}){what}",
+                        crate::report::count(missing, "byte"),
+                        crate::report::count(gaps.len() as u64, "loss/snaplen anomaly")
                     ),
                 ));
             }

@@ -158,9 +158,9 @@ pub fn write_text(
         };
         writeln!(
             out,
-            "{}: {head} ({} connection(s))",
+            "{}: {head} ({})",
             r.path,
-            r.connections.len()
+            crate::report::count(r.connections.len() as u64, "connection")
         )?;
         if let Some(e) = &r.error {
             writeln!(out, "  error: {e}")?;
@@ -171,7 +171,11 @@ pub fn write_text(
             if hits.is_empty() {
                 writeln!(out, "  pass  {rule}")?;
             } else {
-                writeln!(out, "  FAIL  {rule}: {} finding(s)", hits.len())?;
+                writeln!(
+                    out,
+                    "  FAIL  {rule}: {}",
+                    crate::report::count(hits.len() as u64, "finding")
+                )?;
                 for f in hits {
                     writeln!(out, "          {}", finding_line(r, f))?;
                 }
@@ -183,8 +187,8 @@ pub fn write_text(
             BaselineOutcome::Differs { file, lines } => {
                 writeln!(
                     out,
-                    "  FAIL  baseline {file}: {} difference(s)",
-                    lines.len()
+                    "  FAIL  baseline {file}: {}",
+                    crate::report::count(lines.len() as u64, "difference")
                 )?;
                 for l in lines.iter().take(TEXT_DIFF_LINES) {
                     writeln!(out, "          {l}")?;
@@ -207,7 +211,10 @@ pub fn write_text(
                 } else if *changes == 0 {
                     "unchanged".to_string()
                 } else {
-                    format!("updated, {changes} difference(s) from the previous one")
+                    format!(
+                        "updated, {} from the previous one",
+                        crate::report::count(*changes as u64, "difference")
+                    )
                 };
                 writeln!(out, "  wrote baseline {file} ({what})")?;
             }
@@ -216,14 +223,14 @@ pub fn write_text(
             }
         }
     }
-    let count = |s: &str| results.iter().filter(|r| r.status() == s).count();
+    let with = |s: &str| results.iter().filter(|r| r.status() == s).count();
     writeln!(
         out,
-        "check: {} capture(s), {} passed, {} failed, {} error(s)",
-        results.len(),
-        count("pass"),
-        count("fail"),
-        count("error")
+        "check: {}, {} passed, {} failed, {}",
+        crate::report::count(results.len() as u64, "capture"),
+        with("pass"),
+        with("fail"),
+        crate::report::count(with("error") as u64, "error")
     )
 }
 
@@ -387,7 +394,10 @@ fn cases(r: &CaptureResult) -> Vec<Case> {
                 name: "baseline".into(),
                 failures: vec![(
                     "baseline".into(),
-                    format!("{} difference(s) from {file}", lines.len()),
+                    format!(
+                        "{} from {file}",
+                        crate::report::count(lines.len() as u64, "difference")
+                    ),
                     body.join("\n"),
                 )],
                 error: None,
@@ -480,8 +490,8 @@ pub fn write_junit(
                     only.1.clone()
                 } else {
                     format!(
-                        "{} rule failure(s): {}",
-                        c.failures.len(),
+                        "{}: {}",
+                        crate::report::count(c.failures.len() as u64, "rule failure"),
                         types_dedup.join(", ")
                     )
                 };
@@ -558,9 +568,9 @@ pub fn write_github(results: &[CaptureResult], out: &mut impl Write) -> io::Resu
                     "::error file={},title={}::{}",
                     gh_prop(bfile),
                     gh_prop(&format!(
-                        "wsinspect check: {} differs from its baseline ({} difference(s))",
+                        "wsinspect check: {} differs from its baseline ({})",
                         r.name,
-                        lines.len()
+                        crate::report::count(lines.len() as u64, "difference")
                     )),
                     gh_data(&msg.join("\n"))
                 )?;
@@ -656,10 +666,10 @@ mod tests {
         let mut out = Vec::new();
         write_text(&[r], &[Rule::Violations, Rule::Loss], &mut out).unwrap();
         let s = String::from_utf8(out).unwrap();
-        assert!(s.contains("FAIL  violations: 1 finding(s)"), "{s}");
+        assert!(s.contains("FAIL  violations: 1 finding\n"), "{s}");
         assert!(s.contains("pass  loss"), "{s}");
         assert!(
-            s.ends_with("check: 1 capture(s), 0 passed, 1 failed, 0 error(s)\n"),
+            s.ends_with("check: 1 capture, 0 passed, 1 failed, 0 errors\n"),
             "{s}"
         );
     }

@@ -79,10 +79,16 @@ impl<W: Write> EventSink for TextSink<W> {
         match ev {
             SinkEvent::Handshake(h) => {
                 let p = PacketNo(h.response_packet.unwrap_or(conn.first_packet.0));
-                // The handshake carries no time; the connection's first
-                // packet is at most a round trip earlier.
-                let ts = self.last_ts.max(conn.start_ts);
-                self.line(p, Some(ts), id, &handshake_text(conn));
+                // The time of the 101 is its exchange's; without one (the
+                // response came before its request was whole) the line
+                // takes the time of the line before it.
+                let ts = conn
+                    .http_exchanges
+                    .iter()
+                    .rev()
+                    .find(|x| x.response_packet == Some(p))
+                    .and_then(|x| x.response_ts);
+                self.line(p, ts, id, &handshake_text(conn));
             }
             SinkEvent::Message(m) => {
                 self.line(m.last_packet, Some(m.end_ts), id, &message_line(m));
@@ -91,9 +97,11 @@ impl<W: Write> EventSink for TextSink<W> {
             SinkEvent::Violation(v) => {
                 let dir = v.dir.map(|d| format!("{} ", d.arrow())).unwrap_or_default();
                 let text = format!("{dir}VIOLATION ({}): {}", v.kind.rfc(), v.detail);
-                self.line(v.packet, None, id, &text);
+                self.line(v.packet, Some(v.ts), id, &text);
             }
-            SinkEvent::Anomaly(a) => self.line(a.packet, None, id, &format!("! {}", a.detail)),
+            SinkEvent::Anomaly(a) => {
+                self.line(a.packet, Some(a.ts), id, &format!("! {}", a.detail))
+            }
             SinkEvent::End => {
                 if !conn.reported() {
                     return;

@@ -1,7 +1,8 @@
 //! The text report: a per-connection narrative in the order things
 //! happened, the way the reference article walks through its capture.
 
-use crate::analysis::model::{Analysis, Connection, TcpEnd, TcpEventKind};
+use super::count;
+use crate::analysis::model::{AlpnState, Analysis, Connection, TcpEnd, TcpEventKind, TlsSummary};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Direction;
 use crate::ws::frame::{CloseCode, Opcode};
@@ -23,18 +24,37 @@ pub fn write(a: &Analysis, out: &mut impl Write) -> io::Result<()> {
 
 /// The capture's one-line summary and its anomalies; `source` says where
 /// the packets came from (`pcap`, `pcapng`, `live`).
+///
+/// Connection numbers are the JSON report's `id`s: every TCP connection
+/// gets one in order of first packet, and only those that carried HTTP,
+/// WebSocket or TLS are reported, so the numbers may have gaps; the
+/// summary says how many TCP connections there were so that they add up.
 pub fn headline(a: &Analysis, source: &str, out: &mut impl Write) -> io::Result<()> {
+    let reported = a.connections.len() as u64;
+    let tcp = a.stats.tcp_connections.max(reported);
+    let conns = if reported == tcp {
+        count(tcp, "connection")
+    } else {
+        format!("{reported} of {} reported", count(tcp, "TCP connection"))
+    };
     writeln!(
         out,
-        "{} ({source}, {}): {} packets, {} connection(s) (HTTP, WebSocket or TLS), {} WebSocket, {} messages, {} violations",
+        "{} ({source}, {}): {}, {conns} (HTTP, WebSocket or TLS), {} WebSocket, {}, {}",
         a.capture,
         a.link_type,
-        a.packet_count,
-        a.connections.len(),
+        count(a.packet_count, "packet"),
         a.stats.websocket_connections,
-        a.stats.messages,
-        a.stats.violations
+        count(a.stats.messages, "message"),
+        count(a.stats.violations, "violation")
     )?;
+    if reported > 0 && reported < tcp {
+        let hidden = tcp - reported;
+        writeln!(
+            out,
+            "  (connections are numbered 1–{tcp} in order of first packet, as in the JSON report; the {} not shown carried no HTTP, WebSocket or TLS)",
+            count(hidden, "other")
+        )?;
+    }
     for an in &a.capture_anomalies {
         writeln!(out, "  ! capture: {} (packet {})", an.detail, an.packet)?;
     }
@@ -53,20 +73,25 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
     let kind = verdict(c);
     writeln!(
         out,
-        "Connection {}: {} → {} ({kind}), packets {}–{} ({} packets)",
-        c.id, c.client, c.server, c.first_packet, c.last_packet, c.packets
+        "Connection {}: {} → {} ({kind}), packets {}–{} ({})",
+        c.id,
+        c.client,
+        c.server,
+        c.first_packet,
+        c.last_packet,
+        count(c.packets, "packet")
     )?;
     if let Some(t) = &c.tls {
         writeln!(
             out,
-            "  tls: {} {}, SNI {}, ALPN {}, {}",
+            "  tls: {} {}, SNI {}, {}, {}",
             t.version
                 .as_deref()
                 .map(|v| format!("TLS {v}"))
                 .unwrap_or_else(|| "TLS ?".into()),
             t.cipher_suite.as_deref().unwrap_or("?"),
             t.sni.as_deref().unwrap_or("none"),
-            t.alpn.as_deref().unwrap_or("none"),
+            alpn(t),
             match &t.reason {
                 None => "decrypted with the key log".to_string(),
                 Some(why) => format!("NOT decrypted: {why}"),
@@ -131,7 +156,7 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
         lines.push(Line {
             packet: v.packet,
             order: 3,
-            ts: None,
+            ts: Some(v.ts),
             text: format!("{dir}VIOLATION ({}): {}", v.kind.rfc(), v.detail),
         });
     }
@@ -139,13 +164,13 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
         lines.push(Line {
             packet: an.packet,
             order: 3,
-            ts: None,
+            ts: Some(an.ts),
             text: format!("! {}", an.detail),
         });
     }
     lines.sort_by_key(|l| (l.packet, l.order));
-    // Findings without a time of their own take the time of the event
-    // before them (they were noticed in the same packet).
+    // Only an HTTP response whose time was not recorded lacks one: it
+    // takes the time of the line before it.
     let mut last = c.start_ts;
     for l in &lines {
         let ts = l.ts.unwrap_or(last);
@@ -154,6 +179,28 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
         writeln!(out, "  #{:<6} +{rel:>9.6}s  {}", l.packet.0, l.text)?;
     }
     ending(c, out)
+}
+
+/// The ALPN part of the TLS line: what the server chose, or why it is
+/// unknown, and what the client offered when the ClientHello was seen.
+fn alpn(t: &TlsSummary) -> String {
+    let chosen = match (t.alpn_state, &t.alpn) {
+        (AlpnState::Selected, Some(p)) => format!("ALPN {p}"),
+        (AlpnState::Selected, None) | (AlpnState::NotNegotiated, _) => "ALPN none".into(),
+        (AlpnState::Encrypted, _) => "ALPN unknown (encrypted in TLS 1.3)".into(),
+        (AlpnState::NotCaptured, _) => "ALPN unknown (ServerHello not captured)".into(),
+    };
+    match &t.alpn_offered {
+        Some(list) if !list.is_empty() && t.alpn_state != AlpnState::Selected => {
+            format!("{chosen}, client offered {}", list.join(", "))
+        }
+        _ => chosen,
+    }
+}
+
+/// The connection's opening SYN is in the capture.
+fn saw_syn(c: &Connection) -> bool {
+    c.tcp_events.iter().any(|e| e.kind == TcpEventKind::Syn)
 }
 
 /// One phrase for what the connection was.
@@ -166,6 +213,7 @@ fn verdict(c: &Connection) -> String {
         };
     }
     match (c.is_websocket, h.seen, h.status, h.accept_valid) {
+        (true, false, _, _) if saw_syn(c) => "WebSocket, handshake not captured".into(),
         (true, false, _, _) => "WebSocket, picked up mid-stream".into(),
         (true, _, _, _) => "WebSocket".into(),
         (false, true, Some(101), Some(false)) => {
@@ -181,9 +229,16 @@ fn handshake_summary(c: &Connection, out: &mut impl Write) -> io::Result<()> {
     let h = &c.handshake;
     if !h.seen {
         if c.is_websocket {
+            // With the SYN captured the stream was seen from its start: its
+            // handshake bytes were lost, not before the capture.
+            let why = if saw_syn(c) {
+                "its bytes were not captured"
+            } else {
+                "picked up mid-stream"
+            };
             writeln!(
                 out,
-                "  handshake: not captured (picked up mid-stream; client = masked side)"
+                "  handshake: not captured ({why}; client = masked side)"
             )?;
         }
         return Ok(());
@@ -244,8 +299,10 @@ fn preview_text(t: &str) -> String {
 
 pub(crate) fn message_line(m: &Message) -> String {
     let size = match m.payload_len {
-        Some(n) if m.compressed => format!("{n} bytes ({} compressed)", m.wire_payload_len),
-        Some(n) => format!("{n} bytes"),
+        Some(n) if m.compressed => {
+            format!("{} ({} compressed)", count(n, "byte"), m.wire_payload_len)
+        }
+        Some(n) => count(n, "byte"),
         None => format!("? bytes ({} on the wire)", m.wire_payload_len),
     };
     let frames = if m.frames > 1 {
@@ -293,8 +350,8 @@ pub(crate) fn control_line(f: &ControlFrame) -> String {
         }
         (Opcode::Close, None) => "close (no status code)".into(),
         (op, _) => format!(
-            "{op} {} bytes{}",
-            f.payload_len,
+            "{op} {}{}",
+            count(f.payload_len, "byte"),
             if f.payload_hex.is_empty() {
                 String::new()
             } else {
@@ -341,22 +398,27 @@ pub(crate) fn ending(c: &Connection, out: &mut impl Write) -> io::Result<()> {
     let sep = if close.is_empty() { "" } else { "; " };
     writeln!(out, "  end: {close}{sep}{tcp}")?;
     let (cs, sc) = (&c.stats.c2s, &c.stats.s2c);
+    let mut tcp_notes = String::new();
+    let retx = cs.retransmissions + sc.retransmissions;
+    if retx > 0 {
+        tcp_notes.push_str(&format!("; {}", count(retx, "TCP retransmission")));
+    }
+    let probes = cs.keep_alives + sc.keep_alives;
+    if probes > 0 {
+        tcp_notes.push_str(&format!(
+            "; {} ({} answered)",
+            count(probes, "TCP keep-alive probe"),
+            cs.keep_alive_acks + sc.keep_alive_acks
+        ));
+    }
     writeln!(
         out,
-        "  {} {} messages ({} bytes), {} {} messages ({} bytes){}",
+        "  {} {} ({}), {} {} ({}){tcp_notes}",
         Direction::ClientToServer.arrow(),
-        cs.messages,
-        cs.payload_bytes,
+        count(cs.messages, "message"),
+        count(cs.payload_bytes, "byte"),
         Direction::ServerToClient.arrow(),
-        sc.messages,
-        sc.payload_bytes,
-        if cs.retransmissions + sc.retransmissions > 0 {
-            format!(
-                "; {} TCP retransmissions",
-                cs.retransmissions + sc.retransmissions
-            )
-        } else {
-            String::new()
-        }
+        count(sc.messages, "message"),
+        count(sc.payload_bytes, "byte"),
     )
 }

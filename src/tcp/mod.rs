@@ -43,6 +43,12 @@ pub struct TcpConn {
     pub first_ts: Timestamp,
     /// Time of the last packet so far.
     pub last_ts: Timestamp,
+    /// Keep-alive ACKs sent, per side (see [`TcpConn::on_segment`]).
+    pub keep_alive_acks: [u64; 2],
+    /// The last segment from each side was a keep-alive probe.
+    last_keep_alive: [bool; 2],
+    /// Acknowledgment number of each side's last ACK.
+    last_ack: [Option<u32>; 2],
 }
 
 impl TcpConn {
@@ -64,6 +70,9 @@ impl TcpConn {
             last_packet: packet,
             first_ts: ts,
             last_ts: ts,
+            keep_alive_acks: [0; 2],
+            last_keep_alive: [false; 2],
+            last_ack: [None; 2],
         }
     }
 
@@ -128,7 +137,29 @@ impl TcpConn {
             }
             self.streams[i].syn(seg.seq);
         }
-        if !seg.payload.is_empty() || seg.missing > 0 {
+        let len = seg.payload.len() as u64 + u64::from(seg.missing);
+        let plain = !(seg.flags.syn || seg.flags.fin || seg.flags.rst);
+        let keep_alive = plain && self.streams[i].is_keep_alive(seg.seq, len);
+        // Wireshark's `tcp.analysis.keep_alive_ack`: no payload, the next
+        // sequence number, the same ACK as before, right after a probe
+        // from the other side (its window condition is not checked: the
+        // window is not decoded).
+        if plain
+            && len == 0
+            && self.last_keep_alive[1 - i]
+            && seg.flags.ack
+            && self.last_ack[i] == Some(seg.ack)
+            && self.streams[i].at_next(seg.seq)
+        {
+            self.keep_alive_acks[i] += 1;
+        }
+        self.last_keep_alive[i] = keep_alive;
+        if seg.flags.ack {
+            self.last_ack[i] = Some(seg.ack);
+        }
+        if keep_alive {
+            self.streams[i].count_keep_alive();
+        } else if len > 0 {
             let data_seq = if seg.flags.syn {
                 seg.seq.wrapping_add(1)
             } else {
@@ -183,5 +214,112 @@ impl TcpConn {
             let side = Side(i as u8);
             self.streams[i].finish(&mut |p: Piece<'_>, src: PacketNo, c| sink(side, p, src, c));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TcpFlags;
+    use std::borrow::Cow;
+
+    const C: &str = "10.0.0.1:40000";
+    const S: &str = "10.0.0.2:80";
+
+    fn seg(from_client: bool, seq: u32, ack: u32, flags: TcpFlags, data: &[u8]) -> TcpSegment<'_> {
+        let (src, dst) = if from_client { (C, S) } else { (S, C) };
+        TcpSegment {
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            seq,
+            ack,
+            flags,
+            payload: Cow::Borrowed(data),
+            missing: 0,
+        }
+    }
+
+    const ACK: TcpFlags = TcpFlags {
+        syn: false,
+        ack: true,
+        fin: false,
+        rst: false,
+    };
+
+    /// Feeds `(from_client, seq, ack, flags, payload)` and returns the
+    /// counters of the client and server sides.
+    fn run(segs: &[(bool, u32, u32, TcpFlags, &[u8])]) -> (TcpConn, Vec<u8>) {
+        let first = seg(segs[0].0, segs[0].1, segs[0].2, segs[0].3, segs[0].4);
+        let mut conn = TcpConn::new(&first, PacketNo(1), Timestamp(0), 1 << 20);
+        let mut delivered = Vec::new();
+        for (i, &(c, sq, ak, f, d)) in segs.iter().enumerate() {
+            conn.on_segment(
+                &seg(c, sq, ak, f, d),
+                PacketNo(i as u64 + 1),
+                Timestamp(i as i128),
+                &mut |_, p, _, _| {
+                    if let Piece::Data(b) = p {
+                        delivered.extend_from_slice(b);
+                    }
+                },
+            );
+        }
+        (conn, delivered)
+    }
+
+    fn syn(ack: bool) -> TcpFlags {
+        TcpFlags {
+            syn: true,
+            ack,
+            fin: false,
+            rst: false,
+        }
+    }
+
+    /// Linux probes carry no byte, Windows probes one (its "garbage
+    /// octet"): both are keep-alives, neither a retransmission, and the
+    /// ACK that repeats the receiver's previous one is a keep-alive ACK.
+    #[test]
+    fn keep_alive_probes_of_zero_and_one_byte() {
+        let (conn, data) = run(&[
+            (true, 99, 0, syn(false), b""),
+            (false, 499, 100, syn(true), b""),
+            (true, 100, 500, ACK, b""),
+            (true, 100, 500, ACK, b"hello"),
+            (false, 500, 105, ACK, b""),
+            // Probe: seq = next expected (105) - 1, no payload.
+            (true, 104, 500, ACK, b""),
+            (false, 500, 105, ACK, b""),
+            // Probe with the one garbage byte.
+            (true, 104, 500, ACK, b"\0"),
+            (false, 500, 105, ACK, b""),
+            // A real retransmission of the data.
+            (true, 100, 500, ACK, b"hello"),
+        ]);
+        assert_eq!(data, b"hello");
+        let (c, s) = (conn.stream_stats(Side(0)), conn.stream_stats(Side(1)));
+        assert_eq!((c.keep_alives, c.retransmissions), (2, 1));
+        assert_eq!((s.keep_alives, s.retransmissions), (0, 0));
+        assert_eq!(conn.keep_alive_acks, [0, 2]);
+    }
+
+    /// Before any data the probe sits on the SYN's sequence number; a
+    /// probe with SYN, FIN or RST set is not one (Wireshark's rule), and a
+    /// pure ACK at the next sequence number is not a probe.
+    #[test]
+    fn keep_alive_edges() {
+        let fin = TcpFlags { fin: true, ..ACK };
+        let (conn, _) = run(&[
+            (true, 99, 0, syn(false), b""),
+            (false, 499, 100, syn(true), b""),
+            (true, 100, 500, ACK, b""),
+            (true, 99, 500, ACK, b""),
+            (false, 500, 100, ACK, b""),
+            (true, 100, 500, ACK, b""),
+            (true, 99, 500, fin, b""),
+        ]);
+        assert_eq!(conn.stream_stats(Side(0)).keep_alives, 1);
+        assert_eq!(conn.stream_stats(Side(1)).keep_alives, 0);
+        assert_eq!(conn.keep_alive_acks, [0, 1]);
     }
 }

@@ -75,8 +75,11 @@ struct Pending {
 pub struct StreamStats {
     /// Payload bytes delivered in order.
     pub bytes: u64,
-    /// Segments that carried only bytes already seen.
+    /// Segments that carried only bytes already seen (keep-alive probes
+    /// excluded: they are counted in `keep_alives`).
     pub retransmissions: u64,
+    /// Keep-alive probes (see [`Reassembler::is_keep_alive`]).
+    pub keep_alives: u64,
     /// Segments that arrived ahead of a hole.
     pub out_of_order: u64,
     /// Bytes declared lost.
@@ -134,6 +137,46 @@ impl Reassembler {
             self.next_seq = Some(isn.wrapping_add(1));
             self.anchored = true;
         }
+    }
+
+    /// Stream offset one past the highest byte seen (delivered or held):
+    /// Wireshark's "next expected sequence number" of this direction.
+    fn high_offset(&self) -> u64 {
+        self.pending
+            .last_key_value()
+            .map_or(self.offset, |(&start, p)| start + p.content.len())
+            .max(self.offset)
+    }
+
+    /// A keep-alive probe (RFC 9293 §3.8.4): a segment of `len` ≤ 1 bytes
+    /// whose sequence number is one less than the next one expected, so
+    /// that it carries nothing new and draws an ACK. The rule is
+    /// Wireshark's `tcp.analysis.keep_alive` (packet-tcp.c,
+    /// `tcp_analyze_sequence_number`; User's Guide §7.5 "TCP Analysis"),
+    /// which also supersedes its retransmission flags; the caller excludes
+    /// SYN, FIN and RST segments as Wireshark does. Unknown (false) before
+    /// the direction's sequence numbers are known.
+    pub fn is_keep_alive(&self, seq: u32, len: u64) -> bool {
+        let Some(next) = self.next_seq else {
+            return false;
+        };
+        len <= 1
+            && self.offset as i128 + i128::from(distance(next, seq)) + 1
+                == self.high_offset() as i128
+    }
+
+    /// Counts a keep-alive probe found by [`Self::is_keep_alive`]; its byte,
+    /// if any, is not pushed (it was seen already or is the probe's filler).
+    pub fn count_keep_alive(&mut self) {
+        self.stats.keep_alives += 1;
+    }
+
+    /// A segment without payload whose sequence number is the next one
+    /// expected (as a keep-alive ACK's is).
+    pub fn at_next(&self, seq: u32) -> bool {
+        self.next_seq.is_some_and(|next| {
+            self.offset as i128 + i128::from(distance(next, seq)) == self.high_offset() as i128
+        })
     }
 
     /// Counters so far.

@@ -79,6 +79,9 @@ pub(crate) struct ClientHello {
     pub(crate) session_id: Vec<u8>,
     pub(crate) sni: Option<String>,
     pub(crate) offers_early_data: bool,
+    /// The protocols offered in the ALPN extension (RFC 7301 §3.1), in the
+    /// client's order; `None` without the extension.
+    pub(crate) alpn: Option<Vec<String>>,
 }
 
 pub(crate) fn parse_client_hello(body: &[u8]) -> Option<ClientHello> {
@@ -100,6 +103,7 @@ pub(crate) fn parse_client_hello(body: &[u8]) -> Option<ClientHello> {
         match t {
             EXT_SERVER_NAME => ch.sni = parse_sni(d),
             EXT_EARLY_DATA => ch.offers_early_data = true,
+            EXT_ALPN => ch.alpn = Some(parse_alpn_list(d)),
             _ => {}
         }
     }
@@ -117,6 +121,17 @@ fn parse_sni(d: &[u8]) -> Option<String> {
         }
     }
     None
+}
+
+/// The client's ALPN list (RFC 7301 §3.1), up to the first malformed entry.
+fn parse_alpn_list(d: &[u8]) -> Vec<String> {
+    let Some(list) = Reader(d).vec16() else {
+        return Vec::new();
+    };
+    let mut r = Reader(list);
+    std::iter::from_fn(|| r.vec8())
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect()
 }
 
 /// ALPN extension (RFC 7301 §3.1): the first protocol of the list (the server sends exactly one).
@@ -305,5 +320,25 @@ mod tests {
             parse_encrypted_extensions_alpn(&body).as_deref(),
             Some("http/1.1")
         );
+    }
+
+    /// The client's ALPN list (RFC 7301 §3.1) in order; a list cut short
+    /// keeps the whole entries before the cut.
+    #[test]
+    fn client_alpn_list() {
+        let mut list = vec![0x02];
+        list.extend_from_slice(b"h2");
+        list.push(0x08);
+        list.extend_from_slice(b"http/1.1");
+        let mut d = (list.len() as u16).to_be_bytes().to_vec();
+        d.extend_from_slice(&list);
+        assert_eq!(parse_alpn_list(&d), ["h2", "http/1.1"]);
+        // The outer length claims more than there is: nothing is read.
+        assert!(parse_alpn_list(&d[..d.len() - 1]).is_empty());
+        // An entry longer than what is left ends the list.
+        let mut cut = vec![0x00, 0x06, 0x02];
+        cut.extend_from_slice(b"h2");
+        cut.extend_from_slice(&[0x09, b'x', b'y']);
+        assert_eq!(parse_alpn_list(&cut), ["h2"]);
     }
 }

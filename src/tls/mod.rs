@@ -60,6 +60,26 @@ pub enum TlsOutput<'a> {
     },
 }
 
+/// What is known of the protocol the server selected by ALPN (RFC 7301):
+/// a TLS 1.3 server sends its choice in EncryptedExtensions (RFC 8446
+/// §4.3.1), which cannot be read without the keys, so "none" and
+/// "unknown" are different answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlpnState {
+    /// The server selected the protocol given in `alpn`.
+    Selected,
+    /// No protocol was negotiated: the server's (readable) hello carried
+    /// none, or the client offered none.
+    NotNegotiated,
+    /// TLS 1.3 without keys: the choice is in the encrypted
+    /// EncryptedExtensions.
+    Encrypted,
+    /// The server's hello was not captured.
+    #[default]
+    NotCaptured,
+}
+
 /// Summary of one TLS connection.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct TlsInfo {
@@ -71,6 +91,11 @@ pub struct TlsInfo {
     pub sni: Option<String>,
     /// Protocol selected by the server (ServerHello for 1.2, EncryptedExtensions for 1.3).
     pub alpn: Option<String>,
+    /// Whether `alpn` is known, and why not.
+    pub alpn_state: AlpnState,
+    /// Protocols the client offered (`None`: ClientHello not captured;
+    /// empty: no ALPN extension).
+    pub alpn_offered: Option<Vec<String>>,
     /// Every application/handshake record that needed decryption was decrypted.
     pub decrypted: bool,
     /// Why not decrypted; `None` when decrypted.
@@ -122,6 +147,8 @@ pub struct TlsConnection {
     server_hello: Option<ServerHello>,
     suite: Option<Suite>,
     alpn: Option<String>,
+    /// TLS 1.3: the server's EncryptedExtensions was read.
+    encrypted_extensions_seen: bool,
     /// Handshake not captured: only count records.
     blind: bool,
     reason: Option<String>,
@@ -201,6 +228,7 @@ impl TlsConnection {
             server_hello: None,
             suite: None,
             alpn: None,
+            encrypted_extensions_seen: false,
             blind: false,
         }
     }
@@ -278,6 +306,24 @@ impl TlsConnection {
         self.fail(R_MISSING);
     }
 
+    fn alpn_state(&self) -> AlpnState {
+        let offered_none = self
+            .client_hello
+            .as_ref()
+            .is_some_and(|c| c.alpn.as_ref().is_none_or(Vec::is_empty));
+        match self.server_hello.as_ref() {
+            _ if self.alpn.is_some() => AlpnState::Selected,
+            // RFC 7301 §3.1: a server answers ALPN only when it was offered.
+            _ if offered_none => AlpnState::NotNegotiated,
+            Some(sh) if sh.is_hrr() => AlpnState::NotCaptured,
+            Some(sh) if sh.version() == 0x0304 && !self.encrypted_extensions_seen => {
+                AlpnState::Encrypted
+            }
+            Some(_) => AlpnState::NotNegotiated,
+            None => AlpnState::NotCaptured,
+        }
+    }
+
     /// What is known about the connection so far.
     pub fn info(&self) -> TlsInfo {
         let sh = self.server_hello.as_ref();
@@ -286,6 +332,11 @@ impl TlsConnection {
             cipher_suite: sh.map(|s| keys::suite_name(s.cipher_suite)),
             sni: self.client_hello.as_ref().and_then(|c| c.sni.clone()),
             alpn: self.alpn.clone(),
+            alpn_state: self.alpn_state(),
+            alpn_offered: self
+                .client_hello
+                .as_ref()
+                .map(|c| c.alpn.clone().unwrap_or_default()),
             decrypted: self.reason.is_none(),
             reason: self.reason.clone(),
             records: [self.sides.0.records, self.sides.1.records],
@@ -697,6 +748,7 @@ impl TlsConnection {
         match m.msg_type {
             handshake::HT_ENCRYPTED_EXTENSIONS if !from_client => {
                 self.alpn = handshake::parse_encrypted_extensions_alpn(&m.body);
+                self.encrypted_extensions_seen = true;
             }
             handshake::HT_FINISHED if self.side(from_client).epoch == Epoch::Handshake => {
                 let secret = self.keylog.as_ref().and_then(|k| {

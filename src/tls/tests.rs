@@ -166,6 +166,9 @@ fn rfc8448_full_connection_decrypts() {
             cipher_suite: Some("TLS_AES_128_GCM_SHA256".into()),
             sni: Some("server".into()),
             alpn: None,
+            // RFC 8448 §3: the ClientHello offers no ALPN.
+            alpn_state: super::AlpnState::NotNegotiated,
+            alpn_offered: Some(vec![]),
             decrypted: true,
             reason: None,
             records: [4, 5],

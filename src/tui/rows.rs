@@ -41,9 +41,9 @@ pub struct Row {
     pub event: EventRef,
     /// Packet number used for ordering (completion packet for messages).
     pub packet: u64,
-    /// When it happened. For HTTP, violation and anomaly rows the model has
-    /// no time, so this is the time of the previous timed event of the
-    /// connection (a lower bound) and `ts_exact` is false.
+    /// When it happened. An HTTP response whose time the model lacks takes
+    /// the time of the previous timed event of the connection (a lower
+    /// bound) and `ts_exact` is false.
     pub ts: Timestamp,
     /// Whether `ts` was recorded for this event.
     pub ts_exact: bool,
@@ -122,10 +122,10 @@ fn push_rows(ci: usize, c: &Connection, out: &mut Vec<Row>) {
         out.push(row(EventRef::Control(i), f.packet.0, Some(f.ts)));
     }
     for (i, v) in c.violation_details.iter().enumerate() {
-        out.push(row(EventRef::Violation(i), v.packet.0, None));
+        out.push(row(EventRef::Violation(i), v.packet.0, Some(v.ts)));
     }
     for (i, a) in c.anomalies.iter().enumerate() {
-        out.push(row(EventRef::Anomaly(i), a.packet.0, None));
+        out.push(row(EventRef::Anomaly(i), a.packet.0, Some(a.ts)));
     }
 }
 

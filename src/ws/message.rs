@@ -368,6 +368,8 @@ pub struct MessageAssembler {
     building: Option<Building>,
     frame: CurrentFrame,
     close_sent: bool,
+    /// Time of the packet being processed, for the findings it raises.
+    now_ts: Timestamp,
 }
 
 impl MessageAssembler {
@@ -385,6 +387,7 @@ impl MessageAssembler {
             building: None,
             frame: CurrentFrame::None,
             close_sent: false,
+            now_ts: Timestamp::default(),
         }
     }
 
@@ -404,6 +407,7 @@ impl MessageAssembler {
             kind,
             dir: Some(self.dir),
             packet,
+            ts: self.now_ts,
             detail,
         }));
     }
@@ -419,6 +423,7 @@ impl MessageAssembler {
             kind,
             dir: Some(self.dir),
             packet,
+            ts: self.now_ts,
             detail,
         }));
     }
@@ -431,6 +436,7 @@ impl MessageAssembler {
         ts: Timestamp,
         out: &mut impl FnMut(WsEvent),
     ) {
+        self.now_ts = ts;
         match ev {
             FrameEvent::Header(h, first) => self.on_header(h, first, now, ts, out),
             FrameEvent::Payload(p) => self.on_payload(p, now, out),
@@ -697,7 +703,7 @@ impl MessageAssembler {
                         if !matches!(e, InflateError::Corrupt(_)) {
                             inf.poison_after_cap();
                         }
-                        report_inflate_error(self.dir, negotiated, e, now, b, out);
+                        report_inflate_error(self.dir, negotiated, e, now, self.now_ts, b, out);
                     }
                 } else {
                     absorb(b, p, self.limits, self.dir, out);
@@ -828,7 +834,15 @@ impl MessageAssembler {
                 if !matches!(e, InflateError::Corrupt(_)) {
                     inf.poison_after_cap();
                 }
-                report_inflate_error(self.dir, self.ctx.deflate.is_some(), e, now, &mut b, out);
+                report_inflate_error(
+                    self.dir,
+                    self.ctx.deflate.is_some(),
+                    e,
+                    now,
+                    ts,
+                    &mut b,
+                    out,
+                );
             }
         }
         let mut m = b.msg;
@@ -940,6 +954,7 @@ fn report_inflate_error(
     negotiated: bool,
     e: InflateError,
     now: PacketNo,
+    ts: Timestamp,
     b: &mut Building,
     out: &mut impl FnMut(WsEvent),
 ) {
@@ -950,6 +965,7 @@ fn report_inflate_error(
             kind: AnomalyKind::Undecodable,
             dir: Some(dir),
             packet: now,
+            ts,
             detail: format!(
                 "compressed message cannot be inflated without the earlier stream (mid-stream pickup): {why}"
             ),
@@ -958,12 +974,14 @@ fn report_inflate_error(
             kind: ViolationKind::InflateError,
             dir: Some(dir),
             packet: now,
+            ts,
             detail: format!("compressed message cannot be inflated: {why}"),
         })),
         InflateError::TooLarge(cap) => out(WsEvent::Anomaly(Anomaly {
             kind: AnomalyKind::CapReached,
             dir: Some(dir),
             packet: now,
+            ts,
             detail: format!(
                 "decompressed message larger than the cap of {cap} bytes (--max-inflated); its hash is not computed"
             ),
@@ -976,6 +994,7 @@ fn report_inflate_error(
             kind: AnomalyKind::CapReached,
             dir: Some(dir),
             packet: now,
+            ts,
             detail: format!(
                 "decompression stopped after {n} bytes from {consumed} compressed bytes: more than {ratio}:1 (--max-inflate-ratio, deflate-bomb guard); its hash is not computed"
             ),

@@ -90,10 +90,60 @@ async def scenario_server_push_no_compression(port, sent):
     return {"close_code": 1001, "close_reason": "bye", "request_target": "/push?x=1"}
 
 
+async def scenario_keepalive(port, sent):
+    """TCP keep-alive probes on an idle WebSocket: the client's socket has
+    SO_KEEPALIVE with TCP_KEEPIDLE=1 s and TCP_KEEPINTVL=1 s, and nothing is
+    sent for 3.5 s between two messages (no WebSocket pings), so the kernel
+    probes the server (RFC 9293 §3.8.4) and the server's kernel ACKs. Probes
+    repeat bytes the server has already acknowledged: they are keep-alives,
+    not retransmissions."""
+    import socket
+
+    async def handler(ws):
+        async for msg in ws:
+            sent["s2c"].append(digest(msg) | {"frames": 1})
+            await ws.send(msg)
+
+    async with websockets.serve(handler, "127.0.0.1", port, compression=None, ping_interval=None):
+        async with websockets.connect(f"ws://127.0.0.1:{port}/idle", compression=None,
+                                      ping_interval=None) as ws:
+            sock = ws.transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+            for text in ["before the pause", "after the pause"]:
+                sent["c2s"].append(digest(text) | {"frames": 1})
+                await ws.send(text)
+                await ws.recv()
+                if text.startswith("before"):
+                    await asyncio.sleep(3.5)
+            await ws.close(1000, "done")
+    return {"close_code": 1000, "close_reason": "done", "request_target": "/idle"}
+
+
 SCENARIOS = {
     "py_fragmented_deflate": scenario_fragmented_deflate,
     "py_server_push": scenario_server_push_no_compression,
+    "py_keepalive": scenario_keepalive,
 }
+
+
+def tshark_tcp_analysis(pcap, port):
+    """Wireshark's own count of keep-alive probes, their ACKs and
+    retransmissions per direction (tcp.analysis.*), when tshark is
+    installed: an expectation independent of wsinspect's TCP code."""
+    import shutil
+    if not shutil.which("tshark"):
+        return None
+    out = {}
+    for d, flt in [("c2s", f"tcp.dstport == {port}"), ("s2c", f"tcp.srcport == {port}")]:
+        for field in ["keep_alive", "keep_alive_ack", "retransmission"]:
+            r = subprocess.run(["tshark", "-r", pcap, "-Y", f"{flt} && tcp.analysis.{field}"],
+                               capture_output=True, text=True, check=True)
+            out[f"{field}s_{d}"] = len(r.stdout.splitlines())
+    v = subprocess.run(["tshark", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
+    out["counted_by"] = " ".join(v.split()[:3])  # "TShark (Wireshark) 4.0.17"
+    return out
 
 
 def record(name, fn, outdir, port):
@@ -108,12 +158,18 @@ def record(name, fn, outdir, port):
     dump.wait()
     expect = {"capture": name + ".pcap", "server_port": port, "messages": sent} | extra
     expect["generator"] = f"tools/gen-captures/gen.py, python websockets {websockets.__version__}"
+    tcp = tshark_tcp_analysis(pcap, port)
+    if tcp:
+        expect["tcp"] = tcp
     with open(os.path.join(outdir, name + ".expect.json"), "w") as f:
         json.dump(expect, f, indent=1)
     print(name, {k: len(v) for k, v in sent.items()})
 
 
 if __name__ == "__main__":
+    # python3 gen.py OUTDIR [SCENARIO...]: all scenarios unless named.
     out = sys.argv[1] if len(sys.argv) > 1 else "."
+    only = set(sys.argv[2:])
     for i, (name, fn) in enumerate(SCENARIOS.items()):
-        record(name, fn, out, 9300 + i)
+        if not only or name in only:
+            record(name, fn, out, 9300 + i)

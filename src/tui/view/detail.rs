@@ -215,6 +215,10 @@ fn connection<'a>(app: &App, a: &'a Analysis, c: &'a Connection) -> (String, Vec
         stat("retransmitted", cs.retransmissions, sc.retransmissions),
         cs.retransmissions + sc.retransmissions,
     ));
+    if cs.keep_alives + sc.keep_alives > 0 {
+        // Probes are normal on idle connections: not a warning.
+        l.push(stat("keep-alives", cs.keep_alives, sc.keep_alives));
+    }
     l.push(warn(
         stat("out of order", cs.out_of_order, sc.out_of_order),
         cs.out_of_order + sc.out_of_order,
@@ -234,7 +238,10 @@ fn connection<'a>(app: &App, a: &'a Analysis, c: &'a Connection) -> (String, Vec
         ]));
     } else {
         l.push(Line::styled(
-            format!("! {} violation(s)", c.violation_details.len()),
+            format!(
+                "! {}",
+                crate::report::count(c.violation_details.len() as u64, "violation")
+            ),
             error_style(app),
         ));
         for v in &c.violation_details {
@@ -258,9 +265,8 @@ fn connection<'a>(app: &App, a: &'a Analysis, c: &'a Connection) -> (String, Vec
     } else {
         l.push(Line::styled(
             format!(
-                "~ {} anomal{}",
-                c.anomalies.len(),
-                if c.anomalies.len() == 1 { "y" } else { "ies" }
+                "~ {}",
+                crate::report::count(c.anomalies.len() as u64, "anomaly")
             ),
             warn_style(app),
         ));
