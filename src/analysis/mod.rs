@@ -9,7 +9,7 @@ pub mod model;
 pub mod session;
 
 use crate::capture::{PacketNo, RawPacket, Timestamp};
-use crate::decode::{Decoder, Skip, TcpSegment};
+use crate::decode::{Decoder, Encap, Skip, TcpSegment, Unsupported};
 use crate::flow::{Direction, FlowKey, Role, Side};
 use crate::http::handshake::Handshake;
 use crate::tcp::{GapCause, Piece, TcpConn};
@@ -17,11 +17,11 @@ use crate::tls::KeyLog;
 use crate::violation::{Anomaly, AnomalyKind, Violation};
 use crate::ws::message::{ControlFrame, Message, WsLimits};
 use model::{
-    Analysis, CaptureAnomaly, CaptureStats, ConnStats, Connection, Protocol, TcpDetail, TcpEnd,
-    TcpEvent, TcpEventKind,
+    Analysis, CaptureAnomaly, CaptureStats, ConnStats, Connection, EncapRoute, Protocol, TcpDetail,
+    TcpEnd, TcpEvent, TcpEventKind, UnsupportedTunnel,
 };
 use session::{At, Session};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 /// Every bound on memory and work, configurable from the command line.
@@ -174,7 +174,24 @@ struct Tracked {
     tcp_events: Vec<(Side, TcpEventKind, PacketNo, Timestamp)>,
     /// In `Analyzer::closing` (closed, waiting for its linger time).
     closing_queued: bool,
+    /// Distinct encapsulation stacks by side (see [`Connection::encapsulation`]),
+    /// at most [`MAX_ROUTES`]; empty while every packet was plain.
+    routes: Vec<Route>,
+    /// Plain (unencapsulated) packets by side: count and first packet.
+    plain: [(u64, PacketNo); 2],
 }
+
+/// One distinct encapsulation stack of a connection, by side.
+struct Route {
+    side: Side,
+    layers: Vec<Encap>,
+    first: PacketNo,
+    packets: u64,
+}
+
+/// Distinct encapsulation stacks recorded per connection; a connection that
+/// changes tunnels more often than that (it should not) lists the first ones.
+const MAX_ROUTES: usize = 8;
 
 /// Facts about the capture file that the reader knows.
 #[derive(Debug, Clone, Default)]
@@ -233,6 +250,8 @@ pub struct Analyzer<'s> {
     drop_finished: bool,
     /// Counts of evicted connections' messages, added back in `finish`.
     evicted: CaptureStats,
+    /// Packets in tunnels not decoded, by kind: count and first packet.
+    unsupported: BTreeMap<Unsupported, (u64, PacketNo)>,
 }
 
 /// Packets reported one by one as malformed before only counting them.
@@ -277,6 +296,7 @@ impl<'s> Analyzer<'s> {
             evict: false,
             drop_finished: false,
             evicted: CaptureStats::default(),
+            unsupported: BTreeMap::new(),
         }
     }
 
@@ -308,6 +328,7 @@ impl<'s> Analyzer<'s> {
         };
         self.stats.tcp_packets += 1;
         self.segment(&seg, pkt.number, pkt.ts);
+        self.decoder.recycle(seg.encap);
         self.retire_lingering(pkt.ts);
     }
 
@@ -347,6 +368,19 @@ impl<'s> Analyzer<'s> {
                     );
                 }
             }
+            Skip::UnsupportedTunnel(kind) => {
+                self.stats.other_packets += 1;
+                let e = self.unsupported.entry(kind).or_insert((0, packet));
+                e.0 += 1;
+                if e.0 == 1
+                    && let Unsupported::DepthCap(n) = kind
+                {
+                    self.capture_anomaly(
+                        packet,
+                        format!("packet {packet} is nested in more than {n} encapsulation layers (the decoder's cap); such packets are counted, not decoded"),
+                    );
+                }
+            }
             Skip::Malformed(why) => {
                 self.stats.malformed_packets += 1;
                 if self.malformed_reported < MALFORMED_REPORTS {
@@ -358,7 +392,7 @@ impl<'s> Analyzer<'s> {
     }
 
     fn segment(&mut self, seg: &TcpSegment<'_>, packet: PacketNo, ts: Timestamp) {
-        let key = FlowKey::new(seg.src, seg.dst);
+        let key = FlowKey::scoped(seg.src, seg.dst, seg.scope);
         let slot = match self.flows.get(&key).copied() {
             Some(i)
                 if self
@@ -409,6 +443,7 @@ impl<'s> Analyzer<'s> {
         }
         self.buffered_total = others.saturating_add(cost_after);
         record_tcp_event(t, side, seg, packet, ts);
+        record_route(t, side, &seg.encap, packet);
         let closed_now = !t.closing_queued && t.tcp.is_closed();
         t.closing_queued |= closed_now;
         let (id, last_ts) = (t.id, t.tcp.last_ts);
@@ -548,6 +583,8 @@ impl<'s> Analyzer<'s> {
             model_spent: 0,
             tcp_events: Vec::new(),
             closing_queued: false,
+            routes: Vec::new(),
+            plain: [(0, packet); 2],
         };
         let slot = match self.free.pop() {
             Some(i) if i < self.live.len() => {
@@ -703,6 +740,7 @@ impl<'s> Analyzer<'s> {
             let mut c = t.session.conn.clone();
             let client = t.session.client.unwrap_or_else(|| guess_client(&t.tcp));
             tcp_fields(&mut c, &t.tcp, &t.tcp_events, client);
+            c.encapsulation = encap_routes(t, client);
             let hs = &c.handshake;
             let frames = c.stats.c2s.frames + c.stats.s2c.frames;
             c.is_websocket =
@@ -802,6 +840,15 @@ impl<'s> Analyzer<'s> {
             end_ts: self.last_ts,
             connections: conns,
             capture_anomalies: anomalies,
+            unsupported_tunnels: self
+                .unsupported
+                .iter()
+                .map(|(kind, &(packets, first_packet))| UnsupportedTunnel {
+                    kind: kind.to_string(),
+                    packets,
+                    first_packet,
+                })
+                .collect(),
             stats,
         }
     }
@@ -924,8 +971,74 @@ fn empty_connection(id: u32, tcp: &TcpConn, ts: Timestamp, packet: PacketNo) -> 
         http_exchanges: Vec::new(),
         tcp_events: Vec::new(),
         tls: None,
+        encapsulation: Vec::new(),
         stats: ConnStats::default(),
     }
+}
+
+/// Counts a packet on its side's encapsulation stack. Plain packets only
+/// bump a counter: no work for traffic outside tunnels.
+fn record_route(t: &mut Tracked, side: Side, layers: &[Encap], packet: PacketNo) {
+    if layers.is_empty() {
+        let p = &mut t.plain[side.idx()];
+        if p.0 == 0 {
+            p.1 = packet;
+        }
+        p.0 += 1;
+        return;
+    }
+    if let Some(r) = t
+        .routes
+        .iter_mut()
+        .find(|r| r.side == side && r.layers == layers)
+    {
+        r.packets += 1;
+    } else if t.routes.len() < MAX_ROUTES {
+        t.routes.push(Route {
+            side,
+            layers: layers.to_vec(),
+            first: packet,
+            packets: 1,
+        });
+    }
+}
+
+/// The connection's encapsulation stacks by direction (client's first), in
+/// order of first packet; empty when no packet rode a tunnel.
+fn encap_routes(t: &Tracked, client: Side) -> Vec<EncapRoute> {
+    if t.routes.is_empty() {
+        return Vec::new();
+    }
+    let dir = |side: Side| {
+        if side == client {
+            Direction::ClientToServer
+        } else {
+            Direction::ServerToClient
+        }
+    };
+    let mut out: Vec<EncapRoute> = t
+        .routes
+        .iter()
+        .map(|r| EncapRoute {
+            dir: dir(r.side),
+            layers: r.layers.clone(),
+            first_packet: r.first,
+            packets: r.packets,
+        })
+        .collect();
+    for side in [Side(0), Side(1)] {
+        let (packets, first) = t.plain[side.idx()];
+        if packets > 0 {
+            out.push(EncapRoute {
+                dir: dir(side),
+                layers: Vec::new(),
+                first_packet: first,
+                packets,
+            });
+        }
+    }
+    out.sort_by_key(|r| (r.dir, r.first_packet));
+    out
 }
 
 /// Fills the TCP-level fields once the connection is over.
@@ -933,6 +1046,7 @@ fn empty_connection(id: u32, tcp: &TcpConn, ts: Timestamp, packet: PacketNo) -> 
 fn finalize(mut t: Tracked) -> Connection {
     let client = t.session.client.unwrap_or_else(|| guess_client(&t.tcp));
     tcp_fields(&mut t.session.conn, &t.tcp, &t.tcp_events, client);
+    t.session.conn.encapsulation = encap_routes(&t, client);
     t.session.conn
 }
 
