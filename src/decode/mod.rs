@@ -652,3 +652,6 @@ fn slice_link(link: LinkType, data: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> 
         LinkType::Unsupported(_) => Err(Skip::UnsupportedLink(link)),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -624,7 +624,10 @@ pub fn mpls_payload(bottom_label: u32, b: &[u8]) -> Result<Payload<'_>, Bad> {
     let Some(&first) = b.first() else {
         return Err(Bad::Malformed("MPLS without a payload"));
     };
+    let cut = Bad::Malformed("MPLS payload cut short");
     match first >> 4 {
+        4 if b.len() < usize::from(first & 0x0F).max(5) * 4 => Err(cut),
+        6 if b.len() < 40 => Err(cut),
         4 if ipv4_header_checks(b) => Ok(Payload::EtherType(ether::IPV4, b)),
         6 if b.len() >= 40 && be16(b, 4).is_some_and(|l| usize::from(l) + 40 >= b.len()) => {
             Ok(Payload::EtherType(ether::IPV6, b))
