@@ -46,6 +46,9 @@ pub struct Limits {
     /// new records are counted and streamed to the sink but not kept. One
     /// connection may use at most a quarter of it.
     pub max_model_bytes: u64,
+    /// Nested encapsulation layers (tunnels, VLAN tags, MPLS labels)
+    /// followed per packet; deeper packets are counted as unsupported.
+    pub max_tunnel_depth: usize,
 }
 
 impl Default for Limits {
@@ -57,6 +60,7 @@ impl Default for Limits {
             ws: WsLimits::default(),
             max_buffered_total: 1 << 30,
             max_model_bytes: 1 << 30,
+            max_tunnel_depth: crate::decode::MAX_TUNNEL_DEPTH,
         }
     }
 }
@@ -272,7 +276,7 @@ impl<'s> Analyzer<'s> {
         limits.ws.emit_payload = sink.payloads().is_some();
         Analyzer {
             limits,
-            decoder: Decoder::new(),
+            decoder: Decoder::with_max_depth(limits.max_tunnel_depth),
             flows: HashMap::new(),
             live: Vec::new(),
             free: Vec::new(),
@@ -377,7 +381,7 @@ impl<'s> Analyzer<'s> {
                 {
                     self.capture_anomaly(
                         packet,
-                        format!("packet {packet} is nested in more than {n} encapsulation layers (the decoder's cap); such packets are counted, not decoded"),
+                        format!("packet {packet} is nested in more encapsulation layers than the cap of {n} (--max-tunnel-depth); such packets are counted, not decoded"),
                     );
                 }
             }

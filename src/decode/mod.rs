@@ -149,6 +149,10 @@ impl Decoder {
         layers.clear();
         let r = self.walk(Next::Sliced(sliced), &mut layers, pkt.number.0);
         match r {
+            Ok(seg) if layers.is_empty() => {
+                self.spare = layers;
+                Ok(seg)
+            }
             Ok(mut seg) => {
                 seg.scope = TunnelScope::of(&layers);
                 seg.encap = layers;

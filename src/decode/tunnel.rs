@@ -357,7 +357,11 @@ impl fmt::Display for Unsupported {
             Unsupported::PppProtocol(p) => write!(f, "pppoe(ppp protocol=0x{p:04x})"),
             Unsupported::Pbb => f.write_str("802.1ah (pbb)"),
             Unsupported::Nsh => f.write_str("nsh"),
-            Unsupported::DepthCap(n) => write!(f, "nested deeper than {n} layers"),
+            Unsupported::DepthCap(n) => write!(
+                f,
+                "nested deeper than {n} layer{}",
+                if *n == 1 { "" } else { "s" }
+            ),
         }
     }
 }
