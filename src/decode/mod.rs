@@ -108,10 +108,8 @@ impl Default for Decoder {
     }
 }
 
-/// Where the walk through the layers of one packet stands.
+/// The next layer of a packet, found under a tunnel header.
 enum Next<'a> {
-    /// Sliced by etherparse (link, VLAN tags, IP).
-    Sliced(LaxSlicedPacket<'a>),
     /// An Ethernet frame.
     Ethernet(&'a [u8]),
     /// The payload of an EtherType.
@@ -147,7 +145,7 @@ impl Decoder {
         let sliced = slice_link(pkt.link, pkt.data)?;
         let mut layers = std::mem::take(&mut self.spare);
         layers.clear();
-        let r = self.walk(Next::Sliced(sliced), &mut layers, pkt.number.0);
+        let r = self.walk(sliced, &mut layers, pkt.number.0);
         match r {
             Ok(seg) if layers.is_empty() => {
                 self.spare = layers;
@@ -168,17 +166,11 @@ impl Decoder {
     /// Follows the layers of a packet down to its TCP segment.
     fn walk<'b>(
         &mut self,
-        mut next: Next<'b>,
+        mut sliced: LaxSlicedPacket<'b>,
         layers: &mut Vec<Encap>,
         packet: u64,
     ) -> Result<TcpSegment<'b>, Skip> {
         loop {
-            let sliced = match next {
-                Next::Sliced(s) => s,
-                Next::Ethernet(b) => LaxSlicedPacket::from_ethernet(b)
-                    .map_err(|_| Skip::Malformed("inner Ethernet header cut short".into()))?,
-                Next::EtherType(t, b) => LaxSlicedPacket::from_ether_type(EtherType(t), b),
-            };
             if !sliced.link_exts.is_empty() {
                 self.push_vlans(&sliced, layers)?;
             }
@@ -191,7 +183,7 @@ impl Decoder {
             }
             let Some(net) = sliced.net else {
                 let ep = sliced.ether_payload().ok_or(Skip::NotTcp)?;
-                next = self.ether_next(ep.ether_type.0, ep.payload, layers)?;
+                sliced = slice(self.ether_next(ep.ether_type.0, ep.payload, layers)?)?;
                 continue;
             };
             let ip = ip_view(&net)?;
@@ -214,7 +206,7 @@ impl Decoder {
                     src: ip.src,
                     dst: ip.dst,
                 };
-                let inner = self.ip_next(ip.protocol, outer, &datagram, layers)?;
+                let inner = slice(self.ip_next(ip.protocol, outer, &datagram, layers)?)?;
                 return self.walk(inner, layers, packet).map(TcpSegment::into_owned);
             }
             if ip.protocol == IpNumber::TCP {
@@ -229,7 +221,7 @@ impl Decoder {
                 src: ip.src,
                 dst: ip.dst,
             };
-            next = self.ip_next(ip.protocol, outer, ip.payload, layers)?;
+            sliced = slice(self.ip_next(ip.protocol, outer, ip.payload, layers)?)?;
         }
     }
 
@@ -481,6 +473,15 @@ impl Decoder {
     /// Fragments still waiting for their missing parts.
     pub fn pending_fragments(&self) -> usize {
         self.defrag.pending()
+    }
+}
+
+/// Slices the layer found under a tunnel header.
+fn slice(next: Next<'_>) -> Result<LaxSlicedPacket<'_>, Skip> {
+    match next {
+        Next::Ethernet(b) => LaxSlicedPacket::from_ethernet(b)
+            .map_err(|_| Skip::Malformed("inner Ethernet header cut short".into())),
+        Next::EtherType(t, b) => Ok(LaxSlicedPacket::from_ether_type(EtherType(t), b)),
     }
 }
 

@@ -96,10 +96,10 @@ fn pkt(data: &[u8]) -> RawPacket<'_> {
     }
 }
 
-fn decode(
-    d: &mut Decoder,
-    data: &[u8],
-) -> Result<(SocketAddr, SocketAddr, Vec<u8>, Vec<Encap>, TunnelScope), Skip> {
+/// What a decoded segment says, owned.
+type Decoded = (SocketAddr, SocketAddr, Vec<u8>, Vec<Encap>, TunnelScope);
+
+fn decode(d: &mut Decoder, data: &[u8]) -> Result<Decoded, Skip> {
     d.decode(&pkt(data))
         .map(|s| (s.src, s.dst, s.payload.to_vec(), s.encap, s.scope))
 }
