@@ -474,3 +474,23 @@ fn layers_are_recycled() {
         "the same buffer, no new allocation"
     );
 }
+
+#[test]
+fn reassembled_datagram_that_is_not_tcp_nor_a_tunnel_is_not_tcp() {
+    // Before tunnels, a reassembled UDP datagram was parsed as TCP.
+    let u = udp(5000, 53, &[0x41; 40]);
+    let frag = |off: usize, more: bool, part: &[u8]| {
+        let mut ip = ipv4(OUT_SRC, OUT_DST, 17, part);
+        let f = ((off / 8) as u16) | if more { 0x2000 } else { 0 };
+        ip[6..8].copy_from_slice(&f.to_be_bytes());
+        eth(0x0800, &ip)
+    };
+    let mut d = Decoder::new();
+    let first = frag(0, true, &u[..24]);
+    assert_eq!(
+        d.decode(&pkt(&first)).map(|_| ()),
+        Err(Skip::FragmentPending)
+    );
+    let last = frag(24, false, &u[24..]);
+    assert_eq!(d.decode(&pkt(&last)).map(|_| ()), Err(Skip::NotTcp));
+}
