@@ -156,6 +156,16 @@ def main():
                     if b"permessage-deflate" in head:
                         ctl |= 2
                     put("frame_decoder", bytes([ctl]) + ws[:CAP])
+    # packet_decode: tunnelled packets (captures/tunnels), each capture's
+    # first packets, and its WebSocket data packets one per seed.
+    for path in sorted(glob.glob(os.path.join(ROOT, "captures", "tunnels", "*.pcap"))):
+        pk = packets(path)
+        rec = b""
+        for link, p in pk[:12]:
+            rec += bytes([1]) + struct.pack("<H", len(p)) + p
+        put("packet_decode", rec)
+        for link, p in pk[12:14]:
+            put("packet_decode", bytes([1]) + struct.pack("<H", len(p)) + p)
     # deflate: raw deflate messages separated by 0xfe (sync flush, trailer cut).
     msgs = [b"hello hello hello websocket", b'{"a":1,"b":[1,2,3],"c":"xyz"}' * 20, bytes(range(256)) * 8]
     c = zlib.compressobj(9, zlib.DEFLATED, -15)

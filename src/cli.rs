@@ -143,6 +143,9 @@ pub(crate) struct LimitArgs {
     /// Approximate memory for the records kept in the report (a quarter per connection); later ones are counted only.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_model_bytes)]
     max_model_bytes: u64,
+    /// Nested encapsulation layers (tunnels, VLAN tags, MPLS labels) followed per packet; deeper packets are counted as unsupported.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_tunnel_depth)]
+    max_tunnel_depth: usize,
 }
 
 /// The capture to read, as a positional argument or tshark's `-r`.
@@ -227,6 +230,7 @@ impl LimitArgs {
             },
             max_buffered_total: self.max_buffered_total,
             max_model_bytes: self.max_model_bytes,
+            max_tunnel_depth: self.max_tunnel_depth,
         }
     }
 }

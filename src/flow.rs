@@ -1,5 +1,6 @@
 //! Connection identity: directions, roles and the canonical address pair.
 
+use crate::decode::TunnelScope;
 use serde::Serialize;
 use std::fmt;
 use std::net::SocketAddr;
@@ -92,11 +93,15 @@ impl fmt::Display for Role {
 }
 
 /// The two endpoints of a TCP connection in a canonical order, so that both
-/// directions of a connection find the same key.
+/// directions of a connection find the same key, and the address space they
+/// belong to: inside tunnels, connections are keyed by their inner
+/// addresses (as Wireshark does) within the tunnel's [`TunnelScope`], so
+/// the same inner 5-tuple in two VXLAN segments stays two connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlowKey {
     lo: SocketAddr,
     hi: SocketAddr,
+    scope: TunnelScope,
 }
 
 /// One of the two sides of a connection, in the order the capture showed
@@ -117,12 +122,14 @@ impl Side {
 }
 
 impl FlowKey {
-    /// Canonical key of the pair.
+    /// Canonical key of the pair, outside any tunnel scope.
     pub fn new(a: SocketAddr, b: SocketAddr) -> Self {
-        if a <= b {
-            FlowKey { lo: a, hi: b }
-        } else {
-            FlowKey { lo: b, hi: a }
-        }
+        Self::scoped(a, b, TunnelScope::Global)
+    }
+
+    /// Canonical key of the pair within `scope`.
+    pub fn scoped(a: SocketAddr, b: SocketAddr, scope: TunnelScope) -> Self {
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        FlowKey { lo, hi, scope }
     }
 }

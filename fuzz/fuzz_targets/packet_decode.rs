@@ -1,14 +1,16 @@
-//! Link/IP/TCP decoding (with IPv4 fragment reassembly) of arbitrary packets.
-//! Input: a sequence of `[link: u8][len: u16 LE][bytes]` records.
+//! Link/IP/TCP decoding (with IPv4 fragment reassembly and tunnels) of
+//! arbitrary packets. Input: a sequence of `[link: u8][len: u16 LE][bytes]`
+//! records; the first byte also sets the tunnel depth cap (4 to 19).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use wsinspect::capture::{LinkType, PacketNo, RawPacket, Timestamp};
-use wsinspect::decode::Decoder;
+use wsinspect::decode::{Decoder, TunnelScope};
 
 const LINKS: [u32; 9] = [0, 1, 101, 108, 113, 228, 229, 276, 147];
 
 fuzz_target!(|data: &[u8]| {
-    let mut d = Decoder::new();
+    let depth = 4 + usize::from(data.first().copied().unwrap_or(0) % 16);
+    let mut d = Decoder::with_max_depth(depth);
     let mut rest = data;
     let mut n = 0;
     while let [l, a, b, tail @ ..] = rest {
@@ -25,6 +27,9 @@ fuzz_target!(|data: &[u8]| {
         };
         if let Ok(seg) = d.decode(&raw) {
             assert!(seg.payload.len() <= 65535 + 65535);
+            assert!(seg.encap.len() <= depth);
+            assert_eq!(seg.scope, TunnelScope::of(&seg.encap));
+            d.recycle(seg.encap);
         }
     }
 });

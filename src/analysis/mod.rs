@@ -9,7 +9,7 @@ pub mod model;
 pub mod session;
 
 use crate::capture::{PacketNo, RawPacket, Timestamp};
-use crate::decode::{Decoder, Skip, TcpSegment};
+use crate::decode::{Decoder, Encap, Skip, TcpSegment, Unsupported};
 use crate::flow::{Direction, FlowKey, Role, Side};
 use crate::http::handshake::Handshake;
 use crate::tcp::{GapCause, Piece, TcpConn};
@@ -17,11 +17,11 @@ use crate::tls::KeyLog;
 use crate::violation::{Anomaly, AnomalyKind, Violation};
 use crate::ws::message::{ControlFrame, Message, WsLimits};
 use model::{
-    Analysis, CaptureAnomaly, CaptureStats, ConnStats, Connection, Protocol, TcpDetail, TcpEnd,
-    TcpEvent, TcpEventKind,
+    Analysis, CaptureAnomaly, CaptureStats, ConnStats, Connection, EncapRoute, Protocol, TcpDetail,
+    TcpEnd, TcpEvent, TcpEventKind, UnsupportedTunnel,
 };
 use session::{At, Session};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 /// Every bound on memory and work, configurable from the command line.
@@ -46,6 +46,9 @@ pub struct Limits {
     /// new records are counted and streamed to the sink but not kept. One
     /// connection may use at most a quarter of it.
     pub max_model_bytes: u64,
+    /// Nested encapsulation layers (tunnels, VLAN tags, MPLS labels)
+    /// followed per packet; deeper packets are counted as unsupported.
+    pub max_tunnel_depth: usize,
 }
 
 impl Default for Limits {
@@ -57,6 +60,7 @@ impl Default for Limits {
             ws: WsLimits::default(),
             max_buffered_total: 1 << 30,
             max_model_bytes: 1 << 30,
+            max_tunnel_depth: crate::decode::MAX_TUNNEL_DEPTH,
         }
     }
 }
@@ -174,7 +178,24 @@ struct Tracked {
     tcp_events: Vec<(Side, TcpEventKind, PacketNo, Timestamp)>,
     /// In `Analyzer::closing` (closed, waiting for its linger time).
     closing_queued: bool,
+    /// Distinct encapsulation stacks by side (see [`Connection::encapsulation`]),
+    /// at most [`MAX_ROUTES`]; empty while every packet was plain.
+    routes: Vec<Route>,
+    /// Plain (unencapsulated) packets by side: count and first packet.
+    plain: [(u64, PacketNo); 2],
 }
+
+/// One distinct encapsulation stack of a connection, by side.
+struct Route {
+    side: Side,
+    layers: Vec<Encap>,
+    first: PacketNo,
+    packets: u64,
+}
+
+/// Distinct encapsulation stacks recorded per connection; a connection that
+/// changes tunnels more often than that (it should not) lists the first ones.
+const MAX_ROUTES: usize = 8;
 
 /// Facts about the capture file that the reader knows.
 #[derive(Debug, Clone, Default)]
@@ -233,6 +254,8 @@ pub struct Analyzer<'s> {
     drop_finished: bool,
     /// Counts of evicted connections' messages, added back in `finish`.
     evicted: CaptureStats,
+    /// Packets in tunnels not decoded, by kind: count and first packet.
+    unsupported: BTreeMap<Unsupported, (u64, PacketNo)>,
 }
 
 /// Packets reported one by one as malformed before only counting them.
@@ -253,7 +276,7 @@ impl<'s> Analyzer<'s> {
         limits.ws.emit_payload = sink.payloads().is_some();
         Analyzer {
             limits,
-            decoder: Decoder::new(),
+            decoder: Decoder::with_max_depth(limits.max_tunnel_depth),
             flows: HashMap::new(),
             live: Vec::new(),
             free: Vec::new(),
@@ -277,6 +300,7 @@ impl<'s> Analyzer<'s> {
             evict: false,
             drop_finished: false,
             evicted: CaptureStats::default(),
+            unsupported: BTreeMap::new(),
         }
     }
 
@@ -308,6 +332,7 @@ impl<'s> Analyzer<'s> {
         };
         self.stats.tcp_packets += 1;
         self.segment(&seg, pkt.number, pkt.ts);
+        self.decoder.recycle(seg.encap);
         self.retire_lingering(pkt.ts);
     }
 
@@ -347,6 +372,19 @@ impl<'s> Analyzer<'s> {
                     );
                 }
             }
+            Skip::UnsupportedTunnel(kind) => {
+                self.stats.other_packets += 1;
+                let e = self.unsupported.entry(kind).or_insert((0, packet));
+                e.0 += 1;
+                if e.0 == 1
+                    && let Unsupported::DepthCap(n) = kind
+                {
+                    self.capture_anomaly(
+                        packet,
+                        format!("packet {packet} is nested in more encapsulation layers than the cap of {n} (--max-tunnel-depth); such packets are counted, not decoded"),
+                    );
+                }
+            }
             Skip::Malformed(why) => {
                 self.stats.malformed_packets += 1;
                 if self.malformed_reported < MALFORMED_REPORTS {
@@ -358,7 +396,7 @@ impl<'s> Analyzer<'s> {
     }
 
     fn segment(&mut self, seg: &TcpSegment<'_>, packet: PacketNo, ts: Timestamp) {
-        let key = FlowKey::new(seg.src, seg.dst);
+        let key = FlowKey::scoped(seg.src, seg.dst, seg.scope);
         let slot = match self.flows.get(&key).copied() {
             Some(i)
                 if self
@@ -409,6 +447,7 @@ impl<'s> Analyzer<'s> {
         }
         self.buffered_total = others.saturating_add(cost_after);
         record_tcp_event(t, side, seg, packet, ts);
+        record_route(t, side, &seg.encap, packet);
         let closed_now = !t.closing_queued && t.tcp.is_closed();
         t.closing_queued |= closed_now;
         let (id, last_ts) = (t.id, t.tcp.last_ts);
@@ -548,6 +587,8 @@ impl<'s> Analyzer<'s> {
             model_spent: 0,
             tcp_events: Vec::new(),
             closing_queued: false,
+            routes: Vec::new(),
+            plain: [(0, packet); 2],
         };
         let slot = match self.free.pop() {
             Some(i) if i < self.live.len() => {
@@ -703,6 +744,7 @@ impl<'s> Analyzer<'s> {
             let mut c = t.session.conn.clone();
             let client = t.session.client.unwrap_or_else(|| guess_client(&t.tcp));
             tcp_fields(&mut c, &t.tcp, &t.tcp_events, client);
+            c.encapsulation = encap_routes(t, client);
             let hs = &c.handshake;
             let frames = c.stats.c2s.frames + c.stats.s2c.frames;
             c.is_websocket =
@@ -802,6 +844,15 @@ impl<'s> Analyzer<'s> {
             end_ts: self.last_ts,
             connections: conns,
             capture_anomalies: anomalies,
+            unsupported_tunnels: self
+                .unsupported
+                .iter()
+                .map(|(kind, &(packets, first_packet))| UnsupportedTunnel {
+                    kind: kind.to_string(),
+                    packets,
+                    first_packet,
+                })
+                .collect(),
             stats,
         }
     }
@@ -925,8 +976,74 @@ fn empty_connection(id: u32, tcp: &TcpConn, ts: Timestamp, packet: PacketNo) -> 
         http_exchanges: Vec::new(),
         tcp_events: Vec::new(),
         tls: None,
+        encapsulation: Vec::new(),
         stats: ConnStats::default(),
     }
+}
+
+/// Counts a packet on its side's encapsulation stack. Plain packets only
+/// bump a counter: no work for traffic outside tunnels.
+fn record_route(t: &mut Tracked, side: Side, layers: &[Encap], packet: PacketNo) {
+    if layers.is_empty() {
+        let p = &mut t.plain[side.idx()];
+        if p.0 == 0 {
+            p.1 = packet;
+        }
+        p.0 += 1;
+        return;
+    }
+    if let Some(r) = t
+        .routes
+        .iter_mut()
+        .find(|r| r.side == side && r.layers == layers)
+    {
+        r.packets += 1;
+    } else if t.routes.len() < MAX_ROUTES {
+        t.routes.push(Route {
+            side,
+            layers: layers.to_vec(),
+            first: packet,
+            packets: 1,
+        });
+    }
+}
+
+/// The connection's encapsulation stacks by direction (client's first), in
+/// order of first packet; empty when no packet rode a tunnel.
+fn encap_routes(t: &Tracked, client: Side) -> Vec<EncapRoute> {
+    if t.routes.is_empty() {
+        return Vec::new();
+    }
+    let dir = |side: Side| {
+        if side == client {
+            Direction::ClientToServer
+        } else {
+            Direction::ServerToClient
+        }
+    };
+    let mut out: Vec<EncapRoute> = t
+        .routes
+        .iter()
+        .map(|r| EncapRoute {
+            dir: dir(r.side),
+            layers: r.layers.clone(),
+            first_packet: r.first,
+            packets: r.packets,
+        })
+        .collect();
+    for side in [Side(0), Side(1)] {
+        let (packets, first) = t.plain[side.idx()];
+        if packets > 0 {
+            out.push(EncapRoute {
+                dir: dir(side),
+                layers: Vec::new(),
+                first_packet: first,
+                packets,
+            });
+        }
+    }
+    out.sort_by_key(|r| (r.dir, r.first_packet));
+    out
 }
 
 /// Fills the TCP-level fields once the connection is over.
@@ -934,6 +1051,7 @@ fn empty_connection(id: u32, tcp: &TcpConn, ts: Timestamp, packet: PacketNo) -> 
 fn finalize(mut t: Tracked) -> Connection {
     let client = t.session.client.unwrap_or_else(|| guess_client(&t.tcp));
     tcp_fields(&mut t.session.conn, &t.tcp, &t.tcp_events, client);
+    t.session.conn.encapsulation = encap_routes(&t, client);
     t.session.conn
 }
 

@@ -5,6 +5,7 @@
 //! superset of them. Nothing here parses anything.
 
 use crate::capture::{PacketNo, Timestamp};
+use crate::decode::Encap;
 use crate::flow::{Direction, Role};
 use crate::http::handshake::Handshake;
 pub use crate::tls::AlpnState;
@@ -260,8 +261,37 @@ pub struct Connection {
     /// TLS facts (wss only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSummary>,
+    /// The tunnels its packets rode, per direction; absent for plain
+    /// traffic.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub encapsulation: Vec<EncapRoute>,
     /// Counters.
     pub stats: ConnStats,
+}
+
+/// One distinct stack of encapsulation layers that packets of a connection
+/// rode in one direction (GTP-U, for one, uses a different TEID each way).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EncapRoute {
+    /// Direction of the packets.
+    pub dir: Direction,
+    /// Layers, outermost first; empty for packets that rode none.
+    pub layers: Vec<Encap>,
+    /// First packet that rode it.
+    pub first_packet: PacketNo,
+    /// Packets that rode it.
+    pub packets: u64,
+}
+
+/// Packets of one kind of tunnel that was recognised but not decoded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnsupportedTunnel {
+    /// What it was (`gre(protocol=0x880b)`, `l2tp` ...).
+    pub kind: String,
+    /// Packets.
+    pub packets: u64,
+    /// The first of them.
+    pub first_packet: PacketNo,
 }
 
 impl Connection {
@@ -332,6 +362,10 @@ pub struct Analysis {
     pub connections: Vec<Connection>,
     /// Problems with the capture file or its packets.
     pub capture_anomalies: Vec<CaptureAnomaly>,
+    /// Packets in tunnels that were recognised but not decoded, by kind
+    /// (also counted in `stats.other_packets`); absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unsupported_tunnels: Vec<UnsupportedTunnel>,
     /// Counters.
     pub stats: CaptureStats,
 }

@@ -8,12 +8,17 @@
 //! has no SLL2).
 
 pub mod ipfrag;
+pub mod tunnel;
 
 use crate::capture::{LinkType, RawPacket};
-use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TcpHeaderSlice};
+use etherparse::{
+    EtherType, IpNumber, LaxLinkExtSlice, LaxNetSlice, LaxSlicedPacket, LinkSlice, TcpHeaderSlice,
+};
 use ipfrag::{Defragmenter, FragmentKey};
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
+use tunnel::{Bad, IpInIp, Outer, Payload};
+pub use tunnel::{Encap, TunnelScope, Unsupported};
 
 /// TCP control flags that matter to stream tracking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -45,6 +50,22 @@ pub struct TcpSegment<'a> {
     pub payload: Cow<'a, [u8]>,
     /// Payload bytes announced by the IP length but not captured (snaplen).
     pub missing: u32,
+    /// The encapsulation layers the packet rode, outermost first; empty
+    /// (and unallocated) for plain traffic. Give it back with
+    /// [`Decoder::recycle`].
+    pub encap: Vec<Encap>,
+    /// The inner addresses' address space (part of the flow key).
+    pub scope: TunnelScope,
+}
+
+impl TcpSegment<'_> {
+    /// The same segment owning its payload.
+    pub fn into_owned(self) -> TcpSegment<'static> {
+        TcpSegment {
+            payload: Cow::Owned(self.payload.into_owned()),
+            ..self
+        }
+    }
 }
 
 /// Why a packet yields no TCP segment.
@@ -56,14 +77,43 @@ pub enum Skip {
     FragmentPending,
     /// The link type is not decoded.
     UnsupportedLink(LinkType),
+    /// A tunnel that is recognised but not decoded (or nested deeper than
+    /// the cap): counted by kind in the capture summary.
+    UnsupportedTunnel(Unsupported),
     /// The packet is malformed or cut before the TCP header ends.
     Malformed(String),
 }
 
+/// Default cap on nested encapsulation layers ([`Decoder::with_max_depth`]).
+pub const MAX_TUNNEL_DEPTH: usize = 16;
+
 /// Decodes packets; holds IPv4 fragments between calls.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Decoder {
     defrag: Defragmenter,
+    /// Layers of the packet being decoded; handed out in
+    /// [`TcpSegment::encap`] and given back by [`Decoder::recycle`], so a
+    /// capture of tunnelled packets allocates once, not per packet.
+    spare: Vec<Encap>,
+    max_depth: usize,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder {
+            defrag: Defragmenter::default(),
+            spare: Vec::new(),
+            max_depth: MAX_TUNNEL_DEPTH,
+        }
+    }
+}
+
+/// The next layer of a packet, found under a tunnel header.
+enum Next<'a> {
+    /// An Ethernet frame.
+    Ethernet(&'a [u8]),
+    /// The payload of an EtherType.
+    EtherType(u16, &'a [u8]),
 }
 
 impl Decoder {
@@ -72,48 +122,390 @@ impl Decoder {
         Self::default()
     }
 
+    /// A decoder that follows at most `depth` nested encapsulation layers
+    /// (VLAN tags and MPLS labels count one each); deeper packets are
+    /// counted as [`Unsupported::DepthCap`].
+    pub fn with_max_depth(depth: usize) -> Self {
+        Decoder {
+            max_depth: depth,
+            ..Self::default()
+        }
+    }
+
+    /// Gives back the layer list of a segment, to be reused.
+    pub fn recycle(&mut self, mut layers: Vec<Encap>) {
+        if layers.capacity() > self.spare.capacity() {
+            layers.clear();
+            self.spare = layers;
+        }
+    }
+
     /// Decodes one packet to a TCP segment.
     pub fn decode<'a>(&mut self, pkt: &RawPacket<'a>) -> Result<TcpSegment<'a>, Skip> {
         let sliced = slice_link(pkt.link, pkt.data)?;
-        if let Some((_, layer)) = &sliced.stop_err
-            && sliced.net.is_none()
-        {
-            return Err(Skip::Malformed(format!(
-                "cut or malformed {layer:?} header"
+        let mut layers = std::mem::take(&mut self.spare);
+        layers.clear();
+        let r = self.walk(sliced, &mut layers, pkt.number.0);
+        match r {
+            Ok(seg) if layers.is_empty() => {
+                self.spare = layers;
+                Ok(seg)
+            }
+            Ok(mut seg) => {
+                seg.scope = TunnelScope::of(&layers);
+                seg.encap = layers;
+                Ok(seg)
+            }
+            Err(e) => {
+                self.spare = layers;
+                Err(e)
+            }
+        }
+    }
+
+    /// Follows the layers of a packet down to its TCP segment.
+    fn walk<'b>(
+        &mut self,
+        mut sliced: LaxSlicedPacket<'b>,
+        layers: &mut Vec<Encap>,
+        packet: u64,
+    ) -> Result<TcpSegment<'b>, Skip> {
+        loop {
+            if !sliced.link_exts.is_empty() {
+                self.push_vlans(&sliced, layers)?;
+            }
+            if let Some((_, layer)) = &sliced.stop_err
+                && sliced.net.is_none()
+            {
+                return Err(Skip::Malformed(format!(
+                    "cut or malformed {layer:?} header"
+                )));
+            }
+            let Some(net) = sliced.net else {
+                let ep = sliced.ether_payload().ok_or(Skip::NotTcp)?;
+                sliced = slice(self.ether_next(ep.ether_type.0, ep.payload, layers)?)?;
+                continue;
+            };
+            let ip = ip_view(&net)?;
+            if ip.fragmented {
+                let Some(key) = ip.frag_key else {
+                    return Err(Skip::Malformed("IPv6 fragments are not reassembled".into()));
+                };
+                let Some(datagram) =
+                    self.defrag
+                        .push(key, ip.frag_offset, ip.more_fragments, ip.payload, packet)
+                else {
+                    return Err(Skip::FragmentPending);
+                };
+                if ip.protocol == IpNumber::TCP {
+                    return tcp_from(ip.src, ip.dst, Cow::Owned(datagram), None);
+                }
+                // A tunnel packet in fragments: decapsulate the datagram,
+                // and own what it yields.
+                let outer = Outer {
+                    src: ip.src,
+                    dst: ip.dst,
+                };
+                let inner = slice(self.ip_next(ip.protocol, outer, &datagram, layers)?)?;
+                return self.walk(inner, layers, packet).map(TcpSegment::into_owned);
+            }
+            if ip.protocol == IpNumber::TCP {
+                return tcp_from(
+                    ip.src,
+                    ip.dst,
+                    Cow::Borrowed(ip.payload),
+                    ip.declared_payload,
+                );
+            }
+            let outer = Outer {
+                src: ip.src,
+                dst: ip.dst,
+            };
+            sliced = slice(self.ip_next(ip.protocol, outer, ip.payload, layers)?)?;
+        }
+    }
+
+    /// The VLAN tags etherparse sliced, each named by the EtherType that
+    /// announced it.
+    fn push_vlans(
+        &self,
+        sliced: &LaxSlicedPacket<'_>,
+        layers: &mut Vec<Encap>,
+    ) -> Result<(), Skip> {
+        let mut tpid = match &sliced.link {
+            Some(LinkSlice::Ethernet2(e)) => e.ether_type().0,
+            Some(LinkSlice::EtherPayload(p)) => p.ether_type.0,
+            _ => tunnel::ether::VLAN,
+        };
+        for ext in &sliced.link_exts {
+            if let LaxLinkExtSlice::Vlan(v) = ext {
+                self.push(
+                    layers,
+                    Encap::Vlan {
+                        tpid,
+                        vid: v.vlan_identifier().value(),
+                    },
+                )?;
+                tpid = v.ether_type().0;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a layer, unless the packet is already nested as deep as the cap
+    /// allows.
+    fn push(&self, layers: &mut Vec<Encap>, layer: Encap) -> Result<(), Skip> {
+        if layers.len() >= self.max_depth {
+            return Err(Skip::UnsupportedTunnel(Unsupported::DepthCap(
+                self.max_depth,
             )));
         }
-        let net = sliced.net.ok_or(Skip::NotTcp)?;
-        let ip = ip_view(&net)?;
-        if ip.fragmented {
-            let Some(key) = ip.frag_key else {
-                return Err(Skip::Malformed("IPv6 fragments are not reassembled".into()));
-            };
-            return match self.defrag.push(
-                key,
-                ip.frag_offset,
-                ip.more_fragments,
-                ip.payload,
-                pkt.number.0,
-            ) {
-                Some(datagram) => tcp_from(ip.src, ip.dst, Cow::Owned(datagram), None),
-                None => Err(Skip::FragmentPending),
-            };
+        layers.push(layer);
+        Ok(())
+    }
+
+    /// The layer inside an IP payload that is not TCP: a tunnel, or nothing
+    /// this decoder follows ([`Skip::NotTcp`]).
+    fn ip_next<'b>(
+        &self,
+        protocol: IpNumber,
+        outer: Outer,
+        payload: &'b [u8],
+        layers: &mut Vec<Encap>,
+    ) -> Result<Next<'b>, Skip> {
+        let in_ip = |kind| Encap::Ip { kind, outer };
+        let v4 = outer.src.is_ipv4();
+        match protocol.0 {
+            // RFC 2003 / RFC 2473 / RFC 4213: the payload is the inner IP
+            // header, whose version must match the protocol number.
+            4 => {
+                self.push(
+                    layers,
+                    in_ip(if v4 {
+                        IpInIp::FourInFour
+                    } else {
+                        IpInIp::FourInSix
+                    }),
+                )?;
+                Ok(Next::EtherType(tunnel::ether::IPV4, payload))
+            }
+            41 => {
+                self.push(
+                    layers,
+                    in_ip(if v4 {
+                        IpInIp::SixInFour
+                    } else {
+                        IpInIp::SixInSix
+                    }),
+                )?;
+                Ok(Next::EtherType(tunnel::ether::IPV6, payload))
+            }
+            47 => self.gre_next(outer, payload, layers),
+            // MPLS in IP (RFC 4023 §3).
+            137 => Ok(Next::EtherType(tunnel::ether::MPLS, payload)),
+            97 => Err(Skip::UnsupportedTunnel(Unsupported::EtherIp)),
+            115 => Err(Skip::UnsupportedTunnel(Unsupported::L2tpV3Ip)),
+            17 => self.udp_next(outer, payload, layers),
+            _ => Err(Skip::NotTcp),
         }
-        if ip.protocol != IpNumber::TCP {
+    }
+
+    /// Tunnels over UDP, on their IANA ports (and Linux's VXLAN port) only,
+    /// each after its header checks out.
+    fn udp_next<'b>(
+        &self,
+        outer: Outer,
+        udp: &'b [u8],
+        layers: &mut Vec<Encap>,
+    ) -> Result<Next<'b>, Skip> {
+        let (Some(sport), Some(dport), Some(len)) = (be16(udp, 0), be16(udp, 2), be16(udp, 4))
+        else {
             return Err(Skip::NotTcp);
+        };
+        // The UDP length bounds the payload (Ethernet padding follows it);
+        // a capture cut short gives less.
+        let end = usize::from(len).clamp(8, udp.len().max(8));
+        let body = udp.get(8..end.min(udp.len())).unwrap_or(&[]);
+        let r =
+            match dport {
+                tunnel::VXLAN_PORT | tunnel::VXLAN_LINUX_PORT => tunnel::vxlan(body)
+                    .map(|(vni, b)| (Encap::Vxlan { vni, outer }, Next::Ethernet(b))),
+                tunnel::GENEVE_PORT => tunnel::geneve(body)
+                    .map(|(vni, p)| (Encap::Geneve { vni, outer }, payload_next(p))),
+                tunnel::VXLAN_GPE_PORT if tunnel::is_vxlan_gpe(body) => {
+                    Err(Bad::Unsupported(Unsupported::VxlanGpe))
+                }
+                _ if dport == tunnel::GTPU_PORT || sport == tunnel::GTPU_PORT => tunnel::gtpu(body)
+                    .map(|(teid, b)| {
+                        let t = if b.first().is_some_and(|v| v >> 4 == 6) {
+                            tunnel::ether::IPV6
+                        } else {
+                            tunnel::ether::IPV4
+                        };
+                        (Encap::GtpU { teid, outer }, Next::EtherType(t, b))
+                    }),
+                _ if dport == tunnel::L2TP_PORT || sport == tunnel::L2TP_PORT => {
+                    // L2TPv2 (RFC 2661 §3.1) or v3 (RFC 3931 §4.1.2.1): the
+                    // version in the low nibble of the second byte.
+                    match body.get(1).map(|v| v & 0x0F) {
+                        Some(2 | 3) => Err(Bad::Unsupported(Unsupported::L2tp)),
+                        _ => Err(Bad::NotIt),
+                    }
+                }
+                _ => Err(Bad::NotIt),
+            };
+        let (layer, next) = r.map_err(bad)?;
+        self.push(layers, layer)?;
+        Ok(next)
+    }
+
+    /// GRE and what it carries, ERSPAN included.
+    fn gre_next<'b>(
+        &self,
+        outer: Outer,
+        payload: &'b [u8],
+        layers: &mut Vec<Encap>,
+    ) -> Result<Next<'b>, Skip> {
+        let g = tunnel::gre(payload).map_err(bad)?;
+        use tunnel::ether;
+        let (layer, next) = match g.protocol {
+            ether::ERSPAN_II if g.sequenced => {
+                let e = tunnel::erspan2(g.payload).map_err(bad)?;
+                (
+                    Encap::Erspan {
+                        version: e.version,
+                        session: Some(e.session),
+                        outer,
+                    },
+                    payload_next(e.payload),
+                )
+            }
+            // Type I: no sequence number and no ERSPAN header.
+            ether::ERSPAN_II => (
+                Encap::Erspan {
+                    version: 1,
+                    session: None,
+                    outer,
+                },
+                Next::Ethernet(g.payload),
+            ),
+            ether::ERSPAN_III => {
+                let e = tunnel::erspan3(g.payload).map_err(bad)?;
+                (
+                    Encap::Erspan {
+                        version: e.version,
+                        session: Some(e.session),
+                        outer,
+                    },
+                    payload_next(e.payload),
+                )
+            }
+            ether::TEB => (Encap::Gre { outer, key: g.key }, Next::Ethernet(g.payload)),
+            ether::IPV4 | ether::IPV6 | ether::MPLS | ether::MPLS_MULTICAST => (
+                Encap::Gre { outer, key: g.key },
+                Next::EtherType(g.protocol, g.payload),
+            ),
+            p => return Err(Skip::UnsupportedTunnel(Unsupported::GreProtocol(p))),
+        };
+        self.push(layers, layer)?;
+        Ok(next)
+    }
+
+    /// EtherTypes that etherparse leaves to us: more VLAN tags than it
+    /// slices, MPLS, PPPoE.
+    fn ether_next<'b>(
+        &self,
+        ether_type: u16,
+        b: &'b [u8],
+        layers: &mut Vec<Encap>,
+    ) -> Result<Next<'b>, Skip> {
+        use tunnel::ether;
+        match ether_type {
+            ether::VLAN | ether::QINQ | ether::QINQ_9100 | ether::QINQ_9200 => {
+                let (Some(tci), Some(inner)) = (be16(b, 0), be16(b, 2)) else {
+                    return Err(Skip::Malformed("VLAN tag cut short".into()));
+                };
+                self.push(
+                    layers,
+                    Encap::Vlan {
+                        tpid: ether_type,
+                        vid: tci & 0x0FFF,
+                    },
+                )?;
+                Ok(Next::EtherType(inner, b.get(4..).unwrap_or(&[])))
+            }
+            ether::MPLS | ether::MPLS_MULTICAST => {
+                let mut at = 0;
+                loop {
+                    let Some(entry) = be32(b, at) else {
+                        return Err(Skip::Malformed("MPLS label stack cut short".into()));
+                    };
+                    let label = entry >> 12;
+                    self.push(layers, Encap::Mpls { label })?;
+                    at += 4;
+                    if entry & 0x100 != 0 {
+                        let rest = b.get(at..).unwrap_or(&[]);
+                        return tunnel::mpls_payload(label, rest)
+                            .map(payload_next)
+                            .map_err(bad);
+                    }
+                }
+            }
+            ether::PPPOE_SESSION => {
+                let (session, proto, rest) = tunnel::pppoe(b).map_err(bad)?;
+                let next = match proto {
+                    0x0021 => Next::EtherType(ether::IPV4, rest),
+                    0x0057 => Next::EtherType(ether::IPV6, rest),
+                    // Link and network control protocols (RFC 1661 §2).
+                    p if p >= 0x8000 => return Err(Skip::NotTcp),
+                    p => return Err(Skip::UnsupportedTunnel(Unsupported::PppProtocol(p))),
+                };
+                self.push(layers, Encap::Pppoe { session })?;
+                Ok(next)
+            }
+            ether::TEB => Ok(Next::Ethernet(b)),
+            ether::PBB => Err(Skip::UnsupportedTunnel(Unsupported::Pbb)),
+            ether::NSH => Err(Skip::UnsupportedTunnel(Unsupported::Nsh)),
+            _ => Err(Skip::NotTcp),
         }
-        tcp_from(
-            ip.src,
-            ip.dst,
-            Cow::Borrowed(ip.payload),
-            ip.declared_payload,
-        )
     }
 
     /// Fragments still waiting for their missing parts.
     pub fn pending_fragments(&self) -> usize {
         self.defrag.pending()
     }
+}
+
+/// Slices the layer found under a tunnel header.
+fn slice(next: Next<'_>) -> Result<LaxSlicedPacket<'_>, Skip> {
+    match next {
+        Next::Ethernet(b) => LaxSlicedPacket::from_ethernet(b)
+            .map_err(|_| Skip::Malformed("inner Ethernet header cut short".into())),
+        Next::EtherType(t, b) => Ok(LaxSlicedPacket::from_ether_type(EtherType(t), b)),
+    }
+}
+
+fn payload_next(p: Payload<'_>) -> Next<'_> {
+    match p {
+        Payload::Ethernet(b) => Next::Ethernet(b),
+        Payload::EtherType(t, b) => Next::EtherType(t, b),
+    }
+}
+
+fn bad(b: Bad) -> Skip {
+    match b {
+        Bad::NotIt => Skip::NotTcp,
+        Bad::Unsupported(u) => Skip::UnsupportedTunnel(u),
+        Bad::Malformed(why) => Skip::Malformed(why.into()),
+    }
+}
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
 /// The parts of an IP header that decoding needs.
@@ -221,6 +613,8 @@ fn tcp_from<'a>(
         flags,
         payload,
         missing: u32::try_from(missing).unwrap_or(u32::MAX),
+        encap: Vec::new(),
+        scope: TunnelScope::Global,
     })
 }
 
@@ -263,3 +657,6 @@ fn slice_link(link: LinkType, data: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> 
         LinkType::Unsupported(_) => Err(Skip::UnsupportedLink(link)),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -231,7 +231,7 @@ impl<W: Write> NdjsonSink<W> {
 
     /// Writes the closing `capture` line, and waits for the writer thread.
     pub fn finish(&mut self, analysis: &Analysis) {
-        let v = json!({
+        let mut v = json!({
             "event": "capture",
             "capture": analysis.capture,
             "format": analysis.format,
@@ -241,6 +241,9 @@ impl<W: Write> NdjsonSink<W> {
             "stats": analysis.stats,
             "capture_anomalies": analysis.capture_anomalies,
         });
+        if !analysis.unsupported_tunnels.is_empty() {
+            v["unsupported_tunnels"] = json!(analysis.unsupported_tunnels);
+        }
         self.line(&v);
         let r = match &mut self.out {
             Output::Inline(out) => out.flush(),

@@ -58,6 +58,25 @@ pub fn headline(a: &Analysis, source: &str, out: &mut impl Write) -> io::Result<
     for an in &a.capture_anomalies {
         writeln!(out, "  ! capture: {} (packet {})", an.detail, an.packet)?;
     }
+    if !a.unsupported_tunnels.is_empty() {
+        let total: u64 = a.unsupported_tunnels.iter().map(|t| t.packets).sum();
+        let kinds: Vec<String> = a
+            .unsupported_tunnels
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} {} (first: packet {})",
+                    t.packets, t.kind, t.first_packet
+                )
+            })
+            .collect();
+        writeln!(
+            out,
+            "  {total} packet{} in unsupported tunnels: {}",
+            if total == 1 { "" } else { "s" },
+            kinds.join(", ")
+        )?;
+    }
     Ok(())
 }
 
@@ -98,6 +117,7 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
             }
         )?;
     }
+    encapsulation(c, out)?;
     handshake_summary(c, out)?;
     let mut lines = Vec::new();
     for e in &c.tcp_events {
@@ -204,6 +224,43 @@ fn saw_syn(c: &Connection) -> bool {
 }
 
 /// One phrase for what the connection was.
+/// The tunnels the connection rode: one line when every packet rode the
+/// same layers, else one per direction and stack.
+fn encapsulation(c: &Connection, out: &mut impl Write) -> io::Result<()> {
+    let stack = |layers: &[crate::decode::Encap]| {
+        if layers.is_empty() {
+            "none (plain)".to_string()
+        } else {
+            layers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" / ")
+        }
+    };
+    match c.encapsulation.as_slice() {
+        [] => Ok(()),
+        [one] => writeln!(out, "  encapsulation: {}", stack(&one.layers)),
+        [first, rest @ ..] if rest.iter().all(|r| r.layers == first.layers) => {
+            writeln!(out, "  encapsulation: {}", stack(&first.layers))
+        }
+        routes => {
+            for r in routes {
+                writeln!(
+                    out,
+                    "  encapsulation {}: {} ({} packet{} from packet {})",
+                    r.dir,
+                    stack(&r.layers),
+                    r.packets,
+                    if r.packets == 1 { "" } else { "s" },
+                    r.first_packet
+                )?;
+            }
+            Ok(())
+        }
+    }
+}
+
 fn verdict(c: &Connection) -> String {
     let h = &c.handshake;
     if let (Some(t), false) = (&c.tls, c.is_websocket || h.seen) {
