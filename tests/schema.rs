@@ -71,13 +71,18 @@ fn check(validator: &jsonschema::Validator, doc: &Value, what: &str) {
     assert!(errors.is_empty(), "{what}: {errors:#?}");
 }
 
+/// Every capture under `captures/`, in every folder (samples, extra,
+/// tunnels, the adversarial corpus …), so that new corpora are covered.
 fn samples() -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for dir in ["captures", "captures/extra"] {
-        for e in std::fs::read_dir(root().join(dir)).expect("captures") {
+    let mut dirs = vec![root().join("captures")];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).expect("captures") {
             let p = e.expect("entry").path();
             let name = p.to_string_lossy();
-            if name.ends_with(".pcap") || name.ends_with(".pcapng") {
+            if p.is_dir() {
+                dirs.push(p);
+            } else if name.ends_with(".pcap") || name.ends_with(".pcapng") {
                 out.push(p);
             }
         }

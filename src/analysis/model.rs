@@ -271,7 +271,7 @@ pub struct Connection {
 
 /// One distinct stack of encapsulation layers that packets of a connection
 /// rode in one direction (GTP-U, for one, uses a different TEID each way).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct EncapRoute {
     /// Direction of the packets.
     pub dir: Direction,
@@ -284,7 +284,7 @@ pub struct EncapRoute {
 }
 
 /// Packets of one kind of tunnel that was recognised but not decoded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct UnsupportedTunnel {
     /// What it was (`gre(protocol=0x880b)`, `l2tp` ...).
     pub kind: String,

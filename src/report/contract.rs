@@ -124,6 +124,37 @@ impl JsonSchema for Timestamp {
     }
 }
 
+impl JsonSchema for crate::decode::tunnel::Encap {
+    fn schema_name() -> Cow<'static, str> {
+        "Encap".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "One encapsulation layer, outermost first: its kind and the parameters that kind has (absent ones left out).",
+            "type": "object",
+            "properties": {
+                "kind": {
+                    "type": "string",
+                    "enum": ["vlan", "mpls", "pppoe", "ipip", "6in4", "4in6", "6in6", "gre", "erspan", "vxlan", "geneve", "gtp-u"]
+                },
+                "tag": { "description": "VLAN tag type (802.1Q, 802.1ad, 0x9100, 0x9200).", "type": "string" },
+                "vid": { "description": "VLAN identifier.", "type": "integer", "minimum": 0 },
+                "label": { "description": "MPLS label (RFC 3032).", "type": "integer", "minimum": 0 },
+                "session": { "description": "PPPoE SESSION_ID or ERSPAN session.", "type": "integer", "minimum": 0 },
+                "key": { "description": "GRE key (RFC 2890).", "type": "integer", "minimum": 0 },
+                "type": { "description": "ERSPAN type (1, 2 or 3).", "type": "integer", "minimum": 1, "maximum": 3 },
+                "vni": { "description": "VXLAN / Geneve network identifier.", "type": "integer", "minimum": 0 },
+                "teid": { "description": "GTP-U tunnel endpoint identifier.", "type": "integer", "minimum": 0 },
+                "outer_src": { "description": "Tunnel source address.", "type": "string" },
+                "outer_dst": { "description": "Tunnel destination address.", "type": "string" }
+            },
+            "required": ["kind"],
+            "additionalProperties": false
+        })
+    }
+}
+
 impl JsonSchema for Opcode {
     fn schema_name() -> Cow<'static, str> {
         "Opcode".into()
@@ -375,9 +406,11 @@ pub fn ndjson_schema() -> serde_json::Value {
         "stats",
         "capture_anomalies",
     ];
+    // Present only when something was counted in it.
+    let optional_keys = ["unsupported_tunnels"];
     let mut props = serde_json::Map::new();
     props.insert("event".into(), json!({"const": "capture"}));
-    for k in capture_keys {
+    for k in capture_keys.into_iter().chain(optional_keys) {
         if let Some(p) = report_props.get(k) {
             props.insert(k.into(), p.clone());
         }
