@@ -236,6 +236,8 @@ mod tests {
             flags,
             payload: Cow::Borrowed(data),
             missing: 0,
+            encap: Vec::new(),
+            scope: Default::default(),
         }
     }
 
