@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""Records wsinspect's adversarial corpus: real clients talking to real
+servers (Debian packages, PyPI) over non-WebSocket TCP protocols on
+loopback, captured with tcpdump, plus one positive control (MQTT over
+WebSocket). Not run by tests; tests read the committed captures.
+
+For every scenario it writes into OUTDIR:
+  <name>.pcap              the full capture (SYN captured)
+  <name>_mid.pcap          the same with its first packets removed (editcap),
+                           so that it starts inside the stream after the
+                           protocol's opening
+  <name>[_mid].expect.json the truth, from what the peers did: endpoints
+                           (the SYN's sender is the client), the application
+                           protocol, and for HTTP the exchanges the server
+                           logged (method, target, status, in order).
+
+Usage (as root; see captures/adversarial/README.md for the packages):
+    python3 tools/gen-captures/adversarial/gen.py OUTDIR [scenario ...]
+
+Every server listens on 127.0.0.1 or ::1 on its own port in 10000..10999,
+tcpdump records only that port, and every process is stopped at the end.
+"""
+import hashlib, json, os, random, shutil, signal, socket, struct, subprocess, sys, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = None
+WORK = None
+SCENARIOS = {}
+PROCS = []
+
+
+def scenario(fn):
+    SCENARIOS[fn.__name__] = fn
+    return fn
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- processes
+
+def spawn(cmd, **kw):
+    kw.setdefault("stdout", subprocess.DEVNULL)
+    kw.setdefault("stderr", subprocess.DEVNULL)
+    p = subprocess.Popen(cmd, start_new_session=True, **kw)
+    PROCS.append(p)
+    return p
+
+
+def stop(p, sig=signal.SIGTERM):
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def wait_port(host, port, timeout=60):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with socket.socket(fam, socket.SOCK_STREAM) as s:
+                s.settimeout(0.5)
+                s.connect((host, port))
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on {host}:{port}")
+
+
+def run(cmd, **kw):
+    log("  $", cmd if isinstance(cmd, str) else " ".join(cmd))
+    return subprocess.run(cmd, check=True, **kw)
+
+
+class Tcpdump:
+    """tcpdump on lo, only the scenario's port: started before the client
+    connects (so the SYN is in), stopped after the connection closed."""
+
+    def __init__(self, path, port):
+        self.path = path
+        self.p = spawn(["tcpdump", "-i", "lo", "-U", "-s", "0", "-w", path, f"tcp port {port}"],
+                       stderr=subprocess.PIPE)
+        # tcpdump says "listening on" once the socket is bound.
+        line = self.p.stderr.readline()
+        if b"listening" not in line:
+            raise RuntimeError(line)
+        time.sleep(0.3)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(0.8)
+        stop(self.p, signal.SIGINT)
+
+
+# ---------------------------------------------------------------- pcap
+
+def read_pcap(path):
+    """Packets of a tcpdump -i lo capture (LINKTYPE_EN10MB): number, tcp
+    endpoints, flags, payload."""
+    data = open(path, "rb").read()
+    magic = struct.unpack("<I", data[:4])[0]
+    assert magic in (0xA1B2C3D4, 0xA1B23C4D), hex(magic)
+    link = struct.unpack("<I", data[20:24])[0]
+    assert link == 1, link
+    off, n, out = 24, 0, []
+    while off + 16 <= len(data):
+        _, _, incl, _ = struct.unpack("<IIII", data[off:off + 16])
+        frame = data[off + 16:off + 16 + incl]
+        off += 16 + incl
+        n += 1
+        et = struct.unpack("!H", frame[12:14])[0]
+        if et == 0x0800:
+            ip = frame[14:]
+            ihl = (ip[0] & 15) * 4
+            total = struct.unpack("!H", ip[2:4])[0]
+            src, dst = socket.inet_ntop(socket.AF_INET, ip[12:16]), socket.inet_ntop(socket.AF_INET, ip[16:20])
+            tcp = ip[ihl:total]
+        elif et == 0x86DD:
+            ip = frame[14:]
+            plen = struct.unpack("!H", ip[4:6])[0]
+            src = "[%s]" % socket.inet_ntop(socket.AF_INET6, ip[8:24])
+            dst = "[%s]" % socket.inet_ntop(socket.AF_INET6, ip[24:40])
+            tcp = ip[40:40 + plen]
+        else:
+            continue
+        sp, dp = struct.unpack("!HH", tcp[:4])
+        doff = (tcp[12] >> 4) * 4
+        flags = tcp[13]
+        out.append({"no": n, "src": f"{src}:{sp}", "dst": f"{dst}:{dp}",
+                    "syn": bool(flags & 2), "ack": bool(flags & 16), "payload": tcp[doff:]})
+    return out
+
+
+def connections(pkts):
+    """Client/server of every connection, in order of first packet; the
+    client is the sender of the SYN without ACK."""
+    conns = {}
+    for p in pkts:
+        key = frozenset((p["src"], p["dst"]))
+        c = conns.setdefault(key, {"first": p["no"], "client": None, "server": None, "syn": False})
+        if p["syn"] and not p["ack"]:
+            c["client"], c["server"], c["syn"] = p["src"], p["dst"], True
+    return [c for c in sorted(conns.values(), key=lambda c: c["first"])]
+
+
+def cut(src, dst, first_kept):
+    """Drops packets 1..first_kept-1 (editcap keeps the range given)."""
+    n = len(read_pcap(src))
+    run(["editcap", "-F", "pcap", "-r", src, dst, f"{first_kept}-{n}"], stdout=subprocess.DEVNULL)
+
+
+def nth_data_packet(pkts, k, src=None):
+    """Number of the packet after the k-th packet carrying payload (from
+    `src` if given): the first packet kept by a cut after k segments."""
+    seen = 0
+    for i, p in enumerate(pkts):
+        if p["payload"] and (src is None or p["src"] == src):
+            seen += 1
+            if seen == k:
+                return pkts[i + 1]["no"]
+    raise RuntimeError(f"fewer than {k} data packets")
+
+
+def packet_starting(pkts, prefix, after=0):
+    """Number of the first packet (after packet `after`) whose payload
+    starts with `prefix`."""
+    for p in pkts:
+        if p["no"] > after and p["payload"].startswith(prefix):
+            return p["no"]
+    raise RuntimeError(f"no packet starts with {prefix!r}")
+
+
+def write_expect(pcap, generator, notes, conns, info):
+    """conns: from connections(); info(conn) -> dict of app facts."""
+    out = {"capture": os.path.basename(pcap), "generator": generator, "notes": notes, "connections": []}
+    for c in conns:
+        e = {"client": c["client"], "server": c["server"], "syn_captured": c["syn"]}
+        e.update(info(c))
+        out["connections"].append(e)
+    path = pcap[:-len(".pcap")] + ".expect.json"
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(out, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    os.replace(tmp, path)
+    log("  wrote", path, f"({len(conns)} connection(s), {os.path.getsize(pcap)} bytes)")
+
+
+def record(name, port, client, first_kept, notes, info, mid_notes=None):
+    """Runs `client` under tcpdump, writes the full capture, then the cut
+    one. first_kept(pkts, conns) -> first packet number of the cut capture.
+    info(conn, mid) -> dict (app, websocket, http_exchanges, ...)."""
+    full = os.path.join(OUT, f"{name}.pcap")
+    with Tcpdump(full, port):
+        client()
+    gen = f"tools/gen-captures/adversarial/gen.py {name}"
+    pkts = read_pcap(full)
+    conns = connections(pkts)
+    # Endpoints from the full capture: a cut keeps the SYN sender's role.
+    assert all(c["syn"] for c in conns), f"{name}: a connection without SYN"
+    write_expect(full, gen, notes, conns, lambda c: info(c, None))
+    k = first_kept(pkts, conns)
+    mid = os.path.join(OUT, f"{name}_mid.pcap")
+    cut(full, mid, k)
+    mpkts = read_pcap(mid)
+    keep = []
+    for c in conns:
+        ends = {c["client"], c["server"]}
+        if any({p["src"], p["dst"]} == ends for p in mpkts):
+            syn = any({p["src"], p["dst"]} == ends and p["syn"] for p in mpkts)
+            keep.append(dict(c, syn=syn))
+    write_expect(mid, gen, (mid_notes or notes) + f" Cut: packets 1-{k - 1} of {name}.pcap removed (editcap -r {name}.pcap {name}_mid.pcap {k}-).",
+                 keep, lambda c: info(c, k))
+
+
+def adversarial_bytes(n, seed):
+    """Binary payload whose bytes could pass for WebSocket frame headers:
+    0x81/0x82/0x88/0x89 followed by a length < 126, repeated, then noise."""
+    rnd = random.Random(seed)
+    out = bytearray()
+    while len(out) < n:
+        op = rnd.choice([0x81, 0x82, 0x88, 0x89, 0x8A, 0x01, 0x02])
+        ln = rnd.randint(0, 125)
+        out += bytes([op, ln]) + rnd.randbytes(ln)
+    return bytes(out[:n])
+
+
+def simple(app, extra=None):
+    def info(c, mid):
+        d = {"app": app, "websocket": False}
+        if extra:
+            d.update(extra)
+        return d
+    return info
+
+
+# ---------------------------------------------------------------- scenarios
+
+@scenario
+def redis():
+    """redis-server; redis-cli over one connection with binary values, then
+    redis-benchmark (2 clients) on IPv6 loopback."""
+    port = 10379
+    srv = spawn(["redis-server", "--port", str(port), "--bind", "127.0.0.1 ::1", "--save", "", "--appendonly", "no", "--rename-command", "COMMAND", ""])
+    wait_port("127.0.0.1", port)
+    cmds = ["PING", 'SET greeting "hello"', 'SET frame "\\x81\\x05hello\\x82\\x03abc"',
+            'SET blob "' + "".join(f"\\x{b:02x}" for b in adversarial_bytes(300, 1)) + '"',
+            "GET frame", "GET blob", "RPUSH list a b c \"\\x88\\x02\\x03\\xe8\"", "LRANGE list 0 -1",
+            "INCR counter", "INCR counter", 'SET big "' + "x" * 5000 + '"', "GET big", "DEL list", "QUIT"]
+
+    def client():
+        run(["redis-cli", "-h", "127.0.0.1", "-p", str(port)], input="\n".join(cmds).encode() + b"\n", stdout=subprocess.DEVNULL)
+        run(["redis-benchmark", "-h", "::1", "-p", str(port), "-n", "6", "-c", "2", "-t", "set,get,lpush", "-d", "130", "-q"], stdout=subprocess.DEVNULL)
+
+    try:
+        record("redis", port, client,
+               lambda pkts, conns: nth_data_packet(pkts, 6),
+               "redis-server 7 (Debian) with redis-cli sending " + str(len(cmds)) + " commands over one connection "
+               "(binary values starting 0x81 0x05, 0x82, 0x88), then redis-benchmark -n 6 -c 2 over [::1].",
+               simple("redis"))
+    finally:
+        stop(srv)
+
+
+def main():
+    global OUT, WORK
+    OUT = os.path.abspath(sys.argv[1])
+    os.makedirs(OUT, exist_ok=True)
+    WORK = tempfile.mkdtemp(prefix="wsadv-")
+    names = sys.argv[2:] or list(SCENARIOS)
+    try:
+        for n in names:
+            log(f"== {n}")
+            SCENARIOS[n]()
+    finally:
+        for p in PROCS:
+            stop(p)
+        shutil.rmtree(WORK, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
