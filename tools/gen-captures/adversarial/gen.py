@@ -27,6 +27,7 @@ OUT = None
 WORK = None
 SCENARIOS = {}
 PROCS = []
+_LAST_CONNS = []
 
 
 def scenario(fn):
@@ -206,6 +207,7 @@ def record(name, port, client, first_kept, notes, info, mid_notes=None):
     gen = f"tools/gen-captures/adversarial/gen.py {name}"
     pkts = read_pcap(full)
     conns = connections(pkts)
+    _LAST_CONNS[:] = conns
     # Endpoints from the full capture: a cut keeps the SYN sender's role.
     assert all(c["syn"] for c in conns), f"{name}: a connection without SYN"
     write_expect(full, gen, notes, conns, lambda c: info(c, None))
@@ -271,6 +273,116 @@ def redis():
     finally:
         stop(srv)
 
+
+PEERS = os.path.join(HERE, "peers")
+
+
+def http_log(path):
+    return [json.loads(l) for l in open(path)] if os.path.exists(path) else []
+
+
+def http_info(app, logf, kept_from=None, upgraded=None):
+    """Exchanges of a connection as the server logged them; in a cut
+    capture only those whose request is in it (kept_from(conn, k) -> index
+    of the first kept exchange)."""
+    def info(c, k):
+        entries = http_log(logf)
+        port = int(c["client"].rsplit(":", 1)[1])
+        ex = [{"method": e["method"], "target": e["target"], "status": e["status"]}
+              for e in entries if e["client_port"] == port]
+        if k is not None and kept_from:
+            ex = ex[kept_from(c, k, ex):]
+        d = {"app": app, "websocket": False, "http_exchanges": ex}
+        if upgraded and any(e["status"] == 101 for e in ex):
+            d["upgraded_to"] = upgraded
+        return d
+    return info
+
+
+@scenario
+def http1():
+    """stdlib http.server (HTTP/1.1 keep-alive) with curl on one connection:
+    Content-Length and chunked bodies both ways, 100-continue, HEAD, OPTIONS *,
+    PROPFIND, RPC_IN_DATA, a 404; then a pipelined batch of three."""
+    port = 10080
+    logf = os.path.join(WORK, "http1.log")
+    srv = spawn([sys.executable, os.path.join(PEERS, "http_server.py"), "127.0.0.1", str(port), logf])
+    wait_port("127.0.0.1", port)
+    open(logf, "w").close()  # wait_port's probe connection logged nothing; start clean
+    blob = os.path.join(WORK, "adv.bin")
+    open(blob, "wb").write(adversarial_bytes(2000, 2))
+    small = os.path.join(WORK, "small.bin")
+    open(small, "wb").write(bytes([0x82, 0x10]) + bytes(range(16)))
+    u = f"http://127.0.0.1:{port}"
+    propfind = os.path.join(WORK, "propfind.xml")
+    open(propfind, "w").write('<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>')
+    curl = ["curl", "-sS", "-o", "/dev/null",
+            f"{u}/index.html",
+            "--next", "-sS", "-o", "/dev/null", f"{u}/chunked",
+            "--next", "-sS", "-o", "/dev/null", "--data-binary", f"@{blob}", "-H", "Content-Type: application/octet-stream", f"{u}/upload",
+            "--next", "-sS", "-o", "/dev/null", "-T", blob, "-H", "Expect: 100-continue", f"{u}/file.bin",
+            "--next", "-sS", "-o", "/dev/null", "--data-binary", f"@{blob}", "-H", "Transfer-Encoding: chunked", f"{u}/chunked-upload",
+            "--next", "-sS", "-o", "/dev/null", "-X", "PROPFIND", "-H", "Depth: 1", "-H", "Content-Type: application/xml",
+            "--data-binary", f"@{propfind}", f"{u}/dav/",
+            "--next", "-sS", "-o", "/dev/null", "-X", "RPC_IN_DATA", "--data-binary", f"@{small}", f"{u}/rpc/rpcproxy.dll?host:6001",
+            "--next", "-sS", "-o", "/dev/null", f"{u}/missing",
+            "--next", "-sS", "-o", "/dev/null", "-I", f"{u}/index.html",
+            "--next", "-sS", "-o", "/dev/null", "-X", "OPTIONS", "--request-target", "*", f"{u}/"]
+
+    def client():
+        run(curl)
+        run([sys.executable, os.path.join(PEERS, "pipeline_client.py"), "127.0.0.1", str(port)])
+
+    def first_kept(pkts, conns):
+        return packet_starting(pkts, b"PUT /file.bin ")
+
+    try:
+        record("http1", port, client, first_kept,
+               "python stdlib http.server subclass (peers/http_server.py), HTTP/1.1 keep-alive. Connection 1: curl 7.88 "
+               "with --next (one connection): GET, chunked GET (binary body of 0x81/0x82.. frame-like bytes), POST "
+               "Content-Length, PUT with Expect: 100-continue (100 then 204), chunked POST, PROPFIND, RPC_IN_DATA, 404, "
+               "HEAD (Content-Length without body), OPTIONS *. Connection 2: three pipelined requests in one send "
+               "(peers/pipeline_client.py). Exchanges are the server's log.",
+               http_info("http/1.1", logf, kept_from=lambda c, k, ex: 3 if c is conns0(c) else 0),
+               mid_notes="As http1.pcap, cut so that the first captured byte of connection 1 is its PUT request "
+               "(the fourth exchange); connection 2 is whole.")
+    finally:
+        stop(srv)
+
+
+def conns0(c):
+    """The first connection of a scenario (its client port is the lowest
+    in time): used by kept_from to tell which connection was cut."""
+    return c if c.get("first") == min(x["first"] for x in _LAST_CONNS) else None
+
+
+@scenario
+def upgrade_tcp():
+    """Docker-attach-like `Upgrade: tcp`: http.server answers a GET, then
+    101 to a POST with Upgrade: tcp and echoes the raw stream."""
+    port = 10081
+    logf = os.path.join(WORK, "upgrade.log")
+    srv = spawn([sys.executable, os.path.join(PEERS, "http_server.py"), "127.0.0.1", str(port), logf])
+    wait_port("127.0.0.1", port)
+
+    def client():
+        run([sys.executable, os.path.join(PEERS, "upgrade_client.py"), "127.0.0.1", str(port)])
+
+    def first_kept(pkts, conns):
+        return packet_starting(pkts, b"HTTP/1.1 101 ") + 1
+
+    try:
+        record("upgrade_tcp", port, client, first_kept,
+               "Docker Engine API attach as stdlib peers: http.server (peers/http_server.py) answers GET "
+               ".../json with 200, then POST .../attach with Upgrade: tcp with 101 UPGRADED (Upgrade: tcp, "
+               "Connection: Upgrade) and echoes every read prefixed by Docker's 8-byte raw-stream header; the "
+               "client (peers/upgrade_client.py, http.client) sends raw chunks, some shaped like WebSocket frames "
+               "(81 05 'hello', 82 7d + 125 bytes, 88 02 03 e8) but unmasked from the client.",
+               http_info("http/1.1 upgrade tcp (docker attach)", logf, kept_from=lambda c, k, ex: len(ex), upgraded="tcp"),
+               mid_notes="As upgrade_tcp.pcap, cut right after the 101 response: the capture holds only the raw "
+               "upgraded stream (no handshake, no SYN), so no HTTP exchange and no upgrade can be seen.")
+    finally:
+        stop(srv)
 
 def main():
     global OUT, WORK
