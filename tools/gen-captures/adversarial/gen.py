@@ -384,6 +384,170 @@ def upgrade_tcp():
     finally:
         stop(srv)
 
+def py_peer(*args):
+    return [sys.executable, os.path.join(PEERS, args[0])] + [str(a) for a in args[1:]]
+
+
+@scenario
+def dns_tcp():
+    """dnslib server; dig +tcp +keepopen: several queries on one connection
+    (TXT answers of 40 to 3000 bytes with 0x81/0x82.. strings), then kdig-less
+    second dig connection on IPv6."""
+    port = 10053
+    srv = spawn(py_peer("dns_server.py", "127.0.0.1", port))
+    srv6 = spawn(py_peer("dns_server.py", "::1", port))
+    wait_port("127.0.0.1", port)
+    wait_port("::1", port)
+
+    def client():
+        run(["dig", "@127.0.0.1", "-p", str(port), "+tcp", "+keepopen", "+tries=1",
+             "a.test", "A", "t40.test", "TXT", "t120.test", "TXT", "t600.test", "TXT", "t3000.test", "TXT", "b.test", "A"],
+            stdout=subprocess.DEVNULL)
+        run(["dig", "@::1", "-p", str(port), "+tcp", "+keepopen", "+tries=1", "t90.test", "TXT", "t125.test", "TXT"],
+            stdout=subprocess.DEVNULL)
+
+    try:
+        record("dns_tcp", port, client, lambda pkts, conns: nth_data_packet(pkts, 2),
+               "DNS over TCP (RFC 7766): python dnslib DNSServer(tcp=True) answering TXT records made of binary "
+               "strings starting 0x81/0x82/0x88/0x89; dig 9.18 +tcp +keepopen sends 6 queries over one connection "
+               "to 127.0.0.1, then 2 over one connection to [::1].",
+               simple("dns"),
+               mid_notes="As dns_tcp.pcap, cut after the first query and its answer of the first connection.")
+    finally:
+        stop(srv)
+        stop(srv6)
+
+
+@scenario
+def tls():
+    """openssl s_server -rev with a self-signed cert; openssl s_client sends
+    lines of 10 to 3000 bytes, TLS 1.3 then TLS 1.2."""
+    port = 10443
+    key, crt = os.path.join(WORK, "k.pem"), os.path.join(WORK, "c.pem")
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt, "-days", "30",
+         "-subj", "/CN=adversarial.test"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    srv = spawn(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", crt, "-key", key, "-rev", "-quiet"])
+    wait_port("127.0.0.1", port)
+    time.sleep(0.3)
+
+    def one(version):
+        p = subprocess.Popen(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "adversarial.test",
+                              version, "-quiet", "-no_ign_eof"],
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        rnd = random.Random(version)
+        for n in (10, 125, 126, 600, 3000, 40):
+            p.stdin.write(bytes(rnd.choice(b"abcdefghij\x81\x82") for _ in range(n)) + b"\n")
+            p.stdin.flush()
+            time.sleep(0.1)
+        time.sleep(0.3)
+        p.stdin.close()
+        p.wait(10)
+
+    def client():
+        one("-tls1_3")
+        one("-tls1_2")
+
+    try:
+        record("tls", port, client, lambda pkts, conns: nth_data_packet(pkts, 8),
+               "TLS: openssl 3.0 s_server -rev (self-signed RSA cert, reverses each line) and two openssl s_client "
+               "connections (TLS 1.3, then TLS 1.2), each sending 6 lines of 10..3000 bytes. No keys: the "
+               "application data is opaque.",
+               simple("tls"),
+               mid_notes="As tls.pcap, cut inside the first connection's application data (after 8 data packets).")
+    finally:
+        stop(srv)
+
+
+@scenario
+def ssh():
+    """OpenSSH sshd on a loopback port, key authentication, a command that
+    reads 5000 frame-like bytes from stdin and prints a base64 blob."""
+    port = 10022
+    d = os.path.join(WORK, "ssh")
+    os.makedirs(d, exist_ok=True)
+    os.makedirs("/run/sshd", exist_ok=True)
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/host"])
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/user"])
+    shutil.copy(f"{d}/user.pub", f"{d}/authorized_keys")
+    open(f"{d}/sshd_config", "w").write(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host\nAuthorizedKeysFile {d}/authorized_keys\n"
+        f"PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+        f"PermitRootLogin prohibit-password\nPidFile {d}/sshd.pid\n")
+    srv = spawn(["/usr/sbin/sshd", "-D", "-f", f"{d}/sshd_config", "-E", f"{d}/sshd.log"])
+    wait_port("127.0.0.1", port)
+    data = os.path.join(d, "in.bin")
+    open(data, "wb").write(adversarial_bytes(5000, 9))
+
+    def client():
+        with open(data, "rb") as stdin:
+            run(["ssh", "-F", "/dev/null", "-i", f"{d}/user", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                 "-o", "BatchMode=yes", "-p", str(port), "root@127.0.0.1",
+                 "wc -c; head -c 3000 /dev/urandom | base64; for i in 1 2 3; do echo line $i; sleep 0.1; done"],
+                stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    try:
+        record("ssh", port, client, lambda pkts, conns: nth_data_packet(pkts, 12),
+               "SSH-2: OpenSSH 9.2 sshd (Debian) on 127.0.0.1, ed25519 key authentication, ssh client running a "
+               "command that reads 5000 frame-like bytes on stdin and prints 4 kB of base64 and three delayed lines.",
+               simple("ssh"),
+               mid_notes="As ssh.pcap, cut after 12 data packets (version exchange, key exchange and NEWKEYS gone).")
+    finally:
+        stop(srv)
+
+
+@scenario
+def smtp():
+    """aiosmtpd; swaks with a binary attachment, then python smtplib
+    sending two messages over one connection."""
+    port = 10025
+    srv = spawn([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"])
+    wait_port("127.0.0.1", port)
+    att = os.path.join(WORK, "att.bin")
+    open(att, "wb").write(adversarial_bytes(3000, 4))
+    smtplib_client = (
+        "import smtplib, sys\n"
+        "s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))\n"
+        "s.ehlo('client.test')\n"
+        "for i, n in enumerate((80, 4000)):\n"
+        "    body = 'Subject: m%d\\r\\n\\r\\n' % i + ('line %d of a message\\r\\n' % i) * (n // 22)\n"
+        "    s.sendmail('a@client.test', ['b@server.test', 'c@server.test'], body)\n"
+        "s.noop()\n"
+        "s.quit()\n")
+
+    def client():
+        run(["swaks", "--server", f"127.0.0.1:{port}", "--from", "x@client.test", "--to", "y@server.test",
+             "--helo", "client.test", "--attach", f"@{att}", "--attach-type", "application/octet-stream"],
+            stdout=subprocess.DEVNULL)
+        run([sys.executable, "-c", smtplib_client, str(port)])
+
+    try:
+        record("smtp", port, client, lambda pkts, conns: nth_data_packet(pkts, 4),
+               "SMTP: python aiosmtpd (Sink handler); swaks sends one message with a 3000-byte binary attachment "
+               "(base64), then python smtplib sends two messages (80 B, 4 kB) to two recipients over one connection.",
+               simple("smtp"),
+               mid_notes="As smtp.pcap, cut after the banner, EHLO, its reply and MAIL FROM of the first connection.")
+    finally:
+        stop(srv)
+
+
+@scenario
+def modbus():
+    port = 10502
+    srv = spawn(py_peer("modbus_peers.py", "server", "127.0.0.1", port))
+    wait_port("127.0.0.1", port)
+
+    def client():
+        run(py_peer("modbus_peers.py", "client", "127.0.0.1", port))
+
+    try:
+        record("modbus", port, client, lambda pkts, conns: nth_data_packet(pkts, 2),
+               "Modbus/TCP: pymodbus 3.x StartTcpServer and ModbusTcpClient (peers/modbus_peers.py): write/read "
+               "holding registers with values 0x8105, 0x827d.., coils, 100 registers from 0x8100, input registers.",
+               simple("modbus"),
+               mid_notes="As modbus.pcap, cut after the first request and its response.")
+    finally:
+        stop(srv)
+
 def main():
     global OUT, WORK
     OUT = os.path.abspath(sys.argv[1])
