@@ -548,6 +548,59 @@ def modbus():
     finally:
         stop(srv)
 
+def mosquitto(port_tcp, port_ws):
+    conf = os.path.join(WORK, "mosquitto.conf")
+    open(conf, "w").write(f"per_listener_settings false\nallow_anonymous true\n"
+                          f"listener {port_tcp} 127.0.0.1\nprotocol mqtt\n"
+                          f"listener {port_ws} 127.0.0.1\nprotocol websockets\n")
+    srv = spawn(["mosquitto", "-c", conf])
+    wait_port("127.0.0.1", port_tcp)
+    wait_port("127.0.0.1", port_ws)
+    return srv
+
+
+@scenario
+def mqtt():
+    port = 10883
+    srv = mosquitto(port, 10880)
+
+    def client():
+        run(py_peer("mqtt_client.py", "tcp", "127.0.0.1", port))
+        run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t", "adv/pub", "-m", "\x81\x05hello from mosquitto_pub"])
+
+    try:
+        record("mqtt", port, client, lambda pkts, conns: nth_data_packet(pkts, 4),
+               "MQTT 3.1.1 over TCP: mosquitto 2.0 broker; paho-mqtt 2 client (peers/mqtt_client.py) subscribes "
+               "(SUBSCRIBE fixed header 0x82), publishes 8 payloads of 0..3000 bytes at QoS 0/1/2 that come back, "
+               "subscribes/unsubscribes, disconnects; then mosquitto_pub publishes once at QoS 1.",
+               simple("mqtt"),
+               mid_notes="As mqtt.pcap, cut after CONNECT, CONNACK, the first SUBSCRIBE and SUBACK.")
+    finally:
+        stop(srv)
+
+
+@scenario
+def mqtt_ws():
+    """Positive control: MQTT over WebSocket IS WebSocket."""
+    port = 10880
+    srv = mosquitto(10883, port)
+
+    def client():
+        run(py_peer("mqtt_client.py", "websockets", "127.0.0.1", port))
+
+    try:
+        record("mqtt_ws", port, client, lambda pkts, conns: nth_data_packet(pkts, 4),
+               "Positive control. MQTT 3.1.1 over WebSocket (subprotocol mqtt): mosquitto 2.0 websockets "
+               "listener (libwebsockets); paho-mqtt 2 client with transport=websockets, path /mqtt, same "
+               "exchange as mqtt.pcap. This IS WebSocket and must be reported as such.",
+               # paho's connect() returns only after mosquitto's 101 to GET /mqtt.
+               lambda c, k: {"app": "mqtt over websocket", "websocket": True,
+                             "http_exchanges": [] if k else [{"method": "GET", "target": "/mqtt", "status": 101}]},
+               mid_notes="Positive control, as mqtt_ws.pcap cut after the WebSocket handshake and the "
+               "CONNECT/CONNACK frames: WebSocket picked up mid-stream, many frames each way follow.")
+    finally:
+        stop(srv)
+
 def main():
     global OUT, WORK
     OUT = os.path.abspath(sys.argv[1])
