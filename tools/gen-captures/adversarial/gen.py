@@ -601,6 +601,103 @@ def mqtt_ws():
     finally:
         stop(srv)
 
+SQL_PG = """
+CREATE TABLE adv (id int PRIMARY KEY, b bytea, s text);
+INSERT INTO adv VALUES (1, decode('810568656c6c6f', 'hex'), 'hello'),
+  (2, decode('827e0100', 'hex') || decode(repeat('82', 256), 'hex'), repeat('x', 125)),
+  (3, decode('880203e8', 'hex'), repeat('données ', 400));
+SELECT id, b, length(s) FROM adv ORDER BY id;
+SELECT g, md5(g::text) FROM generate_series(1, 60) g;
+UPDATE adv SET s = upper(s) WHERE id = 2;
+BEGIN; DELETE FROM adv WHERE id = 3; ROLLBACK;
+SELECT count(*) FROM adv;
+DROP TABLE adv;
+"""
+
+
+@scenario
+def postgres():
+    port = 10432
+    bindir = "/usr/lib/postgresql/15/bin"
+    d = tempfile.mkdtemp(prefix="wsadv-pg-")
+    os.chmod(d, 0o755)
+    shutil.chown(d, "postgres", "postgres")
+    pw = os.path.join(d, "pw")
+    open(pw, "w").write("adv-secret\n")
+    shutil.chown(pw, "postgres", "postgres")
+    run(["runuser", "-u", "postgres", "--", f"{bindir}/initdb", "-D", f"{d}/data", "-U", "postgres",
+         "--auth=scram-sha-256", f"--pwfile={pw}"], stdout=subprocess.DEVNULL)
+    srv = spawn(["runuser", "-u", "postgres", "--", f"{bindir}/postgres", "-D", f"{d}/data", "-p", str(port),
+                 "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={d}", "-c", "ssl=off"])
+    wait_port("127.0.0.1", port)
+    time.sleep(1)
+    sql = os.path.join(d, "q.sql")
+    open(sql, "w").write(SQL_PG)
+    env = dict(os.environ, PGPASSWORD="adv-secret")
+
+    def client():
+        # sslmode=prefer (the default): psql asks SSLRequest first, the server says 'N'.
+        run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres", "-q", "-f", sql],
+            env=env, stdout=subprocess.DEVNULL)
+        run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres", "-c", "SELECT version()"],
+            env=dict(env, PGSSLMODE="disable"), stdout=subprocess.DEVNULL)
+
+    try:
+        record("postgres", port, client, lambda pkts, conns: packet_starting(pkts, b"Q\x00"),
+               "PostgreSQL 15 (Debian) with SCRAM-SHA-256 and ssl=off; psql 15 (sslmode=prefer: SSLRequest "
+               "answered 'N', then startup and SASL) runs a script of simple queries with bytea values "
+               "starting 0x81 0x05, 0x82 0x7e, 0x88 and a 60-row result; a second psql (sslmode=disable) runs one query.",
+               simple("postgresql"),
+               mid_notes="As postgres.pcap, cut at the first simple Query message ('Q') of the first connection: "
+               "SSLRequest, startup, authentication and parameter status are gone.")
+    finally:
+        stop(srv, signal.SIGINT)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+SQL_MY = """
+CREATE DATABASE IF NOT EXISTS adv; USE adv;
+CREATE TABLE t (id INT PRIMARY KEY, b BLOB, s TEXT);
+INSERT INTO t VALUES (1, UNHEX('810568656C6C6F'), 'hello'), (2, UNHEX(CONCAT('827E0100', REPEAT('82', 256))), REPEAT('x', 125)),
+  (3, UNHEX('880203E8'), REPEAT('donnees ', 400));
+SELECT id, b, LENGTH(s) FROM t ORDER BY id;
+SELECT seq, MD5(seq) FROM seq_1_to_60;
+UPDATE t SET s = UPPER(s) WHERE id = 2;
+SELECT COUNT(*) FROM t;
+DROP DATABASE adv;
+"""
+
+
+@scenario
+def mariadb():
+    port = 10306
+    d = os.path.join(WORK, "my")
+    os.makedirs(d, exist_ok=True)
+    run(["mariadb-install-db", "--user=root", f"--datadir={d}/data", "--auth-root-authentication-method=socket",
+         "--skip-test-db"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sock = f"{d}/my.sock"
+    srv = spawn(["mariadbd", "--no-defaults", "--user=root", f"--datadir={d}/data", f"--port={port}", "--bind-address=127.0.0.1",
+                 f"--socket={sock}", f"--pid-file={d}/my.pid", "--skip-log-bin", "--skip-ssl"])
+    wait_port("127.0.0.1", port)
+    run(["mariadb", "--no-defaults", "-S", sock, "-u", "root", "-e",
+         "CREATE USER 'adv'@'127.0.0.1' IDENTIFIED BY 'adv-secret'; GRANT ALL ON *.* TO 'adv'@'127.0.0.1';"])
+    sql = os.path.join(d, "q.sql")
+    open(sql, "w").write(SQL_MY)
+
+    def client():
+        with open(sql) as f:
+            run(["mariadb", "--no-defaults", "-h", "127.0.0.1", "-P", str(port), "-u", "adv", "-padv-secret", "--skip-ssl"],
+                stdin=f, stdout=subprocess.DEVNULL)
+
+    try:
+        record("mariadb", port, client, lambda pkts, conns: nth_data_packet(pkts, 4),
+               "MariaDB 10.11 (Debian) server and mariadb client over TCP without TLS, mysql_native_password: "
+               "a script with BLOBs starting 0x81 0x05, 0x82 0x7e, 0x88 and a 60-row result.",
+               simple("mysql"),
+               mid_notes="As mariadb.pcap, cut after the greeting, the login and their OKs.")
+    finally:
+        stop(srv)
+
 def main():
     global OUT, WORK
     OUT = os.path.abspath(sys.argv[1])
