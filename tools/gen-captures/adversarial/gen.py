@@ -698,6 +698,73 @@ def mariadb():
     finally:
         stop(srv)
 
+def hypercorn(host, port):
+    srv = spawn([sys.executable, "-m", "hypercorn", "--bind", f"{host}:{port}", "h2_app:app"], cwd=PEERS)
+    wait_port(host.strip("[]"), port)
+    return srv
+
+
+def h2_nghttp(u, blob, upgrade):
+    """nghttp (nghttp2-client) sends its URIs concurrently on one
+    connection: four GETs, then on a second connection two POSTs.
+    (curl 7.88 fails to reuse a prior-knowledge connection with hypercorn:
+    "Error in the HTTP2 framing layer".)"""
+    gets = [f"{u}/hello", f"{u}/bytes/100", f"{u}/bytes/20000", f"{u}/bytes/126"]
+    out = run(["nghttp", "-nv"] + (["-u"] if upgrade else []) + gets, stdout=subprocess.PIPE).stdout.decode()
+    assert out.count(":status: 200") == 4, out
+    if upgrade:
+        assert "HTTP/1.1 101" in out and "HTTP Upgrade success" in out, out
+    out2 = run(["nghttp", "-nv", "-d", blob, f"{u}/echo", f"{u}/echo2"], stdout=subprocess.PIPE).stdout.decode()
+    assert out2.count(":status: 200") == 2, out2
+    return out
+
+
+@scenario
+def h2c_prior():
+    port = 10082
+    srv = hypercorn("[::1]", port)
+    blob = os.path.join(WORK, "h2.bin")
+    open(blob, "wb").write(adversarial_bytes(3000, 6))
+
+    def client():
+        h2_nghttp(f"http://[::1]:{port}", blob, False)
+
+    try:
+        record("h2c_prior", port, client, lambda pkts, conns: nth_data_packet(pkts, 4),
+               "HTTP/2 over cleartext TCP with prior knowledge (RFC 9113 §3.3) on [::1]: hypercorn serving an "
+               "ASGI app (peers/h2_app.py); nghttp 1.52 sends 4 GETs (15 B..20 kB frame-like binary bodies) on one "
+               "connection, then 2 POSTs of 3000 B on a second. The preface 'PRI * HTTP/2.0' is "
+               "not an HTTP/1.x request: no HTTP/1 exchange is expected.",
+               lambda c, k: {"app": "http2", "websocket": False, "http_exchanges": []},
+               mid_notes="As h2c_prior.pcap, cut after 4 data packets (preface, SETTINGS, first HEADERS gone).")
+    finally:
+        stop(srv)
+
+
+@scenario
+def h2c_upgrade():
+    port = 10083
+    srv = hypercorn("127.0.0.1", port)
+    blob = os.path.join(WORK, "h2.bin")
+    open(blob, "wb").write(adversarial_bytes(3000, 6))
+
+    def client():
+        h2_nghttp(f"http://127.0.0.1:{port}", blob, True)
+
+    try:
+        record("h2c_upgrade", port, client, lambda pkts, conns: packet_starting(pkts, b"HTTP/1.1 101") + 1,
+               "HTTP/2 via the h2c upgrade (RFC 7540 §3.2): hypercorn (peers/h2_app.py); nghttp -u sends "
+               "GET /hello with Upgrade: h2c and HTTP2-Settings, the server answers 101 (nghttp -v logged it) "
+               "and the connection continues in HTTP/2 (3 more GETs on it). The one HTTP/1 exchange is "
+               "GET /hello -> 101. A second connection (nghttp -d, prior knowledge, 2 POSTs) has no HTTP/1 exchange.",
+               lambda c, k: {"app": "http2 (h2c upgrade)", "websocket": False, "http_exchanges": [],
+                             } if k or c is not conns0(c) else {
+                             "app": "http2 (h2c upgrade)", "websocket": False, "upgraded_to": "h2c",
+                             "http_exchanges": [{"method": "GET", "target": "/hello", "status": 101}]},
+               mid_notes="As h2c_upgrade.pcap, cut right after the 101: only HTTP/2 frames remain on the first connection.")
+    finally:
+        stop(srv)
+
 def main():
     global OUT, WORK
     OUT = os.path.abspath(sys.argv[1])
