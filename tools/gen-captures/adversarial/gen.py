@@ -202,6 +202,7 @@ def record(name, port, client, first_kept, notes, info, mid_notes=None):
     one. first_kept(pkts, conns) -> first packet number of the cut capture.
     info(conn, mid) -> dict (app, websocket, http_exchanges, ...)."""
     full = os.path.join(OUT, f"{name}.pcap")
+    time.sleep(1)  # let wait_port's probe connection finish before recording
     with Tcpdump(full, port):
         client()
     gen = f"tools/gen-captures/adversarial/gen.py {name}"
@@ -764,6 +765,75 @@ def h2c_upgrade():
                mid_notes="As h2c_upgrade.pcap, cut right after the 101: only HTTP/2 frames remain on the first connection.")
     finally:
         stop(srv)
+
+@scenario
+def grpc():
+    port = 10051
+    srv = spawn(py_peer("grpc_peers.py", "server", "127.0.0.1", port))
+    wait_port("127.0.0.1", port)
+
+    def client():
+        run(py_peer("grpc_peers.py", "client", "127.0.0.1", port))
+
+    try:
+        record("grpc", port, client, lambda pkts, conns: nth_data_packet(pkts, 6),
+               "gRPC over cleartext HTTP/2 (prior knowledge): grpcio 1.x server and client with generic raw-bytes "
+               "handlers (peers/grpc_peers.py): 6 unary calls of 0..20000 bytes starting 0x81 0x05, one "
+               "bidirectional stream of 6 messages, one channel. Not HTTP/1: no HTTP/1 exchange.",
+               lambda c, k: {"app": "grpc", "websocket": False, "http_exchanges": []},
+               mid_notes="As grpc.pcap, cut after 6 data packets (preface, SETTINGS, first call's HEADERS gone).")
+    finally:
+        stop(srv)
+
+@scenario
+def imap():
+    port = 10143
+    d = tempfile.mkdtemp(prefix="wsadv-imap-")
+    os.chmod(d, 0o755)
+    os.makedirs(f"{d}/mail", exist_ok=True)
+    shutil.chown(f"{d}/mail", "mail", "mail")
+    open(f"{d}/dovecot.conf", "w").write(f"""
+protocols = imap
+listen = 127.0.0.1
+base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+first_valid_uid = 1
+passdb {{
+  driver = static
+  args = password=adv-secret
+}}
+userdb {{
+  driver = static
+  args = uid=mail gid=mail home={d}/mail/%u
+}}
+mail_location = maildir:~/Maildir
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+}}
+""")
+    srv = spawn(["dovecot", "-F", "-c", f"{d}/dovecot.conf"])
+    wait_port("127.0.0.1", port)
+
+    def client():
+        run(py_peer("imap_client.py", "127.0.0.1", port))
+
+    try:
+        record("imap", port, client, lambda pkts, conns: nth_data_packet(pkts, 6),
+               "IMAP4rev1: dovecot 2.3 (Debian dovecot-imapd) without TLS, static passdb; python imaplib logs in, "
+               "creates a folder, APPENDs 3 messages (literals; one with 8-bit bytes incl. 0x81 0x05), searches, "
+               "fetches bodies, stores \\Deleted, expunges, logs out.",
+               simple("imap"),
+               mid_notes="As imap.pcap, cut after greeting, CAPABILITY, LOGIN and their replies.")
+    finally:
+        stop(srv)
+        shutil.rmtree(d, ignore_errors=True)
 
 def main():
     global OUT, WORK
