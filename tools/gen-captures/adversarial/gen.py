@@ -835,6 +835,38 @@ service imap-login {{
         stop(srv)
         shutil.rmtree(d, ignore_errors=True)
 
+@scenario
+def amqp():
+    port = 10672
+    d = tempfile.mkdtemp(prefix="wsadv-rmq-")
+    os.chmod(d, 0o777)
+    env = dict(os.environ, RABBITMQ_NODE_PORT=str(port), RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+               RABBITMQ_NODENAME="wsadv@localhost", RABBITMQ_MNESIA_BASE=f"{d}/mnesia", RABBITMQ_LOG_BASE=f"{d}/log",
+               RABBITMQ_DIST_PORT="10673", ERL_EPMD_PORT="10674", RABBITMQ_PID_FILE=f"{d}/pid",
+               RABBITMQ_ENABLED_PLUGINS_FILE=f"{d}/plugins", RABBITMQ_CONFIG_FILE=f"{d}/rabbitmq")
+    open(f"{d}/plugins", "w").write("[].\n")
+    open(f"{d}/rabbitmq.conf", "w").write("loopback_users = none\n")
+    srv = spawn(["runuser", "-u", "rabbitmq", "--", "env"] + [f"{k}={v}" for k, v in env.items() if k.startswith(("RABBITMQ", "ERL"))]
+                + ["rabbitmq-server"])
+    wait_port("127.0.0.1", port, timeout=120)
+    time.sleep(2)
+
+    def client():
+        run(py_peer("amqp_client.py", "127.0.0.1", port))
+
+    try:
+        record("amqp", port, client, lambda pkts, conns: nth_data_packet(pkts, 8),
+               "AMQP 0-9-1: RabbitMQ 3.10 (Debian rabbitmq-server) and python pika: queue.declare, 7 messages of "
+               "0..20000 bytes (some starting 0x81 0x05, 0x82 0x7e) published and consumed back with acks, "
+               "queue.delete, close.",
+               simple("amqp"),
+               mid_notes="As amqp.pcap, cut after 8 data packets (protocol header, connection.start/tune/open gone).")
+    finally:
+        stop(srv)
+        # rabbitmq-server started epmd as a daemon on ERL_EPMD_PORT: stop that one.
+        subprocess.run(["epmd", "-port", "10674", "-kill"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(d, ignore_errors=True)
+
 def main():
     global OUT, WORK
     OUT = os.path.abspath(sys.argv[1])
