@@ -320,6 +320,7 @@ def http1():
     curl = ["curl", "-sS", "-o", "/dev/null",
             f"{u}/index.html",
             "--next", "-sS", "-o", "/dev/null", f"{u}/chunked",
+            "--next", "-sS", "-o", "/dev/null", f"{u}/early",
             "--next", "-sS", "-o", "/dev/null", "--data-binary", f"@{blob}", "-H", "Content-Type: application/octet-stream", f"{u}/upload",
             "--next", "-sS", "-o", "/dev/null", "-T", blob, "-H", "Expect: 100-continue", f"{u}/file.bin",
             "--next", "-sS", "-o", "/dev/null", "--data-binary", f"@{blob}", "-H", "Transfer-Encoding: chunked", f"{u}/chunked-upload",
@@ -340,13 +341,13 @@ def http1():
     try:
         record("http1", port, client, first_kept,
                "python stdlib http.server subclass (peers/http_server.py), HTTP/1.1 keep-alive. Connection 1: curl 7.88 "
-               "with --next (one connection): GET, chunked GET (binary body of 0x81/0x82.. frame-like bytes), POST "
+               "with --next (one connection): GET, chunked GET (binary body of 0x81/0x82.. frame-like bytes), GET answered 103 Early Hints then 200, POST "
                "Content-Length, PUT with Expect: 100-continue (100 then 204), chunked POST, PROPFIND, RPC_IN_DATA, 404, "
                "HEAD (Content-Length without body), OPTIONS *. Connection 2: three pipelined requests in one send "
                "(peers/pipeline_client.py). Exchanges are the server's log.",
-               http_info("http/1.1", logf, kept_from=lambda c, k, ex: 3 if c is conns0(c) else 0),
+               http_info("http/1.1", logf, kept_from=lambda c, k, ex: [e["method"] for e in ex].index("PUT") if c is conns0(c) else 0),
                mid_notes="As http1.pcap, cut so that the first captured byte of connection 1 is its PUT request "
-               "(the fourth exchange); connection 2 is whole.")
+               "(the fifth exchange); connection 2 is whole.")
     finally:
         stop(srv)
 

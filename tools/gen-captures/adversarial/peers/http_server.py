@@ -69,6 +69,13 @@ class H(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/missing":
             return self.reply(404, b"<h1>404 not here</h1>\n", "text/html")
+        if self.path == "/early":
+            # An interim response before the final one (RFC 8297, RFC 9110 §15.2).
+            self.send_response_only(103, "Early Hints")
+            self.send_header("Link", "</style.css>; rel=preload; as=style")
+            self.end_headers()
+            self.wfile.flush()
+            return self.reply(200, b"<html>after early hints</html>\n", "text/html")
         if self.path.startswith("/chunked"):
             return self.reply(200, adversarial_bytes(2500, 3), chunked=True)
         if self.path.endswith("/json"):
