@@ -865,7 +865,12 @@ def amqp():
     finally:
         stop(srv)
         # rabbitmq-server started epmd as a daemon on ERL_EPMD_PORT: stop that one.
-        subprocess.run(["epmd", "-port", "10674", "-kill"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # It refuses while the node's name is still registered: retry.
+        for _ in range(20):
+            r = subprocess.run(["epmd", "-port", "10674", "-kill"], capture_output=True)
+            if b"Killed" in r.stdout or b"Cannot connect" in r.stdout + r.stderr:
+                break
+            time.sleep(0.5)
         shutil.rmtree(d, ignore_errors=True)
 
 def main():
