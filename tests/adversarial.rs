@@ -1,6 +1,6 @@
 //! The adversarial corpus (issue 17): real clients and servers of other
 //! protocols (DNS over TCP, TLS, SSH, SMTP, IMAP, Redis, PostgreSQL,
-//! MariaDB, MQTT, AMQP, Modbus/TCP, HTTP/1.1, HTTP/2, gRPC, a Docker-style
+//! MariaDB, MQTT, AMQP, Modbus/TCP, HTTP/1.1, WebDAV, HTTP/2, gRPC, a Docker-style
 //! `Upgrade: tcp` stream) recorded on loopback by
 //! `tools/gen-captures/adversarial/gen.py`, each whole and cut so that it
 //! starts inside the stream, plus MQTT over WebSocket as the positive
@@ -160,6 +160,7 @@ captures! {
     ssh, ssh_mid,
     tls, tls_mid,
     upgrade_tcp, upgrade_tcp_mid,
+    webdav, webdav_mid,
 }
 
 /// A capture added to the directory without a test here would be silently

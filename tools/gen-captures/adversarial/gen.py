@@ -873,6 +873,63 @@ def amqp():
             time.sleep(0.5)
         shutil.rmtree(d, ignore_errors=True)
 
+@scenario
+def webdav():
+    """WsgiDAV on cheroot, curl driving WebDAV extension methods on one
+    keep-alive connection; the exchanges are curl's own -w record."""
+    port = 10084
+    root = os.path.join(WORK, "davroot")
+    os.makedirs(root, exist_ok=True)
+    srv = spawn(["wsgidav", "--host", "127.0.0.1", "--port", str(port), "--root", root, "--auth", "anonymous",
+                 "--server", "cheroot", "--no-config"])
+    wait_port("127.0.0.1", port)
+    blob = os.path.join(WORK, "dav.bin")
+    open(blob, "wb").write(adversarial_bytes(4000, 8))
+    u = f"http://127.0.0.1:{port}"
+    lock = ('<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>'
+            '<D:locktype><D:write/></D:locktype><D:owner>adv</D:owner></D:lockinfo>')
+    patch = ('<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:A="urn:adv"><D:set><D:prop>'
+             '<A:note>\u00e9t\u00e9</A:note></D:prop></D:set></D:propertyupdate>')
+    steps = [(["-X", "OPTIONS"], "/"),
+             (["-X", "MKCOL"], "/coll/"),
+             (["-T", blob], "/coll/a.bin"),
+             (["-X", "PROPFIND", "-H", "Depth: 1", "-H", "Content-Type: application/xml", "--data-binary",
+               '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>'], "/coll/"),
+             (["-X", "PROPPATCH", "-H", "Content-Type: application/xml", "--data-binary", patch], "/coll/a.bin"),
+             (["-X", "COPY", "-H", f"Destination: {u}/coll/b.bin"], "/coll/a.bin"),
+             (["-X", "MOVE", "-H", f"Destination: {u}/coll/c.bin"], "/coll/b.bin"),
+             (["-X", "LOCK", "-H", "Timeout: Second-60", "-H", "Content-Type: application/xml", "--data-binary", lock],
+              "/coll/c.bin"),
+             ([], "/coll/a.bin"),
+             (["-X", "DELETE"], "/coll/a.bin"),
+             (["-X", "PROPFIND", "-H", "Depth: 0"], "/nothing-here")]
+    cmd = ["curl"]
+    for i, (args, path) in enumerate(steps):
+        if i:
+            cmd.append("--next")
+        cmd += ["-sS", "-o", "/dev/null", "-w", "%{method} %{response_code} %{num_connects}\\n"] + args + [u + path]
+    log_ = []
+
+    def client():
+        out = run(cmd, stdout=subprocess.PIPE).stdout.decode().split("\n")
+        for (args, path), line in zip(steps, out):
+            method, code, _ = line.split()
+            log_.append({"method": method, "target": path, "status": int(code)})
+        # one TCP connection for all: only the first transfer connected
+        assert [l.split()[2] for l in out if l] == ["1"] + ["0"] * (len(steps) - 1), out
+
+    try:
+        record("webdav", port, client, lambda pkts, conns: packet_starting(pkts, b"COPY "),
+               "WebDAV (RFC 4918): WsgiDAV 4.4 on cheroot, anonymous, and curl 7.88 with --next on one keep-alive "
+               "connection: OPTIONS, MKCOL, PUT of 4000 frame-like bytes, PROPFIND Depth 1, PROPPATCH, COPY, MOVE, "
+               "LOCK, GET, DELETE, PROPFIND of a missing resource (404). Exchanges as curl reported them "
+               "(-w '%{method} %{response_code}').",
+               lambda c, k: {"app": "webdav", "websocket": False,
+                             "http_exchanges": log_[[e["method"] for e in log_].index("COPY"):] if k else list(log_)},
+               mid_notes="As webdav.pcap, cut so that the first captured byte is the COPY request (sixth exchange).")
+    finally:
+        stop(srv)
+
 def main():
     global OUT, WORK
     OUT = os.path.abspath(sys.argv[1])
