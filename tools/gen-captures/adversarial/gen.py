@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Records wsinspect's adversarial corpus: real clients talking to real
-servers (Debian packages, PyPI) over non-WebSocket TCP protocols on
-loopback, captured with tcpdump, plus one positive control (MQTT over
+servers (Debian packages, PyPI) over non-WebSocket TCP protocols on the
+loopback of a private network namespace (MTU 1500, no segmentation
+offload, so segments are Ethernet-sized), captured with tcpdump, plus one positive control (MQTT over
 WebSocket). Not run by tests; tests read the committed captures.
 
 For every scenario it writes into OUTDIR:
@@ -12,13 +13,17 @@ For every scenario it writes into OUTDIR:
   <name>[_mid].expect.json the truth, from what the peers did: endpoints
                            (the SYN's sender is the client), the application
                            protocol, and for HTTP the exchanges the server
-                           logged (method, target, status, in order).
+                           (or curl/nghttp) logged (method, target, status,
+                           in order).
 
 Usage (as root; see captures/adversarial/README.md for the packages):
     python3 tools/gen-captures/adversarial/gen.py OUTDIR [scenario ...]
 
-Every server listens on 127.0.0.1 or ::1 on its own port in 10000..10999,
-tcpdump records only that port, and every process is stopped at the end.
+The script re-runs itself inside a fresh netns (needs iproute2, ethtool).
+Every server listens on 127.0.0.1 or ::1 there on its own port in
+10000..10999, tcpdump records only that port, every process is stopped at
+the end and the namespace deleted. Needs tcpdump, editcap (tshark) and the
+peers listed in captures/adversarial/README.md.
 """
 import hashlib, json, os, random, shutil, signal, socket, struct, subprocess, sys, tempfile, time
 
@@ -450,12 +455,12 @@ def tls():
         one("-tls1_2")
 
     try:
-        record("tls", port, client, lambda pkts, conns: nth_data_packet(pkts, 8),
+        record("tls", port, client, lambda pkts, conns: nth_data_packet(pkts, 6, src=conns[0]["client"]),
                "TLS: openssl 3.0 s_server -rev (self-signed RSA cert, reverses each line) and two openssl s_client "
                "connections (TLS 1.3, then TLS 1.2), each sending 6 lines of 10..3000 bytes. No keys: the "
                "application data is opaque.",
                simple("tls"),
-               mid_notes="As tls.pcap, cut inside the first connection's application data (after 8 data packets).")
+               mid_notes="As tls.pcap, cut inside the first connection's application data (after the client's 6th data packet: hello, finished, first lines).")
     finally:
         stop(srv)
 
@@ -488,11 +493,11 @@ def ssh():
                 stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     try:
-        record("ssh", port, client, lambda pkts, conns: nth_data_packet(pkts, 12),
+        record("ssh", port, client, lambda pkts, conns: nth_data_packet(pkts, 16),
                "SSH-2: OpenSSH 9.2 sshd (Debian) on 127.0.0.1, ed25519 key authentication, ssh client running a "
                "command that reads 5000 frame-like bytes on stdin and prints 4 kB of base64 and three delayed lines.",
                simple("ssh"),
-               mid_notes="As ssh.pcap, cut after 12 data packets (version exchange, key exchange and NEWKEYS gone).")
+               mid_notes="As ssh.pcap, cut after 16 data packets (version exchange, key exchange, NEWKEYS and user authentication gone).")
     finally:
         stop(srv)
 
@@ -930,8 +935,34 @@ def webdav():
     finally:
         stop(srv)
 
+def in_netns(argv):
+    """Re-runs this script inside a private network namespace whose
+    loopback has an Ethernet MTU (1500) and no segmentation offload, so
+    that tcpdump sees the segments a real network would carry (on the
+    host's lo, with a 64 kB MTU and TSO, a 20 kB message is one packet),
+    and nothing the scenarios start can reach or disturb the host's ports."""
+    ns = f"wsadv-gen-{os.getpid()}"
+    run(["ip", "netns", "add", ns])
+    try:
+        run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up", "mtu", "1500"])
+        run(["ip", "netns", "exec", ns, "ethtool", "-K", "lo", "tso", "off", "gso", "off", "gro", "off"],
+            stdout=subprocess.DEVNULL)
+        return subprocess.run(["ip", "netns", "exec", ns, sys.executable, os.path.abspath(__file__)] + argv,
+                              env=dict(os.environ, WSADV_IN_NETNS=ns)).returncode
+    finally:
+        # A daemon left behind (epmd...) would keep the namespace alive.
+        for pid in subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        run(["ip", "netns", "del", ns])
+
+
 def main():
     global OUT, WORK
+    if not os.environ.get("WSADV_IN_NETNS"):
+        sys.exit(in_netns(sys.argv[1:]))
     OUT = os.path.abspath(sys.argv[1])
     os.makedirs(OUT, exist_ok=True)
     WORK = tempfile.mkdtemp(prefix="wsadv-")
