@@ -5,6 +5,7 @@
 //! packets, and events go out to an [`EventSink`] as they happen (NDJSON
 //! streams them); [`Analyzer::finish`] returns the whole model.
 
+pub mod detect;
 pub mod model;
 pub mod session;
 
@@ -385,6 +386,11 @@ impl<'s> Analyzer<'s> {
         let budget = model_budget(&self.limits, self.model_bytes, t.model_spent);
         t.session.budget = budget;
         let cost_before = t.tcp.buffered_cost();
+        if seg.flags.syn {
+            // The side's stream is seen from its first byte (issue 17: such
+            // a stream is never taken for WebSocket without an upgrade).
+            t.session.syn(t.tcp.side_of(seg.src));
+        }
         let session = &mut t.session;
         let sink = &mut *self.sink;
         let at = At {
@@ -924,6 +930,7 @@ fn empty_connection(id: u32, tcp: &TcpConn, ts: Timestamp, packet: PacketNo) -> 
         http_exchanges: Vec::new(),
         tcp_events: Vec::new(),
         tls: None,
+        upgraded_to: None,
         stats: ConnStats::default(),
     }
 }

@@ -24,12 +24,13 @@
 //! upgrade request are held (bounded) until the response says whether they
 //! are frames or another HTTP request.
 
+use super::detect::{Detected, FrameProbe, MidStream, SideEvidence, classify, judge};
 use super::model::{Connection, HttpExchange, Protocol, TlsNote, TlsSummary};
 use super::{EventSink, Limits, SinkEvent};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::{Direction, Role, Side};
-use crate::http::handshake::has_token;
-use crate::http::{Head, HttpEvent, HttpParser, looks_like_request, looks_like_response};
+use crate::http::handshake::{has_token, header_value};
+use crate::http::{Head, HttpEvent, HttpParser, MAX_START_LINE, looks_like_request};
 use crate::tcp::Piece;
 use crate::tls::{KeyLog, TlsConnection, TlsOutput};
 use crate::violation::{Anomaly, AnomalyKind, Violation, ViolationKind};
@@ -48,6 +49,11 @@ const SCRATCH_EVENTS: usize = 16;
 /// Bytes held on the client side while the upgrade response is awaited.
 const MAX_HELD: usize = 1 << 20;
 
+/// Bytes of one side held while its protocol is undecided (a start line
+/// cut across segments, or frames awaiting enough evidence); beyond this
+/// the evidence so far decides.
+const MAX_PROBE: usize = 256 << 10;
+
 #[derive(Debug)]
 enum Held {
     Data(Vec<u8>, PacketNo, PacketNo, Timestamp),
@@ -60,15 +66,55 @@ enum Phase {
     Http(HttpParser),
     AwaitResponse(HttpParser, Vec<Held>, usize),
     Ws(Box<WsStream>),
-    /// The first bytes are a prefix of both a request and a status line
-    /// (`H`: `HEAD ` or `HTTP/1.`); they are held with their provenance
-    /// until the next bytes tell which.
-    Sniff(Vec<u8>, At),
+    /// Undecided: the bytes so far are held with their provenance while
+    /// they are a prefix of a start line, or while they run as frames
+    /// without enough evidence yet (see [`super::detect`]).
+    Probe(Box<Probe>),
+    /// After a `101` to something other than WebSocket: bytes are counted,
+    /// never interpreted.
+    Upgraded,
     /// Nothing recognised yet in this many pieces; detection is retried at
     /// the next pieces (a capture may start in the middle of a frame or a
     /// body), up to [`DETECT_ATTEMPTS`].
     Unknown(u8),
     Opaque,
+}
+
+/// One side's bytes while its protocol is being decided.
+#[derive(Debug, Default)]
+struct Probe {
+    held: Vec<Held>,
+    bytes: usize,
+    /// The first bytes, for [`classify`].
+    prefix: Vec<u8>,
+    /// The bytes followed as frames, once they are not HTTP.
+    frames: Option<FrameProbe>,
+    /// Earlier failed attempts on this side.
+    attempts: u8,
+}
+
+/// Whether a side's stream was seen from its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// No SYN seen (yet) and no bytes: not known.
+    Unknown,
+    /// Its SYN was captured and no byte delivered yet.
+    Syn,
+    /// Its SYN was captured and the first piece was data: seen whole.
+    FromStart,
+    /// Picked up later (no SYN, or bytes missing before the first piece).
+    Joined,
+}
+
+/// The mid-stream WebSocket question for a connection without handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MidState {
+    /// Undecided.
+    Open,
+    /// Decided WebSocket on framing evidence.
+    Ws,
+    /// Decided not WebSocket (contradicting evidence).
+    Refused,
 }
 
 /// Pieces of an unrecognised stream on which detection is tried.
@@ -114,6 +160,11 @@ pub struct Session {
     ws_after_request: bool,
     /// The WebSocket events of the piece being handled (reused).
     ws_scratch: Vec<WsEvent>,
+    /// Per side: seen from its first byte or not.
+    start: [Start; 2],
+    midstream: MidState,
+    /// A `101` switched to a protocol other than WebSocket.
+    upgraded: bool,
     /// Model memory this session may still fill (bytes, estimated); set by
     /// the analyzer before each call, which reads back what was spent.
     /// Records that do not fit are streamed to the sink but not kept.
@@ -172,13 +223,6 @@ fn plausible_frame(data: &[u8]) -> Option<bool> {
     .then_some(h.mask.is_some())
 }
 
-/// Bytes that could start a request as well as a response: detection
-/// waits for more. Only a strict prefix of both `HEAD ` and `HTTP/1.`
-/// qualifies, so at most one byte is ever held.
-fn ambiguous_start(data: &[u8]) -> bool {
-    looks_like_request(data) && looks_like_response(data)
-}
-
 /// The piece starts a run of plausible frames with one masking (client or
 /// server); returns whether they are masked. Every frame that ends inside
 /// the piece must be followed by another plausible header.
@@ -225,6 +269,9 @@ impl Session {
             tls_notes: Vec::new(),
             ws_after_request: false,
             ws_scratch: Vec::new(),
+            start: [Start::Unknown; 2],
+            midstream: MidState::Open,
+            upgraded: false,
             budget: u64::MAX,
             dropped: [0; 3],
             kept_message_cost: 0,
@@ -258,8 +305,32 @@ impl Session {
         self.frames_seen_any() || self.conn.handshake.seen || !self.conn.http_exchanges.is_empty()
     }
 
+    /// A SYN from `side` was captured: its stream is seen from the start
+    /// unless bytes are found missing before its first piece.
+    pub fn syn(&mut self, side: Side) {
+        if self.start[side.idx()] == Start::Unknown {
+            self.start[side.idx()] = Start::Syn;
+        }
+    }
+
+    /// Mid-stream WebSocket may be considered: no side was seen from its
+    /// start (a side whose SYN was captured would have shown the upgrade).
+    fn midstream_possible(&self) -> bool {
+        self.midstream == MidState::Open
+            && !self
+                .start
+                .iter()
+                .any(|s| matches!(s, Start::Syn | Start::FromStart))
+    }
+
     /// Feeds one in-order piece of `side`'s TCP stream.
     pub fn piece(&mut self, side: Side, piece: Piece<'_>, at: At, sink: &mut dyn EventSink) {
+        let st = &mut self.start[side.idx()];
+        match (*st, &piece) {
+            (Start::Syn, Piece::Data(d)) if !d.is_empty() => *st = Start::FromStart,
+            (Start::Syn, Piece::Gap(_)) | (Start::Unknown, _) => *st = Start::Joined,
+            _ => {}
+        }
         if self.tls.is_none()
             && matches!(self.phases[side.idx()], Phase::Detect)
             && let Piece::Data(d) = &piece
@@ -344,22 +415,21 @@ impl Session {
         if data.is_empty() {
             return;
         }
-        match self.phases[side.idx()] {
-            Phase::Detect if ambiguous_start(data) => {
-                self.phases[side.idx()] = Phase::Sniff(data.to_vec(), at);
-                return;
-            }
-            Phase::Sniff(..) => return self.sniffed(side, data, at, sink),
-            Phase::Detect => self.detect(side, data, 0),
-            Phase::Unknown(n) if n < DETECT_ATTEMPTS => self.detect(side, data, n),
-            _ => {}
+        if matches!(self.phases[side.idx()], Phase::Detect | Phase::Probe(_))
+            || matches!(self.phases[side.idx()], Phase::Unknown(n) if n < DETECT_ATTEMPTS)
+        {
+            return self.probe_data(side, data, at, sink);
         }
         if !looks_like_request(data) {
             self.ws_without_request(side);
         }
         let i = side.idx();
         match &mut self.phases[i] {
-            Phase::Detect | Phase::Sniff(..) | Phase::Unknown(_) | Phase::Opaque => {}
+            Phase::Detect | Phase::Probe(_) | Phase::Unknown(_) | Phase::Opaque => {}
+            Phase::Upgraded => {
+                let dir = self.dir_of(side);
+                self.conn.stats.dir_mut(dir).upgraded_bytes += data.len() as u64;
+            }
             Phase::Ws(ws) => {
                 let mut evs = std::mem::take(&mut self.ws_scratch);
                 ws.data(data, at.src, at.now, at.ts, &mut |e| evs.push(e));
@@ -381,9 +451,10 @@ impl Session {
         self.conn.stats.dir_mut(dir).missing_bytes += len;
         let i = side.idx();
         match &mut self.phases[i] {
-            // The held prefix cannot be completed: detection starts again.
-            Phase::Sniff(..) => self.phases[i] = Phase::Detect,
-            Phase::Detect | Phase::Unknown(_) | Phase::Opaque => {}
+            // The held bytes cannot be continued: detection starts again
+            // after the hole, without them.
+            Phase::Probe(p) => self.phases[i] = Phase::Unknown(p.attempts.saturating_add(1)),
+            Phase::Detect | Phase::Unknown(_) | Phase::Opaque | Phase::Upgraded => {}
             Phase::Ws(ws) => {
                 let mut evs = std::mem::take(&mut self.ws_scratch);
                 ws.gap(len, at.now, at.ts, &mut |e| evs.push(e));
@@ -413,61 +484,176 @@ impl Session {
         }
     }
 
-    /// More bytes after an ambiguous start: the phase is chosen on both,
-    /// then each is fed with its own provenance (the head's first packet is
-    /// the one that carried the held bytes).
-    fn sniffed(&mut self, side: Side, data: &[u8], at: At, sink: &mut dyn EventSink) {
+    /// Bytes of a side whose protocol is undecided: held until a start
+    /// line decides (HTTP), or until [`judge`] decides on framing evidence
+    /// (mid-stream WebSocket), then replayed with their provenance.
+    fn probe_data(&mut self, side: Side, data: &[u8], at: At, sink: &mut dyn EventSink) {
         let i = side.idx();
-        let Phase::Sniff(mut held, held_at) = std::mem::replace(&mut self.phases[i], Phase::Detect)
-        else {
-            return;
+        if self.midstream == MidState::Ws && !matches!(self.phases[i], Phase::Probe(_)) {
+            return self.join_ws(side, data, at, sink);
+        }
+        let mut probe = match std::mem::replace(&mut self.phases[i], Phase::Opaque) {
+            Phase::Probe(p) => p,
+            Phase::Unknown(n) => Box::new(Probe {
+                attempts: n,
+                ..Probe::default()
+            }),
+            _ => Box::default(),
         };
-        let probe_len = data.len().min(16);
-        held.extend_from_slice(&data[..probe_len]);
-        if ambiguous_start(&held) {
-            held.truncate(held.len() - probe_len);
-            held.extend_from_slice(data);
-            self.phases[i] = Phase::Sniff(held, held_at);
-            return;
+        probe
+            .held
+            .push(Held::Data(data.to_vec(), at.src, at.now, at.ts));
+        probe.bytes += data.len();
+        if let Some(f) = &mut probe.frames {
+            f.push(data);
+        } else {
+            let room = (MAX_START_LINE + 2).saturating_sub(probe.prefix.len());
+            probe
+                .prefix
+                .extend_from_slice(&data[..data.len().min(room)]);
+            match classify(&probe.prefix) {
+                Detected::HttpRequest | Detected::HttpResponse => {
+                    let request = classify(&probe.prefix) == Detected::HttpRequest;
+                    self.phases[i] = Phase::Probe(probe);
+                    return self.start_http(side, request, sink);
+                }
+                Detected::NeedMore => {
+                    self.phases[i] = Phase::Probe(probe);
+                    return;
+                }
+                Detected::Tls | Detected::Other if !self.midstream_possible() => {
+                    self.phases[i] = Phase::Unknown(probe.attempts.saturating_add(1));
+                    return;
+                }
+                Detected::Tls | Detected::Other => {
+                    let mut f = FrameProbe::default();
+                    for h in &probe.held {
+                        if let Held::Data(d, ..) = h {
+                            f.push(d);
+                        }
+                    }
+                    probe.frames = Some(f);
+                }
+            }
         }
-        self.detect(side, &held, 0);
-        held.truncate(held.len() - probe_len);
-        if matches!(self.phases[i], Phase::Unknown(_)) {
-            return;
-        }
-        self.data(side, &held, held_at, sink);
-        self.data(side, data, at, sink);
+        let failed = probe.frames.as_ref().is_some_and(|f| f.failed.is_some());
+        let full = probe.bytes > MAX_PROBE;
+        self.phases[i] = if failed {
+            Phase::Unknown(probe.attempts.saturating_add(1))
+        } else {
+            Phase::Probe(probe)
+        };
+        self.judge_midstream(full, sink);
     }
 
-    /// Chooses the phase of a side from its first bytes.
-    fn detect(&mut self, side: Side, data: &[u8], attempts: u8) {
+    /// A side of a connection already decided WebSocket sends its first
+    /// bytes (or its first after unrecognised ones): frames if they start
+    /// like frames of its role, else detection is retried at its next piece
+    /// (the capture may have started inside a frame).
+    fn join_ws(&mut self, side: Side, data: &[u8], at: At, sink: &mut dyn EventSink) {
         let i = side.idx();
-        let other = side.other().idx();
-        let max = self.limits.max_header_bytes;
-        if looks_like_request(data) {
-            self.set_client(side);
-            self.phases[i] = Phase::Http(HttpParser::new(true, max));
-            if matches!(self.phases[other], Phase::Detect | Phase::Unknown(_)) {
-                self.phases[other] = Phase::Http(HttpParser::new(false, max));
-            }
-        } else if looks_like_response(data) {
-            self.set_client(side.other());
-            self.phases[i] = Phase::Http(HttpParser::new(false, max));
-            if matches!(self.phases[other], Phase::Detect | Phase::Unknown(_)) {
-                self.phases[other] = Phase::Http(HttpParser::new(true, max));
-            }
-        } else if let Some(masked) = plausible_stream(data) {
-            if masked {
-                self.set_client(side);
-            } else {
-                self.set_client(side.other());
-            }
+        let masked = self.client == Some(side);
+        if plausible_stream(data) == Some(masked) {
             self.phases[i] = Phase::Ws(Box::new(self.new_ws(side)));
-            if matches!(self.phases[other], Phase::Detect | Phase::Unknown(_)) {
-                self.phases[other] = Phase::Ws(Box::new(self.new_ws(side.other())));
-            }
+            self.data(side, data, at, sink);
         } else {
-            self.phases[i] = Phase::Unknown(attempts + 1);
+            let n = match self.phases[i] {
+                Phase::Unknown(n) => n,
+                _ => 0,
+            };
+            self.phases[i] = Phase::Unknown(n.saturating_add(1));
+        }
+    }
+
+    /// A start line decided: `side` sends requests (`request`) or
+    /// responses, the other side the opposite; held bytes are replayed.
+    fn start_http(&mut self, side: Side, request: bool, sink: &mut dyn EventSink) {
+        let max = self.limits.max_header_bytes;
+        self.set_client(if request { side } else { side.other() });
+        let mut replay = Vec::new();
+        for (s, req) in [(side, request), (side.other(), !request)] {
+            let i = s.idx();
+            let held = match std::mem::replace(&mut self.phases[i], Phase::Opaque) {
+                Phase::Probe(p) => p.held,
+                Phase::Detect | Phase::Unknown(_) => Vec::new(),
+                other => {
+                    self.phases[i] = other;
+                    continue;
+                }
+            };
+            self.phases[i] = Phase::Http(HttpParser::new(req, max));
+            replay.push((s, held));
+        }
+        for (s, held) in replay {
+            self.replay(s, held, sink);
+        }
+    }
+
+    fn replay(&mut self, side: Side, held: Vec<Held>, sink: &mut dyn EventSink) {
+        for h in held {
+            match h {
+                Held::Data(d, src, now, ts) => self.data(side, &d, At { src, now, ts }, sink),
+                Held::Gap(n, now, ts) => self.gap(side, n, At { src: now, now, ts }, sink),
+            }
+        }
+    }
+
+    /// Asks [`judge`] whether the connection is WebSocket picked up
+    /// mid-stream, once both sides are undecided; `last`: no more evidence
+    /// will come.
+    fn judge_midstream(&mut self, last: bool, sink: &mut dyn EventSink) {
+        if !self.midstream_possible() {
+            return;
+        }
+        fn evidence(p: &Phase) -> Option<SideEvidence<'_>> {
+            match p {
+                Phase::Detect => Some(SideEvidence::Silent),
+                Phase::Probe(pr) => Some(match &pr.frames {
+                    Some(f) => SideEvidence::Probing(f),
+                    None => SideEvidence::Silent,
+                }),
+                Phase::Unknown(_) => Some(SideEvidence::NotFrames),
+                _ => None,
+            }
+        }
+        let (Some(a), Some(b)) = (evidence(&self.phases[0]), evidence(&self.phases[1])) else {
+            return;
+        };
+        match judge([a, b], last) {
+            MidStream::Wait => {}
+            MidStream::No => {
+                self.midstream = MidState::Refused;
+                for p in &mut self.phases {
+                    if let Phase::Probe(pr) = p
+                        && pr.frames.is_some()
+                    {
+                        *p = Phase::Unknown(pr.attempts.saturating_add(1));
+                    }
+                }
+            }
+            MidStream::WebSocket { client } => {
+                self.midstream = MidState::Ws;
+                self.set_client(Side(client as u8));
+                let mut held = Vec::new();
+                for i in 0..2 {
+                    let side = Side(i as u8);
+                    if !matches!(self.phases[i], Phase::Probe(_)) {
+                        continue;
+                    }
+                    let ws = Phase::Ws(Box::new(self.new_ws(side)));
+                    if let Phase::Probe(pr) = std::mem::replace(&mut self.phases[i], ws) {
+                        held.extend(pr.held.into_iter().map(|h| (side, h)));
+                    }
+                }
+                // Both sides in capture order, as they would have been
+                // handled had the evidence been there from the first byte.
+                held.sort_by_key(|(_, h)| match h {
+                    Held::Data(_, _, now, _) | Held::Gap(_, now, _) => now.0,
+                });
+                for (side, h) in held {
+                    self.replay(side, vec![h], sink);
+                }
+            }
         }
     }
 
@@ -548,9 +734,12 @@ impl Session {
             self.check_request(&head, first, sink);
         }
         let i = side.idx();
-        if upgrade || !head.complete {
-            // Wait for the response: the next bytes are frames after a 101
-            // and HTTP otherwise.
+        // RFC 9110 §7.8: a server switches only to a protocol the request's
+        // Upgrade named; any such request may be answered by a 101.
+        let any_upgrade = header_value(&head.headers, "upgrade").is_some();
+        if any_upgrade || !head.complete {
+            // Wait for the response: the next bytes are frames (or another
+            // protocol) after a 101 and HTTP otherwise.
             self.upgrade_exchange = Some(idx);
             if let Phase::Http(p) = std::mem::replace(&mut self.phases[i], Phase::Opaque) {
                 self.phases[i] = Phase::AwaitResponse(p, Vec::new(), 0);
@@ -647,6 +836,17 @@ impl Session {
         sink: &mut dyn EventSink,
     ) {
         let status = head.status.unwrap_or(0);
+        if (100..200).contains(&status) && status != 101 {
+            // RFC 9110 §15.2: an interim response (100 Continue, 103 Early
+            // Hints) precedes the final one, which the exchange reports.
+            if let Phase::Http(p) = &mut self.phases[side.idx()] {
+                p.expect_body(&head, None);
+            }
+            return;
+        }
+        if status == 101 && !self.is_websocket_101(&head) {
+            return self.switch_to_other(side, &head, first, at);
+        }
         let idx = self.pending.pop_front();
         let method = idx
             .and_then(|i| self.conn.http_exchanges.get(i))
@@ -693,6 +893,68 @@ impl Session {
         }
         if answers_upgrade {
             self.release_held(side.other(), false, sink);
+        }
+    }
+
+    /// RFC 9110 §7.8: a 101 switches to what its `Upgrade` header names:
+    /// WebSocket when that lists `websocket`. Without the header (a broken
+    /// server, or a head the capture cut short), the request decides: what
+    /// its `Upgrade` named, if captured; otherwise WebSocket, the upgrade
+    /// this tool exists for, with the cut reported as an anomaly.
+    fn is_websocket_101(&self, head: &Head) -> bool {
+        if header_value(&head.headers, "upgrade").is_some() {
+            return has_token(&head.headers, "upgrade", "websocket");
+        }
+        if self.conn.handshake.seen {
+            return true;
+        }
+        match self.last_request.as_ref() {
+            Some((r, _)) if header_value(&r.headers, "upgrade").is_some() => {
+                has_token(&r.headers, "upgrade", "websocket")
+            }
+            _ => true,
+        }
+    }
+
+    /// A 101 to another protocol (`tcp`, `h2c`, `TLS/1.2`, ...): the
+    /// exchange gets its status, and every later byte on both sides is
+    /// counted, never framed.
+    fn switch_to_other(&mut self, server: Side, head: &Head, first: PacketNo, at: At) {
+        let idx = self.pending.pop_front();
+        let request_upgrade = idx
+            .and_then(|i| self.conn.http_exchanges.get(i))
+            .and(self.last_request.as_ref())
+            .and_then(|(r, _)| header_value(&r.headers, "upgrade"));
+        if let Some(x) = idx.and_then(|i| self.conn.http_exchanges.get_mut(i)) {
+            x.status = Some(101);
+            x.response_packet = Some(first);
+            x.response_ts = Some(at.ts);
+            x.response_complete = head.complete;
+        }
+        if idx.is_some() && idx == self.upgrade_exchange {
+            self.upgrade_exchange = None;
+        }
+        self.upgraded = true;
+        self.conn.upgraded_to = header_value(&head.headers, "upgrade").or(request_upgrade);
+        self.last_request = None;
+        self.set_client(server.other());
+        self.phases[server.idx()] = Phase::Upgraded;
+        let client = server.other().idx();
+        match std::mem::replace(&mut self.phases[client], Phase::Upgraded) {
+            Phase::AwaitResponse(_, held, _) => {
+                // (gaps among them were counted as missing when held)
+                let bytes: usize = held
+                    .iter()
+                    .map(|h| match h {
+                        Held::Data(d, ..) => d.len(),
+                        Held::Gap(..) => 0,
+                    })
+                    .sum();
+                self.conn.stats.c2s.upgraded_bytes += bytes as u64;
+            }
+            // A request head still in progress ends before the switch.
+            Phase::Http(p) if !p.idle() => self.phases[client] = Phase::Http(p),
+            _ => {}
         }
     }
 
@@ -879,11 +1141,14 @@ impl Session {
                 self.release_held(Side(i as u8), false, sink);
             }
         }
+        self.judge_midstream(true, sink);
         let hs = &self.conn.handshake;
         let upgraded = hs.status == Some(101) && hs.accept_valid == Some(true);
         self.conn.is_websocket = upgraded || self.frames_seen_any();
         self.conn.protocol = if self.conn.is_websocket {
             Protocol::Websocket
+        } else if self.upgraded {
+            Protocol::Upgraded
         } else if self.recognised() {
             Protocol::Http
         } else {

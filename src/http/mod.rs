@@ -59,23 +59,154 @@ pub struct HttpParser {
     lost: bool,
 }
 
-/// Methods that open a request line (RFC 9110 §9 plus common extensions).
-const METHODS: [&str; 9] = [
-    "GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE ",
-];
+/// Longest request or status line looked at when deciding whether a
+/// stream is HTTP (RFC 9112 §3: recipients should support request lines of
+/// at least 8000 octets).
+pub const MAX_START_LINE: usize = 8192;
 
-/// True when `data` starts like an HTTP request line.
-pub fn looks_like_request(data: &[u8]) -> bool {
-    METHODS.iter().any(|m| {
-        data.starts_with(m.as_bytes())
-            || (data.len() < m.len() && m.as_bytes().starts_with(data) && !data.is_empty())
-    })
+/// How far a byte prefix matches a start line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineMatch {
+    /// A whole, well-formed line ends within the prefix.
+    Yes,
+    /// Every byte so far fits, but the line has not ended yet.
+    Partial,
+    /// It cannot be such a line.
+    No,
 }
 
-/// True when `data` starts like an HTTP/1.x status line.
+/// RFC 9110 §5.6.2: `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Bytes of a request-target (RFC 9112 §3.2): visible ASCII; raw bytes
+/// above 0x7f are tolerated as many servers do.
+fn is_target_byte(b: u8) -> bool {
+    (0x21..=0x7e).contains(&b) || b >= 0x80
+}
+
+/// `b` starts with `lit`, or is a strict prefix of it.
+fn literal(b: &[u8], lit: &[u8]) -> LineMatch {
+    let n = b.len().min(lit.len());
+    if b[..n] != lit[..n] {
+        LineMatch::No
+    } else if n < lit.len() {
+        LineMatch::Partial
+    } else {
+        LineMatch::Yes
+    }
+}
+
+/// Matches `HTTP/1.` DIGIT at the start of `b`; returns the bytes used.
+fn version(b: &[u8]) -> Result<usize, LineMatch> {
+    match literal(b, b"HTTP/1.") {
+        LineMatch::Yes => {}
+        other => return Err(other),
+    }
+    match b.get(7) {
+        None => Err(LineMatch::Partial),
+        Some(d) if d.is_ascii_digit() => Ok(8),
+        Some(_) => Err(LineMatch::No),
+    }
+}
+
+/// Matches the line end (CRLF, or a bare LF as RFC 9112 §2.2 lets a
+/// recipient accept) at the start of `b`.
+fn line_end(b: &[u8]) -> LineMatch {
+    match b {
+        [] | [b'\r'] => LineMatch::Partial,
+        [b'\n', ..] | [b'\r', b'\n', ..] => LineMatch::Yes,
+        _ => LineMatch::No,
+    }
+}
+
+/// Caps what a partial match may look at: a line longer than
+/// [`MAX_START_LINE`] is not taken for HTTP.
+fn bounded(m: LineMatch, len: usize) -> LineMatch {
+    if m == LineMatch::Partial && len >= MAX_START_LINE {
+        LineMatch::No
+    } else {
+        m
+    }
+}
+
+/// RFC 9112 §3: `request-line = method SP request-target SP HTTP-version
+/// CRLF`, the method any token (RFC 9110 §9.1: the set is extensible, e.g.
+/// `PROPFIND`, `M-SEARCH`, `RPC_IN_DATA`). The whole line is checked, not
+/// the method name, so that other text protocols (`A001 LOGIN ...`,
+/// `EHLO ...`) do not pass.
+pub fn request_line(b: &[u8]) -> LineMatch {
+    let m = (|| {
+        let method = b.iter().take_while(|&&c| is_tchar(c)).count();
+        let Some(&sp) = b.get(method) else {
+            return LineMatch::Partial;
+        };
+        if method == 0 || sp != b' ' {
+            return LineMatch::No;
+        }
+        let t = method + 1;
+        let target = b[t..].iter().take_while(|&&c| is_target_byte(c)).count();
+        let Some(&sp) = b.get(t + target) else {
+            return LineMatch::Partial;
+        };
+        if target == 0 || sp != b' ' {
+            return LineMatch::No;
+        }
+        let v = t + target + 1;
+        match version(&b[v..]) {
+            Ok(n) => line_end(&b[v + n..]),
+            Err(m) => m,
+        }
+    })();
+    bounded(m, b.len())
+}
+
+/// RFC 9112 §4: `status-line = HTTP-version SP status-code SP
+/// [reason-phrase] CRLF`; a missing SP before an empty reason is tolerated.
+pub fn status_line(b: &[u8]) -> LineMatch {
+    let m = (|| {
+        let v = match version(b) {
+            Ok(n) => n,
+            Err(m) => return m,
+        };
+        match b.get(v) {
+            None => return LineMatch::Partial,
+            Some(b' ') => {}
+            Some(_) => return LineMatch::No,
+        }
+        for i in v + 1..v + 4 {
+            match b.get(i) {
+                None => return LineMatch::Partial,
+                Some(d) if d.is_ascii_digit() => {}
+                Some(_) => return LineMatch::No,
+            }
+        }
+        let rest = &b[v + 4..];
+        match rest.first() {
+            None => LineMatch::Partial,
+            Some(b' ') => {
+                let reason = rest[1..]
+                    .iter()
+                    .take_while(|&&c| c == b'\t' || c == b' ' || is_target_byte(c))
+                    .count();
+                line_end(&rest[1 + reason..])
+            }
+            Some(_) => line_end(rest),
+        }
+    })();
+    bounded(m, b.len())
+}
+
+/// True when `data` starts with a request line or could still become one.
+pub fn looks_like_request(data: &[u8]) -> bool {
+    !data.is_empty() && request_line(data) != LineMatch::No
+}
+
+/// True when `data` starts with an HTTP/1.x status line or could still
+/// become one.
 pub fn looks_like_response(data: &[u8]) -> bool {
-    data.starts_with(b"HTTP/1.")
-        || (!data.is_empty() && data.len() < 7 && b"HTTP/1.".starts_with(data))
+    !data.is_empty() && status_line(data) != LineMatch::No
 }
 
 impl HttpParser {
