@@ -320,14 +320,9 @@ pub fn judge(sides: [SideEvidence<'_>; 2], last: bool) -> MidStream {
                     };
                 }
             }
-            let pending = sides
-                .iter()
-                .any(|s| matches!(s, Probing(p) if p.failed.is_none()));
-            if last || !pending {
-                MidStream::No
-            } else {
-                MidStream::Wait
-            }
+            // Bytes that are not frames may be the tail of a frame begun
+            // before the capture: the next pieces are tried again.
+            if last { MidStream::No } else { MidStream::Wait }
         }
     }
 }

@@ -87,10 +87,56 @@ struct Probe {
     bytes: usize,
     /// The first bytes, for [`classify`].
     prefix: Vec<u8>,
-    /// The bytes followed as frames, once they are not HTTP.
-    frames: Option<FrameProbe>,
+    /// Once the bytes are not HTTP: they are followed as frames from
+    /// several piece boundaries at once (the capture may start inside a
+    /// frame whose bogus header would swallow the real frames after it).
+    framing: bool,
+    alts: Vec<Alt>,
     /// Earlier failed attempts on this side.
     attempts: u8,
+}
+
+/// Frames followed from one held piece on.
+#[derive(Debug)]
+struct Alt {
+    /// Index in [`Probe::held`] of the piece the frames start at.
+    from: usize,
+    frames: FrameProbe,
+}
+
+/// Frame runs followed at once per side.
+const MAX_ALTS: usize = 4;
+
+impl Probe {
+    /// The run with the most whole frames (the earliest on a tie).
+    fn best(&self) -> Option<&Alt> {
+        self.alts
+            .iter()
+            .rev()
+            .max_by_key(|a| (a.frames.frames, a.frames.fin_frames))
+    }
+
+    /// Follows the newest held piece in every run, and starts a run at it.
+    fn follow(&mut self, data: &[u8]) {
+        for a in &mut self.alts {
+            a.frames.push(data);
+        }
+        self.alts.retain(|a| a.frames.failed.is_none());
+        if self.alts.len() >= MAX_ALTS {
+            // Make room by dropping the oldest run without a whole frame.
+            if let Some(i) = self.alts.iter().position(|a| a.frames.frames == 0) {
+                self.alts.remove(i);
+            }
+        }
+        if self.alts.len() < MAX_ALTS {
+            let mut frames = FrameProbe::default();
+            frames.push(data);
+            if frames.failed.is_none() {
+                let from = self.held.len().saturating_sub(1);
+                self.alts.push(Alt { from, frames });
+            }
+        }
+    }
 }
 
 /// Whether a side's stream was seen from its first byte.
@@ -504,8 +550,8 @@ impl Session {
             .held
             .push(Held::Data(data.to_vec(), at.src, at.now, at.ts));
         probe.bytes += data.len();
-        if let Some(f) = &mut probe.frames {
-            f.push(data);
+        if probe.framing {
+            probe.follow(data);
         } else {
             let room = (MAX_START_LINE + 2).saturating_sub(probe.prefix.len());
             probe
@@ -526,17 +572,20 @@ impl Session {
                     return;
                 }
                 Detected::Tls | Detected::Other => {
-                    let mut f = FrameProbe::default();
+                    let mut frames = FrameProbe::default();
                     for h in &probe.held {
                         if let Held::Data(d, ..) = h {
-                            f.push(d);
+                            frames.push(d);
                         }
                     }
-                    probe.frames = Some(f);
+                    probe.framing = true;
+                    if frames.failed.is_none() {
+                        probe.alts.push(Alt { from: 0, frames });
+                    }
                 }
             }
         }
-        let failed = probe.frames.as_ref().is_some_and(|f| f.failed.is_some());
+        let failed = probe.framing && probe.alts.is_empty();
         let full = probe.bytes > MAX_PROBE;
         self.phases[i] = if failed {
             Phase::Unknown(probe.attempts.saturating_add(1))
@@ -608,8 +657,8 @@ impl Session {
         fn evidence(p: &Phase) -> Option<SideEvidence<'_>> {
             match p {
                 Phase::Detect => Some(SideEvidence::Silent),
-                Phase::Probe(pr) => Some(match &pr.frames {
-                    Some(f) => SideEvidence::Probing(f),
+                Phase::Probe(pr) => Some(match pr.best() {
+                    Some(a) => SideEvidence::Probing(&a.frames),
                     None => SideEvidence::Silent,
                 }),
                 Phase::Unknown(_) => Some(SideEvidence::NotFrames),
@@ -625,7 +674,7 @@ impl Session {
                 self.midstream = MidState::Refused;
                 for p in &mut self.phases {
                     if let Phase::Probe(pr) = p
-                        && pr.frames.is_some()
+                        && pr.framing
                     {
                         *p = Phase::Unknown(pr.attempts.saturating_add(1));
                     }
@@ -642,7 +691,10 @@ impl Session {
                     }
                     let ws = Phase::Ws(Box::new(self.new_ws(side)));
                     if let Phase::Probe(pr) = std::mem::replace(&mut self.phases[i], ws) {
-                        held.extend(pr.held.into_iter().map(|h| (side, h)));
+                        // Bytes before the first frame boundary found are
+                        // not frames (the tail of one begun before the capture).
+                        let from = pr.best().map_or(0, |a| a.from);
+                        held.extend(pr.held.into_iter().skip(from).map(|h| (side, h)));
                     }
                 }
                 // Both sides in capture order, as they would have been

@@ -1,7 +1,7 @@
 //! The text report: a per-connection narrative in the order things
 //! happened, the way the reference article walks through its capture.
 
-use crate::analysis::model::{Analysis, Connection, TcpEnd, TcpEventKind};
+use crate::analysis::model::{Analysis, Connection, Protocol, TcpEnd, TcpEventKind};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Direction;
 use crate::ws::frame::{CloseCode, Opcode};
@@ -159,6 +159,9 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
 /// One phrase for what the connection was.
 fn verdict(c: &Connection) -> String {
     let h = &c.handshake;
+    if c.protocol == Protocol::Upgraded {
+        return format!("HTTP, upgraded to {}", upgraded_to(c));
+    }
     if let (Some(t), false) = (&c.tls, c.is_websocket || h.seen) {
         return match &t.reason {
             Some(why) => format!("TLS, not decrypted: {why}"),
@@ -177,8 +180,23 @@ fn verdict(c: &Connection) -> String {
     }
 }
 
+fn upgraded_to(c: &Connection) -> &str {
+    c.upgraded_to.as_deref().unwrap_or("an unnamed protocol")
+}
+
 fn handshake_summary(c: &Connection, out: &mut impl Write) -> io::Result<()> {
     let h = &c.handshake;
+    if c.protocol == Protocol::Upgraded {
+        return writeln!(
+            out,
+            "  upgraded to {} by a 101: {} {} bytes, {} {} bytes after the switch (not interpreted)",
+            upgraded_to(c),
+            Direction::ClientToServer.arrow(),
+            c.stats.c2s.upgraded_bytes,
+            Direction::ServerToClient.arrow(),
+            c.stats.s2c.upgraded_bytes
+        );
+    }
     if !h.seen {
         if c.is_websocket {
             writeln!(
@@ -190,7 +208,8 @@ fn handshake_summary(c: &Connection, out: &mut impl Write) -> io::Result<()> {
     }
     writeln!(
         out,
-        "  upgrade request: GET {}{}",
+        "  upgrade request: {} {}{}",
+        c.upgrade_method().unwrap_or("?"),
         h.request_target.as_deref().unwrap_or("?"),
         if h.request_complete {
             ""
