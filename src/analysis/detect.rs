@@ -294,7 +294,7 @@ pub fn judge(sides: [SideEvidence<'_>; 2], last: bool) -> MidStream {
     };
     match sides {
         [Probing(a), Probing(b)]
-            if a.masked.is_some() && a.masked == b.masked && a.frames + b.frames > 0 =>
+            if a.masked.is_some() && a.masked == b.masked && a.frames > 0 && b.frames > 0 =>
         {
             MidStream::No
         }

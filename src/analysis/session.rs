@@ -1018,12 +1018,18 @@ impl Session {
         sink: &mut dyn EventSink,
     ) {
         self.check_accept(first, sink);
-        if head.complete
-            && !(has_token(&head.headers, "upgrade", "websocket")
-                && has_token(&head.headers, "connection", "upgrade"))
-        {
-            let detail =
-                "101 response without Upgrade: websocket and Connection: Upgrade".to_string();
+        // RFC 6455 §4.2.2 step 5: both fields, each a token list (RFC 9110
+        // §7.6.1, §7.8), in any case and over any number of lines.
+        let missing: Vec<&str> = [
+            ("upgrade", "websocket", "Upgrade: websocket"),
+            ("connection", "upgrade", "Connection: Upgrade"),
+        ]
+        .into_iter()
+        .filter(|(name, token, _)| !has_token(&head.headers, name, token))
+        .map(|(_, _, what)| what)
+        .collect();
+        if head.complete && !missing.is_empty() {
+            let detail = format!("101 response lacks {}", missing.join(", "));
             self.violation(
                 ViolationKind::BadUpgradeResponse,
                 Some(Direction::ServerToClient),

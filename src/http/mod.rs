@@ -64,6 +64,11 @@ pub struct HttpParser {
 /// at least 8000 octets).
 pub const MAX_START_LINE: usize = 8192;
 
+/// Longest method token taken for HTTP: the set is open (RFC 9110 §9.1) but
+/// registered and extension methods are short; a longer run of token bytes
+/// is text of another protocol or a body.
+pub const MAX_METHOD: usize = 64;
+
 /// How far a byte prefix matches a start line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineMatch {
@@ -139,6 +144,9 @@ fn bounded(m: LineMatch, len: usize) -> LineMatch {
 pub fn request_line(b: &[u8]) -> LineMatch {
     let m = (|| {
         let method = b.iter().take_while(|&&c| is_tchar(c)).count();
+        if method > MAX_METHOD {
+            return LineMatch::No;
+        }
         let Some(&sp) = b.get(method) else {
             return LineMatch::Partial;
         };
@@ -236,13 +244,21 @@ impl HttpParser {
                 || status == 204
                 || status == 304
                 || request_method == Some("HEAD"));
-        let chunked = handshake::has_token(&head.headers, "transfer-encoding", "chunked");
-        let length = handshake::header_value(&head.headers, "content-length")
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length; a
+        // response whose last coding is not chunked is read until close.
+        let te = handshake::header_value(&head.headers, "transfer-encoding");
+        let last_coding = te
+            .as_deref()
+            .and_then(|v| v.rsplit(',').next())
+            .map(str::trim);
+        let chunked = last_coding.is_some_and(|c| c.eq_ignore_ascii_case("chunked"));
+        let length = content_length(&head.headers);
         self.body = if no_body {
             Body::None
         } else if chunked {
             Body::ChunkSize(Vec::new())
+        } else if te.is_some() && !self.is_request {
+            Body::UntilClose
         } else if let Some(n) = length {
             if n == 0 { Body::None } else { Body::Length(n) }
         } else if self.is_request {
@@ -417,6 +433,16 @@ impl HttpParser {
     }
 }
 
+/// RFC 9112 §6.3 item 5: a Content-Length that is a list of one repeated
+/// value (several header lines, or `5, 5`) is that value; differing or
+/// invalid values are no length.
+fn content_length(headers: &[Header]) -> Option<u64> {
+    let v = handshake::header_value(headers, "content-length")?;
+    let mut values = v.split(',').map(|x| x.trim().parse::<u64>().ok());
+    let first = values.next()??;
+    values.all(|x| x == Some(first)).then_some(first)
+}
+
 fn find_double_crlf(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
 }
@@ -503,6 +529,18 @@ fn parse_lenient(block: &[u8], is_request: bool, complete: bool) -> Option<Head>
         head.reason = c.to_string();
     }
     for line in lines.iter().skip(1).filter(|l| !l.is_empty()) {
+        // RFC 9112 §5.2: obs-fold (a line starting with SP or HTAB)
+        // continues the previous field value; it is replaced by one SP.
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = head.headers.last_mut() {
+                let more = line.trim();
+                if !more.is_empty() {
+                    last.value.push(' ');
+                    last.value.push_str(more);
+                }
+            }
+            continue;
+        }
         if let Some((name, value)) = line.split_once(':') {
             head.headers.push(Header {
                 name: name.trim().to_string(),
@@ -576,5 +614,129 @@ mod tests {
         let mut p = HttpParser::new(true, 64);
         let (_, ev) = p.push(&[b'G', b'E', b'T', b' '].repeat(40), 1);
         assert!(matches!(ev, Some(HttpEvent::Invalid(_))));
+    }
+    fn heads(p: &mut HttpParser, data: &[u8], method: &str) -> Vec<Head> {
+        let mut out = vec![];
+        let mut rest = data;
+        while !rest.is_empty() {
+            let (used, ev) = p.push(rest, 1);
+            if let Some(HttpEvent::Head(h, _)) = ev {
+                p.expect_body(&h, Some(method));
+                out.push(h);
+            }
+            if used == 0 {
+                break;
+            }
+            rest = &rest[used..];
+        }
+        out
+    }
+
+    /// Every split of `data` in two gives the same heads.
+    fn heads_at_every_cut(is_request: bool, data: &[u8], method: &str) -> Vec<Head> {
+        let whole = heads(&mut HttpParser::new(is_request, 1 << 16), data, method);
+        for cut in 0..data.len() {
+            let mut p = HttpParser::new(is_request, 1 << 16);
+            let mut h = heads(&mut p, &data[..cut], method);
+            h.extend(heads(&mut p, &data[cut..], method));
+            assert_eq!(h, whole, "cut {cut}");
+        }
+        whole
+    }
+
+    #[test]
+    fn pipelined_requests_with_bodies_and_any_method() {
+        let data = b"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nGET /PROPFIND /dav/ HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n4;ext=1\r\nGET \r\n0\r\nX-Trailer: 1\r\n\r\nRPC_IN_DATA /rpc HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\nokM-SEARCH * HTTP/1.1\r\n\r\n";
+        let got: Vec<_> = heads_at_every_cut(true, data, "GET")
+            .into_iter()
+            .map(|h| (h.method, h.target))
+            .collect();
+        let want = [
+            ("POST", "/a"),
+            ("PROPFIND", "/dav/"),
+            ("RPC_IN_DATA", "/rpc"),
+            ("M-SEARCH", "*"),
+        ];
+        assert_eq!(got.len(), want.len(), "{got:?}");
+        for ((m, t), (wm, wt)) in got.iter().zip(want) {
+            assert_eq!((m.as_str(), t.as_str()), (wm, wt));
+        }
+    }
+
+    #[test]
+    fn interim_responses_and_bodiless_responses() {
+        let data = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\nHTTP/1.1 304 Not Modified\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nHTTP/1.1 200 OK\r\n\r\n";
+        let statuses: Vec<_> = heads_at_every_cut(false, data, "GET")
+            .iter()
+            .map(|h| h.status.unwrap())
+            .collect();
+        // The response not chunked-last runs until close: the last
+        // "response" is its body.
+        assert_eq!(statuses, [100, 204, 103, 304, 200, 200]);
+    }
+
+    #[test]
+    fn head_response_has_no_body() {
+        let data = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+        let statuses: Vec<_> = heads_at_every_cut(false, data, "HEAD")
+            .iter()
+            .map(|h| h.status.unwrap())
+            .collect();
+        assert_eq!(statuses, [200, 404]);
+    }
+
+    #[test]
+    fn a_huge_body_is_skipped_not_buffered() {
+        let mut p = HttpParser::new(true, 1 << 16);
+        let head = b"RPC_IN_DATA /rpc/rpcproxy.dll HTTP/1.1\r\nContent-Length: 1073741824\r\n\r\n";
+        assert_eq!(heads(&mut p, head, "GET").len(), 1);
+        let chunk = vec![b'G'; 64 << 10];
+        for _ in 0..64 {
+            assert!(heads(&mut p, &chunk, "GET").is_empty());
+        }
+        assert!(p.buf.capacity() < 1 << 16, "{}", p.buf.capacity());
+        assert_eq!(p.body, Body::Length((1 << 30) - (64 << 16)));
+    }
+
+    #[test]
+    fn obs_fold_is_replaced_by_a_space() {
+        let data = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nX-Long: a\r\n \tb\r\nConnection: keep-alive,\r\n Upgrade\r\n\r\n";
+        let h = heads_at_every_cut(false, data, "GET").remove(0);
+        assert_eq!(
+            handshake::header_value(&h.headers, "x-long").as_deref(),
+            Some("a b")
+        );
+        assert!(handshake::has_token(&h.headers, "connection", "upgrade"));
+        assert_eq!(h.headers.len(), 3);
+    }
+
+    #[test]
+    fn start_lines_are_checked_whole() {
+        assert_eq!(
+            request_line(b"RPC_OUT_DATA /x HTTP/1.1\r\n"),
+            LineMatch::Yes
+        );
+        assert_eq!(request_line(b"RPC_OUT_DATA /x HTTP/1"), LineMatch::Partial);
+        assert_eq!(request_line(b"A001 LOGIN a b\r\n"), LineMatch::No);
+        assert_eq!(request_line(&[b'A'; MAX_METHOD + 1]), LineMatch::No);
+        assert_eq!(request_line(b"GET /\x00 HTTP/1.1\r\n"), LineMatch::No);
+        assert_eq!(status_line(b"HTTP/1.1 101\r\n"), LineMatch::Yes);
+        assert_eq!(status_line(b"HTTP/1.1 1O1 x\r\n"), LineMatch::No);
+        assert!(!looks_like_request(b"\x81\x05hello"));
+        assert!(looks_like_response(b"HTTP/1."));
+    }
+
+    #[test]
+    fn content_length_lists() {
+        let h = |v: &str| {
+            vec![Header {
+                name: "Content-Length".into(),
+                value: v.into(),
+            }]
+        };
+        assert_eq!(content_length(&h("5")), Some(5));
+        assert_eq!(content_length(&h("5, 5")), Some(5));
+        assert_eq!(content_length(&h("5, 6")), None);
+        assert_eq!(content_length(&h("x")), None);
     }
 }

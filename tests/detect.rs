@@ -1,0 +1,277 @@
+//! Detection on real traffic (issue 17): protocols that are not WebSocket,
+//! with and without their SYN, are never reported as WebSocket; an HTTP
+//! upgrade to something else is reported as what it is; HTTP/1.x features
+//! (any method, pipelining, 1xx, bodies) give the exchanges the peers made.
+//!
+//! The captures in `tests/data/detect/` were recorded with real peers: most
+//! come from the adversarial corpus (`tools/gen-captures/adversarial/`, with
+//! their `.expect.json` written from the peers' own logs);
+//! `http_features.pcap` from `tools/gen-captures/detect/gen.sh` (a Node.js
+//! server, a pipelining client, curl against an HTTP/1.0 python server).
+
+mod common;
+
+use common::{Conv, frame, link_frame, pcap};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use wsinspect::analysis::model::{Analysis, Connection, Protocol};
+use wsinspect::analysis::{Limits, NullSink};
+use wsinspect::capture::LinkType;
+use wsinspect::capture::writer::Endian;
+use wsinspect::pipeline;
+use wsinspect::ws::frame::Opcode;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/detect")
+}
+
+fn analyze(name: &str) -> Analysis {
+    pipeline::analyze_path(
+        dir().join(name).to_str().unwrap(),
+        Limits::default(),
+        &mut NullSink,
+    )
+    .unwrap()
+}
+
+fn text(a: &Analysis) -> String {
+    let mut out = Vec::new();
+    wsinspect::report::text::write(a, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+fn find<'a>(a: &'a Analysis, client: &str, server: &str) -> Option<&'a Connection> {
+    a.connections.iter().find(|c| {
+        (c.client == client && c.server == server) || (c.client == server && c.server == client)
+    })
+}
+
+fn exchanges(c: &Connection) -> Vec<(String, String, Option<u16>)> {
+    c.http_exchanges
+        .iter()
+        .map(|x| (x.method.clone(), x.target.clone(), x.status))
+        .collect()
+}
+
+/// Every `.expect.json` beside the captures: WebSocket exactly where the
+/// peers spoke it, roles right, the HTTP exchanges and upgrades the peers
+/// logged, and no violation on a connection that is not WebSocket.
+#[test]
+fn expectations_of_every_capture() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if !name.ends_with(".expect.json") {
+            continue;
+        }
+        let expect: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let capture = expect["capture"].as_str().unwrap();
+        let a = analyze(capture);
+        for e in expect["connections"].as_array().unwrap() {
+            let (client, server) = (e["client"].as_str().unwrap(), e["server"].as_str().unwrap());
+            let at = format!("{capture} {client}");
+            let ws = e["websocket"].as_bool().unwrap();
+            let Some(c) = find(&a, client, server) else {
+                let empty = e["http_exchanges"].as_array().is_none_or(|x| x.is_empty());
+                assert!(!ws && empty, "{at}: not reported");
+                checked += 1;
+                continue;
+            };
+            assert_eq!(c.is_websocket, ws, "{at}: {:?}", c.protocol);
+            assert_eq!(c.protocol == Protocol::Websocket, ws, "{at}");
+            assert_eq!(
+                (c.client.as_str(), c.server.as_str()),
+                (client, server),
+                "{at}"
+            );
+            if !ws {
+                assert!(c.violations.is_empty(), "{at}: {:?}", c.violations);
+                assert_eq!(c.stats.c2s.frames + c.stats.s2c.frames, 0, "{at}");
+            }
+            if let Some(want) = e["http_exchanges"].as_array() {
+                let want: Vec<_> = want
+                    .iter()
+                    .map(|x| {
+                        (
+                            x["method"].as_str().unwrap().to_string(),
+                            x["target"].as_str().unwrap().to_string(),
+                            x["status"].as_u64().map(|s| s as u16),
+                        )
+                    })
+                    .collect();
+                assert_eq!(exchanges(c), want, "{at}");
+            }
+            match e["upgraded_to"].as_str() {
+                Some(to) => {
+                    assert_eq!(c.protocol, Protocol::Upgraded, "{at}");
+                    assert_eq!(c.upgraded_to.as_deref(), Some(to), "{at}");
+                }
+                None => assert_ne!(c.protocol, Protocol::Upgraded, "{at}"),
+            }
+            checked += 1;
+        }
+        // The text report never says a connection both opened with a
+        // captured SYN and was picked up mid-stream.
+        for block in text(&a).split("\nConnection ") {
+            assert!(
+                !(block.contains("TCP SYN (connection opened)") && block.contains("mid-stream")),
+                "{capture}: {block}"
+            );
+        }
+    }
+    assert!(checked >= 15, "only {checked} connections checked");
+}
+
+/// Docker Engine attach: `POST ... Upgrade: tcp` answered `101 UPGRADED`.
+/// The exchange keeps its method; the raw stream after the switch is
+/// counted (the byte sums of the TCP payloads after packet 11, as tshark
+/// reports them), never framed.
+#[test]
+fn upgrade_to_tcp_is_counted_not_framed() {
+    let a = analyze("upgrade_tcp.pcap");
+    let c = &a.connections[0];
+    assert_eq!(c.protocol, Protocol::Upgraded);
+    assert!(!c.is_websocket && !c.handshake.seen);
+    assert_eq!(c.upgraded_to.as_deref(), Some("tcp"));
+    assert_eq!(
+        (c.stats.c2s.upgraded_bytes, c.stats.s2c.upgraded_bytes),
+        (3151, 3199)
+    );
+    let post = &c.http_exchanges[1];
+    assert_eq!((post.method.as_str(), post.status), ("POST", Some(101)));
+    assert_eq!(post.response_packet.map(|p| p.0), Some(11));
+    assert!(c.violations.is_empty() && c.messages.is_empty());
+    let t = text(&a);
+    assert!(t.contains("(HTTP, upgraded to tcp)"), "{t}");
+    assert!(
+        t.contains("upgraded to tcp by a 101: → 3151 bytes, ← 3199 bytes"),
+        "{t}"
+    );
+    assert!(
+        !t.contains("(WebSocket") && !t.contains("mid-stream") && !t.contains("VIOLATION"),
+        "{t}"
+    );
+    let json = serde_json::to_value(c).unwrap();
+    assert_eq!(json["protocol"], "upgraded");
+    assert_eq!(json["upgraded_to"], "tcp");
+}
+
+#[test]
+fn upgrade_to_h2c() {
+    let a = analyze("h2c_upgrade.pcap");
+    let c = find(&a, "127.0.0.1:43248", "127.0.0.1:10083").unwrap();
+    assert_eq!(c.upgraded_to.as_deref(), Some("h2c"));
+    assert!(c.stats.c2s.upgraded_bytes > 0 && c.stats.s2c.upgraded_bytes > 0);
+    assert!(text(&a).contains("upgraded to h2c"));
+}
+
+/// A positive control: MQTT over WebSocket picked up after the handshake
+/// is WebSocket, with the masked side as client and no violation.
+#[test]
+fn websocket_picked_up_mid_stream_is_still_found() {
+    let a = analyze("mqtt_ws_mid.pcap");
+    let c = &a.connections[0];
+    assert!(c.is_websocket && !c.handshake.seen);
+    assert!(c.violations.is_empty(), "{:?}", c.violations);
+    assert!(c.stats.c2s.messages > 0 && c.stats.s2c.messages > 0);
+    assert!(text(&a).contains("picked up mid-stream"));
+}
+
+/// Node.js answering four pipelined requests (one write) with 103 Early
+/// Hints then a chunked 200, a HEAD with Content-Length and no body, an
+/// echoed POST body shaped like a WebSocket frame, and a 404 for an
+/// extension method; then an HTTP/1.0 response read until the server
+/// closed, whose body holds a status line.
+#[test]
+fn http_features_from_real_peers() {
+    let a = analyze("http_features.pcap");
+    assert_eq!(a.connections.len(), 2);
+    let c = &a.connections[0];
+    assert_eq!(c.protocol, Protocol::Http);
+    let got: Vec<_> = c
+        .http_exchanges
+        .iter()
+        .map(|x| {
+            (
+                x.method.as_str(),
+                x.target.as_str(),
+                x.status,
+                x.request_packet.0,
+                x.response_packet.map(|p| p.0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("GET", "/hints", Some(200), 4, Some(8)),
+            ("HEAD", "/thing", Some(200), 4, Some(12)),
+            ("POST", "/echo", Some(200), 4, Some(14)),
+            ("PROPFIND", "/missing", Some(404), 4, Some(16)),
+        ]
+    );
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    let c = &a.connections[1];
+    assert_eq!(
+        exchanges(c),
+        [("GET".to_string(), "/stream".to_string(), Some(200))]
+    );
+    assert!(!c.is_websocket && c.anomalies.is_empty());
+}
+
+fn analyze_conv(conv: &Conv) -> Analysis {
+    let frames: Vec<_> = conv
+        .packets
+        .iter()
+        .map(|p| link_frame(LinkType::Ethernet, p))
+        .collect();
+    let bytes = pcap(LinkType::Ethernet, &frames, Endian::Little, false);
+    pipeline::analyze_reader(
+        "test",
+        std::io::Cursor::new(bytes),
+        Limits::default(),
+        &mut NullSink,
+    )
+    .unwrap()
+}
+
+/// Hand-made hostile case: perfect frames both ways, but the SYN was
+/// captured and no upgrade came first: not WebSocket, not reported.
+#[test]
+fn frames_after_a_captured_syn_are_not_websocket() {
+    let mut conv = Conv::new("10.0.0.1:40000", "10.0.0.2:80", 1, 2);
+    conv.handshake();
+    for _ in 0..4 {
+        conv.c2s(&frame(Opcode::Text, true, b"hi", Some([1, 2, 3, 4])));
+        conv.s2c(&frame(Opcode::Text, true, b"ho", None));
+    }
+    let a = analyze_conv(&conv);
+    assert!(a.connections.is_empty(), "{:?}", a.connections[0].protocol);
+    // The same without the SYN is WebSocket picked up mid-stream.
+    let mut conv = Conv::new("10.0.0.1:40000", "10.0.0.2:80", 1, 2);
+    for _ in 0..4 {
+        conv.c2s(&frame(Opcode::Text, true, b"hi", Some([1, 2, 3, 4])));
+        conv.s2c(&frame(Opcode::Text, true, b"ho", None));
+    }
+    let a = analyze_conv(&conv);
+    assert!(a.connections[0].is_websocket);
+    assert_eq!(a.connections[0].messages.len(), 8);
+}
+
+/// Too little evidence: two frames in all, or the same masking both ways.
+#[test]
+fn weak_or_contradicting_framing_is_not_websocket() {
+    let mut conv = Conv::new("10.0.0.1:40000", "10.0.0.2:80", 1, 2);
+    conv.c2s(&frame(Opcode::Binary, true, b"hi", Some([1, 2, 3, 4])));
+    conv.s2c(&frame(Opcode::Binary, true, b"ho", None));
+    assert!(analyze_conv(&conv).connections.is_empty());
+    let mut conv = Conv::new("10.0.0.1:40000", "10.0.0.2:80", 1, 2);
+    for _ in 0..4 {
+        conv.c2s(&frame(Opcode::Binary, true, b"hi", None));
+        conv.s2c(&frame(Opcode::Binary, true, b"ho", None));
+    }
+    assert!(analyze_conv(&conv).connections.is_empty());
+}
