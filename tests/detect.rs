@@ -275,3 +275,85 @@ fn weak_or_contradicting_framing_is_not_websocket() {
     }
     assert!(analyze_conv(&conv).connections.is_empty());
 }
+
+/// Detection does not depend on where TCP cut the stream: the client's
+/// bytes split in two segments at every offset give the same report.
+#[test]
+fn detection_at_every_cut() {
+    let http =
+        b"RPC_IN_DATA /rpc HTTP/1.1\r\nContent-Length: 5\r\n\r\n\x81\x85abcGET / HTTP/1.1\r\n\r\n";
+    let responses = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 204 No Content\r\n\r\n";
+    let ws: Vec<u8> = [
+        frame(Opcode::Text, true, "héllo".as_bytes(), Some([1, 2, 3, 4])),
+        frame(Opcode::Ping, true, b"p", Some([5, 6, 7, 8])),
+        frame(Opcode::Binary, true, &[0x81; 200], Some([9, 9, 9, 9])),
+    ]
+    .concat();
+    let server_ws = [
+        frame(Opcode::Text, true, b"a", None),
+        frame(Opcode::Text, true, b"b", None),
+    ]
+    .concat();
+    for cut in 0..http.len().max(ws.len()) {
+        if cut < http.len() {
+            let mut conv = Conv::new("10.0.0.1:40000", "10.0.0.2:80", 1, 2);
+            conv.handshake();
+            conv.c2s(&http[..cut]);
+            conv.c2s(&http[cut..]);
+            conv.s2c(responses);
+            let a = analyze_conv(&conv);
+            let c = &a.connections[0];
+            let got: Vec<_> = c
+                .http_exchanges
+                .iter()
+                .map(|x| (x.method.as_str(), x.target.as_str(), x.status))
+                .collect();
+            assert_eq!(
+                got,
+                [("RPC_IN_DATA", "/rpc", Some(200)), ("GET", "/", Some(204))],
+                "cut {cut}"
+            );
+            assert!(!c.is_websocket && c.anomalies.is_empty(), "cut {cut}");
+        }
+        if cut < ws.len() {
+            let mut conv = Conv::new("10.0.0.1:40000", "10.0.0.2:80", 1, 2);
+            conv.c2s(&ws[..cut]);
+            conv.s2c(&server_ws);
+            conv.c2s(&ws[cut..]);
+            let a = analyze_conv(&conv);
+            let c = &a.connections[0];
+            assert!(c.is_websocket, "cut {cut}");
+            assert_eq!(c.client, "10.0.0.1:40000", "cut {cut}");
+            assert_eq!(
+                (
+                    c.stats.c2s.messages,
+                    c.stats.c2s.control_frames,
+                    c.stats.s2c.messages
+                ),
+                (2, 1, 2),
+                "cut {cut}"
+            );
+            assert!(c.violations.is_empty(), "cut {cut}: {:?}", c.violations);
+        }
+    }
+}
+
+/// A request line cut by lost bytes is still the start of an HTTP request:
+/// its exchange is listed, marked incomplete.
+#[test]
+fn start_line_cut_by_a_gap() {
+    let mut conv = Conv::new("10.0.0.1:40000", "10.0.0.2:80", 1, 2);
+    conv.handshake();
+    conv.c2s(b"PROPFIND /dav/ HT");
+    conv.cseq = conv.cseq.wrapping_add(20); // never captured
+    conv.c2s(b"Host: x\r\n\r\n");
+    conv.s2c(b"HTTP/1.1 207 Multi-Status\r\nContent-Length: 0\r\n\r\n");
+    let a = analyze_conv(&conv);
+    let c = &a.connections[0];
+    let x = &c.http_exchanges[0];
+    assert_eq!(
+        (x.method.as_str(), x.target.as_str(), x.request_complete),
+        ("PROPFIND", "/dav/", false)
+    );
+    assert_eq!(c.stats.c2s.missing_bytes, 20);
+}

@@ -232,12 +232,11 @@ impl FrameProbe {
         self.frames = self.frames.saturating_add(1);
         if h.fin {
             self.fin_frames = self.fin_frames.saturating_add(1);
-            if !h.opcode.is_control() {
-                if let Some(v) = self.utf8.take()
-                    && !v.finish()
-                {
-                    self.failed = Some("text message is not UTF-8");
-                }
+            if !h.opcode.is_control()
+                && let Some(v) = self.utf8.take()
+                && !v.finish()
+            {
+                self.failed = Some("text message is not UTF-8");
             }
         }
     }

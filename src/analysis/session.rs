@@ -1,18 +1,31 @@
-//! The per-connection application state machine: HTTP → WebSocket.
+//! The per-connection application state machine: HTTP → WebSocket (or
+//! another upgrade).
 //!
 //! ```text
-//!   each side:  Detect ──"GET …"/"HTTP/1."──► Http ──upgrade request──► AwaitResponse
-//!                 │                           ▲  │                        │   │
-//!                 │ plausible frame header     │  └──101 (server side)──┐ │   │ non-101: replay held bytes
-//!                 ▼ (mid-stream pickup)        └───────────────────────┼─┼───┘
-//!                 Ws ◄──────────────────────────────────────────────────┴─┘ 101: replay held bytes
-//!                 (anything else) ──► Unknown(n): detection retried on the next
-//!                                     pieces (a capture may start inside a frame
-//!                                     or a body), then given up
+//!   each side:  Detect ──first bytes──► Probe (held, with provenance)
+//!                                         │ classify(): request / status line ──► Http
+//!                                         │ still a prefix of one ─────────────► (stay, hold more)
+//!                                         │ other bytes, SYN captured ──────────► Unknown(n)
+//!                                         │ other bytes, picked up later: frames
+//!                                         │   followed (FrameProbe), both sides
+//!                                         │   judged together ── judge() ──────► Ws (held replayed)
+//!                                         ▼                        No ─────────► Unknown(n)
+//!   Http ──upgrade request (any Upgrade)──► AwaitResponse
+//!     ▲  │                                   │   │
+//!     │  └──101 Upgrade: websocket (server)──┼──►│ Ws ◄── held client bytes replayed as frames
+//!     │     101 Upgrade: other ──────────────┼──►│ Upgraded (bytes counted, never framed)
+//!     └──── non-101 final: held bytes replayed as HTTP ◄┘
+//!   1xx interim responses (100, 103) leave the exchange waiting for its final one.
+//!   Unknown(n): detection retried on the next pieces (a capture may start
+//!   inside a frame or a body), up to DETECT_ATTEMPTS, then given up.
 //! ```
 //!
-//! A side whose first bytes are just `H` (the start of `HEAD ` and of
-//! `HTTP/1.`) is held in `Sniff` until its next bytes decide.
+//! Evidence rules (issue 17, `analysis/detect.rs`): a side whose SYN was
+//! captured and whose first bytes were not an upgrade is never WebSocket;
+//! without SYN, frames must tile the stream from a piece boundary with
+//! valid headers and opposite masking on the two sides, several of them
+//! ([`super::detect::judge`]). A side of a connection already judged
+//! WebSocket joins it when its first bytes start like a frame of its role.
 //!
 //! A connection whose first bytes are a TLS record goes through
 //! [`TlsConnection`] first: the same machine then runs on the decrypted
@@ -22,7 +35,7 @@
 //! Bytes after the 101 response in the same segment belong to the frame
 //! decoder (the "tail" of the handshake). Client bytes sent after an
 //! upgrade request are held (bounded) until the response says whether they
-//! are frames or another HTTP request.
+//! are frames, another protocol's bytes, or another HTTP request.
 
 use super::detect::{Detected, FrameProbe, MidStream, SideEvidence, classify, judge};
 use super::model::{Connection, HttpExchange, Protocol, TlsNote, TlsSummary};
@@ -30,7 +43,10 @@ use super::{EventSink, Limits, SinkEvent};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::{Direction, Role, Side};
 use crate::http::handshake::{has_token, header_value};
-use crate::http::{Head, HttpEvent, HttpParser, MAX_START_LINE, looks_like_request};
+use crate::http::{
+    Head, HttpEvent, HttpParser, LineMatch, MAX_START_LINE, looks_like_request, request_line,
+    status_line,
+};
 use crate::tcp::Piece;
 use crate::tls::{KeyLog, TlsConnection, TlsOutput};
 use crate::violation::{Anomaly, AnomalyKind, Violation, ViolationKind};
@@ -147,7 +163,7 @@ enum Start {
     /// Its SYN was captured and no byte delivered yet.
     Syn,
     /// Its SYN was captured and the first piece was data: seen whole.
-    FromStart,
+    Whole,
     /// Picked up later (no SYN, or bytes missing before the first piece).
     Joined,
 }
@@ -269,6 +285,18 @@ fn plausible_frame(data: &[u8]) -> Option<bool> {
     .then_some(h.mask.is_some())
 }
 
+/// A start line that a gap cut short, with enough of it to tell: a method
+/// token and its space (`true`, a request), or `HTTP/1.` (a response).
+fn cut_start_line(prefix: &[u8]) -> Option<bool> {
+    let request = request_line(prefix) == LineMatch::Partial && prefix.contains(&b' ');
+    let response = status_line(prefix) == LineMatch::Partial && prefix.len() >= 7;
+    match (request, response) {
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        _ => None,
+    }
+}
+
 /// The piece starts a run of plausible frames with one masking (client or
 /// server); returns whether they are masked. Every frame that ends inside
 /// the piece must be followed by another plausible header.
@@ -366,14 +394,14 @@ impl Session {
             && !self
                 .start
                 .iter()
-                .any(|s| matches!(s, Start::Syn | Start::FromStart))
+                .any(|s| matches!(s, Start::Syn | Start::Whole))
     }
 
     /// Feeds one in-order piece of `side`'s TCP stream.
     pub fn piece(&mut self, side: Side, piece: Piece<'_>, at: At, sink: &mut dyn EventSink) {
         let st = &mut self.start[side.idx()];
         match (*st, &piece) {
-            (Start::Syn, Piece::Data(d)) if !d.is_empty() => *st = Start::FromStart,
+            (Start::Syn, Piece::Data(d)) if !d.is_empty() => *st = Start::Whole,
             (Start::Syn, Piece::Gap(_)) | (Start::Unknown, _) => *st = Start::Joined,
             _ => {}
         }
@@ -496,6 +524,14 @@ impl Session {
         let dir = self.dir_of(side);
         self.conn.stats.dir_mut(dir).missing_bytes += len;
         let i = side.idx();
+        if let Phase::Probe(p) = &self.phases[i]
+            && !p.framing
+            && let Some(request) = cut_start_line(&p.prefix)
+        {
+            // A start line cut by the gap (snaplen, loss): HTTP, with the
+            // head kept as far as it was captured.
+            self.start_http(side, request, sink);
+        }
         match &mut self.phases[i] {
             // The held bytes cannot be continued: detection starts again
             // after the hole, without them.

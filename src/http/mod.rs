@@ -126,8 +126,9 @@ fn line_end(b: &[u8]) -> LineMatch {
     }
 }
 
-/// Caps what a partial match may look at: a line longer than
-/// [`MAX_START_LINE`] is not taken for HTTP.
+/// A line must end within [`MAX_START_LINE`] bytes (the input is cut
+/// there), so that the answer on a prefix never contradicts the answer on
+/// more bytes.
 fn bounded(m: LineMatch, len: usize) -> LineMatch {
     if m == LineMatch::Partial && len >= MAX_START_LINE {
         LineMatch::No
@@ -142,6 +143,7 @@ fn bounded(m: LineMatch, len: usize) -> LineMatch {
 /// the method name, so that other text protocols (`A001 LOGIN ...`,
 /// `EHLO ...`) do not pass.
 pub fn request_line(b: &[u8]) -> LineMatch {
+    let b = &b[..b.len().min(MAX_START_LINE)];
     let m = (|| {
         let method = b.iter().take_while(|&&c| is_tchar(c)).count();
         if method > MAX_METHOD {
@@ -173,6 +175,7 @@ pub fn request_line(b: &[u8]) -> LineMatch {
 /// RFC 9112 §4: `status-line = HTTP-version SP status-code SP
 /// [reason-phrase] CRLF`; a missing SP before an empty reason is tolerated.
 pub fn status_line(b: &[u8]) -> LineMatch {
+    let b = &b[..b.len().min(MAX_START_LINE)];
     let m = (|| {
         let v = match version(b) {
             Ok(n) => n,
@@ -501,10 +504,15 @@ fn parse_with_httparse(block: &[u8], is_request: bool) -> Option<Head> {
 fn parse_lenient(block: &[u8], is_request: bool, complete: bool) -> Option<Head> {
     let text = String::from_utf8_lossy(block);
     let mut lines: Vec<&str> = text.split("\r\n").collect();
-    if !complete && !text.ends_with("\r\n") {
-        lines.pop(); // the last line was cut
+    if !complete && !text.ends_with("\r\n") && lines.len() > 1 {
+        lines.pop(); // the last header line was cut
     }
     let first = lines.first()?;
+    if lines.len() == 1 && !complete && !text.ends_with("\r\n") {
+        // The start line itself was cut: keep what is whole in it (the
+        // method and target followed by their space, the status code).
+        return cut_start(first, is_request);
+    }
     let mut parts = first.splitn(3, ' ');
     let (a, b, c) = (parts.next()?, parts.next()?, parts.next().unwrap_or(""));
     let mut head = Head {
@@ -547,6 +555,32 @@ fn parse_lenient(block: &[u8], is_request: bool, complete: bool) -> Option<Head>
                 value: value.trim().to_string(),
             });
         }
+    }
+    Some(head)
+}
+
+/// What a start line cut short still says.
+fn cut_start(line: &str, is_request: bool) -> Option<Head> {
+    let mut parts = line.split(' ');
+    let (a, b) = (parts.next()?, parts.next()?);
+    let mut head = Head {
+        method: String::new(),
+        target: String::new(),
+        status: None,
+        reason: String::new(),
+        headers: vec![],
+        complete: false,
+    };
+    if is_request {
+        // The target is whole only if the space after it was captured.
+        parts.next()?;
+        head.method = a.to_string();
+        head.target = b.to_string();
+    } else {
+        if !a.starts_with("HTTP/") || b.len() != 3 {
+            return None;
+        }
+        head.status = Some(b.parse().ok()?);
     }
     Some(head)
 }
