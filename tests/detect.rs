@@ -357,3 +357,58 @@ fn start_line_cut_by_a_gap() {
     );
     assert_eq!(c.stats.c2s.missing_bytes, 20);
 }
+
+/// RFC 9110 §9.3.6: after a 2xx to CONNECT the connection is a tunnel,
+/// detected again from its first byte. Recorded with python websockets
+/// through tinyproxy (`tools/gen-captures/detect/gen_connect.sh`): wss
+/// inside the tunnel is decrypted with the client's key log, and the
+/// CONNECT exchange stays listed.
+#[test]
+fn wss_through_a_connect_tunnel() {
+    let text_log = std::fs::read_to_string(dir().join("connect_wss.keylog")).unwrap();
+    let (keylog, errors) = wsinspect::tls::KeyLog::parse(&text_log);
+    assert!(errors.is_empty());
+    let options = pipeline::Options {
+        keylog: Some(std::sync::Arc::new(keylog)),
+        ..pipeline::Options::default()
+    };
+    let a = pipeline::analyze_path_with(
+        dir().join("connect_wss.pcap").to_str().unwrap(),
+        &options,
+        &mut NullSink,
+    )
+    .unwrap();
+    let c = &a.connections[0];
+    assert!(
+        c.is_websocket && c.violations.is_empty(),
+        "{:?}",
+        c.violations
+    );
+    assert_eq!(c.handshake.accept_valid, Some(true));
+    assert_eq!(
+        exchanges(c),
+        [
+            (
+                "CONNECT".to_string(),
+                "127.0.0.1:10443".to_string(),
+                Some(200)
+            ),
+            ("GET".to_string(), "/tunnel".to_string(), Some(101)),
+        ]
+    );
+    let texts: Vec<_> = c
+        .messages
+        .iter()
+        .filter_map(|m| m.text.as_deref())
+        .collect();
+    assert_eq!(
+        texts,
+        ["through the proxy", "through the proxy", "second", "second"]
+    );
+    // Without the keys: TLS, not decrypted, with the CONNECT listed.
+    let a = analyze("connect_wss.pcap");
+    let c = &a.connections[0];
+    assert!(!c.is_websocket && c.tls.as_ref().is_some_and(|t| !t.decrypted));
+    assert_eq!(c.http_exchanges.len(), 1);
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+}

@@ -520,9 +520,14 @@ impl Session {
     }
 
     fn gap(&mut self, side: Side, len: u64, at: At, sink: &mut dyn EventSink) {
-        self.ws_without_request(side);
         let dir = self.dir_of(side);
         self.conn.stats.dir_mut(dir).missing_bytes += len;
+        self.counted_gap(side, len, at, sink);
+    }
+
+    /// A gap already counted in `missing_bytes` (also when replayed).
+    fn counted_gap(&mut self, side: Side, len: u64, at: At, sink: &mut dyn EventSink) {
+        self.ws_without_request(side);
         let i = side.idx();
         if let Phase::Probe(p) = &self.phases[i]
             && !p.framing
@@ -678,7 +683,7 @@ impl Session {
         for h in held {
             match h {
                 Held::Data(d, src, now, ts) => self.data(side, &d, At { src, now, ts }, sink),
-                Held::Gap(n, now, ts) => self.gap(side, n, At { src: now, now, ts }, sink),
+                Held::Gap(n, now, ts) => self.counted_gap(side, n, At { src: now, now, ts }, sink),
             }
         }
     }
@@ -825,7 +830,9 @@ impl Session {
         // RFC 9110 §7.8: a server switches only to a protocol the request's
         // Upgrade named; any such request may be answered by a 101.
         let any_upgrade = header_value(&head.headers, "upgrade").is_some();
-        if any_upgrade || !head.complete {
+        // RFC 9110 §9.3.6: after a 2xx to CONNECT the connection is a tunnel.
+        let tunnel = head.method == "CONNECT";
+        if any_upgrade || tunnel || !head.complete {
             // Wait for the response: the next bytes are frames (or another
             // protocol) after a 101 and HTTP otherwise.
             self.upgrade_exchange = Some(idx);
@@ -946,6 +953,12 @@ impl Session {
             x.response_complete = head.complete;
         }
         let answers_upgrade = idx.is_some() && idx == self.upgrade_exchange;
+        if method.as_deref() == Some("CONNECT") && (200..300).contains(&status) {
+            if answers_upgrade {
+                self.upgrade_exchange = None;
+            }
+            return self.open_tunnel(side, sink);
+        }
         let is_upgrade = answers_upgrade && self.conn.handshake.seen;
         if status == 101 || is_upgrade {
             if !self.conn.handshake.seen
@@ -981,6 +994,31 @@ impl Session {
         }
         if answers_upgrade {
             self.release_held(side.other(), false, sink);
+        }
+    }
+
+    /// RFC 9110 §9.3.6: a 2xx to CONNECT makes the connection a tunnel to
+    /// the named host; what runs in it (TLS for wss, HTTP, WebSocket) is a
+    /// new stream from its first byte, detected again, TLS included. Client
+    /// bytes held while the answer was awaited are replayed into it.
+    fn open_tunnel(&mut self, server: Side, sink: &mut dyn EventSink) {
+        self.last_request = None;
+        self.set_client(server.other());
+        self.phases[server.idx()] = Phase::Detect;
+        let client = server.other();
+        let held = match std::mem::replace(&mut self.phases[client.idx()], Phase::Detect) {
+            Phase::AwaitResponse(_, held, _) => held,
+            _ => Vec::new(),
+        };
+        for h in held {
+            match h {
+                Held::Data(d, src, now, ts) => {
+                    self.piece(client, Piece::Data(&d), At { src, now, ts }, sink)
+                }
+                Held::Gap(n, now, ts) => {
+                    self.counted_gap(client, n, At { src: now, now, ts }, sink)
+                }
+            }
         }
     }
 
@@ -1115,7 +1153,9 @@ impl Session {
         for h in held {
             match h {
                 Held::Data(d, src, now, ts) => self.data(client, &d, At { src, now, ts }, sink),
-                Held::Gap(n, now, ts) => self.gap(client, n, At { src: now, now, ts }, sink),
+                Held::Gap(n, now, ts) => {
+                    self.counted_gap(client, n, At { src: now, now, ts }, sink)
+                }
             }
         }
     }
