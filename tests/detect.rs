@@ -412,3 +412,32 @@ fn wss_through_a_connect_tunnel() {
     assert_eq!(c.http_exchanges.len(), 1);
     assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
 }
+
+/// A capture that starts with a message longer than one side may hold
+/// undecided: the held bytes are dropped and the stream is recognised at
+/// the frames after it.
+#[test]
+fn a_long_first_frame_does_not_stop_detection() {
+    let mut conv = Conv::new("10.0.0.1:40000", "10.0.0.2:80", 1, 2);
+    let big = frame(Opcode::Binary, true, &[7; 300 << 10], None);
+    for chunk in big.chunks(16 << 10) {
+        conv.s2c(chunk);
+    }
+    for _ in 0..2 {
+        conv.c2s(&frame(Opcode::Text, true, b"c", Some([1, 2, 3, 4])));
+        conv.s2c(&frame(Opcode::Text, true, b"s", None));
+    }
+    let a = analyze_conv(&conv);
+    let c = &a.connections[0];
+    assert!(c.is_websocket);
+    assert_eq!((c.stats.c2s.messages, c.stats.s2c.messages), (2, 2));
+    // The first frame is not invented: its bytes are reported as skipped.
+    let lost: Vec<_> = c.anomalies.iter().map(|a| a.detail.as_str()).collect();
+    assert_eq!(
+        lost,
+        [format!(
+            "{} bytes s2c before the first recognised frame not decoded (the capture started inside a frame)",
+            big.len()
+        )]
+    );
+}

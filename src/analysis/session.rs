@@ -67,8 +67,9 @@ const MAX_HELD: usize = 1 << 20;
 
 /// Bytes of one side held while its protocol is undecided (a start line
 /// cut across segments, or frames awaiting enough evidence); beyond this
-/// the evidence so far decides.
-const MAX_PROBE: usize = 256 << 10;
+/// the evidence so far decides, or the bytes are dropped and detection
+/// starts again at the side's next piece.
+const MAX_PROBE: usize = 128 << 10;
 
 #[derive(Debug)]
 enum Held {
@@ -124,6 +125,22 @@ struct Alt {
 const MAX_ALTS: usize = 4;
 
 impl Probe {
+    /// Held bytes and the packet that completed the last of them.
+    fn held_bytes(held: &[Held]) -> (u64, Option<PacketNo>) {
+        let bytes = held
+            .iter()
+            .map(|h| match h {
+                Held::Data(d, ..) => d.len() as u64,
+                Held::Gap(..) => 0,
+            })
+            .sum();
+        let last = held.iter().rev().find_map(|h| match h {
+            Held::Data(_, _, now, _) => Some(*now),
+            Held::Gap(..) => None,
+        });
+        (bytes, last)
+    }
+
     /// The run with the most whole frames (the earliest on a tie).
     fn best(&self) -> Option<&Alt> {
         self.alts
@@ -227,6 +244,11 @@ pub struct Session {
     midstream: MidState,
     /// A `101` switched to a protocol other than WebSocket.
     upgraded: bool,
+    /// [`Self::finish`] is running: no more bytes will come.
+    finishing: bool,
+    /// Per side: bytes dropped undecoded before detection found frames (a
+    /// capture that starts inside a frame), and the last packet of them.
+    skipped: [(u64, Option<PacketNo>); 2],
     /// Model memory this session may still fill (bytes, estimated); set by
     /// the analyzer before each call, which reads back what was spent.
     /// Records that do not fit are streamed to the sink but not kept.
@@ -346,6 +368,8 @@ impl Session {
             start: [Start::Unknown; 2],
             midstream: MidState::Open,
             upgraded: false,
+            finishing: false,
+            skipped: [(0, None); 2],
             budget: u64::MAX,
             dropped: [0; 3],
             kept_message_cost: 0,
@@ -499,7 +523,8 @@ impl Session {
         }
         let i = side.idx();
         match &mut self.phases[i] {
-            Phase::Detect | Phase::Probe(_) | Phase::Unknown(_) | Phase::Opaque => {}
+            Phase::Unknown(_) => self.skip(side, data.len() as u64, Some(at.now)),
+            Phase::Detect | Phase::Probe(_) | Phase::Opaque => {}
             Phase::Upgraded => {
                 let dir = self.dir_of(side);
                 self.conn.stats.dir_mut(dir).upgraded_bytes += data.len() as u64;
@@ -540,7 +565,11 @@ impl Session {
         match &mut self.phases[i] {
             // The held bytes cannot be continued: detection starts again
             // after the hole, without them.
-            Phase::Probe(p) => self.phases[i] = Phase::Unknown(p.attempts.saturating_add(1)),
+            Phase::Probe(p) => {
+                let (bytes, last) = Probe::held_bytes(&p.held);
+                self.phases[i] = Phase::Unknown(p.attempts.saturating_add(1));
+                self.skip(side, bytes, last);
+            }
             Phase::Detect | Phase::Unknown(_) | Phase::Opaque | Phase::Upgraded => {}
             Phase::Ws(ws) => {
                 let mut evs = std::mem::take(&mut self.ws_scratch);
@@ -629,11 +658,23 @@ impl Session {
         let failed = probe.framing && probe.alts.is_empty();
         let full = probe.bytes > MAX_PROBE;
         self.phases[i] = if failed {
+            let (bytes, last) = Probe::held_bytes(&probe.held);
+            self.skip(side, bytes, last);
             Phase::Unknown(probe.attempts.saturating_add(1))
         } else {
             Phase::Probe(probe)
         };
         self.judge_midstream(full, sink);
+        if full
+            && self.midstream == MidState::Open
+            && let Phase::Probe(p) = &self.phases[i]
+        {
+            // Not enough evidence in the bytes one side may hold: they go,
+            // and detection starts again at this side's next piece.
+            let (bytes, last) = Probe::held_bytes(&p.held);
+            self.phases[i] = Phase::Unknown(p.attempts.saturating_add(1));
+            self.skip(side, bytes, last);
+        }
     }
 
     /// A side of a connection already decided WebSocket sends its first
@@ -652,6 +693,7 @@ impl Session {
                 _ => 0,
             };
             self.phases[i] = Phase::Unknown(n.saturating_add(1));
+            self.skip(side, data.len() as u64, Some(at.now));
         }
     }
 
@@ -711,6 +753,9 @@ impl Session {
         };
         match judge([a, b], last) {
             MidStream::Wait => {}
+            // At a side's byte cap, "no" only means "not yet" (see
+            // probe_data); at the end or on contradicting masking it is final.
+            MidStream::No if last && !self.finishing => {}
             MidStream::No => {
                 self.midstream = MidState::Refused;
                 for p in &mut self.phases {
@@ -735,7 +780,11 @@ impl Session {
                         // Bytes before the first frame boundary found are
                         // not frames (the tail of one begun before the capture).
                         let from = pr.best().map_or(0, |a| a.from);
-                        held.extend(pr.held.into_iter().skip(from).map(|h| (side, h)));
+                        let mut pieces = pr.held;
+                        let rest = pieces.split_off(from.min(pieces.len()));
+                        let (bytes, last) = Probe::held_bytes(&pieces);
+                        self.skip(side, bytes, last);
+                        held.extend(rest.into_iter().map(|h| (side, h)));
                     }
                 }
                 // Both sides in capture order, as they would have been
@@ -746,6 +795,32 @@ impl Session {
                 for (side, h) in held {
                     self.replay(side, vec![h], sink);
                 }
+            }
+        }
+    }
+
+    fn skip(&mut self, side: Side, bytes: u64, last: Option<PacketNo>) {
+        let s = &mut self.skipped[side.idx()];
+        s.0 = s.0.saturating_add(bytes);
+        if last.is_some() {
+            s.1 = last;
+        }
+    }
+
+    /// On a connection found to be WebSocket without its handshake, the
+    /// bytes dropped before frames were found are reported, never filled.
+    fn report_skipped(&mut self, sink: &mut dyn EventSink) {
+        if self.midstream != MidState::Ws {
+            return;
+        }
+        for i in 0..2 {
+            let (bytes, last) = std::mem::take(&mut self.skipped[i]);
+            if let (true, Some(packet)) = (bytes > 0, last) {
+                let dir = self.dir_of(Side(i as u8));
+                let detail = format!(
+                    "{bytes} bytes {dir} before the first recognised frame not decoded (the capture started inside a frame)"
+                );
+                self.anomaly(AnomalyKind::LostSync, Some(dir), packet, detail, sink);
             }
         }
     }
@@ -1275,7 +1350,9 @@ impl Session {
                 self.release_held(Side(i as u8), false, sink);
             }
         }
+        self.finishing = true;
         self.judge_midstream(true, sink);
+        self.report_skipped(sink);
         let hs = &self.conn.handshake;
         let upgraded = hs.status == Some(101) && hs.accept_valid == Some(true);
         self.conn.is_websocket = upgraded || self.frames_seen_any();
