@@ -223,19 +223,17 @@ fn http_features_from_real_peers() {
 }
 
 fn analyze_conv(conv: &Conv) -> Analysis {
+    analyze_conv_with(conv, Limits::default())
+}
+
+fn analyze_conv_with(conv: &Conv, limits: Limits) -> Analysis {
     let frames: Vec<_> = conv
         .packets
         .iter()
         .map(|p| link_frame(LinkType::Ethernet, p))
         .collect();
     let bytes = pcap(LinkType::Ethernet, &frames, Endian::Little, false);
-    pipeline::analyze_reader(
-        "test",
-        std::io::Cursor::new(bytes),
-        Limits::default(),
-        &mut NullSink,
-    )
-    .unwrap()
+    pipeline::analyze_reader("test", std::io::Cursor::new(bytes), limits, &mut NullSink).unwrap()
 }
 
 /// Hand-made hostile case: perfect frames both ways, but the SYN was
@@ -440,4 +438,36 @@ fn a_long_first_frame_does_not_stop_detection() {
             big.len()
         )]
     );
+}
+
+/// Bytes held undecided count against `--max-buffered-total`: under a tight
+/// cap they are dropped (and reported) sooner, and detection still finds
+/// the frames after them.
+#[test]
+fn undecided_bytes_count_against_the_buffer_cap() {
+    let mut conv = Conv::new("10.0.0.1:40000", "10.0.0.2:80", 1, 2);
+    let big = frame(Opcode::Binary, true, &[7; 40 << 10], None);
+    for chunk in big.chunks(8 << 10) {
+        conv.s2c(chunk);
+    }
+    for _ in 0..2 {
+        conv.c2s(&frame(Opcode::Text, true, b"c", Some([1, 2, 3, 4])));
+        conv.s2c(&frame(Opcode::Text, true, b"s", None));
+    }
+    let limits = Limits {
+        max_buffered_total: 16 << 10,
+        ..Limits::default()
+    };
+    let a = analyze_conv_with(&conv, limits);
+    let c = &a.connections[0];
+    assert!(c.is_websocket);
+    assert_eq!((c.stats.c2s.messages, c.stats.s2c.messages), (2, 2));
+    assert!(
+        c.anomalies[0]
+            .detail
+            .starts_with(&format!("{} bytes s2c", big.len()))
+    );
+    // With the default cap the whole first frame is held and then decoded.
+    let a = analyze_conv(&conv);
+    assert_eq!(a.connections[0].stats.s2c.messages, 3);
 }
