@@ -1,11 +1,22 @@
 //! HTTP/1.1 message framing for one direction of a connection (RFC 9112):
-//! header blocks parsed with httparse, bodies skipped by Content-Length or
-//! chunked coding, so that keep-alive exchanges and the upgrade request are
-//! found wherever they are in the stream.
+//! header blocks parsed with httparse, bodies skipped (never buffered) by
+//! Content-Length or chunked coding with trailers, or read until close, so
+//! that keep-alive and pipelined exchanges and the upgrade request are found
+//! wherever they are in the stream. The caller sets each body's framing
+//! from the head ([`HttpParser::expect_body`]): HEAD, 1xx, 204 and 304
+//! responses have none, and an interim 1xx is followed by the final
+//! response to the same request.
+//!
+//! [`request_line`] and [`status_line`] say whether bytes start HTTP at
+//! all: the whole start line is checked, with any method token (RFC 9110
+//! §9.1), so that detection needs evidence without a list of methods.
 //!
 //! A header block is buffered up to a cap; a block cut by a gap (snaplen,
-//! loss) is parsed leniently: the start line and every complete header line
-//! before the gap are kept and the block is marked incomplete.
+//! loss) is parsed leniently: the start line (or what is whole of it) and
+//! every complete header line before the gap are kept and the block is
+//! marked incomplete. Obsolete line folding (RFC 9112 §5.2) is replaced by
+//! one SP, as a recipient may do, rather than rejected: the folded value
+//! is still the sender's, and rejecting would lose the whole exchange.
 
 pub mod handshake;
 
