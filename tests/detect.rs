@@ -471,3 +471,24 @@ fn undecided_bytes_count_against_the_buffer_cap() {
     let a = analyze_conv(&conv);
     assert_eq!(a.connections[0].stats.s2c.messages, 3);
 }
+
+/// A request line sent one byte per segment is still a request (and is
+/// judged in linear time).
+#[test]
+fn a_start_line_one_byte_per_segment() {
+    let mut conv = Conv::new("10.0.0.1:40000", "10.0.0.2:80", 1, 2);
+    conv.handshake();
+    let target = format!("/{}", "a".repeat(3000));
+    let req = format!("M-SEARCH {target} HTTP/1.1\r\n\r\n");
+    for b in req.as_bytes() {
+        conv.c2s(&[*b]);
+    }
+    conv.s2c(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let a = analyze_conv(&conv);
+    let x = &a.connections[0].http_exchanges[0];
+    assert_eq!(
+        (x.method.as_str(), x.target.as_str(), x.status),
+        ("M-SEARCH", target.as_str(), Some(200))
+    );
+    assert_eq!(x.request_packet.0, 4);
+}

@@ -623,13 +623,26 @@ impl Session {
         if probe.framing {
             probe.follow(data);
         } else {
-            let room = (MAX_START_LINE + 2).saturating_sub(probe.prefix.len());
-            probe
-                .prefix
-                .extend_from_slice(&data[..data.len().min(room)]);
-            match classify(&probe.prefix) {
+            let before = probe.prefix.len();
+            let room = (MAX_START_LINE + 2).saturating_sub(before);
+            let added = &data[..data.len().min(room)];
+            probe.prefix.extend_from_slice(added);
+            // A start line sent a few bytes per segment: the prefix is
+            // judged again only when a line could have ended, while it is
+            // short, or when it doubled (linear work, not quadratic).
+            let after = probe.prefix.len();
+            let judge_now = added.contains(&b'\n')
+                || before < 64
+                || before.leading_zeros() != after.leading_zeros()
+                || after >= MAX_START_LINE;
+            let detected = if judge_now {
+                classify(&probe.prefix)
+            } else {
+                Detected::NeedMore
+            };
+            match detected {
                 Detected::HttpRequest | Detected::HttpResponse => {
-                    let request = classify(&probe.prefix) == Detected::HttpRequest;
+                    let request = detected == Detected::HttpRequest;
                     self.phases[i] = Phase::Probe(probe);
                     return self.start_http(side, request, sink);
                 }
