@@ -492,3 +492,52 @@ fn a_start_line_one_byte_per_segment() {
     );
     assert_eq!(x.request_packet.0, 4);
 }
+
+/// RFC 9110 §7.8: the 101 names the protocol. Without its Upgrade header
+/// (a broken server) the request's names it; `websocket` is matched as a
+/// case-insensitive token in a list; the request's method is kept.
+#[test]
+fn what_a_101_switches_to() {
+    let run = |request: &str, response: &str| {
+        let mut conv = Conv::new("10.0.0.1:40000", "10.0.0.2:80", 1, 2);
+        conv.handshake();
+        conv.c2s(request.as_bytes());
+        conv.s2c(response.as_bytes());
+        conv.c2s(&frame(Opcode::Text, true, b"x", None));
+        conv.s2c(&[0x88, 0x7f, 1, 2, 3]);
+        let a = analyze_conv(&conv);
+        a.connections[0].clone()
+    };
+    let c = run(
+        "POST /attach HTTP/1.1\r\nConnection: keep-alive,\r\n Upgrade\r\nUpgrade: tcp\r\n\r\n",
+        "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\n\r\n",
+    );
+    assert_eq!(
+        (c.protocol, c.upgraded_to.as_deref()),
+        (Protocol::Upgraded, Some("tcp"))
+    );
+    assert_eq!(
+        (c.stats.c2s.upgraded_bytes, c.stats.s2c.upgraded_bytes),
+        (3, 5)
+    );
+    assert_eq!(c.http_exchanges[0].method, "POST");
+    let c = run(
+        "GET /x HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: TLS/1.2, HTTP/1.1\r\n\r\n",
+        "HTTP/1.1 101 Switching\r\nUpgrade: TLS/1.2, HTTP/1.1\r\nConnection: Upgrade\r\n\r\n",
+    );
+    assert_eq!(c.upgraded_to.as_deref(), Some("TLS/1.2, HTTP/1.1"));
+    // WebSocket in a token list, any case: WebSocket, with its violations
+    // (no key, no accept, an unmasked client frame) but no complaint about
+    // a Connection header that is there on a second line.
+    let c = run(
+        "GET /ws HTTP/1.1\r\nConnection: keep-alive\r\nConnection: Upgrade\r\nUpgrade: foo, WebSocket\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        "HTTP/1.1 101 OK\r\nupgrade: WEBSOCKET\r\nconnection: upgrade\r\n\r\n",
+    );
+    assert_eq!(c.protocol, Protocol::Websocket);
+    assert!(
+        c.violations.iter().all(|v| !v.contains("Connection")),
+        "{:?}",
+        c.violations
+    );
+    assert!(c.violations.iter().any(|v| v.contains("Sec-WebSocket-Key")));
+}
