@@ -77,11 +77,29 @@ fn mismatches(name: &str) -> Vec<String> {
         if !websocket && (h["is_websocket"] == true || h["protocol"] == "websocket") {
             errs.push(format!("{at}: {app} reported as WebSocket"));
         }
+        let frames = ["c2s", "s2c"].map(|d| h["stats"][d]["frames"].as_u64().unwrap_or(0));
+        if !websocket && frames != [0, 0] {
+            errs.push(format!(
+                "{at}: {frames:?} WebSocket frames decoded in {app}"
+            ));
+        }
         let violations = h["violations"].as_array().map_or(0, Vec::len);
         if !websocket && violations > 0 {
             errs.push(format!(
                 "{at}: {violations} WebSocket violation(s) on {app}, first: {}",
                 h["violations"][0]
+            ));
+        }
+    }
+
+    // The text report never says a connection both opened with a captured
+    // SYN and was picked up mid-stream.
+    let mut text = Vec::new();
+    wsinspect::report::text::write(&analysis, &mut text).unwrap();
+    for block in String::from_utf8(text).unwrap().split("\nConnection ") {
+        if block.contains("TCP SYN (connection opened)") && block.contains("mid-stream") {
+            errs.push(format!(
+                "text report: both a captured SYN and mid-stream: {block}"
             ));
         }
     }

@@ -1,13 +1,40 @@
-//! HTTP/1.1 header-block parser over arbitrary bytes cut at arbitrary points.
+//! HTTP/1.1 header-block parser over arbitrary bytes cut at arbitrary points,
+//! and the detection of start lines and mid-stream frames on the same bytes.
 //! First byte: request/response and chunk size; the rest is the stream.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use wsinspect::http::{HttpEvent, HttpParser};
+use wsinspect::analysis::detect::{Detected, FrameProbe, classify};
+use wsinspect::http::{HttpEvent, HttpParser, LineMatch, request_line, status_line};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&ctl, mut rest)) = data.split_first() else {
         return;
     };
+    // Start-line detection is consistent across cuts: a prefix that is
+    // not a start line never becomes one with more bytes, and a whole line
+    // stays whole.
+    let half = &rest[..rest.len() / 2];
+    for f in [request_line, status_line] {
+        match f(half) {
+            LineMatch::No | LineMatch::Yes => assert_eq!(f(half), f(rest)),
+            LineMatch::Partial => {}
+        }
+    }
+    // (A TLS record header is judged on its first bytes: not monotone.)
+    if !matches!(classify(half), Detected::NeedMore | Detected::Tls) {
+        assert_eq!(classify(half), classify(rest));
+    }
+    // Mid-stream frame following gives the same answer however the bytes
+    // are cut.
+    let mut whole = FrameProbe::default();
+    whole.push(rest);
+    let mut cut = FrameProbe::default();
+    cut.push(half);
+    cut.push(&rest[half.len()..]);
+    assert_eq!(
+        (whole.frames, whole.fin_frames, whole.masked, whole.failed),
+        (cut.frames, cut.fin_frames, cut.masked, cut.failed)
+    );
     let mut p = HttpParser::new(ctl & 1 == 0, 4096);
     let chunk = usize::from(ctl >> 1).max(1);
     let mut pkt = 0;

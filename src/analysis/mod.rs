@@ -5,6 +5,7 @@
 //! packets, and events go out to an [`EventSink`] as they happen (NDJSON
 //! streams them); [`Analyzer::finish`] returns the whole model.
 
+pub mod detect;
 pub mod model;
 pub mod session;
 
@@ -38,8 +39,9 @@ pub struct Limits {
     /// Per-message limits.
     pub ws: WsLimits,
     /// Out-of-order memory buffered across *all* connections (bytes plus a
-    /// per-segment overhead); beyond it, the connection that pushed the
-    /// total over gives up its holes.
+    /// per-segment overhead), and bytes sessions hold while deciding what a
+    /// stream is; beyond it, the connection that pushed the total over gives
+    /// up its holes, then its undecided bytes.
     pub max_buffered_total: u64,
     /// Approximate memory of the records kept in the model (messages,
     /// control frames, violations, anomalies, HTTP exchanges); beyond it
@@ -422,27 +424,45 @@ impl<'s> Analyzer<'s> {
         }
         let budget = model_budget(&self.limits, self.model_bytes, t.model_spent);
         t.session.budget = budget;
-        let cost_before = t.tcp.buffered_cost();
-        let session = &mut t.session;
-        let sink = &mut *self.sink;
+        let cost_before = t.tcp.buffered_cost() + t.session.held_cost();
+        if seg.flags.syn {
+            // The side's stream is seen from its first byte (issue 17: such
+            // a stream is never taken for WebSocket without an upgrade).
+            t.session.syn(t.tcp.side_of(seg.src));
+        }
         let at = At {
             src: packet,
             now: packet,
             ts,
         };
-        let mut deliver_at = |side: Side, piece: Piece<'_>, src: PacketNo, cause: GapCause| {
-            deliver(session, side, piece, At { src, ..at }, cause, sink)
+        let side = {
+            let session = &mut t.session;
+            let sink = &mut *self.sink;
+            let mut deliver_at = |side: Side, piece: Piece<'_>, src: PacketNo, cause: GapCause| {
+                deliver(session, side, piece, At { src, ..at }, cause, sink)
+            };
+            t.tcp.on_segment(seg, packet, ts, &mut deliver_at)
         };
-        let side = t.tcp.on_segment(seg, packet, ts, &mut deliver_at);
-        let mut cost_after = t.tcp.buffered_cost();
+        let mut cost_after = t.tcp.buffered_cost() + t.session.held_cost();
         let others = self.buffered_total.saturating_sub(cost_before);
-        if others.saturating_add(cost_after) > self.limits.max_buffered_total {
-            // Only this flow's buffer grew, so shedding its holes is enough
-            // to get back under the cap (or to hold nothing).
-            while others.saturating_add(cost_after) > self.limits.max_buffered_total
-                && t.tcp.shed(&mut deliver_at)
-            {
-                cost_after = t.tcp.buffered_cost();
+        let cap = self.limits.max_buffered_total;
+        if others.saturating_add(cost_after) > cap {
+            // Only this flow's buffer grew, so shedding its holes, then its
+            // undecided bytes, is enough to get back under the cap (or to
+            // hold nothing).
+            let held = t.session.held_cost();
+            let session = &mut t.session;
+            let sink = &mut *self.sink;
+            let mut deliver_at = |side: Side, piece: Piece<'_>, src: PacketNo, cause: GapCause| {
+                deliver(session, side, piece, At { src, ..at }, cause, sink)
+            };
+            while others.saturating_add(cost_after) > cap && t.tcp.shed(&mut deliver_at) {
+                cost_after = t.tcp.buffered_cost() + held;
+            }
+            cost_after = t.tcp.buffered_cost() + t.session.held_cost();
+            if others.saturating_add(cost_after) > cap {
+                t.session.shed_held(&mut *self.sink);
+                cost_after = t.tcp.buffered_cost() + t.session.held_cost();
             }
         }
         self.buffered_total = others.saturating_add(cost_after);
@@ -632,7 +652,8 @@ impl<'s> Analyzer<'s> {
         if self.flows.get(&t.key) == Some(&slot) {
             self.flows.remove(&t.key);
         }
-        self.buffered_total = self.buffered_total.saturating_sub(t.tcp.buffered_cost());
+        let held = t.tcp.buffered_cost() + t.session.held_cost();
+        self.buffered_total = self.buffered_total.saturating_sub(held);
         let budget = model_budget(&self.limits, self.model_bytes, t.model_spent);
         t.session.budget = budget;
         let sink = &mut *self.sink;
@@ -977,6 +998,7 @@ fn empty_connection(id: u32, tcp: &TcpConn, ts: Timestamp, packet: PacketNo) -> 
         tcp_events: Vec::new(),
         tls: None,
         encapsulation: Vec::new(),
+        upgraded_to: None,
         stats: ConnStats::default(),
     }
 }

@@ -132,6 +132,14 @@ pub struct DirStats {
     pub out_of_order: u64,
     /// TCP bytes never captured (loss or snaplen).
     pub missing_bytes: u64,
+    /// Bytes sent after a `101` switched the connection to a protocol other
+    /// than WebSocket (`Upgrade: tcp`, `h2c`, ...), not interpreted.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub upgraded_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Counters for both directions.
@@ -163,6 +171,9 @@ pub enum Protocol {
     Http,
     /// TLS that was not decrypted.
     Tls,
+    /// HTTP/1.x that a `101` switched to a protocol other than WebSocket
+    /// (RFC 9110 §7.8), named in [`Connection::upgraded_to`].
+    Upgraded,
     /// Nothing recognised.
     Unknown,
 }
@@ -265,6 +276,10 @@ pub struct Connection {
     /// traffic.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub encapsulation: Vec<EncapRoute>,
+    /// The `Upgrade` header of a `101` that switched to something other
+    /// than WebSocket, as sent (a token list, e.g. `tcp`, `h2c`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upgraded_to: Option<String>,
     /// Counters.
     pub stats: ConnStats,
 }
@@ -295,6 +310,16 @@ pub struct UnsupportedTunnel {
 }
 
 impl Connection {
+    /// Method of the request that carried the WebSocket upgrade (the
+    /// handshake does not keep it; the exchange does).
+    pub fn upgrade_method(&self) -> Option<&str> {
+        let packet = self.handshake.request_packet?;
+        self.http_exchanges
+            .iter()
+            .find(|x| x.request_packet.0 == packet)
+            .map(|x| x.method.as_str())
+    }
+
     /// It carried something wsinspect understands (HTTP, WebSocket, TLS):
     /// only such connections are reported.
     pub fn reported(&self) -> bool {

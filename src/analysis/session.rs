@@ -1,18 +1,31 @@
-//! The per-connection application state machine: HTTP → WebSocket.
+//! The per-connection application state machine: HTTP → WebSocket (or
+//! another upgrade).
 //!
 //! ```text
-//!   each side:  Detect ──"GET …"/"HTTP/1."──► Http ──upgrade request──► AwaitResponse
-//!                 │                           ▲  │                        │   │
-//!                 │ plausible frame header     │  └──101 (server side)──┐ │   │ non-101: replay held bytes
-//!                 ▼ (mid-stream pickup)        └───────────────────────┼─┼───┘
-//!                 Ws ◄──────────────────────────────────────────────────┴─┘ 101: replay held bytes
-//!                 (anything else) ──► Unknown(n): detection retried on the next
-//!                                     pieces (a capture may start inside a frame
-//!                                     or a body), then given up
+//!   each side:  Detect ──first bytes──► Probe (held, with provenance)
+//!                                         │ classify(): request / status line ──► Http
+//!                                         │ still a prefix of one ─────────────► (stay, hold more)
+//!                                         │ other bytes, SYN captured ──────────► Unknown(n)
+//!                                         │ other bytes, picked up later: frames
+//!                                         │   followed (FrameProbe), both sides
+//!                                         │   judged together ── judge() ──────► Ws (held replayed)
+//!                                         ▼                        No ─────────► Unknown(n)
+//!   Http ──upgrade request (any Upgrade)──► AwaitResponse
+//!     ▲  │                                   │   │
+//!     │  └──101 Upgrade: websocket (server)──┼──►│ Ws ◄── held client bytes replayed as frames
+//!     │     101 Upgrade: other ──────────────┼──►│ Upgraded (bytes counted, never framed)
+//!     └──── non-101 final: held bytes replayed as HTTP ◄┘
+//!   1xx interim responses (100, 103) leave the exchange waiting for its final one.
+//!   Unknown(n): detection retried on the next pieces (a capture may start
+//!   inside a frame or a body), up to DETECT_ATTEMPTS, then given up.
 //! ```
 //!
-//! A side whose first bytes are just `H` (the start of `HEAD ` and of
-//! `HTTP/1.`) is held in `Sniff` until its next bytes decide.
+//! Evidence rules (issue 17, `analysis/detect.rs`): a side whose SYN was
+//! captured and whose first bytes were not an upgrade is never WebSocket;
+//! without SYN, frames must tile the stream from a piece boundary with
+//! valid headers and opposite masking on the two sides, several of them
+//! ([`super::detect::judge`]). A side of a connection already judged
+//! WebSocket joins it when its first bytes start like a frame of its role.
 //!
 //! A connection whose first bytes are a TLS record goes through
 //! [`TlsConnection`] first: the same machine then runs on the decrypted
@@ -22,14 +35,18 @@
 //! Bytes after the 101 response in the same segment belong to the frame
 //! decoder (the "tail" of the handshake). Client bytes sent after an
 //! upgrade request are held (bounded) until the response says whether they
-//! are frames or another HTTP request.
+//! are frames, another protocol's bytes, or another HTTP request.
 
+use super::detect::{Detected, FrameProbe, MidStream, SideEvidence, classify, judge};
 use super::model::{Connection, HttpExchange, Protocol, TlsNote, TlsSummary};
 use super::{EventSink, Limits, SinkEvent};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::{Direction, Role, Side};
-use crate::http::handshake::has_token;
-use crate::http::{Head, HttpEvent, HttpParser, looks_like_request, looks_like_response};
+use crate::http::handshake::{has_token, header_value};
+use crate::http::{
+    Head, HttpEvent, HttpParser, LineMatch, MAX_START_LINE, looks_like_request, request_line,
+    status_line,
+};
 use crate::tcp::Piece;
 use crate::tls::{KeyLog, TlsConnection, TlsOutput};
 use crate::violation::{Anomaly, AnomalyKind, Violation, ViolationKind};
@@ -48,6 +65,12 @@ const SCRATCH_EVENTS: usize = 16;
 /// Bytes held on the client side while the upgrade response is awaited.
 const MAX_HELD: usize = 1 << 20;
 
+/// Bytes of one side held while its protocol is undecided (a start line
+/// cut across segments, or frames awaiting enough evidence); beyond this
+/// the evidence so far decides, or the bytes are dropped and detection
+/// starts again at the side's next piece.
+const MAX_PROBE: usize = 128 << 10;
+
 #[derive(Debug)]
 enum Held {
     Data(Vec<u8>, PacketNo, PacketNo, Timestamp),
@@ -60,15 +83,117 @@ enum Phase {
     Http(HttpParser),
     AwaitResponse(HttpParser, Vec<Held>, usize),
     Ws(Box<WsStream>),
-    /// The first bytes are a prefix of both a request and a status line
-    /// (`H`: `HEAD ` or `HTTP/1.`); they are held with their provenance
-    /// until the next bytes tell which.
-    Sniff(Vec<u8>, At),
+    /// Undecided: the bytes so far are held with their provenance while
+    /// they are a prefix of a start line, or while they run as frames
+    /// without enough evidence yet (see [`super::detect`]).
+    Probe(Box<Probe>),
+    /// After a `101` to something other than WebSocket: bytes are counted,
+    /// never interpreted.
+    Upgraded,
     /// Nothing recognised yet in this many pieces; detection is retried at
     /// the next pieces (a capture may start in the middle of a frame or a
     /// body), up to [`DETECT_ATTEMPTS`].
     Unknown(u8),
     Opaque,
+}
+
+/// One side's bytes while its protocol is being decided.
+#[derive(Debug, Default)]
+struct Probe {
+    held: Vec<Held>,
+    bytes: usize,
+    /// The first bytes, for [`classify`].
+    prefix: Vec<u8>,
+    /// Once the bytes are not HTTP: they are followed as frames from
+    /// several piece boundaries at once (the capture may start inside a
+    /// frame whose bogus header would swallow the real frames after it).
+    framing: bool,
+    alts: Vec<Alt>,
+    /// Earlier failed attempts on this side.
+    attempts: u8,
+}
+
+/// Frames followed from one held piece on.
+#[derive(Debug)]
+struct Alt {
+    /// Index in [`Probe::held`] of the piece the frames start at.
+    from: usize,
+    frames: FrameProbe,
+}
+
+/// Frame runs followed at once per side.
+const MAX_ALTS: usize = 4;
+
+impl Probe {
+    /// Held bytes and the packet that completed the last of them.
+    fn held_bytes(held: &[Held]) -> (u64, Option<PacketNo>) {
+        let bytes = held
+            .iter()
+            .map(|h| match h {
+                Held::Data(d, ..) => d.len() as u64,
+                Held::Gap(..) => 0,
+            })
+            .sum();
+        let last = held.iter().rev().find_map(|h| match h {
+            Held::Data(_, _, now, _) => Some(*now),
+            Held::Gap(..) => None,
+        });
+        (bytes, last)
+    }
+
+    /// The run with the most whole frames (the earliest on a tie).
+    fn best(&self) -> Option<&Alt> {
+        self.alts
+            .iter()
+            .rev()
+            .max_by_key(|a| (a.frames.frames, a.frames.fin_frames))
+    }
+
+    /// Follows the newest held piece in every run, and starts a run at it.
+    fn follow(&mut self, data: &[u8]) {
+        for a in &mut self.alts {
+            a.frames.push(data);
+        }
+        self.alts.retain(|a| a.frames.failed.is_none());
+        if self.alts.len() >= MAX_ALTS {
+            // Make room by dropping the oldest run without a whole frame.
+            if let Some(i) = self.alts.iter().position(|a| a.frames.frames == 0) {
+                self.alts.remove(i);
+            }
+        }
+        if self.alts.len() < MAX_ALTS {
+            let mut frames = FrameProbe::default();
+            frames.push(data);
+            if frames.failed.is_none() {
+                let from = self.held.len().saturating_sub(1);
+                self.alts.push(Alt { from, frames });
+            }
+        }
+    }
+}
+
+/// Whether a side's stream was seen from its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// No SYN seen (yet) and no bytes: not known.
+    Unknown,
+    /// Its SYN was captured and no byte delivered yet.
+    Syn,
+    /// Its SYN was captured and the first piece was data: seen whole.
+    Whole,
+    /// Picked up later (no SYN, or bytes missing before the first piece).
+    Joined,
+}
+
+/// The mid-stream WebSocket question for a connection without handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MidState {
+    /// Undecided.
+    Open,
+    /// Decided WebSocket on framing evidence.
+    Ws,
+    /// Decided not WebSocket (contradicting evidence).
+    Refused,
 }
 
 /// Pieces of an unrecognised stream on which detection is tried.
@@ -114,6 +239,16 @@ pub struct Session {
     ws_after_request: bool,
     /// The WebSocket events of the piece being handled (reused).
     ws_scratch: Vec<WsEvent>,
+    /// Per side: seen from its first byte or not.
+    start: [Start; 2],
+    midstream: MidState,
+    /// A `101` switched to a protocol other than WebSocket.
+    upgraded: bool,
+    /// [`Self::finish`] is running: no more bytes will come.
+    finishing: bool,
+    /// Per side: bytes dropped undecoded before detection found frames (a
+    /// capture that starts inside a frame), and the last packet of them.
+    skipped: [(u64, Option<PacketNo>); 2],
     /// Model memory this session may still fill (bytes, estimated); set by
     /// the analyzer before each call, which reads back what was spent.
     /// Records that do not fit are streamed to the sink but not kept.
@@ -178,11 +313,16 @@ fn plausible_frame(data: &[u8]) -> Option<bool> {
     .then_some(h.mask.is_some())
 }
 
-/// Bytes that could start a request as well as a response: detection
-/// waits for more. Only a strict prefix of both `HEAD ` and `HTTP/1.`
-/// qualifies, so at most one byte is ever held.
-fn ambiguous_start(data: &[u8]) -> bool {
-    looks_like_request(data) && looks_like_response(data)
+/// A start line that a gap cut short, with enough of it to tell: a method
+/// token and its space (`true`, a request), or `HTTP/1.` (a response).
+fn cut_start_line(prefix: &[u8]) -> Option<bool> {
+    let request = request_line(prefix) == LineMatch::Partial && prefix.contains(&b' ');
+    let response = status_line(prefix) == LineMatch::Partial && prefix.len() >= 7;
+    match (request, response) {
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        _ => None,
+    }
 }
 
 /// The piece starts a run of plausible frames with one masking (client or
@@ -231,6 +371,11 @@ impl Session {
             tls_notes: Vec::new(),
             ws_after_request: false,
             ws_scratch: Vec::new(),
+            start: [Start::Unknown; 2],
+            midstream: MidState::Open,
+            upgraded: false,
+            finishing: false,
+            skipped: [(0, None); 2],
             budget: u64::MAX,
             dropped: [0; 3],
             kept_message_cost: 0,
@@ -266,8 +411,32 @@ impl Session {
         self.frames_seen_any() || self.conn.handshake.seen || !self.conn.http_exchanges.is_empty()
     }
 
+    /// A SYN from `side` was captured: its stream is seen from the start
+    /// unless bytes are found missing before its first piece.
+    pub fn syn(&mut self, side: Side) {
+        if self.start[side.idx()] == Start::Unknown {
+            self.start[side.idx()] = Start::Syn;
+        }
+    }
+
+    /// Mid-stream WebSocket may be considered: no side was seen from its
+    /// start (a side whose SYN was captured would have shown the upgrade).
+    fn midstream_possible(&self) -> bool {
+        self.midstream == MidState::Open
+            && !self
+                .start
+                .iter()
+                .any(|s| matches!(s, Start::Syn | Start::Whole))
+    }
+
     /// Feeds one in-order piece of `side`'s TCP stream.
     pub fn piece(&mut self, side: Side, piece: Piece<'_>, at: At, sink: &mut dyn EventSink) {
+        let st = &mut self.start[side.idx()];
+        match (*st, &piece) {
+            (Start::Syn, Piece::Data(d)) if !d.is_empty() => *st = Start::Whole,
+            (Start::Syn, Piece::Gap(_)) | (Start::Unknown, _) => *st = Start::Joined,
+            _ => {}
+        }
         if self.tls.is_none()
             && matches!(self.phases[side.idx()], Phase::Detect)
             && let Piece::Data(d) = &piece
@@ -353,22 +522,22 @@ impl Session {
         if data.is_empty() {
             return;
         }
-        match self.phases[side.idx()] {
-            Phase::Detect if ambiguous_start(data) => {
-                self.phases[side.idx()] = Phase::Sniff(data.to_vec(), at);
-                return;
-            }
-            Phase::Sniff(..) => return self.sniffed(side, data, at, sink),
-            Phase::Detect => self.detect(side, data, 0),
-            Phase::Unknown(n) if n < DETECT_ATTEMPTS => self.detect(side, data, n),
-            _ => {}
+        if matches!(self.phases[side.idx()], Phase::Detect | Phase::Probe(_))
+            || matches!(self.phases[side.idx()], Phase::Unknown(n) if n < DETECT_ATTEMPTS)
+        {
+            return self.probe_data(side, data, at, sink);
         }
         if !looks_like_request(data) {
             self.ws_without_request(side);
         }
         let i = side.idx();
         match &mut self.phases[i] {
-            Phase::Detect | Phase::Sniff(..) | Phase::Unknown(_) | Phase::Opaque => {}
+            Phase::Unknown(_) => self.skip(side, data.len() as u64, Some(at.now)),
+            Phase::Detect | Phase::Probe(_) | Phase::Opaque => {}
+            Phase::Upgraded => {
+                let dir = self.dir_of(side);
+                self.conn.stats.dir_mut(dir).upgraded_bytes += data.len() as u64;
+            }
             Phase::Ws(ws) => {
                 let mut evs = std::mem::take(&mut self.ws_scratch);
                 ws.data(data, at.src, at.now, at.ts, &mut |e| evs.push(e));
@@ -385,15 +554,33 @@ impl Session {
     }
 
     fn gap(&mut self, side: Side, len: u64, at: At, sink: &mut dyn EventSink) {
-        self.now_ts = at.ts;
-        self.ws_without_request(side);
         let dir = self.dir_of(side);
         self.conn.stats.dir_mut(dir).missing_bytes += len;
+        self.counted_gap(side, len, at, sink);
+    }
+
+    /// A gap already counted in `missing_bytes` (also when replayed).
+    fn counted_gap(&mut self, side: Side, len: u64, at: At, sink: &mut dyn EventSink) {
+        self.now_ts = at.ts;
+        self.ws_without_request(side);
         let i = side.idx();
+        if let Phase::Probe(p) = &self.phases[i]
+            && !p.framing
+            && let Some(request) = cut_start_line(&p.prefix)
+        {
+            // A start line cut by the gap (snaplen, loss): HTTP, with the
+            // head kept as far as it was captured.
+            self.start_http(side, request, sink);
+        }
         match &mut self.phases[i] {
-            // The held prefix cannot be completed: detection starts again.
-            Phase::Sniff(..) => self.phases[i] = Phase::Detect,
-            Phase::Detect | Phase::Unknown(_) | Phase::Opaque => {}
+            // The held bytes cannot be continued: detection starts again
+            // after the hole, without them.
+            Phase::Probe(p) => {
+                let (bytes, last) = Probe::held_bytes(&p.held);
+                self.phases[i] = Phase::Unknown(p.attempts.saturating_add(1));
+                self.skip(side, bytes, last);
+            }
+            Phase::Detect | Phase::Unknown(_) | Phase::Opaque | Phase::Upgraded => {}
             Phase::Ws(ws) => {
                 let mut evs = std::mem::take(&mut self.ws_scratch);
                 ws.gap(len, at.now, at.ts, &mut |e| evs.push(e));
@@ -423,61 +610,268 @@ impl Session {
         }
     }
 
-    /// More bytes after an ambiguous start: the phase is chosen on both,
-    /// then each is fed with its own provenance (the head's first packet is
-    /// the one that carried the held bytes).
-    fn sniffed(&mut self, side: Side, data: &[u8], at: At, sink: &mut dyn EventSink) {
+    /// Bytes of a side whose protocol is undecided: held until a start
+    /// line decides (HTTP), or until [`judge`] decides on framing evidence
+    /// (mid-stream WebSocket), then replayed with their provenance.
+    fn probe_data(&mut self, side: Side, data: &[u8], at: At, sink: &mut dyn EventSink) {
         let i = side.idx();
-        let Phase::Sniff(mut held, held_at) = std::mem::replace(&mut self.phases[i], Phase::Detect)
-        else {
-            return;
+        if self.midstream == MidState::Ws && !matches!(self.phases[i], Phase::Probe(_)) {
+            return self.join_ws(side, data, at, sink);
+        }
+        let mut probe = match std::mem::replace(&mut self.phases[i], Phase::Opaque) {
+            Phase::Probe(p) => p,
+            Phase::Unknown(n) => Box::new(Probe {
+                attempts: n,
+                ..Probe::default()
+            }),
+            _ => Box::default(),
         };
-        let probe_len = data.len().min(16);
-        held.extend_from_slice(&data[..probe_len]);
-        if ambiguous_start(&held) {
-            held.truncate(held.len() - probe_len);
-            held.extend_from_slice(data);
-            self.phases[i] = Phase::Sniff(held, held_at);
-            return;
+        probe
+            .held
+            .push(Held::Data(data.to_vec(), at.src, at.now, at.ts));
+        probe.bytes += data.len();
+        if probe.framing {
+            probe.follow(data);
+        } else {
+            let before = probe.prefix.len();
+            let room = (MAX_START_LINE + 2).saturating_sub(before);
+            let added = &data[..data.len().min(room)];
+            probe.prefix.extend_from_slice(added);
+            // A start line sent a few bytes per segment: the prefix is
+            // judged again only when a line could have ended, while it is
+            // short, or when it doubled (linear work, not quadratic).
+            let after = probe.prefix.len();
+            let judge_now = added.contains(&b'\n')
+                || before < 64
+                || before.leading_zeros() != after.leading_zeros()
+                || after >= MAX_START_LINE;
+            let detected = if judge_now {
+                classify(&probe.prefix)
+            } else {
+                Detected::NeedMore
+            };
+            match detected {
+                Detected::HttpRequest | Detected::HttpResponse => {
+                    let request = detected == Detected::HttpRequest;
+                    self.phases[i] = Phase::Probe(probe);
+                    return self.start_http(side, request, sink);
+                }
+                Detected::NeedMore => {
+                    self.phases[i] = Phase::Probe(probe);
+                    return;
+                }
+                Detected::Tls | Detected::Other if !self.midstream_possible() => {
+                    self.phases[i] = Phase::Unknown(probe.attempts.saturating_add(1));
+                    return;
+                }
+                Detected::Tls | Detected::Other => {
+                    let mut frames = FrameProbe::default();
+                    for h in &probe.held {
+                        if let Held::Data(d, ..) = h {
+                            frames.push(d);
+                        }
+                    }
+                    probe.framing = true;
+                    if frames.failed.is_none() {
+                        probe.alts.push(Alt { from: 0, frames });
+                    }
+                }
+            }
         }
-        self.detect(side, &held, 0);
-        held.truncate(held.len() - probe_len);
-        if matches!(self.phases[i], Phase::Unknown(_)) {
-            return;
+        let failed = probe.framing && probe.alts.is_empty();
+        let full = probe.bytes > MAX_PROBE;
+        self.phases[i] = if failed {
+            let (bytes, last) = Probe::held_bytes(&probe.held);
+            self.skip(side, bytes, last);
+            Phase::Unknown(probe.attempts.saturating_add(1))
+        } else {
+            Phase::Probe(probe)
+        };
+        self.judge_midstream(full, sink);
+        if full
+            && self.midstream == MidState::Open
+            && let Phase::Probe(p) = &self.phases[i]
+        {
+            // Not enough evidence in the bytes one side may hold: they go,
+            // and detection starts again at this side's next piece.
+            let (bytes, last) = Probe::held_bytes(&p.held);
+            self.phases[i] = Phase::Unknown(p.attempts.saturating_add(1));
+            self.skip(side, bytes, last);
         }
-        self.data(side, &held, held_at, sink);
-        self.data(side, data, at, sink);
     }
 
-    /// Chooses the phase of a side from its first bytes.
-    fn detect(&mut self, side: Side, data: &[u8], attempts: u8) {
+    /// A side of a connection already decided WebSocket sends its first
+    /// bytes (or its first after unrecognised ones): frames if they start
+    /// like frames of its role, else detection is retried at its next piece
+    /// (the capture may have started inside a frame).
+    fn join_ws(&mut self, side: Side, data: &[u8], at: At, sink: &mut dyn EventSink) {
         let i = side.idx();
-        let other = side.other().idx();
-        let max = self.limits.max_header_bytes;
-        if looks_like_request(data) {
-            self.set_client(side);
-            self.phases[i] = Phase::Http(HttpParser::new(true, max));
-            if matches!(self.phases[other], Phase::Detect | Phase::Unknown(_)) {
-                self.phases[other] = Phase::Http(HttpParser::new(false, max));
-            }
-        } else if looks_like_response(data) {
-            self.set_client(side.other());
-            self.phases[i] = Phase::Http(HttpParser::new(false, max));
-            if matches!(self.phases[other], Phase::Detect | Phase::Unknown(_)) {
-                self.phases[other] = Phase::Http(HttpParser::new(true, max));
-            }
-        } else if let Some(masked) = plausible_stream(data) {
-            if masked {
-                self.set_client(side);
-            } else {
-                self.set_client(side.other());
-            }
+        let masked = self.client == Some(side);
+        if plausible_stream(data) == Some(masked) {
             self.phases[i] = Phase::Ws(Box::new(self.new_ws(side)));
-            if matches!(self.phases[other], Phase::Detect | Phase::Unknown(_)) {
-                self.phases[other] = Phase::Ws(Box::new(self.new_ws(side.other())));
-            }
+            self.data(side, data, at, sink);
         } else {
-            self.phases[i] = Phase::Unknown(attempts + 1);
+            let n = match self.phases[i] {
+                Phase::Unknown(n) => n,
+                _ => 0,
+            };
+            self.phases[i] = Phase::Unknown(n.saturating_add(1));
+            self.skip(side, data.len() as u64, Some(at.now));
+        }
+    }
+
+    /// A start line decided: `side` sends requests (`request`) or
+    /// responses, the other side the opposite; held bytes are replayed.
+    fn start_http(&mut self, side: Side, request: bool, sink: &mut dyn EventSink) {
+        let max = self.limits.max_header_bytes;
+        self.set_client(if request { side } else { side.other() });
+        let mut replay = Vec::new();
+        for (s, req) in [(side, request), (side.other(), !request)] {
+            let i = s.idx();
+            let held = match std::mem::replace(&mut self.phases[i], Phase::Opaque) {
+                Phase::Probe(p) => p.held,
+                Phase::Detect | Phase::Unknown(_) => Vec::new(),
+                other => {
+                    self.phases[i] = other;
+                    continue;
+                }
+            };
+            self.phases[i] = Phase::Http(HttpParser::new(req, max));
+            replay.push((s, held));
+        }
+        for (s, held) in replay {
+            self.replay(s, held, sink);
+        }
+    }
+
+    fn replay(&mut self, side: Side, held: Vec<Held>, sink: &mut dyn EventSink) {
+        for h in held {
+            match h {
+                Held::Data(d, src, now, ts) => self.data(side, &d, At { src, now, ts }, sink),
+                Held::Gap(n, now, ts) => self.counted_gap(side, n, At { src: now, now, ts }, sink),
+            }
+        }
+    }
+
+    /// Asks [`judge`] whether the connection is WebSocket picked up
+    /// mid-stream, once both sides are undecided; `last`: no more evidence
+    /// will come.
+    fn judge_midstream(&mut self, last: bool, sink: &mut dyn EventSink) {
+        if !self.midstream_possible() {
+            return;
+        }
+        fn evidence(p: &Phase) -> Option<SideEvidence<'_>> {
+            match p {
+                Phase::Detect => Some(SideEvidence::Silent),
+                Phase::Probe(pr) => Some(match pr.best() {
+                    Some(a) => SideEvidence::Probing(&a.frames),
+                    None => SideEvidence::Silent,
+                }),
+                Phase::Unknown(_) => Some(SideEvidence::NotFrames),
+                _ => None,
+            }
+        }
+        let (Some(a), Some(b)) = (evidence(&self.phases[0]), evidence(&self.phases[1])) else {
+            return;
+        };
+        match judge([a, b], last) {
+            MidStream::Wait => {}
+            // At a side's byte cap, "no" only means "not yet" (see
+            // probe_data); at the end or on contradicting masking it is final.
+            MidStream::No if last && !self.finishing => {}
+            MidStream::No => {
+                self.midstream = MidState::Refused;
+                for p in &mut self.phases {
+                    if let Phase::Probe(pr) = p
+                        && pr.framing
+                    {
+                        *p = Phase::Unknown(pr.attempts.saturating_add(1));
+                    }
+                }
+            }
+            MidStream::WebSocket { client } => {
+                self.midstream = MidState::Ws;
+                self.set_client(Side(client as u8));
+                let mut held = Vec::new();
+                for i in 0..2 {
+                    let side = Side(i as u8);
+                    if !matches!(self.phases[i], Phase::Probe(_)) {
+                        continue;
+                    }
+                    let ws = Phase::Ws(Box::new(self.new_ws(side)));
+                    if let Phase::Probe(pr) = std::mem::replace(&mut self.phases[i], ws) {
+                        // Bytes before the first frame boundary found are
+                        // not frames (the tail of one begun before the capture).
+                        let from = pr.best().map_or(0, |a| a.from);
+                        let mut pieces = pr.held;
+                        let rest = pieces.split_off(from.min(pieces.len()));
+                        let (bytes, last) = Probe::held_bytes(&pieces);
+                        self.skip(side, bytes, last);
+                        held.extend(rest.into_iter().map(|h| (side, h)));
+                    }
+                }
+                // Both sides in capture order, as they would have been
+                // handled had the evidence been there from the first byte.
+                held.sort_by_key(|(_, h)| match h {
+                    Held::Data(_, _, now, _) | Held::Gap(_, now, _) => now.0,
+                });
+                for (side, h) in held {
+                    self.replay(side, vec![h], sink);
+                }
+            }
+        }
+    }
+
+    /// Bytes held undecided (probes, and client bytes awaiting an upgrade's
+    /// answer), counted by the analyzer against `max_buffered_total`.
+    pub fn held_cost(&self) -> u64 {
+        self.phases
+            .iter()
+            .map(|p| match p {
+                Phase::Probe(pr) => pr.bytes as u64,
+                Phase::AwaitResponse(_, _, n) => *n as u64,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// The memory cap across connections was reached: undecided sides
+    /// decide on what they hold, or drop it and start again at their next
+    /// piece (reported like any skipped bytes).
+    pub fn shed_held(&mut self, sink: &mut dyn EventSink) {
+        self.judge_midstream(true, sink);
+        for i in 0..2 {
+            if let Phase::Probe(p) = &self.phases[i] {
+                let (bytes, last) = Probe::held_bytes(&p.held);
+                self.phases[i] = Phase::Unknown(p.attempts.saturating_add(1));
+                self.skip(Side(i as u8), bytes, last);
+            }
+        }
+    }
+
+    fn skip(&mut self, side: Side, bytes: u64, last: Option<PacketNo>) {
+        let s = &mut self.skipped[side.idx()];
+        s.0 = s.0.saturating_add(bytes);
+        if last.is_some() {
+            s.1 = last;
+        }
+    }
+
+    /// On a connection found to be WebSocket without its handshake, the
+    /// bytes dropped before frames were found are reported, never filled.
+    fn report_skipped(&mut self, sink: &mut dyn EventSink) {
+        if self.midstream != MidState::Ws {
+            return;
+        }
+        for i in 0..2 {
+            let (bytes, last) = std::mem::take(&mut self.skipped[i]);
+            if let (true, Some(packet)) = (bytes > 0, last) {
+                let dir = self.dir_of(Side(i as u8));
+                let detail = format!(
+                    "{bytes} bytes {dir} before the first recognised frame not decoded (the capture started inside a frame)"
+                );
+                self.anomaly(AnomalyKind::LostSync, Some(dir), packet, detail, sink);
+            }
         }
     }
 
@@ -558,9 +952,14 @@ impl Session {
             self.check_request(&head, first, sink);
         }
         let i = side.idx();
-        if upgrade || !head.complete {
-            // Wait for the response: the next bytes are frames after a 101
-            // and HTTP otherwise.
+        // RFC 9110 §7.8: a server switches only to a protocol the request's
+        // Upgrade named; any such request may be answered by a 101.
+        let any_upgrade = header_value(&head.headers, "upgrade").is_some();
+        // RFC 9110 §9.3.6: after a 2xx to CONNECT the connection is a tunnel.
+        let tunnel = head.method == "CONNECT";
+        if any_upgrade || tunnel || !head.complete {
+            // Wait for the response: the next bytes are frames (or another
+            // protocol) after a 101 and HTTP otherwise.
             self.upgrade_exchange = Some(idx);
             if let Phase::Http(p) = std::mem::replace(&mut self.phases[i], Phase::Opaque) {
                 self.phases[i] = Phase::AwaitResponse(p, Vec::new(), 0);
@@ -658,6 +1057,17 @@ impl Session {
         sink: &mut dyn EventSink,
     ) {
         let status = head.status.unwrap_or(0);
+        if (100..200).contains(&status) && status != 101 {
+            // RFC 9110 §15.2: an interim response (100 Continue, 103 Early
+            // Hints) precedes the final one, which the exchange reports.
+            if let Phase::Http(p) = &mut self.phases[side.idx()] {
+                p.expect_body(&head, None);
+            }
+            return;
+        }
+        if status == 101 && !self.is_websocket_101(&head) {
+            return self.switch_to_other(side, &head, first, at);
+        }
         let idx = self.pending.pop_front();
         let method = idx
             .and_then(|i| self.conn.http_exchanges.get(i))
@@ -669,6 +1079,12 @@ impl Session {
             x.response_complete = head.complete;
         }
         let answers_upgrade = idx.is_some() && idx == self.upgrade_exchange;
+        if method.as_deref() == Some("CONNECT") && (200..300).contains(&status) {
+            if answers_upgrade {
+                self.upgrade_exchange = None;
+            }
+            return self.open_tunnel(side, sink);
+        }
         let is_upgrade = answers_upgrade && self.conn.handshake.seen;
         if status == 101 || is_upgrade {
             if !self.conn.handshake.seen
@@ -707,6 +1123,93 @@ impl Session {
         }
     }
 
+    /// RFC 9110 §9.3.6: a 2xx to CONNECT makes the connection a tunnel to
+    /// the named host; what runs in it (TLS for wss, HTTP, WebSocket) is a
+    /// new stream from its first byte, detected again, TLS included. Client
+    /// bytes held while the answer was awaited are replayed into it.
+    fn open_tunnel(&mut self, server: Side, sink: &mut dyn EventSink) {
+        self.last_request = None;
+        self.set_client(server.other());
+        self.phases[server.idx()] = Phase::Detect;
+        let client = server.other();
+        let held = match std::mem::replace(&mut self.phases[client.idx()], Phase::Detect) {
+            Phase::AwaitResponse(_, held, _) => held,
+            _ => Vec::new(),
+        };
+        for h in held {
+            match h {
+                Held::Data(d, src, now, ts) => {
+                    self.piece(client, Piece::Data(&d), At { src, now, ts }, sink)
+                }
+                Held::Gap(n, now, ts) => {
+                    self.counted_gap(client, n, At { src: now, now, ts }, sink)
+                }
+            }
+        }
+    }
+
+    /// RFC 9110 §7.8: a 101 switches to what its `Upgrade` header names:
+    /// WebSocket when that lists `websocket`. Without the header (a broken
+    /// server, or a head the capture cut short), the request decides: what
+    /// its `Upgrade` named, if captured; otherwise WebSocket, the upgrade
+    /// this tool exists for, with the cut reported as an anomaly.
+    fn is_websocket_101(&self, head: &Head) -> bool {
+        if header_value(&head.headers, "upgrade").is_some() {
+            return has_token(&head.headers, "upgrade", "websocket");
+        }
+        if self.conn.handshake.seen {
+            return true;
+        }
+        match self.last_request.as_ref() {
+            Some((r, _)) if header_value(&r.headers, "upgrade").is_some() => {
+                has_token(&r.headers, "upgrade", "websocket")
+            }
+            _ => true,
+        }
+    }
+
+    /// A 101 to another protocol (`tcp`, `h2c`, `TLS/1.2`, ...): the
+    /// exchange gets its status, and every later byte on both sides is
+    /// counted, never framed.
+    fn switch_to_other(&mut self, server: Side, head: &Head, first: PacketNo, at: At) {
+        let idx = self.pending.pop_front();
+        let request_upgrade = idx
+            .and_then(|i| self.conn.http_exchanges.get(i))
+            .and(self.last_request.as_ref())
+            .and_then(|(r, _)| header_value(&r.headers, "upgrade"));
+        if let Some(x) = idx.and_then(|i| self.conn.http_exchanges.get_mut(i)) {
+            x.status = Some(101);
+            x.response_packet = Some(first);
+            x.response_ts = Some(at.ts);
+            x.response_complete = head.complete;
+        }
+        if idx.is_some() && idx == self.upgrade_exchange {
+            self.upgrade_exchange = None;
+        }
+        self.upgraded = true;
+        self.conn.upgraded_to = header_value(&head.headers, "upgrade").or(request_upgrade);
+        self.last_request = None;
+        self.set_client(server.other());
+        self.phases[server.idx()] = Phase::Upgraded;
+        let client = server.other().idx();
+        match std::mem::replace(&mut self.phases[client], Phase::Upgraded) {
+            Phase::AwaitResponse(_, held, _) => {
+                // (gaps among them were counted as missing when held)
+                let bytes: usize = held
+                    .iter()
+                    .map(|h| match h {
+                        Held::Data(d, ..) => d.len(),
+                        Held::Gap(..) => 0,
+                    })
+                    .sum();
+                self.conn.stats.c2s.upgraded_bytes += bytes as u64;
+            }
+            // A request head still in progress ends before the switch.
+            Phase::Http(p) if !p.idle() => self.phases[client] = Phase::Http(p),
+            _ => {}
+        }
+    }
+
     fn switch_to_ws(
         &mut self,
         server: Side,
@@ -715,12 +1218,18 @@ impl Session {
         sink: &mut dyn EventSink,
     ) {
         self.check_accept(first, sink);
-        if head.complete
-            && !(has_token(&head.headers, "upgrade", "websocket")
-                && has_token(&head.headers, "connection", "upgrade"))
-        {
-            let detail =
-                "101 response without Upgrade: websocket and Connection: Upgrade".to_string();
+        // RFC 6455 §4.2.2 step 5: both fields, each a token list (RFC 9110
+        // §7.6.1, §7.8), in any case and over any number of lines.
+        let missing: Vec<&str> = [
+            ("upgrade", "websocket", "Upgrade: websocket"),
+            ("connection", "upgrade", "Connection: Upgrade"),
+        ]
+        .into_iter()
+        .filter(|(name, token, _)| !has_token(&head.headers, name, token))
+        .map(|(_, _, what)| what)
+        .collect();
+        if head.complete && !missing.is_empty() {
+            let detail = format!("101 response lacks {}", missing.join(", "));
             self.violation(
                 ViolationKind::BadUpgradeResponse,
                 Some(Direction::ServerToClient),
@@ -772,7 +1281,9 @@ impl Session {
         for h in held {
             match h {
                 Held::Data(d, src, now, ts) => self.data(client, &d, At { src, now, ts }, sink),
-                Held::Gap(n, now, ts) => self.gap(client, n, At { src: now, now, ts }, sink),
+                Held::Gap(n, now, ts) => {
+                    self.counted_gap(client, n, At { src: now, now, ts }, sink)
+                }
             }
         }
         self.now_ts = now_ts;
@@ -895,11 +1406,16 @@ impl Session {
                 self.release_held(Side(i as u8), false, sink);
             }
         }
+        self.finishing = true;
+        self.judge_midstream(true, sink);
+        self.report_skipped(sink);
         let hs = &self.conn.handshake;
         let upgraded = hs.status == Some(101) && hs.accept_valid == Some(true);
         self.conn.is_websocket = upgraded || self.frames_seen_any();
         self.conn.protocol = if self.conn.is_websocket {
             Protocol::Websocket
+        } else if self.upgraded {
+            Protocol::Upgraded
         } else if self.recognised() {
             Protocol::Http
         } else {

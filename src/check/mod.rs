@@ -570,7 +570,8 @@ fn rejected_upgrade(rule: &Rule, c: &Connection, out: &mut Vec<Finding>) {
             c,
             h.response_packet.map(PacketNo),
             format!(
-                "upgrade request GET {} answered {status} {}",
+                "upgrade request {} {} answered {status} {}",
+                c.upgrade_method().unwrap_or("?"),
                 h.request_target.as_deref().unwrap_or(""),
                 h.reason.as_deref().unwrap_or("")
             )

@@ -416,6 +416,7 @@ fn protocol_name(p: Protocol) -> &'static str {
         Protocol::Websocket => "websocket",
         Protocol::Http => "http",
         Protocol::Tls => "tls",
+        Protocol::Upgraded => "upgraded",
         Protocol::Unknown => "unknown",
     }
 }

@@ -1,11 +1,22 @@
 //! HTTP/1.1 message framing for one direction of a connection (RFC 9112):
-//! header blocks parsed with httparse, bodies skipped by Content-Length or
-//! chunked coding, so that keep-alive exchanges and the upgrade request are
-//! found wherever they are in the stream.
+//! header blocks parsed with httparse, bodies skipped (never buffered) by
+//! Content-Length or chunked coding with trailers, or read until close, so
+//! that keep-alive and pipelined exchanges and the upgrade request are found
+//! wherever they are in the stream. The caller sets each body's framing
+//! from the head ([`HttpParser::expect_body`]): HEAD, 1xx, 204 and 304
+//! responses have none, and an interim 1xx is followed by the final
+//! response to the same request.
+//!
+//! [`request_line`] and [`status_line`] say whether bytes start HTTP at
+//! all: the whole start line is checked, with any method token (RFC 9110
+//! §9.1), so that detection needs evidence without a list of methods.
 //!
 //! A header block is buffered up to a cap; a block cut by a gap (snaplen,
-//! loss) is parsed leniently: the start line and every complete header line
-//! before the gap are kept and the block is marked incomplete.
+//! loss) is parsed leniently: the start line (or what is whole of it) and
+//! every complete header line before the gap are kept and the block is
+//! marked incomplete. Obsolete line folding (RFC 9112 §5.2) is replaced by
+//! one SP, as a recipient may do, rather than rejected: the folded value
+//! is still the sender's, and rejecting would lose the whole exchange.
 
 pub mod handshake;
 
@@ -59,23 +70,165 @@ pub struct HttpParser {
     lost: bool,
 }
 
-/// Methods that open a request line (RFC 9110 §9 plus common extensions).
-const METHODS: [&str; 9] = [
-    "GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE ",
-];
+/// Longest request or status line looked at when deciding whether a
+/// stream is HTTP (RFC 9112 §3: recipients should support request lines of
+/// at least 8000 octets).
+pub const MAX_START_LINE: usize = 8192;
 
-/// True when `data` starts like an HTTP request line.
-pub fn looks_like_request(data: &[u8]) -> bool {
-    METHODS.iter().any(|m| {
-        data.starts_with(m.as_bytes())
-            || (data.len() < m.len() && m.as_bytes().starts_with(data) && !data.is_empty())
-    })
+/// Longest method token taken for HTTP: the set is open (RFC 9110 §9.1) but
+/// registered and extension methods are short; a longer run of token bytes
+/// is text of another protocol or a body.
+pub const MAX_METHOD: usize = 64;
+
+/// How far a byte prefix matches a start line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineMatch {
+    /// A whole, well-formed line ends within the prefix.
+    Yes,
+    /// Every byte so far fits, but the line has not ended yet.
+    Partial,
+    /// It cannot be such a line.
+    No,
 }
 
-/// True when `data` starts like an HTTP/1.x status line.
+/// RFC 9110 §5.6.2: `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Bytes of a request-target (RFC 9112 §3.2): visible ASCII; raw bytes
+/// above 0x7f are tolerated as many servers do.
+fn is_target_byte(b: u8) -> bool {
+    (0x21..=0x7e).contains(&b) || b >= 0x80
+}
+
+/// `b` starts with `lit`, or is a strict prefix of it.
+fn literal(b: &[u8], lit: &[u8]) -> LineMatch {
+    let n = b.len().min(lit.len());
+    if b[..n] != lit[..n] {
+        LineMatch::No
+    } else if n < lit.len() {
+        LineMatch::Partial
+    } else {
+        LineMatch::Yes
+    }
+}
+
+/// Matches `HTTP/1.` DIGIT at the start of `b`; returns the bytes used.
+fn version(b: &[u8]) -> Result<usize, LineMatch> {
+    match literal(b, b"HTTP/1.") {
+        LineMatch::Yes => {}
+        other => return Err(other),
+    }
+    match b.get(7) {
+        None => Err(LineMatch::Partial),
+        Some(d) if d.is_ascii_digit() => Ok(8),
+        Some(_) => Err(LineMatch::No),
+    }
+}
+
+/// Matches the line end (CRLF, or a bare LF as RFC 9112 §2.2 lets a
+/// recipient accept) at the start of `b`.
+fn line_end(b: &[u8]) -> LineMatch {
+    match b {
+        [] | [b'\r'] => LineMatch::Partial,
+        [b'\n', ..] | [b'\r', b'\n', ..] => LineMatch::Yes,
+        _ => LineMatch::No,
+    }
+}
+
+/// A line must end within [`MAX_START_LINE`] bytes (the input is cut
+/// there), so that the answer on a prefix never contradicts the answer on
+/// more bytes.
+fn bounded(m: LineMatch, len: usize) -> LineMatch {
+    if m == LineMatch::Partial && len >= MAX_START_LINE {
+        LineMatch::No
+    } else {
+        m
+    }
+}
+
+/// RFC 9112 §3: `request-line = method SP request-target SP HTTP-version
+/// CRLF`, the method any token (RFC 9110 §9.1: the set is extensible, e.g.
+/// `PROPFIND`, `M-SEARCH`, `RPC_IN_DATA`). The whole line is checked, not
+/// the method name, so that other text protocols (`A001 LOGIN ...`,
+/// `EHLO ...`) do not pass.
+pub fn request_line(b: &[u8]) -> LineMatch {
+    let b = &b[..b.len().min(MAX_START_LINE)];
+    let m = (|| {
+        let method = b.iter().take_while(|&&c| is_tchar(c)).count();
+        if method > MAX_METHOD {
+            return LineMatch::No;
+        }
+        let Some(&sp) = b.get(method) else {
+            return LineMatch::Partial;
+        };
+        if method == 0 || sp != b' ' {
+            return LineMatch::No;
+        }
+        let t = method + 1;
+        let target = b[t..].iter().take_while(|&&c| is_target_byte(c)).count();
+        let Some(&sp) = b.get(t + target) else {
+            return LineMatch::Partial;
+        };
+        if target == 0 || sp != b' ' {
+            return LineMatch::No;
+        }
+        let v = t + target + 1;
+        match version(&b[v..]) {
+            Ok(n) => line_end(&b[v + n..]),
+            Err(m) => m,
+        }
+    })();
+    bounded(m, b.len())
+}
+
+/// RFC 9112 §4: `status-line = HTTP-version SP status-code SP
+/// [reason-phrase] CRLF`; a missing SP before an empty reason is tolerated.
+pub fn status_line(b: &[u8]) -> LineMatch {
+    let b = &b[..b.len().min(MAX_START_LINE)];
+    let m = (|| {
+        let v = match version(b) {
+            Ok(n) => n,
+            Err(m) => return m,
+        };
+        match b.get(v) {
+            None => return LineMatch::Partial,
+            Some(b' ') => {}
+            Some(_) => return LineMatch::No,
+        }
+        for i in v + 1..v + 4 {
+            match b.get(i) {
+                None => return LineMatch::Partial,
+                Some(d) if d.is_ascii_digit() => {}
+                Some(_) => return LineMatch::No,
+            }
+        }
+        let rest = &b[v + 4..];
+        match rest.first() {
+            None => LineMatch::Partial,
+            Some(b' ') => {
+                let reason = rest[1..]
+                    .iter()
+                    .take_while(|&&c| c == b'\t' || c == b' ' || is_target_byte(c))
+                    .count();
+                line_end(&rest[1 + reason..])
+            }
+            Some(_) => line_end(rest),
+        }
+    })();
+    bounded(m, b.len())
+}
+
+/// True when `data` starts with a request line or could still become one.
+pub fn looks_like_request(data: &[u8]) -> bool {
+    !data.is_empty() && request_line(data) != LineMatch::No
+}
+
+/// True when `data` starts with an HTTP/1.x status line or could still
+/// become one.
 pub fn looks_like_response(data: &[u8]) -> bool {
-    data.starts_with(b"HTTP/1.")
-        || (!data.is_empty() && data.len() < 7 && b"HTTP/1.".starts_with(data))
+    !data.is_empty() && status_line(data) != LineMatch::No
 }
 
 impl HttpParser {
@@ -105,13 +258,21 @@ impl HttpParser {
                 || status == 204
                 || status == 304
                 || request_method == Some("HEAD"));
-        let chunked = handshake::has_token(&head.headers, "transfer-encoding", "chunked");
-        let length = handshake::header_value(&head.headers, "content-length")
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length; a
+        // response whose last coding is not chunked is read until close.
+        let te = handshake::header_value(&head.headers, "transfer-encoding");
+        let last_coding = te
+            .as_deref()
+            .and_then(|v| v.rsplit(',').next())
+            .map(str::trim);
+        let chunked = last_coding.is_some_and(|c| c.eq_ignore_ascii_case("chunked"));
+        let length = content_length(&head.headers);
         self.body = if no_body {
             Body::None
         } else if chunked {
             Body::ChunkSize(Vec::new())
+        } else if te.is_some() && !self.is_request {
+            Body::UntilClose
         } else if let Some(n) = length {
             if n == 0 { Body::None } else { Body::Length(n) }
         } else if self.is_request {
@@ -286,6 +447,16 @@ impl HttpParser {
     }
 }
 
+/// RFC 9112 §6.3 item 5: a Content-Length that is a list of one repeated
+/// value (several header lines, or `5, 5`) is that value; differing or
+/// invalid values are no length.
+fn content_length(headers: &[Header]) -> Option<u64> {
+    let v = handshake::header_value(headers, "content-length")?;
+    let mut values = v.split(',').map(|x| x.trim().parse::<u64>().ok());
+    let first = values.next()??;
+    values.all(|x| x == Some(first)).then_some(first)
+}
+
 fn find_double_crlf(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
 }
@@ -344,10 +515,15 @@ fn parse_with_httparse(block: &[u8], is_request: bool) -> Option<Head> {
 fn parse_lenient(block: &[u8], is_request: bool, complete: bool) -> Option<Head> {
     let text = String::from_utf8_lossy(block);
     let mut lines: Vec<&str> = text.split("\r\n").collect();
-    if !complete && !text.ends_with("\r\n") {
-        lines.pop(); // the last line was cut
+    if !complete && !text.ends_with("\r\n") && lines.len() > 1 {
+        lines.pop(); // the last header line was cut
     }
     let first = lines.first()?;
+    if lines.len() == 1 && !complete && !text.ends_with("\r\n") {
+        // The start line itself was cut: keep what is whole in it (the
+        // method and target followed by their space, the status code).
+        return cut_start(first, is_request);
+    }
     let mut parts = first.splitn(3, ' ');
     let (a, b, c) = (parts.next()?, parts.next()?, parts.next().unwrap_or(""));
     let mut head = Head {
@@ -372,12 +548,50 @@ fn parse_lenient(block: &[u8], is_request: bool, complete: bool) -> Option<Head>
         head.reason = c.to_string();
     }
     for line in lines.iter().skip(1).filter(|l| !l.is_empty()) {
+        // RFC 9112 §5.2: obs-fold (a line starting with SP or HTAB)
+        // continues the previous field value; it is replaced by one SP.
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = head.headers.last_mut() {
+                let more = line.trim();
+                if !more.is_empty() {
+                    last.value.push(' ');
+                    last.value.push_str(more);
+                }
+            }
+            continue;
+        }
         if let Some((name, value)) = line.split_once(':') {
             head.headers.push(Header {
                 name: name.trim().to_string(),
                 value: value.trim().to_string(),
             });
         }
+    }
+    Some(head)
+}
+
+/// What a start line cut short still says.
+fn cut_start(line: &str, is_request: bool) -> Option<Head> {
+    let mut parts = line.split(' ');
+    let (a, b) = (parts.next()?, parts.next()?);
+    let mut head = Head {
+        method: String::new(),
+        target: String::new(),
+        status: None,
+        reason: String::new(),
+        headers: vec![],
+        complete: false,
+    };
+    if is_request {
+        // The target is whole only if the space after it was captured.
+        parts.next()?;
+        head.method = a.to_string();
+        head.target = b.to_string();
+    } else {
+        if !a.starts_with("HTTP/") || b.len() != 3 {
+            return None;
+        }
+        head.status = Some(b.parse().ok()?);
     }
     Some(head)
 }
@@ -445,5 +659,129 @@ mod tests {
         let mut p = HttpParser::new(true, 64);
         let (_, ev) = p.push(&[b'G', b'E', b'T', b' '].repeat(40), 1);
         assert!(matches!(ev, Some(HttpEvent::Invalid(_))));
+    }
+    fn heads(p: &mut HttpParser, data: &[u8], method: &str) -> Vec<Head> {
+        let mut out = vec![];
+        let mut rest = data;
+        while !rest.is_empty() {
+            let (used, ev) = p.push(rest, 1);
+            if let Some(HttpEvent::Head(h, _)) = ev {
+                p.expect_body(&h, Some(method));
+                out.push(h);
+            }
+            if used == 0 {
+                break;
+            }
+            rest = &rest[used..];
+        }
+        out
+    }
+
+    /// Every split of `data` in two gives the same heads.
+    fn heads_at_every_cut(is_request: bool, data: &[u8], method: &str) -> Vec<Head> {
+        let whole = heads(&mut HttpParser::new(is_request, 1 << 16), data, method);
+        for cut in 0..data.len() {
+            let mut p = HttpParser::new(is_request, 1 << 16);
+            let mut h = heads(&mut p, &data[..cut], method);
+            h.extend(heads(&mut p, &data[cut..], method));
+            assert_eq!(h, whole, "cut {cut}");
+        }
+        whole
+    }
+
+    #[test]
+    fn pipelined_requests_with_bodies_and_any_method() {
+        let data = b"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nGET /PROPFIND /dav/ HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n4;ext=1\r\nGET \r\n0\r\nX-Trailer: 1\r\n\r\nRPC_IN_DATA /rpc HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\nokM-SEARCH * HTTP/1.1\r\n\r\n";
+        let got: Vec<_> = heads_at_every_cut(true, data, "GET")
+            .into_iter()
+            .map(|h| (h.method, h.target))
+            .collect();
+        let want = [
+            ("POST", "/a"),
+            ("PROPFIND", "/dav/"),
+            ("RPC_IN_DATA", "/rpc"),
+            ("M-SEARCH", "*"),
+        ];
+        assert_eq!(got.len(), want.len(), "{got:?}");
+        for ((m, t), (wm, wt)) in got.iter().zip(want) {
+            assert_eq!((m.as_str(), t.as_str()), (wm, wt));
+        }
+    }
+
+    #[test]
+    fn interim_responses_and_bodiless_responses() {
+        let data = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\nHTTP/1.1 304 Not Modified\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nHTTP/1.1 200 OK\r\n\r\n";
+        let statuses: Vec<_> = heads_at_every_cut(false, data, "GET")
+            .iter()
+            .map(|h| h.status.unwrap())
+            .collect();
+        // The response not chunked-last runs until close: the last
+        // "response" is its body.
+        assert_eq!(statuses, [100, 204, 103, 304, 200, 200]);
+    }
+
+    #[test]
+    fn head_response_has_no_body() {
+        let data = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+        let statuses: Vec<_> = heads_at_every_cut(false, data, "HEAD")
+            .iter()
+            .map(|h| h.status.unwrap())
+            .collect();
+        assert_eq!(statuses, [200, 404]);
+    }
+
+    #[test]
+    fn a_huge_body_is_skipped_not_buffered() {
+        let mut p = HttpParser::new(true, 1 << 16);
+        let head = b"RPC_IN_DATA /rpc/rpcproxy.dll HTTP/1.1\r\nContent-Length: 1073741824\r\n\r\n";
+        assert_eq!(heads(&mut p, head, "GET").len(), 1);
+        let chunk = vec![b'G'; 64 << 10];
+        for _ in 0..64 {
+            assert!(heads(&mut p, &chunk, "GET").is_empty());
+        }
+        assert!(p.buf.capacity() < 1 << 16, "{}", p.buf.capacity());
+        assert_eq!(p.body, Body::Length((1 << 30) - (64 << 16)));
+    }
+
+    #[test]
+    fn obs_fold_is_replaced_by_a_space() {
+        let data = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nX-Long: a\r\n \tb\r\nConnection: keep-alive,\r\n Upgrade\r\n\r\n";
+        let h = heads_at_every_cut(false, data, "GET").remove(0);
+        assert_eq!(
+            handshake::header_value(&h.headers, "x-long").as_deref(),
+            Some("a b")
+        );
+        assert!(handshake::has_token(&h.headers, "connection", "upgrade"));
+        assert_eq!(h.headers.len(), 3);
+    }
+
+    #[test]
+    fn start_lines_are_checked_whole() {
+        assert_eq!(
+            request_line(b"RPC_OUT_DATA /x HTTP/1.1\r\n"),
+            LineMatch::Yes
+        );
+        assert_eq!(request_line(b"RPC_OUT_DATA /x HTTP/1"), LineMatch::Partial);
+        assert_eq!(request_line(b"A001 LOGIN a b\r\n"), LineMatch::No);
+        assert_eq!(request_line(&[b'A'; MAX_METHOD + 1]), LineMatch::No);
+        assert_eq!(request_line(b"GET /\x00 HTTP/1.1\r\n"), LineMatch::No);
+        assert_eq!(status_line(b"HTTP/1.1 101\r\n"), LineMatch::Yes);
+        assert_eq!(status_line(b"HTTP/1.1 1O1 x\r\n"), LineMatch::No);
+        assert!(!looks_like_request(b"\x81\x05hello"));
+        assert!(looks_like_response(b"HTTP/1."));
+    }
+
+    #[test]
+    fn content_length_lists() {
+        let h = |v: &str| {
+            vec![Header {
+                name: "Content-Length".into(),
+                value: v.into(),
+            }]
+        };
+        assert_eq!(content_length(&h("5")), Some(5));
+        assert_eq!(content_length(&h("5, 5")), Some(5));
+        assert_eq!(content_length(&h("5, 6")), None);
+        assert_eq!(content_length(&h("x")), None);
     }
 }

@@ -60,9 +60,10 @@ fn handshake_text(c: &Connection) -> String {
         None => "accept not checked",
     };
     format!(
-        "{} → {}  GET {} → {} {}, {accept}, subprotocol: {}, extensions: {}",
+        "{} → {}  {} {} → {} {}, {accept}, subprotocol: {}, extensions: {}",
         c.client,
         c.server,
+        c.upgrade_method().unwrap_or("?"),
         h.request_target.as_deref().unwrap_or("?"),
         h.status
             .map(|s| s.to_string())

@@ -2,7 +2,9 @@
 //! happened, the way the reference article walks through its capture.
 
 use super::count;
-use crate::analysis::model::{AlpnState, Analysis, Connection, TcpEnd, TcpEventKind, TlsSummary};
+use crate::analysis::model::{
+    AlpnState, Analysis, Connection, Protocol, TcpEnd, TcpEventKind, TlsSummary,
+};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Direction;
 use crate::ws::frame::{CloseCode, Opcode};
@@ -263,6 +265,9 @@ fn encapsulation(c: &Connection, out: &mut impl Write) -> io::Result<()> {
 
 fn verdict(c: &Connection) -> String {
     let h = &c.handshake;
+    if c.protocol == Protocol::Upgraded {
+        return format!("HTTP, upgraded to {}", upgraded_to(c));
+    }
     if let (Some(t), false) = (&c.tls, c.is_websocket || h.seen) {
         return match &t.reason {
             Some(why) => format!("TLS, not decrypted: {why}"),
@@ -282,8 +287,23 @@ fn verdict(c: &Connection) -> String {
     }
 }
 
+fn upgraded_to(c: &Connection) -> &str {
+    c.upgraded_to.as_deref().unwrap_or("an unnamed protocol")
+}
+
 fn handshake_summary(c: &Connection, out: &mut impl Write) -> io::Result<()> {
     let h = &c.handshake;
+    if c.protocol == Protocol::Upgraded {
+        return writeln!(
+            out,
+            "  upgraded to {} by a 101: {} {} bytes, {} {} bytes after the switch (not interpreted)",
+            upgraded_to(c),
+            Direction::ClientToServer.arrow(),
+            c.stats.c2s.upgraded_bytes,
+            Direction::ServerToClient.arrow(),
+            c.stats.s2c.upgraded_bytes
+        );
+    }
     if !h.seen {
         if c.is_websocket {
             // With the SYN captured the stream was seen from its start: its
@@ -302,7 +322,8 @@ fn handshake_summary(c: &Connection, out: &mut impl Write) -> io::Result<()> {
     }
     writeln!(
         out,
-        "  upgrade request: GET {}{}",
+        "  upgrade request: {} {}{}",
+        c.upgrade_method().unwrap_or("?"),
         h.request_target.as_deref().unwrap_or("?"),
         if h.request_complete {
             ""

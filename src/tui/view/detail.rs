@@ -90,6 +90,7 @@ fn connection<'a>(app: &App, a: &'a Analysis, c: &'a Connection) -> (String, Vec
         (true, _) => "WebSocket",
         (false, crate::analysis::model::Protocol::Tls) => "TLS",
         (false, crate::analysis::model::Protocol::Http) => "HTTP",
+        (false, crate::analysis::model::Protocol::Upgraded) => "HTTP, upgraded",
         _ => "TCP",
     };
     l.push(Line::from(vec![
