@@ -37,6 +37,7 @@ use crate::ws::WsStream;
 use crate::ws::deflate::DeflateParams;
 use crate::ws::frame::{FrameHeader, Opcode};
 use crate::ws::message::{ControlFrame, FrameInfo, Message, WsContext, WsEvent};
+use crate::ws::pingwatch::PingWatch;
 use std::collections::VecDeque;
 use std::mem::size_of;
 use std::net::SocketAddr;
@@ -114,6 +115,8 @@ pub struct Session {
     ws_after_request: bool,
     /// The WebSocket events of the piece being handled (reused).
     ws_scratch: Vec<WsEvent>,
+    /// Pings awaiting their pong, across both directions.
+    pings: PingWatch,
     /// Model memory this session may still fill (bytes, estimated); set by
     /// the analyzer before each call, which reads back what was spent.
     /// Records that do not fit are streamed to the sink but not kept.
@@ -225,6 +228,7 @@ impl Session {
             tls_notes: Vec::new(),
             ws_after_request: false,
             ws_scratch: Vec::new(),
+            pings: PingWatch::default(),
             budget: u64::MAX,
             dropped: [0; 3],
             kept_message_cost: 0,
@@ -385,6 +389,7 @@ impl Session {
             Phase::Sniff(..) => self.phases[i] = Phase::Detect,
             Phase::Detect | Phase::Unknown(_) | Phase::Opaque => {}
             Phase::Ws(ws) => {
+                self.pings.gap(dir);
                 let mut evs = std::mem::take(&mut self.ws_scratch);
                 ws.gap(len, at.now, at.ts, &mut |e| evs.push(e));
                 self.ws_events(evs, sink);
@@ -794,11 +799,16 @@ impl Session {
                     if c.opcode == Opcode::Close && self.conn.close_initiator.is_none() {
                         self.conn.close_initiator = Some(c.dir.sender());
                     }
+                    let unanswered = self.pings.control(&c);
                     sink.event(&self.conn, SinkEvent::Control(&c));
                     let reason = c.close_reason.as_ref().map_or(0, String::len);
                     let cost = size_of::<ControlFrame>() + c.payload_hex.len() + reason + 16;
                     if self.charge(cost as u64, 1) {
                         self.conn.control.push(c);
+                    }
+                    if let Some(v) = unanswered {
+                        let kind = ViolationKind::UnansweredPing;
+                        self.violation(kind, Some(v.dir), v.packet, v.detail, sink);
                     }
                 }
                 WsEvent::Violation(v) => self.push_violation(v, sink),

@@ -8,6 +8,7 @@ pub mod deflate;
 pub mod frame;
 pub mod mask;
 pub mod message;
+pub mod pingwatch;
 pub mod utf8;
 
 use crate::capture::{PacketNo, Timestamp};

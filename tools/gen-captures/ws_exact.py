@@ -7,7 +7,10 @@ that does not answer. Every peer logs what it sent; the truth file holds it.
 
 Writes into OUTDIR (captures/ws_exact/):
   takeover.pcap            whole connection, context takeover, c2s window
-                           2^10, s2c window 2^15, ~300 similar JSON texts
+                           2^10, s2c window 2^15, 300 similar JSON texts
+                           each way; message 150 carries 40 kB of fresh
+                           random text (more than a window), so the history
+                           becomes whole again after a cut
   takeover_midstream.pcap  the same without its first packets (editcap)
   takeover_loss.pcap       the same without three data packets mid-way
   no_takeover_midstream.pcap  client/server_no_context_takeover, cut too
@@ -20,7 +23,7 @@ Usage (as root, with tcpdump, editcap, `pip install websockets`, and
 `npm install ws` in NODE_DIR):
     python3 tools/gen-captures/ws_exact.py captures/ws_exact NODE_DIR
 """
-import asyncio, hashlib, json, os, random, signal, subprocess, sys, time
+import asyncio, base64, hashlib, json, os, random, signal, subprocess, sys, time
 
 import websockets
 from websockets.extensions.permessage_deflate import (
@@ -44,7 +47,7 @@ def chat(rnd, i):
                        "price": round(rnd.uniform(10, 11), 4), "qty": rnd.randint(1, 500)})
 
 
-async def deflate_chat(port, sent, n, server_ext, client_ext):
+async def deflate_chat(port, sent, n, server_ext, client_ext, burst=()):
     async def handler(ws):
         rnd = random.Random(2)
         try:
@@ -60,6 +63,11 @@ async def deflate_chat(port, sent, n, server_ext, client_ext):
             rnd = random.Random(1)
             for i in range(n):
                 m = chat(rnd, i)
+                if i in burst:
+                    # Fresh, barely compressible text: once 2^window_bits
+                    # bytes of it passed, no later copy can reach history
+                    # older than it.
+                    m = json.dumps({"seq": i, "blob": base64.b64encode(rnd.randbytes(30000)).decode()})
                 sent["c2s"].append(entry(m))
                 await ws.send(m)
                 await ws.recv()
@@ -70,8 +78,10 @@ async def deflate_chat(port, sent, n, server_ext, client_ext):
 async def scenario_takeover(port, sent):
     ext_s = [ServerPerMessageDeflateFactory(server_max_window_bits=15, client_max_window_bits=10)]
     ext_c = [ClientPerMessageDeflateFactory(server_max_window_bits=15, client_max_window_bits=10)]
-    out = await deflate_chat(port, sent, 300, ext_s, ext_c)
-    return out | {"window_bits": {"c2s": 10, "s2c": 15}, "context_takeover": True}
+    burst = (150,)
+    out = await deflate_chat(port, sent, 300, ext_s, ext_c, burst)
+    return out | {"window_bits": {"c2s": 10, "s2c": 15}, "context_takeover": True,
+                  "fresh_text_messages": list(burst)}
 
 
 async def scenario_no_takeover(port, sent):
@@ -185,7 +195,7 @@ if __name__ == "__main__":
     n = packets(os.path.join(out, "takeover.pcap"))
     derive(out, "takeover", "takeover_midstream", [f"{n // 4}-{n}"],
            f"packets 1-{n // 4 - 1} (handshake and the first messages) removed", t)
-    mid = n // 2
+    mid = n // 3
     derive(out, "takeover", "takeover_loss", [f"1-{mid - 1}", f"{mid + 3}-{n}"],
            f"packets {mid}-{mid + 2} removed (loss inside the compressed stream)", t)
     t = record("no_takeover", scenario_no_takeover, out, 9412)
