@@ -577,6 +577,168 @@ mod tests {
         assert_eq!(n, RATIO_FLOOR);
     }
 
+    /// Inflates one message; `None` when it was marked undecodable (then
+    /// the exact prefix handed on is checked against `want` here).
+    fn inflate_checked(inf: &mut Inflater, data: &[u8], want: &[u8]) -> Option<Vec<u8>> {
+        let mut got = Vec::new();
+        inf.start_message();
+        inf.push(data, u64::MAX, &mut |b| got.extend_from_slice(b))
+            .unwrap();
+        inf.finish_message(u64::MAX, &mut |b| got.extend_from_slice(b))
+            .unwrap();
+        match inf.unknown_history() {
+            None => Some(got),
+            Some(u) => {
+                let (first, n) = u.unknown.expect("inflated");
+                assert_eq!(
+                    got.len() as u64,
+                    first,
+                    "exact bytes stop at the first unknown one"
+                );
+                assert_eq!(got[..], want[..got.len()], "the exact prefix is exact");
+                assert!(n >= 1 && first + n <= want.len() as u64);
+                assert_eq!(
+                    inf.out_this_message(),
+                    want.len() as u64,
+                    "length stays exact"
+                );
+                None
+            }
+        }
+    }
+
+    /// Messages made of a few recurring words and fresh random bytes, so
+    /// that back-references across messages are common.
+    fn messages() -> impl Strategy<Value = Vec<Vec<u8>>> {
+        let word = prop::sample::select(vec![
+            &b"{\"type\":\"tick\","[..],
+            b"\"price\":",
+            b"\"user\":\"alice\"",
+            b"websocket ",
+            b"}",
+        ]);
+        let piece = prop_oneof![
+            3 => word.prop_map(|w| w.to_vec()),
+            1 => prop::collection::vec(any::<u8>(), 1..40),
+            1 => prop::collection::vec(any::<u8>(), 0..3000),
+        ];
+        let message = prop::collection::vec(piece, 0..12).prop_map(|ps| ps.concat());
+        prop::collection::vec(message, 1..40)
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// A connection picked up after its first `k` messages: every
+        /// message is either byte-exact or marked undecodable (with an exact
+        /// prefix and an exact length), never wrong; and once 32 KiB of
+        /// exact output followed the last unknown byte, every message is
+        /// exact again.
+        #[test]
+        fn mid_stream_is_exact_or_undecodable(ms in messages(), k in 0usize..20, level in 1u32..10) {
+            let mut c = Compress::new(Compression::new(level), false);
+            let wire: Vec<_> = ms.iter().map(|m| compress(&mut c, m)).collect();
+            let k = k.min(ms.len());
+            let mut inf = Inflater::mid_stream();
+            let mut known: u64 = 0;
+            for (m, z) in ms[k..].iter().zip(&wire[k..]) {
+                match inflate_checked(&mut inf, z, m) {
+                    Some(got) => {
+                        prop_assert_eq!(&got, m);
+                        known += m.len() as u64;
+                    }
+                    None => {
+                        prop_assert!(known < MAX_WINDOW as u64, "undecodable after a whole window");
+                        known = 0;
+                    }
+                }
+            }
+        }
+
+        /// Loss in the middle of a context-takeover stream: messages after
+        /// it are exact or undecodable, never wrong.
+        #[test]
+        fn after_loss_is_exact_or_undecodable(ms in messages(), lost in 0usize..40, level in 1u32..10) {
+            let mut c = Compress::new(Compression::new(level), false);
+            let wire: Vec<_> = ms.iter().map(|m| compress(&mut c, m)).collect();
+            let mut inf = Inflater::new(false);
+            for (i, (m, z)) in ms.iter().zip(&wire).enumerate() {
+                if i == lost {
+                    inf.lose_history(HistoryLoss::Gap);
+                    continue;
+                }
+                if let Some(got) = inflate_checked(&mut inf, z, m) {
+                    prop_assert_eq!(&got, m);
+                } else {
+                    prop_assert!(i > lost);
+                }
+            }
+        }
+    }
+
+    /// The twin is dropped once a whole window of exact output followed
+    /// the last unknown byte; until then it runs.
+    #[test]
+    fn twin_lives_until_the_window_is_whole() {
+        let mut c = Compress::new(Compression::default(), false);
+        let old = compress(&mut c, b"the history nobody captured");
+        let _ = old;
+        let uses_old = compress(&mut c, b"the history nobody captured, again");
+        let mut inf = Inflater::mid_stream();
+        assert!(
+            inflate_checked(&mut inf, &uses_old, b"the history nobody captured, again").is_none()
+        );
+        assert!(inf.history_incomplete());
+        // 40 KiB of fresh bytes: literals, all known.
+        let fresh: Vec<u8> = (0..40_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let z = compress(&mut c, &fresh);
+        assert_eq!(
+            inflate_checked(&mut inf, &z, &fresh).as_deref(),
+            Some(&fresh[..])
+        );
+        assert!(!inf.history_incomplete());
+        let again = compress(&mut c, b"the history nobody captured");
+        assert_eq!(
+            inflate_checked(&mut inf, &again, b"the history nobody captured").as_deref(),
+            Some(&b"the history nobody captured"[..])
+        );
+    }
+
+    /// Without context takeover, a side decodes at once after loss.
+    #[test]
+    fn no_takeover_decodes_at_once() {
+        let m = b"same same same same";
+        let z = {
+            let mut c = Compress::new(Compression::default(), false);
+            compress(&mut c, m)
+        };
+        let mut inf = Inflater::new(true);
+        inf.lose_history(HistoryLoss::Gap);
+        assert_eq!(inflate_checked(&mut inf, &z, m).as_deref(), Some(&m[..]));
+    }
+
+    /// Corrupt messages in a row cost a bounded number of restarts: past
+    /// the free ones, a message is not inflated until enough input passed.
+    #[test]
+    fn restarts_are_bounded() {
+        let mut inf = Inflater::mid_stream();
+        let mut skipped = 0;
+        for _ in 0..100 {
+            inf.start_message();
+            let r = inf.push(&[0xff, 0xff, 0xff], 1 << 20, &mut |_| {});
+            if inf.unknown_history().is_some_and(|u| u.unknown.is_none()) {
+                skipped += 1;
+            } else {
+                assert!(r.is_err());
+            }
+        }
+        assert_eq!(skipped, 100 - FREE_RESTARTS as usize);
+    }
+
     #[test]
     fn params() {
         let p = DeflateParams::from_extensions(
