@@ -48,6 +48,9 @@ pub enum ViolationKind {
     InflateError,
     /// RFC 7692 §6.1: RSV1 on a continuation frame or a control frame.
     CompressedBitMisplaced,
+    /// §5.5.2: a ping the peer read (it answered a close sent after it)
+    /// got no pong.
+    UnansweredPing,
 }
 
 impl ViolationKind {
@@ -66,6 +69,7 @@ impl ViolationKind {
             InvalidUtf8 => "RFC 6455 §8.1",
             InflateError => "RFC 7692 §7.2.2",
             CompressedBitMisplaced => "RFC 7692 §6.1",
+            UnansweredPing => "RFC 6455 §5.5.2",
         }
     }
 }

@@ -611,8 +611,20 @@ fn h29_one_gigabyte_deflate_bomb() {
     assert!(z.len() < 2 << 20);
     let ext = "permessage-deflate";
     // A second compressed message follows on the same (taken-over)
-    // context: it cannot be decoded, and that is not the sender's fault.
-    let next = frame(0xc1, MASK, &[0x02, 0x00]);
+    // context and copies from the window the first one left: it cannot be
+    // decoded, and that is not the sender's fault.
+    let next = {
+        use flate2::{Compress, Compression, FlushCompress};
+        let mut c = Compress::new(Compression::best(), false);
+        let mut z = Vec::with_capacity(4096);
+        for _ in 0..2 {
+            z.clear();
+            c.compress_vec(&[0u8; 1024], &mut z, FlushCompress::Sync)
+                .unwrap();
+        }
+        z.truncate(z.len() - 4);
+        frame(0xc1, MASK, &z)
+    };
     let a = sandwich(ws_conn(
         40014,
         Some(ext),

@@ -54,6 +54,7 @@ use crate::ws::WsStream;
 use crate::ws::deflate::DeflateParams;
 use crate::ws::frame::{FrameHeader, Opcode};
 use crate::ws::message::{ControlFrame, FrameInfo, Message, WsContext, WsEvent};
+use crate::ws::pingwatch::PingWatch;
 use std::collections::VecDeque;
 use std::mem::size_of;
 use std::net::SocketAddr;
@@ -249,6 +250,8 @@ pub struct Session {
     /// Per side: bytes dropped undecoded before detection found frames (a
     /// capture that starts inside a frame), and the last packet of them.
     skipped: [(u64, Option<PacketNo>); 2],
+    /// Pings awaiting their pong, across both directions.
+    pings: PingWatch,
     /// Model memory this session may still fill (bytes, estimated); set by
     /// the analyzer before each call, which reads back what was spent.
     /// Records that do not fit are streamed to the sink but not kept.
@@ -376,6 +379,7 @@ impl Session {
             upgraded: false,
             finishing: false,
             skipped: [(0, None); 2],
+            pings: PingWatch::default(),
             budget: u64::MAX,
             dropped: [0; 3],
             kept_message_cost: 0,
@@ -563,6 +567,7 @@ impl Session {
     fn counted_gap(&mut self, side: Side, len: u64, at: At, sink: &mut dyn EventSink) {
         self.now_ts = at.ts;
         self.ws_without_request(side);
+        let dir = self.dir_of(side);
         let i = side.idx();
         if let Phase::Probe(p) = &self.phases[i]
             && !p.framing
@@ -582,6 +587,7 @@ impl Session {
             }
             Phase::Detect | Phase::Unknown(_) | Phase::Opaque | Phase::Upgraded => {}
             Phase::Ws(ws) => {
+                self.pings.gap(dir);
                 let mut evs = std::mem::take(&mut self.ws_scratch);
                 ws.gap(len, at.now, at.ts, &mut |e| evs.push(e));
                 self.ws_events(evs, sink);
@@ -1319,11 +1325,16 @@ impl Session {
                     if c.opcode == Opcode::Close && self.conn.close_initiator.is_none() {
                         self.conn.close_initiator = Some(c.dir.sender());
                     }
+                    let unanswered = self.pings.control(&c);
                     sink.event(&self.conn, SinkEvent::Control(&c));
                     let reason = c.close_reason.as_ref().map_or(0, String::len);
                     let cost = size_of::<ControlFrame>() + c.payload_hex.len() + reason + 16;
                     if self.charge(cost as u64, 1) {
                         self.conn.control.push(c);
+                    }
+                    if let Some(v) = unanswered {
+                        let kind = ViolationKind::UnansweredPing;
+                        self.violation(kind, Some(v.dir), v.packet, v.detail, sink);
                     }
                 }
                 WsEvent::Violation(v) => self.push_violation(v, sink),

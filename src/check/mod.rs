@@ -135,7 +135,7 @@ pub enum RuleError {
 /// Every violation kind with its report name. The match in
 /// [`kind_name`] is exhaustive, so a new kind fails to compile until it is
 /// listed here too.
-const ALL_KINDS: [ViolationKind; 18] = [
+const ALL_KINDS: [ViolationKind; 19] = [
     ViolationKind::BadAccept,
     ViolationKind::BadUpgradeResponse,
     ViolationKind::BadUpgradeRequest,
@@ -154,6 +154,7 @@ const ALL_KINDS: [ViolationKind; 18] = [
     ViolationKind::DataAfterClose,
     ViolationKind::InflateError,
     ViolationKind::CompressedBitMisplaced,
+    ViolationKind::UnansweredPing,
 ];
 
 /// The name a violation kind has in the JSON report (`snake_case`).
@@ -178,6 +179,7 @@ pub fn kind_name(k: ViolationKind) -> &'static str {
         DataAfterClose => "data_after_close",
         InflateError => "inflate_error",
         CompressedBitMisplaced => "compressed_bit_misplaced",
+        UnansweredPing => "unanswered_ping",
     }
 }
 

@@ -459,6 +459,8 @@ struct SortedMessage<'a> {
     text_truncated: bool,
     #[serde(flatten, serialize_with = "super::contract::ts::serialize")]
     ts: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    undecodable: Option<&'a str>,
     utf8_valid: Option<bool>,
     wire_payload_len: u64,
 }
@@ -482,6 +484,7 @@ impl<'a> SortedMessage<'a> {
             text: m.text.as_deref(),
             text_truncated: m.text_truncated,
             ts: m.ts,
+            undecodable: m.undecodable.as_deref(),
             utf8_valid: m.utf8_valid,
             wire_payload_len: m.wire_payload_len,
         }
@@ -788,6 +791,7 @@ mod tests {
                     m2.text = m.text.clone().xor(Some("t".into()));
                     m2.payload_len = m.payload_len.xor(Some(1));
                     m2.utf8_valid = m.utf8_valid.xor(Some(true));
+                    m2.undecodable = m.undecodable.clone().xor(Some("u".into()));
                     let want = serde_json::to_string(&with_conn("message", c, "message", &m2))
                         .expect("value line");
                     let got = direct_line(c, &m2);

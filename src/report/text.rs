@@ -397,6 +397,10 @@ pub(crate) fn message_line(m: &Message) -> String {
     let body = match (&m.text, m.opcode, m.complete) {
         (Some(t), _, _) => preview_text(t),
         (None, Opcode::Text, true) => "invalid UTF-8".into(),
+        (None, _, false) if m.undecodable.is_some() => match m.captured_prefix_hex.as_deref() {
+            Some(p) if !p.is_empty() => format!("not decodable, exact first bytes: {p}"),
+            _ => "not decodable".into(),
+        },
         (None, _, false) => format!(
             "incomplete in the capture, visible: {}",
             m.captured_prefix_hex.as_deref().unwrap_or("")

@@ -7,7 +7,7 @@
 //! must (an endpoint would fail the connection, RFC 6455 §7.1.7).
 
 use super::decoder::FrameEvent;
-use super::deflate::{DeflateParams, InflateError, Inflater};
+use super::deflate::{DeflateParams, HistoryLoss, InflateError, Inflater, UnknownHistory};
 use super::frame::{CloseCode, FrameHeader, LengthFormat, Opcode};
 use super::utf8::Utf8Validator;
 use crate::capture::{PacketNo, Timestamp};
@@ -24,6 +24,8 @@ pub const HEAD_BYTES: usize = 1024;
 /// continuation frames must not grow one message without bound. Later
 /// frames are still counted (`frames`, `wire_payload_len`).
 pub const MAX_FRAME_HEADERS: usize = 4096;
+/// Largest control frame payload (RFC 6455 §5.5).
+pub const MAX_CONTROL_PAYLOAD: usize = 125;
 /// Bytes of a binary payload shown as `preview_hex` in reports.
 pub const PREVIEW_BYTES: usize = 32;
 
@@ -90,8 +92,15 @@ pub struct Message {
     pub text_truncated: bool,
     /// UTF-8 validity of a text message (None for binary or incomplete).
     pub utf8_valid: Option<bool>,
-    /// Every byte of the message was captured.
+    /// Every byte of the message was captured and decoded.
     pub complete: bool,
+    /// Why a compressed message whose bytes were all captured cannot be
+    /// shown: it copies bytes (LZ77, RFC 7692 §7.2.3) from compression
+    /// history that was not captured or not decoded. Such a message has no
+    /// `text` and no `sha256`; `payload_len` is still exact when it was
+    /// inflated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undecodable: Option<String>,
     /// Packet that first carried the first header byte.
     pub first_packet: PacketNo,
     /// Packet that completed in-order delivery of the last frame.
@@ -186,7 +195,9 @@ pub struct ControlFrame {
     #[serde(flatten, serialize_with = "crate::report::contract::ts::serialize")]
     #[schemars(with = "crate::report::contract::ts::Pair")]
     pub ts: Timestamp,
-    /// Payload in hex (ping/pong/close), at most 125 bytes.
+    /// Payload in hex (ping/pong/close), at most 125 bytes (the most a
+    /// control frame may carry, RFC 6455 §5.5); the reason of a longer
+    /// close frame is whole in `close_reason`.
     pub payload_hex: String,
     /// The frame header.
     pub frame: FrameInfo,
@@ -335,6 +346,9 @@ struct Building {
     decoded_len: u64,
     /// Bytes stopped flowing (gap, inflate failure, cap).
     broken: bool,
+    /// The packet where the message's inflated output first lacked a byte
+    /// of unknown history (or, not inflated at all, its first packet).
+    unknown_at: Option<(PacketNo, Timestamp)>,
     /// The frame-header cap was reported for this message.
     headers_capped: bool,
 }
@@ -345,6 +359,8 @@ struct ControlBuilding {
     info: FrameInfo,
     payload: Vec<u8>,
     gap: bool,
+    /// The payload was longer than what is kept.
+    cut: bool,
 }
 
 #[derive(Debug)]
@@ -449,6 +465,10 @@ impl MessageAssembler {
                     format!("{n} bytes missing inside a frame header; framing resumes at the next captured segment"),
                     out,
                 );
+                // Whole compressed messages may have been lost.
+                if let Some(inf) = self.inflater.as_mut() {
+                    inf.lose_history(HistoryLoss::Gap);
+                }
                 if let Some(b) = self.building.as_mut() {
                     b.broken = true;
                     b.msg.complete = false;
@@ -549,6 +569,7 @@ impl MessageAssembler {
                 info,
                 payload: Vec::new(),
                 gap: false,
+                cut: false,
             });
             return;
         }
@@ -619,7 +640,7 @@ impl MessageAssembler {
                 // context takeover, the common default.
                 let ratio = self.limits.max_inflate_ratio;
                 self.inflater
-                    .get_or_insert_with(|| Inflater::new(false).with_max_ratio(ratio));
+                    .get_or_insert_with(|| Inflater::mid_stream().with_max_ratio(ratio));
             }
         }
         let mut b = Building {
@@ -635,6 +656,7 @@ impl MessageAssembler {
                 text_truncated: false,
                 utf8_valid: None,
                 complete: true,
+                undecodable: None,
                 first_packet: first,
                 last_packet: now,
                 ts,
@@ -651,21 +673,15 @@ impl MessageAssembler {
             text: Vec::new(),
             decoded_len: 0,
             broken: false,
+            unknown_at: None,
             headers_capped: false,
         };
         if compressed {
             match self.inflater.as_mut() {
                 Some(inf) => {
                     inf.start_message();
-                    if inf.is_poisoned() {
-                        b.broken = true;
-                        b.msg.complete = false;
-                        let why = if inf.poisoned_by_cap() {
-                            "compressed message refers to a window that was not decoded (context takeover after a message stopped at a cap)"
-                        } else {
-                            "compressed message refers to a window with missing bytes (context takeover after a gap)"
-                        };
-                        self.anomaly(AnomalyKind::Undecodable, first, why.into(), out);
+                    if inf.unknown_history().is_some() {
+                        b.unknown_at = Some((first, self.now_ts));
                     }
                 }
                 None => b.broken = true,
@@ -678,7 +694,22 @@ impl MessageAssembler {
     fn on_payload(&mut self, p: &[u8], now: PacketNo, out: &mut impl FnMut(WsEvent)) {
         match &mut self.frame {
             CurrentFrame::Control(c) => {
-                let room = 125usize.saturating_sub(c.payload.len());
+                // A close frame longer than a control frame may be (a
+                // violation) still says why it closed: its reason is kept
+                // up to the text cap. Other control payloads are shown in
+                // hex, up to the 125 bytes they may have.
+                let keep = if c.header.opcode == Opcode::Close {
+                    self.limits
+                        .max_text_bytes
+                        .saturating_add(2)
+                        .max(MAX_CONTROL_PAYLOAD)
+                } else {
+                    MAX_CONTROL_PAYLOAD
+                };
+                let room = keep.saturating_sub(c.payload.len());
+                if room < p.len() {
+                    c.cut = true;
+                }
                 c.payload.extend_from_slice(&p[..room.min(p.len())]);
             }
             CurrentFrame::Data { .. } => {
@@ -699,10 +730,10 @@ impl MessageAssembler {
                     let res = inf.push(p, limits.max_inflated_bytes, &mut |d| {
                         absorb(b, d, limits, dir, out)
                     });
+                    if b.unknown_at.is_none() && inf.unknown_history().is_some() {
+                        b.unknown_at = Some((now, self.now_ts));
+                    }
                     if let Err(e) = res {
-                        if !matches!(e, InflateError::Corrupt(_)) {
-                            inf.poison_after_cap();
-                        }
                         report_inflate_error(self.dir, negotiated, e, now, self.now_ts, b, out);
                     }
                 } else {
@@ -724,11 +755,6 @@ impl MessageAssembler {
                     }
                     b.broken = true;
                     b.msg.complete = false;
-                    if b.msg.compressed
-                        && let Some(inf) = self.inflater.as_mut()
-                    {
-                        inf.poison();
-                    }
                 }
             }
             CurrentFrame::None | CurrentFrame::Orphan => {}
@@ -788,8 +814,26 @@ impl MessageAssembler {
                     }
                     close_code = Some(code.0);
                     let reason = &c.payload[2..];
+                    if c.cut {
+                        self.anomaly(
+                            AnomalyKind::CapReached,
+                            now,
+                            format!(
+                                "close reason of {} bytes cut to the text cap of {} bytes (--max-text-bytes)",
+                                c.header.payload_len.saturating_sub(2),
+                                reason.len()
+                            ),
+                            out,
+                        );
+                    }
                     match std::str::from_utf8(reason) {
                         Ok(s) => close_reason = Some(s.to_string()),
+                        // A cut inside a character is not the sender's fault.
+                        Err(e) if c.cut && e.error_len().is_none() => {
+                            close_reason = Some(
+                                String::from_utf8_lossy(&reason[..e.valid_up_to()]).into_owned(),
+                            );
+                        }
                         Err(_) => {
                             if !c.gap {
                                 self.violation(
@@ -813,37 +857,87 @@ impl MessageAssembler {
             close_reason,
             packet: now,
             ts,
-            payload_hex: hex(&c.payload),
+            payload_hex: hex(&c.payload[..c.payload.len().min(MAX_CONTROL_PAYLOAD)]),
             frame: c.info,
         }));
+    }
+
+    /// A compressed message that copies bytes from history never decoded
+    /// (RFC 7692 §7.2.3): shown as undecodable, never with guessed bytes.
+    fn undecodable(
+        &self,
+        b: &mut Building,
+        u: UnknownHistory,
+        total: u64,
+        (packet, ts): (PacketNo, Timestamp),
+        out: &mut impl FnMut(WsEvent),
+    ) {
+        b.broken = true;
+        b.msg.complete = false;
+        let why = match u.unknown {
+            Some((first, n)) => {
+                b.msg.payload_len = Some(total);
+                if first > 0 {
+                    b.msg.captured_prefix_hex = Some(hex(&b.msg.head));
+                }
+                format!(
+                    "copies {n} of its {total} bytes (the first at offset {first}) from compression history {}",
+                    u.loss.describe()
+                )
+            }
+            None => format!(
+                "was not inflated: its compression history is incomplete ({}) and the inflater restarts only after {} KiB of compressed input",
+                u.loss.describe(),
+                super::deflate::RESTART_INPUT / 1024
+            ),
+        };
+        out(WsEvent::Anomaly(Anomaly {
+            kind: AnomalyKind::Undecodable,
+            dir: Some(self.dir),
+            packet,
+            ts,
+            detail: format!(
+                "compressed message {why} (RFC 7692 §7.2.3): its bytes are not shown and not hashed"
+            ),
+        }));
+        b.msg.undecodable = Some(why);
     }
 
     fn finish_message(&mut self, now: PacketNo, ts: Timestamp, out: &mut impl FnMut(WsEvent)) {
         let Some(mut b) = self.building.take() else {
             return;
         };
+        let mut unknown = None;
         if b.msg.compressed
-            && !b.broken
             && let Some(inf) = self.inflater.as_mut()
         {
-            let limits = self.limits;
-            let dir = self.dir;
-            if let Err(e) = inf.finish_message(limits.max_inflated_bytes, &mut |d| {
-                absorb(&mut b, d, limits, dir, out)
-            }) {
-                if !matches!(e, InflateError::Corrupt(_)) {
-                    inf.poison_after_cap();
+            if b.broken {
+                // Inflating stopped inside the message (gap, lost framing,
+                // interleaved message, cap, corrupt data): the window no
+                // longer follows the sender's.
+                inf.lose_history(HistoryLoss::Gap);
+            } else {
+                let limits = self.limits;
+                let dir = self.dir;
+                if let Err(e) = inf.finish_message(limits.max_inflated_bytes, &mut |d| {
+                    absorb(&mut b, d, limits, dir, out)
+                }) {
+                    report_inflate_error(
+                        self.dir,
+                        self.ctx.deflate.is_some(),
+                        e,
+                        now,
+                        ts,
+                        &mut b,
+                        out,
+                    );
+                } else if let Some(u) = inf.unknown_history() {
+                    unknown = Some((u, inf.out_this_message(), b.unknown_at.unwrap_or((now, ts))));
                 }
-                report_inflate_error(
-                    self.dir,
-                    self.ctx.deflate.is_some(),
-                    e,
-                    now,
-                    ts,
-                    &mut b,
-                    out,
-                );
             }
+        }
+        if let Some((u, total, at)) = unknown {
+            self.undecodable(&mut b, u, total, at, out);
         }
         let mut m = b.msg;
         m.last_packet = now;
@@ -961,15 +1055,20 @@ fn report_inflate_error(
     b.broken = true;
     b.msg.complete = false;
     match e {
-        InflateError::Corrupt(why) if !negotiated => out(WsEvent::Anomaly(Anomaly {
-            kind: AnomalyKind::Undecodable,
-            dir: Some(dir),
-            packet: now,
-            ts,
-            detail: format!(
-                "compressed message cannot be inflated without the earlier stream (mid-stream pickup): {why}"
-            ),
-        })),
+        InflateError::Corrupt(why) if !negotiated => {
+            b.msg.undecodable = Some(format!(
+                "cannot be inflated (no handshake captured: RSV1 may not mean permessage-deflate): {why}"
+            ));
+            out(WsEvent::Anomaly(Anomaly {
+                kind: AnomalyKind::Undecodable,
+                dir: Some(dir),
+                packet: now,
+                ts,
+                detail: format!(
+                    "compressed message cannot be inflated (mid-stream pickup, no handshake captured): {why}"
+                ),
+            }))
+        }
         InflateError::Corrupt(why) => out(WsEvent::Violation(Violation {
             kind: ViolationKind::InflateError,
             dir: Some(dir),

@@ -8,6 +8,7 @@ pub mod deflate;
 pub mod frame;
 pub mod mask;
 pub mod message;
+pub mod pingwatch;
 pub mod utf8;
 
 use crate::capture::{PacketNo, Timestamp};
@@ -66,8 +67,10 @@ impl WsStream {
 
 #[cfg(test)]
 mod tests {
+    use super::deflate::DeflateParams;
     use super::message::{MAX_DEFERRED_DIGEST, Message, PendingDigest};
     use super::*;
+    use crate::violation::AnomalyKind;
     use crate::ws::frame::encode_frame;
     use sha2::{Digest, Sha256};
 
@@ -164,5 +167,127 @@ mod tests {
             let digests: Vec<_> = got.iter().map(|m| m.sha256.unwrap().to_string()).collect();
             assert_eq!(digests, want);
         }
+    }
+
+    /// Events of server frames `pieces`, `None` standing for a lost
+    /// stretch of `n` bytes; no handshake was captured when `ctx` is
+    /// the default.
+    fn events(ctx: WsContext, pieces: &[Result<Vec<u8>, u64>]) -> Vec<WsEvent> {
+        let mut ws = WsStream::new(Direction::ServerToClient, ctx, WsLimits::default());
+        let mut out = Vec::new();
+        for (i, p) in pieces.iter().enumerate() {
+            let n = PacketNo(i as u64 + 1);
+            match p {
+                Ok(d) => ws.data(d, n, n, Timestamp::default(), &mut |e| out.push(e)),
+                Err(len) => ws.gap(*len, n, Timestamp::default(), &mut |e| out.push(e)),
+            }
+        }
+        out
+    }
+
+    fn deflate(c: &mut flate2::Compress, m: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(m.len() + 64);
+        c.compress_vec(m, &mut out, flate2::FlushCompress::Sync)
+            .unwrap();
+        out.truncate(out.len() - 4);
+        out
+    }
+
+    fn msgs(evs: &[WsEvent]) -> Vec<&Message> {
+        evs.iter()
+            .filter_map(|e| match e {
+                WsEvent::Message(m) => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Picked up mid-stream, a compressed message that copies from the
+    /// history before the capture is shown as undecodable, with an
+    /// anomaly and neither text nor digest; a message that copies only
+    /// what was captured is exact.
+    #[test]
+    fn compressed_messages_never_show_uncaptured_history() {
+        let mut c = flate2::Compress::new(flate2::Compression::default(), false);
+        let before = deflate(&mut c, b"{\"user\":\"alice\",\"n\":1}");
+        let _ = before;
+        let copies = deflate(&mut c, b"{\"user\":\"alice\",\"n\":2}");
+        let literal = deflate(&mut c, b"zqxj zqxj zqxj");
+        let pieces = [
+            Ok(encode_frame(0xc1, None, &copies)),
+            Ok(encode_frame(0xc1, None, &literal)),
+        ];
+        let evs = events(WsContext::default(), &pieces);
+        let ms = msgs(&evs);
+        assert_eq!(ms.len(), 2);
+        let m = ms[0];
+        assert!(!m.complete && m.text.is_none() && m.sha256.is_none());
+        assert!(
+            m.undecodable
+                .as_deref()
+                .unwrap()
+                .contains("before the capture began")
+        );
+        assert_eq!(m.payload_len, Some(22));
+        assert!(evs.iter().any(|e| matches!(e,
+            WsEvent::Anomaly(a) if a.kind == AnomalyKind::Undecodable && a.packet == PacketNo(1))));
+        assert_eq!(ms[1].text.as_deref(), Some("zqxj zqxj zqxj"));
+        assert!(ms[1].complete && ms[1].undecodable.is_none());
+    }
+
+    /// A lost stretch between frames may hide whole compressed messages:
+    /// a later message that copies from them is undecodable, not wrong.
+    #[test]
+    fn loss_between_frames_invalidates_the_window() {
+        let mut c = flate2::Compress::new(flate2::Compression::default(), false);
+        let first = deflate(&mut c, b"alpha");
+        let lost = deflate(&mut c, b"the lost message, quite long");
+        let copies = deflate(&mut c, b"the lost message, quite long!");
+        let lost_frame = encode_frame(0xc1, None, &lost);
+        let ctx = WsContext {
+            handshake_seen: true,
+            deflate: Some(DeflateParams::default()),
+        };
+        let pieces = [
+            Ok(encode_frame(0xc1, None, &first)),
+            Err(lost_frame.len() as u64),
+            Ok(encode_frame(0xc1, None, &copies)),
+        ];
+        let evs = events(ctx, &pieces);
+        let ms = msgs(&evs);
+        assert_eq!(ms[0].text.as_deref(), Some("alpha"));
+        let last = ms.last().unwrap();
+        assert!(last.text.is_none() && last.sha256.is_none() && !last.complete);
+        assert!(
+            last.undecodable
+                .as_deref()
+                .unwrap()
+                .contains("lost in a gap")
+        );
+    }
+
+    /// A close frame longer than 125 bytes is a violation, and its whole
+    /// reason is reported.
+    #[test]
+    fn long_close_reason_is_kept_whole() {
+        let reason = "r".repeat(300);
+        let mut payload = 1000u16.to_be_bytes().to_vec();
+        payload.extend_from_slice(reason.as_bytes());
+        let evs = events(
+            WsContext::default(),
+            &[Ok(encode_frame(0x88, None, &payload))],
+        );
+        assert!(evs.iter().any(|e| matches!(e,
+            WsEvent::Violation(v) if v.kind == crate::violation::ViolationKind::ControlTooLong)));
+        let close = evs
+            .iter()
+            .find_map(|e| match e {
+                WsEvent::Control(c) => Some(c),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(close.close_reason.as_deref(), Some(reason.as_str()));
+        assert_eq!(close.payload_len, 302);
+        assert_eq!(close.payload_hex.len(), 250);
     }
 }
