@@ -236,10 +236,52 @@ struct ReportArgs {
     format: FormatArg,
     #[command(flatten)]
     analysis: AnalysisArgs,
-    /// Keep only the messages matching this expression, e.g.
-    /// 'json.type == "chat"' (syntax: `wsinspect payload --help`).
-    #[arg(long = "where", value_name = "EXPR")]
-    filter: Option<String>,
+    #[command(flatten)]
+    filter: FilterArgs,
+}
+
+/// `-Y/--display-filter` (and its alias `--where`), shared by every
+/// subcommand that shows or writes messages.
+#[derive(Debug, Args)]
+pub(crate) struct FilterArgs {
+    /// Display filter, in Wireshark's language: keep only the messages and
+    /// control frames it selects, e.g. -Y 'websocket.opcode == 1 &&
+    /// websocket.payload.text contains "error"' (fields and operators:
+    /// docs/display-filter.md).
+    #[arg(short = 'Y', long = "display-filter", value_name = "EXPR")]
+    display_filter: Option<String>,
+    /// Alias of -Y that also takes the old --where language
+    /// ('dir == "s2c" and len > 10').
+    #[arg(long = "where", value_name = "EXPR", conflicts_with = "display_filter")]
+    where_: Option<String>,
+}
+
+impl FilterArgs {
+    /// The filter given, compiled; the error shows a caret under the
+    /// offending characters.
+    pub(crate) fn predicate(&self) -> Result<Option<wsinspect::query::Predicate>> {
+        use wsinspect::query::Predicate;
+        if let Some(src) = &self.display_filter {
+            return Predicate::display(src)
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!("-Y: {e}"));
+        }
+        let Some(src) = &self.where_ else {
+            return Ok(None);
+        };
+        let p = Predicate::display_or_where(src).map_err(|e| anyhow::anyhow!("--where: {e}"))?;
+        if p.is_old_where() {
+            eprintln!(
+                "wsinspect: note: --where {src:?} is read in the old --where language; -Y takes Wireshark's (docs/display-filter.md)"
+            );
+        }
+        Ok(Some(p))
+    }
+
+    /// The expression as given, if any.
+    pub(crate) fn text(&self) -> Option<&str> {
+        self.display_filter.as_deref().or(self.where_.as_deref())
+    }
 }
 
 /// Parses the arguments and runs the subcommand.
@@ -262,12 +304,7 @@ pub fn run() -> Result<ExitCode> {
 fn report(args: ReportArgs) -> Result<ExitCode> {
     let path = args.input.path();
     let opts = args.analysis.options()?;
-    let filter = args
-        .filter
-        .as_deref()
-        .map(wsinspect::payload::MessageFilter::parse)
-        .transpose()
-        .context("parsing --where")?;
+    let filter = args.filter.predicate()?;
     // Locked per format: the NDJSON writer thread takes standard output
     // itself, and would wait forever on a lock held here.
     let locked_stdout = || BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
@@ -280,7 +317,7 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
                 drop_finished: true,
                 ..opts
             };
-            // The writer thread hashes when it keeps up; `--where` may test
+            // The writer thread hashes when it keeps up; a filter may test
             // digests first.
             opts.limits.ws.defer_digest = filter.is_none();
             let analysis = match filter {
