@@ -474,7 +474,7 @@ mod tests {
         assert!(c("tcp.srcport == ip.src").is_err());
         assert!(c("100 <= frame.number").is_ok());
         assert!(c("websocket.fin in {0..1}").is_err());
-        assert!(c("tcp.port in {80, 443 8000..8080}").is_ok());
+        assert!(c("tcp.port in {80, 443, 8000..8080}").is_ok());
     }
 
     #[test]

@@ -336,7 +336,7 @@ mod tests {
     #[test]
     fn words_symbols_and_keywords() {
         assert_eq!(
-            toks("ip.addr==10.0.0.0/8&&!tcp.port in {80 443..445}"),
+            toks("ip.addr==10.0.0.0/8&&!tcp.port in {80,443..445}"),
             vec![
                 Tok::Word("ip.addr".into()),
                 Tok::Cmp(CmpOp::Eq),
@@ -347,6 +347,7 @@ mod tests {
                 Tok::In,
                 Tok::LBrace,
                 Tok::Word("80".into()),
+                Tok::Comma,
                 Tok::Word("443..445".into()),
                 Tok::RBrace,
             ]

@@ -7,7 +7,7 @@
 //! and     := unary (("and" | "&&") unary)*
 //! unary   := ("not" | "!") unary | "(" expr ")" | test
 //! test    := operand (cmp operand | ["not"] "in" set)?   -- a lone field tests existence
-//! set     := "{" member ([","] member)* "}"
+//! set     := "{" member ("," member)* "}"
 //! member  := operand | operand ".." operand | WORD_WITH_DOTDOT   -- `1..5`
 //! operand := WORD | STRING
 //! ```
@@ -233,29 +233,28 @@ impl Parser<'_> {
         self.pos += 1;
         let mut members = Vec::new();
         loop {
-            match self.peek() {
-                Some(Tok::RBrace) => {
-                    let end = self.here().end;
-                    self.pos += 1;
-                    if members.is_empty() {
-                        return Err(FilterError::new("the set is empty", start..end));
-                    }
-                    return Ok(Syntax::In(left, members, negated, start..end));
-                }
-                Some(Tok::Comma) if !members.is_empty() => {
-                    self.pos += 1;
-                    continue;
-                }
-                _ => {}
-            }
             if members.len() >= MAX_SET {
                 return Err(FilterError::new(
                     format!("a set holds at most {MAX_SET} members"),
                     self.here(),
                 ));
             }
-            let m = self.operand("a value or \"}\"")?;
+            let m = self.operand("a value")?;
             members.push(split_range(m)?);
+            match self.peek() {
+                Some(Tok::RBrace) => {
+                    let end = self.here().end;
+                    self.pos += 1;
+                    return Ok(Syntax::In(left, members, negated, start..end));
+                }
+                Some(Tok::Comma) => self.pos += 1,
+                _ => {
+                    return Err(FilterError::new(
+                        "expected \",\" or \"}\": set members are separated by commas (as in Wireshark 4)",
+                        self.here(),
+                    ));
+                }
+            }
         }
     }
 }
@@ -312,7 +311,7 @@ mod tests {
         assert_eq!(p("a == 1)").unwrap_err().span, 6..7);
         assert_eq!(p("a == 1 b").unwrap_err().span, 7..8);
         assert_eq!(p("a in 1").unwrap_err().span, 5..6);
-        assert_eq!(p("a in {}").unwrap_err().span, 0..7);
+        assert_eq!(p("a in {}").unwrap_err().span, 6..7);
         assert_eq!(p("a in {1..}").unwrap_err().span, 6..9);
         assert!(p("").is_err() && p("   ").is_err());
     }
@@ -331,7 +330,7 @@ mod tests {
 
     #[test]
     fn set_size_is_capped() {
-        let big = format!("a in {{{}}}", vec!["1"; MAX_SET + 1].join(" "));
+        let big = format!("a in {{{}}}", vec!["1"; MAX_SET + 1].join(","));
         assert!(p(&big).unwrap_err().message.contains("at most"));
     }
 }

@@ -623,7 +623,7 @@ mod tests {
     /// the NDJSON sink takes every message out of the model.
     #[test]
     fn where_index_picks_the_same_messages_as_the_json_filter() {
-        for expr in ["index == 1 || index == 3", "ws.message.index in {1 3}"] {
+        for expr in ["index == 1 || index == 3", "ws.message.index in {1, 3}"] {
             same_messages_streamed_and_applied(expr);
         }
     }
