@@ -908,6 +908,7 @@ mod tests {
     use crate::analysis::{Limits, NullSink};
     use crate::pipeline::analyze_path;
     use crate::tui::rows::EventRef;
+    use crate::ws::frame::Opcode;
 
     pub(crate) fn load(name: &str) -> Analysis {
         let p = format!("{}/captures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -1006,6 +1007,39 @@ mod tests {
         assert_eq!(app.visible_len(), 1);
         let row = app.selected_row().copied();
         assert!(matches!(row.map(|r| r.event), Some(EventRef::Message(_))));
+    }
+
+    #[test]
+    fn display_filters_select_rows_as_report_does() {
+        let a = load("subprotocol.pcapng");
+        let mut app = App::new(&a, (120, 40), false);
+        app.set_filter(&a, "websocket.opcode == 1 && ws.dir == \"s2c\"");
+        assert!(app.filter.is_display() && app.notice.is_none());
+        let want: usize = a
+            .connections
+            .iter()
+            .flat_map(|c| &c.messages)
+            .filter(|m| m.opcode == Opcode::Text && m.dir == Direction::ServerToClient)
+            .count();
+        assert!(want > 0);
+        assert_eq!(app.visible_len(), want);
+        // Connection fields select every row of the connection, HTTP included.
+        app.set_filter(&a, "tcp.stream == 0");
+        assert_eq!(app.visible_len(), app.total_rows());
+        app.set_filter(&a, "tcp.stream == 1");
+        assert_eq!(app.visible_len(), 0);
+    }
+
+    #[test]
+    fn a_line_that_is_no_display_filter_is_words_with_a_notice() {
+        let a = load("subprotocol.pcapng");
+        let mut app = App::new(&a, (120, 40), false);
+        app.set_filter(&a, "websocket.opcode ==");
+        assert!(!app.filter.is_display());
+        let notice = app.notice.clone().unwrap_or_default();
+        assert!(notice.contains("not a display filter") && notice.contains("column 20"), "{notice}");
+        app.set_filter(&a, "c2s text");
+        assert!(!app.filter.is_display() && app.filter.not_display.is_none());
     }
 
     #[test]
