@@ -300,8 +300,9 @@ mod tests {
             matches!(p("!a && b").unwrap(), Syntax::And(ref x) if matches!(x[0], Syntax::Not(_)))
         );
         assert!(
-            matches!(p("x not in {1 2..3, 4}").unwrap(), Syntax::In(_, ref m, true, _) if m.len() == 3)
+            matches!(p("x not in {1, 2..3, 4}").unwrap(), Syntax::In(_, ref m, true, _) if m.len() == 3)
         );
+        assert!(p("x in {1 2}").unwrap_err().message.contains("commas"));
     }
 
     #[test]

@@ -1037,7 +1037,10 @@ mod tests {
         app.set_filter(&a, "websocket.opcode ==");
         assert!(!app.filter.is_display());
         let notice = app.notice.clone().unwrap_or_default();
-        assert!(notice.contains("not a display filter") && notice.contains("column 20"), "{notice}");
+        assert!(
+            notice.contains("not a display filter") && notice.contains("column 20"),
+            "{notice}"
+        );
         app.set_filter(&a, "c2s text");
         assert!(!app.filter.is_display() && app.filter.not_display.is_none());
     }
