@@ -70,18 +70,21 @@ Examples:
   wsinspect report captures/seed_echo.pcapng
   wsinspect report -r capture.pcap --format json > report.json
   wsinspect report --keylog captures/wss_tls13.keylog captures/wss_tls13.pcapng
+  wsinspect report -Y 'websocket.opcode == 1 && websocket.payload.text contains \"error\"' capture.pcap
   tcpdump -i lo -w - port 9002 | wsinspect report --format ndjson -";
 
 const VIEW_EXAMPLES: &str = "\
 Examples:
   wsinspect view captures/seed_echo.pcapng
-  NO_COLOR=1 wsinspect view -r capture.pcap";
+  NO_COLOR=1 wsinspect view -r capture.pcap
+  wsinspect view -Y 'tcp.stream == 3 && ws.dir == \"s2c\"' capture.pcap";
 
 const LIVE_EXAMPLES: &str = "\
 Examples:
   sudo wsinspect live -i lo -f \"tcp port 9002\"
   sudo wsinspect live -i lo --format text tcp port 9002 | tee events.txt
-  sudo wsinspect live -i any --format ndjson -w session.pcapng tcp port 443";
+  sudo wsinspect live -i any --format ndjson -w session.pcapng tcp port 443
+  sudo wsinspect live -i lo -Y 'websocket.payload.close.status_code != 1000' tcp port 9002";
 
 const EXPORT_PARQUET_EXAMPLES: &str = "\
 Examples:
@@ -94,17 +97,19 @@ const EXPORT_EXAMPLES: &str = "\
 Examples:
   wsinspect export --conn 1 --dir s2c --flv out.flv captures/flv_stream.pcap
   wsinspect export --conn 3 --ndjson - capture.pcap
-  wsinspect export --conn 2 --pcapng repro.pcapng capture.pcapng";
+  wsinspect export --conn 2 --pcapng repro.pcapng capture.pcapng
+  wsinspect export -Y 'json.type == \"chat\"' --ndjson chat.ndjson capture.pcap";
 
 const STATS_EXAMPLES: &str = "\
 Examples:
   wsinspect stats captures/ping_pong.pcap
-  wsinspect stats --format json captures/many_conns.pcap > stats.json";
+  wsinspect stats --format json captures/many_conns.pcap > stats.json
+  wsinspect stats -Y 'ip.addr == 10.0.0.0/8' capture.pcap";
 
 const PAYLOAD_EXAMPLES: &str = "\
 Examples:
   wsinspect payload captures/flv_stream.pcap
-  wsinspect payload --where 'json.type == \"chat\" and dir == \"s2c\"' capture.pcap";
+  wsinspect payload -Y 'json.type == \"chat\" && ws.dir == \"s2c\"' capture.pcap";
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum FormatArg {

@@ -44,7 +44,8 @@ Examples:
   wsinspect check --deny violations --deny abnormal-close captures/*.pcap
   wsinspect check --baseline captures/expected captures/seed_echo.pcapng
   wsinspect check --baseline captures/expected --update captures/seed_echo.pcapng
-  wsinspect check --deny violations --format junit --output junit.xml app.pcapng";
+  wsinspect check --deny violations --format junit --output junit.xml app.pcapng
+  wsinspect check --deny violations -Y 'tcp.port == 8080' app.pcapng";
 
 /// Arguments of `wsinspect check`.
 #[derive(Debug, Args)]
