@@ -123,6 +123,11 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
     };
     let filter = expr.as_deref().map(Filter::parse).transpose()?;
     let display = args.display.predicate()?;
+    if format == LiveFormat::Tui && display.as_ref().is_some_and(|p| p.is_old_where()) {
+        bail!(
+            "the TUI takes display filters (-Y, docs/display-filter.md), not the old --where language"
+        );
+    }
     let duration = match args.duration {
         Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
         Some(s) => bail!("--duration must be a positive number of seconds, not {s}"),

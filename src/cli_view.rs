@@ -25,7 +25,11 @@ pub struct ViewArgs {
 pub fn view(args: ViewArgs) -> Result<ExitCode> {
     let path = args.input.path();
     // Checked before the capture is read: a typo fails at once.
-    args.filter.predicate()?;
+    if args.filter.predicate()?.is_some_and(|p| p.is_old_where()) {
+        anyhow::bail!(
+            "the TUI takes display filters (-Y, docs/display-filter.md), not the old --where language"
+        );
+    }
     let analysis = crate::progress::analyze_path(&path, &args.analysis.options()?, &mut NullSink)?;
     let config = tui::Config {
         filter: args.filter.text().map(str::to_string),

@@ -258,7 +258,9 @@ fn where_filter_on_node_ws_echo() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("offset"));
+    // The error points at the offending character, as tshark -Y does.
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("    json.a ==\n             ^"), "{err}");
 }
 
 #[test]

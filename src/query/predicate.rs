@@ -5,7 +5,6 @@
 use super::subject::{Item, Subject};
 use super::{DisplayFilter, FilterError};
 use crate::analysis::model::Analysis;
-use crate::capture::Timestamp;
 use crate::payload::json_filter;
 
 /// A compiled filter: a display filter, or an expression in the old
@@ -118,10 +117,5 @@ impl Predicate {
             kept.control += c.control.len() as u64;
         }
         kept
-    }
-
-    /// The capture start to give subjects when only the model is at hand.
-    pub fn start_of(a: &Analysis) -> Option<Timestamp> {
-        Some(a.start_ts)
     }
 }
