@@ -381,3 +381,90 @@ fn one_expression_same_messages_everywhere() {
     assert_eq!(keep.0, applied);
     assert_eq!(exported, applied);
 }
+
+/// The done-when of the issue, as users run it: one `-Y` expression selects
+/// the same messages in `report` (JSON and NDJSON), `export`, `stats` and
+/// the TUI's timeline.
+#[test]
+fn the_binary_selects_the_same_messages_in_every_subcommand() {
+    const BIN: &str = env!("CARGO_BIN_EXE_wsinspect");
+    let expr =
+        "tcp.stream in {3..5} and ws.dir == \"s2c\" and websocket.payload.text contains \"a\"";
+    let path = capture("many_conns.pcap");
+    let path = path.to_str().unwrap_or_default();
+    let run = |args: &[&str]| -> String {
+        let out = Command::new(BIN)
+            .args(args)
+            .output()
+            .expect("wsinspect runs");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let key = |v: &serde_json::Value| {
+        (
+            v["conn"].as_u64().unwrap_or(0),
+            v["first_packet"].as_u64().unwrap_or(0),
+        )
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&["report", "-f", "json", "-Y", expr, path])).expect("json");
+    let from_json: BTreeSet<(u64, u64)> = json["connections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| {
+            let id = c["id"].as_u64().unwrap_or(0);
+            c["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |m| (id, m["first_packet"].as_u64().unwrap_or(0)))
+        })
+        .collect();
+    let from_ndjson: BTreeSet<(u64, u64)> = run(&["report", "-f", "ndjson", "-Y", expr, path])
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "message")
+        .map(|v| {
+            (
+                v["conn"].as_u64().unwrap_or(0),
+                v["message"]["first_packet"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let from_export: BTreeSet<(u64, u64)> = run(&["export", "--ndjson", "-", "-Y", expr, path])
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| key(&v))
+        .collect();
+    let stats: serde_json::Value =
+        serde_json::from_str(&run(&["stats", "-f", "json", "-Y", expr, path])).expect("stats");
+    let counted = stats["c2s"]["messages"].as_u64().unwrap_or(99)
+        + stats["s2c"]["messages"].as_u64().unwrap_or(99);
+    // The TUI's timeline over every connection, with the same line typed in.
+    let a =
+        wsinspect::pipeline::analyze_path(path, Limits::default(), &mut NullSink).expect("analyse");
+    let mut app = wsinspect::tui::app::App::new(&a, (120, 40), false);
+    app.update(wsinspect::tui::action::Action::ToggleAllConnections, &a);
+    app.set_filter(&a, expr);
+    let from_tui: BTreeSet<(u64, u64)> = app
+        .visible_rows()
+        .filter_map(|r| match r.event {
+            wsinspect::tui::rows::EventRef::Message(i) => {
+                let c = &a.connections[r.conn];
+                Some((u64::from(c.id), c.messages[i].first_packet.0))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(from_json.len() > 3, "{}", from_json.len());
+    assert!(from_json.iter().all(|(c, _)| (4..=6).contains(c)));
+    assert_eq!(from_ndjson, from_json);
+    assert_eq!(from_export, from_json);
+    assert_eq!(counted, from_json.len() as u64);
+    assert_eq!(from_tui, from_json);
+}
