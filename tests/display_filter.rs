@@ -55,8 +55,15 @@ const COMMON: &[&str] = &[
     "ipv6.addr == ::1 && ipv6.dst == ::1",
 ];
 
-/// Captures tshark dissects WebSocket in (the others need keys, start mid-
-/// stream or lose the handshake), with expressions of their own.
+/// The key log beside a wss capture: wsinspect and tshark (`-o
+/// tls.keylog_file:…`) both decrypt with it.
+fn keylog(cap: &str) -> Option<PathBuf> {
+    let stem = cap.strip_prefix("wss_")?.split('.').next()?;
+    Some(capture(&format!("wss_{stem}.keylog")))
+}
+
+/// Captures tshark dissects WebSocket in (the others start mid-stream or
+/// lose the handshake), with expressions of their own.
 const CAPTURES: &[(&str, &[&str])] = &[
     (
         "close_codes.pcapng",
@@ -81,6 +88,8 @@ const CAPTURES: &[(&str, &[&str])] = &[
     ),
     ("sizes_py.pcap", &["websocket.payload_length == 127"]),
     ("node_ws_echo.pcapng", &[]),
+    ("wss_tls12.pcap", &[]),
+    ("wss_tls13.pcapng", &[]),
     (
         "many_conns.pcap",
         &[
@@ -103,6 +112,11 @@ const KNOWN_DIFFERENT: &[(&str, &str, &str)] = &[
         "sizes_py.pcap",
         "frame.number >= 12 && frame.number <= 20",
         "a message whose frame header is in packet 19 and ends in 21 holds frame 19; Wireshark dissects it in 21",
+    ),
+    (
+        "wss_tls12.pcap",
+        "frame.number >= 12 && frame.number <= 20",
+        "the same over TLS: a 100 000-byte message in packets 18 to 21, dissected by Wireshark in 21",
     ),
 ];
 
@@ -138,9 +152,14 @@ fn cases() -> Vec<(&'static str, &'static str)> {
 fn wsinspect_items(cap: &str, expr: &str) -> Vec<BTreeSet<u64>> {
     let p = Predicate::display(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
     let path = capture(cap);
-    let a = wsinspect::pipeline::analyze_path(
+    let mut opts = wsinspect::pipeline::Options::with_limits(Limits::default());
+    if let Some(k) = keylog(cap) {
+        let text = std::fs::read_to_string(k).expect("key log");
+        opts.keylog = Some(std::sync::Arc::new(wsinspect::tls::KeyLog::parse(&text).0));
+    }
+    let a = wsinspect::pipeline::analyze_path_with(
         path.to_str().unwrap_or_default(),
-        Limits::default(),
+        &opts,
         &mut NullSink,
     )
     .unwrap_or_else(|e| panic!("{cap}: {e}"));
@@ -169,7 +188,12 @@ fn tshark_available() -> bool {
 }
 
 fn tshark(cap: &str, expr: &str) -> BTreeSet<u64> {
-    let out = Command::new("tshark")
+    let mut cmd = Command::new("tshark");
+    if let Some(k) = keylog(cap) {
+        cmd.arg("-o")
+            .arg(format!("tls.keylog_file:{}", k.display()));
+    }
+    let out = cmd
         .arg("-n")
         .arg("-r")
         .arg(capture(cap))
