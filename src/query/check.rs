@@ -161,8 +161,7 @@ impl Checker {
         // `10 < frame.number`: the field goes left.
         let (f, fop, op_other, other_field) = match (lf, rf) {
             (Some(f), other) => (f, l, r, other),
-            (None, Some(f)) if !matches!(op, CmpOp::Contains | CmpOp::Matches) => {
-                let _ = f;
+            (None, Some(_)) if !matches!(op, CmpOp::Contains | CmpOp::Matches) => {
                 return self.compare_swapped(r, op.flipped(), l);
             }
             (None, _) => return Err(unknown(l)),
