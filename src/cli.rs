@@ -74,18 +74,21 @@ Examples:
   wsinspect report captures/seed_echo.pcapng
   wsinspect report -r capture.pcap --format json > report.json
   wsinspect report --keylog captures/wss_tls13.keylog captures/wss_tls13.pcapng
+  wsinspect report -Y 'websocket.opcode == 1 && websocket.payload.text contains \"error\"' capture.pcap
   tcpdump -i lo -w - port 9002 | wsinspect report --format ndjson -";
 
 const VIEW_EXAMPLES: &str = "\
 Examples:
   wsinspect view captures/seed_echo.pcapng
-  NO_COLOR=1 wsinspect view -r capture.pcap";
+  NO_COLOR=1 wsinspect view -r capture.pcap
+  wsinspect view -Y 'tcp.stream == 3 && ws.dir == \"s2c\"' capture.pcap";
 
 const LIVE_EXAMPLES: &str = "\
 Examples:
   sudo wsinspect live -i lo -f \"tcp port 9002\"
   sudo wsinspect live -i lo --format text tcp port 9002 | tee events.txt
-  sudo wsinspect live -i any --format ndjson -w session.pcapng tcp port 443";
+  sudo wsinspect live -i any --format ndjson -w session.pcapng tcp port 443
+  sudo wsinspect live -i lo -Y 'websocket.payload.close.status_code != 1000' tcp port 9002";
 
 const EXPORT_PARQUET_EXAMPLES: &str = "\
 Examples:
@@ -98,17 +101,19 @@ const EXPORT_EXAMPLES: &str = "\
 Examples:
   wsinspect export --conn 1 --dir s2c --flv out.flv captures/flv_stream.pcap
   wsinspect export --conn 3 --ndjson - capture.pcap
-  wsinspect export --conn 2 --pcapng repro.pcapng capture.pcapng";
+  wsinspect export --conn 2 --pcapng repro.pcapng capture.pcapng
+  wsinspect export -Y 'json.type == \"chat\"' --ndjson chat.ndjson capture.pcap";
 
 const STATS_EXAMPLES: &str = "\
 Examples:
   wsinspect stats captures/ping_pong.pcap
-  wsinspect stats --format json captures/many_conns.pcap > stats.json";
+  wsinspect stats --format json captures/many_conns.pcap > stats.json
+  wsinspect stats -Y 'ip.addr == 10.0.0.0/8' capture.pcap";
 
 const PAYLOAD_EXAMPLES: &str = "\
 Examples:
   wsinspect payload captures/flv_stream.pcap
-  wsinspect payload --where 'json.type == \"chat\" and dir == \"s2c\"' capture.pcap";
+  wsinspect payload -Y 'json.type == \"chat\" && ws.dir == \"s2c\"' capture.pcap";
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum FormatArg {
@@ -244,10 +249,52 @@ struct ReportArgs {
     format: FormatArg,
     #[command(flatten)]
     analysis: AnalysisArgs,
-    /// Keep only the messages matching this expression, e.g.
-    /// 'json.type == "chat"' (syntax: `wsinspect payload --help`).
-    #[arg(long = "where", value_name = "EXPR")]
-    filter: Option<String>,
+    #[command(flatten)]
+    filter: FilterArgs,
+}
+
+/// `-Y/--display-filter` (and its alias `--where`), shared by every
+/// subcommand that shows or writes messages.
+#[derive(Debug, Args)]
+pub(crate) struct FilterArgs {
+    /// Display filter, in Wireshark's language: keep only the messages and
+    /// control frames it selects, e.g. -Y 'websocket.opcode == 1 &&
+    /// websocket.payload.text contains "error"' (fields and operators:
+    /// docs/display-filter.md).
+    #[arg(short = 'Y', long = "display-filter", value_name = "EXPR")]
+    display_filter: Option<String>,
+    /// Alias of -Y that also takes the old --where language
+    /// ('dir == "s2c" and len > 10').
+    #[arg(long = "where", value_name = "EXPR", conflicts_with = "display_filter")]
+    where_: Option<String>,
+}
+
+impl FilterArgs {
+    /// The filter given, compiled; the error shows a caret under the
+    /// offending characters.
+    pub(crate) fn predicate(&self) -> Result<Option<wsinspect::query::Predicate>> {
+        use wsinspect::query::Predicate;
+        if let Some(src) = &self.display_filter {
+            return Predicate::display(src)
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!("-Y: {e}"));
+        }
+        let Some(src) = &self.where_ else {
+            return Ok(None);
+        };
+        let p = Predicate::display_or_where(src).map_err(|e| anyhow::anyhow!("--where: {e}"))?;
+        if p.is_old_where() {
+            eprintln!(
+                "wsinspect: note: --where {src:?} is read in the old --where language; -Y takes Wireshark's (docs/display-filter.md)"
+            );
+        }
+        Ok(Some(p))
+    }
+
+    /// The expression as given, if any.
+    pub(crate) fn text(&self) -> Option<&str> {
+        self.display_filter.as_deref().or(self.where_.as_deref())
+    }
 }
 
 /// Parses the arguments and runs the subcommand.
@@ -271,12 +318,7 @@ pub fn run() -> Result<ExitCode> {
 fn report(args: ReportArgs) -> Result<ExitCode> {
     let path = args.input.path();
     let opts = args.analysis.options()?;
-    let filter = args
-        .filter
-        .as_deref()
-        .map(wsinspect::payload::MessageFilter::parse)
-        .transpose()
-        .context("parsing --where")?;
+    let filter = args.filter.predicate()?;
     // Locked per format: the NDJSON writer thread takes standard output
     // itself, and would wait forever on a lock held here.
     let locked_stdout = || BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
@@ -289,7 +331,7 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
                 drop_finished: true,
                 ..opts
             };
-            // The writer thread hashes when it keeps up; `--where` may test
+            // The writer thread hashes when it keeps up; a filter may test
             // digests first.
             opts.limits.ws.defer_digest = filter.is_none();
             let analysis = match filter {

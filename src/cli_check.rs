@@ -44,7 +44,8 @@ Examples:
   wsinspect check --deny violations --deny abnormal-close captures/*.pcap
   wsinspect check --baseline captures/expected captures/seed_echo.pcapng
   wsinspect check --baseline captures/expected --update captures/seed_echo.pcapng
-  wsinspect check --deny violations --format junit --output junit.xml app.pcapng";
+  wsinspect check --deny violations --format junit --output junit.xml app.pcapng
+  wsinspect check --deny violations -Y 'tcp.port == 8080' app.pcapng";
 
 /// Arguments of `wsinspect check`.
 #[derive(Debug, Args)]
@@ -52,6 +53,10 @@ Examples:
 pub struct CheckArgs {
     #[command(flatten)]
     analysis: crate::cli::AnalysisArgs,
+    /// Rules and baselines see only the messages and control frames the
+    /// filter selects.
+    #[command(flatten)]
+    filter: crate::cli::FilterArgs,
     /// Capture files (pcap or pcapng).
     #[arg(value_name = "CAPTURE", required = true)]
     captures: Vec<String>,
@@ -205,7 +210,12 @@ fn baseline_step(a: &Analysis, file: &Path, args: &CheckArgs) -> BaselineOutcome
     }
 }
 
-fn check_one(path: &str, rules: &Rules, args: &CheckArgs) -> CaptureResult {
+fn check_one(
+    path: &str,
+    rules: &Rules,
+    args: &CheckArgs,
+    filter: Option<&wsinspect::query::Predicate>,
+) -> CaptureResult {
     let started = Instant::now();
     let name = file_name(path);
     let mut result = CaptureResult {
@@ -229,7 +239,10 @@ fn check_one(path: &str, rules: &Rules, args: &CheckArgs) -> CaptureResult {
     drop(bar);
     match analysed {
         Err(e) => result.error = Some(e.to_string()),
-        Ok(a) => {
+        Ok(mut a) => {
+            if let Some(f) = filter {
+                f.apply(&mut a);
+            }
             result.connections = connections(&a);
             result.findings = evaluate(&a, rules);
             if let Some(dir) = &args.baseline {
@@ -283,6 +296,13 @@ fn write_report(
 /// Runs `wsinspect check` and maps the results to the exit status.
 pub fn run(args: CheckArgs) -> Result<ExitCode> {
     let rules = args.rules();
+    let filter = match args.filter.predicate() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("wsinspect check: error: {e:#}");
+            return Ok(ExitCode::from(output::EXIT_ERROR));
+        }
+    };
     if let Some(bad) = args.ignore.iter().find(|f| !baseline::is_known_field(f)) {
         eprintln!(
             "wsinspect check: error: --ignore {bad}: no such baseline field (known: packets, {})",
@@ -312,7 +332,7 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
     let results: Vec<CaptureResult> = args
         .captures
         .iter()
-        .map(|p| check_one(p, &rules, &args))
+        .map(|p| check_one(p, &rules, &args, filter.as_ref()))
         .collect();
 
     let stdout = std::io::stdout();

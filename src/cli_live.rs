@@ -52,6 +52,11 @@ pub(super) struct LiveArgs {
         trailing_var_arg = true
     )]
     filter_words: Vec<String>,
+    /// Display filter (Wireshark's language, as in `report -Y`): only the
+    /// messages and control frames it selects are shown; -w still saves
+    /// every packet.
+    #[command(flatten)]
+    display: crate::cli::FilterArgs,
     /// Output: the interactive timeline updating in place (the default
     /// when standard output is a terminal), text lines as events happen
     /// (the default otherwise), NDJSON events as they happen, or one JSON
@@ -128,6 +133,12 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
         (None, true) => None,
     };
     let filter = expr.as_deref().map(Filter::parse).transpose()?;
+    let display = args.display.predicate()?;
+    if format == LiveFormat::Tui && display.as_ref().is_some_and(|p| p.is_old_where()) {
+        bail!(
+            "the TUI takes display filters (-Y, docs/display-filter.md), not the old --where language"
+        );
+    }
     let duration = match args.duration {
         Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
         Some(s) => bail!("--duration must be a positive number of seconds, not {s}"),
@@ -241,7 +252,11 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
                     ));
                     Ok((reason, analysis, drops))
                 });
-                let ui = tui::run_live(rx, &stop, tui::Config::from_env());
+                let config = tui::Config {
+                    filter: args.display.text().map(str::to_string),
+                    ..tui::Config::from_env()
+                };
+                let ui = tui::run_live(rx, &stop, config);
                 // However the UI ended, the capture stops (and flushes -w).
                 stop.store(true, Ordering::Relaxed);
                 let captured = capture
@@ -260,6 +275,14 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
             // The formats that write as the capture goes (or at its end)
             // run the session on this thread, with their own sink.
             let capture = |sink: &mut dyn EventSink| -> Result<(StopReason, Analysis)> {
+                let mut filtered;
+                let sink: &mut dyn EventSink = match &display {
+                    Some(f) => {
+                        filtered = wsinspect::payload::WhereSink::new(sink, f.clone());
+                        &mut filtered
+                    }
+                    None => sink,
+                };
                 let save = save.map(|w| w as Box<dyn Write>);
                 let mut session = LiveSession::new(&args.iface, link, snaplen, opts, save, sink)?;
                 let reason = live::run(&mut source, &mut session, &ctl, &mut on_tick);
@@ -298,7 +321,10 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
                 }
                 // JSON (the TUI is the arm above): the whole model at the end.
                 _ => {
-                    let (reason, analysis) = capture(&mut NullSink)?;
+                    let (reason, mut analysis) = capture(&mut NullSink)?;
+                    if let Some(f) = &display {
+                        f.apply(&mut analysis);
+                    }
                     let mut out = BufWriter::new(stdout.lock());
                     report::json::write(&analysis, &mut out)?;
                     out.flush()?;

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use wsinspect::analysis::model::Connection;
 use wsinspect::export;
 use wsinspect::flow::Direction;
-use wsinspect::payload::{FlvCollector, FlvStream, MessageFilter, Selection, message_context};
+use wsinspect::payload::{FlvCollector, FlvStream, Selection, message_context};
+use wsinspect::query::Subject;
 use wsinspect::stats;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -62,10 +63,9 @@ pub struct ExportArgs {
     capture: String,
     #[command(flatten)]
     choose: Choose,
-    /// With --files/--ndjson: only messages matching this expression (syntax:
-    /// `wsinspect payload --help`).
-    #[arg(long = "where", value_name = "EXPR")]
-    filter: Option<String>,
+    /// With --files/--ndjson: only the messages the filter selects.
+    #[command(flatten)]
+    filter: crate::cli::FilterArgs,
     /// Write each message's decoded payload to its own file in DIR
     /// (`conn<N>_<index>_<dir>.txt|bin`).
     #[arg(long, value_name = "DIR")]
@@ -105,15 +105,16 @@ pub struct StatsArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = OutFormat::Text)]
     format: OutFormat,
+    /// Statistics over the messages the filter selects only.
+    #[command(flatten)]
+    filter: crate::cli::FilterArgs,
 }
 
 /// Arguments of `wsinspect payload`.
 ///
-/// `--where` expressions: paths `json.a.b[0]`, `json["odd key"]`, and the
-/// message fields `dir` (c2s/s2c), `opcode`, `len`, `conn`, `index`,
-/// `complete`, `text`; literals "str" 'str' 12 1.5 true false null;
-/// operators == != < <= > >= contains; and/&&, or/||, not/!, parentheses.
-/// Example: --where 'json.type == "chat" and dir == "s2c"'
+/// Filters (-Y, Wireshark's language): JSON paths `json.a.b[0]`,
+/// `json["odd key"]`, and every display-filter field, e.g.
+/// -Y 'json.type == "chat" && ws.dir == "s2c"' (docs/display-filter.md).
 #[derive(Debug, Args)]
 pub struct PayloadArgs {
     #[command(flatten)]
@@ -123,15 +124,9 @@ pub struct PayloadArgs {
     capture: String,
     #[command(flatten)]
     choose: Choose,
-    /// Only messages matching this expression (default: the JSON ones).
-    ///
-    /// Paths: json.a.b[0], json["odd key"], and the message fields
-    ///   dir (c2s/s2c), opcode, len, conn, index, complete, text.
-    /// Literals: "str" 'str' 12 1.5 true false null (a missing path is null).
-    /// Operators: == != < <= > >= contains; and (&&), or (||), not (!), ( ).
-    /// Example: --where 'json.type == "chat" and dir == "s2c"'
-    #[arg(long = "where", value_name = "EXPR", verbatim_doc_comment)]
-    filter: Option<String>,
+    /// Only the messages the filter selects (default: the JSON ones).
+    #[command(flatten)]
+    filter: crate::cli::FilterArgs,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = OutFormat::Text)]
     format: OutFormat,
@@ -143,17 +138,11 @@ pub struct PayloadArgs {
     max_tags: usize,
 }
 
-fn parse_filter(src: Option<&str>) -> Result<Option<MessageFilter>> {
-    src.map(MessageFilter::parse)
-        .transpose()
-        .context("parsing --where")
-}
-
 /// `wsinspect export`.
 pub fn export(args: ExportArgs) -> Result<ExitCode> {
     let (_bar, opts) = crate::progress::with_bar(&args.capture, &args.analysis.options()?);
     let sel = args.choose.selection();
-    let filter = parse_filter(args.filter.as_deref())?;
+    let filter = args.filter.predicate()?;
     if args.files.is_none()
         && args.ndjson.is_none()
         && args.pcapng.is_none()
@@ -287,8 +276,12 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
 /// `wsinspect stats`.
 pub fn stats(args: StatsArgs) -> Result<ExitCode> {
     let (bar, opts) = crate::progress::with_bar(&args.capture, &args.analysis.options()?);
-    let analysis = export::analyze(&args.capture, &opts)?;
+    let filter = args.filter.predicate()?;
+    let mut analysis = export::analyze(&args.capture, &opts)?;
     drop(bar);
+    if let Some(f) = &filter {
+        f.apply(&mut analysis);
+    }
     let wanted = stats::needed_packets(&analysis);
     let times = if args.capture == "-" {
         // Standard input cannot be read again: upgrade timings are omitted.
@@ -315,7 +308,7 @@ pub fn stats(args: StatsArgs) -> Result<ExitCode> {
 /// `wsinspect payload`: FLV streams and JSON messages.
 pub fn payload(args: PayloadArgs) -> Result<ExitCode> {
     let sel = args.choose.selection();
-    let filter = parse_filter(args.filter.as_deref())?;
+    let filter = args.filter.predicate()?;
     let mut flv = FlvCollector::new(sel.clone(), false);
     let analysis =
         crate::progress::analyze_path(&args.capture, &args.analysis.options()?, &mut flv)?;
@@ -331,7 +324,7 @@ pub fn payload(args: PayloadArgs) -> Result<ExitCode> {
             let is_json = !ctx["json"].is_null();
             json_messages += u64::from(is_json);
             let keep = match &filter {
-                Some(f) => f.matches(c.id, i, m),
+                Some(f) => f.matches(&Subject::message(c, i, m, Some(analysis.start_ts))),
                 None => is_json,
             };
             if keep {
@@ -347,7 +340,7 @@ pub fn payload(args: PayloadArgs) -> Result<ExitCode> {
                 "capture": analysis.capture,
                 "flv_streams": streams,
                 "json_messages": json_messages,
-                "where": args.filter,
+                "where": args.filter.text(),
                 "matched": matched.len(),
                 "messages": matched,
             });
@@ -363,7 +356,7 @@ pub fn payload(args: PayloadArgs) -> Result<ExitCode> {
                 "{} JSON text messages; {} {}",
                 json_messages,
                 matched.len(),
-                match &args.filter {
+                match args.filter.text() {
                     Some(f) => format!("match `{f}`"),
                     None => "shown below".into(),
                 }

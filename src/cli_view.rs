@@ -15,13 +15,26 @@ pub struct ViewArgs {
     input: CaptureArg,
     #[command(flatten)]
     analysis: AnalysisArgs,
+    /// The TUI starts with this filter in its prompt (`f` edits it).
+    #[command(flatten)]
+    filter: crate::cli::FilterArgs,
 }
 
 /// Analyses the whole capture first (the UI shows the finished model),
 /// then runs the UI.
 pub fn view(args: ViewArgs) -> Result<ExitCode> {
     let path = args.input.path();
+    // Checked before the capture is read: a typo fails at once.
+    if args.filter.predicate()?.is_some_and(|p| p.is_old_where()) {
+        anyhow::bail!(
+            "the TUI takes display filters (-Y, docs/display-filter.md), not the old --where language"
+        );
+    }
     let analysis = crate::progress::analyze_path(&path, &args.analysis.options()?, &mut NullSink)?;
-    tui::run(&analysis, tui::Config::from_env())?;
+    let config = tui::Config {
+        filter: args.filter.text().map(str::to_string),
+        ..tui::Config::from_env()
+    };
+    tui::run(&analysis, config)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -32,6 +32,7 @@ pub mod http;
 pub mod live;
 pub mod payload;
 pub mod pipeline;
+pub mod query;
 pub mod report;
 pub mod stats;
 pub mod tcp;

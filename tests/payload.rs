@@ -158,7 +158,7 @@ fn payload_hook_matches_the_model_hashes() {
     ] {
         let mut seen = 0usize;
         let mut bad = Vec::new();
-        let mut c = PayloadCollector::new(Selection::default(), |m: WholeMessage<'_>| {
+        let mut c = PayloadCollector::new(Selection::default(), |_, m: WholeMessage<'_>| {
             seen += 1;
             if let Some(h) = &m.msg.sha256
                 && (*h != *sha256_hex(m.payload)
@@ -205,6 +205,16 @@ fn where_filter_on_many_conns_chat() {
     assert_eq!(messages(&filtered).len(), expected);
     let insight = run_json(&["payload", "--format", "json", "--where", expr, &path]);
     assert_eq!(insight["matched"].as_u64().unwrap() as usize, expected);
+    // The same in the display-filter language.
+    let display = r#"json.type == "say" && json.n < 3 && ws.dir == "c2s""#;
+    for sub in ["report", "payload"] {
+        let v = run_json(&[sub, "--format", "json", "-Y", display, &path]);
+        let n = match sub {
+            "report" => messages(&v).len(),
+            _ => v["matched"].as_u64().unwrap() as usize,
+        };
+        assert_eq!(n, expected, "{sub} -Y");
+    }
 
     let expected_rooms = count_where(&full, |_, j| j.is_some_and(|j| j["type"] == "room-full"));
     let ndjson = run(&[
@@ -248,7 +258,9 @@ fn where_filter_on_node_ws_echo() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("offset"));
+    // The error points at the offending character, as tshark -Y does.
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("    json.a ==\n             ^"), "{err}");
 }
 
 #[test]

@@ -132,6 +132,11 @@ pub trait EventSink {
         self.event(&conn, SinkEvent::End);
     }
 
+    /// The time of the capture's first packet (the model's `start_ts`),
+    /// told before any event: `frame.time_relative` in display filters
+    /// counts from it.
+    fn capture_start(&mut self, _ts: Timestamp) {}
+
     /// True when the sink can take nothing more (its output is gone: a
     /// closed pipe); reading the capture may then stop. Asked after every
     /// packet.
@@ -321,6 +326,9 @@ impl<'s> Analyzer<'s> {
         self.packets = self.packets.max(pkt.number.0);
         self.stats.bytes += pkt.data.len() as u64;
         if pkt.ts != Timestamp::default() {
+            if self.first_ts.is_none() {
+                self.sink.capture_start(pkt.ts);
+            }
             self.first_ts.get_or_insert(pkt.ts);
             self.last_ts = pkt.ts;
         }

@@ -18,6 +18,7 @@ use crate::payload::{
 };
 use crate::pipeline::Options;
 use crate::pipeline::{self, PipelineError};
+use crate::query::Subject;
 use crate::tls::KeyLog;
 use crate::ws::frame::Opcode;
 use base64::Engine;
@@ -96,8 +97,8 @@ pub fn messages_to_files(
     std::fs::create_dir_all(dir).map_err(werr(dir))?;
     let mut summary = ExportSummary::default();
     let mut error: Option<ExportError> = None;
-    let mut c = PayloadCollector::new(sel, |m: WholeMessage<'_>| {
-        if error.is_some() || filter.is_some_and(|f| !f.matches(m.conn_id, m.index, m.msg)) {
+    let mut c = PayloadCollector::new(sel, |conn: &Connection, m: WholeMessage<'_>| {
+        if error.is_some() || filter.is_some_and(|f| !f.matches(&subject(conn, &m))) {
             return;
         }
         let path = dir.join(message_file_name(&m));
@@ -115,6 +116,10 @@ pub fn messages_to_files(
         Some(e) => Err(e),
         None => Ok(summary),
     }
+}
+
+fn subject<'a>(conn: &'a Connection, m: &WholeMessage<'a>) -> Subject<'a> {
+    Subject::message(conn, m.index, m.msg, m.capture_start)
 }
 
 /// One NDJSON line for a message: text payloads as `text`, anything else
@@ -158,8 +163,8 @@ pub fn messages_to_ndjson(
 ) -> Result<ExportSummary, io::Error> {
     let mut summary = ExportSummary::default();
     let mut error: Option<io::Error> = None;
-    let mut c = PayloadCollector::new(sel, |m: WholeMessage<'_>| {
-        if error.is_some() || filter.is_some_and(|f| !f.matches(m.conn_id, m.index, m.msg)) {
+    let mut c = PayloadCollector::new(sel, |conn: &Connection, m: WholeMessage<'_>| {
+        if error.is_some() || filter.is_some_and(|f| !f.matches(&subject(conn, &m))) {
             return;
         }
         let r = serde_json::to_writer(&mut *out, &message_json(&m))

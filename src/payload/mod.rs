@@ -7,8 +7,10 @@
 //!   buffered.
 //! - [`flv`] / [`amf0`]: FLV streams (HTTP-FLV over WebSocket) and their
 //!   `onMetaData`; [`FlvCollector`] recognises and decodes them.
-//! - [`json_filter`]: the `--where` expression language, evaluated over
-//!   [`message_context`].
+//! - [`json_filter`]: the old `--where` expression language, evaluated over
+//!   [`message_context`] (still accepted by `--where`; the filter language
+//!   is now Wireshark's, [`crate::query`]).
+//! - [`WhereSink`]: a filter ([`MessageFilter`]) in front of a streaming sink.
 //!
 //! Nothing here changes the model: the analysis is the same with or
 //! without these consumers (see `docs/architecture-notes-payload.md`).
@@ -17,13 +19,14 @@ pub mod amf0;
 pub mod flv;
 pub mod json_filter;
 
-use crate::analysis::model::{Analysis, Connection};
+use crate::analysis::model::Connection;
 use crate::analysis::{EventSink, PayloadSink, SinkEvent};
+use crate::capture::Timestamp;
 use crate::flow::Direction;
+use crate::query::{Item, Subject};
 use crate::ws::frame::Opcode;
 use crate::ws::message::Message;
 use flv::{FlvEvent, FlvHeader, FlvParser, FlvStats, FlvTag};
-use json_filter::Expr;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -56,34 +59,64 @@ pub struct WholeMessage<'a> {
     /// Every decoded byte captured (up to the first gap when the message is
     /// incomplete).
     pub payload: &'a [u8],
+    /// Time of the capture's first packet, when known (for filters).
+    pub capture_start: Option<Timestamp>,
 }
 
 /// Rebuilds whole payloads of the selected messages.
-pub struct PayloadCollector<F: FnMut(WholeMessage<'_>)> {
+pub struct PayloadCollector<F: FnMut(&Connection, WholeMessage<'_>)> {
     sel: Selection,
     current: HashMap<(u32, Direction), Vec<u8>>,
+    /// Payloads of messages whose end was seen, until the record comes
+    /// with its connection ([`EventSink::message`]).
+    finished: HashMap<(u32, Direction), (usize, Vec<u8>)>,
+    start: Option<Timestamp>,
     on_message: F,
 }
 
-impl<F: FnMut(WholeMessage<'_>)> PayloadCollector<F> {
-    /// Calls `on_message` for each completed message that `sel` wants.
+impl<F: FnMut(&Connection, WholeMessage<'_>)> PayloadCollector<F> {
+    /// Calls `on_message` with its connection for each completed message
+    /// that `sel` wants.
     pub fn new(sel: Selection, on_message: F) -> Self {
         PayloadCollector {
             sel,
             current: HashMap::new(),
+            finished: HashMap::new(),
+            start: None,
             on_message,
         }
     }
 }
 
-impl<F: FnMut(WholeMessage<'_>)> EventSink for PayloadCollector<F> {
+impl<F: FnMut(&Connection, WholeMessage<'_>)> EventSink for PayloadCollector<F> {
     fn event(&mut self, _: &Connection, _: SinkEvent<'_>) {}
+
+    fn message(&mut self, conn: &Connection, m: Message) -> Option<Message> {
+        if let Some((index, buf)) = self.finished.remove(&(conn.id, m.dir)) {
+            (self.on_message)(
+                conn,
+                WholeMessage {
+                    conn_id: conn.id,
+                    index,
+                    msg: &m,
+                    payload: &buf,
+                    capture_start: self.start,
+                },
+            );
+        }
+        Some(m)
+    }
+
     fn payloads(&mut self) -> Option<&mut dyn PayloadSink> {
         Some(self)
     }
+
+    fn capture_start(&mut self, ts: Timestamp) {
+        self.start = Some(ts);
+    }
 }
 
-impl<F: FnMut(WholeMessage<'_>)> PayloadSink for PayloadCollector<F> {
+impl<F: FnMut(&Connection, WholeMessage<'_>)> PayloadSink for PayloadCollector<F> {
     fn payload(&mut self, conn_id: u32, dir: Direction, chunk: &[u8]) {
         if self.sel.wants(conn_id, dir) {
             self.current
@@ -98,18 +131,13 @@ impl<F: FnMut(WholeMessage<'_>)> PayloadSink for PayloadCollector<F> {
             return;
         }
         let buf = self.current.remove(&(conn_id, msg.dir)).unwrap_or_default();
-        (self.on_message)(WholeMessage {
-            conn_id,
-            index: msg_index,
-            msg,
-            payload: &buf,
-        });
+        self.finished.insert((conn_id, msg.dir), (msg_index, buf));
     }
 }
 
-/// The object a `--where` expression is evaluated against for a message.
-/// `json` is parsed from the text only when `with_json` (see
-/// [`Expr::uses_root`]); it is `null` when the text is not JSON, was cut at
+/// The object an old-syntax `--where` expression is evaluated against for
+/// a message. `json` is parsed from the text only when `with_json` (see
+/// [`json_filter::Expr::uses_root`]); it is `null` when the text is not JSON, was cut at
 /// the text cap, or the message is binary.
 pub fn message_context(conn_id: u32, index: usize, msg: &Message, with_json: bool) -> Value {
     let parsed = if with_json && !msg.text_truncated {
@@ -132,57 +160,27 @@ pub fn message_context(conn_id: u32, index: usize, msg: &Message, with_json: boo
     })
 }
 
-/// A compiled `--where` filter.
-#[derive(Debug, Clone)]
-pub struct MessageFilter {
-    expr: Expr,
-    with_json: bool,
-}
+/// The filter of every subcommand: a display filter (`-Y`), or the old
+/// `--where` language (see [`crate::query::Predicate`]).
+pub type MessageFilter = crate::query::Predicate;
 
-impl MessageFilter {
-    /// Parses a `--where` expression.
-    pub fn parse(src: &str) -> Result<Self, json_filter::FilterError> {
-        let expr = Expr::parse(src)?;
-        let with_json = expr.uses_root("json");
-        Ok(MessageFilter { expr, with_json })
-    }
-
-    /// True if the message matches.
-    pub fn matches(&self, conn_id: u32, index: usize, msg: &Message) -> bool {
-        self.expr
-            .matches(&message_context(conn_id, index, msg, self.with_json))
-    }
-
-    /// Keeps only the matching messages in every connection of `a`. The
-    /// counters (`stats`) still describe the whole capture. Returns how many
-    /// messages were kept.
-    pub fn apply(&self, a: &mut Analysis) -> u64 {
-        let mut kept = 0;
-        for c in &mut a.connections {
-            let id = c.id;
-            let mut i = 0usize;
-            c.messages.retain(|m| {
-                let keep = self.matches(id, i, m);
-                i += 1;
-                kept += u64::from(keep);
-                keep
-            });
-        }
-        kept
-    }
-}
-
-/// An [`EventSink`] that forwards everything except the data messages that
-/// do not match a filter (for streamed NDJSON reports).
+/// An [`EventSink`] that forwards everything except the messages and
+/// control frames a filter does not select (streamed outputs: NDJSON
+/// reports, live capture).
 pub struct WhereSink<'a> {
     inner: &'a mut dyn EventSink,
     filter: MessageFilter,
+    start: Option<Timestamp>,
 }
 
 impl<'a> WhereSink<'a> {
     /// Filters the messages going to `inner`.
     pub fn new(inner: &'a mut dyn EventSink, filter: MessageFilter) -> Self {
-        WhereSink { inner, filter }
+        WhereSink {
+            inner,
+            filter,
+            start: None,
+        }
     }
 }
 
@@ -192,16 +190,23 @@ impl WhereSink<'_> {
         // (Not `conn.messages.len()`: a sink may have taken earlier ones.)
         let done = conn.stats.c2s.messages + conn.stats.s2c.messages;
         let index = usize::try_from(done.saturating_sub(1)).unwrap_or(usize::MAX);
-        self.filter.matches(conn.id, index, m)
+        self.filter
+            .matches(&Subject::message(conn, index, m, self.start))
     }
 }
 
 impl EventSink for WhereSink<'_> {
     fn event(&mut self, conn: &Connection, ev: SinkEvent<'_>) {
-        if let SinkEvent::Message(m) = ev
-            && !self.wants(conn, m)
-        {
-            return;
+        match ev {
+            SinkEvent::Message(m) if !self.wants(conn, m) => return,
+            SinkEvent::Control(c)
+                if !self
+                    .filter
+                    .matches(&Subject::new(conn, Item::Control(c), self.start)) =>
+            {
+                return;
+            }
+            _ => {}
         }
         self.inner.event(conn, ev);
     }
@@ -222,6 +227,11 @@ impl EventSink for WhereSink<'_> {
 
     fn payloads(&mut self) -> Option<&mut dyn PayloadSink> {
         self.inner.payloads()
+    }
+
+    fn capture_start(&mut self, ts: Timestamp) {
+        self.start = Some(ts);
+        self.inner.capture_start(ts);
     }
 
     fn stopped(&self) -> bool {
@@ -419,6 +429,7 @@ impl PayloadSink for FlvCollector {
                 index: msg_index,
                 msg,
                 payload: &buf,
+                capture_start: None,
             });
         }
     }

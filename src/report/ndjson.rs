@@ -644,7 +644,12 @@ mod tests {
     /// the NDJSON sink takes every message out of the model.
     #[test]
     fn where_index_picks_the_same_messages_as_the_json_filter() {
-        let expr = "index == 1 || index == 3";
+        for expr in ["index == 1 || index == 3", "ws.message.index in {1, 3}"] {
+            same_messages_streamed_and_applied(expr);
+        }
+    }
+
+    fn same_messages_streamed_and_applied(expr: &str) {
         let mut picked = 0;
         for path in sample_captures() {
             let (_, threaded) = both_ways(&path, Some(expr));

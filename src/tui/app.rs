@@ -6,10 +6,12 @@
 //! Rendering ([`super::view`]) reads `&App` and `&Analysis` only.
 
 use super::action::Action;
-use super::rows::{self, Kind, Row};
+use super::rows::{self, EventRef, Kind, Row};
 use super::view::{self, Areas};
 use crate::analysis::model::Analysis;
+use crate::capture::PacketNo;
 use crate::flow::Direction;
+use crate::query::{DisplayFilter, FilterError, Item, Subject};
 use ratatui::layout::{Position, Rect};
 use std::time::Duration;
 
@@ -96,19 +98,62 @@ impl PayloadView {
 
 /// A parsed timeline filter.
 ///
-/// Words are separated by spaces. `c2s`/`s2c` pick a direction; `text`,
-/// `binary`, `ping`, `pong`, `close`, `control`, `http`, `tcp` and `errors`
-/// pick kinds of events; any other word must occur in the payload (case
-/// insensitive). Words of one sort are alternatives (`ping pong`), sorts
-/// combine (`c2s text hello` = client text messages containing "hello").
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A display filter in Wireshark's language (`websocket.opcode == 1`,
+/// `tcp.stream == 2 && ws.dir == "s2c"`, see `docs/display-filter.md`),
+/// evaluated on every row as on the messages of `report -Y`: messages and
+/// control frames by their fields, other rows (HTTP, TCP, violations,
+/// anomalies) by the connection's fields, their packet, direction and
+/// violation kind.
+///
+/// Words, as before, when the line is only the words below or is not a
+/// display filter (the notice then says why it is not one): `c2s`/`s2c`
+/// pick a direction; `text`, `binary`, `ping`, `pong`, `close`, `control`,
+/// `http`, `tcp` and `errors` pick kinds of events; any other word must
+/// occur in the payload (case insensitive). Words of one sort are
+/// alternatives (`ping pong`), sorts combine (`c2s text hello` = client
+/// text messages containing "hello").
+#[derive(Debug, Clone, Default)]
 pub struct Filter {
     /// The filter as typed.
     pub text: String,
+    display: Option<DisplayFilter>,
+    /// Why the line is not a display filter, when it was read as words.
+    pub not_display: Option<FilterError>,
     dirs: Vec<Direction>,
     kinds: Vec<Kind>,
     words: Vec<String>,
 }
+
+impl PartialEq for Filter {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+/// Words of the word filter that are not free text.
+const KIND_WORDS: &[&str] = &[
+    "c2s",
+    "→",
+    ">",
+    "client",
+    "s2c",
+    "←",
+    "<",
+    "server",
+    "text",
+    "binary",
+    "bin",
+    "ping",
+    "pong",
+    "close",
+    "control",
+    "http",
+    "tcp",
+    "errors",
+    "error",
+    "violations",
+    "!",
+];
 
 impl Filter {
     /// Parses a filter line.
@@ -117,6 +162,21 @@ impl Filter {
             text: text.trim().to_string(),
             ..Filter::default()
         };
+        if f.text.is_empty() {
+            return f;
+        }
+        let only_kind_words = text
+            .split_whitespace()
+            .all(|w| KIND_WORDS.contains(&w.to_lowercase().as_str()));
+        if !only_kind_words {
+            match DisplayFilter::parse(text) {
+                Ok(d) => {
+                    f.display = Some(d);
+                    return f;
+                }
+                Err(e) => f.not_display = Some(e),
+            }
+        }
         for w in text.split_whitespace() {
             let w = w.to_lowercase();
             match w.as_str() {
@@ -144,11 +204,22 @@ impl Filter {
 
     /// True when the filter lets everything through.
     pub fn is_empty(&self) -> bool {
-        self.dirs.is_empty() && self.kinds.is_empty() && self.words.is_empty()
+        self.display.is_none()
+            && self.dirs.is_empty()
+            && self.kinds.is_empty()
+            && self.words.is_empty()
+    }
+
+    /// True when the line was read as a display filter.
+    pub fn is_display(&self) -> bool {
+        self.display.is_some()
     }
 
     /// Whether `row` passes.
     pub fn matches(&self, row: &Row, a: &Analysis) -> bool {
+        if let Some(d) = &self.display {
+            return row_subject(row, a).is_some_and(|s| d.matches(&s));
+        }
         if !self.dirs.is_empty() && !row.dir(a).is_some_and(|d| self.dirs.contains(&d)) {
             return false;
         }
@@ -157,6 +228,31 @@ impl Filter {
         }
         self.words.iter().all(|w| row.contains(a, w))
     }
+}
+
+/// The display-filter subject of a timeline row.
+fn row_subject<'a>(row: &Row, a: &'a Analysis) -> Option<Subject<'a>> {
+    let c = a.connections.get(row.conn)?;
+    let item = match row.event {
+        EventRef::Message(i) => Item::Message {
+            index: i,
+            msg: c.messages.get(i)?,
+        },
+        EventRef::Control(i) => Item::Control(c.control.get(i)?),
+        other => {
+            let violation = match other {
+                EventRef::Violation(i) => Some(c.violation_details.get(i)?),
+                _ => None,
+            };
+            Item::Event {
+                packet: violation.map_or(PacketNo(row.packet), |v| v.packet),
+                ts: row.ts_exact.then_some(row.ts),
+                dir: row.dir(a),
+                violation: violation.map(|v| v.kind),
+            }
+        }
+    };
+    Some(Subject::new(c, item, Some(a.start_ts)))
 }
 
 /// State of a live capture, shown in the status bar by `wsinspect live`.
@@ -549,7 +645,13 @@ impl App {
     pub fn set_filter(&mut self, a: &Analysis, text: &str) {
         self.filter = Filter::parse(text);
         self.refilter(a);
-        if self.visible.is_empty() {
+        if let Some(e) = &self.filter.not_display {
+            self.notice = Some(format!(
+                "words, not a display filter: {} (at column {})",
+                e.message,
+                e.expr.get(..e.span.start).map_or(0, |p| p.chars().count()) + 1
+            ));
+        } else if self.visible.is_empty() {
             self.notice = Some("the filter hides every event".into());
         }
         self.clamp(a);
@@ -806,6 +908,7 @@ mod tests {
     use crate::analysis::{Limits, NullSink};
     use crate::pipeline::analyze_path;
     use crate::tui::rows::EventRef;
+    use crate::ws::frame::Opcode;
 
     pub(crate) fn load(name: &str) -> Analysis {
         let p = format!("{}/captures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -904,6 +1007,42 @@ mod tests {
         assert_eq!(app.visible_len(), 1);
         let row = app.selected_row().copied();
         assert!(matches!(row.map(|r| r.event), Some(EventRef::Message(_))));
+    }
+
+    #[test]
+    fn display_filters_select_rows_as_report_does() {
+        let a = load("subprotocol.pcapng");
+        let mut app = App::new(&a, (120, 40), false);
+        app.set_filter(&a, "websocket.opcode == 1 && ws.dir == \"s2c\"");
+        assert!(app.filter.is_display() && app.notice.is_none());
+        let want: usize = a
+            .connections
+            .iter()
+            .flat_map(|c| &c.messages)
+            .filter(|m| m.opcode == Opcode::Text && m.dir == Direction::ServerToClient)
+            .count();
+        assert!(want > 0);
+        assert_eq!(app.visible_len(), want);
+        // Connection fields select every row of the connection, HTTP included.
+        app.set_filter(&a, "tcp.stream == 0");
+        assert_eq!(app.visible_len(), app.total_rows());
+        app.set_filter(&a, "tcp.stream == 1");
+        assert_eq!(app.visible_len(), 0);
+    }
+
+    #[test]
+    fn a_line_that_is_no_display_filter_is_words_with_a_notice() {
+        let a = load("subprotocol.pcapng");
+        let mut app = App::new(&a, (120, 40), false);
+        app.set_filter(&a, "websocket.opcode ==");
+        assert!(!app.filter.is_display());
+        let notice = app.notice.clone().unwrap_or_default();
+        assert!(
+            notice.contains("not a display filter") && notice.contains("column 20"),
+            "{notice}"
+        );
+        app.set_filter(&a, "c2s text");
+        assert!(!app.filter.is_display() && app.filter.not_display.is_none());
     }
 
     #[test]

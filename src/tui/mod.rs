@@ -36,10 +36,12 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 /// How the UI looks.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Use colours (false when NO_COLOR is set, see <https://no-color.org>).
     pub color: bool,
+    /// The display filter to start with (`view -Y`, `live -Y`).
+    pub filter: Option<String>,
 }
 
 impl Config {
@@ -47,7 +49,10 @@ impl Config {
     /// empty.
     pub fn from_env() -> Config {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Config { color: !no_color }
+        Config {
+            color: !no_color,
+            filter: None,
+        }
     }
 }
 
@@ -186,6 +191,9 @@ fn live_loop(
         LiveUpdate::Snapshot(a, _) | LiveUpdate::Stopped(a, _, _) => a.clone(),
     };
     let mut app = App::new(&current, (size.width, size.height), config.color);
+    if let Some(f) = &config.filter {
+        app.set_filter(&current, f);
+    }
     take_update(&mut app, &mut current, first, started);
     loop {
         if let Some(live) = app.live.as_mut()
@@ -244,6 +252,9 @@ fn event_loop(
 ) -> Result<(), TuiError> {
     let size = terminal.size()?;
     let mut app = App::new(a, (size.width, size.height), config.color);
+    if let Some(f) = &config.filter {
+        app.set_filter(a, f);
+    }
     loop {
         terminal.draw(|f| view::render(&app, a, f))?;
         let act = match event::read()? {
