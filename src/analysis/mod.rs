@@ -6,6 +6,7 @@
 //! streams them); [`Analyzer::finish`] returns the whole model.
 
 pub mod detect;
+pub mod flows;
 pub mod model;
 pub mod session;
 
@@ -17,12 +18,13 @@ use crate::tcp::{GapCause, Piece, TcpConn};
 use crate::tls::KeyLog;
 use crate::violation::{Anomaly, AnomalyKind, Violation};
 use crate::ws::message::{ControlFrame, Message, WsLimits};
+use flows::FlowTable;
 use model::{
     Analysis, CaptureAnomaly, CaptureStats, ConnStats, Connection, EncapRoute, Protocol, TcpDetail,
     TcpEnd, TcpEvent, TcpEventKind, UnsupportedTunnel,
 };
 use session::{At, Session};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Every bound on memory and work, configurable from the command line.
@@ -171,20 +173,12 @@ impl EventSink for NullSink {
 }
 
 struct Tracked {
-    /// The flow-table key, to remove it in O(1) when the flow is retired.
-    key: FlowKey,
-    /// Connection id: tells a slot's current tenant from an earlier one.
-    id: u32,
     tcp: TcpConn,
     session: Session,
-    /// Last packet seen, for evicting idle flows.
-    last_seen: u64,
     /// Model budget this connection has used (see [`model_budget`]).
     model_spent: u64,
     /// SYN/FIN/RST by side; directions are settled at the end.
     tcp_events: Vec<(Side, TcpEventKind, PacketNo, Timestamp)>,
-    /// In `Analyzer::closing` (closed, waiting for its linger time).
-    closing_queued: bool,
     /// Distinct encapsulation stacks by side (see [`Connection::encapsulation`]),
     /// at most [`MAX_ROUTES`]; empty while every packet was plain.
     routes: Vec<Route>,
@@ -221,19 +215,8 @@ pub struct CaptureInfo {
 pub struct Analyzer<'s> {
     limits: Limits,
     decoder: Decoder,
-    flows: HashMap<FlowKey, usize>,
-    live: Vec<Option<Tracked>>,
-    /// Slots of `live` freed by retired flows, reused before growing.
-    free: Vec<usize>,
-    /// `(slot, id, last_seen)` in packet order, one entry per packet of a
-    /// flow; the first entry still matching its tenant's `last_seen` is
-    /// the idlest flow. Stale entries are skipped on eviction and swept
-    /// when the queue grows past twice the live flows (amortised O(1)).
-    recency: VecDeque<(usize, u32, u64)>,
-    /// Closed flows `(slot, id, last packet time)` waiting for
-    /// [`CLOSE_LINGER_NS`] without packets before they are finished, in
-    /// order of that time (re-queued when a packet came since).
-    closing: VecDeque<(usize, u32, Timestamp)>,
+    /// The live flows, bounded by `max_live_flows` and the linger time.
+    flows: FlowTable<Tracked>,
     /// Out-of-order memory held by all live flows (see `max_buffered_total`).
     buffered_total: u64,
     /// Estimated memory of the records kept in the model.
@@ -284,11 +267,7 @@ impl<'s> Analyzer<'s> {
         Analyzer {
             limits,
             decoder: Decoder::with_max_depth(limits.max_tunnel_depth),
-            flows: HashMap::new(),
-            live: Vec::new(),
-            free: Vec::new(),
-            recency: VecDeque::new(),
-            closing: VecDeque::new(),
+            flows: FlowTable::default(),
             buffered_total: 0,
             model_bytes: 0,
             dropped: [0; 3],
@@ -350,21 +329,10 @@ impl<'s> Analyzer<'s> {
     /// [`CLOSE_LINGER_NS`] before `now`. Amortised O(1): each queue entry
     /// is looked at once, or once more per packet its flow got since.
     fn retire_lingering(&mut self, now: Timestamp) {
-        while let Some(&(slot, id, since)) = self.closing.front() {
-            let Some(last) = tenant(&self.live, slot, id).map(|t| t.tcp.last_ts) else {
-                // Finished already (evicted, port reuse).
-                self.closing.pop_front();
-                continue;
-            };
-            if last != since {
-                self.closing.pop_front();
-                self.closing.push_back((slot, id, last));
-                continue;
-            }
-            if now.0.saturating_sub(since.0) < CLOSE_LINGER_NS {
-                return;
-            }
-            self.closing.pop_front();
+        while let Some(slot) = self
+            .flows
+            .lingering(now, CLOSE_LINGER_NS, |t| t.tcp.last_ts)
+        {
             self.retire(slot);
         }
     }
@@ -407,29 +375,18 @@ impl<'s> Analyzer<'s> {
 
     fn segment(&mut self, seg: &TcpSegment<'_>, packet: PacketNo, ts: Timestamp) {
         let key = FlowKey::scoped(seg.src, seg.dst, seg.scope);
-        let slot = match self.flows.get(&key).copied() {
-            Some(i)
-                if self
-                    .live
-                    .get(i)
-                    .and_then(Option::as_ref)
-                    .is_some_and(|t| !t.tcp.is_reuse(seg)) =>
-            {
-                i
-            }
+        let slot = match self.flows.find(&key) {
+            Some(i) if self.flows.get(i).is_some_and(|t| !t.tcp.is_reuse(seg)) => i,
             Some(i) => {
                 self.retire(i);
                 self.open(key, seg, packet, ts)
             }
             None => self.open(key, seg, packet, ts),
         };
-        let Some(t) = self.live.get_mut(slot).and_then(Option::as_mut) else {
+        self.flows.touch(slot, packet.0);
+        let Some(t) = self.flows.get_mut(slot) else {
             return;
         };
-        if t.last_seen != packet.0 {
-            t.last_seen = packet.0;
-            self.recency.push_back((slot, t.id, packet.0));
-        }
         let budget = model_budget(&self.limits, self.model_bytes, t.model_spent);
         t.session.budget = budget;
         let cost_before = t.tcp.buffered_cost() + t.session.held_cost();
@@ -476,30 +433,18 @@ impl<'s> Analyzer<'s> {
         self.buffered_total = others.saturating_add(cost_after);
         record_tcp_event(t, side, seg, packet, ts);
         record_route(t, side, &seg.encap, packet);
-        let closed_now = !t.closing_queued && t.tcp.is_closed();
-        t.closing_queued |= closed_now;
-        let (id, last_ts) = (t.id, t.tcp.last_ts);
+        let closed = t.tcp.is_closed().then_some(t.tcp.last_ts);
         self.account_model(slot, budget);
         self.offer_messages(slot);
-        if closed_now {
-            self.closing.push_back((slot, id, last_ts));
-            // Flows finished otherwise (evicted, port reuse) leave entries
-            // behind; at most one entry is current per live flow.
-            if self.closing.len() > 2 * self.flows.len() + 1024 {
-                let live = &self.live;
-                self.closing
-                    .retain(|&(slot, id, _)| tenant(live, slot, id).is_some());
-            }
-        }
-        if self.recency.len() > 2 * self.flows.len() + 1024 {
-            self.sweep_recency();
+        if let Some(last_ts) = closed {
+            self.flows.queue_closing(slot, last_ts);
         }
     }
 
     /// Offers the messages `slot` completed to the sink; what the sink takes
     /// no longer weighs on the model budget.
     fn offer_messages(&mut self, slot: usize) {
-        let Some(t) = self.live.get_mut(slot).and_then(Option::as_mut) else {
+        let Some(t) = self.flows.get_mut(slot) else {
             return;
         };
         let conn = &mut t.session.conn;
@@ -517,7 +462,7 @@ impl<'s> Analyzer<'s> {
     /// Takes back what `slot`'s session spent of the model budget it was
     /// handed (`given`) and the records it dropped for want of it.
     fn account_model(&mut self, slot: usize, given: u64) {
-        let Some(t) = self.live.get_mut(slot).and_then(Option::as_mut) else {
+        let Some(t) = self.flows.get_mut(slot) else {
             return;
         };
         let (left, dropped) = (t.session.budget, std::mem::take(&mut t.session.dropped));
@@ -567,14 +512,6 @@ impl<'s> Analyzer<'s> {
         }
     }
 
-    /// Drops recency entries that no longer describe their slot's tenant.
-    fn sweep_recency(&mut self) {
-        let live = &self.live;
-        self.recency.retain(|&(slot, id, seen)| {
-            tenant(live, slot, id).is_some_and(|t| t.last_seen == seen)
-        });
-    }
-
     fn open(
         &mut self,
         key: FlowKey,
@@ -607,59 +544,36 @@ impl<'s> Analyzer<'s> {
             self.keylog.clone(),
         );
         let tracked = Tracked {
-            key,
-            id: self.next_id,
             tcp,
             session,
-            last_seen: packet.0,
             model_spent: 0,
             tcp_events: Vec::new(),
-            closing_queued: false,
             routes: Vec::new(),
             plain: [(0, packet); 2],
         };
-        let slot = match self.free.pop() {
-            Some(i) if i < self.live.len() => {
-                self.live[i] = Some(tracked);
-                i
-            }
-            _ => {
-                self.live.push(Some(tracked));
-                self.live.len() - 1
-            }
-        };
-        self.recency.push_back((slot, self.next_id, packet.0));
-        self.flows.insert(key, slot);
-        slot
+        self.flows.insert(key, self.next_id, packet.0, tracked)
     }
 
     /// Finishes the least recently active flow (bounded flow table);
     /// false when no flow is live.
     fn evict_idle(&mut self) -> bool {
-        while let Some((slot, id, seen)) = self.recency.pop_front() {
-            let current = tenant(&self.live, slot, id).is_some_and(|t| t.last_seen == seen);
-            if current {
-                self.evictions += 1;
-                if self.evictions == 1 {
-                    let p = PacketNo(self.packets);
-                    self.capture_anomaly(p, format!("more than {} live connections: the idlest ones are finished early (--max-flows)", self.limits.max_live_flows));
-                }
-                self.retire(slot);
-                return true;
-            }
+        let Some(slot) = self.flows.idlest() else {
+            return false;
+        };
+        self.evictions += 1;
+        if self.evictions == 1 {
+            let p = PacketNo(self.packets);
+            self.capture_anomaly(p, format!("more than {} live connections: the idlest ones are finished early (--max-flows)", self.limits.max_live_flows));
         }
-        false
+        self.retire(slot);
+        true
     }
 
     /// Finishes a flow and moves its record out.
     fn retire(&mut self, slot: usize) {
-        let Some(mut t) = self.live.get_mut(slot).and_then(Option::take) else {
+        let Some(mut t) = self.flows.remove(slot) else {
             return;
         };
-        self.free.push(slot);
-        if self.flows.get(&t.key) == Some(&slot) {
-            self.flows.remove(&t.key);
-        }
         let held = t.tcp.buffered_cost() + t.session.held_cost();
         self.buffered_total = self.buffered_total.saturating_sub(held);
         let budget = model_budget(&self.limits, self.model_bytes, t.model_spent);
@@ -739,8 +653,8 @@ impl<'s> Analyzer<'s> {
     /// their `End` event comes while a live capture goes on. Time is an
     /// argument: the caller passes its clock.
     pub fn retire_closed(&mut self, now: Timestamp, linger_ns: i128) {
-        for i in 0..self.live.len() {
-            let over = self.live[i].as_ref().is_some_and(|t| {
+        for i in 0..self.flows.slot_count() {
+            let over = self.flows.get(i).is_some_and(|t| {
                 t.tcp.is_closed() && now.0.saturating_sub(t.tcp.last_ts.0) >= linger_ns
             });
             if over {
@@ -754,7 +668,7 @@ impl<'s> Analyzer<'s> {
     /// in progress; older ones, already streamed to the sink, are dropped
     /// and still counted in the final stats.
     pub fn trim_live(&mut self, keep: usize) {
-        for t in self.live.iter_mut().flatten() {
+        for t in self.flows.values_mut() {
             let c = &mut t.session.conn;
             // The per-direction counters keep counting what is dropped here.
             let m = c.messages.len().saturating_sub(keep);
@@ -769,7 +683,7 @@ impl<'s> Analyzer<'s> {
     /// stand (protocol provisional, pending bytes not yet flushed).
     pub fn snapshot(&self, info: CaptureInfo) -> Analysis {
         let mut current = Vec::new();
-        for t in self.live.iter().flatten() {
+        for t in self.flows.values() {
             let mut c = t.session.conn.clone();
             let client = t.session.client.unwrap_or_else(|| guess_client(&t.tcp));
             tcp_fields(&mut c, &t.tcp, &t.tcp_events, client);
@@ -790,7 +704,7 @@ impl<'s> Analyzer<'s> {
 
     /// Ends the analysis and returns the model.
     pub fn finish(mut self, info: CaptureInfo) -> Analysis {
-        for i in 0..self.live.len() {
+        for i in 0..self.flows.slot_count() {
             self.retire(i);
         }
         let mut done = std::mem::take(&mut self.done);
@@ -910,13 +824,6 @@ fn finalize_budget(t: &mut Tracked) -> (u64, [u64; 3]) {
     let mut sink = NullSink;
     t.session.finish(&mut sink);
     (t.session.budget, std::mem::take(&mut t.session.dropped))
-}
-
-/// The flow in `slot` if it is still connection `id` (slots are reused).
-fn tenant(live: &[Option<Tracked>], slot: usize, id: u32) -> Option<&Tracked> {
-    live.get(slot)
-        .and_then(Option::as_ref)
-        .filter(|t| t.id == id)
 }
 
 /// Hands a reassembled piece to the session, recording capture gaps.
