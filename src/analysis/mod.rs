@@ -585,7 +585,7 @@ impl<'s> Analyzer<'s> {
         t.tcp.finish(&mut |side, piece, src, cause| {
             deliver(session, side, piece, At { src, now, ts }, cause, sink)
         });
-        let finished_budget = finalize_budget(&mut t);
+        let finished_budget = finalize_budget(&mut t, &mut *self.sink);
         self.settle_budget(budget, finished_budget.0, finished_budget.1);
         let kept_cost = t.session.kept_message_cost;
         let mut conn = finalize(t);
@@ -818,11 +818,12 @@ fn model_budget(limits: &Limits, used: u64, conn_spent: u64) -> u64 {
     total_left.min(conn_left).max(floor_left)
 }
 
-/// Runs the session's end-of-connection settling (which may add records)
-/// and returns the budget left and the records dropped.
-fn finalize_budget(t: &mut Tracked) -> (u64, [u64; 3]) {
-    let mut sink = NullSink;
-    t.session.finish(&mut sink);
+/// Runs the session's end-of-connection settling and returns the budget
+/// left and the records dropped. What settling finds (held bytes replayed,
+/// frames of a stream judged at its end, findings) goes to the sink like
+/// everything else, so streamed reports carry it too.
+fn finalize_budget(t: &mut Tracked, sink: &mut dyn EventSink) -> (u64, [u64; 3]) {
+    t.session.finish(sink);
     (t.session.budget, std::mem::take(&mut t.session.dropped))
 }
 
