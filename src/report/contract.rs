@@ -1,9 +1,12 @@
-//! The machine-readable contract of the JSON and NDJSON reports: their
-//! version, exact timestamps, and the JSON Schemas generated from the model.
+//! The machine-readable contract of every JSON and NDJSON output: their
+//! versions, exact timestamps, and the JSON Schemas generated from the
+//! types that write them ([`SchemaKind`] lists them).
 //!
 //! # Versioning
-//! [`SCHEMA_VERSION`] is semver over the *output*, independent of the
-//! tool's own version ([`WSINSPECT_VERSION`]):
+//! Each output has its own version ([`SCHEMA_VERSION`] for the reports,
+//! [`STATS_SCHEMA_VERSION`], [`CHECK_SCHEMA_VERSION`], ...), so that one
+//! can change without the others. Each is semver over the *output*,
+//! independent of the tool's own version ([`WSINSPECT_VERSION`]):
 //! - a new field, a new event type or a new enum value is **minor** (a
 //!   consumer must ignore what it does not know);
 //! - removing or renaming a field, changing its type or meaning, or making
