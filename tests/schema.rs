@@ -1,6 +1,7 @@
 //! The output contract: the shipped JSON Schemas are the ones the code
-//! generates, every JSON and NDJSON report of the sample captures validates
-//! against them, and nanosecond timestamps survive into the JSON exactly.
+//! generates, every JSON and NDJSON output of the sample captures (reports,
+//! stats, check, baselines, payload, message NDJSON) validates against
+//! them, and nanosecond timestamps survive into the JSON exactly.
 
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -212,21 +213,7 @@ fn a_broken_report_does_not_validate() {
 /// float seconds cannot hold them).
 #[test]
 fn nanosecond_pcapng_keeps_its_nanoseconds_in_json() {
-    let src = std::fs::read(root().join("captures/ping_pong.pcap")).expect("sample");
-    let mut reader = CaptureReader::new(Cursor::new(src)).expect("reader");
-    let mut w = PcapngWriter::new(Vec::new(), Endian::Little).expect("writer");
-    let mut iface = None;
-    let mut written = Vec::new();
-    while let Some(p) = reader.next_packet().expect("packet") {
-        let id = match iface {
-            Some(id) => id,
-            None => *iface.insert(w.add_interface(p.link, 65535, true).expect("idb")),
-        };
-        let ts = Timestamp(p.ts.0 + i128::from(p.number.0 * 137 % 1000));
-        w.write_packet(id, ts, p.data, p.orig_len).expect("epb");
-        written.push(ts.0);
-    }
-    let bytes = w.finish().expect("finish");
+    let (bytes, written) = nanosecond_pcapng();
     let a = pipeline::analyze_reader(
         "ns.pcapng",
         Cursor::new(bytes),
@@ -261,6 +248,54 @@ fn nanosecond_pcapng_keeps_its_nanoseconds_in_json() {
     let m = &doc["connections"][0]["messages"][0];
     let secs = m["ts"].as_f64().expect("ts");
     assert!((secs - ns(&m["ts_ns"]) as f64 / 1e9).abs() < 1e-5);
+}
+
+/// The message NDJSON of `export --ndjson` keeps them too.
+#[test]
+fn nanosecond_pcapng_keeps_its_nanoseconds_in_exported_messages() {
+    let (bytes, written) = nanosecond_pcapng();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ns.pcapng");
+    std::fs::write(&path, bytes).expect("write");
+    let mut out = Vec::new();
+    wsinspect::export::messages_to_ndjson(
+        &path.to_string_lossy(),
+        &Default::default(),
+        Default::default(),
+        None,
+        &mut out,
+    )
+    .expect("export");
+    let known: BTreeSet<i128> = written.iter().copied().collect();
+    let mut seen = Vec::new();
+    for l in String::from_utf8(out).expect("utf-8").lines().skip(1) {
+        collect_ns(&serde_json::from_str(l).expect("JSON"), &mut seen);
+    }
+    assert!(seen.len() >= 8, "only {} timestamps", seen.len());
+    for (key, t) in &seen {
+        assert!(known.contains(t), "{key} = {t} is no packet's instant");
+    }
+    assert!(seen.iter().any(|(_, t)| t % 1000 != 0));
+}
+
+/// `ping_pong.pcap` rewritten as a nanosecond pcapng, each packet moved by
+/// a few nanoseconds; with the instants written.
+fn nanosecond_pcapng() -> (Vec<u8>, Vec<i128>) {
+    let src = std::fs::read(root().join("captures/ping_pong.pcap")).expect("sample");
+    let mut reader = CaptureReader::new(Cursor::new(src)).expect("reader");
+    let mut w = PcapngWriter::new(Vec::new(), Endian::Little).expect("writer");
+    let mut iface = None;
+    let mut written = Vec::new();
+    while let Some(p) = reader.next_packet().expect("packet") {
+        let id = match iface {
+            Some(id) => id,
+            None => *iface.insert(w.add_interface(p.link, 65535, true).expect("idb")),
+        };
+        let ts = Timestamp(p.ts.0 + i128::from(p.number.0 * 137 % 1000));
+        w.write_packet(id, ts, p.data, p.orig_len).expect("epb");
+        written.push(ts.0);
+    }
+    (w.finish().expect("finish"), written)
 }
 
 fn collect_ns(v: &Value, out: &mut Vec<(String, i128)>) {
