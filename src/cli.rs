@@ -63,8 +63,8 @@ enum Command {
     /// Print the man page (roff) to standard output.
     #[command(after_help = crate::cli_meta::MAN_EXAMPLES)]
     Man(crate::cli_meta::ManArgs),
-    /// Print the JSON Schema of the JSON report or of an NDJSON line
-    /// (the files shipped in docs/schema/).
+    /// Print the JSON Schema of a JSON or NDJSON output (report, ndjson,
+    /// stats, check, baseline, payload, messages; the files in docs/schema/).
     #[command(after_help = crate::cli_meta::SCHEMA_EXAMPLES)]
     Schema(crate::cli_meta::SchemaArgs),
 }

@@ -57,7 +57,8 @@ pub struct SchemaArgs {
 pub const SCHEMA_EXAMPLES: &str = "\
 Examples:
   wsinspect schema report > report.schema.json
-  wsinspect schema ndjson > ndjson.schema.json";
+  wsinspect schema ndjson > ndjson.schema.json
+  wsinspect schema check > check.schema.json";
 
 /// Writes the JSON Schema of `args.kind` to standard output.
 pub fn schema(args: SchemaArgs) -> Result<ExitCode> {

@@ -295,10 +295,7 @@ pub fn stats(args: StatsArgs) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match args.format {
-        OutFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            writeln!(out)?;
-        }
+        OutFormat::Json => stats::write_json(&report, &mut out)?,
         OutFormat::Text => stats::write_text(&report, &mut out)?,
     }
     out.flush()?;
@@ -336,16 +333,15 @@ pub fn payload(args: PayloadArgs) -> Result<ExitCode> {
     let mut out = BufWriter::new(stdout.lock());
     match args.format {
         OutFormat::Json => {
-            let v = serde_json::json!({
-                "capture": analysis.capture,
-                "flv_streams": streams,
-                "json_messages": json_messages,
-                "where": args.filter.text(),
-                "matched": matched.len(),
-                "messages": matched,
-            });
-            serde_json::to_writer_pretty(&mut out, &v)?;
-            writeln!(out)?;
+            let doc = wsinspect::payload::PayloadDocument {
+                capture: &analysis.capture,
+                flv_streams: &streams,
+                json_messages,
+                filter: args.filter.text(),
+                matched: matched.len(),
+                messages: &matched,
+            };
+            wsinspect::payload::write_json(doc, &mut out)?;
         }
         OutFormat::Text => {
             for s in &streams {

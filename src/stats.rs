@@ -20,7 +20,7 @@ use std::io::Read;
 pub const SIZE_BOUNDS: [u64; 8] = [0, 16, 128, 1024, 8 << 10, 64 << 10, 512 << 10, 4 << 20];
 
 /// One histogram bucket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Bucket {
     /// Inclusive upper bound in bytes; None: unbounded.
     pub le: Option<u64>,
@@ -29,7 +29,7 @@ pub struct Bucket {
 }
 
 /// Message sizes by bucket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Histogram {
     /// Buckets in increasing order.
     pub buckets: Vec<Bucket>,
@@ -69,7 +69,7 @@ impl Histogram {
 }
 
 /// Data messages of one direction.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default, schemars::JsonSchema)]
 pub struct DirMessages {
     /// Messages.
     pub messages: u64,
@@ -86,6 +86,7 @@ pub struct DirMessages {
     /// Sizes.
     pub sizes: Histogram,
     #[serde(skip)]
+    #[schemars(skip)]
     span: Option<(Timestamp, Timestamp)>,
 }
 
@@ -140,7 +141,7 @@ fn opt<T: Copy>(a: Option<T>, b: Option<T>, f: fn(T, T) -> T) -> Option<T> {
 }
 
 /// Ping→pong round-trip times.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default, schemars::JsonSchema)]
 pub struct Rtt {
     /// Pings answered by a pong with the same payload (RFC 6455 §5.5.3).
     pub answered: u64,
@@ -171,7 +172,7 @@ impl Rtt {
 }
 
 /// Statistics of one connection.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ConnectionStats {
     /// Connection id.
     pub conn: u32,
@@ -194,7 +195,7 @@ pub struct ConnectionStats {
 }
 
 /// Statistics of a capture.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CaptureStatsReport {
     /// Capture name.
     pub capture: String,
@@ -212,6 +213,15 @@ pub struct CaptureStatsReport {
     pub rtt: Rtt,
     /// Per connection.
     pub per_connection: Vec<ConnectionStats>,
+}
+
+/// Writes `r` as the `stats -f json` document: stamped with its contract's
+/// version (`docs/schema/stats.schema.json`), pretty, with a final newline.
+pub fn write_json(r: &CaptureStatsReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use crate::report::contract::{STATS_SCHEMA_VERSION, Stamped};
+    serde_json::to_writer_pretty(&mut *out, &Stamped::new(STATS_SCHEMA_VERSION, r))
+        .map_err(std::io::Error::other)?;
+    writeln!(out)
 }
 
 /// Reads the timestamps of the packets numbered in `wanted` (1-based).

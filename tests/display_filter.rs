@@ -394,6 +394,7 @@ fn one_expression_same_messages_everywhere() {
     let exported: BTreeSet<(u32, u64)> = String::from_utf8_lossy(&out)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "message")
         .map(|v| {
             (
                 v["conn"].as_u64().unwrap_or(0) as u32,
@@ -463,6 +464,7 @@ fn the_binary_selects_the_same_messages_in_every_subcommand() {
     let from_export: BTreeSet<(u64, u64)> = run(&["export", "--ndjson", "-", "-Y", expr, path])
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "message")
         .map(|v| key(&v))
         .collect();
     let stats: serde_json::Value =

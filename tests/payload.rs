@@ -288,6 +288,7 @@ fn ndjson_and_files_export_carry_whole_payloads() {
     let got: Vec<(String, String)> = String::from_utf8(out)
         .unwrap()
         .lines()
+        .skip(1) // the header line
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
             let bytes = match v["text"].as_str() {

@@ -16,12 +16,19 @@
 //! (a capture file is a fixed artifact); `--ignore packets` drops them
 //! ([`PACKET_FIELDS`]) for captures recorded afresh on every CI run.
 
-use crate::analysis::model::{Analysis, Connection, DirStats};
+use crate::analysis::model::{Analysis, Connection, DirStats, Protocol, TcpEnd};
 use crate::capture::Timestamp;
+use crate::flow::Direction;
+use crate::flow::Role;
 use crate::hexfmt::hex;
+use crate::report::contract::{BASELINE_SCHEMA_VERSION, Stamped};
+use crate::violation::{AnomalyKind, ViolationKind};
 use crate::ws::frame::Opcode;
-use crate::ws::message::{ControlFrame, Message};
-use serde_json::{Map, Value, json};
+use crate::ws::mask::MaskKey;
+use crate::ws::message::{ControlFrame, Message, PayloadDigest};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::{Map, Value};
 use similar::DiffOp;
 use similar::algorithms::{Capture, myers};
 use std::collections::BTreeSet;
@@ -44,6 +51,10 @@ pub const VOLATILE: &[&str] = &[
     "sec_websocket_accept",
 ];
 
+/// The version stamp of the file ([`Stamped`]): who wrote it, not what the
+/// capture holds, so never compared.
+pub const STAMP: &[&str] = &["schema_version", "wsinspect_version"];
+
 /// The fields `--ignore packets` stands for.
 pub const PACKET_FIELDS: &[&str] = &[
     "packet",
@@ -59,11 +70,31 @@ pub const PACKET_FIELDS: &[&str] = &[
 const PREVIEW_CHARS: usize = 32;
 const PREVIEW_BYTES: usize = 12;
 
-fn ts(t: Timestamp) -> Value {
-    // Exact nanoseconds as a decimal string: stable across float printers.
-    let secs = t.0.div_euclid(1_000_000_000);
-    let nanos = t.0.rem_euclid(1_000_000_000);
-    Value::String(format!("{secs}.{nanos:09}"))
+/// A timestamp as `"<seconds>.<nanoseconds, 9 digits>"`: exact, and
+/// stable across float printers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExactSecs(pub Timestamp);
+
+impl Serialize for ExactSecs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let secs = self.0.0.div_euclid(1_000_000_000);
+        let nanos = self.0.0.rem_euclid(1_000_000_000);
+        s.collect_str(&format_args!("{secs}.{nanos:09}"))
+    }
+}
+
+impl JsonSchema for ExactSecs {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ExactSeconds".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Seconds since the Unix epoch, exact to the nanosecond, as a decimal string with nine fractional digits.",
+            "type": "string",
+            "pattern": "^-?[0-9]+\\.[0-9]{9}$"
+        })
+    }
 }
 
 /// Splits `ip:port` / `[v6]:port` into the address and the port.
@@ -82,175 +113,433 @@ fn split_endpoint(ep: &str) -> (String, Option<u16>) {
     }
 }
 
-fn dir_counts(d: &DirStats, msgs: &[&Message]) -> Value {
-    let count = |op: Opcode| msgs.iter().filter(|m| m.opcode == op).count();
-    json!({
-        "messages": d.messages,
-        "text": count(Opcode::Text),
-        "binary": count(Opcode::Binary),
-        "control_frames": d.control_frames,
-        "frames": d.frames,
-        "payload_bytes": d.payload_bytes,
-        "wire_payload_bytes": d.wire_payload_bytes,
-        "missing_bytes": d.missing_bytes,
-    })
+/// Counters of one direction of a connection.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DirCounts {
+    /// Data messages.
+    pub messages: u64,
+    /// Text messages kept in the model.
+    pub text: usize,
+    /// Binary messages kept in the model.
+    pub binary: usize,
+    /// Control frames.
+    pub control_frames: u64,
+    /// Frames.
+    pub frames: u64,
+    /// Decoded payload bytes.
+    pub payload_bytes: u64,
+    /// Payload bytes on the wire.
+    pub wire_payload_bytes: u64,
+    /// Bytes of the TCP stream never captured.
+    pub missing_bytes: u64,
 }
 
-fn preview(m: &Message) -> Value {
+fn dir_counts(d: &DirStats, msgs: &[&Message]) -> DirCounts {
+    let count = |op: Opcode| msgs.iter().filter(|m| m.opcode == op).count();
+    DirCounts {
+        messages: d.messages,
+        text: count(Opcode::Text),
+        binary: count(Opcode::Binary),
+        control_frames: d.control_frames,
+        frames: d.frames,
+        payload_bytes: d.payload_bytes,
+        wire_payload_bytes: d.wire_payload_bytes,
+        missing_bytes: d.missing_bytes,
+    }
+}
+
+fn preview(m: &Message) -> Option<String> {
     match (&m.text, m.opcode) {
         (Some(t), _) => {
             let mut p: String = t.chars().take(PREVIEW_CHARS).collect();
             if t.chars().nth(PREVIEW_CHARS).is_some() {
                 p.push('…');
             }
-            Value::String(p)
+            Some(p)
         }
-        (None, Opcode::Text) => Value::Null,
-        (None, _) if m.head.is_empty() => Value::Null,
+        (None, Opcode::Text) => None,
+        (None, _) if m.head.is_empty() => None,
         (None, _) => {
             let n = m.head.len().min(PREVIEW_BYTES);
             let mut p = hex(m.head.get(..n).unwrap_or_default());
             if m.payload_len.unwrap_or(0) > n as u64 {
                 p.push('…');
             }
-            Value::String(p)
+            Some(p)
         }
     }
 }
 
-fn message(m: &Message) -> Value {
-    let mut o = Map::new();
-    o.insert("dir".into(), json!(m.dir.as_str()));
-    o.insert("opcode".into(), json!(m.opcode.name()));
-    o.insert("frames".into(), json!(m.frames));
-    o.insert("compressed".into(), json!(m.compressed));
-    o.insert("payload_len".into(), json!(m.payload_len));
-    o.insert("wire_payload_len".into(), json!(m.wire_payload_len));
-    o.insert("complete".into(), json!(m.complete));
-    o.insert("sha256".into(), json!(m.sha256));
-    o.insert("preview".into(), preview(m));
-    o.insert("first_packet".into(), json!(m.first_packet.0));
-    o.insert("last_packet".into(), json!(m.last_packet.0));
-    let keys: Vec<_> = m.frame_headers.iter().filter_map(|f| f.mask_key).collect();
-    if !keys.is_empty() {
-        o.insert("mask_keys".into(), json!(keys));
-    }
-    Value::Object(o)
+/// One data message.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BaselineMessage {
+    /// Direction.
+    pub dir: Direction,
+    /// Opcode of its first frame.
+    pub opcode: Opcode,
+    /// Frames it took.
+    pub frames: u32,
+    /// Compressed with permessage-deflate (RFC 7692).
+    pub compressed: bool,
+    /// Decoded payload length, when known.
+    pub payload_len: Option<u64>,
+    /// Payload length on the wire.
+    pub wire_payload_len: u64,
+    /// Every byte of it was captured.
+    pub complete: bool,
+    /// SHA-256 of the decoded payload, when it is known whole.
+    pub sha256: Option<PayloadDigest>,
+    /// The first characters of text (or bytes of binary, in hex), `…`
+    /// when cut.
+    pub preview: Option<String>,
+    /// Packet of its first byte.
+    pub first_packet: u64,
+    /// Packet of its last byte.
+    pub last_packet: u64,
+    /// Masking keys of its frames (client messages only; volatile).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mask_keys: Vec<MaskKey>,
 }
 
-fn control(f: &ControlFrame) -> Value {
-    let mut o = Map::new();
-    o.insert("dir".into(), json!(f.dir.as_str()));
-    o.insert("opcode".into(), json!(f.opcode.name()));
-    o.insert("payload_len".into(), json!(f.payload_len));
-    if f.opcode == Opcode::Close {
-        o.insert("close_code".into(), json!(f.close_code));
-        o.insert("close_reason".into(), json!(f.close_reason));
+fn message(m: &Message) -> BaselineMessage {
+    BaselineMessage {
+        dir: m.dir,
+        opcode: m.opcode,
+        frames: m.frames,
+        compressed: m.compressed,
+        payload_len: m.payload_len,
+        wire_payload_len: m.wire_payload_len,
+        complete: m.complete,
+        sha256: m.sha256,
+        preview: preview(m),
+        first_packet: m.first_packet.0,
+        last_packet: m.last_packet.0,
+        mask_keys: m.frame_headers.iter().filter_map(|f| f.mask_key).collect(),
     }
-    o.insert("packet".into(), json!(f.packet.0));
-    if let Some(k) = &f.frame.mask_key {
-        o.insert("mask_keys".into(), json!([k]));
-    }
-    Value::Object(o)
 }
 
-fn connection(c: &Connection) -> Value {
+/// One control frame.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BaselineControl {
+    /// Direction.
+    pub dir: Direction,
+    /// `close`, `ping` or `pong`.
+    pub opcode: Opcode,
+    /// Payload length.
+    pub payload_len: u64,
+    /// Close frames only: the status code (null when the frame has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub close_code: Option<Option<u16>>,
+    /// Close frames only: the reason (null when the frame has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub close_reason: Option<Option<String>>,
+    /// Packet that carried it.
+    pub packet: u64,
+    /// Its masking key (client frames only; volatile).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mask_keys: Vec<MaskKey>,
+}
+
+fn control(f: &ControlFrame) -> BaselineControl {
+    let close = f.opcode == Opcode::Close;
+    BaselineControl {
+        dir: f.dir,
+        opcode: f.opcode,
+        payload_len: f.payload_len,
+        close_code: close.then_some(f.close_code),
+        close_reason: close.then(|| f.close_reason.clone()),
+        packet: f.packet.0,
+        mask_keys: f.frame.mask_key.into_iter().collect(),
+    }
+}
+
+/// What the opening handshake established.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BaselineHandshake {
+    /// An upgrade request was seen.
+    pub seen: bool,
+    /// The request target.
+    pub request_target: Option<String>,
+    /// The response status.
+    pub status: Option<u16>,
+    /// Sec-WebSocket-Accept matches the key (RFC 6455 §4.2.2).
+    pub accept_valid: Option<bool>,
+    /// The negotiated subprotocol.
+    pub subprotocol: Option<String>,
+    /// The negotiated extensions.
+    pub extensions: Option<String>,
+    /// The subprotocols the client offered.
+    pub offered_subprotocols: Option<String>,
+    /// The extensions the client offered.
+    pub offered_extensions: Option<String>,
+    /// The whole request was captured.
+    pub request_complete: bool,
+    /// The whole response was captured.
+    pub response_complete: bool,
+    /// Sec-WebSocket-Key (volatile).
+    pub sec_websocket_key: Option<String>,
+    /// Sec-WebSocket-Accept (volatile).
+    pub sec_websocket_accept: Option<String>,
+}
+
+/// One HTTP request/response exchange on the connection.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BaselineExchange {
+    /// Request method.
+    pub method: String,
+    /// Request target.
+    pub target: String,
+    /// The request asked for an upgrade.
+    pub upgrade: bool,
+    /// Response status, when answered.
+    pub status: Option<u16>,
+    /// Packet of the request.
+    pub request_packet: u64,
+    /// Packet of the response.
+    pub response_packet: Option<u64>,
+}
+
+/// A violation or an anomaly: kind, side and packet (the sentences may be
+/// reworded freely, so they are not kept).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BaselineEvent<K> {
+    /// What kind.
+    pub kind: K,
+    /// Which side sent it, when known.
+    pub dir: Option<Direction>,
+    /// Where.
+    pub packet: u64,
+}
+
+/// The counters of both directions.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BaselineCounts {
+    /// Client to server.
+    pub c2s: DirCounts,
+    /// Server to client.
+    pub s2c: DirCounts,
+}
+
+/// One connection.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BaselineConnection {
+    /// Connection id (1-based).
+    pub id: u32,
+    /// Client address.
+    pub client: String,
+    /// Client port (volatile).
+    pub client_port: Option<u16>,
+    /// Server address.
+    pub server: String,
+    /// Server port (volatile).
+    pub server_port: Option<u16>,
+    /// Protocol, as in the JSON report.
+    pub protocol: Protocol,
+    /// A WebSocket connection.
+    pub is_websocket: bool,
+    /// The opening handshake.
+    pub handshake: BaselineHandshake,
+    /// HTTP exchanges.
+    pub http_exchanges: Vec<BaselineExchange>,
+    /// Which side sent the first close frame.
+    pub close_initiator: Option<Role>,
+    /// How TCP ended.
+    pub tcp_end: TcpEnd,
+    /// Counters per direction.
+    pub counts: BaselineCounts,
+    /// RFC 6455 / RFC 7692 violations.
+    pub violations: Vec<BaselineEvent<ViolationKind>>,
+    /// Anomalies.
+    pub anomalies: Vec<BaselineEvent<AnomalyKind>>,
+    /// Data messages.
+    pub messages: Vec<BaselineMessage>,
+    /// Control frames.
+    pub control: Vec<BaselineControl>,
+    /// Packets of the connection.
+    pub packets: u64,
+    /// Its first packet.
+    pub first_packet: u64,
+    /// Its last packet.
+    pub last_packet: u64,
+    /// Time of its first packet (volatile).
+    pub start_ts: ExactSecs,
+    /// Time of its last packet (volatile).
+    pub end_ts: ExactSecs,
+}
+
+fn connection(c: &Connection) -> BaselineConnection {
     let (client, client_port) = split_endpoint(&c.client);
     let (server, server_port) = split_endpoint(&c.server);
     let h = &c.handshake;
     let c2s: Vec<&Message> = c
         .messages
         .iter()
-        .filter(|m| m.dir == crate::flow::Direction::ClientToServer)
+        .filter(|m| m.dir == Direction::ClientToServer)
         .collect();
     let s2c: Vec<&Message> = c
         .messages
         .iter()
-        .filter(|m| m.dir == crate::flow::Direction::ServerToClient)
+        .filter(|m| m.dir == Direction::ServerToClient)
         .collect();
-    json!({
-        "id": c.id,
-        "client": client,
-        "client_port": client_port,
-        "server": server,
-        "server_port": server_port,
-        "protocol": c.protocol,
-        "is_websocket": c.is_websocket,
-        "handshake": {
-            "seen": h.seen,
-            "request_target": h.request_target,
-            "status": h.status,
-            "accept_valid": h.accept_valid,
-            "subprotocol": h.subprotocol,
-            "extensions": h.extensions,
-            "offered_subprotocols": h.offered_subprotocols,
-            "offered_extensions": h.offered_extensions,
-            "request_complete": h.request_complete,
-            "response_complete": h.response_complete,
-            "sec_websocket_key": h.sec_websocket_key,
-            "sec_websocket_accept": h.sec_websocket_accept,
+    BaselineConnection {
+        id: c.id,
+        client,
+        client_port,
+        server,
+        server_port,
+        protocol: c.protocol,
+        is_websocket: c.is_websocket,
+        handshake: BaselineHandshake {
+            seen: h.seen,
+            request_target: h.request_target.clone(),
+            status: h.status,
+            accept_valid: h.accept_valid,
+            subprotocol: h.subprotocol.clone(),
+            extensions: h.extensions.clone(),
+            offered_subprotocols: h.offered_subprotocols.clone(),
+            offered_extensions: h.offered_extensions.clone(),
+            request_complete: h.request_complete,
+            response_complete: h.response_complete,
+            sec_websocket_key: h.sec_websocket_key.clone(),
+            sec_websocket_accept: h.sec_websocket_accept.clone(),
         },
-        "http_exchanges": c.http_exchanges.iter().map(|x| json!({
-            "method": x.method,
-            "target": x.target,
-            "upgrade": x.upgrade,
-            "status": x.status,
-            "request_packet": x.request_packet.0,
-            "response_packet": x.response_packet.map(|p| p.0),
-        })).collect::<Vec<_>>(),
-        "close_initiator": c.close_initiator,
-        "tcp_end": c.tcp_end,
-        "counts": {
-            "c2s": dir_counts(&c.stats.c2s, &c2s),
-            "s2c": dir_counts(&c.stats.s2c, &s2c),
+        http_exchanges: c
+            .http_exchanges
+            .iter()
+            .map(|x| BaselineExchange {
+                method: x.method.clone(),
+                target: x.target.clone(),
+                upgrade: x.upgrade,
+                status: x.status,
+                request_packet: x.request_packet.0,
+                response_packet: x.response_packet.map(|p| p.0),
+            })
+            .collect(),
+        close_initiator: c.close_initiator,
+        tcp_end: c.tcp_end,
+        counts: BaselineCounts {
+            c2s: dir_counts(&c.stats.c2s, &c2s),
+            s2c: dir_counts(&c.stats.s2c, &s2c),
         },
-        // Kind, side and packet: the sentences may be reworded freely.
-        "violations": c.violation_details.iter().map(|v| json!({
-            "kind": v.kind,
-            "dir": v.dir,
-            "packet": v.packet.0,
-        })).collect::<Vec<_>>(),
-        "anomalies": c.anomalies.iter().map(|x| json!({
-            "kind": x.kind,
-            "dir": x.dir,
-            "packet": x.packet.0,
-        })).collect::<Vec<_>>(),
-        "messages": c.messages.iter().map(message).collect::<Vec<_>>(),
-        "control": c.control.iter().map(control).collect::<Vec<_>>(),
-        "packets": c.packets,
-        "first_packet": c.first_packet.0,
-        "last_packet": c.last_packet.0,
-        "start_ts": ts(c.start_ts),
-        "end_ts": ts(c.end_ts),
-    })
+        violations: c
+            .violation_details
+            .iter()
+            .map(|v| BaselineEvent {
+                kind: v.kind,
+                dir: v.dir,
+                packet: v.packet.0,
+            })
+            .collect(),
+        anomalies: c
+            .anomalies
+            .iter()
+            .map(|x| BaselineEvent {
+                kind: x.kind,
+                dir: x.dir,
+                packet: x.packet.0,
+            })
+            .collect(),
+        messages: c.messages.iter().map(message).collect(),
+        control: c.control.iter().map(control).collect(),
+        packets: c.packets,
+        first_packet: c.first_packet.0,
+        last_packet: c.last_packet.0,
+        start_ts: ExactSecs(c.start_ts),
+        end_ts: ExactSecs(c.end_ts),
+    }
+}
+
+/// The capture's counters a baseline keeps.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BaselineStats {
+    /// TCP connections.
+    pub tcp_connections: u64,
+    /// WebSocket connections.
+    pub websocket_connections: u64,
+    /// Data messages.
+    pub messages: u64,
+    /// Control frames.
+    pub control_frames: u64,
+    /// Violations.
+    pub violations: u64,
+    /// Packets that could not be decoded.
+    pub malformed_packets: u64,
+}
+
+/// An anomaly of the capture as a whole.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BaselineCaptureAnomaly {
+    /// Where.
+    pub packet: u64,
+    /// What.
+    pub detail: String,
+}
+
+/// A baseline file, without its version stamp (see [`baseline`]).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BaselineDocument {
+    /// The comparison format: always 1 (what [`check_version`] reads).
+    #[schemars(extend("const" = 1))]
+    pub baseline_version: u64,
+    /// Capture name.
+    pub capture: String,
+    /// File format.
+    pub format: String,
+    /// Link type.
+    pub link_type: String,
+    /// Link type (DLT number).
+    pub link_type_dlt: u32,
+    /// Packets in the capture.
+    pub packet_count: u64,
+    /// Time of the first packet (volatile).
+    pub start_ts: ExactSecs,
+    /// Time of the last packet (volatile).
+    pub end_ts: ExactSecs,
+    /// Counters.
+    pub stats: BaselineStats,
+    /// Anomalies of the capture as a whole.
+    pub capture_anomalies: Vec<BaselineCaptureAnomaly>,
+    /// Connections.
+    pub connections: Vec<BaselineConnection>,
 }
 
 /// The baseline of one analysis: everything `check --baseline` compares,
-/// volatile fields included (the diff decides what to skip).
+/// volatile fields included (the diff decides what to skip), stamped with
+/// its contract's version (`docs/schema/baseline.schema.json`). The stamp
+/// itself is never compared ([`STAMP`]).
 pub fn baseline(a: &Analysis) -> Value {
-    json!({
-        "baseline_version": BASELINE_VERSION,
-        "capture": a.capture,
-        "format": a.format,
-        "link_type": a.link_type,
-        "link_type_dlt": a.link_type_dlt,
-        "packet_count": a.packet_count,
-        "start_ts": ts(a.start_ts),
-        "end_ts": ts(a.end_ts),
-        "stats": {
-            "tcp_connections": a.stats.tcp_connections,
-            "websocket_connections": a.stats.websocket_connections,
-            "messages": a.stats.messages,
-            "control_frames": a.stats.control_frames,
-            "violations": a.stats.violations,
-            "malformed_packets": a.stats.malformed_packets,
+    serde_json::to_value(Stamped::new(BASELINE_SCHEMA_VERSION, document(a))).unwrap_or(Value::Null)
+}
+
+/// The baseline's content, unstamped.
+pub fn document(a: &Analysis) -> BaselineDocument {
+    BaselineDocument {
+        baseline_version: BASELINE_VERSION,
+        capture: a.capture.clone(),
+        format: a.format.clone(),
+        link_type: a.link_type.clone(),
+        link_type_dlt: a.link_type_dlt,
+        packet_count: a.packet_count,
+        start_ts: ExactSecs(a.start_ts),
+        end_ts: ExactSecs(a.end_ts),
+        stats: BaselineStats {
+            tcp_connections: a.stats.tcp_connections,
+            websocket_connections: a.stats.websocket_connections,
+            messages: a.stats.messages,
+            control_frames: a.stats.control_frames,
+            violations: a.stats.violations,
+            malformed_packets: a.stats.malformed_packets,
         },
-        "capture_anomalies": a.capture_anomalies.iter().map(|x| json!({
-            "packet": x.packet.0,
-            "detail": x.detail,
-        })).collect::<Vec<_>>(),
-        "connections": a.connections.iter().map(connection).collect::<Vec<_>>(),
-    })
+        capture_anomalies: a
+            .capture_anomalies
+            .iter()
+            .map(|x| BaselineCaptureAnomaly {
+                packet: x.packet.0,
+                detail: x.detail.clone(),
+            })
+            .collect(),
+        connections: a.connections.iter().map(connection).collect(),
+    }
 }
 
 /// Why a stored baseline cannot be used.
@@ -294,6 +583,8 @@ pub fn check_version(v: &Value) -> Result<(), BaselineError> {
 /// Key order in written files: by meaning, then alphabetical.
 const KEY_ORDER: &[&str] = &[
     "baseline_version",
+    "schema_version",
+    "wsinspect_version",
     "capture",
     "format",
     "link_type",
@@ -490,7 +781,7 @@ pub struct DiffOptions {
 
 impl DiffOptions {
     fn skipped(&self) -> BTreeSet<String> {
-        let mut s = BTreeSet::new();
+        let mut s: BTreeSet<String> = STAMP.iter().map(|k| k.to_string()).collect();
         if !self.strict {
             s.extend(VOLATILE.iter().map(|k| k.to_string()));
         }
@@ -786,6 +1077,7 @@ mod tests {
     use super::*;
     use crate::analysis::NullSink;
     use crate::pipeline::analyze_path;
+    use serde_json::json;
 
     fn sample(name: &str) -> Value {
         let path = format!("{}/captures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -815,9 +1107,9 @@ mod tests {
                 .trim_start()
                 .starts_with("{\"dir\": \"c2s\", \"opcode\": \"text\"")
         );
-        assert!(
-            text.starts_with("{\n  \"baseline_version\": 1,\n  \"capture\": \"seed_echo.pcapng\"")
-        );
+        assert!(text.starts_with("{\n  \"baseline_version\": 1,\n  \"schema_version\": \""));
+        assert!(text.contains("\n  \"wsinspect_version\": \""));
+        assert!(text.contains("\n  \"capture\": \"seed_echo.pcapng\""));
     }
 
     #[test]

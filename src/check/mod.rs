@@ -299,6 +299,19 @@ impl Serialize for Rule {
     }
 }
 
+impl schemars::JsonSchema for Rule {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Rule".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A rule in its canonical spelling, as `--deny` takes it (`violations`, `close-code=1011`, `max-message-size=N`, `require-subprotocol=NAME`, ...).",
+            "type": "string"
+        })
+    }
+}
+
 /// The rules of one `check` run, in the order they were given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rules {
@@ -325,7 +338,7 @@ impl Rules {
 }
 
 /// One rule that failed, with where.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Finding {
     /// The rule that failed (canonical spelling).
     pub rule: Rule,

@@ -7,7 +7,9 @@
 
 use super::baseline::{DiffKind, DiffLine};
 use super::{Finding, Rule};
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
 use std::io::{self, Write};
 
 /// Exit status: every rule held and every baseline matched.
@@ -96,13 +98,13 @@ impl CaptureResult {
         !self.findings.is_empty() || matches!(self.baseline, BaselineOutcome::Differs { .. })
     }
 
-    fn status(&self) -> &'static str {
+    fn status(&self) -> Status {
         if self.errored() {
-            "error"
+            Status::Error
         } else if self.failed() {
-            "fail"
+            Status::Fail
         } else {
-            "pass"
+            Status::Pass
         }
     }
 }
@@ -152,9 +154,9 @@ pub fn write_text(
 ) -> io::Result<()> {
     for r in results {
         let head = match r.status() {
-            "pass" => "ok",
-            "fail" => "FAIL",
-            _ => "ERROR",
+            Status::Pass => "ok",
+            Status::Fail => "FAIL",
+            Status::Error => "ERROR",
         };
         writeln!(
             out,
@@ -223,86 +225,242 @@ pub fn write_text(
             }
         }
     }
-    let with = |s: &str| results.iter().filter(|r| r.status() == s).count();
+    let with = |s: Status| results.iter().filter(|r| r.status() == s).count();
     writeln!(
         out,
         "check: {}, {} passed, {} failed, {}",
         crate::report::count(results.len() as u64, "capture"),
-        with("pass"),
-        with("fail"),
-        crate::report::count(with("error") as u64, "error")
+        with(Status::Pass),
+        with(Status::Fail),
+        crate::report::count(with(Status::Error) as u64, "error")
     )
 }
 
 // ------------------------------------------------------------------ JSON
 
-fn diff_json(l: &DiffLine) -> Value {
-    match &l.kind {
-        DiffKind::Changed { expected, actual } => json!({
-            "path": l.path, "change": "changed", "expected": expected, "actual": actual,
-            "text": l.to_string(),
-        }),
-        DiffKind::Missing(v) => json!({
-            "path": l.path, "change": "missing", "expected": v, "text": l.to_string(),
-        }),
-        DiffKind::Unexpected(v) => json!({
-            "path": l.path, "change": "unexpected", "actual": v, "text": l.to_string(),
-        }),
-    }
+/// One difference from the baseline, as data.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum DiffJson {
+    /// Present on both sides with different values.
+    Changed {
+        /// Where (the same readable path as the text output).
+        path: String,
+        /// The baseline's value.
+        expected: Value,
+        /// The capture's value.
+        actual: Value,
+        /// The difference as one line for people.
+        text: String,
+    },
+    /// In the baseline, not in the capture.
+    Missing {
+        /// Where.
+        path: String,
+        /// The baseline's value.
+        expected: Value,
+        /// The difference as one line for people.
+        text: String,
+    },
+    /// In the capture, not in the baseline.
+    Unexpected {
+        /// Where.
+        path: String,
+        /// The capture's value.
+        actual: Value,
+        /// The difference as one line for people.
+        text: String,
+    },
 }
 
-fn baseline_json(b: &BaselineOutcome) -> Value {
-    match b {
-        BaselineOutcome::NotChecked => json!({"status": "not_checked"}),
-        BaselineOutcome::Matches { file } => json!({"status": "matches", "file": file}),
-        BaselineOutcome::Differs { file, lines } => json!({
-            "status": "differs",
-            "file": file,
-            "differences": lines.len(),
-            "diff": lines.iter().take(DOC_DIFF_LINES).map(diff_json).collect::<Vec<_>>(),
-        }),
-        BaselineOutcome::Written {
-            file,
-            created,
-            changes,
-        } => json!({"status": "written", "file": file, "created": created, "changes": changes}),
-        BaselineOutcome::Error { file, message } => {
-            json!({"status": "error", "file": file, "error": message})
+impl DiffJson {
+    fn new(l: &DiffLine) -> Self {
+        let (path, text) = (l.path.clone(), l.to_string());
+        match &l.kind {
+            DiffKind::Changed { expected, actual } => DiffJson::Changed {
+                path,
+                expected: expected.clone(),
+                actual: actual.clone(),
+                text,
+            },
+            DiffKind::Missing(v) => DiffJson::Missing {
+                path,
+                expected: v.clone(),
+                text,
+            },
+            DiffKind::Unexpected(v) => DiffJson::Unexpected {
+                path,
+                actual: v.clone(),
+                text,
+            },
         }
     }
 }
 
-/// The whole run as one JSON document.
-pub fn to_json(results: &[CaptureResult], rules: &[Rule]) -> Value {
-    let count = |s: &str| results.iter().filter(|r| r.status() == s).count();
-    json!({
-        "exit_code": exit_code(results),
-        "rules": rules,
-        "summary": {
-            "captures": results.len(),
-            "passed": count("pass"),
-            "failed": count("fail"),
-            "errors": count("error"),
-        },
-        "captures": results.iter().map(|r| json!({
-            "capture": r.path,
-            "name": r.name,
-            "status": r.status(),
-            "error": r.error,
-            "connections": r.connections.len(),
-            "findings": r.findings,
-            "baseline": baseline_json(&r.baseline),
-        })).collect::<Vec<_>>(),
-    })
+/// What happened to one capture's baseline, as data.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum BaselineJson {
+    /// No `--baseline` given.
+    NotChecked,
+    /// Compared; no difference.
+    Matches {
+        /// The baseline file.
+        file: String,
+    },
+    /// Compared; differences found.
+    Differs {
+        /// The baseline file.
+        file: String,
+        /// How many differences there are.
+        differences: usize,
+        /// The first differences (at most 500).
+        diff: Vec<DiffJson>,
+    },
+    /// `--update` wrote the file.
+    Written {
+        /// The baseline file.
+        file: String,
+        /// There was no file before.
+        created: bool,
+        /// Differences from the previous file (0 when unchanged or new).
+        changes: usize,
+    },
+    /// The baseline could not be read or written.
+    Error {
+        /// The baseline file.
+        file: String,
+        /// Why.
+        error: String,
+    },
 }
 
-/// Writes [`to_json`], pretty-printed.
+impl BaselineJson {
+    fn new(b: &BaselineOutcome) -> Self {
+        match b {
+            BaselineOutcome::NotChecked => BaselineJson::NotChecked,
+            BaselineOutcome::Matches { file } => BaselineJson::Matches { file: file.clone() },
+            BaselineOutcome::Differs { file, lines } => BaselineJson::Differs {
+                file: file.clone(),
+                differences: lines.len(),
+                diff: lines
+                    .iter()
+                    .take(DOC_DIFF_LINES)
+                    .map(DiffJson::new)
+                    .collect(),
+            },
+            BaselineOutcome::Written {
+                file,
+                created,
+                changes,
+            } => BaselineJson::Written {
+                file: file.clone(),
+                created: *created,
+                changes: *changes,
+            },
+            BaselineOutcome::Error { file, message } => BaselineJson::Error {
+                file: file.clone(),
+                error: message.clone(),
+            },
+        }
+    }
+}
+
+/// How one capture fared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Every rule held and the baseline (if any) matched.
+    Pass,
+    /// A rule failed or the baseline differs.
+    Fail,
+    /// The capture or its baseline could not be read.
+    Error,
+}
+
+/// Counts of captures by status.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CheckSummary {
+    /// Captures checked.
+    pub captures: usize,
+    /// Captures that passed.
+    pub passed: usize,
+    /// Captures that failed.
+    pub failed: usize,
+    /// Captures that could not be read.
+    pub errors: usize,
+}
+
+/// The result of one capture.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CaptureJson {
+    /// The path as given on the command line.
+    pub capture: String,
+    /// The capture's file name.
+    pub name: String,
+    /// How it fared.
+    pub status: Status,
+    /// Why the capture could not be analysed (null when it was).
+    pub error: Option<String>,
+    /// Connections in the capture.
+    pub connections: usize,
+    /// The rules that failed, with where.
+    pub findings: Vec<Finding>,
+    /// The baseline comparison.
+    pub baseline: BaselineJson,
+}
+
+/// The whole run of `check -f json` (without its version stamp, see
+/// [`write_json`]).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CheckDocument {
+    /// The exit status of the run (0 pass, 1 fail, 2 error).
+    pub exit_code: u8,
+    /// The rules checked, in their canonical spelling.
+    pub rules: Vec<Rule>,
+    /// Counts by status.
+    pub summary: CheckSummary,
+    /// One entry per capture, in command-line order.
+    pub captures: Vec<CaptureJson>,
+}
+
+/// The whole run as one JSON document.
+pub fn to_json(results: &[CaptureResult], rules: &[Rule]) -> CheckDocument {
+    let count = |s: Status| results.iter().filter(|r| r.status() == s).count();
+    CheckDocument {
+        exit_code: exit_code(results),
+        rules: rules.to_vec(),
+        summary: CheckSummary {
+            captures: results.len(),
+            passed: count(Status::Pass),
+            failed: count(Status::Fail),
+            errors: count(Status::Error),
+        },
+        captures: results
+            .iter()
+            .map(|r| CaptureJson {
+                capture: r.path.clone(),
+                name: r.name.clone(),
+                status: r.status(),
+                error: r.error.clone(),
+                connections: r.connections.len(),
+                findings: r.findings.clone(),
+                baseline: BaselineJson::new(&r.baseline),
+            })
+            .collect(),
+    }
+}
+
+/// Writes [`to_json`], stamped with its contract's version
+/// (`docs/schema/check.schema.json`), pretty-printed.
 pub fn write_json(
     results: &[CaptureResult],
     rules: &[Rule],
     out: &mut impl Write,
 ) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, &to_json(results, rules)).map_err(io::Error::other)?;
+    use crate::report::contract::{CHECK_SCHEMA_VERSION, Stamped};
+    let doc = Stamped::new(CHECK_SCHEMA_VERSION, to_json(results, rules));
+    serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
     out.write_all(b"\n")
 }
 

@@ -10,19 +10,24 @@
 
 use crate::analysis::NullSink;
 use crate::analysis::model::Connection;
+use crate::capture::Timestamp;
 use crate::capture::writer::{Endian, PcapngWriter};
 use crate::capture::{CaptureReader, LinkType, PacketNo};
 use crate::decode::Decoder;
+use crate::flow::Direction;
 use crate::payload::{
     FlvCollector, FlvStream, MessageFilter, PayloadCollector, Selection, WholeMessage,
 };
 use crate::pipeline::Options;
 use crate::pipeline::{self, PipelineError};
 use crate::query::Subject;
+use crate::report::contract::{MESSAGES_SCHEMA_VERSION, ndjson_header};
 use crate::tls::KeyLog;
 use crate::ws::frame::Opcode;
+use crate::ws::message::PayloadDigest;
 use base64::Engine;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -122,38 +127,80 @@ fn subject<'a>(conn: &'a Connection, m: &WholeMessage<'a>) -> Subject<'a> {
     Subject::message(conn, m.index, m.msg, m.capture_start)
 }
 
+/// One line of the message NDJSON (`export --ndjson`, `payload --ndjson`),
+/// after its header line: one message with its whole payload, in exactly
+/// one of `text` and `base64`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(extend("oneOf" = [{"required": ["text"]}, {"required": ["base64"]}]))]
+pub struct MessageLine<'a> {
+    /// Always `message`.
+    #[schemars(extend("const" = "message"))]
+    pub event: &'static str,
+    /// Connection id (as in the JSON report).
+    pub conn: u32,
+    /// Index of the message in its connection (0-based).
+    pub index: usize,
+    /// Direction.
+    pub dir: Direction,
+    /// Opcode of its first frame.
+    pub opcode: Opcode,
+    /// Arrival of its first frame (`ts`, float seconds; `ts_ns`, exact).
+    #[serde(flatten, serialize_with = "crate::report::contract::ts::serialize")]
+    #[schemars(with = "crate::report::contract::ts::Pair")]
+    pub ts: Timestamp,
+    /// Arrival of its last frame (`end_ts`, `end_ts_ns`).
+    #[serde(flatten, serialize_with = "crate::report::contract::end_ts::serialize")]
+    #[schemars(with = "crate::report::contract::end_ts::Pair")]
+    pub end_ts: Timestamp,
+    /// Packet of its first byte.
+    pub first_packet: PacketNo,
+    /// Packet of its last byte.
+    pub last_packet: PacketNo,
+    /// Bytes of payload written (the decoded payload captured).
+    pub payload_len: usize,
+    /// Every byte of it was captured.
+    pub complete: bool,
+    /// SHA-256 of the decoded payload, when it is known whole.
+    pub sha256: Option<PayloadDigest>,
+    /// The payload of a text message that is whole valid UTF-8 (RFC 6455
+    /// §5.6).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<&'a str>,
+    /// The payload otherwise (binary, or text that is not valid UTF-8 or
+    /// incomplete): the bytes captured, base64 (RFC 4648 §4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base64: Option<String>,
+}
+
 /// One NDJSON line for a message: text payloads as `text`, anything else
 /// (binary, or text that is not valid UTF-8 or incomplete) as `base64`.
-pub fn message_json(m: &WholeMessage<'_>) -> serde_json::Value {
+pub fn message_json<'a>(m: &WholeMessage<'a>) -> MessageLine<'a> {
     let text = (m.msg.opcode == Opcode::Text)
         .then(|| std::str::from_utf8(m.payload).ok())
         .flatten();
-    let mut v = json!({
-        "conn": m.conn_id,
-        "index": m.index,
-        "dir": m.msg.dir,
-        "opcode": m.msg.opcode.to_string(),
-        "ts": m.msg.ts,
-        "end_ts": m.msg.end_ts,
-        "first_packet": m.msg.first_packet,
-        "last_packet": m.msg.last_packet,
-        "payload_len": m.payload.len(),
-        "complete": m.msg.complete,
-        "sha256": m.msg.sha256,
-    });
-    if let Some(obj) = v.as_object_mut() {
-        match text {
-            Some(t) => obj.insert("text".into(), json!(t)),
-            None => obj.insert(
-                "base64".into(),
-                json!(base64::engine::general_purpose::STANDARD.encode(m.payload)),
-            ),
-        };
+    MessageLine {
+        event: "message",
+        conn: m.conn_id,
+        index: m.index,
+        dir: m.msg.dir,
+        opcode: m.msg.opcode,
+        ts: m.msg.ts,
+        end_ts: m.msg.end_ts,
+        first_packet: m.msg.first_packet,
+        last_packet: m.msg.last_packet,
+        payload_len: m.payload.len(),
+        complete: m.msg.complete,
+        sha256: m.msg.sha256,
+        text,
+        base64: text
+            .is_none()
+            .then(|| base64::engine::general_purpose::STANDARD.encode(m.payload)),
     }
-    v
 }
 
-/// Writes the selected messages as NDJSON to `out` (see [`message_json`]).
+/// Writes the selected messages as NDJSON to `out`: a `header` line with
+/// the contract's version ([`MESSAGES_SCHEMA_VERSION`]), then one line per
+/// message ([`message_json`]; `docs/schema/messages.schema.json`).
 pub fn messages_to_ndjson(
     capture: &str,
     opts: &Options,
@@ -161,6 +208,9 @@ pub fn messages_to_ndjson(
     filter: Option<&MessageFilter>,
     out: &mut dyn Write,
 ) -> Result<ExportSummary, io::Error> {
+    serde_json::to_writer(&mut *out, &ndjson_header(MESSAGES_SCHEMA_VERSION))
+        .map_err(io::Error::other)?;
+    out.write_all(b"\n")?;
     let mut summary = ExportSummary::default();
     let mut error: Option<io::Error> = None;
     let mut c = PayloadCollector::new(sel, |conn: &Connection, m: WholeMessage<'_>| {

@@ -27,7 +27,7 @@ pub const HEADER_LEN: usize = 13;
 pub const TAG_HEADER_LEN: usize = 11;
 
 /// The file header.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FlvHeader {
     /// Version byte (1).
     pub version: u8,
@@ -40,7 +40,7 @@ pub struct FlvHeader {
 }
 
 /// What a tag carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TagKind {
     /// TagType 8.
@@ -65,7 +65,7 @@ impl TagKind {
 }
 
 /// Audio tag facts (annex E.4.2.1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct AudioInfo {
     /// SoundFormat name (`AAC`, `MP3`, …).
     pub codec: String,
@@ -89,7 +89,7 @@ pub struct AudioInfo {
 }
 
 /// Video tag facts (annex E.4.3.1, Enhanced RTMP for FourCC codecs).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct VideoInfo {
     /// Codec name (`H.264`, `H.265`, `AV1`, …).
     pub codec: String,
@@ -113,7 +113,7 @@ pub struct VideoInfo {
 }
 
 /// One tag.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct FlvTag {
     /// Offset of the tag header in the stream.
     pub offset: u64,
@@ -141,7 +141,13 @@ pub struct FlvTag {
     /// Script data: the decoded AMF0 values (`["onMetaData", {…}]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub script: Option<Vec<Value>>,
-    /// Arrival time of the message that completed the tag.
+    /// Arrival time of the message that completed the tag (`arrival`,
+    /// float seconds, and `arrival_ns`, exact).
+    #[serde(
+        flatten,
+        serialize_with = "crate::report::contract::arrival::serialize"
+    )]
+    #[schemars(with = "crate::report::contract::arrival::Pair")]
     pub arrival: Timestamp,
 }
 
@@ -507,7 +513,7 @@ fn cts(b: &[u8]) -> i32 {
 }
 
 /// Summary statistics of an FLV stream.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default, schemars::JsonSchema)]
 pub struct FlvStats {
     /// Tags by kind.
     pub audio_tags: u64,

@@ -28,7 +28,7 @@ use crate::ws::frame::Opcode;
 use crate::ws::message::Message;
 use flv::{FlvEvent, FlvHeader, FlvParser, FlvStats, FlvTag};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 
 /// Which connections and directions a consumer wants.
@@ -135,8 +135,31 @@ impl<F: FnMut(&Connection, WholeMessage<'_>)> PayloadSink for PayloadCollector<F
     }
 }
 
+/// One message as `payload -f json` lists it, and the object an
+/// old-syntax `--where` expression is evaluated against.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct PayloadMessage {
+    /// Connection id.
+    pub conn: u32,
+    /// Index of the message in its connection (0-based).
+    pub index: usize,
+    /// Direction.
+    pub dir: Direction,
+    /// Opcode of its first frame.
+    pub opcode: Opcode,
+    /// Decoded payload length, when known.
+    pub len: Option<u64>,
+    /// Every byte of it was captured.
+    pub complete: bool,
+    /// The text, when it is a text message whose text was kept.
+    pub text: Option<String>,
+    /// The text parsed as JSON; null when it is not JSON, was cut at the
+    /// text cap, or the message is binary.
+    pub json: Value,
+}
+
 /// The object an old-syntax `--where` expression is evaluated against for
-/// a message. `json` is parsed from the text only when `with_json` (see
+/// a message ([`PayloadMessage`]). `json` is parsed from the text only when `with_json` (see
 /// [`json_filter::Expr::uses_root`]); it is `null` when the text is not JSON, was cut at
 /// the text cap, or the message is binary.
 pub fn message_context(conn_id: u32, index: usize, msg: &Message, with_json: bool) -> Value {
@@ -148,16 +171,45 @@ pub fn message_context(conn_id: u32, index: usize, msg: &Message, with_json: boo
     } else {
         Value::Null
     };
-    json!({
-        "conn": conn_id,
-        "index": index,
-        "dir": msg.dir,
-        "opcode": msg.opcode.to_string(),
-        "len": msg.payload_len,
-        "complete": msg.complete,
-        "text": msg.text,
-        "json": parsed,
+    serde_json::to_value(PayloadMessage {
+        conn: conn_id,
+        index,
+        dir: msg.dir,
+        opcode: msg.opcode,
+        len: msg.payload_len,
+        complete: msg.complete,
+        text: msg.text.clone(),
+        json: parsed,
     })
+    .unwrap_or(Value::Null)
+}
+
+/// `payload -f json` (without its version stamp, see [`write_json`]).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct PayloadDocument<'a> {
+    /// Capture name.
+    pub capture: &'a str,
+    /// The FLV streams found (RTMP-over-WebSocket, FLV over WebSocket).
+    pub flv_streams: &'a [FlvStream],
+    /// Text messages whose text is JSON.
+    pub json_messages: u64,
+    /// The filter given (`-Y` / `--where`), null without one.
+    #[serde(rename = "where")]
+    pub filter: Option<&'a str>,
+    /// Messages listed below.
+    pub matched: usize,
+    /// The messages the filter selects (without one: the JSON messages).
+    #[schemars(with = "Vec<PayloadMessage>")]
+    pub messages: &'a [Value],
+}
+
+/// Writes `doc` stamped with its contract's version
+/// (`docs/schema/payload.schema.json`), pretty, with a final newline.
+pub fn write_json(doc: PayloadDocument<'_>, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use crate::report::contract::{PAYLOAD_SCHEMA_VERSION, Stamped};
+    serde_json::to_writer_pretty(&mut *out, &Stamped::new(PAYLOAD_SCHEMA_VERSION, doc))
+        .map_err(std::io::Error::other)?;
+    writeln!(out)
 }
 
 /// The filter of every subcommand: a display filter (`-Y`), or the old
@@ -244,7 +296,7 @@ impl EventSink for WhereSink<'_> {
 }
 
 /// One FLV stream found in one direction of a connection.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct FlvStream {
     /// Connection id.
     pub conn: u32,

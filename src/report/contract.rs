@@ -1,9 +1,12 @@
-//! The machine-readable contract of the JSON and NDJSON reports: their
-//! version, exact timestamps, and the JSON Schemas generated from the model.
+//! The machine-readable contract of every JSON and NDJSON output: their
+//! versions, exact timestamps, and the JSON Schemas generated from the
+//! types that write them ([`SchemaKind`] lists them).
 //!
 //! # Versioning
-//! [`SCHEMA_VERSION`] is semver over the *output*, independent of the
-//! tool's own version ([`WSINSPECT_VERSION`]):
+//! Each output has its own version ([`SCHEMA_VERSION`] for the reports,
+//! [`STATS_SCHEMA_VERSION`], [`CHECK_SCHEMA_VERSION`], ...), so that one
+//! can change without the others. Each is semver over the *output*,
+//! independent of the tool's own version ([`WSINSPECT_VERSION`]):
 //! - a new field, a new event type or a new enum value is **minor** (a
 //!   consumer must ignore what it does not know);
 //! - removing or renaming a field, changing its type or meaning, or making
@@ -244,6 +247,10 @@ exact_ts!(
     start_ts, "start_ts", "start_ts_ns"
 );
 exact_ts!(
+    /// `arrival` and `arrival_ns` (FLV tags).
+    arrival, "arrival", "arrival_ns"
+);
+exact_ts!(
     /// `request_ts` and `request_ts_ns`.
     request_ts, "request_ts", "request_ts_ns"
 );
@@ -252,25 +259,112 @@ exact_ts!(
     response_ts, "response_ts", "response_ts_ns"
 );
 
+/// Version of the `stats -f json` document (see the module docs; each
+/// output has its own version, so one can change without the others).
+pub const STATS_SCHEMA_VERSION: &str = "1.0.0";
+/// Version of the `check -f json` document.
+pub const CHECK_SCHEMA_VERSION: &str = "1.0.0";
+/// Version of the baseline files `check --baseline` writes (next to their
+/// integer `baseline_version`, which says what the comparison reads).
+pub const BASELINE_SCHEMA_VERSION: &str = "1.0.0";
+/// Version of the `payload -f json` document.
+pub const PAYLOAD_SCHEMA_VERSION: &str = "1.0.0";
+/// Version of the message NDJSON (`export --ndjson`, `payload --ndjson`).
+pub const MESSAGES_SCHEMA_VERSION: &str = "1.0.0";
+
+/// A JSON document stamped with its contract's version and the tool's:
+/// `schema_version`, `wsinspect_version`, then the fields of `body`.
+#[derive(Serialize, JsonSchema)]
+pub struct Stamped<T> {
+    /// Version of this output's contract: semver, additive changes are
+    /// minor, breaking ones major (each output has its own).
+    #[schemars(extend("pattern" = r"^1\.[0-9]+\.[0-9]+$"))]
+    pub schema_version: &'static str,
+    /// The wsinspect version that wrote the document.
+    pub wsinspect_version: &'static str,
+    /// The document.
+    #[serde(flatten)]
+    pub body: T,
+}
+
+impl<T> Stamped<T> {
+    /// `body` stamped with `schema_version` and the running wsinspect's
+    /// version.
+    pub fn new(schema_version: &'static str, body: T) -> Self {
+        Stamped {
+            schema_version,
+            wsinspect_version: WSINSPECT_VERSION,
+            body,
+        }
+    }
+}
+
+/// The first line of an NDJSON stream other than the report's: the same
+/// fields as [`NdjsonHeader`], with the stream's own version.
+pub fn ndjson_header(schema_version: &'static str) -> NdjsonHeader {
+    NdjsonHeader {
+        schema_version,
+        ..NdjsonHeader::default()
+    }
+}
+
 /// The documents `wsinspect schema` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SchemaKind {
-    /// The JSON report (`report -f json`): `docs/schema/report.schema.json`.
+    /// The JSON report (`report -f json`, `live -f json`):
+    /// `docs/schema/report.schema.json`.
     Report,
     /// One NDJSON line (`report -f ndjson`, `live -f ndjson`):
     /// `docs/schema/ndjson.schema.json`.
     Ndjson,
+    /// `stats -f json`: `docs/schema/stats.schema.json`.
+    Stats,
+    /// `check -f json`: `docs/schema/check.schema.json`.
+    Check,
+    /// A baseline file of `check --baseline`:
+    /// `docs/schema/baseline.schema.json`.
+    Baseline,
+    /// `payload -f json`: `docs/schema/payload.schema.json`.
+    Payload,
+    /// One line of `export --ndjson` / `payload --ndjson`:
+    /// `docs/schema/messages.schema.json`.
+    Messages,
 }
 
 impl SchemaKind {
     /// Every kind, in the order the files are listed.
-    pub const ALL: [SchemaKind; 2] = [SchemaKind::Report, SchemaKind::Ndjson];
+    pub const ALL: [SchemaKind; 7] = [
+        SchemaKind::Report,
+        SchemaKind::Ndjson,
+        SchemaKind::Stats,
+        SchemaKind::Check,
+        SchemaKind::Baseline,
+        SchemaKind::Payload,
+        SchemaKind::Messages,
+    ];
 
     /// The shipped file's name under `docs/schema/`.
     pub fn file_name(self) -> &'static str {
         match self {
             SchemaKind::Report => "report.schema.json",
             SchemaKind::Ndjson => "ndjson.schema.json",
+            SchemaKind::Stats => "stats.schema.json",
+            SchemaKind::Check => "check.schema.json",
+            SchemaKind::Baseline => "baseline.schema.json",
+            SchemaKind::Payload => "payload.schema.json",
+            SchemaKind::Messages => "messages.schema.json",
+        }
+    }
+
+    /// The version of the output's contract.
+    pub fn version(self) -> &'static str {
+        match self {
+            SchemaKind::Report | SchemaKind::Ndjson => SCHEMA_VERSION,
+            SchemaKind::Stats => STATS_SCHEMA_VERSION,
+            SchemaKind::Check => CHECK_SCHEMA_VERSION,
+            SchemaKind::Baseline => BASELINE_SCHEMA_VERSION,
+            SchemaKind::Payload => PAYLOAD_SCHEMA_VERSION,
+            SchemaKind::Messages => MESSAGES_SCHEMA_VERSION,
         }
     }
 
@@ -279,6 +373,21 @@ impl SchemaKind {
         match self {
             SchemaKind::Report => report_schema(),
             SchemaKind::Ndjson => ndjson_schema(),
+            SchemaKind::Stats => document_schema::<Stamped<crate::stats::CaptureStatsReport>>(
+                self,
+                "wsinspect stats JSON",
+            ),
+            SchemaKind::Check => document_schema::<Stamped<crate::check::output::CheckDocument>>(
+                self,
+                "wsinspect check JSON",
+            ),
+            SchemaKind::Baseline => document_schema::<
+                Stamped<crate::check::baseline::BaselineDocument>,
+            >(self, "wsinspect check baseline"),
+            SchemaKind::Payload => document_schema::<
+                Stamped<crate::payload::PayloadDocument<'static>>,
+            >(self, "wsinspect payload JSON"),
+            SchemaKind::Messages => messages_schema(),
         }
     }
 
@@ -294,6 +403,47 @@ impl SchemaKind {
 /// source and are printed by `wsinspect schema`).
 fn id(file: &str) -> String {
     format!("urn:wsinspect:schema:{file}")
+}
+
+/// The JSON Schema (2020-12) of a document `T`, titled, with the version
+/// of its contract in the description.
+fn document_schema<T: JsonSchema>(kind: SchemaKind, title: &str) -> serde_json::Value {
+    let schema = schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<T>();
+    let mut v = schema.to_value();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("$id".into(), id(kind.file_name()).into());
+        o.insert("title".into(), title.into());
+        o.insert(
+            "description".into(),
+            format!("Schema version {}.", kind.version()).into(),
+        );
+    }
+    v
+}
+
+/// The JSON Schema (2020-12) of one line of the message NDJSON: the
+/// `header` first, then one `message` line per exported message.
+pub fn messages_schema() -> serde_json::Value {
+    use serde_json::{Value, json};
+    let mut g = schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator();
+    let header = g.subschema_for::<NdjsonHeader>();
+    let line = g.subschema_for::<crate::export::MessageLine>();
+    let defs: serde_json::Map<String, Value> = g.take_definitions(true);
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": id(SchemaKind::Messages.file_name()),
+        "title": "wsinspect message NDJSON line",
+        "description": format!(
+            "One line of `export --ndjson` / `payload --ndjson`: the first is a `header`, every other one a `message`. Schema version {MESSAGES_SCHEMA_VERSION}."
+        ),
+        "oneOf": [header.to_value(), line.to_value()],
+        "$defs": defs,
+    })
 }
 
 /// The JSON Schema (2020-12) of the JSON report.
