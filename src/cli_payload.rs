@@ -282,16 +282,7 @@ pub fn stats(args: StatsArgs) -> Result<ExitCode> {
     if let Some(f) = &filter {
         f.apply(&mut analysis);
     }
-    let wanted = stats::needed_packets(&analysis);
-    let times = if args.capture == "-" {
-        // Standard input cannot be read again: upgrade timings are omitted.
-        Default::default()
-    } else {
-        let f = std::fs::File::open(&args.capture)
-            .with_context(|| format!("opening {}", args.capture))?;
-        stats::packet_times(std::io::BufReader::new(f), &wanted)
-    };
-    let report = stats::capture_stats(&analysis, &times);
+    let report = stats::capture_stats(&analysis);
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match args.format {

@@ -3,17 +3,15 @@
 //! ping→pong round-trip times, time from the upgrade to the first message,
 //! and the duration of the close handshake.
 //!
-//! Computed from the model alone, plus the timestamps of the packets that
-//! carried the `101` responses (the model keeps their numbers, not their
-//! times): the caller passes them in ([`packet_times`] reads them).
+//! Computed from the model alone, in one pass over the capture: the time of
+//! a `101` is its exchange's `response_ts` (the packet that completed the
+//! response head), so standard input gets upgrade timings too.
 
 use crate::analysis::model::{Analysis, Connection};
-use crate::capture::{CaptureReader, Timestamp};
+use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Direction;
 use crate::ws::frame::Opcode;
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
-use std::io::Read;
 
 /// Upper bounds (inclusive, bytes) of the size histogram buckets; a last
 /// bucket holds everything larger.
@@ -224,41 +222,12 @@ pub fn write_json(r: &CaptureStatsReport, out: &mut dyn std::io::Write) -> std::
     writeln!(out)
 }
 
-/// Reads the timestamps of the packets numbered in `wanted` (1-based).
-/// Stops early once every one was found.
-pub fn packet_times<R: Read + Send>(source: R, wanted: &BTreeSet<u64>) -> HashMap<u64, Timestamp> {
-    let mut out = HashMap::new();
-    let Some(&last) = wanted.iter().next_back() else {
-        return out;
-    };
-    let Ok(mut r) = CaptureReader::new(source) else {
-        return out;
-    };
-    while let Ok(Some(p)) = r.next_packet() {
-        if wanted.contains(&p.number.0) {
-            out.insert(p.number.0, p.ts);
-        }
-        if p.number.0 >= last {
-            break;
-        }
-    }
-    out
-}
-
-/// The packets whose timestamps [`capture_stats`] needs.
-pub fn needed_packets(a: &Analysis) -> BTreeSet<u64> {
-    a.connections
-        .iter()
-        .filter_map(|c| c.handshake.response_packet)
-        .collect()
-}
-
 fn ms(a: Timestamp, b: Timestamp) -> f64 {
     b.secs_since(a) * 1000.0
 }
 
-/// Statistics of one connection; `times` maps packet numbers to timestamps.
-pub fn connection_stats(c: &Connection, times: &HashMap<u64, Timestamp>) -> ConnectionStats {
+/// Statistics of one connection.
+pub fn connection_stats(c: &Connection) -> ConnectionStats {
     let (mut c2s, mut s2c) = (DirMessages::default(), DirMessages::default());
     for m in &c.messages {
         let d = match m.dir {
@@ -303,7 +272,12 @@ pub fn connection_stats(c: &Connection, times: &HashMap<u64, Timestamp>) -> Conn
         .handshake
         .response_packet
         .filter(|_| c.handshake.status == Some(101))
-        .and_then(|p| times.get(&p).copied());
+        .and_then(|p| {
+            c.http_exchanges
+                .iter()
+                .find(|x| x.response_packet == Some(PacketNo(p)))
+        })
+        .and_then(|x| x.response_ts);
     let first_msg = c.messages.iter().map(|m| m.ts).min();
     let upgrade_to_first_message_ms = match (upgrade, first_msg) {
         (Some(u), Some(f)) => Some(ms(u, f)),
@@ -334,12 +308,8 @@ pub fn connection_stats(c: &Connection, times: &HashMap<u64, Timestamp>) -> Conn
 }
 
 /// Statistics of a whole capture.
-pub fn capture_stats(a: &Analysis, times: &HashMap<u64, Timestamp>) -> CaptureStatsReport {
-    let per: Vec<ConnectionStats> = a
-        .connections
-        .iter()
-        .map(|c| connection_stats(c, times))
-        .collect();
+pub fn capture_stats(a: &Analysis) -> CaptureStatsReport {
+    let per: Vec<ConnectionStats> = a.connections.iter().map(connection_stats).collect();
     let (mut c2s, mut s2c, mut rtt) = (
         DirMessages::default(),
         DirMessages::default(),

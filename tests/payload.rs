@@ -576,3 +576,32 @@ fn flv_joined_midstream_gets_a_header() {
     assert_eq!(raw[4], 0x05, "audio and video tags seen");
     assert_eq!(raw[13..], source[start..at]);
 }
+
+/// One pass: standard input gets the same statistics as the file, upgrade
+/// timings included (the 101's time comes from the model, not from a
+/// second read of the capture).
+#[test]
+fn stats_of_standard_input_equal_the_file() {
+    for name in ["seed_echo.pcapng", "many_conns.pcap"] {
+        let path = cap(name);
+        let file = run_json(&["stats", "--format", "json", &path]);
+        let out = Command::new(BIN)
+            .args(["stats", "--format", "json", "-"])
+            .stdin(std::fs::File::open(&path).unwrap())
+            .output()
+            .expect("run wsinspect");
+        assert!(out.status.success());
+        let stdin: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let timing = |v: &Value| -> Vec<Value> {
+            v["per_connection"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["upgrade_to_first_message_ms"].clone())
+                .collect()
+        };
+        assert!(timing(&stdin).iter().all(Value::is_number), "{name}");
+        assert_eq!(timing(&stdin), timing(&file), "{name}");
+        assert_eq!(stdin["per_connection"], file["per_connection"], "{name}");
+    }
+}
