@@ -3,6 +3,8 @@
 //! stats, check, baselines, payload, message NDJSON) validates against
 //! them, and nanosecond timestamps survive into the JSON exactly.
 
+mod common;
+
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::Cursor;
@@ -72,24 +74,8 @@ fn check(validator: &jsonschema::Validator, doc: &Value, what: &str) {
     assert!(errors.is_empty(), "{what}: {errors:#?}");
 }
 
-/// Every capture under `captures/`, in every folder (samples, extra,
-/// tunnels, the adversarial corpus …), so that new corpora are covered.
 fn samples() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut dirs = vec![root().join("captures")];
-    while let Some(dir) = dirs.pop() {
-        for e in std::fs::read_dir(&dir).expect("captures") {
-            let p = e.expect("entry").path();
-            let name = p.to_string_lossy();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if name.ends_with(".pcap") || name.ends_with(".pcapng") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    common::all_captures()
 }
 
 fn options(path: &Path) -> pipeline::Options {

@@ -10,7 +10,7 @@ mod common;
 use common::{Conv, link_frame, pcap, upgrade_request};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use wsinspect::capture::LinkType;
 use wsinspect::capture::writer::Endian;
@@ -99,27 +99,9 @@ fn assert_agree(capture: &Path) {
     }
 }
 
-fn captures() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")];
-    while let Some(dir) = dirs.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            let name = p.to_string_lossy().to_string();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if name.ends_with(".pcap") || name.ends_with(".pcapng") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn on_every_capture() {
-    let all = captures();
+    let all = common::all_captures();
     assert!(all.len() > 50, "{} captures", all.len());
     for c in all {
         assert_agree(&c);

@@ -234,3 +234,24 @@ pub fn pcapng(link: LinkType, frames: &[Vec<u8>], nanos: bool) -> Vec<u8> {
     }
     w.finish().unwrap()
 }
+
+/// Every capture under `captures/`, in every folder (samples, extra,
+/// tunnels, the adversarial corpus …), sorted, so that a test over "every
+/// capture" covers new corpora without being told.
+pub fn all_captures() -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).expect("captures/ is committed") {
+            let p = e.expect("directory entry").path();
+            let name = p.to_string_lossy();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if name.ends_with(".pcap") || name.ends_with(".pcapng") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
