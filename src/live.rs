@@ -28,6 +28,7 @@ use crate::capture::filter::{Filter, FilterError};
 use crate::capture::live::{
     ARPHRD_LOOPBACK, Dropped, LiveError, PACKET_OUTGOING, PacketSocket, Received, drop_privileges,
 };
+pub use crate::capture::live::{Interface, interfaces};
 use crate::capture::writer::{Endian, PcapngWriter};
 use crate::capture::{LinkType, PacketNo, RawPacket, Timestamp};
 use std::io::{self, Write};
@@ -59,6 +60,10 @@ pub struct LiveConfig {
     /// ([`drop_privileges`]). `None` keeps them (a library caller that
     /// shares its process with other work decides for itself).
     pub drop_to: Option<String>,
+    /// Put the interface in promiscuous mode while capturing (tcpdump's
+    /// default; `-p` turns it off), so frames addressed to other hosts on
+    /// a shared segment are seen too.
+    pub promiscuous: bool,
 }
 
 impl LiveConfig {
@@ -72,6 +77,7 @@ impl LiveConfig {
             kernel_buffer: 4 << 20,
             queue_bytes: 64 << 20,
             drop_to: None,
+            promiscuous: true,
         }
     }
 }
@@ -135,6 +141,13 @@ struct Counters {
     queued_bytes: AtomicU64,
 }
 
+/// How this build captures, for messages.
+pub const BACKEND: &str = if cfg!(target_os = "linux") {
+    "Linux AF_PACKET"
+} else {
+    "live capture needs the libpcap feature on this platform"
+};
+
 /// The capture thread and its queue.
 #[derive(Debug)]
 pub struct LiveSource {
@@ -146,6 +159,7 @@ pub struct LiveSource {
     filter_mode: FilterMode,
     snaplen: u32,
     privileges: Option<Dropped>,
+    promiscuous: bool,
 }
 
 /// How often the capture thread reads the kernel's counters and checks for
@@ -191,6 +205,15 @@ impl LiveSource {
             what: "SO_RCVTIMEO".into(),
             source,
         })?;
+        // Needs CAP_NET_RAW: before the privileges go.
+        let promiscuous = if cfg.promiscuous {
+            sock.set_promiscuous().map_err(|source| LiveError::Os {
+                what: "PACKET_ADD_MEMBERSHIP (promiscuous mode; -p turns it off)".into(),
+                source,
+            })?
+        } else {
+            false
+        };
         sock.start()?;
         // Before the capture thread starts, so that it inherits the
         // reduced credentials (capabilities are per thread).
@@ -224,7 +247,13 @@ impl LiveSource {
             filter_mode,
             snaplen,
             privileges,
+            promiscuous,
         })
+    }
+
+    /// Whether the interface was put in promiscuous mode (never for `any`).
+    pub fn promiscuous(&self) -> bool {
+        self.promiscuous
     }
 
     /// What was given up once the socket was open ([`LiveConfig::drop_to`]).

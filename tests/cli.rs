@@ -49,7 +49,7 @@ fn json_and_ndjson_agree() {
     let (code, json, _) = run(&["report", "--format", "json", path.to_str().unwrap()]);
     assert_eq!(code, 0);
     let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let (code, nd, _) = run(&["report", "-f", "ndjson", "-r", path.to_str().unwrap()]);
+    let (code, nd, _) = run(&["report", "-T", "ndjson", "-r", path.to_str().unwrap()]);
     assert_eq!(code, 0);
     let lines: Vec<serde_json::Value> = nd
         .lines()

@@ -515,7 +515,7 @@ fn live_drops_root_once_capturing() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("{\"event\":\"header\""), "{text}");
     let report = Command::new(BIN)
-        .args(["report", "-f", "json"])
+        .args(["report", "-T", "json"])
         .arg(&saved)
         .output()
         .unwrap();

@@ -112,6 +112,59 @@ pub struct Received {
     pub vlan: Option<(u16, u16)>,
 }
 
+/// One interface, as `live -D` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    /// Kernel interface index (0 for `any`).
+    pub index: u32,
+    /// Name, as `-i` takes it.
+    pub name: String,
+    /// Administratively up (`IFF_UP`); `None` when unknown.
+    pub up: Option<bool>,
+    /// Link type of the packets a capture on it stores, when known.
+    pub link: Option<LinkType>,
+}
+
+/// The interfaces a capture can open, ordered by index, then `any`; on
+/// Linux from /sys/class/net (`ifindex`, `flags`, `type` = ARPHRD_*).
+/// Elsewhere (without the `libpcap` feature) the list is empty.
+pub fn interfaces() -> Vec<Interface> {
+    let mut v = Vec::new();
+    #[cfg(target_os = "linux")]
+    if let Ok(dir) = std::fs::read_dir("/sys/class/net") {
+        for e in dir.filter_map(|e| e.ok()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let read = |f: &str| std::fs::read_to_string(e.path().join(f)).ok();
+            let index = read("ifindex").and_then(|s| s.trim().parse().ok());
+            let up = read("flags")
+                .and_then(|s| u32::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok())
+                .map(|f| f & 1 != 0);
+            // Ethernet and loopback are read raw, the rest cooked (see the
+            // module documentation).
+            let link = read("type")
+                .and_then(|s| s.trim().parse::<u16>().ok())
+                .map(|t| match t {
+                    1 | ARPHRD_LOOPBACK => LinkType::Ethernet,
+                    _ => LinkType::LinuxSll2,
+                });
+            v.push(Interface {
+                index: index.unwrap_or(u32::MAX),
+                name,
+                up,
+                link,
+            });
+        }
+        v.sort_by(|a, b| (a.index, &a.name).cmp(&(b.index, &b.name)));
+        v.push(Interface {
+            index: 0,
+            name: "any".into(),
+            up: Some(true),
+            link: Some(LinkType::LinuxSll2),
+        });
+    }
+    v
+}
+
 /// `sll_pkttype` of a packet sent by this host.
 pub const PACKET_OUTGOING: u8 = 4;
 /// ARPHRD_LOOPBACK.
@@ -308,6 +361,24 @@ mod imp {
                 tv_usec: libc::suseconds_t::from(d.subsec_micros() as i32),
             };
             setsockopt(&self.fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)
+        }
+
+        /// Puts the interface in promiscuous mode for as long as this
+        /// socket lives (`PACKET_ADD_MEMBERSHIP` with `PACKET_MR_PROMISC`,
+        /// packet(7)): the kernel counts memberships and drops ours when
+        /// the socket closes, so nothing needs undoing. Must be called
+        /// before the privileges are dropped (it needs CAP_NET_RAW).
+        /// `any` has no single interface: `Ok(false)`, as tcpdump.
+        pub fn set_promiscuous(&self) -> io::Result<bool> {
+            if self.ifindex == 0 {
+                return Ok(false);
+            }
+            // SAFETY: packet_mreq is plain data; all-zero is a valid value.
+            let mut mr: libc::packet_mreq = unsafe { zeroed() };
+            mr.mr_ifindex = self.ifindex;
+            mr.mr_type = libc::PACKET_MR_PROMISC as u16;
+            setsockopt(&self.fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mr)?;
+            Ok(true)
         }
 
         /// Starts receiving: binds to the interface with `ETH_P_ALL`.
@@ -627,6 +698,10 @@ impl PacketSocket {
     }
     /// Unreachable: no socket exists.
     pub fn set_timeout(&self, _: std::time::Duration) -> io::Result<()> {
+        Err(io::Error::other("unsupported"))
+    }
+    /// Unreachable: no socket exists.
+    pub fn set_promiscuous(&self) -> io::Result<bool> {
         Err(io::Error::other("unsupported"))
     }
     /// Unreachable: no socket exists.
