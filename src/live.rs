@@ -377,7 +377,7 @@ impl Worker {
             }
             let data = buf.get(..r.caplen).unwrap_or(&buf);
             if let Some(f) = &self.filter
-                && !f.matches(layout, data, r.protocol)
+                && !f.matches_tagged(layout, data, r.protocol, r.vlan.map(|(_, tci)| tci))
             {
                 continue;
             }

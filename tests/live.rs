@@ -265,7 +265,7 @@ fn missing_interface_and_bad_filter_are_clear_errors() {
     );
 
     let out = Command::new(BIN)
-        .args(["live", "-i", "lo", "-f", "tcp port http"])
+        .args(["live", "-i", "lo", "-f", "tcp port nosuchservice"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
