@@ -154,7 +154,13 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
         (None, false) => Some(args.filter_words.join(" ")),
         (None, true) => None,
     };
-    let filter = expr.as_deref().map(Filter::parse).transpose()?;
+    // With libpcap, libpcap's own compiler reads the expression (the whole
+    // tcpdump language) when the interface opens.
+    let filter = if cfg!(feature = "libpcap") {
+        None
+    } else {
+        expr.as_deref().map(Filter::parse).transpose()?
+    };
     let display = args.display.predicate()?;
     if format == LiveFormat::Tui && display.as_ref().is_some_and(|p| p.is_old_where()) {
         bail!(
@@ -169,6 +175,7 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
     let mut cfg = LiveConfig::new(&iface);
     cfg.promiscuous = !args.no_promiscuous;
     cfg.filter = filter;
+    cfg.expression = expr.clone();
     cfg.snaplen = args.snaplen;
     cfg.kernel_buffer = args.buffer_kib.saturating_mul(1024);
     cfg.drop_to = Some(args.user.clone());

@@ -54,9 +54,14 @@ pub enum LiveError {
         /// The OS error.
         source: io::Error,
     },
-    /// Not Linux.
-    #[error("live capture is only implemented on Linux (AF_PACKET)")]
+    /// Not Linux, and built without the `libpcap` feature.
+    #[error(
+        "live capture needs the libpcap feature on this platform: build with `cargo install wsinspect --features libpcap` (libpcap, or Npcap on Windows); without it only Linux (AF_PACKET) captures"
+    )]
     Unsupported,
+    /// libpcap refused the capture filter.
+    #[error("{0}")]
+    Filter(String),
     /// `--user` names no account.
     #[error("cannot drop privileges to {0:?}: no such user (choose one with --user)")]
     NoSuchUser(String),
@@ -129,6 +134,9 @@ pub struct Interface {
 /// Linux from /sys/class/net (`ifindex`, `flags`, `type` = ARPHRD_*).
 /// Elsewhere (without the `libpcap` feature) the list is empty.
 pub fn interfaces() -> Vec<Interface> {
+    #[cfg(feature = "libpcap")]
+    return super::pcap_live::interfaces();
+    #[allow(unreachable_code)]
     let mut v = Vec::new();
     #[cfg(target_os = "linux")]
     if let Ok(dir) = std::fs::read_dir("/sys/class/net") {
@@ -172,6 +180,67 @@ pub const ARPHRD_LOOPBACK: u16 = 772;
 
 #[cfg(target_os = "linux")]
 pub use imp::{PacketSocket, drop_privileges};
+
+#[cfg(unix)]
+/// The uid and gid of `user` (getpwnam_r(3)).
+fn lookup(user: &str) -> Result<(u32, u32), LiveError> {
+    let name = std::ffi::CString::new(user).map_err(|_| LiveError::NoSuchUser(user.into()))?;
+    let mut buf = vec![0 as libc::c_char; 16 << 10];
+    // SAFETY: zeroed `passwd` is a valid out-parameter (plain data).
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer refers to a live local of the right type
+    // and `buf.len()` is the size of `buf`; the strings `pw` points to
+    // live in `buf`, and only the ids are read.
+    let r = unsafe {
+        libc::getpwnam_r(
+            name.as_ptr(),
+            &mut pw,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    if r != 0 || found.is_null() {
+        return Err(LiveError::NoSuchUser(user.into()));
+    }
+    Ok((pw.pw_uid, pw.pw_gid))
+}
+
+/// Other Unix systems (libpcap): when running as root, switch to `user`
+/// (supplementary groups, gid, uid), as `tcpdump -Z` does; there are no
+/// Linux capabilities to clear. `None` when not root: nothing to give up.
+#[cfg(all(unix, not(target_os = "linux")))]
+pub fn drop_root(user: &str) -> Result<Option<Dropped>, LiveError> {
+    let os = |what: &str| LiveError::Os {
+        what: what.into(),
+        source: io::Error::last_os_error(),
+    };
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(None);
+    }
+    let (uid, gid) = lookup(user)?;
+    // SAFETY: one gid, read from a live local.
+    if unsafe { libc::setgroups(1, &gid) } != 0 {
+        return Err(os("setgroups"));
+    }
+    // SAFETY: plain system calls on integers.
+    if unsafe { libc::setgid(gid) } != 0 {
+        return Err(os("setgid"));
+    }
+    // SAFETY: as above.
+    if unsafe { libc::setuid(uid) } != 0 {
+        return Err(os("setuid"));
+    }
+    // SAFETY: as above; back to root must now fail.
+    if unsafe { libc::setuid(0) } == 0 {
+        return Err(LiveError::StillPrivileged("setuid(0) still works".into()));
+    }
+    Ok(Some(Dropped {
+        user: Some((user.to_string(), uid, gid)),
+    }))
+}
 
 /// Not Linux: [`LiveError::Unsupported`] (no capture socket was opened).
 #[cfg(not(target_os = "linux"))]
@@ -546,31 +615,6 @@ mod imp {
 
     fn check(r: libc::c_int, what: &str) -> Result<(), LiveError> {
         if r == 0 { Ok(()) } else { Err(os(what)) }
-    }
-
-    /// The uid and gid of `user` (getpwnam_r(3)).
-    fn lookup(user: &str) -> Result<(u32, u32), LiveError> {
-        let name = CString::new(user).map_err(|_| LiveError::NoSuchUser(user.into()))?;
-        let mut buf = vec![0 as libc::c_char; 16 << 10];
-        // SAFETY: zeroed `passwd` is a valid out-parameter (plain data).
-        let mut pw: libc::passwd = unsafe { zeroed() };
-        let mut found: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer refers to a live local of the right type
-        // and `buf.len()` is the size of `buf`; the strings `pw` points to
-        // live in `buf`, and only the ids are read.
-        let r = unsafe {
-            libc::getpwnam_r(
-                name.as_ptr(),
-                &mut pw,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut found,
-            )
-        };
-        if r != 0 || found.is_null() {
-            return Err(LiveError::NoSuchUser(user.into()));
-        }
-        Ok((pw.pw_uid, pw.pw_gid))
     }
 
     /// Gives up what opening the capture socket needed, as tcpdump `-Z`
