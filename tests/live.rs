@@ -270,7 +270,11 @@ fn missing_interface_and_bad_filter_are_clear_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not a port number"), "{err}");
+    // Our parser, or libpcap's with the libpcap feature.
+    assert!(
+        err.contains("not a port number") || err.contains("unknown port 'nosuchservice'"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -392,7 +396,13 @@ fn user_space_filter_and_count() {
     let out = child.wait_with_output().unwrap();
     let err = err_reader.join().unwrap();
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("in user space"), "{err}");
+    // AF_PACKET: too large for classic BPF, so filtered in user space;
+    // libpcap's optimiser folds the 300 alternatives into one.
+    if cfg!(feature = "libpcap") {
+        assert!(err.contains("in the kernel"), "{err}");
+    } else {
+        assert!(err.contains("in user space"), "{err}");
+    }
     assert!(err.contains("stopped (packet count reached)"), "{err}");
     let a: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(a["packet_count"], 3, "SYN, SYN+ACK, ACK of our port only");

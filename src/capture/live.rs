@@ -135,10 +135,18 @@ pub struct Interface {
 /// Elsewhere (without the `libpcap` feature) the list is empty.
 pub fn interfaces() -> Vec<Interface> {
     #[cfg(feature = "libpcap")]
-    return super::pcap_live::interfaces();
-    #[allow(unreachable_code)]
+    let v = super::pcap_live::interfaces();
+    #[cfg(all(not(feature = "libpcap"), target_os = "linux"))]
+    let v = sys_class_net();
+    #[cfg(all(not(feature = "libpcap"), not(target_os = "linux")))]
+    let v = Vec::new();
+    v
+}
+
+/// [`interfaces`] from /sys/class/net.
+#[cfg(all(not(feature = "libpcap"), target_os = "linux"))]
+fn sys_class_net() -> Vec<Interface> {
     let mut v = Vec::new();
-    #[cfg(target_os = "linux")]
     if let Ok(dir) = std::fs::read_dir("/sys/class/net") {
         for e in dir.filter_map(|e| e.ok()) {
             let name = e.file_name().to_string_lossy().into_owned();

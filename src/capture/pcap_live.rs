@@ -86,12 +86,14 @@ impl PcapSocket {
         // an idle interface), and the capture thread must see a stop
         // request within [`IDLE`].
         let cap = inactive.open().map_err(|e| match &e {
-            pcap::Error::PcapError(m) if m.contains("ermission") => LiveError::Permission {
-                iface: iface.to_string(),
-                exe: std::env::current_exe()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|_| "wsinspect".into()),
-            },
+            pcap::Error::PcapError(m) if m.contains("ermission") || m.contains("not permitted") => {
+                LiveError::Permission {
+                    iface: iface.to_string(),
+                    exe: std::env::current_exe()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|_| "wsinspect".into()),
+                }
+            }
             _ => pcap_err("activating the capture")(e),
         })?;
         let mut cap = cap
