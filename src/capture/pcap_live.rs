@@ -146,7 +146,9 @@ impl PcapSocket {
             dst.copy_from_slice(src);
         }
         // Nanosecond precision was asked for: tv_usec holds nanoseconds
-        // (pcap_set_tstamp_precision(3PCAP)).
+        // (pcap_set_tstamp_precision(3PCAP)). `tv_sec` is i64 on most
+        // targets but i32 on Windows: the conversion is needed there.
+        #[allow(clippy::useless_conversion)]
         let ts = Timestamp::from_parts(
             i64::from(p.header.ts.tv_sec),
             u32::try_from(p.header.ts.tv_usec).unwrap_or(0),
