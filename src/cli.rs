@@ -16,11 +16,54 @@ mod live;
 
 /// WebSocket traffic inspector for pcap/pcapng captures.
 #[derive(Debug, Parser)]
-#[command(name = "wsinspect", version, about, long_about = None)]
+#[command(name = "wsinspect", version, about, long_about = None, after_help = TOP_HELP)]
 pub struct Cli {
+    /// When to colour the output (the TUI, `check`'s pass/FAIL): `auto`
+    /// colours a terminal unless NO_COLOR is set (CLICOLOR_FORCE forces it).
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto)]
+    color: ColorArg,
     #[command(subcommand)]
     command: Command,
 }
+
+/// `--color`, as ripgrep, bat and hyperfine take it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The `--color` given, for [`color_enabled`].
+static COLOR: std::sync::OnceLock<ColorArg> = std::sync::OnceLock::new();
+
+/// Whether to colour output going to a stream that is (`tty`) or is not a
+/// terminal: `--color always|never` decide; `auto` follows
+/// <https://no-color.org> (NO_COLOR non-empty: never), then
+/// CLICOLOR_FORCE (set and not `0`: always), then the terminal.
+pub(crate) fn color_enabled(tty: bool) -> bool {
+    let nonempty = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty() && v != "0");
+    match COLOR.get().copied().unwrap_or(ColorArg::Auto) {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) => false,
+        ColorArg::Auto => nonempty("CLICOLOR_FORCE") || tty,
+    }
+}
+
+const TOP_HELP: &str = "\
+Exit status:
+  0  the command ran (also when a reader such as `| head` went away early)
+  1  `wsinspect check`: a rule failed or a baseline differs
+  2  error: bad usage, an unreadable capture, a failed write
+
+Examples:
+  wsinspect report captures/seed_echo.pcapng
+  wsinspect report -r capture.pcap -T json > report.json
+  wsinspect view -Y 'websocket.opcode == 1' capture.pcap
+  wsinspect check --deny violations captures/*.pcap
+  sudo wsinspect live -i lo -f 'tcp port 9002'
+  wsinspect live -D";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -72,7 +115,7 @@ enum Command {
 const REPORT_EXAMPLES: &str = "\
 Examples:
   wsinspect report captures/seed_echo.pcapng
-  wsinspect report -r capture.pcap --format json > report.json
+  wsinspect report -r capture.pcap -T json > report.json
   wsinspect report --keylog captures/wss_tls13.keylog captures/wss_tls13.pcapng
   wsinspect report -Y 'websocket.opcode == 1 && websocket.payload.text contains \"error\"' capture.pcap
   tcpdump -i lo -w - port 9002 | wsinspect report --format ndjson -";
@@ -86,8 +129,10 @@ Examples:
 const LIVE_EXAMPLES: &str = "\
 Examples:
   sudo wsinspect live -i lo -f \"tcp port 9002\"
-  sudo wsinspect live -i lo --format text tcp port 9002 | tee events.txt
-  sudo wsinspect live -i any --format ndjson -w session.pcapng tcp port 443
+  wsinspect live -D
+  sudo wsinspect live -i lo -T text tcp port 9002 | tee events.txt
+  sudo wsinspect live -i any -T ndjson -w session.pcapng tcp port 443
+  sudo wsinspect live -i eth0 -p -w - 'tcp portrange 9000-9010' | wireshark -k -i -
   sudo wsinspect live -i lo -Y 'websocket.payload.close.status_code != 1000' tcp port 9002";
 
 const EXPORT_PARQUET_EXAMPLES: &str = "\
@@ -102,12 +147,13 @@ Examples:
   wsinspect export --conn 1 --dir s2c --flv out.flv captures/flv_stream.pcap
   wsinspect export --conn 3 --ndjson - capture.pcap
   wsinspect export --conn 2 --pcapng repro.pcapng capture.pcapng
+  wsinspect export --conn 2 --pcapng - -r capture.pcapng | wireshark -k -i -
   wsinspect export -Y 'json.type == \"chat\"' --ndjson chat.ndjson capture.pcap";
 
 const STATS_EXAMPLES: &str = "\
 Examples:
   wsinspect stats captures/ping_pong.pcap
-  wsinspect stats --format json captures/many_conns.pcap > stats.json
+  wsinspect stats -T json -r captures/many_conns.pcap > stats.json
   wsinspect stats -Y 'ip.addr == 10.0.0.0/8' capture.pcap";
 
 const PAYLOAD_EXAMPLES: &str = "\
@@ -245,8 +291,10 @@ struct ReportArgs {
     #[command(flatten)]
     input: CaptureArg,
     /// Output format.
-    #[arg(short, long, value_enum, default_value_t = FormatArg::Text)]
+    #[arg(short = 'T', long, value_enum, default_value_t = FormatArg::Text)]
     format: FormatArg,
+    #[command(flatten)]
+    old_f: OldFormatShort,
     #[command(flatten)]
     analysis: AnalysisArgs,
     #[command(flatten)]
@@ -297,9 +345,73 @@ impl FilterArgs {
     }
 }
 
+/// `-f`, which meant `--format` before `-T` did: refused with a pointer
+/// rather than silently taking a new meaning (in tcpdump, dumpcap and tshark
+/// `-f` is the capture filter, which only `live` has).
+#[derive(Debug, Args)]
+pub(crate) struct OldFormatShort {
+    #[arg(short = 'f', hide = true, value_name = "FORMAT")]
+    old_f: Option<String>,
+}
+
+impl OldFormatShort {
+    pub(crate) fn check(&self) -> Result<()> {
+        match &self.old_f {
+            Some(v) => anyhow::bail!(
+                "-f is the capture filter (of `wsinspect live`, as in tcpdump and tshark); the output format is -T/--format: use -T {v}"
+            ),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Where a file output goes: a path, or standard output for `-`.
+pub(crate) fn is_stdout(path: &std::path::Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// A file output for messages: its path, or "standard output" for `-`.
+pub(crate) fn out_name(path: &std::path::Path) -> String {
+    if is_stdout(path) {
+        "standard output".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Refuses binary output (`pcapng`, `flv`) to standard output when it is a
+/// terminal, where it would only garble the screen.
+pub(crate) fn refuse_binary_to_tty(what: &str, flag: &str) -> Result<()> {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "refusing to write {what} to a terminal ({flag} -); redirect or pipe standard output, e.g. `| wireshark -k -i -` or `> out`"
+        );
+    }
+    Ok(())
+}
+
+/// Opens a file output: standard output for `-` (binary: not on a
+/// terminal), otherwise a new file.
+pub(crate) fn create_output(
+    path: &std::path::Path,
+    binary: Option<(&str, &str)>,
+) -> Result<Box<dyn Write + Send>> {
+    if is_stdout(path) {
+        if let Some((what, flag)) = binary {
+            refuse_binary_to_tty(what, flag)?;
+        }
+        return Ok(Box::new(std::io::stdout()));
+    }
+    let f =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(Box::new(f))
+}
+
 /// Parses the arguments and runs the subcommand.
 pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
+    let _ = COLOR.set(cli.color);
     match cli.command {
         Command::Report(args) => report(args),
         Command::Export(args) => crate::cli_payload::export(args),
@@ -316,6 +428,7 @@ pub fn run() -> Result<ExitCode> {
 }
 
 fn report(args: ReportArgs) -> Result<ExitCode> {
+    args.old_f.check()?;
     let path = args.input.path();
     let opts = args.analysis.options()?;
     let filter = args.filter.predicate()?;

@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use std::collections::BTreeMap;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -85,9 +85,12 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FIELD", value_delimiter = ',')]
     ignore: Vec<String>,
     /// Report format on standard output (or in --output).
-    #[arg(short, long, value_enum, default_value_t = CheckFormat::Text)]
+    #[arg(short = 'T', long, value_enum, default_value_t = CheckFormat::Text)]
     format: CheckFormat,
-    /// Write the report to this file; a text summary still goes to standard output.
+    #[command(flatten)]
+    old_f: crate::cli::OldFormatShort,
+    /// Write the report to this file; a text summary still goes to standard
+    /// output (to standard error when FILE is `-`, standard output).
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 }
@@ -283,11 +286,12 @@ fn write_report(
     format: CheckFormat,
     results: &[CaptureResult],
     rules: &[Rule],
+    color: bool,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     let mut out = out;
     match format {
-        CheckFormat::Text => output::write_text(results, rules, &mut out),
+        CheckFormat::Text => output::write_text_styled(results, rules, color, &mut out),
         CheckFormat::Json => output::write_json(results, rules, &mut out),
         CheckFormat::Junit => output::write_junit(results, &now_iso(), &mut out),
     }
@@ -295,6 +299,10 @@ fn write_report(
 
 /// Runs `wsinspect check` and maps the results to the exit status.
 pub fn run(args: CheckArgs) -> Result<ExitCode> {
+    if let Err(e) = args.old_f.check() {
+        eprintln!("wsinspect check: error: {e:#}");
+        return Ok(ExitCode::from(output::EXIT_ERROR));
+    }
     let rules = args.rules();
     let filter = match args.filter.predicate() {
         Ok(f) => f,
@@ -338,18 +346,25 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let stdout_is_document = args.output.is_none() && args.format != CheckFormat::Text;
+    let stdout_color = crate::cli::color_enabled(std::io::stdout().is_terminal());
     match &args.output {
+        Some(path) if crate::cli::is_stdout(path) => {
+            write_report(args.format, &results, &rules.rules, false, &mut out)?;
+            let color = crate::cli::color_enabled(std::io::stderr().is_terminal());
+            let mut err = std::io::stderr().lock();
+            output::write_text_styled(&results, &rules.rules, color, &mut err)?;
+        }
         Some(path) => {
             let mut f = BufWriter::new(
                 std::fs::File::create(path)
                     .with_context(|| format!("cannot create {}", path.display()))?,
             );
-            write_report(args.format, &results, &rules.rules, &mut f)?;
+            write_report(args.format, &results, &rules.rules, false, &mut f)?;
             f.flush()
                 .with_context(|| format!("writing {}", path.display()))?;
-            output::write_text(&results, &rules.rules, &mut out)?;
+            output::write_text_styled(&results, &rules.rules, stdout_color, &mut out)?;
         }
-        None => write_report(args.format, &results, &rules.rules, &mut out)?,
+        None => write_report(args.format, &results, &rules.rules, stdout_color, &mut out)?,
     }
     if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
         if stdout_is_document {

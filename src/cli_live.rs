@@ -3,7 +3,6 @@
 use super::AnalysisArgs;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, ValueEnum};
-use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,12 +36,27 @@ enum LiveFormat {
 /// Arguments of `wsinspect live`.
 #[derive(Debug, Args)]
 pub(super) struct LiveArgs {
-    /// Interface to capture on: a name such as `eth0` or `lo`, or `any`.
-    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
-    iface: String,
-    /// Capture filter, a subset of pcap-filter(7): `host`, `net`, `port`
-    /// with `src`/`dst` and `ip`/`ip6`/`tcp`/`udp`, joined by
-    /// `and`/`or`/`not` and parentheses (e.g. "tcp port 9002").
+    /// Interface to capture on: a name such as `eth0` or `lo`, or `any`
+    /// (`-D` lists them).
+    #[arg(
+        short = 'i',
+        long = "interface",
+        value_name = "IFACE",
+        required_unless_present = "list_interfaces"
+    )]
+    iface: Option<String>,
+    /// List the interfaces a capture can open (index, name, up or down,
+    /// link type) and exit, as `tcpdump -D`.
+    #[arg(short = 'D', long = "list-interfaces")]
+    list_interfaces: bool,
+    /// Do not put the interface in promiscuous mode (by default it is,
+    /// as with tcpdump; `any` never is).
+    #[arg(short = 'p', long = "no-promiscuous-mode")]
+    no_promiscuous: bool,
+    /// Capture filter, a subset of pcap-filter(7): `host`, `net`, `port`,
+    /// `portrange` (service names such as `http` too) with `src`/`dst` and
+    /// `ip`/`ip6`/`tcp`/`udp`, `vlan [ID]`, joined by `and`/`or`/`not` and
+    /// parentheses (e.g. "tcp port 9002"; docs/live.md).
     #[arg(short = 'f', long = "filter", value_name = "EXPR")]
     filter: Option<String>,
     /// The filter may also follow the options, as with tcpdump.
@@ -61,10 +75,11 @@ pub(super) struct LiveArgs {
     /// when standard output is a terminal), text lines as events happen
     /// (the default otherwise), NDJSON events as they happen, or one JSON
     /// document when the capture stops.
-    #[arg(long, value_enum)]
+    #[arg(short = 'T', long, value_enum)]
     format: Option<LiveFormat>,
     /// Also save every captured packet to FILE (pcapng), readable with
-    /// `wsinspect report` and Wireshark.
+    /// `wsinspect report` and Wireshark. `-` is standard output (not a
+    /// terminal); the events then go to standard error.
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     write: Option<PathBuf>,
     /// Stop after N packets.
@@ -118,7 +133,14 @@ impl<S: EventSink> EventSink for StopOnError<'_, S> {
 
 /// Runs a live capture.
 pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
-    let tty = std::io::stdout().is_terminal();
+    if args.list_interfaces {
+        return list_interfaces();
+    }
+    let iface = args.iface.clone().unwrap_or_default();
+    let write_stdout = args.write.as_deref().is_some_and(super::is_stdout);
+    // With `-w -` the packets own standard output; the events go to
+    // standard error (and never to the TUI).
+    let tty = !write_stdout && std::io::stdout().is_terminal();
     let format = match args.format {
         Some(LiveFormat::Tui) if !tty => {
             bail!("--format tui needs a terminal; use --format text or ndjson to pipe the output")
@@ -132,7 +154,13 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
         (None, false) => Some(args.filter_words.join(" ")),
         (None, true) => None,
     };
-    let filter = expr.as_deref().map(Filter::parse).transpose()?;
+    // With libpcap, libpcap's own compiler reads the expression (the whole
+    // tcpdump language) when the interface opens.
+    let filter = if cfg!(feature = "libpcap") {
+        None
+    } else {
+        expr.as_deref().map(Filter::parse).transpose()?
+    };
     let display = args.display.predicate()?;
     if format == LiveFormat::Tui && display.as_ref().is_some_and(|p| p.is_old_where()) {
         bail!(
@@ -144,8 +172,10 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
         Some(s) => bail!("--duration must be a positive number of seconds, not {s}"),
         None => None,
     };
-    let mut cfg = LiveConfig::new(&args.iface);
+    let mut cfg = LiveConfig::new(&iface);
+    cfg.promiscuous = !args.no_promiscuous;
     cfg.filter = filter;
+    cfg.expression = expr.clone();
     cfg.snaplen = args.snaplen;
     cfg.kernel_buffer = args.buffer_kib.saturating_mul(1024);
     cfg.drop_to = Some(args.user.clone());
@@ -160,7 +190,7 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
 
     let save: Option<Box<dyn Write + Send>> = match &args.write {
         Some(p) => {
-            let f = File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
+            let f = super::create_output(p, Some(("pcapng", "-w")))?;
             Some(Box::new(BufWriter::with_capacity(1 << 16, f)))
         }
         None => None,
@@ -181,9 +211,13 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
         _ => String::new(),
     };
     eprintln!(
-        "wsinspect: listening on {} ({}), snapshot length {} bytes{filter_note}; {} stops",
-        args.iface,
+        "wsinspect: listening on {iface} ({}{}), snapshot length {} bytes{filter_note}; {} stops",
         source.link_type(),
+        if source.promiscuous() {
+            ", promiscuous"
+        } else {
+            ""
+        },
         source.snaplen(),
         if format == LiveFormat::Tui {
             "q"
@@ -207,7 +241,7 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
     };
     let link = source.link_type();
     let snaplen = source.snaplen();
-    let loopback = args.iface == "lo" || args.iface == "any";
+    let loopback = iface == "lo" || iface == "any";
     let mut warned = Drops::default();
     let mut on_tick = |s: &LiveSession<'_>| {
         let d = s.drops();
@@ -223,7 +257,7 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
     let (reason, analysis) = match format {
         LiveFormat::Tui => {
             let (tx, rx) = mpsc::channel();
-            let iface = args.iface.as_str();
+            let iface = iface.as_str();
             let (reason, analysis, drops) = std::thread::scope(|scope| -> Result<_> {
                 let capture = scope.spawn(|| -> Result<(StopReason, Analysis, Drops)> {
                     let tx = tx;
@@ -254,7 +288,7 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
                 });
                 let config = tui::Config {
                     filter: args.display.text().map(str::to_string),
-                    ..tui::Config::from_env()
+                    ..tui::Config::with_color(crate::cli::color_enabled(true))
                 };
                 let ui = tui::run_live(rx, &stop, config);
                 // However the UI ended, the capture stops (and flushes -w).
@@ -284,7 +318,7 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
                     None => sink,
                 };
                 let save = save.map(|w| w as Box<dyn Write>);
-                let mut session = LiveSession::new(&args.iface, link, snaplen, opts, save, sink)?;
+                let mut session = LiveSession::new(&iface, link, snaplen, opts, save, sink)?;
                 let reason = live::run(&mut source, &mut session, &ctl, &mut on_tick);
                 let (reason, analysis, drops) = finish(reason, source, session)?;
                 print_drops(drops, loopback);
@@ -293,7 +327,7 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
             match headless {
                 LiveFormat::Ndjson => {
                     let mut sink = StopOnError {
-                        inner: NdjsonSink::new(stdout.lock()),
+                        inner: NdjsonSink::new(events_out(write_stdout)),
                         failed: |s: &NdjsonSink<_>| s.error.is_some(),
                         stop: &stop,
                     };
@@ -306,7 +340,7 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
                 }
                 LiveFormat::Text => {
                     let mut sink = StopOnError {
-                        inner: TextSink::new(stdout.lock(), live::now()),
+                        inner: TextSink::new(events_out(write_stdout), live::now()),
                         failed: |s: &TextSink<_>| s.error.is_some(),
                         stop: &stop,
                     };
@@ -314,7 +348,7 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
                     if let Some(e) = sink.inner.error.take() {
                         return Err(e).context("writing the events");
                     }
-                    let mut out = stdout.lock();
+                    let mut out = events_out(write_stdout);
                     wsinspect::report::text::headline(&analysis, "live", &mut out)?;
                     out.flush()?;
                     (reason, analysis)
@@ -325,7 +359,7 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
                     if let Some(f) = &display {
                         f.apply(&mut analysis);
                     }
-                    let mut out = BufWriter::new(stdout.lock());
+                    let mut out = BufWriter::new(events_out(write_stdout));
                     report::json::write(&analysis, &mut out)?;
                     out.flush()?;
                     (reason, analysis)
@@ -342,6 +376,37 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
             None => String::new(),
         }
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where the events go: standard output, or standard error when `-w -`
+/// writes the packets there.
+fn events_out(write_stdout: bool) -> Box<dyn Write> {
+    if write_stdout {
+        Box::new(std::io::stderr().lock())
+    } else {
+        Box::new(std::io::stdout().lock())
+    }
+}
+
+/// `live -D`: one line per interface, as `tcpdump -D` (`index.name`), then
+/// its state and the link type the capture stores.
+fn list_interfaces() -> Result<ExitCode> {
+    let list = wsinspect::live::interfaces();
+    if list.is_empty() {
+        bail!("no capture interfaces found ({})", wsinspect::live::BACKEND);
+    }
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for i in list {
+        let state = match i.up {
+            Some(true) => "up",
+            Some(false) => "down",
+            None => "state unknown",
+        };
+        let link = i.link.map(|l| format!(", {l}")).unwrap_or_default();
+        writeln!(out, "{}. {} [{state}{link}]", i.index, i.name)?;
+    }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 

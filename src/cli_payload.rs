@@ -58,9 +58,9 @@ impl Choose {
 pub struct ExportArgs {
     #[command(flatten)]
     analysis: crate::cli::AnalysisArgs,
-    /// Capture file (pcap or pcapng); `-` reads standard input (not with --pcapng).
-    #[arg(value_name = "CAPTURE")]
-    capture: String,
+    /// The capture (`-` reads standard input, not with --pcapng).
+    #[command(flatten)]
+    input: crate::cli::CaptureArg,
     #[command(flatten)]
     choose: Choose,
     /// With --files/--ndjson: only the messages the filter selects.
@@ -70,11 +70,12 @@ pub struct ExportArgs {
     /// (`conn<N>_<index>_<dir>.txt|bin`).
     #[arg(long, value_name = "DIR")]
     files: Option<PathBuf>,
-    /// Write the messages as NDJSON (`text` or `base64` payload); `-` is stdout.
+    /// Write the messages as NDJSON (`text` or `base64` payload); `-` is
+    /// standard output.
     #[arg(long, value_name = "OUT")]
     ndjson: Option<PathBuf>,
     /// Write the chosen connections' packets to a new pcapng (original
-    /// timestamps and link types).
+    /// timestamps and link types); `-` is standard output (not a terminal).
     #[arg(long, value_name = "OUT")]
     pcapng: Option<PathBuf>,
     /// With --pcapng: leave out the TLS secrets (by default the exported
@@ -82,7 +83,8 @@ pub struct ExportArgs {
     /// Secrets Block, so it decrypts without the key log).
     #[arg(long, requires = "pcapng")]
     no_secrets: bool,
-    /// Write the FLV stream carried by the chosen connections to a playable .flv.
+    /// Write the FLV stream carried by the chosen connections to a playable
+    /// .flv; `-` is standard output (not a terminal; one stream only).
     #[arg(long, value_name = "OUT")]
     flv: Option<PathBuf>,
     /// Write the analysis as Parquet tables into DIR (DIR/<table>/<capture
@@ -99,12 +101,13 @@ pub struct ExportArgs {
 pub struct StatsArgs {
     #[command(flatten)]
     analysis: crate::cli::AnalysisArgs,
-    /// Capture file (pcap or pcapng); `-` reads standard input.
-    #[arg(value_name = "CAPTURE")]
-    capture: String,
+    #[command(flatten)]
+    input: crate::cli::CaptureArg,
     /// Output format.
-    #[arg(short, long, value_enum, default_value_t = OutFormat::Text)]
+    #[arg(short = 'T', long, value_enum, default_value_t = OutFormat::Text)]
     format: OutFormat,
+    #[command(flatten)]
+    old_f: crate::cli::OldFormatShort,
     /// Statistics over the messages the filter selects only.
     #[command(flatten)]
     filter: crate::cli::FilterArgs,
@@ -119,17 +122,18 @@ pub struct StatsArgs {
 pub struct PayloadArgs {
     #[command(flatten)]
     analysis: crate::cli::AnalysisArgs,
-    /// Capture file (pcap or pcapng); `-` reads standard input.
-    #[arg(value_name = "CAPTURE")]
-    capture: String,
+    #[command(flatten)]
+    input: crate::cli::CaptureArg,
     #[command(flatten)]
     choose: Choose,
     /// Only the messages the filter selects (default: the JSON ones).
     #[command(flatten)]
     filter: crate::cli::FilterArgs,
     /// Output format.
-    #[arg(short, long, value_enum, default_value_t = OutFormat::Text)]
+    #[arg(short = 'T', long, value_enum, default_value_t = OutFormat::Text)]
     format: OutFormat,
+    #[command(flatten)]
+    old_f: crate::cli::OldFormatShort,
     /// Messages shown in the text view (all are counted).
     #[arg(long, default_value_t = 20)]
     limit: usize,
@@ -140,7 +144,8 @@ pub struct PayloadArgs {
 
 /// `wsinspect export`.
 pub fn export(args: ExportArgs) -> Result<ExitCode> {
-    let (_bar, opts) = crate::progress::with_bar(&args.capture, &args.analysis.options()?);
+    let capture = args.input.path();
+    let (_bar, opts) = crate::progress::with_bar(&capture, &args.analysis.options()?);
     let sel = args.choose.selection();
     let filter = args.filter.predicate()?;
     if args.files.is_none()
@@ -153,7 +158,7 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
             "nothing to write: give --files DIR, --ndjson OUT, --pcapng OUT, --flv OUT and/or --parquet DIR"
         );
     }
-    if args.capture == "-"
+    if capture == "-"
         && [
             &args.files,
             &args.ndjson,
@@ -168,8 +173,28 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
     {
         bail!("standard input can be read once: give one output at a time");
     }
+    for (flag, dir) in [("--files", &args.files), ("--parquet", &args.parquet)] {
+        if dir.as_deref().is_some_and(crate::cli::is_stdout) {
+            bail!(
+                "{flag} takes a directory; `-` (standard output) is for --ndjson, --pcapng and --flv"
+            );
+        }
+    }
+    let to_stdout = [&args.ndjson, &args.pcapng, &args.flv]
+        .iter()
+        .filter(|o| o.as_deref().is_some_and(crate::cli::is_stdout))
+        .count();
+    if to_stdout > 1 {
+        bail!("only one output can go to standard output (`-`)");
+    }
+    if args.pcapng.as_deref().is_some_and(crate::cli::is_stdout) {
+        crate::cli::refuse_binary_to_tty("pcapng", "--pcapng")?;
+    }
+    if args.flv.as_deref().is_some_and(crate::cli::is_stdout) {
+        crate::cli::refuse_binary_to_tty("FLV", "--flv")?;
+    }
     if let Some(dir) = &args.files {
-        let s = export::messages_to_files(&args.capture, &opts, sel.clone(), filter.as_ref(), dir)?;
+        let s = export::messages_to_files(&capture, &opts, sel.clone(), filter.as_ref(), dir)?;
         eprintln!(
             "wsinspect: wrote {} ({}) to {}",
             wsinspect::report::count(s.items, "message"),
@@ -181,27 +206,17 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
         let s = if out.as_os_str() == "-" {
             let stdout = std::io::stdout();
             let mut w = BufWriter::new(stdout.lock());
-            let s = export::messages_to_ndjson(
-                &args.capture,
-                &opts,
-                sel.clone(),
-                filter.as_ref(),
-                &mut w,
-            )?;
+            let s =
+                export::messages_to_ndjson(&capture, &opts, sel.clone(), filter.as_ref(), &mut w)?;
             w.flush()?;
             s
         } else {
             let f = std::fs::File::create(out)
                 .with_context(|| format!("creating {}", out.display()))?;
             let mut w = BufWriter::new(f);
-            let s = export::messages_to_ndjson(
-                &args.capture,
-                &opts,
-                sel.clone(),
-                filter.as_ref(),
-                &mut w,
-            )
-            .with_context(|| format!("writing {}", out.display()))?;
+            let s =
+                export::messages_to_ndjson(&capture, &opts, sel.clone(), filter.as_ref(), &mut w)
+                    .with_context(|| format!("writing {}", out.display()))?;
             w.flush()?;
             s
         };
@@ -211,7 +226,7 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
         );
     }
     if let Some(out) = &args.flv {
-        let (streams, s) = export::flv_to_file(&args.capture, &opts, sel.clone(), out)?;
+        let (streams, s) = export::flv_to_file(&capture, &opts, sel.clone(), out)?;
         for st in &streams {
             for p in &st.problems {
                 eprintln!("wsinspect: conn {} {}: {p}", st.conn, st.dir.as_str());
@@ -223,13 +238,13 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
             wsinspect::report::count(s.bytes, "byte"),
             s.files
                 .iter()
-                .map(|f| f.display().to_string())
+                .map(|f| crate::cli::out_name(f))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
     }
     if let Some(out) = &args.pcapng {
-        let analysis = export::analyze(&args.capture, &opts)?;
+        let analysis = export::analyze(&capture, &opts)?;
         let chosen: Vec<&Connection> = analysis
             .connections
             .iter()
@@ -244,12 +259,12 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
             (Some(k), false) => Some(k.as_ref()),
             (None, false) => Some(&empty),
         };
-        let s = export::packets_to_pcapng(&args.capture, &chosen, out, secrets)?;
+        let s = export::packets_to_pcapng(&capture, &chosen, out, secrets)?;
         eprintln!(
             "wsinspect: wrote {} of {} to {}{}",
             wsinspect::report::count(s.items, "packet"),
             wsinspect::report::count(chosen.len() as u64, "connection"),
-            out.display(),
+            crate::cli::out_name(out),
             match s.secrets {
                 0 => String::new(),
                 n => format!(
@@ -262,7 +277,7 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
     if let Some(dir) = &args.parquet {
         let code = crate::cli_parquet::write_parquet(
             dir,
-            std::slice::from_ref(&args.capture),
+            std::slice::from_ref(&capture),
             &args.parquet_opts,
             &opts,
         )?;
@@ -275,9 +290,11 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
 
 /// `wsinspect stats`.
 pub fn stats(args: StatsArgs) -> Result<ExitCode> {
-    let (bar, opts) = crate::progress::with_bar(&args.capture, &args.analysis.options()?);
+    args.old_f.check()?;
+    let capture = args.input.path();
+    let (bar, opts) = crate::progress::with_bar(&capture, &args.analysis.options()?);
     let filter = args.filter.predicate()?;
-    let mut analysis = export::analyze(&args.capture, &opts)?;
+    let mut analysis = export::analyze(&capture, &opts)?;
     drop(bar);
     if let Some(f) = &filter {
         f.apply(&mut analysis);
@@ -295,11 +312,12 @@ pub fn stats(args: StatsArgs) -> Result<ExitCode> {
 
 /// `wsinspect payload`: FLV streams and JSON messages.
 pub fn payload(args: PayloadArgs) -> Result<ExitCode> {
+    args.old_f.check()?;
     let sel = args.choose.selection();
     let filter = args.filter.predicate()?;
     let mut flv = FlvCollector::new(sel.clone(), false);
     let analysis =
-        crate::progress::analyze_path(&args.capture, &args.analysis.options()?, &mut flv)?;
+        crate::progress::analyze_path(&args.input.path(), &args.analysis.options()?, &mut flv)?;
     let streams = flv.finish();
     let mut matched = Vec::new();
     let mut json_messages = 0u64;

@@ -33,7 +33,7 @@ pub fn view(args: ViewArgs) -> Result<ExitCode> {
     let analysis = crate::progress::analyze_path(&path, &args.analysis.options()?, &mut NullSink)?;
     let config = tui::Config {
         filter: args.filter.text().map(str::to_string),
-        ..tui::Config::from_env()
+        ..tui::Config::with_color(crate::cli::color_enabled(true))
     };
     tui::run(&analysis, config)?;
     Ok(ExitCode::SUCCESS)

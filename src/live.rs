@@ -24,10 +24,15 @@
 
 use crate::analysis::model::Analysis;
 use crate::analysis::{Analyzer, CaptureInfo, EventSink, Limits};
-use crate::capture::filter::{Filter, FilterError};
-use crate::capture::live::{
-    ARPHRD_LOOPBACK, Dropped, LiveError, PACKET_OUTGOING, PacketSocket, Received, drop_privileges,
-};
+use crate::capture::filter::Filter;
+#[cfg(not(feature = "libpcap"))]
+use crate::capture::filter::FilterError;
+#[cfg(not(feature = "libpcap"))]
+use crate::capture::live::PacketSocket;
+#[cfg(target_os = "linux")]
+use crate::capture::live::drop_privileges;
+use crate::capture::live::{ARPHRD_LOOPBACK, Dropped, LiveError, PACKET_OUTGOING, Received};
+pub use crate::capture::live::{Interface, interfaces};
 use crate::capture::writer::{Endian, PcapngWriter};
 use crate::capture::{LinkType, PacketNo, RawPacket, Timestamp};
 use std::io::{self, Write};
@@ -59,6 +64,14 @@ pub struct LiveConfig {
     /// ([`drop_privileges`]). `None` keeps them (a library caller that
     /// shares its process with other work decides for itself).
     pub drop_to: Option<String>,
+    /// The capture filter as given. With the `libpcap` feature libpcap
+    /// compiles it (the whole tcpdump language) and `filter` may be `None`;
+    /// without it, `filter` is what runs.
+    pub expression: Option<String>,
+    /// Put the interface in promiscuous mode while capturing (tcpdump's
+    /// default; `-p` turns it off), so frames addressed to other hosts on
+    /// a shared segment are seen too.
+    pub promiscuous: bool,
 }
 
 impl LiveConfig {
@@ -72,6 +85,8 @@ impl LiveConfig {
             kernel_buffer: 4 << 20,
             queue_bytes: 64 << 20,
             drop_to: None,
+            promiscuous: true,
+            expression: None,
         }
     }
 }
@@ -135,6 +150,13 @@ struct Counters {
     queued_bytes: AtomicU64,
 }
 
+/// How this build captures, for messages.
+pub const BACKEND: &str = if cfg!(target_os = "linux") {
+    "Linux AF_PACKET"
+} else {
+    "live capture needs the libpcap feature on this platform"
+};
+
 /// The capture thread and its queue.
 #[derive(Debug)]
 pub struct LiveSource {
@@ -146,6 +168,115 @@ pub struct LiveSource {
     filter_mode: FilterMode,
     snaplen: u32,
     privileges: Option<Dropped>,
+    promiscuous: bool,
+}
+
+/// The capture socket of this build: libpcap with the `libpcap` feature,
+/// `AF_PACKET` without.
+#[cfg(not(feature = "libpcap"))]
+type Socket = PacketSocket;
+#[cfg(feature = "libpcap")]
+type Socket = crate::capture::pcap_live::PcapSocket;
+
+/// Opens the `AF_PACKET` socket, compiles and attaches the filter (or
+/// keeps it for user space), sets promiscuous mode (needs CAP_NET_RAW, so
+/// before the privileges go) and starts receiving. Returns the socket,
+/// where the filter runs, the filter left to user space, and whether the
+/// interface is promiscuous.
+#[cfg(not(feature = "libpcap"))]
+fn open_socket(
+    cfg: &LiveConfig,
+    snaplen: u32,
+) -> Result<(Socket, FilterMode, Option<Filter>, bool), LiveError> {
+    let sock = PacketSocket::open(&cfg.iface)?;
+    let mut user_filter = None;
+    let filter_mode = match &cfg.filter {
+        None => FilterMode::None,
+        Some(f) => match f.compile(sock.layout(), snaplen) {
+            Ok(prog) => match sock.attach_filter(&prog) {
+                Ok(()) => FilterMode::Kernel {
+                    instructions: prog.len(),
+                },
+                Err(e) => {
+                    user_filter = Some(f.clone());
+                    FilterMode::UserSpace {
+                        reason: format!("the kernel refused the program: {e}"),
+                    }
+                }
+            },
+            Err(e @ FilterError::TooLarge(_)) | Err(e @ FilterError::Syntax { .. }) => {
+                user_filter = Some(f.clone());
+                FilterMode::UserSpace {
+                    reason: e.to_string(),
+                }
+            }
+        },
+    };
+    if cfg.kernel_buffer > 0 {
+        // Best effort: the default buffer still works, with more drops.
+        let _ = sock.set_buffer(cfg.kernel_buffer);
+    }
+    sock.set_timeout(POLL).map_err(|source| LiveError::Os {
+        what: "SO_RCVTIMEO".into(),
+        source,
+    })?;
+    let promiscuous = if cfg.promiscuous {
+        sock.set_promiscuous().map_err(|source| LiveError::Os {
+            what: "PACKET_ADD_MEMBERSHIP (promiscuous mode; -p turns it off)".into(),
+            source,
+        })?
+    } else {
+        false
+    };
+    sock.start()?;
+    Ok((sock, filter_mode, user_filter, promiscuous))
+}
+
+/// Opens the interface with libpcap, which compiles the filter text itself
+/// (the whole tcpdump language; [`LiveConfig::expression`]).
+#[cfg(feature = "libpcap")]
+fn open_socket(
+    cfg: &LiveConfig,
+    snaplen: u32,
+) -> Result<(Socket, FilterMode, Option<Filter>, bool), LiveError> {
+    use crate::capture::pcap_live::{PcapOptions, PcapSocket};
+    let filter = cfg
+        .expression
+        .clone()
+        .or_else(|| cfg.filter.as_ref().map(|f| f.as_str().to_string()));
+    let sock = PcapSocket::open(
+        &cfg.iface,
+        &PcapOptions {
+            snaplen,
+            buffer: cfg.kernel_buffer,
+            promiscuous: cfg.promiscuous,
+            filter,
+        },
+    )?;
+    let mode = match sock.filter_instructions() {
+        Some(instructions) => FilterMode::Kernel { instructions },
+        None => FilterMode::None,
+    };
+    // libpcap has no promiscuous `any`, as with AF_PACKET.
+    let promiscuous = cfg.promiscuous && cfg.iface != "any";
+    Ok((sock, mode, None, promiscuous))
+}
+
+/// Gives up privileges once the capture is open: Linux clears every
+/// capability (and switches user when root), other Unix systems switch
+/// user when root, Windows keeps the process as it is (Npcap opens the
+/// driver with the user's rights; there is nothing to give up in-process).
+#[cfg(target_os = "linux")]
+fn give_up(user: &str) -> Result<Option<Dropped>, LiveError> {
+    drop_privileges(user).map(Some)
+}
+#[cfg(all(unix, not(target_os = "linux")))]
+fn give_up(user: &str) -> Result<Option<Dropped>, LiveError> {
+    crate::capture::live::drop_root(user)
+}
+#[cfg(not(unix))]
+fn give_up(_user: &str) -> Result<Option<Dropped>, LiveError> {
+    Ok(None)
 }
 
 /// How often the capture thread reads the kernel's counters and checks for
@@ -158,43 +289,14 @@ const QUEUE_PACKETS: usize = 1 << 16;
 impl LiveSource {
     /// Opens the interface, installs the filter and starts capturing.
     pub fn start(cfg: &LiveConfig) -> Result<LiveSource, LiveError> {
-        let sock = PacketSocket::open(&cfg.iface)?;
         let snaplen = cfg.snaplen.clamp(64, DEFAULT_SNAPLEN);
-        let mut user_filter = None;
-        let filter_mode = match &cfg.filter {
-            None => FilterMode::None,
-            Some(f) => match f.compile(sock.layout(), snaplen) {
-                Ok(prog) => match sock.attach_filter(&prog) {
-                    Ok(()) => FilterMode::Kernel {
-                        instructions: prog.len(),
-                    },
-                    Err(e) => {
-                        user_filter = Some(f.clone());
-                        FilterMode::UserSpace {
-                            reason: format!("the kernel refused the program: {e}"),
-                        }
-                    }
-                },
-                Err(e @ FilterError::TooLarge(_)) | Err(e @ FilterError::Syntax { .. }) => {
-                    user_filter = Some(f.clone());
-                    FilterMode::UserSpace {
-                        reason: e.to_string(),
-                    }
-                }
-            },
-        };
-        if cfg.kernel_buffer > 0 {
-            // Best effort: the default buffer still works, with more drops.
-            let _ = sock.set_buffer(cfg.kernel_buffer);
-        }
-        sock.set_timeout(POLL).map_err(|source| LiveError::Os {
-            what: "SO_RCVTIMEO".into(),
-            source,
-        })?;
-        sock.start()?;
+        let (sock, filter_mode, user_filter, promiscuous) = open_socket(cfg, snaplen)?;
         // Before the capture thread starts, so that it inherits the
         // reduced credentials (capabilities are per thread).
-        let privileges = cfg.drop_to.as_deref().map(drop_privileges).transpose()?;
+        let privileges = match cfg.drop_to.as_deref() {
+            Some(user) => give_up(user)?,
+            None => None,
+        };
         let link = sock.link_type();
         let (tx, rx) = mpsc::sync_channel(QUEUE_PACKETS);
         let stop = Arc::new(AtomicBool::new(false));
@@ -224,7 +326,13 @@ impl LiveSource {
             filter_mode,
             snaplen,
             privileges,
+            promiscuous,
         })
+    }
+
+    /// Whether the interface was put in promiscuous mode (never for `any`).
+    pub fn promiscuous(&self) -> bool {
+        self.promiscuous
     }
 
     /// What was given up once the socket was open ([`LiveConfig::drop_to`]).
@@ -313,7 +421,7 @@ impl Drop for LiveSource {
 }
 
 struct Worker {
-    sock: PacketSocket,
+    sock: Socket,
     tx: SyncSender<CapturedPacket>,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
@@ -323,11 +431,15 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(self) -> io::Result<()> {
+    fn run(mut self) -> io::Result<()> {
         let mut buf = vec![0u8; self.snaplen as usize];
         let mut last_stats = Instant::now();
         let link = self.sock.link_type();
+        // With libpcap the filter never runs here: any layout will do.
+        #[cfg(not(feature = "libpcap"))]
         let layout = self.sock.layout();
+        #[cfg(feature = "libpcap")]
+        let layout = crate::capture::filter::Layout::Ethernet;
         let result = loop {
             if self.stop.load(Ordering::Relaxed) {
                 break Ok(());
@@ -348,12 +460,17 @@ impl Worker {
             }
             let data = buf.get(..r.caplen).unwrap_or(&buf);
             if let Some(f) = &self.filter
-                && !f.matches(layout, data, r.protocol)
+                && !f.matches_tagged(layout, data, r.protocol, r.vlan.map(|(_, tci)| tci))
             {
                 continue;
             }
             let ts = r.ts.unwrap_or_else(now);
-            let (data, orig_len) = frame(link, &r, data);
+            // libpcap's packets are whole, link-layer header included.
+            let (data, orig_len) = if cfg!(feature = "libpcap") {
+                (data.to_vec(), r.orig_len)
+            } else {
+                frame(link, &r, data)
+            };
             let len = data.len() as u64;
             let queued = self.counters.queued_bytes.load(Ordering::Relaxed);
             if queued.saturating_add(len) > self.queue_bytes {
@@ -375,7 +492,7 @@ impl Worker {
         result
     }
 
-    fn read_stats(&self) {
+    fn read_stats(&mut self) {
         if let Ok((seen, dropped)) = self.sock.take_stats() {
             let c = &self.counters;
             c.kernel_received

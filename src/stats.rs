@@ -213,7 +213,7 @@ pub struct CaptureStatsReport {
     pub per_connection: Vec<ConnectionStats>,
 }
 
-/// Writes `r` as the `stats -f json` document: stamped with its contract's
+/// Writes `r` as the `stats -T json` document: stamped with its contract's
 /// version (`docs/schema/stats.schema.json`), pretty, with a final newline.
 pub fn write_json(r: &CaptureStatsReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     use crate::report::contract::{STATS_SCHEMA_VERSION, Stamped};

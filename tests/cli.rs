@@ -49,7 +49,7 @@ fn json_and_ndjson_agree() {
     let (code, json, _) = run(&["report", "--format", "json", path.to_str().unwrap()]);
     assert_eq!(code, 0);
     let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let (code, nd, _) = run(&["report", "-f", "ndjson", "-r", path.to_str().unwrap()]);
+    let (code, nd, _) = run(&["report", "-T", "ndjson", "-r", path.to_str().unwrap()]);
     assert_eq!(code, 0);
     let lines: Vec<serde_json::Value> = nd
         .lines()
@@ -158,4 +158,89 @@ fn closed_stdout_is_not_an_error() {
             "{format}: {stderr}"
         );
     }
+}
+
+/// tshark's and tcpdump's letters: `-T` is the format, `-f` (the capture
+/// filter of `live`) is refused elsewhere with a pointer, `-r` reads.
+#[test]
+fn format_is_dash_t_and_dash_f_is_refused() {
+    let path = capture("ping_pong.pcap");
+    let p = path.to_str().unwrap();
+    for sub in ["report", "stats", "payload", "check"] {
+        let (code, _, err) = run(&[sub, "-f", "json", p]);
+        assert_eq!(code, 2, "{sub}: {err}");
+        assert!(err.contains("use -T json"), "{sub}: {err}");
+    }
+    for sub in ["report", "stats", "payload"] {
+        let (code, out, err) = run(&[sub, "-T", "json", "-r", p]);
+        assert_eq!(code, 0, "{sub}: {err}");
+        assert!(out.trim_start().starts_with('{'), "{sub}: {out}");
+    }
+    let (code, out, _) = run(&["check", "-T", "json", "--output", "-", p]);
+    assert_eq!(code, 0);
+    assert!(out.trim_start().starts_with('{'), "{out}");
+}
+
+/// `-` is standard output for every file output; no file named `-`.
+#[test]
+fn dash_is_standard_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["export", "--conn", "1", "--pcapng", "-", "-r"])
+        .arg(capture("ping_pong.pcap"))
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout.get(..4), Some(&[0x0a, 0x0d, 0x0d, 0x0a][..]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("to standard output"));
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["export", "--conn", "1", "--dir", "s2c", "--flv", "-"])
+        .arg(capture("flv_stream.pcap"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout.get(..3), Some(&b"FLV"[..]));
+    assert!(!dir.path().join("-").exists());
+}
+
+/// `--color`: ANSI colours on `check`'s verdicts when asked; never with
+/// `never` or with NO_COLOR in `auto` (a pipe is no terminal either).
+#[test]
+fn color_flag_and_no_color() {
+    let p = capture("ping_pong.pcap");
+    let out = bin()
+        .args(["--color", "always", "check"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\x1b[32mpass\x1b[0m"));
+    for (args, env) in [(&["--color", "never"][..], None), (&[][..], Some("1"))] {
+        let mut c = bin();
+        c.args(args).arg("check").arg(&p);
+        if let Some(v) = env {
+            c.env("NO_COLOR", v).env("CLICOLOR_FORCE", "1");
+        }
+        let out = c.output().unwrap();
+        assert!(!String::from_utf8_lossy(&out.stdout).contains('\x1b'));
+    }
+    let out = bin()
+        .arg("check")
+        .arg(&p)
+        .env("CLICOLOR_FORCE", "1")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains('\x1b'));
+    let (_, help, _) = run(&["--help"]);
+    assert!(
+        help.contains("Exit status:") && help.contains("Examples:"),
+        "{help}"
+    );
 }

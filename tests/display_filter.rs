@@ -436,7 +436,7 @@ fn the_binary_selects_the_same_messages_in_every_subcommand() {
         )
     };
     let json: serde_json::Value =
-        serde_json::from_str(&run(&["report", "-f", "json", "-Y", expr, path])).expect("json");
+        serde_json::from_str(&run(&["report", "-T", "json", "-Y", expr, path])).expect("json");
     let from_json: BTreeSet<(u64, u64)> = json["connections"]
         .as_array()
         .into_iter()
@@ -450,7 +450,7 @@ fn the_binary_selects_the_same_messages_in_every_subcommand() {
                 .map(move |m| (id, m["first_packet"].as_u64().unwrap_or(0)))
         })
         .collect();
-    let from_ndjson: BTreeSet<(u64, u64)> = run(&["report", "-f", "ndjson", "-Y", expr, path])
+    let from_ndjson: BTreeSet<(u64, u64)> = run(&["report", "-T", "ndjson", "-Y", expr, path])
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["event"] == "message")
@@ -468,7 +468,7 @@ fn the_binary_selects_the_same_messages_in_every_subcommand() {
         .map(|v| key(&v))
         .collect();
     let stats: serde_json::Value =
-        serde_json::from_str(&run(&["stats", "-f", "json", "-Y", expr, path])).expect("stats");
+        serde_json::from_str(&run(&["stats", "-T", "json", "-Y", expr, path])).expect("stats");
     let counted = stats["c2s"]["messages"].as_u64().unwrap_or(99)
         + stats["s2c"]["messages"].as_u64().unwrap_or(99);
     // The TUI's timeline over every connection, with the same line typed in.

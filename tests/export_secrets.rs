@@ -33,7 +33,7 @@ fn run(args: &[&str]) -> std::process::Output {
 
 fn report(path: &Path, extra: &[&str]) -> Value {
     let p = path.to_string_lossy();
-    let mut args = vec!["report", "-f", "json"];
+    let mut args = vec!["report", "-T", "json"];
     args.extend_from_slice(extra);
     args.push(&p);
     serde_json::from_slice(&run(&args).stdout).expect("JSON")

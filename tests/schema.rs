@@ -358,12 +358,12 @@ fn every_stats_document_of_the_samples_validates() {
     assert!(rtts > 0, "no round trip in any sample");
 }
 
-/// `stats -f json` as the binary writes it is the document above.
+/// `stats -T json` as the binary writes it is the document above.
 #[test]
 fn stats_cli_writes_the_stamped_document() {
     let path = root().join("captures/ping_pong.pcap");
     let doc: Value =
-        serde_json::from_slice(&run(&["stats", "-f", "json", &path.to_string_lossy()]))
+        serde_json::from_slice(&run(&["stats", "-T", "json", &path.to_string_lossy()]))
             .expect("JSON");
     assert_stamped(&doc, SchemaKind::Stats, "stats");
     for v in &validators(SchemaKind::Stats) {
@@ -489,7 +489,7 @@ fn every_payload_document_of_the_samples_validates() {
         // Without a filter (the JSON messages), and with one that selects
         // every message (binary ones too).
         for filter in [None, Some("frame.number >= 1")] {
-            let mut args: Vec<&str> = vec!["payload", "-f", "json"];
+            let mut args: Vec<&str> = vec!["payload", "-T", "json"];
             args.extend(keylog.iter().map(String::as_str));
             if let Some(f) = filter {
                 args.extend(["-Y", f]);
@@ -510,7 +510,7 @@ fn every_payload_document_of_the_samples_validates() {
     );
 }
 
-/// Every status of `check -f json` (pass, fail, error; each baseline
+/// Every status of `check -T json` (pass, fail, error; each baseline
 /// outcome) on the samples validates.
 #[test]
 fn check_documents_validate() {
@@ -565,7 +565,7 @@ fn check_documents_validate() {
     ];
     let mut seen = BTreeSet::new();
     for extra in &runs {
-        let mut args = vec!["check", "-f", "json"];
+        let mut args = vec!["check", "-T", "json"];
         args.extend(keylogs.iter().map(String::as_str));
         args.extend(extra.iter().copied());
         args.extend(caps.iter().map(String::as_str));

@@ -137,7 +137,7 @@ fn wrong_keys_give_a_reason_and_no_garbage() {
     let out = Command::new(env!("CARGO_BIN_EXE_wsinspect"))
         .args([
             "report",
-            "-f",
+            "-T",
             "json",
             "--keylog",
             path.to_str().unwrap(),
@@ -164,7 +164,7 @@ fn sslkeylogfile_environment_is_honoured() {
     let out = Command::new(env!("CARGO_BIN_EXE_wsinspect"))
         .args([
             "report",
-            "-f",
+            "-T",
             "json",
             capture("wss_tls13.pcapng").to_str().unwrap(),
         ])

@@ -54,9 +54,14 @@ pub enum LiveError {
         /// The OS error.
         source: io::Error,
     },
-    /// Not Linux.
-    #[error("live capture is only implemented on Linux (AF_PACKET)")]
+    /// Not Linux, and built without the `libpcap` feature.
+    #[error(
+        "live capture needs the libpcap feature on this platform: build with `cargo install wsinspect --features libpcap` (libpcap, or Npcap on Windows); without it only Linux (AF_PACKET) captures"
+    )]
     Unsupported,
+    /// libpcap refused the capture filter.
+    #[error("{0}")]
+    Filter(String),
     /// `--user` names no account.
     #[error("cannot drop privileges to {0:?}: no such user (choose one with --user)")]
     NoSuchUser(String),
@@ -112,6 +117,70 @@ pub struct Received {
     pub vlan: Option<(u16, u16)>,
 }
 
+/// One interface, as `live -D` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    /// Kernel interface index (0 for `any`).
+    pub index: u32,
+    /// Name, as `-i` takes it.
+    pub name: String,
+    /// Administratively up (`IFF_UP`); `None` when unknown.
+    pub up: Option<bool>,
+    /// Link type of the packets a capture on it stores, when known.
+    pub link: Option<LinkType>,
+}
+
+/// The interfaces a capture can open, ordered by index, then `any`; on
+/// Linux from /sys/class/net (`ifindex`, `flags`, `type` = ARPHRD_*).
+/// Elsewhere (without the `libpcap` feature) the list is empty.
+pub fn interfaces() -> Vec<Interface> {
+    #[cfg(feature = "libpcap")]
+    let v = super::pcap_live::interfaces();
+    #[cfg(all(not(feature = "libpcap"), target_os = "linux"))]
+    let v = sys_class_net();
+    #[cfg(all(not(feature = "libpcap"), not(target_os = "linux")))]
+    let v = Vec::new();
+    v
+}
+
+/// [`interfaces`] from /sys/class/net.
+#[cfg(all(not(feature = "libpcap"), target_os = "linux"))]
+fn sys_class_net() -> Vec<Interface> {
+    let mut v = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/sys/class/net") {
+        for e in dir.filter_map(|e| e.ok()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let read = |f: &str| std::fs::read_to_string(e.path().join(f)).ok();
+            let index = read("ifindex").and_then(|s| s.trim().parse().ok());
+            let up = read("flags")
+                .and_then(|s| u32::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok())
+                .map(|f| f & 1 != 0);
+            // Ethernet and loopback are read raw, the rest cooked (see the
+            // module documentation).
+            let link = read("type")
+                .and_then(|s| s.trim().parse::<u16>().ok())
+                .map(|t| match t {
+                    1 | ARPHRD_LOOPBACK => LinkType::Ethernet,
+                    _ => LinkType::LinuxSll2,
+                });
+            v.push(Interface {
+                index: index.unwrap_or(u32::MAX),
+                name,
+                up,
+                link,
+            });
+        }
+        v.sort_by(|a, b| (a.index, &a.name).cmp(&(b.index, &b.name)));
+        v.push(Interface {
+            index: 0,
+            name: "any".into(),
+            up: Some(true),
+            link: Some(LinkType::LinuxSll2),
+        });
+    }
+    v
+}
+
 /// `sll_pkttype` of a packet sent by this host.
 pub const PACKET_OUTGOING: u8 = 4;
 /// ARPHRD_LOOPBACK.
@@ -119,6 +188,67 @@ pub const ARPHRD_LOOPBACK: u16 = 772;
 
 #[cfg(target_os = "linux")]
 pub use imp::{PacketSocket, drop_privileges};
+
+#[cfg(unix)]
+/// The uid and gid of `user` (getpwnam_r(3)).
+fn lookup(user: &str) -> Result<(u32, u32), LiveError> {
+    let name = std::ffi::CString::new(user).map_err(|_| LiveError::NoSuchUser(user.into()))?;
+    let mut buf = vec![0 as libc::c_char; 16 << 10];
+    // SAFETY: zeroed `passwd` is a valid out-parameter (plain data).
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer refers to a live local of the right type
+    // and `buf.len()` is the size of `buf`; the strings `pw` points to
+    // live in `buf`, and only the ids are read.
+    let r = unsafe {
+        libc::getpwnam_r(
+            name.as_ptr(),
+            &mut pw,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    if r != 0 || found.is_null() {
+        return Err(LiveError::NoSuchUser(user.into()));
+    }
+    Ok((pw.pw_uid, pw.pw_gid))
+}
+
+/// Other Unix systems (libpcap): when running as root, switch to `user`
+/// (supplementary groups, gid, uid), as `tcpdump -Z` does; there are no
+/// Linux capabilities to clear. `None` when not root: nothing to give up.
+#[cfg(all(unix, not(target_os = "linux")))]
+pub fn drop_root(user: &str) -> Result<Option<Dropped>, LiveError> {
+    let os = |what: &str| LiveError::Os {
+        what: what.into(),
+        source: io::Error::last_os_error(),
+    };
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(None);
+    }
+    let (uid, gid) = lookup(user)?;
+    // SAFETY: one gid, read from a live local.
+    if unsafe { libc::setgroups(1, &gid) } != 0 {
+        return Err(os("setgroups"));
+    }
+    // SAFETY: plain system calls on integers.
+    if unsafe { libc::setgid(gid) } != 0 {
+        return Err(os("setgid"));
+    }
+    // SAFETY: as above.
+    if unsafe { libc::setuid(uid) } != 0 {
+        return Err(os("setuid"));
+    }
+    // SAFETY: as above; back to root must now fail.
+    if unsafe { libc::setuid(0) } == 0 {
+        return Err(LiveError::StillPrivileged("setuid(0) still works".into()));
+    }
+    Ok(Some(Dropped {
+        user: Some((user.to_string(), uid, gid)),
+    }))
+}
 
 /// Not Linux: [`LiveError::Unsupported`] (no capture socket was opened).
 #[cfg(not(target_os = "linux"))]
@@ -310,6 +440,24 @@ mod imp {
             setsockopt(&self.fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)
         }
 
+        /// Puts the interface in promiscuous mode for as long as this
+        /// socket lives (`PACKET_ADD_MEMBERSHIP` with `PACKET_MR_PROMISC`,
+        /// packet(7)): the kernel counts memberships and drops ours when
+        /// the socket closes, so nothing needs undoing. Must be called
+        /// before the privileges are dropped (it needs CAP_NET_RAW).
+        /// `any` has no single interface: `Ok(false)`, as tcpdump.
+        pub fn set_promiscuous(&self) -> io::Result<bool> {
+            if self.ifindex == 0 {
+                return Ok(false);
+            }
+            // SAFETY: packet_mreq is plain data; all-zero is a valid value.
+            let mut mr: libc::packet_mreq = unsafe { zeroed() };
+            mr.mr_ifindex = self.ifindex;
+            mr.mr_type = libc::PACKET_MR_PROMISC as u16;
+            setsockopt(&self.fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mr)?;
+            Ok(true)
+        }
+
         /// Starts receiving: binds to the interface with `ETH_P_ALL`.
         pub fn start(&self) -> Result<(), LiveError> {
             // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
@@ -477,31 +625,6 @@ mod imp {
         if r == 0 { Ok(()) } else { Err(os(what)) }
     }
 
-    /// The uid and gid of `user` (getpwnam_r(3)).
-    fn lookup(user: &str) -> Result<(u32, u32), LiveError> {
-        let name = CString::new(user).map_err(|_| LiveError::NoSuchUser(user.into()))?;
-        let mut buf = vec![0 as libc::c_char; 16 << 10];
-        // SAFETY: zeroed `passwd` is a valid out-parameter (plain data).
-        let mut pw: libc::passwd = unsafe { zeroed() };
-        let mut found: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer refers to a live local of the right type
-        // and `buf.len()` is the size of `buf`; the strings `pw` points to
-        // live in `buf`, and only the ids are read.
-        let r = unsafe {
-            libc::getpwnam_r(
-                name.as_ptr(),
-                &mut pw,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut found,
-            )
-        };
-        if r != 0 || found.is_null() {
-            return Err(LiveError::NoSuchUser(user.into()));
-        }
-        Ok((pw.pw_uid, pw.pw_gid))
-    }
-
     /// Gives up what opening the capture socket needed, as tcpdump `-Z`
     /// does, so that a flaw in the parsing of hostile traffic (TLS,
     /// deflate, HTTP) cannot use root's power. The open socket and files
@@ -627,6 +750,10 @@ impl PacketSocket {
     }
     /// Unreachable: no socket exists.
     pub fn set_timeout(&self, _: std::time::Duration) -> io::Result<()> {
+        Err(io::Error::other("unsupported"))
+    }
+    /// Unreachable: no socket exists.
+    pub fn set_promiscuous(&self) -> io::Result<bool> {
         Err(io::Error::other("unsupported"))
     }
     /// Unreachable: no socket exists.

@@ -8,6 +8,8 @@
 pub mod filter;
 pub mod linktype;
 pub mod live;
+#[cfg(feature = "libpcap")]
+pub mod pcap_live;
 pub mod prefetch;
 pub mod reader;
 pub mod writer;

@@ -152,12 +152,35 @@ pub fn write_text(
     rules: &[Rule],
     out: &mut impl Write,
 ) -> io::Result<()> {
+    write_text_styled(results, rules, false, out)
+}
+
+/// [`write_text`], with `ok`/`pass` in green and `FAIL`/`ERROR` in red
+/// (ANSI SGR) when `color`.
+pub fn write_text_styled(
+    results: &[CaptureResult],
+    rules: &[Rule],
+    color: bool,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    let paint = |word: &'static str| -> std::borrow::Cow<'static, str> {
+        let sgr = match word.trim() {
+            "ok" | "pass" => "32",
+            "FAIL" | "ERROR" => "1;31",
+            _ => return word.into(),
+        };
+        if color {
+            format!("\x1b[{sgr}m{word}\x1b[0m").into()
+        } else {
+            word.into()
+        }
+    };
     for r in results {
-        let head = match r.status() {
+        let head = paint(match r.status() {
             Status::Pass => "ok",
             Status::Fail => "FAIL",
             Status::Error => "ERROR",
-        };
+        });
         writeln!(
             out,
             "{}: {head} ({})",
@@ -171,11 +194,12 @@ pub fn write_text(
         for rule in rules {
             let hits: Vec<&Finding> = r.findings.iter().filter(|f| &f.rule == rule).collect();
             if hits.is_empty() {
-                writeln!(out, "  pass  {rule}")?;
+                writeln!(out, "  {}  {rule}", paint("pass"))?;
             } else {
                 writeln!(
                     out,
-                    "  FAIL  {rule}: {}",
+                    "  {}  {rule}: {}",
+                    paint("FAIL"),
                     crate::report::count(hits.len() as u64, "finding")
                 )?;
                 for f in hits {
@@ -185,11 +209,14 @@ pub fn write_text(
         }
         match &r.baseline {
             BaselineOutcome::NotChecked => {}
-            BaselineOutcome::Matches { file } => writeln!(out, "  pass  baseline {file}")?,
+            BaselineOutcome::Matches { file } => {
+                writeln!(out, "  {}  baseline {file}", paint("pass"))?
+            }
             BaselineOutcome::Differs { file, lines } => {
                 writeln!(
                     out,
-                    "  FAIL  baseline {file}: {}",
+                    "  {}  baseline {file}: {}",
+                    paint("FAIL"),
                     crate::report::count(lines.len() as u64, "difference")
                 )?;
                 for l in lines.iter().take(TEXT_DIFF_LINES) {
@@ -221,7 +248,7 @@ pub fn write_text(
                 writeln!(out, "  wrote baseline {file} ({what})")?;
             }
             BaselineOutcome::Error { file, message } => {
-                writeln!(out, "  ERROR baseline {file}: {message}")?
+                writeln!(out, "  {} baseline {file}: {message}", paint("ERROR"))?
             }
         }
     }
@@ -410,7 +437,7 @@ pub struct CaptureJson {
     pub baseline: BaselineJson,
 }
 
-/// The whole run of `check -f json` (without its version stamp, see
+/// The whole run of `check -T json` (without its version stamp, see
 /// [`write_json`]).
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct CheckDocument {

@@ -52,6 +52,14 @@ pub enum ExportError {
     Nothing(String),
 }
 
+/// A file output; `-` is standard output (the CLI refuses a terminal).
+fn create_out(out: &Path) -> io::Result<Box<dyn Write>> {
+    if out.as_os_str() == "-" {
+        return Ok(Box::new(io::stdout()));
+    }
+    Ok(Box::new(File::create(out)?))
+}
+
 fn werr(path: &Path) -> impl Fn(io::Error) -> ExportError + '_ {
     move |source| ExportError::Write {
         path: path.display().to_string(),
@@ -280,7 +288,15 @@ pub fn flv_to_file(
             out.to_path_buf()
         };
         let raw = s.raw.as_deref().unwrap_or_default();
-        std::fs::write(&path, raw).map_err(werr(&path))?;
+        if several && out.as_os_str() == "-" {
+            return Err(ExportError::Nothing(format!(
+                "{} FLV streams cannot share standard output; choose one with --conn and --dir",
+                streams.len()
+            )));
+        }
+        create_out(&path)
+            .and_then(|mut f| f.write_all(raw).and_then(|()| f.flush()))
+            .map_err(werr(&path))?;
         summary.items += s.tags.len() as u64;
         summary.bytes += raw.len() as u64;
         summary.files.push(path);
@@ -427,7 +443,7 @@ pub fn packets_to_pcapng(
                 error,
             }
         })?;
-    let w = File::create(out).map_err(werr(out))?;
+    let w = create_out(out).map_err(werr(out))?;
     let mut writer = PcapngWriter::new(BufWriter::new(w), Endian::Little).map_err(werr(out))?;
     let mut ifaces: HashMap<LinkType, u32> = HashMap::new();
     let mut decoder = Decoder::new();

@@ -135,7 +135,7 @@ impl<F: FnMut(&Connection, WholeMessage<'_>)> PayloadSink for PayloadCollector<F
     }
 }
 
-/// One message as `payload -f json` lists it, and the object an
+/// One message as `payload -T json` lists it, and the object an
 /// old-syntax `--where` expression is evaluated against.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PayloadMessage {
@@ -184,7 +184,7 @@ pub fn message_context(conn_id: u32, index: usize, msg: &Message, with_json: boo
     .unwrap_or(Value::Null)
 }
 
-/// `payload -f json` (without its version stamp, see [`write_json`]).
+/// `payload -T json` (without its version stamp, see [`write_json`]).
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PayloadDocument<'a> {
     /// Capture name.

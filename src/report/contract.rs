@@ -259,15 +259,15 @@ exact_ts!(
     response_ts, "response_ts", "response_ts_ns"
 );
 
-/// Version of the `stats -f json` document (see the module docs; each
+/// Version of the `stats -T json` document (see the module docs; each
 /// output has its own version, so one can change without the others).
 pub const STATS_SCHEMA_VERSION: &str = "1.0.0";
-/// Version of the `check -f json` document.
+/// Version of the `check -T json` document.
 pub const CHECK_SCHEMA_VERSION: &str = "1.0.0";
 /// Version of the baseline files `check --baseline` writes (next to their
 /// integer `baseline_version`, which says what the comparison reads).
 pub const BASELINE_SCHEMA_VERSION: &str = "1.0.0";
-/// Version of the `payload -f json` document.
+/// Version of the `payload -T json` document.
 pub const PAYLOAD_SCHEMA_VERSION: &str = "1.0.0";
 /// Version of the message NDJSON (`export --ndjson`, `payload --ndjson`).
 pub const MESSAGES_SCHEMA_VERSION: &str = "1.0.0";
@@ -311,20 +311,20 @@ pub fn ndjson_header(schema_version: &'static str) -> NdjsonHeader {
 /// The documents `wsinspect schema` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SchemaKind {
-    /// The JSON report (`report -f json`, `live -f json`):
+    /// The JSON report (`report -T json`, `live -T json`):
     /// `docs/schema/report.schema.json`.
     Report,
-    /// One NDJSON line (`report -f ndjson`, `live -f ndjson`):
+    /// One NDJSON line (`report -T ndjson`, `live -T ndjson`):
     /// `docs/schema/ndjson.schema.json`.
     Ndjson,
-    /// `stats -f json`: `docs/schema/stats.schema.json`.
+    /// `stats -T json`: `docs/schema/stats.schema.json`.
     Stats,
-    /// `check -f json`: `docs/schema/check.schema.json`.
+    /// `check -T json`: `docs/schema/check.schema.json`.
     Check,
     /// A baseline file of `check --baseline`:
     /// `docs/schema/baseline.schema.json`.
     Baseline,
-    /// `payload -f json`: `docs/schema/payload.schema.json`.
+    /// `payload -T json`: `docs/schema/payload.schema.json`.
     Payload,
     /// One line of `export --ndjson` / `payload --ndjson`:
     /// `docs/schema/messages.schema.json`.
@@ -574,7 +574,7 @@ pub fn ndjson_schema() -> serde_json::Value {
         "$id": id(SchemaKind::Ndjson.file_name()),
         "title": "wsinspect NDJSON line",
         "description": format!(
-            "One line of `wsinspect report -f ndjson`: the first is a `header`, the last a `capture` summary. Schema version {SCHEMA_VERSION}."
+            "One line of `wsinspect report -T ndjson`: the first is a `header`, the last a `capture` summary. Schema version {SCHEMA_VERSION}."
         ),
         "oneOf": lines,
         "$defs": defs,

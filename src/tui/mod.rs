@@ -49,8 +49,14 @@ impl Config {
     /// empty.
     pub fn from_env() -> Config {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Config::with_color(!no_color)
+    }
+
+    /// Colours as decided by the caller (the CLI's `--color`, which also
+    /// honours NO_COLOR and CLICOLOR_FORCE).
+    pub fn with_color(color: bool) -> Config {
         Config {
-            color: !no_color,
+            color,
             filter: None,
         }
     }
