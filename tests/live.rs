@@ -352,42 +352,20 @@ fn user_space_filter_and_count() {
     // 300 alternatives that never match (UDP on port 7), then ours.
     let mut filter = vec!["udp port 7".to_string(); 300];
     filter.push(format!("tcp port {port}"));
-    let mut child = Command::new(BIN)
-        .args([
-            "live",
-            "-i",
-            "lo",
-            "--format",
-            "json",
-            "-c",
-            "3",
-            "--duration",
-            "20",
-        ])
-        .args(["-f", &filter.join(" or ")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let err_reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("listening on") {
-                let _ = tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    if rx.recv_timeout(Duration::from_secs(20)).is_err() {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("capture did not start:\n{}", err_reader.join().unwrap());
-    }
+    let filter = filter.join(" or ");
+    let args = [
+        "-i",
+        "lo",
+        "--format",
+        "json",
+        "-c",
+        "3",
+        "--duration",
+        "20",
+        "-f",
+        &filter,
+    ];
+    let (child, err_reader) = start_live(&[], &args);
     // Traffic the filter must skip, then a handshake it must count.
     let other = TcpListener::bind("127.0.0.1:0").unwrap();
     drop(TcpStream::connect(other.local_addr().unwrap()).unwrap());
