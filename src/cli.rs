@@ -8,7 +8,6 @@ use std::sync::Arc;
 use wsinspect::analysis::{Limits, NullSink};
 use wsinspect::pipeline;
 use wsinspect::report::{self, ndjson::NdjsonSink};
-use wsinspect::tls::KeyLog;
 use wsinspect::ws::message::WsLimits;
 
 #[path = "cli_live.rs"]
@@ -246,23 +245,14 @@ impl AnalysisArgs {
         if paths.is_empty() {
             paths.extend(std::env::var_os("SSLKEYLOGFILE").map(std::path::PathBuf::from));
         }
-        let mut merged: Option<KeyLog> = None;
-        for path in paths {
-            let text = std::fs::read(&path).with_context(|| {
-                format!(
-                    "cannot read the key log {}; give a readable NSS key log file",
-                    path.display()
-                )
-            })?;
-            let (keylog, errors) = KeyLog::parse(&String::from_utf8_lossy(&text));
-            for e in errors {
-                let note = format!("{}: {e}", path.display());
+        if !paths.is_empty() {
+            let (keylog, notes) = pipeline::load_keylogs(&paths)?;
+            for note in notes {
                 eprintln!("wsinspect: warning: {note}");
                 opts.notes.push(note);
             }
-            merged.get_or_insert_with(KeyLog::default).merge(keylog);
+            opts.keylog = Some(Arc::new(keylog));
         }
-        opts.keylog = merged.map(Arc::new);
         Ok(opts)
     }
 }

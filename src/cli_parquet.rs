@@ -12,10 +12,7 @@ use std::process::ExitCode;
 #[cfg(feature = "parquet")]
 use std::sync::Arc;
 #[cfg(feature = "parquet")]
-use wsinspect::{
-    columnar::{self, ExportOptions},
-    tls::KeyLog,
-};
+use wsinspect::columnar::{self, ExportOptions};
 
 /// `ExportOptions::default()`, spelled out so that the flags and their
 /// help read the same in a build without the `parquet` feature.
@@ -145,11 +142,8 @@ fn add_beside_keylog(
     if !keylog_path.is_file() {
         return Ok(());
     }
-    let text = std::fs::read(&keylog_path)
-        .with_context(|| format!("cannot read the key log {}", keylog_path.display()))?;
-    let (keys, errors) = KeyLog::parse(&String::from_utf8_lossy(&text));
-    for e in errors {
-        let note = format!("{}: {e}", keylog_path.display());
+    let (keys, notes) = wsinspect::pipeline::load_keylogs(&[keylog_path])?;
+    for note in notes {
         eprintln!("wsinspect: warning: {note}");
         opts.notes.push(note);
     }

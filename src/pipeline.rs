@@ -233,6 +233,40 @@ pub fn analyze_reader_with<R: Read + Send>(
     Ok(analyzer.finish(info))
 }
 
+/// A key log file that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the key log {}; give a readable NSS key log file", path.display())]
+pub struct KeyLogFileError {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// The OS error.
+    pub source: std::io::Error,
+}
+
+/// Reads the key log files (NSS format, as `SSLKEYLOGFILE` writes) and
+/// merges them in order, later files winning on conflicts. Bad lines are
+/// kept out and returned as notes naming their file and line; a file that
+/// cannot be read is an error. The one place key log files are read.
+pub fn load_keylogs(
+    paths: &[std::path::PathBuf],
+) -> Result<(KeyLog, Vec<String>), KeyLogFileError> {
+    let mut keylog = KeyLog::default();
+    let mut notes = Vec::new();
+    for path in paths {
+        let bytes = std::fs::read(path).map_err(|source| KeyLogFileError {
+            path: path.clone(),
+            source,
+        })?;
+        notes.extend(
+            keylog
+                .absorb(&bytes)
+                .into_iter()
+                .map(|e| format!("{}: {e}", path.display())),
+        );
+    }
+    Ok((keylog, notes))
+}
+
 /// The key log in force, grown by pcapng Decryption Secrets Blocks as they
 /// appear in the capture (what `editcap --inject-secrets` writes).
 struct KeyRing {
@@ -247,17 +281,54 @@ impl KeyRing {
         }
         let mut merged = self.keylog.as_deref().cloned().unwrap_or_default();
         for block in &secrets[self.secrets_seen..] {
-            let (keys, errors) = KeyLog::parse(&String::from_utf8_lossy(block));
-            for e in errors {
+            for e in merged.absorb(block) {
                 analyzer.capture_anomaly(
                     at,
                     format!("decryption secrets block before packet {at}: {e}"),
                 );
             }
-            merged.merge(keys);
         }
         self.secrets_seen = secrets.len();
         self.keylog = Some(Arc::new(merged));
         analyzer.set_keylog(self.keylog.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Files are merged in order, bad lines become notes naming their file
+    /// and line, and an unreadable file is an error naming it.
+    #[test]
+    fn key_log_files_load_in_one_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+        let random = "ab".repeat(32);
+        std::fs::write(&a, format!("CLIENT_RANDOM {random} {}\n", "01".repeat(48))).unwrap();
+        std::fs::write(
+            &b,
+            format!(
+                "# comment\nCLIENT_RANDOM {random} {}\nCLIENT_RANDOM zz\n",
+                "02".repeat(48)
+            ),
+        )
+        .unwrap();
+        let (keys, notes) = load_keylogs(&[a.clone(), b.clone()]).unwrap();
+        assert_eq!(keys.sessions(), 1);
+        let lines = keys.lines_for(&[0xab; 32]);
+        assert!(
+            lines.contains(&"02".repeat(48)),
+            "the later file wins: {lines}"
+        );
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0].starts_with(&format!("{}: key log line 3", b.display())),
+            "{notes:?}"
+        );
+        let missing = dir.path().join("missing.log");
+        let e = load_keylogs(&[a, missing.clone()]).unwrap_err();
+        assert_eq!(e.path, missing);
+        assert!(e.to_string().contains("give a readable NSS key log file"));
     }
 }

@@ -152,6 +152,15 @@ impl KeyLog {
         Ok(())
     }
 
+    /// Parses key log bytes (a file, a pcapng Decryption Secrets Block) and
+    /// merges them in; returns the lines that could not be used. The one
+    /// way key log text enters a key log, whatever it comes from.
+    pub fn absorb(&mut self, bytes: &[u8]) -> Vec<KeyLogError> {
+        let (keys, errors) = KeyLog::parse(&String::from_utf8_lossy(bytes));
+        self.merge(keys);
+        errors
+    }
+
     /// Adds every entry of `other`; its entries win on conflicts.
     pub fn merge(&mut self, other: KeyLog) {
         self.master_secrets.extend(other.master_secrets);
