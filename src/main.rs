@@ -1,12 +1,6 @@
 //! The `wsinspect` binary: parses the command line and wires the library.
 
 mod cli;
-mod cli_check;
-mod cli_meta;
-mod cli_parquet;
-mod cli_payload;
-mod cli_view;
-mod progress;
 
 use std::process::ExitCode;
 

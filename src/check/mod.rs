@@ -11,7 +11,7 @@
 //! - **output** ([`output`] module): text for people, JSON, JUnit XML and
 //!   GitHub Actions annotations for CI systems.
 //!
-//! Nothing here reads files or the clock: the CLI (`src/cli_check.rs`) reads
+//! Nothing here reads files or the clock: the CLI (`src/cli/check.rs`) reads
 //! captures and baselines and passes everything in as data, so the exit code
 //! is a function of the results alone ([`output::exit_code`]).
 //!

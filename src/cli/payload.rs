@@ -93,7 +93,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "DIR")]
     parquet: Option<PathBuf>,
     #[command(flatten)]
-    parquet_opts: crate::cli_parquet::ParquetArgs,
+    parquet_opts: crate::cli::parquet::ParquetArgs,
 }
 
 /// Arguments of `wsinspect stats`.
@@ -145,7 +145,7 @@ pub struct PayloadArgs {
 /// `wsinspect export`.
 pub fn export(args: ExportArgs) -> Result<ExitCode> {
     let capture = args.input.path();
-    let (_bar, opts) = crate::progress::with_bar(&capture, &args.analysis.options()?);
+    let (_bar, opts) = crate::cli::progress::with_bar(&capture, &args.analysis.options()?);
     let sel = args.choose.selection();
     let filter = args.filter.predicate()?;
     if args.files.is_none()
@@ -275,7 +275,7 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
         );
     }
     if let Some(dir) = &args.parquet {
-        let code = crate::cli_parquet::write_parquet(
+        let code = crate::cli::parquet::write_parquet(
             dir,
             std::slice::from_ref(&capture),
             &args.parquet_opts,
@@ -292,7 +292,7 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
 pub fn stats(args: StatsArgs) -> Result<ExitCode> {
     args.old_f.check()?;
     let capture = args.input.path();
-    let (bar, opts) = crate::progress::with_bar(&capture, &args.analysis.options()?);
+    let (bar, opts) = crate::cli::progress::with_bar(&capture, &args.analysis.options()?);
     let filter = args.filter.predicate()?;
     let mut analysis = export::analyze(&capture, &opts)?;
     drop(bar);
@@ -316,8 +316,11 @@ pub fn payload(args: PayloadArgs) -> Result<ExitCode> {
     let sel = args.choose.selection();
     let filter = args.filter.predicate()?;
     let mut flv = FlvCollector::new(sel.clone(), false);
-    let analysis =
-        crate::progress::analyze_path(&args.input.path(), &args.analysis.options()?, &mut flv)?;
+    let analysis = crate::cli::progress::analyze_path(
+        &args.input.path(),
+        &args.analysis.options()?,
+        &mut flv,
+    )?;
     let streams = flv.finish();
     let mut matched = Vec::new();
     let mut json_messages = 0u64;

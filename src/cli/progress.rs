@@ -263,7 +263,7 @@ mod tests {
         let done = 13_736_345; // 13.1 MiB
         let line = render("big.pcap", done, total, Duration::from_secs_f64(11.9), 120);
         assert!(
-            include_str!("../README.md").contains(&format!("  {line}\n")),
+            include_str!("../../README.md").contains(&format!("  {line}\n")),
             "README's progress bar line should be:\n{line}"
         );
     }

@@ -30,7 +30,8 @@ pub fn view(args: ViewArgs) -> Result<ExitCode> {
             "the TUI takes display filters (-Y, docs/display-filter.md), not the old --where language"
         );
     }
-    let analysis = crate::progress::analyze_path(&path, &args.analysis.options()?, &mut NullSink)?;
+    let analysis =
+        crate::cli::progress::analyze_path(&path, &args.analysis.options()?, &mut NullSink)?;
     let config = tui::Config {
         filter: args.filter.text().map(str::to_string),
         ..tui::Config::with_color(crate::cli::color_enabled(true))

@@ -237,7 +237,7 @@ fn check_one(
             return result;
         }
     };
-    let (bar, opts) = crate::progress::with_bar(path, &opts);
+    let (bar, opts) = crate::cli::progress::with_bar(path, &opts);
     let analysed = pipeline::analyze_path_with(path, &opts, &mut NullSink);
     drop(bar);
     match analysed {

@@ -10,8 +10,13 @@ use wsinspect::pipeline;
 use wsinspect::report::{self, ndjson::NdjsonSink};
 use wsinspect::ws::message::WsLimits;
 
-#[path = "cli_live.rs"]
+mod check;
 mod live;
+mod meta;
+mod parquet;
+mod payload;
+mod progress;
+mod view;
 
 /// WebSocket traffic inspector for pcap/pcapng captures.
 #[derive(Debug, Parser)]
@@ -72,22 +77,22 @@ enum Command {
     /// Write messages (files, NDJSON), an FLV stream (.flv) or the chosen
     /// connections' packets (pcapng).
     #[command(after_help = EXPORT_EXAMPLES)]
-    Export(crate::cli_payload::ExportArgs),
+    Export(crate::cli::payload::ExportArgs),
     /// Message rates, size histograms, ping→pong RTT and handshake timings.
     #[command(after_help = STATS_EXAMPLES)]
-    Stats(crate::cli_payload::StatsArgs),
+    Stats(crate::cli::payload::StatsArgs),
     /// What the payloads carry: FLV streams (tags, codecs, onMetaData,
     /// bitrate, frame rate, drift, stalls) and JSON messages (--where).
     #[command(after_help = PAYLOAD_EXAMPLES)]
-    Payload(crate::cli_payload::PayloadArgs),
+    Payload(crate::cli::payload::PayloadArgs),
     /// Check captures against rules and baselines (CI mode).
     ///
     /// Exit status: 0 all is well, 1 a rule failed or a baseline differs,
     /// 2 usage error or unreadable input.
-    Check(crate::cli_check::CheckArgs),
+    Check(crate::cli::check::CheckArgs),
     /// Explore a capture interactively: connections, timeline, frame detail.
     #[command(after_help = VIEW_EXAMPLES)]
-    View(crate::cli_view::ViewArgs),
+    View(crate::cli::view::ViewArgs),
     /// Capture from a network interface and report as it happens (Linux; root or CAP_NET_RAW).
     ///
     /// On a terminal the timeline of `view` updates in place (q stops);
@@ -98,17 +103,17 @@ enum Command {
     /// control_frames, violations, anomalies, tls, captures) for DuckDB or
     /// Spark; see docs/columnar.md.
     #[command(after_help = EXPORT_PARQUET_EXAMPLES)]
-    ExportParquet(crate::cli_parquet::ExportParquetArgs),
+    ExportParquet(crate::cli::parquet::ExportParquetArgs),
     /// Print a shell completion script (bash, zsh or fish) to standard output.
-    #[command(after_help = crate::cli_meta::COMPLETIONS_EXAMPLES)]
-    Completions(crate::cli_meta::CompletionsArgs),
+    #[command(after_help = crate::cli::meta::COMPLETIONS_EXAMPLES)]
+    Completions(crate::cli::meta::CompletionsArgs),
     /// Print the man page (roff) to standard output.
-    #[command(after_help = crate::cli_meta::MAN_EXAMPLES)]
-    Man(crate::cli_meta::ManArgs),
+    #[command(after_help = crate::cli::meta::MAN_EXAMPLES)]
+    Man(crate::cli::meta::ManArgs),
     /// Print the JSON Schema of a JSON or NDJSON output (report, ndjson,
     /// stats, check, baseline, payload, messages; the files in docs/schema/).
-    #[command(after_help = crate::cli_meta::SCHEMA_EXAMPLES)]
-    Schema(crate::cli_meta::SchemaArgs),
+    #[command(after_help = crate::cli::meta::SCHEMA_EXAMPLES)]
+    Schema(crate::cli::meta::SchemaArgs),
 }
 
 const REPORT_EXAMPLES: &str = "\
@@ -404,16 +409,16 @@ pub fn run() -> Result<ExitCode> {
     let _ = COLOR.set(cli.color);
     match cli.command {
         Command::Report(args) => report(args),
-        Command::Export(args) => crate::cli_payload::export(args),
-        Command::Stats(args) => crate::cli_payload::stats(args),
-        Command::Payload(args) => crate::cli_payload::payload(args),
-        Command::Check(args) => crate::cli_check::run(args),
-        Command::View(args) => crate::cli_view::view(args),
+        Command::Export(args) => crate::cli::payload::export(args),
+        Command::Stats(args) => crate::cli::payload::stats(args),
+        Command::Payload(args) => crate::cli::payload::payload(args),
+        Command::Check(args) => crate::cli::check::run(args),
+        Command::View(args) => crate::cli::view::view(args),
         Command::Live(args) => live::run(args),
-        Command::ExportParquet(args) => crate::cli_parquet::export_parquet(args),
-        Command::Completions(args) => crate::cli_meta::completions(args),
-        Command::Man(args) => crate::cli_meta::man(args),
-        Command::Schema(args) => crate::cli_meta::schema(args),
+        Command::ExportParquet(args) => crate::cli::parquet::export_parquet(args),
+        Command::Completions(args) => crate::cli::meta::completions(args),
+        Command::Man(args) => crate::cli::meta::man(args),
+        Command::Schema(args) => crate::cli::meta::schema(args),
     }
 }
 
@@ -440,9 +445,9 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
             let analysis = match filter {
                 Some(f) => {
                     let mut w = wsinspect::payload::WhereSink::new(&mut sink, f);
-                    crate::progress::analyze_path(&path, &opts, &mut w)?
+                    crate::cli::progress::analyze_path(&path, &opts, &mut w)?
                 }
-                None => crate::progress::analyze_path(&path, &opts, &mut sink)?,
+                None => crate::cli::progress::analyze_path(&path, &opts, &mut sink)?,
             };
             sink.finish(&analysis);
             if let Some(e) = sink.error.take() {
@@ -465,7 +470,7 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
             out.flush()?;
         }
         FormatArg::Json | FormatArg::Text => {
-            let mut analysis = crate::progress::analyze_path(&path, &opts, &mut NullSink)?;
+            let mut analysis = crate::cli::progress::analyze_path(&path, &opts, &mut NullSink)?;
             if let Some(f) = &filter {
                 f.apply(&mut analysis);
             }
