@@ -5,11 +5,7 @@
 //! Ethernet, IP or TCP. It is the only place that performs file I/O on the
 //! analysis path.
 
-pub mod filter;
 pub mod linktype;
-pub mod live;
-#[cfg(feature = "libpcap")]
-pub mod pcap_live;
 pub mod prefetch;
 pub mod reader;
 pub mod writer;

@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use wsinspect::analysis::model::{Analysis, Connection};
 use wsinspect::analysis::{EventSink, NullSink, SinkEvent};
-use wsinspect::capture::filter::Filter;
+use wsinspect::live::bpf::Filter;
 use wsinspect::live::{
     self, DEFAULT_SNAPLEN, Drops, FilterMode, LiveConfig, LiveSession, LiveSource, RunControl,
     SessionOptions, StopReason,

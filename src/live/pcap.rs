@@ -10,8 +10,8 @@
 //! Packets come with the interface's own link-layer header and libpcap's
 //! link type; on Linux loopback, libpcap already drops the outgoing copy.
 
-use super::live::{Interface, LiveError, Received};
-use super::{LinkType, Timestamp};
+use super::socket::{Interface, LiveError, Received};
+use crate::capture::{LinkType, Timestamp};
 use std::io;
 
 /// How long libpcap may hold packets before handing them over

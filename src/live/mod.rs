@@ -3,8 +3,9 @@
 //!
 //! Two parts, one per thread:
 //!
-//! - [`LiveSource`] owns the packet socket ([`crate::capture::live`]) in a
-//!   capture thread that does nothing but receive: it drops the second copy
+//! - [`LiveSource`] owns the packet socket ([`socket`]; [`bpf`] compiles the
+//!   capture filter) in a capture thread that does nothing but receive: it
+//!   drops the second copy
 //!   of loopback packets, filters in user space when the kernel did not take
 //!   the BPF program, and queues owned packets for the analysis. The queue is
 //!   bounded in bytes; when the analysis falls behind, packets are dropped
@@ -22,19 +23,24 @@
 //! they are written to the `-w` file, so `wsinspect report` on the saved
 //! file names the same packet numbers.
 
+pub mod bpf;
+#[cfg(feature = "libpcap")]
+pub mod pcap;
+pub mod socket;
+
 use crate::analysis::model::Analysis;
 use crate::analysis::{Analyzer, CaptureInfo, EventSink, Limits};
-use crate::capture::filter::Filter;
-#[cfg(not(feature = "libpcap"))]
-use crate::capture::filter::FilterError;
-#[cfg(not(feature = "libpcap"))]
-use crate::capture::live::PacketSocket;
-#[cfg(target_os = "linux")]
-use crate::capture::live::drop_privileges;
-use crate::capture::live::{ARPHRD_LOOPBACK, Dropped, LiveError, PACKET_OUTGOING, Received};
-pub use crate::capture::live::{Interface, interfaces};
 use crate::capture::writer::{Endian, PcapngWriter};
 use crate::capture::{LinkType, PacketNo, RawPacket, Timestamp};
+use bpf::Filter;
+#[cfg(not(feature = "libpcap"))]
+use bpf::FilterError;
+#[cfg(not(feature = "libpcap"))]
+use socket::PacketSocket;
+#[cfg(target_os = "linux")]
+use socket::drop_privileges;
+use socket::{ARPHRD_LOOPBACK, Dropped, LiveError, PACKET_OUTGOING, Received};
+pub use socket::{Interface, interfaces};
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -176,7 +182,7 @@ pub struct LiveSource {
 #[cfg(not(feature = "libpcap"))]
 type Socket = PacketSocket;
 #[cfg(feature = "libpcap")]
-type Socket = crate::capture::pcap_live::PcapSocket;
+type Socket = pcap::PcapSocket;
 
 /// Opens the `AF_PACKET` socket, compiles and attaches the filter (or
 /// keeps it for user space), sets promiscuous mode (needs CAP_NET_RAW, so
@@ -239,7 +245,7 @@ fn open_socket(
     cfg: &LiveConfig,
     snaplen: u32,
 ) -> Result<(Socket, FilterMode, Option<Filter>, bool), LiveError> {
-    use crate::capture::pcap_live::{PcapOptions, PcapSocket};
+    use pcap::{PcapOptions, PcapSocket};
     let filter = cfg
         .expression
         .clone()
@@ -272,7 +278,7 @@ fn give_up(user: &str) -> Result<Option<Dropped>, LiveError> {
 }
 #[cfg(all(unix, not(target_os = "linux")))]
 fn give_up(user: &str) -> Result<Option<Dropped>, LiveError> {
-    crate::capture::live::drop_root(user)
+    socket::drop_root(user)
 }
 #[cfg(not(unix))]
 fn give_up(_user: &str) -> Result<Option<Dropped>, LiveError> {
@@ -439,7 +445,7 @@ impl Worker {
         #[cfg(not(feature = "libpcap"))]
         let layout = self.sock.layout();
         #[cfg(feature = "libpcap")]
-        let layout = crate::capture::filter::Layout::Ethernet;
+        let layout = bpf::Layout::Ethernet;
         let result = loop {
             if self.stop.load(Ordering::Relaxed) {
                 break Ok(());

@@ -19,8 +19,8 @@
 
 #![allow(unsafe_code)]
 
-use super::filter::{BpfInsn, Layout};
-use super::{LinkType, Timestamp};
+use super::bpf::{BpfInsn, Layout};
+use crate::capture::{LinkType, Timestamp};
 use std::io;
 
 /// Why a live capture could not start.
@@ -135,7 +135,7 @@ pub struct Interface {
 /// Elsewhere (without the `libpcap` feature) the list is empty.
 pub fn interfaces() -> Vec<Interface> {
     #[cfg(feature = "libpcap")]
-    let v = super::pcap_live::interfaces();
+    let v = super::pcap::interfaces();
     #[cfg(all(not(feature = "libpcap"), target_os = "linux"))]
     let v = sys_class_net();
     #[cfg(all(not(feature = "libpcap"), not(target_os = "linux")))]
