@@ -74,6 +74,20 @@ fn check(validator: &jsonschema::Validator, doc: &Value, what: &str) {
     assert!(errors.is_empty(), "{what}: {errors:#?}");
 }
 
+/// `export --ndjson -` of every message of `path`.
+fn exported_messages(path: &Path, opts: &pipeline::Options) -> Vec<u8> {
+    let mut out = Vec::new();
+    wsinspect::export::messages_to_ndjson(
+        &path.to_string_lossy(),
+        opts,
+        Default::default(),
+        None,
+        &mut out,
+    )
+    .expect("export");
+    out
+}
+
 fn samples() -> Vec<PathBuf> {
     common::all_captures()
 }
@@ -243,15 +257,7 @@ fn nanosecond_pcapng_keeps_its_nanoseconds_in_exported_messages() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ns.pcapng");
     std::fs::write(&path, bytes).expect("write");
-    let mut out = Vec::new();
-    wsinspect::export::messages_to_ndjson(
-        &path.to_string_lossy(),
-        &Default::default(),
-        Default::default(),
-        None,
-        &mut out,
-    )
-    .expect("export");
+    let out = exported_messages(&path, &Default::default());
     let known: BTreeSet<i128> = written.iter().copied().collect();
     let mut seen = Vec::new();
     for l in String::from_utf8(out).expect("utf-8").lines().skip(1) {
@@ -425,15 +431,7 @@ fn every_message_ndjson_line_of_the_samples_validates() {
     let (mut texts, mut binaries) = (0, 0);
     for path in samples() {
         let name = path.to_string_lossy();
-        let mut out = Vec::new();
-        wsinspect::export::messages_to_ndjson(
-            &name,
-            &options(&path),
-            Default::default(),
-            None,
-            &mut out,
-        )
-        .expect("export");
+        let out = exported_messages(&path, &options(&path));
         let lines: Vec<Value> = String::from_utf8(out)
             .expect("utf-8")
             .lines()
@@ -459,15 +457,7 @@ fn every_message_ndjson_line_of_the_samples_validates() {
 fn a_broken_message_line_does_not_validate() {
     let [v, _] = validators(SchemaKind::Messages);
     let path = root().join("captures/ping_pong.pcap");
-    let mut out = Vec::new();
-    wsinspect::export::messages_to_ndjson(
-        &path.to_string_lossy(),
-        &Default::default(),
-        Default::default(),
-        None,
-        &mut out,
-    )
-    .expect("export");
+    let out = exported_messages(&path, &Default::default());
     let text = String::from_utf8(out).expect("utf-8");
     let line: Value = serde_json::from_str(text.lines().nth(1).expect("a message")).expect("JSON");
     assert!(v.is_valid(&line));
