@@ -2,7 +2,7 @@
 //! the CLI, the tests and the TUI use to get an [`Analysis`].
 
 use crate::analysis::model::Analysis;
-use crate::analysis::{Analyzer, CaptureInfo, EventSink, Limits};
+use crate::analysis::{Analyzer, CaptureInfo, Consumer, Limits};
 use crate::capture::{CaptureReader, PacketNo, ReadError};
 use crate::tls::KeyLog;
 use std::fs::File;
@@ -137,7 +137,7 @@ impl Options {
 pub fn analyze_path(
     path: &str,
     limits: Limits,
-    sink: &mut dyn EventSink,
+    sink: &mut dyn Consumer,
 ) -> Result<Analysis, PipelineError> {
     analyze_path_with(path, &Options::with_limits(limits), sink)
 }
@@ -146,7 +146,7 @@ pub fn analyze_path(
 pub fn analyze_path_with(
     path: &str,
     opts: &Options,
-    sink: &mut dyn EventSink,
+    sink: &mut dyn Consumer,
 ) -> Result<Analysis, PipelineError> {
     let counter = opts.progress.clone().unwrap_or_default();
     if path == "-" {
@@ -181,7 +181,7 @@ pub fn analyze_reader<R: Read + Send>(
     name: &str,
     source: R,
     limits: Limits,
-    sink: &mut dyn EventSink,
+    sink: &mut dyn Consumer,
 ) -> Result<Analysis, PipelineError> {
     analyze_reader_with(name, source, &Options::with_limits(limits), sink)
 }
@@ -191,7 +191,7 @@ pub fn analyze_reader_with<R: Read + Send>(
     name: &str,
     source: R,
     opts: &Options,
-    sink: &mut dyn EventSink,
+    sink: &mut dyn Consumer,
 ) -> Result<Analysis, PipelineError> {
     let reader = CaptureReader::new(source).map_err(|error| PipelineError::Read {
         path: name.to_string(),

@@ -367,15 +367,12 @@ fn one_expression_same_messages_everywhere() {
         .collect();
     // Streamed through the filter sink (NDJSON report, live).
     struct Keep(BTreeSet<(u32, u64)>);
-    impl wsinspect::analysis::EventSink for Keep {
-        fn event(
-            &mut self,
-            c: &wsinspect::analysis::model::Connection,
-            ev: wsinspect::analysis::SinkEvent<'_>,
-        ) {
-            if let wsinspect::analysis::SinkEvent::Message(m) = ev {
-                self.0.insert((c.id, m.first_packet.0));
+    impl wsinspect::analysis::Consumer for Keep {
+        fn event(&mut self, ev: wsinspect::analysis::Event<'_>) -> std::ops::ControlFlow<()> {
+            if let wsinspect::analysis::Event::Message { conn, message, .. } = ev {
+                self.0.insert((conn.id, message.first_packet.0));
             }
+            std::ops::ControlFlow::Continue(())
         }
     }
     let mut keep = Keep(BTreeSet::new());

@@ -827,18 +827,15 @@ fn h37_fuzz_regressions_replay() {
 #[derive(Default)]
 struct EndOrder(Vec<(&'static str, String)>);
 
-impl wsinspect::analysis::EventSink for EndOrder {
-    fn event(
-        &mut self,
-        conn: &wsinspect::analysis::model::Connection,
-        ev: wsinspect::analysis::SinkEvent<'_>,
-    ) {
-        use wsinspect::analysis::SinkEvent;
-        match ev {
-            SinkEvent::Handshake(_) => self.0.push(("handshake", conn.client.clone())),
-            SinkEvent::End if conn.reported() => self.0.push(("end", conn.client.clone())),
+impl wsinspect::analysis::Consumer for EndOrder {
+    fn event(&mut self, ev: wsinspect::analysis::Event<'_>) -> std::ops::ControlFlow<()> {
+        use wsinspect::analysis::Event;
+        match &ev {
+            Event::Handshake(conn) => self.0.push(("handshake", conn.client.clone())),
+            Event::End(conn) if conn.reported() => self.0.push(("end", conn.client.clone())),
             _ => {}
         }
+        std::ops::ControlFlow::Continue(())
     }
 }
 

@@ -5,9 +5,10 @@
 use std::cell::Cell;
 use std::fs::File;
 use std::io::BufReader;
+use std::ops::ControlFlow;
 use std::rc::Rc;
-use wsinspect::analysis::model::{Analysis, Connection};
-use wsinspect::analysis::{Analyzer, CaptureInfo, EventSink, Limits, SinkEvent};
+use wsinspect::analysis::model::Analysis;
+use wsinspect::analysis::{Analyzer, CaptureInfo, Consumer, Event, Limits};
 use wsinspect::capture::{CaptureReader, Timestamp};
 
 /// Records what a streaming consumer sees.
@@ -18,21 +19,30 @@ struct Events {
     ends: Rc<Cell<usize>>,
 }
 
-impl EventSink for Events {
-    fn event(&mut self, c: &Connection, ev: SinkEvent<'_>) {
+impl Consumer for Events {
+    fn event(&mut self, ev: Event<'_>) -> ControlFlow<()> {
+        let Some(c) = ev.conn() else {
+            return ControlFlow::Continue(());
+        };
         let who = format!("{}>{}", c.client, c.server);
-        let line = match ev {
-            SinkEvent::Handshake(h) => format!("{who} handshake {:?}", h.status),
-            SinkEvent::Message(m) => format!("{who} message {:?} {:?}", m.dir, m.sha256),
-            SinkEvent::Control(f) => format!("{who} control {:?} {:?}", f.dir, f.close_code),
-            SinkEvent::Violation(v) => format!("{who} violation {}", v.detail),
-            SinkEvent::Anomaly(a) => format!("{who} anomaly {}", a.detail),
-            SinkEvent::End => {
-                self.ends.set(self.ends.get() + 1);
-                return;
+        let line = match &ev {
+            Event::Handshake(c) => format!("{who} handshake {:?}", c.handshake.status),
+            Event::Message { message: m, .. } => {
+                format!("{who} message {:?} {:?}", m.dir, m.sha256)
             }
+            Event::Control { frame: f, .. } => {
+                format!("{who} control {:?} {:?}", f.dir, f.close_code)
+            }
+            Event::Violation { violation: v, .. } => format!("{who} violation {}", v.detail),
+            Event::Anomaly { anomaly: a, .. } => format!("{who} anomaly {}", a.detail),
+            Event::End(_) => {
+                self.ends.set(self.ends.get() + 1);
+                return ControlFlow::Continue(());
+            }
+            _ => return ControlFlow::Continue(()),
         };
         self.lines.push(line);
+        ControlFlow::Continue(())
     }
 }
 

@@ -540,10 +540,11 @@ fn ws_stream_emits_payload_chunks_only_when_asked() {
 
 /// A stream joined mid-way (no FLV header message) is still decoded, and
 /// its export gets a synthesised header so it plays: driven through the
-/// PayloadSink interface with the flv_stream messages minus the first one.
+/// event stream with the flv_stream messages minus the first one.
 #[test]
 fn flv_joined_midstream_gets_a_header() {
-    use wsinspect::analysis::PayloadSink;
+    use std::borrow::Cow;
+    use wsinspect::analysis::{Consumer, Event};
     use wsinspect::payload::FlvCollector;
     let a =
         pipeline::analyze_path(&cap("flv_stream.pcap"), Limits::default(), &mut NullSink).unwrap();
@@ -558,9 +559,18 @@ fn flv_joined_midstream_gets_a_header() {
             fed_from.get_or_insert(at);
             // Split each message in two chunks, as TCP might deliver it.
             let mid = len / 2;
-            c.payload(conn.id, m.dir, &source[at..at + mid]);
-            c.payload(conn.id, m.dir, &source[at + mid..at + len]);
-            c.message_end(conn.id, i, m);
+            for chunk in [&source[at..at + mid], &source[at + mid..at + len]] {
+                let _ = c.event(Event::Payload {
+                    conn,
+                    dir: m.dir,
+                    chunk,
+                });
+            }
+            let _ = c.event(Event::Message {
+                conn,
+                index: i,
+                message: Cow::Borrowed(m),
+            });
         }
         at += len;
     }
@@ -603,5 +613,39 @@ fn stats_of_standard_input_equal_the_file() {
         assert!(timing(&stdin).iter().all(Value::is_number), "{name}");
         assert_eq!(timing(&stdin), timing(&file), "{name}");
         assert_eq!(stdin["per_connection"], file["per_connection"], "{name}");
+    }
+}
+
+/// One pass for every output: `export --ndjson - --flv F --pcapng P -`
+/// reads standard input once and writes all three, equal to what the same
+/// export of the file writes.
+#[test]
+fn export_from_standard_input_writes_every_output_in_one_pass() {
+    let capture = cap("flv_stream.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let from_stdin = Command::new(BIN)
+        .args(["export", "--ndjson", "-", "--flv", &p("in.flv")])
+        .args(["--pcapng", &p("in.pcapng"), "-"])
+        .stdin(std::fs::File::open(&capture).unwrap())
+        .output()
+        .expect("run wsinspect");
+    assert!(
+        from_stdin.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_stdin.stderr)
+    );
+    let from_file = Command::new(BIN)
+        .args(["export", "--ndjson", &p("f.ndjson"), "--flv", &p("f.flv")])
+        .args(["--pcapng", &p("f.pcapng"), &capture])
+        .output()
+        .expect("run wsinspect");
+    assert!(from_file.status.success());
+    assert_eq!(from_stdin.stdout, std::fs::read(p("f.ndjson")).unwrap());
+    assert!(from_stdin.stdout.len() > 100_000);
+    for (a, b) in [("in.flv", "f.flv"), ("in.pcapng", "f.pcapng")] {
+        let (a, b) = (std::fs::read(p(a)).unwrap(), std::fs::read(p(b)).unwrap());
+        assert!(!a.is_empty());
+        assert_eq!(a, b);
     }
 }

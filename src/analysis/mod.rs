@@ -2,13 +2,18 @@
 //! the [`model::Analysis`].
 //!
 //! Sans-IO: packets are pushed in ([`Analyzer::push`]), time comes from the
-//! packets, and events go out to an [`EventSink`] as they happen (NDJSON
+//! packets, and events go out to a [`Consumer`] as they happen (NDJSON
 //! streams them); [`Analyzer::finish`] returns the whole model.
 
+pub mod builder;
 pub mod detect;
+pub mod event;
 pub mod flows;
 pub mod model;
 pub mod session;
+
+pub use builder::{CaptureSummary, Keep, ModelBuilder};
+pub use event::{Consumer, Ended, Event, NullSink, Tee, Wants};
 
 use crate::capture::{PacketNo, RawPacket, Timestamp};
 use crate::decode::{Decoder, Encap, Skip, TcpSegment, Unsupported};
@@ -16,8 +21,8 @@ use crate::flow::{Direction, FlowKey, Role, Side};
 use crate::http::handshake::Handshake;
 use crate::tcp::{GapCause, Piece, TcpConn};
 use crate::tls::KeyLog;
-use crate::violation::{Anomaly, AnomalyKind, Violation};
-use crate::ws::message::{ControlFrame, Message, WsLimits};
+use crate::violation::{Anomaly, AnomalyKind};
+use crate::ws::message::WsLimits;
 use flows::FlowTable;
 use model::{
     Analysis, CaptureAnomaly, CaptureStats, ConnStats, Connection, EncapRoute, Protocol, TcpDetail,
@@ -69,114 +74,9 @@ impl Default for Limits {
     }
 }
 
-/// An event as it happens, for streaming outputs.
-#[derive(Debug)]
-pub enum SinkEvent<'a> {
-    /// The opening handshake got its response.
-    Handshake(&'a Handshake),
-    /// A data message completed.
-    Message(&'a Message),
-    /// A control frame completed.
-    Control(&'a ControlFrame),
-    /// A violation.
-    Violation(&'a Violation),
-    /// An anomaly.
-    Anomaly(&'a Anomaly),
-    /// The connection is finished (the record is complete).
-    End,
-}
-
-/// Receives events as they happen; `conn` is the connection record so far.
-pub trait EventSink {
-    /// One event.
-    fn event(&mut self, conn: &Connection, ev: SinkEvent<'_>);
-
-    /// The consumer of whole payloads, if this sink wants them. The model
-    /// keeps only a bounded head and text per message; a sink that returns
-    /// `Some` here receives every decoded byte instead (export, FLV). The
-    /// default `None` keeps the payload path free of any extra work.
-    fn payloads(&mut self) -> Option<&mut dyn PayloadSink> {
-        None
-    }
-
-    /// Offered the data messages connection `conn` completed since the last
-    /// offer: after every packet of the connection, and once more when it
-    /// is finished (before [`SinkEvent::End`]), in order of completion.
-    ///
-    /// A sink that stores or writes them elsewhere drains the `Vec`, so the
-    /// model does not hold every message of a long capture (peak memory
-    /// stays bounded, `docs/performance.md`); the per-direction counters in
-    /// [`model::ConnStats`] still count them. By default they stay in the
-    /// model ([`Connection::messages`]).
-    fn take_messages(&mut self, conn: u32, messages: &mut Vec<Message>) {
-        let _ = (conn, messages);
-    }
-
-    /// A data message completed: the [`SinkEvent::Message`] event, with
-    /// the message handed over by value.
-    ///
-    /// Returns the message for the model to keep, or `None` when the sink
-    /// took it (it then never reaches [`Connection::messages`] nor
-    /// [`EventSink::take_messages`]). A sink that serializes messages on
-    /// another thread takes them here instead of copying them. The default
-    /// passes the message to [`EventSink::event`] and gives it back.
-    fn message(&mut self, conn: &Connection, m: Message) -> Option<Message> {
-        self.event(conn, SinkEvent::Message(&m));
-        Some(m)
-    }
-
-    /// A finished connection the analyzer lets go
-    /// ([`Analyzer::set_drop_finished`]): the [`SinkEvent::End`] event with
-    /// the record handed over by value, so that a sink that writes it on
-    /// another thread need not copy it. The default passes it to
-    /// [`EventSink::event`] and drops it.
-    fn end(&mut self, conn: Connection) {
-        self.event(&conn, SinkEvent::End);
-    }
-
-    /// The time of the capture's first packet (the model's `start_ts`),
-    /// told before any event: `frame.time_relative` in display filters
-    /// counts from it.
-    fn capture_start(&mut self, _ts: Timestamp) {}
-
-    /// True when the sink can take nothing more (its output is gone: a
-    /// closed pipe); reading the capture may then stop. Asked after every
-    /// packet.
-    fn stopped(&self) -> bool {
-        false
-    }
-}
-
-/// Receives the decoded (unmasked, inflated) payload of every data message
-/// as it is reassembled, without the model having to keep it.
-///
-/// For each connection and direction, messages are built one at a time:
-/// the chunks given to [`PayloadSink::payload`] belong to the message that
-/// the next [`PayloadSink::message_end`] for the same `(conn_id, dir)`
-/// closes. Chunks stop at the first capture gap (the message is then
-/// `complete: false`). A message still unfinished when its connection ends
-/// gets no `message_end`.
-pub trait PayloadSink {
-    /// The next decoded bytes of the message in progress in `dir`.
-    fn payload(&mut self, conn_id: u32, dir: Direction, chunk: &[u8]);
-    /// The message in progress in `msg.dir` completed; it is
-    /// `conn.messages[msg_index]` of connection `conn_id`.
-    fn message_end(&mut self, conn_id: u32, msg_index: usize, msg: &Message);
-}
-
-/// Discards events.
-#[derive(Debug, Default)]
-pub struct NullSink;
-
-impl EventSink for NullSink {
-    fn event(&mut self, _: &Connection, _: SinkEvent<'_>) {}
-}
-
 struct Tracked {
     tcp: TcpConn,
     session: Session,
-    /// Model budget this connection has used (see [`model_budget`]).
-    model_spent: u64,
     /// SYN/FIN/RST by side; directions are settled at the end.
     tcp_events: Vec<(Side, TcpEventKind, PacketNo, Timestamp)>,
     /// Distinct encapsulation stacks by side (see [`Connection::encapsulation`]),
@@ -219,31 +119,17 @@ pub struct Analyzer<'s> {
     flows: FlowTable<Tracked>,
     /// Out-of-order memory held by all live flows (see `max_buffered_total`).
     buffered_total: u64,
-    /// Estimated memory of the records kept in the model.
-    model_bytes: u64,
-    /// Records dropped because of `max_model_bytes`: messages, control
-    /// frames, others.
-    dropped: [u64; 3],
-    done: Vec<Connection>,
     next_id: u32,
     stats: CaptureStats,
     packets: u64,
     first_ts: Option<Timestamp>,
     last_ts: Timestamp,
-    anomalies: Vec<CaptureAnomaly>,
     malformed_reported: u64,
     keylog: Option<Arc<KeyLog>>,
     /// Flows finished early because of `max_live_flows`.
     evictions: u64,
-    /// Cap anomalies of unreported connections (see `lift_limit_anomalies`).
-    lifted: u64,
-    sink: &'s mut dyn EventSink,
-    /// Live captures: see [`Analyzer::set_evict_finished`].
-    evict: bool,
-    /// Streaming reports: see [`Analyzer::set_drop_finished`].
-    drop_finished: bool,
-    /// Counts of evicted connections' messages, added back in `finish`.
-    evicted: CaptureStats,
+    /// The model, which lends every event on to the output.
+    out: ModelBuilder<'s>,
     /// Packets in tunnels not decoded, by kind: count and first packet.
     unsupported: BTreeMap<Unsupported, (u64, PacketNo)>,
 }
@@ -260,32 +146,27 @@ const MALFORMED_REPORTS: u64 = 100;
 pub const CLOSE_LINGER_NS: i128 = 5_000_000_000;
 
 impl<'s> Analyzer<'s> {
-    /// An analyzer with the given limits, streaming events to `sink`.
-    pub fn new(mut limits: Limits, sink: &'s mut dyn EventSink) -> Self {
+    /// An analyzer with the given limits, streaming events to `sink`; the
+    /// model it returns keeps every reported connection
+    /// ([`Analyzer::set_keep`] to keep less).
+    pub fn new(mut limits: Limits, sink: &'s mut dyn Consumer) -> Self {
+        let out = ModelBuilder::new(limits.max_model_bytes, Keep::All, sink);
         // Payload chunks are produced only for a sink that consumes them.
-        limits.ws.emit_payload = sink.payloads().is_some();
+        limits.ws.emit_payload = out.wants().payloads;
         Analyzer {
             limits,
             decoder: Decoder::with_max_depth(limits.max_tunnel_depth),
             flows: FlowTable::default(),
             buffered_total: 0,
-            model_bytes: 0,
-            dropped: [0; 3],
-            done: Vec::new(),
             next_id: 0,
             stats: CaptureStats::default(),
             packets: 0,
             first_ts: None,
             last_ts: Timestamp::default(),
-            anomalies: Vec::new(),
             malformed_reported: 0,
             keylog: None,
             evictions: 0,
-            lifted: 0,
-            sink,
-            evict: false,
-            drop_finished: false,
-            evicted: CaptureStats::default(),
+            out,
             unsupported: BTreeMap::new(),
         }
     }
@@ -297,7 +178,8 @@ impl<'s> Analyzer<'s> {
 
     /// Records a problem with the capture (from the reader).
     pub fn capture_anomaly(&mut self, packet: PacketNo, detail: String) {
-        self.anomalies.push(CaptureAnomaly { packet, detail });
+        let a = CaptureAnomaly { packet, detail };
+        let _ = self.out.event(Event::CaptureAnomaly(&a));
     }
 
     /// Analyses one packet.
@@ -306,7 +188,7 @@ impl<'s> Analyzer<'s> {
         self.stats.bytes += pkt.data.len() as u64;
         if pkt.ts != Timestamp::default() {
             if self.first_ts.is_none() {
-                self.sink.capture_start(pkt.ts);
+                let _ = self.out.event(Event::CaptureStart(pkt.ts));
             }
             self.first_ts.get_or_insert(pkt.ts);
             self.last_ts = pkt.ts;
@@ -387,8 +269,6 @@ impl<'s> Analyzer<'s> {
         let Some(t) = self.flows.get_mut(slot) else {
             return;
         };
-        let budget = model_budget(&self.limits, self.model_bytes, t.model_spent);
-        t.session.budget = budget;
         let cost_before = t.tcp.buffered_cost() + t.session.held_cost();
         if seg.flags.syn {
             // The side's stream is seen from its first byte (issue 17: such
@@ -402,7 +282,7 @@ impl<'s> Analyzer<'s> {
         };
         let side = {
             let session = &mut t.session;
-            let sink = &mut *self.sink;
+            let sink = &mut self.out;
             let mut deliver_at = |side: Side, piece: Piece<'_>, src: PacketNo, cause: GapCause| {
                 deliver(session, side, piece, At { src, ..at }, cause, sink)
             };
@@ -417,7 +297,7 @@ impl<'s> Analyzer<'s> {
             // hold nothing).
             let held = t.session.held_cost();
             let session = &mut t.session;
-            let sink = &mut *self.sink;
+            let sink = &mut self.out;
             let mut deliver_at = |side: Side, piece: Piece<'_>, src: PacketNo, cause: GapCause| {
                 deliver(session, side, piece, At { src, ..at }, cause, sink)
             };
@@ -426,7 +306,7 @@ impl<'s> Analyzer<'s> {
             }
             cost_after = t.tcp.buffered_cost() + t.session.held_cost();
             if others.saturating_add(cost_after) > cap {
-                t.session.shed_held(&mut *self.sink);
+                t.session.shed_held(&mut self.out);
                 cost_after = t.tcp.buffered_cost() + t.session.held_cost();
             }
         }
@@ -434,81 +314,8 @@ impl<'s> Analyzer<'s> {
         record_tcp_event(t, side, seg, packet, ts);
         record_route(t, side, &seg.encap, packet);
         let closed = t.tcp.is_closed().then_some(t.tcp.last_ts);
-        self.account_model(slot, budget);
-        self.offer_messages(slot);
         if let Some(last_ts) = closed {
             self.flows.queue_closing(slot, last_ts);
-        }
-    }
-
-    /// Offers the messages `slot` completed to the sink; what the sink takes
-    /// no longer weighs on the model budget.
-    fn offer_messages(&mut self, slot: usize) {
-        let Some(t) = self.flows.get_mut(slot) else {
-            return;
-        };
-        let conn = &mut t.session.conn;
-        if conn.messages.is_empty() {
-            return;
-        }
-        self.sink.take_messages(conn.id, &mut conn.messages);
-        if conn.messages.is_empty() {
-            let refund = std::mem::take(&mut t.session.kept_message_cost);
-            t.model_spent = t.model_spent.saturating_sub(refund);
-            self.model_bytes = self.model_bytes.saturating_sub(refund);
-        }
-    }
-
-    /// Takes back what `slot`'s session spent of the model budget it was
-    /// handed (`given`) and the records it dropped for want of it.
-    fn account_model(&mut self, slot: usize, given: u64) {
-        let Some(t) = self.flows.get_mut(slot) else {
-            return;
-        };
-        let (left, dropped) = (t.session.budget, std::mem::take(&mut t.session.dropped));
-        t.model_spent = t.model_spent.saturating_add(given.saturating_sub(left));
-        self.settle_budget(given, left, dropped);
-    }
-
-    fn settle_budget(&mut self, given: u64, left: u64, dropped: [u64; 3]) {
-        self.model_bytes = self.model_bytes.saturating_add(given.saturating_sub(left));
-        if dropped.iter().all(|&d| d == 0) {
-            return;
-        }
-        let first = self.dropped.iter().all(|&d| d == 0);
-        for (total, d) in self.dropped.iter_mut().zip(dropped) {
-            *total += d;
-        }
-        if first {
-            let p = PacketNo(self.packets);
-            self.capture_anomaly(
-                p,
-                format!(
-                    "the report's records reached their memory cap (--max-model-bytes: {} bytes in all, a quarter of it per connection): later messages, control frames and findings are counted but not kept",
-                    self.limits.max_model_bytes
-                ),
-            );
-        }
-    }
-
-    /// A connection that is not reported may still have hit a cap (a header
-    /// block that never ended, a buffer given up): say so at capture level,
-    /// for the first few such connections, so that no cap hit goes unseen.
-    fn lift_limit_anomalies(&mut self, conn: &Connection) {
-        for a in &conn.anomalies {
-            if !matches!(a.kind, AnomalyKind::CapReached | AnomalyKind::BadHttp) {
-                continue;
-            }
-            self.lifted += 1;
-            if self.lifted <= MALFORMED_REPORTS {
-                self.capture_anomaly(
-                    a.packet,
-                    format!(
-                        "connection {} → {} (not reported): {}",
-                        conn.client, conn.server, a.detail
-                    ),
-                );
-            }
         }
     }
 
@@ -546,7 +353,6 @@ impl<'s> Analyzer<'s> {
         let tracked = Tracked {
             tcp,
             session,
-            model_spent: 0,
             tcp_events: Vec::new(),
             routes: Vec::new(),
             plain: [(0, packet); 2],
@@ -576,76 +382,47 @@ impl<'s> Analyzer<'s> {
         };
         let held = t.tcp.buffered_cost() + t.session.held_cost();
         self.buffered_total = self.buffered_total.saturating_sub(held);
-        let budget = model_budget(&self.limits, self.model_bytes, t.model_spent);
-        t.session.budget = budget;
-        let sink = &mut *self.sink;
+        let sink = &mut self.out;
         let now = PacketNo(self.packets);
         let ts = self.last_ts;
         let session = &mut t.session;
         t.tcp.finish(&mut |side, piece, src, cause| {
             deliver(session, side, piece, At { src, now, ts }, cause, sink)
         });
-        let finished_budget = finalize_budget(&mut t, &mut *self.sink);
-        self.settle_budget(budget, finished_budget.0, finished_budget.1);
-        let kept_cost = t.session.kept_message_cost;
-        let mut conn = finalize(t);
-        if !conn.messages.is_empty() {
-            self.sink.take_messages(conn.id, &mut conn.messages);
-            if conn.messages.is_empty() {
-                self.model_bytes = self.model_bytes.saturating_sub(kept_cost);
-            }
-        }
-        // Connections of no known protocol are never reported: drop them
-        // now so that a SYN flood costs no memory once its flows retire.
-        if !conn.reported() {
-            self.sink.event(&conn, SinkEvent::End);
-            self.lift_limit_anomalies(&conn);
-            return;
-        }
-        if self.evict {
-            let e = &mut self.evicted;
-            e.websocket_connections += u64::from(conn.is_websocket);
-            e.messages += conn.stats.c2s.messages + conn.stats.s2c.messages;
-            e.control_frames += conn.stats.c2s.control_frames + conn.stats.s2c.control_frames;
-            e.violations += conn.violations.len() as u64;
-        }
-        if self.drop_finished {
-            self.sink.end(conn);
-            return;
-        }
-        self.sink.event(&conn, SinkEvent::End);
-        if self.evict {
-            conn.messages = Vec::new();
-            conn.control = Vec::new();
-        }
-        self.done.push(conn);
+        // What settling finds (held bytes replayed, frames of a stream
+        // judged at its end, findings) is an event like any other.
+        t.session.finish(&mut self.out);
+        let conn = finalize(t);
+        let _ = self.out.event(Event::End(Ended::Given(Box::new(conn))));
     }
 
     /// Live captures (bounded memory): once a finished connection has gone
-    /// to the sink (`SinkEvent::End`), keep only its summary (its messages
+    /// to the sink ([`Event::End`]), keep only its summary (its messages
     /// and control frames are dropped; the final counts still include
-    /// them), drop connections that carried nothing recognised, and reuse
-    /// their slots. Set it before the first packet.
+    /// them). Set it before the first packet.
     pub fn set_evict_finished(&mut self, on: bool) {
-        self.evict = on;
+        self.set_keep(if on { Keep::Summaries } else { Keep::All });
     }
 
     /// Streaming reports (NDJSON): once a finished connection has gone to
-    /// the sink (`SinkEvent::End`), drop it altogether, so that memory does
+    /// the sink ([`Event::End`]), drop it altogether, so that memory does
     /// not grow with the number of connections in the capture (a summary
     /// is about a kilobyte: a million short connections would be a
     /// gigabyte). The model [`Analyzer::finish`] returns then lists no
     /// connections, only the capture's totals, which still count them.
-    /// Implies [`Analyzer::set_evict_finished`]. Set it before the first
-    /// packet.
+    /// Set it before the first packet.
     pub fn set_drop_finished(&mut self, on: bool) {
-        self.drop_finished = on;
-        self.evict |= on;
+        self.set_keep(if on { Keep::Nothing } else { Keep::All });
     }
 
-    /// The sink can take nothing more ([`EventSink::stopped`]).
+    /// What the model keeps of finished connections ([`Keep`]).
+    pub fn set_keep(&mut self, keep: Keep) {
+        self.out.set_keep(keep);
+    }
+
+    /// The output can take nothing more (a consumer broke).
     pub fn sink_stopped(&self) -> bool {
-        self.sink.stopped()
+        self.out.stopped()
     }
 
     /// Finishes the connections that are over (FIN from both sides, or a
@@ -668,14 +445,7 @@ impl<'s> Analyzer<'s> {
     /// in progress; older ones, already streamed to the sink, are dropped
     /// and still counted in the final stats.
     pub fn trim_live(&mut self, keep: usize) {
-        for t in self.flows.values_mut() {
-            let c = &mut t.session.conn;
-            // The per-direction counters keep counting what is dropped here.
-            let m = c.messages.len().saturating_sub(keep);
-            let f = c.control.len().saturating_sub(keep);
-            c.messages.drain(..m);
-            c.control.drain(..f);
-        }
+        self.out.trim_open(keep);
     }
 
     /// The model so far, without ending the analysis: finished connections
@@ -699,7 +469,7 @@ impl<'s> Analyzer<'s> {
             }
             current.push(c);
         }
-        self.model(self.done.clone(), current, info)
+        self.out.snapshot(current, self.summary(info))
     }
 
     /// Ends the analysis and returns the model.
@@ -707,35 +477,15 @@ impl<'s> Analyzer<'s> {
         for i in 0..self.flows.slot_count() {
             self.retire(i);
         }
-        let mut done = std::mem::take(&mut self.done);
-        // Digests a sink did not take over (WsLimits::defer_digest).
-        for m in done.iter_mut().flat_map(|c| c.messages.iter_mut()) {
-            m.settle_digest();
-        }
-        self.model(done, Vec::new(), info)
+        let summary = self.summary(info);
+        self.out.finish(summary)
     }
 
-    /// Builds the model; `finished` are already counted in `evicted` when
-    /// evicting.
-    fn model(
-        &self,
-        mut finished: Vec<Connection>,
-        mut current: Vec<Connection>,
-        info: CaptureInfo,
-    ) -> Analysis {
-        finished.retain(Connection::reported);
-        current.retain(Connection::reported);
-        let mut stats = self.stats;
-        let e = &self.evicted;
-        stats.websocket_connections += e.websocket_connections;
-        stats.messages += e.messages;
-        stats.control_frames += e.control_frames;
-        stats.violations += e.violations;
-        // Records dropped for the model budget are already in the
-        // per-direction counters, which the totals below come from.
-        let mut anomalies = self.anomalies.clone();
+    /// What the analyzer alone knows of the capture.
+    fn summary(&self, info: CaptureInfo) -> CaptureSummary {
+        let mut closing_anomalies = Vec::new();
         if self.evictions > 0 {
-            anomalies.push(CaptureAnomaly {
+            closing_anomalies.push(CaptureAnomaly {
                 packet: PacketNo(self.packets),
                 detail: format!(
                     "{} connections were finished early to stay under {} live connections (--max-flows)",
@@ -743,50 +493,12 @@ impl<'s> Analyzer<'s> {
                 ),
             });
         }
-        if self.lifted > MALFORMED_REPORTS {
-            anomalies.push(CaptureAnomaly {
-                packet: PacketNo(self.packets),
-                detail: format!(
-                    "{} more cap anomalies on connections that are not reported",
-                    self.lifted - MALFORMED_REPORTS
-                ),
-            });
-        }
-        if self.dropped.iter().any(|&d| d > 0) {
-            anomalies.push(CaptureAnomaly {
-                packet: PacketNo(self.packets),
-                detail: format!(
-                    "not kept in the report (--max-model-bytes): {} messages, {} control frames, {} other records; the statistics still count the messages and control frames",
-                    self.dropped[0], self.dropped[1], self.dropped[2]
-                ),
-            });
-        }
-        let counted = if self.evict {
-            &finished[..0]
-        } else {
-            &finished[..]
-        };
-        for c in counted.iter().chain(&current) {
-            stats.websocket_connections += u64::from(c.is_websocket);
-            // Equal to the list lengths unless a sink took or a live
-            // capture trimmed them.
-            stats.messages += c.stats.c2s.messages + c.stats.s2c.messages;
-            stats.control_frames += c.stats.c2s.control_frames + c.stats.s2c.control_frames;
-            stats.violations += c.violations.len() as u64;
-        }
-        let mut conns = finished;
-        conns.append(&mut current);
-        conns.sort_by_key(|c| c.first_packet);
-        Analysis {
-            capture: info.name,
-            format: info.format,
-            link_type: info.link_type,
-            link_type_dlt: info.link_type_dlt,
-            packet_count: self.packets,
+        CaptureSummary {
+            packets: self.packets,
             start_ts: self.first_ts.unwrap_or_default(),
             end_ts: self.last_ts,
-            connections: conns,
-            capture_anomalies: anomalies,
+            stats: self.stats,
+            closing_anomalies,
             unsupported_tunnels: self
                 .unsupported
                 .iter()
@@ -796,35 +508,9 @@ impl<'s> Analyzer<'s> {
                     first_packet,
                 })
                 .collect(),
-            stats,
+            info,
         }
     }
-}
-
-/// Model memory every connection may fill even when the total budget is
-/// spent: its first findings and messages (a gap, the cap it hit, a short
-/// exchange) stay visible. Of the order of the connection record itself,
-/// so it does not change how memory grows with the number of connections.
-const MODEL_FLOOR_PER_CONN: u64 = 8 << 10;
-
-/// Model memory a connection may fill now: what is left of the total, and
-/// at most a quarter of it per connection, so that one runaway connection
-/// (millions of tiny messages) cannot starve the others; never less than
-/// what is left of [`MODEL_FLOOR_PER_CONN`].
-fn model_budget(limits: &Limits, used: u64, conn_spent: u64) -> u64 {
-    let total_left = limits.max_model_bytes.saturating_sub(used);
-    let conn_left = (limits.max_model_bytes / 4).saturating_sub(conn_spent);
-    let floor_left = MODEL_FLOOR_PER_CONN.saturating_sub(conn_spent);
-    total_left.min(conn_left).max(floor_left)
-}
-
-/// Runs the session's end-of-connection settling and returns the budget
-/// left and the records dropped. What settling finds (held bytes replayed,
-/// frames of a stream judged at its end, findings) goes to the sink like
-/// everything else, so streamed reports carry it too.
-fn finalize_budget(t: &mut Tracked, sink: &mut dyn EventSink) -> (u64, [u64; 3]) {
-    t.session.finish(sink);
-    (t.session.budget, std::mem::take(&mut t.session.dropped))
 }
 
 /// Hands a reassembled piece to the session, recording capture gaps.
@@ -834,7 +520,7 @@ fn deliver(
     piece: Piece<'_>,
     at: At,
     cause: GapCause,
-    sink: &mut dyn EventSink,
+    sink: &mut dyn Consumer,
 ) {
     if let Piece::Gap(n) = piece {
         let dir = session.dir_of(side);
@@ -985,7 +671,7 @@ fn encap_routes(t: &Tracked, client: Side) -> Vec<EncapRoute> {
 }
 
 /// Fills the TCP-level fields once the connection is over.
-/// Call after [`finalize_budget`], which settles the session.
+/// Call after [`Session::finish`], which settles the session.
 fn finalize(mut t: Tracked) -> Connection {
     let client = t.session.client.unwrap_or_else(|| guess_client(&t.tcp));
     tcp_fields(&mut t.session.conn, &t.tcp, &t.tcp_events, client);

@@ -39,7 +39,7 @@
 
 use super::detect::{Detected, FrameProbe, MidStream, SideEvidence, classify, judge};
 use super::model::{Connection, HttpExchange, Protocol, TlsNote, TlsSummary};
-use super::{EventSink, Limits, SinkEvent};
+use super::{Consumer, Event, Limits};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::{Direction, Role, Side};
 use crate::http::handshake::{has_token, header_value};
@@ -53,10 +53,10 @@ use crate::violation::{Anomaly, AnomalyKind, Violation, ViolationKind};
 use crate::ws::WsStream;
 use crate::ws::deflate::DeflateParams;
 use crate::ws::frame::{FrameHeader, Opcode};
-use crate::ws::message::{ControlFrame, FrameInfo, Message, WsContext, WsEvent};
+use crate::ws::message::{WsContext, WsEvent};
 use crate::ws::pingwatch::PingWatch;
+use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::mem::size_of;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -252,32 +252,12 @@ pub struct Session {
     skipped: [(u64, Option<PacketNo>); 2],
     /// Pings awaiting their pong, across both directions.
     pings: PingWatch,
-    /// Model memory this session may still fill (bytes, estimated); set by
-    /// the analyzer before each call, which reads back what was spent.
-    /// Records that do not fit are streamed to the sink but not kept.
-    pub budget: u64,
-    /// Records not kept for want of budget: messages, control frames,
-    /// violations and anomalies.
-    pub dropped: [u64; 3],
-    /// Budget charged for the messages now in `conn.messages`, refunded
-    /// when a sink takes them ([`super::EventSink::take_messages`]).
-    pub kept_message_cost: u64,
     /// Time of the packet whose bytes are being handled: the time of the
     /// findings they raise.
     now_ts: Timestamp,
     /// Time of a 101 that came before its request was whole
     /// (`ws_after_request`): the exchange gets it when the request ends.
     early_101_ts: Option<Timestamp>,
-}
-
-/// Estimated memory of a kept message: the record and what it owns.
-fn message_cost(m: &Message) -> u64 {
-    let hex = [&m.captured_prefix_hex, &m.preview_hex]
-        .iter()
-        .map(|s| s.as_ref().map_or(0, String::len))
-        .sum::<usize>();
-    let frames = m.frame_headers.len() * (size_of::<FrameInfo>() + 16);
-    (size_of::<Message>() + m.held_bytes() + hex + frames) as u64
 }
 
 /// A frame header that could start a WebSocket stream picked up mid-way.
@@ -380,9 +360,6 @@ impl Session {
             finishing: false,
             skipped: [(0, None); 2],
             pings: PingWatch::default(),
-            budget: u64::MAX,
-            dropped: [0; 3],
-            kept_message_cost: 0,
             now_ts: Timestamp::default(),
             early_101_ts: None,
         };
@@ -434,7 +411,7 @@ impl Session {
     }
 
     /// Feeds one in-order piece of `side`'s TCP stream.
-    pub fn piece(&mut self, side: Side, piece: Piece<'_>, at: At, sink: &mut dyn EventSink) {
+    pub fn piece(&mut self, side: Side, piece: Piece<'_>, at: At, sink: &mut dyn Consumer) {
         let st = &mut self.start[side.idx()];
         match (*st, &piece) {
             (Start::Syn, Piece::Data(d)) if !d.is_empty() => *st = Start::Whole,
@@ -469,7 +446,7 @@ impl Session {
 
     /// Decrypts and hands application data to the HTTP/WebSocket layers.
     /// Provenance is per TLS record: its first and last packet.
-    fn tls_piece(&mut self, side: Side, piece: Piece<'_>, at: At, sink: &mut dyn EventSink) {
+    fn tls_piece(&mut self, side: Side, piece: Piece<'_>, at: At, sink: &mut dyn Consumer) {
         let from_client = self.dir_of(side) == Direction::ClientToServer;
         let Some(tls) = self.tls.as_mut() else { return };
         let mut plain: Vec<(Vec<u8>, PacketNo, PacketNo)> = Vec::new();
@@ -514,14 +491,14 @@ impl Session {
 
     /// Feeds one in-order piece of the application stream (clear text, or
     /// decrypted TLS).
-    fn app_piece(&mut self, side: Side, piece: Piece<'_>, at: At, sink: &mut dyn EventSink) {
+    fn app_piece(&mut self, side: Side, piece: Piece<'_>, at: At, sink: &mut dyn Consumer) {
         match piece {
             Piece::Data(d) => self.data(side, d, at, sink),
             Piece::Gap(n) => self.gap(side, n, at, sink),
         }
     }
 
-    fn data(&mut self, side: Side, data: &[u8], at: At, sink: &mut dyn EventSink) {
+    fn data(&mut self, side: Side, data: &[u8], at: At, sink: &mut dyn Consumer) {
         self.now_ts = at.ts;
         if data.is_empty() {
             return;
@@ -557,14 +534,14 @@ impl Session {
         }
     }
 
-    fn gap(&mut self, side: Side, len: u64, at: At, sink: &mut dyn EventSink) {
+    fn gap(&mut self, side: Side, len: u64, at: At, sink: &mut dyn Consumer) {
         let dir = self.dir_of(side);
         self.conn.stats.dir_mut(dir).missing_bytes += len;
         self.counted_gap(side, len, at, sink);
     }
 
     /// A gap already counted in `missing_bytes` (also when replayed).
-    fn counted_gap(&mut self, side: Side, len: u64, at: At, sink: &mut dyn EventSink) {
+    fn counted_gap(&mut self, side: Side, len: u64, at: At, sink: &mut dyn Consumer) {
         self.now_ts = at.ts;
         self.ws_without_request(side);
         let dir = self.dir_of(side);
@@ -619,7 +596,7 @@ impl Session {
     /// Bytes of a side whose protocol is undecided: held until a start
     /// line decides (HTTP), or until [`judge`] decides on framing evidence
     /// (mid-stream WebSocket), then replayed with their provenance.
-    fn probe_data(&mut self, side: Side, data: &[u8], at: At, sink: &mut dyn EventSink) {
+    fn probe_data(&mut self, side: Side, data: &[u8], at: At, sink: &mut dyn Consumer) {
         let i = side.idx();
         if self.midstream == MidState::Ws && !matches!(self.phases[i], Phase::Probe(_)) {
             return self.join_ws(side, data, at, sink);
@@ -710,7 +687,7 @@ impl Session {
     /// bytes (or its first after unrecognised ones): frames if they start
     /// like frames of its role, else detection is retried at its next piece
     /// (the capture may have started inside a frame).
-    fn join_ws(&mut self, side: Side, data: &[u8], at: At, sink: &mut dyn EventSink) {
+    fn join_ws(&mut self, side: Side, data: &[u8], at: At, sink: &mut dyn Consumer) {
         let i = side.idx();
         let masked = self.client == Some(side);
         if plausible_stream(data) == Some(masked) {
@@ -728,7 +705,7 @@ impl Session {
 
     /// A start line decided: `side` sends requests (`request`) or
     /// responses, the other side the opposite; held bytes are replayed.
-    fn start_http(&mut self, side: Side, request: bool, sink: &mut dyn EventSink) {
+    fn start_http(&mut self, side: Side, request: bool, sink: &mut dyn Consumer) {
         let max = self.limits.max_header_bytes;
         self.set_client(if request { side } else { side.other() });
         let mut replay = Vec::new();
@@ -750,7 +727,7 @@ impl Session {
         }
     }
 
-    fn replay(&mut self, side: Side, held: Vec<Held>, sink: &mut dyn EventSink) {
+    fn replay(&mut self, side: Side, held: Vec<Held>, sink: &mut dyn Consumer) {
         for h in held {
             match h {
                 Held::Data(d, src, now, ts) => self.data(side, &d, At { src, now, ts }, sink),
@@ -762,7 +739,7 @@ impl Session {
     /// Asks [`judge`] whether the connection is WebSocket picked up
     /// mid-stream, once both sides are undecided; `last`: no more evidence
     /// will come.
-    fn judge_midstream(&mut self, last: bool, sink: &mut dyn EventSink) {
+    fn judge_midstream(&mut self, last: bool, sink: &mut dyn Consumer) {
         if !self.midstream_possible() {
             return;
         }
@@ -844,7 +821,7 @@ impl Session {
     /// The memory cap across connections was reached: undecided sides
     /// decide on what they hold, or drop it and start again at their next
     /// piece (reported like any skipped bytes).
-    pub fn shed_held(&mut self, sink: &mut dyn EventSink) {
+    pub fn shed_held(&mut self, sink: &mut dyn Consumer) {
         self.judge_midstream(true, sink);
         for i in 0..2 {
             if let Phase::Probe(p) = &self.phases[i] {
@@ -865,7 +842,7 @@ impl Session {
 
     /// On a connection found to be WebSocket without its handshake, the
     /// bytes dropped before frames were found are reported, never filled.
-    fn report_skipped(&mut self, sink: &mut dyn EventSink) {
+    fn report_skipped(&mut self, sink: &mut dyn Consumer) {
         if self.midstream != MidState::Ws {
             return;
         }
@@ -885,7 +862,7 @@ impl Session {
         WsStream::new(self.dir_of(side), self.ws_ctx, self.limits.ws)
     }
 
-    fn http_data(&mut self, side: Side, mut data: &[u8], at: At, sink: &mut dyn EventSink) {
+    fn http_data(&mut self, side: Side, mut data: &[u8], at: At, sink: &mut dyn Consumer) {
         while !data.is_empty() {
             let Phase::Http(p) = &mut self.phases[side.idx()] else {
                 // The phase changed (upgrade): the rest goes to the new phase.
@@ -916,7 +893,7 @@ impl Session {
         head: Head,
         first: PacketNo,
         at: At,
-        sink: &mut dyn EventSink,
+        sink: &mut dyn Consumer,
     ) {
         if head.status.is_none() {
             self.on_request(side, head, first, at, sink);
@@ -931,13 +908,10 @@ impl Session {
         head: Head,
         first: PacketNo,
         at: At,
-        sink: &mut dyn EventSink,
+        sink: &mut dyn Consumer,
     ) {
         let upgrade = has_token(&head.headers, "upgrade", "websocket");
         let idx = self.conn.http_exchanges.len();
-        // Charged but always kept: exchanges are referred to by index.
-        let cost = size_of::<HttpExchange>() + head.method.len() + head.target.len();
-        self.budget = self.budget.saturating_sub(cost as u64);
         self.conn.http_exchanges.push(HttpExchange {
             method: head.method.clone(),
             target: head.target.clone(),
@@ -981,7 +955,7 @@ impl Session {
 
     /// RFC 6455 §4.2.2: the accept must be base64(SHA-1(key + GUID)); a
     /// wrong one is the server's violation (checked once both are known).
-    fn check_accept(&mut self, first: PacketNo, sink: &mut dyn EventSink) {
+    fn check_accept(&mut self, first: PacketNo, sink: &mut dyn Consumer) {
         if self.conn.handshake.accept_valid == Some(false) {
             let detail = "Sec-WebSocket-Accept does not match Sec-WebSocket-Key".to_string();
             self.violation(
@@ -1002,7 +976,7 @@ impl Session {
         side: Side,
         idx: usize,
         first: PacketNo,
-        sink: &mut dyn EventSink,
+        sink: &mut dyn Consumer,
     ) {
         self.ws_after_request = false;
         let hs = &self.conn.handshake;
@@ -1021,7 +995,7 @@ impl Session {
         self.phases[side.idx()] = Phase::Ws(Box::new(self.new_ws(side)));
     }
 
-    fn check_request(&mut self, head: &Head, first: PacketNo, sink: &mut dyn EventSink) {
+    fn check_request(&mut self, head: &Head, first: PacketNo, sink: &mut dyn Consumer) {
         if !head.complete {
             return;
         }
@@ -1060,7 +1034,7 @@ impl Session {
         head: Head,
         first: PacketNo,
         at: At,
-        sink: &mut dyn EventSink,
+        sink: &mut dyn Consumer,
     ) {
         let status = head.status.unwrap_or(0);
         if (100..200).contains(&status) && status != 101 {
@@ -1110,7 +1084,7 @@ impl Session {
                 head.complete,
                 first.0,
             );
-            sink.event(&self.conn, SinkEvent::Handshake(&self.conn.handshake));
+            let _ = sink.event(Event::Handshake(&self.conn));
         }
         if answers_upgrade {
             self.upgrade_exchange = None;
@@ -1133,7 +1107,7 @@ impl Session {
     /// the named host; what runs in it (TLS for wss, HTTP, WebSocket) is a
     /// new stream from its first byte, detected again, TLS included. Client
     /// bytes held while the answer was awaited are replayed into it.
-    fn open_tunnel(&mut self, server: Side, sink: &mut dyn EventSink) {
+    fn open_tunnel(&mut self, server: Side, sink: &mut dyn Consumer) {
         self.last_request = None;
         self.set_client(server.other());
         self.phases[server.idx()] = Phase::Detect;
@@ -1221,7 +1195,7 @@ impl Session {
         server: Side,
         head: &Head,
         first: PacketNo,
-        sink: &mut dyn EventSink,
+        sink: &mut dyn Consumer,
     ) {
         self.check_accept(first, sink);
         // RFC 6455 §4.2.2 step 5: both fields, each a token list (RFC 9110
@@ -1260,7 +1234,7 @@ impl Session {
 
     /// Replays the client bytes held during the upgrade, as frames (`ws`)
     /// or as HTTP.
-    fn release_held(&mut self, client: Side, ws: bool, sink: &mut dyn EventSink) {
+    fn release_held(&mut self, client: Side, ws: bool, sink: &mut dyn Consumer) {
         let i = client.idx();
         let phase = std::mem::replace(&mut self.phases[i], Phase::Opaque);
         let (parser, held) = match phase {
@@ -1297,7 +1271,7 @@ impl Session {
 
     /// Handles the events of one piece; `evs` is then kept, emptied, for
     /// the next piece (one allocation less per packet).
-    fn ws_events(&mut self, mut evs: Vec<WsEvent>, sink: &mut dyn EventSink) {
+    fn ws_events(&mut self, mut evs: Vec<WsEvent>, sink: &mut dyn Consumer) {
         for e in evs.drain(..) {
             match e {
                 WsEvent::Message(m) => {
@@ -1306,17 +1280,12 @@ impl Session {
                     st.frames += u64::from(m.frames);
                     st.payload_bytes += m.payload_len.unwrap_or(0);
                     st.wire_payload_bytes += m.wire_payload_len;
-                    if let Some(p) = sink.payloads() {
-                        p.message_end(self.conn.id, self.conn.messages.len(), &m);
-                    }
-                    let Some(m) = sink.message(&self.conn, m) else {
-                        continue;
-                    };
-                    let cost = message_cost(&m);
-                    if self.charge(cost, 0) {
-                        self.kept_message_cost += cost.saturating_mul(2);
-                        self.conn.messages.push(m);
-                    }
+                    let done = self.conn.stats.c2s.messages + self.conn.stats.s2c.messages;
+                    let _ = sink.event(Event::Message {
+                        conn: &self.conn,
+                        index: usize::try_from(done - 1).unwrap_or(usize::MAX),
+                        message: Cow::Owned(m),
+                    });
                 }
                 WsEvent::Control(c) => {
                     let st = self.conn.stats.dir_mut(c.dir);
@@ -1326,12 +1295,10 @@ impl Session {
                         self.conn.close_initiator = Some(c.dir.sender());
                     }
                     let unanswered = self.pings.control(&c);
-                    sink.event(&self.conn, SinkEvent::Control(&c));
-                    let reason = c.close_reason.as_ref().map_or(0, String::len);
-                    let cost = size_of::<ControlFrame>() + c.payload_hex.len() + reason + 16;
-                    if self.charge(cost as u64, 1) {
-                        self.conn.control.push(c);
-                    }
+                    let _ = sink.event(Event::Control {
+                        conn: &self.conn,
+                        frame: Cow::Owned(c),
+                    });
                     if let Some(v) = unanswered {
                         let kind = ViolationKind::UnansweredPing;
                         self.violation(kind, Some(v.dir), v.packet, v.detail, sink);
@@ -1340,9 +1307,11 @@ impl Session {
                 WsEvent::Violation(v) => self.push_violation(v, sink),
                 WsEvent::Anomaly(a) => self.push_anomaly(a, sink),
                 WsEvent::Payload { dir, bytes } => {
-                    if let Some(p) = sink.payloads() {
-                        p.payload(self.conn.id, dir, &bytes);
-                    }
+                    let _ = sink.event(Event::Payload {
+                        conn: &self.conn,
+                        dir,
+                        chunk: &bytes,
+                    });
                 }
             }
         }
@@ -1358,7 +1327,7 @@ impl Session {
         dir: Option<Direction>,
         packet: PacketNo,
         detail: String,
-        sink: &mut dyn EventSink,
+        sink: &mut dyn Consumer,
     ) {
         self.push_violation(
             Violation {
@@ -1372,13 +1341,11 @@ impl Session {
         );
     }
 
-    fn push_violation(&mut self, v: Violation, sink: &mut dyn EventSink) {
-        sink.event(&self.conn, SinkEvent::Violation(&v));
-        let cost = size_of::<Violation>() + size_of::<String>() + 2 * v.detail.len();
-        if self.charge(cost as u64, 2) {
-            self.conn.violations.push(v.detail.clone());
-            self.conn.violation_details.push(v);
-        }
+    fn push_violation(&mut self, v: Violation, sink: &mut dyn Consumer) {
+        let _ = sink.event(Event::Violation {
+            conn: &self.conn,
+            violation: Cow::Owned(v),
+        });
     }
 
     fn anomaly(
@@ -1387,7 +1354,7 @@ impl Session {
         dir: Option<Direction>,
         packet: PacketNo,
         detail: String,
-        sink: &mut dyn EventSink,
+        sink: &mut dyn Consumer,
     ) {
         self.push_anomaly(
             Anomaly {
@@ -1402,16 +1369,16 @@ impl Session {
     }
 
     /// Records an anomaly (also used by the analyzer for TCP-level ones).
-    pub fn push_anomaly(&mut self, a: Anomaly, sink: &mut dyn EventSink) {
-        sink.event(&self.conn, SinkEvent::Anomaly(&a));
-        if self.charge((size_of::<Anomaly>() + a.detail.len()) as u64, 2) {
-            self.conn.anomalies.push(a);
-        }
+    pub fn push_anomaly(&mut self, a: Anomaly, sink: &mut dyn Consumer) {
+        let _ = sink.event(Event::Anomaly {
+            conn: &self.conn,
+            anomaly: Cow::Owned(a),
+        });
     }
 
     /// Settles what is still pending at the end of the connection: held
     /// client bytes are replayed as HTTP, and the protocol is decided.
-    pub fn finish(&mut self, sink: &mut dyn EventSink) {
+    pub fn finish(&mut self, sink: &mut dyn Consumer) {
         for i in 0..2 {
             if matches!(self.phases[i], Phase::AwaitResponse(..)) {
                 self.release_held(Side(i as u8), false, sink);
@@ -1453,26 +1420,6 @@ impl Session {
         self.phases
             .iter()
             .any(|p| matches!(p, Phase::Ws(ws) if ws.frames() > 0))
-    }
-
-    /// Takes `cost` from the budget; false (and one more record of kind
-    /// `kind` dropped) when it does not fit.
-    fn charge(&mut self, cost: u64, kind: usize) -> bool {
-        // Twice the parts: record vectors grow by doubling and every small
-        // allocation carries allocator overhead (measured: 3 M empty
-        // messages take about 2.1x their summed sizes).
-        match self.budget.checked_sub(cost.saturating_mul(2)) {
-            Some(left) => {
-                self.budget = left;
-                true
-            }
-            None => {
-                if let Some(d) = self.dropped.get_mut(kind) {
-                    *d += 1;
-                }
-                false
-            }
-        }
     }
 
     /// Role of a side, when known.

@@ -4,14 +4,15 @@ use super::AnalysisArgs;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, ValueEnum};
 use std::io::{BufWriter, IsTerminal, Write};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use wsinspect::analysis::model::{Analysis, Connection};
-use wsinspect::analysis::{EventSink, NullSink, SinkEvent};
+use wsinspect::analysis::model::Analysis;
+use wsinspect::analysis::{Consumer, Event, NullSink, Wants};
 use wsinspect::live::bpf::Filter;
 use wsinspect::live::{
     self, DEFAULT_SNAPLEN, Drops, FilterMode, LiveConfig, LiveSession, LiveSource, RunControl,
@@ -114,20 +115,25 @@ pub(super) struct LiveArgs {
     analysis: AnalysisArgs,
 }
 
-/// Sets `stop` when the wrapped sink's output fails (e.g. `| head` closed
-/// the pipe), so the capture ends instead of running on unseen.
+/// Sets `stop` when the wrapped sink breaks (its output failed, e.g.
+/// `| head` closed the pipe), so the capture ends instead of running on
+/// unseen.
 struct StopOnError<'a, S> {
     inner: S,
-    failed: fn(&S) -> bool,
     stop: &'a AtomicBool,
 }
 
-impl<S: EventSink> EventSink for StopOnError<'_, S> {
-    fn event(&mut self, conn: &Connection, ev: SinkEvent<'_>) {
-        self.inner.event(conn, ev);
-        if (self.failed)(&self.inner) {
+impl<S: Consumer> Consumer for StopOnError<'_, S> {
+    fn event(&mut self, ev: Event<'_>) -> ControlFlow<()> {
+        let flow = self.inner.event(ev);
+        if flow.is_break() {
             self.stop.store(true, Ordering::Relaxed);
         }
+        flow
+    }
+
+    fn wants(&self) -> Wants {
+        self.inner.wants()
     }
 }
 
@@ -308,9 +314,9 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
         headless => {
             // The formats that write as the capture goes (or at its end)
             // run the session on this thread, with their own sink.
-            let capture = |sink: &mut dyn EventSink| -> Result<(StopReason, Analysis)> {
+            let capture = |sink: &mut dyn Consumer| -> Result<(StopReason, Analysis)> {
                 let mut filtered;
-                let sink: &mut dyn EventSink = match &display {
+                let sink: &mut dyn Consumer = match &display {
                     Some(f) => {
                         filtered = wsinspect::payload::WhereSink::new(sink, f.clone());
                         &mut filtered
@@ -328,7 +334,6 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
                 LiveFormat::Ndjson => {
                     let mut sink = StopOnError {
                         inner: NdjsonSink::new(events_out(write_stdout)),
-                        failed: |s: &NdjsonSink<_>| s.error.is_some(),
                         stop: &stop,
                     };
                     let (reason, analysis) = capture(&mut sink)?;
@@ -341,7 +346,6 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
                 LiveFormat::Text => {
                     let mut sink = StopOnError {
                         inner: TextSink::new(events_out(write_stdout), live::now()),
-                        failed: |s: &TextSink<_>| s.error.is_some(),
                         stop: &stop,
                     };
                     let (reason, analysis) = capture(&mut sink)?;

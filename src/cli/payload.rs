@@ -6,7 +6,6 @@ use clap::{Args, ValueEnum};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use wsinspect::analysis::model::Connection;
 use wsinspect::export;
 use wsinspect::flow::Direction;
 use wsinspect::payload::{FlvCollector, FlvStream, Selection, message_context};
@@ -159,19 +158,15 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
         );
     }
     if capture == "-"
-        && [
-            &args.files,
-            &args.ndjson,
-            &args.pcapng,
-            &args.flv,
-            &args.parquet,
-        ]
-        .iter()
-        .filter(|o| o.is_some())
-        .count()
-            > 1
+        && args.parquet.is_some()
+        && (args.files.is_some()
+            || args.ndjson.is_some()
+            || args.pcapng.is_some()
+            || args.flv.is_some())
     {
-        bail!("standard input can be read once: give one output at a time");
+        bail!(
+            "standard input can be read once: --parquet takes it alone (export-parquet writes from a file); the other outputs share one pass"
+        );
     }
     for (flag, dir) in [("--files", &args.files), ("--parquet", &args.parquet)] {
         if dir.as_deref().is_some_and(crate::cli::is_stdout) {
@@ -193,86 +188,95 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
     if args.flv.as_deref().is_some_and(crate::cli::is_stdout) {
         crate::cli::refuse_binary_to_tty("FLV", "--flv")?;
     }
-    if let Some(dir) = &args.files {
-        let s = export::messages_to_files(&capture, &opts, sel.clone(), filter.as_ref(), dir)?;
-        eprintln!(
-            "wsinspect: wrote {} ({}) to {}",
-            wsinspect::report::count(s.items, "message"),
-            wsinspect::report::count(s.bytes, "byte"),
-            dir.display()
-        );
-    }
-    if let Some(out) = &args.ndjson {
-        let s = if out.as_os_str() == "-" {
-            let stdout = std::io::stdout();
-            let mut w = BufWriter::new(stdout.lock());
-            let s =
-                export::messages_to_ndjson(&capture, &opts, sel.clone(), filter.as_ref(), &mut w)?;
-            w.flush()?;
-            s
-        } else {
+    // One analysis for every output (standard input is read once).
+    let empty = wsinspect::tls::KeyLog::default();
+    let secrets = match (&opts.keylog, args.no_secrets) {
+        (_, true) => None,
+        (Some(k), false) => Some(k.as_ref()),
+        (None, false) => Some(&empty),
+    };
+    let mut ndjson_out: Option<Box<dyn Write>> = match &args.ndjson {
+        Some(out) if out.as_os_str() == "-" => Some(Box::new(BufWriter::new(std::io::stdout()))),
+        Some(out) => {
             let f = std::fs::File::create(out)
                 .with_context(|| format!("creating {}", out.display()))?;
-            let mut w = BufWriter::new(f);
-            let s =
-                export::messages_to_ndjson(&capture, &opts, sel.clone(), filter.as_ref(), &mut w)
-                    .with_context(|| format!("writing {}", out.display()))?;
-            w.flush()?;
-            s
-        };
-        eprintln!(
-            "wsinspect: wrote {} as NDJSON",
-            wsinspect::report::count(s.items, "message")
-        );
-    }
-    if let Some(out) = &args.flv {
-        let (streams, s) = export::flv_to_file(&capture, &opts, sel.clone(), out)?;
-        for st in &streams {
-            for p in &st.problems {
-                eprintln!("wsinspect: conn {} {}: {p}", st.conn, st.dir.as_str());
-            }
+            Some(Box::new(BufWriter::new(f)))
         }
-        eprintln!(
-            "wsinspect: wrote {} ({}) to {}",
-            wsinspect::report::count(s.items, "FLV tag"),
-            wsinspect::report::count(s.bytes, "byte"),
-            s.files
-                .iter()
-                .map(|f| crate::cli::out_name(f))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    if let Some(out) = &args.pcapng {
-        let analysis = export::analyze(&capture, &opts)?;
-        let chosen: Vec<&Connection> = analysis
-            .connections
-            .iter()
-            .filter(|c| sel.conns.is_empty() || sel.conns.contains(&c.id))
-            .collect();
-        if chosen.is_empty() {
-            bail!("no connection with the ids given to --conn");
-        }
-        let empty = wsinspect::tls::KeyLog::default();
-        let secrets = match (&opts.keylog, args.no_secrets) {
-            (_, true) => None,
-            (Some(k), false) => Some(k.as_ref()),
-            (None, false) => Some(&empty),
+        None => None,
+    };
+    let wants_export = args.files.is_some()
+        || args.ndjson.is_some()
+        || args.flv.is_some()
+        || args.pcapng.is_some();
+    if wants_export {
+        let plan = export::Plan {
+            sel: sel.clone(),
+            filter: filter.as_ref(),
+            files: args.files.clone(),
+            ndjson: ndjson_out.as_deref_mut().map(|w| w as &mut dyn Write),
+            flv: args.flv.clone(),
+            pcapng: args
+                .pcapng
+                .clone()
+                .map(|out| export::PcapngOut { out, secrets }),
         };
-        let s = export::packets_to_pcapng(&capture, &chosen, out, secrets)?;
-        eprintln!(
-            "wsinspect: wrote {} of {} to {}{}",
-            wsinspect::report::count(s.items, "packet"),
-            wsinspect::report::count(chosen.len() as u64, "connection"),
-            crate::cli::out_name(out),
-            match s.secrets {
-                0 => String::new(),
-                n => format!(
-                    " with the TLS secrets of {}",
-                    wsinspect::report::count(n, "session")
-                ),
+        let done = export::run(&capture, &opts, plan).map_err(|e| match &args.ndjson {
+            Some(out)
+                if matches!(e, export::ExportError::Write { .. }) && out.as_os_str() != "-" =>
+            {
+                anyhow::Error::new(e).context(format!("writing {}", out.display()))
             }
-        );
+            _ => anyhow::Error::new(e),
+        })?;
+        if let Some(w) = ndjson_out.as_mut() {
+            w.flush().context("writing the NDJSON output")?;
+        }
+        if let (Some(dir), Some(s)) = (&args.files, &done.files) {
+            eprintln!(
+                "wsinspect: wrote {} ({}) to {}",
+                wsinspect::report::count(s.items, "message"),
+                wsinspect::report::count(s.bytes, "byte"),
+                dir.display()
+            );
+        }
+        if let Some(s) = &done.ndjson {
+            eprintln!(
+                "wsinspect: wrote {} as NDJSON",
+                wsinspect::report::count(s.items, "message")
+            );
+        }
+        if let Some((streams, s)) = &done.flv {
+            for st in streams {
+                for p in &st.problems {
+                    eprintln!("wsinspect: conn {} {}: {p}", st.conn, st.dir.as_str());
+                }
+            }
+            eprintln!(
+                "wsinspect: wrote {} ({}) to {}",
+                wsinspect::report::count(s.items, "FLV tag"),
+                wsinspect::report::count(s.bytes, "byte"),
+                s.files
+                    .iter()
+                    .map(|f| crate::cli::out_name(f))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if let (Some(out), Some((s, conns))) = (&args.pcapng, &done.pcapng) {
+            eprintln!(
+                "wsinspect: wrote {} of {} to {}{}",
+                wsinspect::report::count(s.items, "packet"),
+                wsinspect::report::count(*conns as u64, "connection"),
+                crate::cli::out_name(out),
+                match s.secrets {
+                    0 => String::new(),
+                    n => format!(
+                        " with the TLS secrets of {}",
+                        wsinspect::report::count(n, "session")
+                    ),
+                }
+            );
+        }
     }
     if let Some(dir) = &args.parquet {
         let code = crate::cli::parquet::write_parquet(

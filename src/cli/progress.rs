@@ -19,7 +19,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use wsinspect::analysis::EventSink;
+use wsinspect::analysis::Consumer;
 use wsinspect::analysis::model::Analysis;
 use wsinspect::pipeline::{self, ReadCounter};
 
@@ -37,7 +37,7 @@ const TICK: Duration = Duration::from_millis(100);
 pub fn analyze_path(
     path: &str,
     opts: &pipeline::Options,
-    sink: &mut dyn EventSink,
+    sink: &mut dyn Consumer,
 ) -> Result<Analysis> {
     let (bar, opts) = with_bar(path, opts);
     let result = pipeline::analyze_path_with(path, &opts, sink);

@@ -7,7 +7,7 @@
 //! table. The tables and their columns are in [`schema`] and documented in
 //! `docs/columnar.md`; names follow the JSON report.
 //!
-//! Rows are written as connections finish (an [`EventSink`] on the
+//! Rows are written as connections finish (a [`Consumer`] of the
 //! analyzer's `End` event), in row groups of at most
 //! [`ExportOptions::row_group_rows`] rows: what this module buffers is
 //! bounded by one row group per table, whatever the capture's size. The
@@ -22,12 +22,13 @@ pub mod schema;
 mod table;
 
 use crate::analysis::model::{Analysis, Connection, Protocol, TcpEnd};
-use crate::analysis::{EventSink, SinkEvent};
+use crate::analysis::{Consumer, Event, Wants};
 use crate::capture::Timestamp;
 use crate::flow::{Direction, Role};
 use crate::pipeline::{self, PipelineError};
 use crate::ws::message::Message;
 use schema::{ANOMALIES, CAPTURES, CONNECTIONS, CONTROL_FRAMES, MESSAGES, TLS, VIOLATIONS};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use table::{TableWriter, Value};
 
@@ -212,7 +213,7 @@ impl ParquetSink {
 
     /// Writes one message row as soon as the message completes, so that the
     /// analyzer need not keep messages until their connection ends
-    /// (bounded memory, [`EventSink::take_messages`]).
+    /// (bounded memory, [`Wants::takes_messages`]).
     fn message_row(&mut self, conn: &Connection, m: &Message) -> Result<(), ExportError> {
         let index = (conn.stats.c2s.messages + conn.stats.s2c.messages).saturating_sub(1);
         let (text, cut) = match &m.text {
@@ -351,26 +352,33 @@ impl ParquetSink {
     }
 }
 
-impl EventSink for ParquetSink {
-    fn event(&mut self, conn: &Connection, ev: SinkEvent<'_>) {
+impl Consumer for ParquetSink {
+    fn event(&mut self, ev: Event<'_>) -> ControlFlow<()> {
         if self.error.is_some() {
-            return;
+            return ControlFlow::Break(());
         }
         // Messages are written as they complete; the rest of a connection
         // when its record is finished (only connections that carried
         // something are reported).
         let r = match ev {
-            SinkEvent::Message(m) => self.message_row(conn, m),
-            SinkEvent::End if conn.reported() => self.connection(conn),
+            Event::Message { conn, message, .. } => self.message_row(conn, &message),
+            Event::End(conn) if conn.reported() => self.connection(&conn),
             _ => Ok(()),
         };
         if let Err(e) = r {
             self.error = Some(e);
+            return ControlFlow::Break(());
         }
+        ControlFlow::Continue(())
     }
 
-    fn take_messages(&mut self, _conn: u32, messages: &mut Vec<Message>) {
-        messages.clear();
+    /// Every message becomes a row as it completes: the model need not
+    /// keep them.
+    fn wants(&self) -> Wants {
+        Wants {
+            takes_messages: true,
+            ..Wants::default()
+        }
     }
 }
 

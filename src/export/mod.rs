@@ -8,8 +8,8 @@
 //! that keeps the packets whose address/port pair and packet range match a
 //! chosen connection.
 
-use crate::analysis::NullSink;
 use crate::analysis::model::Connection;
+use crate::analysis::{NullSink, Tee};
 use crate::capture::Timestamp;
 use crate::capture::writer::{Endian, PcapngWriter};
 use crate::capture::{CaptureReader, LinkType, PacketNo};
@@ -266,6 +266,12 @@ pub fn flv_to_file(
     out: &Path,
 ) -> Result<(Vec<FlvStream>, ExportSummary), ExportError> {
     let streams = flv_streams(capture, opts, sel)?;
+    let summary = write_flv(&streams, out)?;
+    Ok((streams, summary))
+}
+
+/// Writes FLV streams found by a [`FlvCollector`] as [`flv_to_file`] does.
+pub fn write_flv(streams: &[FlvStream], out: &Path) -> Result<ExportSummary, ExportError> {
     if streams.is_empty() {
         return Err(ExportError::Nothing(
             "no FLV stream in the chosen connections".into(),
@@ -273,7 +279,7 @@ pub fn flv_to_file(
     }
     let mut summary = ExportSummary::default();
     let several = streams.len() > 1;
-    for s in &streams {
+    for s in streams {
         let path = if several {
             let stem = out
                 .file_stem()
@@ -301,7 +307,7 @@ pub fn flv_to_file(
         summary.bytes += raw.len() as u64;
         summary.files.push(path);
     }
-    Ok((streams, summary))
+    Ok(summary)
 }
 
 /// Which packets belong to a connection: its address/port pair (either
@@ -503,4 +509,211 @@ pub fn analyze(
     opts: &Options,
 ) -> Result<crate::analysis::model::Analysis, PipelineError> {
     pipeline::analyze_path_with(capture, opts, &mut NullSink)
+}
+
+/// Where the packets of the chosen connections go (`export --pcapng`).
+#[derive(Debug)]
+pub struct PcapngOut<'o> {
+    /// The file (`-`: standard output).
+    pub out: PathBuf,
+    /// TLS secrets written into it as a Decryption Secrets Block; `None`
+    /// leaves them out.
+    pub secrets: Option<&'o KeyLog>,
+}
+
+/// Every export asked of one capture. The analysis runs once, whatever the
+/// number of outputs, so standard input is read once: message files,
+/// message NDJSON and FLV streams are consumers of the one event stream,
+/// and the packets for a pcapng come from a private copy of what was read
+/// when the capture is standard input (the file itself otherwise).
+#[derive(Default)]
+pub struct Plan<'o> {
+    /// Which connections and directions.
+    pub sel: Selection,
+    /// Which messages (message files and NDJSON).
+    pub filter: Option<&'o MessageFilter>,
+    /// One file per message in this directory.
+    pub files: Option<PathBuf>,
+    /// The messages as NDJSON.
+    pub ndjson: Option<&'o mut dyn Write>,
+    /// FLV streams to this file.
+    pub flv: Option<PathBuf>,
+    /// Packets of the chosen connections.
+    pub pcapng: Option<PcapngOut<'o>>,
+}
+
+/// What [`run`] wrote.
+#[derive(Debug)]
+pub struct Done {
+    /// Message files.
+    pub files: Option<ExportSummary>,
+    /// Message NDJSON lines.
+    pub ndjson: Option<ExportSummary>,
+    /// FLV streams and their files.
+    pub flv: Option<(Vec<FlvStream>, ExportSummary)>,
+    /// Packets, and the number of connections they belong to.
+    pub pcapng: Option<(ExportSummary, usize)>,
+    /// The analysis.
+    pub analysis: crate::analysis::model::Analysis,
+}
+
+/// Copies what it reads into a private file, so that standard input can be
+/// read again (for packets) without being read twice.
+struct CopyRead<R> {
+    inner: R,
+    copy: BufWriter<File>,
+    failed: Option<io::Error>,
+}
+
+impl<R: io::Read> io::Read for CopyRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if self.failed.is_none()
+            && let Err(e) = self.copy.write_all(&buf[..n])
+        {
+            self.failed = Some(e);
+        }
+        Ok(n)
+    }
+}
+
+/// Runs every export of `plan` over one analysis of `capture` (`-` is
+/// standard input).
+pub fn run(capture: &str, opts: &Options, plan: Plan<'_>) -> Result<Done, ExportError> {
+    let Plan {
+        sel,
+        filter,
+        files,
+        ndjson,
+        flv,
+        pcapng,
+    } = plan;
+    if let Some(dir) = &files {
+        std::fs::create_dir_all(dir).map_err(werr(dir))?;
+    }
+    let mut ndjson = ndjson;
+    let wants_ndjson = ndjson.is_some();
+    if let Some(out) = ndjson.as_deref_mut() {
+        serde_json::to_writer(&mut *out, &ndjson_header(MESSAGES_SCHEMA_VERSION))
+            .map_err(io::Error::other)
+            .and_then(|()| out.write_all(b"\n"))
+            .map_err(werr(Path::new("-")))?;
+    }
+    let mut files_done = ExportSummary::default();
+    let mut files_error: Option<ExportError> = None;
+    let mut ndjson_done = ExportSummary::default();
+    let mut ndjson_error: Option<io::Error> = None;
+    // Standard input read once: a private copy for the packets.
+    let copy = match (&pcapng, capture) {
+        (Some(_), "-") => {
+            Some(tempfile::NamedTempFile::new().map_err(werr(Path::new("a temporary file")))?)
+        }
+        _ => None,
+    };
+    let (analysis, flv_streams) = {
+        let files_c = files.as_deref().map(|dir| {
+            let (done, error) = (&mut files_done, &mut files_error);
+            PayloadCollector::new(
+                sel.clone(),
+                move |conn: &Connection, m: WholeMessage<'_>| {
+                    if error.is_some() || filter.is_some_and(|f| !f.matches(&subject(conn, &m))) {
+                        return;
+                    }
+                    let path = dir.join(message_file_name(&m));
+                    match std::fs::write(&path, m.payload) {
+                        Ok(()) => {
+                            done.items += 1;
+                            done.bytes += m.payload.len() as u64;
+                            done.files.push(path);
+                        }
+                        Err(e) => *error = Some(werr(&path)(e)),
+                    }
+                },
+            )
+        });
+        let ndjson_c = ndjson.map(|out| {
+            let (done, error) = (&mut ndjson_done, &mut ndjson_error);
+            PayloadCollector::new(
+                sel.clone(),
+                move |conn: &Connection, m: WholeMessage<'_>| {
+                    if error.is_some() || filter.is_some_and(|f| !f.matches(&subject(conn, &m))) {
+                        return;
+                    }
+                    let r = serde_json::to_writer(&mut *out, &message_json(&m))
+                        .map_err(io::Error::other)
+                        .and_then(|_| out.write_all(b"\n"));
+                    match r {
+                        Ok(()) => {
+                            done.items += 1;
+                            done.bytes += m.payload.len() as u64;
+                        }
+                        Err(e) => *error = Some(e),
+                    }
+                },
+            )
+        });
+        let flv_c = flv.as_ref().map(|_| FlvCollector::new(sel.clone(), true));
+        let mut tee = Tee::new(Tee::new(files_c, ndjson_c), flv_c);
+        let analysis = match &copy {
+            Some(tmp) => {
+                let file = tmp.reopen().map_err(werr(tmp.path()))?;
+                let counter = opts.progress.clone().unwrap_or_default();
+                let mut source = CopyRead {
+                    inner: pipeline::CountingRead::new(io::stdin(), counter),
+                    copy: BufWriter::with_capacity(1 << 20, file),
+                    failed: None,
+                };
+                let a = pipeline::analyze_reader_with("-", &mut source, opts, &mut tee)?;
+                if let Some(e) = source.failed.take() {
+                    return Err(werr(tmp.path())(e));
+                }
+                source.copy.flush().map_err(werr(tmp.path()))?;
+                a
+            }
+            None => pipeline::analyze_path_with(capture, opts, &mut tee)?,
+        };
+        let (_, flv_c) = tee.into_inner();
+        (analysis, flv_c.map(FlvCollector::finish))
+    };
+    if let Some(e) = files_error {
+        return Err(e);
+    }
+    if let Some(e) = ndjson_error {
+        return Err(werr(Path::new("the NDJSON output"))(e));
+    }
+    let flv = match (flv, flv_streams) {
+        (Some(out), Some(streams)) => {
+            let summary = write_flv(&streams, &out)?;
+            Some((streams, summary))
+        }
+        _ => None,
+    };
+    let pcapng = match pcapng {
+        Some(p) => {
+            let chosen: Vec<&Connection> = analysis
+                .connections
+                .iter()
+                .filter(|c| sel.conns.is_empty() || sel.conns.contains(&c.id))
+                .collect();
+            if chosen.is_empty() {
+                return Err(ExportError::Nothing(
+                    "no connection with the ids given to --conn".into(),
+                ));
+            }
+            let source = match &copy {
+                Some(tmp) => tmp.path().to_string_lossy().into_owned(),
+                None => capture.to_string(),
+            };
+            let s = packets_to_pcapng(&source, &chosen, &p.out, p.secrets)?;
+            Some((s, chosen.len()))
+        }
+        None => None,
+    };
+    Ok(Done {
+        files: files.map(|_| files_done),
+        ndjson: wants_ndjson.then_some(ndjson_done),
+        flv,
+        pcapng,
+        analysis,
+    })
 }

@@ -29,7 +29,7 @@ pub mod pcap;
 pub mod socket;
 
 use crate::analysis::model::Analysis;
-use crate::analysis::{Analyzer, CaptureInfo, EventSink, Limits};
+use crate::analysis::{Analyzer, CaptureInfo, Consumer, Limits};
 use crate::capture::writer::{Endian, PcapngWriter};
 use crate::capture::{LinkType, PacketNo, RawPacket, Timestamp};
 use bpf::Filter;
@@ -608,7 +608,7 @@ impl<'s> LiveSession<'s> {
         snaplen: u32,
         opts: SessionOptions,
         save: Option<Box<dyn Write + 's>>,
-        sink: &'s mut dyn EventSink,
+        sink: &'s mut dyn Consumer,
     ) -> io::Result<Self> {
         let mut analyzer = Analyzer::new(opts.limits, sink);
         analyzer.set_evict_finished(opts.evict_finished);

@@ -1,7 +1,7 @@
 //! Payload insight: what the messages carry, beyond the model's bounded
 //! head and text.
 //!
-//! - [`PayloadCollector`]: an [`EventSink`] + [`PayloadSink`] that rebuilds
+//! - [`PayloadCollector`]: a [`Consumer`] that rebuilds
 //!   the whole decoded payload of each selected message and hands it to a
 //!   callback (export, FLV). Only the message in progress per direction is
 //!   buffered.
@@ -20,7 +20,7 @@ pub mod flv;
 pub mod json_filter;
 
 use crate::analysis::model::Connection;
-use crate::analysis::{EventSink, PayloadSink, SinkEvent};
+use crate::analysis::{Consumer, Event, Wants};
 use crate::capture::Timestamp;
 use crate::flow::Direction;
 use crate::query::{Item, Subject};
@@ -30,6 +30,7 @@ use flv::{FlvEvent, FlvHeader, FlvParser, FlvStats, FlvTag};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 /// Which connections and directions a consumer wants.
 #[derive(Debug, Clone, Default)]
@@ -66,10 +67,8 @@ pub struct WholeMessage<'a> {
 /// Rebuilds whole payloads of the selected messages.
 pub struct PayloadCollector<F: FnMut(&Connection, WholeMessage<'_>)> {
     sel: Selection,
+    /// The message in progress per connection and direction.
     current: HashMap<(u32, Direction), Vec<u8>>,
-    /// Payloads of messages whose end was seen, until the record comes
-    /// with its connection ([`EventSink::message`]).
-    finished: HashMap<(u32, Direction), (usize, Vec<u8>)>,
     start: Option<Timestamp>,
     on_message: F,
 }
@@ -81,57 +80,57 @@ impl<F: FnMut(&Connection, WholeMessage<'_>)> PayloadCollector<F> {
         PayloadCollector {
             sel,
             current: HashMap::new(),
-            finished: HashMap::new(),
             start: None,
             on_message,
         }
     }
 }
 
-impl<F: FnMut(&Connection, WholeMessage<'_>)> EventSink for PayloadCollector<F> {
-    fn event(&mut self, _: &Connection, _: SinkEvent<'_>) {}
-
-    fn message(&mut self, conn: &Connection, m: Message) -> Option<Message> {
-        if let Some((index, buf)) = self.finished.remove(&(conn.id, m.dir)) {
-            (self.on_message)(
+impl<F: FnMut(&Connection, WholeMessage<'_>)> Consumer for PayloadCollector<F> {
+    fn event(&mut self, ev: Event<'_>) -> ControlFlow<()> {
+        match ev {
+            Event::CaptureStart(ts) => self.start = Some(ts),
+            Event::Payload { conn, dir, chunk } if self.sel.wants(conn.id, dir) => {
+                self.current
+                    .entry((conn.id, dir))
+                    .or_default()
+                    .extend_from_slice(chunk);
+            }
+            Event::Message {
                 conn,
-                WholeMessage {
-                    conn_id: conn.id,
-                    index,
-                    msg: &m,
-                    payload: &buf,
-                    capture_start: self.start,
-                },
-            );
+                index,
+                message,
+            } if self.sel.wants(conn.id, message.dir) => {
+                let buf = self
+                    .current
+                    .remove(&(conn.id, message.dir))
+                    .unwrap_or_default();
+                (self.on_message)(
+                    conn,
+                    WholeMessage {
+                        conn_id: conn.id,
+                        index,
+                        msg: &message,
+                        payload: &buf,
+                        capture_start: self.start,
+                    },
+                );
+            }
+            Event::End(conn) => {
+                // A message still unfinished when its connection ends has
+                // no record: its bytes go.
+                self.current.retain(|&(id, _), _| id != conn.id);
+            }
+            _ => {}
         }
-        Some(m)
+        ControlFlow::Continue(())
     }
 
-    fn payloads(&mut self) -> Option<&mut dyn PayloadSink> {
-        Some(self)
-    }
-
-    fn capture_start(&mut self, ts: Timestamp) {
-        self.start = Some(ts);
-    }
-}
-
-impl<F: FnMut(&Connection, WholeMessage<'_>)> PayloadSink for PayloadCollector<F> {
-    fn payload(&mut self, conn_id: u32, dir: Direction, chunk: &[u8]) {
-        if self.sel.wants(conn_id, dir) {
-            self.current
-                .entry((conn_id, dir))
-                .or_default()
-                .extend_from_slice(chunk);
+    fn wants(&self) -> Wants {
+        Wants {
+            payloads: true,
+            ..Wants::default()
         }
-    }
-
-    fn message_end(&mut self, conn_id: u32, msg_index: usize, msg: &Message) {
-        if !self.sel.wants(conn_id, msg.dir) {
-            return;
-        }
-        let buf = self.current.remove(&(conn_id, msg.dir)).unwrap_or_default();
-        self.finished.insert((conn_id, msg.dir), (msg_index, buf));
     }
 }
 
@@ -216,18 +215,18 @@ pub fn write_json(doc: PayloadDocument<'_>, out: &mut dyn std::io::Write) -> std
 /// `--where` language (see [`crate::query::Predicate`]).
 pub type MessageFilter = crate::query::Predicate;
 
-/// An [`EventSink`] that forwards everything except the messages and
+/// A [`Consumer`] that forwards everything except the messages and
 /// control frames a filter does not select (streamed outputs: NDJSON
 /// reports, live capture).
 pub struct WhereSink<'a> {
-    inner: &'a mut dyn EventSink,
+    inner: &'a mut dyn Consumer,
     filter: MessageFilter,
     start: Option<Timestamp>,
 }
 
 impl<'a> WhereSink<'a> {
     /// Filters the messages going to `inner`.
-    pub fn new(inner: &'a mut dyn EventSink, filter: MessageFilter) -> Self {
+    pub fn new(inner: &'a mut dyn Consumer, filter: MessageFilter) -> Self {
         WhereSink {
             inner,
             filter,
@@ -236,62 +235,35 @@ impl<'a> WhereSink<'a> {
     }
 }
 
-impl WhereSink<'_> {
-    fn wants(&self, conn: &Connection, m: &Message) -> bool {
-        // The counters already count the message: its index is one less.
-        // (Not `conn.messages.len()`: a sink may have taken earlier ones.)
-        let done = conn.stats.c2s.messages + conn.stats.s2c.messages;
-        let index = usize::try_from(done.saturating_sub(1)).unwrap_or(usize::MAX);
-        self.filter
-            .matches(&Subject::message(conn, index, m, self.start))
-    }
-}
-
-impl EventSink for WhereSink<'_> {
-    fn event(&mut self, conn: &Connection, ev: SinkEvent<'_>) {
-        match ev {
-            SinkEvent::Message(m) if !self.wants(conn, m) => return,
-            SinkEvent::Control(c)
-                if !self
-                    .filter
-                    .matches(&Subject::new(conn, Item::Control(c), self.start)) =>
-            {
-                return;
+impl Consumer for WhereSink<'_> {
+    fn event(&mut self, ev: Event<'_>) -> ControlFlow<()> {
+        let selected = match &ev {
+            Event::CaptureStart(ts) => {
+                self.start = Some(*ts);
+                true
             }
-            _ => {}
-        }
-        self.inner.event(conn, ev);
-    }
-
-    /// A matching message goes to the inner sink, which may take it; one
-    /// that does not match stays in the model like any untaken message.
-    fn message(&mut self, conn: &Connection, m: Message) -> Option<Message> {
-        if self.wants(conn, &m) {
-            self.inner.message(conn, m)
+            Event::Message {
+                conn,
+                index,
+                message,
+            } => self
+                .filter
+                .matches(&Subject::message(conn, *index, message, self.start)),
+            Event::Control { conn, frame } => {
+                self.filter
+                    .matches(&Subject::new(conn, Item::Control(frame), self.start))
+            }
+            _ => true,
+        };
+        if selected {
+            self.inner.event(ev)
         } else {
-            Some(m)
+            ControlFlow::Continue(())
         }
     }
 
-    fn take_messages(&mut self, conn: u32, messages: &mut Vec<Message>) {
-        self.inner.take_messages(conn, messages);
-    }
-
-    fn payloads(&mut self) -> Option<&mut dyn PayloadSink> {
-        self.inner.payloads()
-    }
-
-    fn capture_start(&mut self, ts: Timestamp) {
-        self.start = Some(ts);
-        self.inner.capture_start(ts);
-    }
-
-    fn stopped(&self) -> bool {
-        self.inner.stopped()
-    }
-
-    fn end(&mut self, conn: Connection) {
-        self.inner.end(conn);
+    fn wants(&self) -> Wants {
+        self.inner.wants()
     }
 }
 
@@ -442,14 +414,30 @@ impl FlvCollector {
     }
 }
 
-impl EventSink for FlvCollector {
-    fn event(&mut self, _: &Connection, _: SinkEvent<'_>) {}
-    fn payloads(&mut self) -> Option<&mut dyn PayloadSink> {
-        Some(self)
+impl Consumer for FlvCollector {
+    fn event(&mut self, ev: Event<'_>) -> ControlFlow<()> {
+        match ev {
+            Event::Payload { conn, dir, chunk } => self.payload(conn.id, dir, chunk),
+            Event::Message {
+                conn,
+                index,
+                message,
+            } => self.message_end(conn.id, index, &message),
+            Event::End(conn) => self.current.retain(|&(id, _), _| id != conn.id),
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn wants(&self) -> Wants {
+        Wants {
+            payloads: true,
+            ..Wants::default()
+        }
     }
 }
 
-impl PayloadSink for FlvCollector {
+impl FlvCollector {
     fn payload(&mut self, conn_id: u32, dir: Direction, chunk: &[u8]) {
         if !self.sel.wants(conn_id, dir) {
             return;

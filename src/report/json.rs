@@ -3,7 +3,7 @@
 //!
 //! Two ways to write the same bytes:
 //! - [`write()`] serializes an [`Analysis`] that holds every message;
-//! - [`MessageSpill`] is an [`EventSink`] that takes each message as soon
+//! - [`MessageSpill`] is a [`Consumer`] that takes each message as soon
 //!   as it completes, serializes it (pretty, at its final indentation) and
 //!   parks the text in an unlinked temporary file; [`write_spilled`] then
 //!   writes the document, splicing every connection's messages back in.
@@ -18,10 +18,11 @@ use super::contract::Report;
 use super::handoff::{Handoff, handoff};
 use super::spill_file::SpillFile;
 use crate::analysis::model::{Analysis, Connection};
-use crate::analysis::{EventSink, SinkEvent};
+use crate::analysis::{Consumer, Event, Wants};
 use crate::ws::message::Message;
 use std::collections::HashMap;
 use std::io::{self, Write};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 /// Writes the analysis as one pretty-printed JSON document.
@@ -391,39 +392,42 @@ impl MessageSpill {
     }
 }
 
-impl EventSink for MessageSpill {
-    /// A finished connection is parked as well (its messages came before):
-    /// with [`crate::pipeline::Options::drop_finished`] the model then
-    /// holds no finished connection, and memory does not grow with their
-    /// number.
-    fn event(&mut self, conn: &Connection, ev: SinkEvent<'_>) {
-        if matches!(ev, SinkEvent::End) {
-            // Kept by the model too: written once (see `write_spilled`).
-            self.end(conn.clone());
-        }
-    }
-
-    /// Serialized and parked by the worker thread.
-    fn end(&mut self, conn: Connection) {
-        if !conn.reported() || !self.is_active() {
-            return;
-        }
-        self.hand(Parcel::Finished(Box::new(conn)), RECORD_BYTES);
-    }
-
-    fn take_messages(&mut self, conn: u32, messages: &mut Vec<Message>) {
+impl Consumer for MessageSpill {
+    fn event(&mut self, ev: Event<'_>) -> ControlFlow<()> {
         if !self.is_active() {
-            return;
+            return ControlFlow::Continue(());
         }
-        for mut m in messages.drain(..) {
-            // A deferred digest is the worker's unless it lags behind.
-            if let Mode::Threaded { queue, .. } = &mut self.mode
-                && queue.writer_is_behind()
-            {
-                m.settle_digest();
+        match ev {
+            Event::Message { conn, message, .. } => {
+                let mut m = message.into_owned();
+                // A deferred digest is the worker's unless it lags behind.
+                if let Mode::Threaded { queue, .. } = &mut self.mode
+                    && queue.writer_is_behind()
+                {
+                    m.settle_digest();
+                }
+                let bytes = m.held_bytes();
+                self.hand(Parcel::Message(conn.id, m), bytes);
             }
-            let bytes = m.held_bytes();
-            self.hand(Parcel::Message(conn, m), bytes);
+            // A finished connection is parked as well (its messages came
+            // before): with [`crate::pipeline::Options::drop_finished`]
+            // the model then holds no finished connection, and memory does
+            // not grow with their number. When the model keeps it too, it
+            // is written once (see `write_spilled`).
+            Event::End(conn) if conn.reported() => {
+                self.hand(Parcel::Finished(Box::new(conn.into_owned())), RECORD_BYTES);
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Messages are parked in the spill file (when it could be made), not
+    /// kept in the model.
+    fn wants(&self) -> Wants {
+        Wants {
+            takes_messages: self.is_active(),
+            ..Wants::default()
         }
     }
 }

@@ -4,11 +4,12 @@
 
 use super::text::{control_line, ending, message_line};
 use crate::analysis::model::Connection;
-use crate::analysis::{EventSink, SinkEvent};
+use crate::analysis::{Consumer, Event};
 use crate::capture::{PacketNo, Timestamp};
 use std::io::Write;
+use std::ops::ControlFlow;
 
-/// An [`EventSink`] that writes a line per event.
+/// A [`Consumer`] that writes a line per event.
 pub struct TextSink<W: Write> {
     out: W,
     t0: Timestamp,
@@ -74,11 +75,15 @@ fn handshake_text(c: &Connection) -> String {
     )
 }
 
-impl<W: Write> EventSink for TextSink<W> {
-    fn event(&mut self, conn: &Connection, ev: SinkEvent<'_>) {
+impl<W: Write> Consumer for TextSink<W> {
+    fn event(&mut self, ev: Event<'_>) -> ControlFlow<()> {
+        let Some(conn) = ev.conn() else {
+            return ControlFlow::Continue(());
+        };
         let id = conn.id;
-        match ev {
-            SinkEvent::Handshake(h) => {
+        match &ev {
+            Event::Handshake(_) => {
+                let h = &conn.handshake;
                 let p = PacketNo(h.response_packet.unwrap_or(conn.first_packet.0));
                 // The time of the 101 is its exchange's; without one (the
                 // response came before its request was whole) the line
@@ -91,21 +96,23 @@ impl<W: Write> EventSink for TextSink<W> {
                     .and_then(|x| x.response_ts);
                 self.line(p, ts, id, &handshake_text(conn));
             }
-            SinkEvent::Message(m) => {
+            Event::Message { message: m, .. } => {
                 self.line(m.last_packet, Some(m.end_ts), id, &message_line(m));
             }
-            SinkEvent::Control(f) => self.line(f.packet, Some(f.ts), id, &control_line(f)),
-            SinkEvent::Violation(v) => {
+            Event::Control { frame: f, .. } => {
+                self.line(f.packet, Some(f.ts), id, &control_line(f))
+            }
+            Event::Violation { violation: v, .. } => {
                 let dir = v.dir.map(|d| format!("{} ", d.arrow())).unwrap_or_default();
                 let text = format!("{dir}VIOLATION ({}): {}", v.kind.rfc(), v.detail);
                 self.line(v.packet, Some(v.ts), id, &text);
             }
-            SinkEvent::Anomaly(a) => {
+            Event::Anomaly { anomaly: a, .. } => {
                 self.line(a.packet, Some(a.ts), id, &format!("! {}", a.detail))
             }
-            SinkEvent::End => {
+            Event::End(_) => {
                 if !conn.reported() {
-                    return;
+                    return ControlFlow::Continue(());
                 }
                 let kind = if conn.is_websocket {
                     "WebSocket"
@@ -122,6 +129,12 @@ impl<W: Write> EventSink for TextSink<W> {
                 }
                 self.line(conn.last_packet, Some(conn.end_ts), id, &text);
             }
+            _ => {}
+        }
+        if self.error.is_some() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
     }
 }

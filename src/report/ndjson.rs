@@ -11,7 +11,7 @@
 use super::contract::NdjsonHeader;
 use super::handoff::{Handoff, Inbox, handoff};
 use crate::analysis::model::{Analysis, Connection};
-use crate::analysis::{EventSink, SinkEvent};
+use crate::analysis::{Consumer, Event, Wants};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Direction;
 use crate::ws::frame::{LengthFormat, Opcode};
@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -30,7 +31,7 @@ use std::thread::JoinHandle;
 /// message (a capture of many connections and no messages).
 const PENDING_BYTES: usize = 64 << 10;
 
-/// An [`EventSink`] that writes NDJSON lines.
+/// A [`Consumer`] that writes NDJSON lines.
 pub struct NdjsonSink<W: Write> {
     out: Output<W>,
     /// The start and end of the `message` lines of each live connection.
@@ -373,7 +374,7 @@ fn summary(conn: &Connection) -> Value {
     v
 }
 
-impl<W: Write> EventSink for NdjsonSink<W> {
+impl<W: Write> NdjsonSink<W> {
     /// The output failed (e.g. `| head` closed the pipe): nothing more
     /// can be written, so the capture need not be read on.
     fn stopped(&self) -> bool {
@@ -381,54 +382,70 @@ impl<W: Write> EventSink for NdjsonSink<W> {
             || matches!(&self.out, Output::Threaded(w) if w.failed.load(Ordering::Relaxed))
     }
 
-    /// Every message was already written as a `message` line: the model
-    /// need not keep them (bounded memory on long captures).
-    fn take_messages(&mut self, _conn: u32, messages: &mut Vec<Message>) {
-        messages.clear();
-    }
-
     /// With the writer thread, the record goes to it to be rendered (the
     /// summary of a connection is a tree of every field: on a capture of
     /// many short connections that was most of the analysis thread's work).
-    fn end(&mut self, conn: Connection) {
-        let Output::Threaded(w) = &mut self.out else {
-            return self.event(&conn, SinkEvent::End);
-        };
-        if self.error.is_some() {
-            return;
-        }
+    fn end(&mut self, conn: crate::analysis::Ended<'_>) {
         self.frames.remove(&conn.id);
-        w.take_pending();
-        w.queue.push(Item::End(Box::new(conn)), END_BYTES);
-    }
-
-    /// Written (or queued for the writer thread) as it completes, and not
-    /// kept in the model.
-    fn message(&mut self, conn: &Connection, m: Message) -> Option<Message> {
-        self.message_line(conn, Cow::Owned(m));
-        None
-    }
-
-    fn event(&mut self, conn: &Connection, ev: SinkEvent<'_>) {
-        let v = match ev {
-            SinkEvent::Handshake(h) => with_conn("handshake", conn, "handshake", h),
-            SinkEvent::Message(m) => {
-                // The hot event: written directly, without a `Value` tree.
-                self.message_line(conn, Cow::Borrowed(m));
+        if let Output::Threaded(w) = &mut self.out {
+            if self.error.is_some() || !conn.reported() {
                 return;
             }
-            SinkEvent::Control(c) => with_conn("control", conn, "control", c),
-            SinkEvent::Violation(v) => with_conn("violation", conn, "violation", v),
-            SinkEvent::Anomaly(a) => with_conn("anomaly", conn, "anomaly", a),
-            SinkEvent::End => {
-                self.frames.remove(&conn.id);
-                match end_line(conn) {
-                    Some(v) => v,
-                    None => return,
-                }
+            w.take_pending();
+            w.queue
+                .push(Item::End(Box::new(conn.into_owned())), END_BYTES);
+            return;
+        }
+        if let Some(v) = end_line(&conn) {
+            self.line(&v);
+        }
+    }
+}
+
+impl<W: Write> Consumer for NdjsonSink<W> {
+    fn event(&mut self, ev: Event<'_>) -> ControlFlow<()> {
+        let v = match ev {
+            Event::Handshake(conn) => with_conn("handshake", conn, "handshake", &conn.handshake),
+            // The hot event: written (or queued for the writer thread) as
+            // it completes, directly, without a `Value` tree.
+            Event::Message { conn, message, .. } => {
+                self.message_line(conn, message);
+                return self.flow();
+            }
+            Event::Control { conn, frame } => with_conn("control", conn, "control", &*frame),
+            Event::Violation { conn, violation } => {
+                with_conn("violation", conn, "violation", &*violation)
+            }
+            Event::Anomaly { conn, anomaly } => with_conn("anomaly", conn, "anomaly", &*anomaly),
+            Event::End(conn) => {
+                self.end(conn);
+                return self.flow();
+            }
+            Event::CaptureStart(_) | Event::CaptureAnomaly(_) | Event::Payload { .. } => {
+                return self.flow();
             }
         };
         self.line(&v);
+        self.flow()
+    }
+
+    /// Every message is written as a `message` line: the model need not
+    /// keep them (bounded memory on long captures).
+    fn wants(&self) -> Wants {
+        Wants {
+            takes_messages: true,
+            ..Wants::default()
+        }
+    }
+}
+
+impl<W: Write> NdjsonSink<W> {
+    fn flow(&self) -> ControlFlow<()> {
+        if self.stopped() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     }
 }
 
