@@ -10,7 +10,7 @@
 //!   → analysis::session (HTTP upgrade → WebSocket)
 //!       → http (header blocks, handshake, Sec-WebSocket-Accept)
 //!       → ws (frames → messages, deflate, violations)
-//!   → analysis::model (connections, messages, control frames, violations)
+//!   → model (connections, messages, control frames, violations)
 //!   → report (text / JSON / NDJSON), tui, check
 //! ```
 //!
@@ -30,6 +30,7 @@ pub mod flow;
 pub mod hexfmt;
 pub mod http;
 pub mod live;
+pub mod model;
 pub mod payload;
 pub mod pipeline;
 pub mod query;
@@ -38,5 +39,4 @@ pub mod stats;
 pub mod tcp;
 pub mod tls;
 pub mod tui;
-pub mod violation;
 pub mod ws;

@@ -1,9 +1,9 @@
 //! Wires the layers for a capture file or stream: the one entry point that
 //! the CLI, the tests and the TUI use to get an [`Analysis`].
 
-use crate::analysis::model::Analysis;
 use crate::analysis::{Analyzer, CaptureInfo, Consumer, Limits};
 use crate::capture::{CaptureReader, PacketNo, ReadError};
+use crate::model::Analysis;
 use crate::tls::KeyLog;
 use std::fs::File;
 use std::io::{BufReader, Read};

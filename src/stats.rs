@@ -7,11 +7,12 @@
 //! a `101` is its exchange's `response_ts` (the packet that completed the
 //! response head), so standard input gets upgrade timings too.
 
-use crate::analysis::model::{Analysis, Connection};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Direction;
+use crate::model::{Analysis, Connection};
 use crate::ws::frame::Opcode;
 use serde::Serialize;
+use std::net::SocketAddr;
 
 /// Upper bounds (inclusive, bytes) of the size histogram buckets; a last
 /// bucket holds everything larger.
@@ -175,9 +176,9 @@ pub struct ConnectionStats {
     /// Connection id.
     pub conn: u32,
     /// Client endpoint.
-    pub client: String,
+    pub client: SocketAddr,
     /// Server endpoint.
-    pub server: String,
+    pub server: SocketAddr,
     /// First to last packet (s).
     pub duration_s: f64,
     /// Client to server.
@@ -296,8 +297,8 @@ pub fn connection_stats(c: &Connection) -> ConnectionStats {
     });
     ConnectionStats {
         conn: c.id,
-        client: c.client.clone(),
-        server: c.server.clone(),
+        client: c.client,
+        server: c.server,
         duration_s: c.end_ts.secs_since(c.start_ts),
         c2s,
         s2c,

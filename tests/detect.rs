@@ -14,10 +14,10 @@ mod common;
 
 use common::{Conv, frame, link_frame, pcap};
 use std::path::{Path, PathBuf};
-use wsinspect::analysis::model::{Analysis, Connection, Protocol};
 use wsinspect::analysis::{Limits, NullSink};
 use wsinspect::capture::LinkType;
 use wsinspect::capture::writer::Endian;
+use wsinspect::model::{Analysis, Connection, Protocol};
 use wsinspect::pipeline;
 use wsinspect::ws::frame::Opcode;
 
@@ -254,7 +254,7 @@ fn detection_at_every_cut() {
             let a = analyze_conv(&conv);
             let c = &a.connections[0];
             assert!(c.is_websocket, "cut {cut}");
-            assert_eq!(c.client, "10.0.0.1:40000", "cut {cut}");
+            assert_eq!(c.client.to_string(), "10.0.0.1:40000", "cut {cut}");
             assert_eq!(
                 (
                     c.stats.c2s.messages,

@@ -34,7 +34,11 @@ fn check(name: &str) {
         c.handshake.request_target.as_deref(),
         expect["request_target"].as_str()
     );
-    assert!(c.server.ends_with(&format!(":{}", expect["server_port"])));
+    assert!(
+        c.server
+            .to_string()
+            .ends_with(&format!(":{}", expect["server_port"]))
+    );
     for dir in ["c2s", "s2c"] {
         let want = expect["messages"][dir].as_array().unwrap();
         let have: Vec<_> = c

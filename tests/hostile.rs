@@ -8,10 +8,10 @@ mod common;
 
 use common::*;
 use wsinspect::analysis::Limits;
-use wsinspect::violation::{AnomalyKind, ViolationKind};
+use wsinspect::model::finding::{AnomalyKind, ViolationKind};
 
 /// Good exchange first, then `hostile` packets, then another good exchange.
-fn sandwich(hostile: Vec<Vec<u8>>) -> wsinspect::analysis::model::Analysis {
+fn sandwich(hostile: Vec<Vec<u8>>) -> wsinspect::model::Analysis {
     let mut p = good_exchange(40001);
     p.extend(hostile);
     p.extend(good_exchange(40002));
@@ -21,11 +21,11 @@ fn sandwich(hostile: Vec<Vec<u8>>) -> wsinspect::analysis::model::Analysis {
     a
 }
 
-fn kinds(c: &wsinspect::analysis::model::Connection) -> Vec<ViolationKind> {
+fn kinds(c: &wsinspect::model::Connection) -> Vec<ViolationKind> {
     c.violation_details.iter().map(|v| v.kind).collect()
 }
 
-fn anomaly_kinds(c: &wsinspect::analysis::model::Connection) -> Vec<AnomalyKind> {
+fn anomaly_kinds(c: &wsinspect::model::Connection) -> Vec<AnomalyKind> {
     c.anomalies.iter().map(|v| v.kind).collect()
 }
 
@@ -831,8 +831,8 @@ impl wsinspect::analysis::Consumer for EndOrder {
     fn event(&mut self, ev: wsinspect::analysis::Event<'_>) -> std::ops::ControlFlow<()> {
         use wsinspect::analysis::Event;
         match &ev {
-            Event::Handshake(conn) => self.0.push(("handshake", conn.client.clone())),
-            Event::End(conn) if conn.reported() => self.0.push(("end", conn.client.clone())),
+            Event::Handshake(conn) => self.0.push(("handshake", conn.client.to_string())),
+            Event::End(conn) if conn.reported() => self.0.push(("end", conn.client.to_string())),
             _ => {}
         }
         std::ops::ControlFlow::Continue(())

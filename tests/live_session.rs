@@ -7,9 +7,9 @@ use std::fs::File;
 use std::io::BufReader;
 use std::ops::ControlFlow;
 use std::rc::Rc;
-use wsinspect::analysis::model::Analysis;
 use wsinspect::analysis::{Analyzer, CaptureInfo, Consumer, Event, Limits};
 use wsinspect::capture::{CaptureReader, Timestamp};
+use wsinspect::model::Analysis;
 
 /// Records what a streaming consumer sees.
 #[derive(Default)]

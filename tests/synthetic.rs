@@ -5,10 +5,10 @@
 mod common;
 
 use common::*;
-use wsinspect::analysis::model::Analysis;
 use wsinspect::analysis::{Limits, NullSink};
 use wsinspect::capture::LinkType;
 use wsinspect::capture::writer::{Endian, PcapngWriter};
+use wsinspect::model::Analysis;
 use wsinspect::pipeline::analyze_reader;
 use wsinspect::ws::frame::Opcode;
 
@@ -36,7 +36,10 @@ fn analyze_ethernet(conv: &Conv) -> Analysis {
 fn assert_standard(a: &Analysis, client: &str, server: &str) {
     assert_eq!(a.connections.len(), 1, "{:#?}", a.capture_anomalies);
     let c = &a.connections[0];
-    assert_eq!((c.client.as_str(), c.server.as_str()), (client, server));
+    assert_eq!(
+        (c.client.to_string().as_str(), c.server.to_string().as_str()),
+        (client, server)
+    );
     assert_eq!(c.handshake.accept_valid, Some(true));
     assert_eq!(c.handshake.request_target.as_deref(), Some("/chat"));
     assert!(
@@ -308,7 +311,7 @@ fn violations_are_flagged_and_decoding_goes_on() {
     ));
     let a = analyze_ethernet(&conv);
     let c = &a.connections[0];
-    use wsinspect::violation::ViolationKind::*;
+    use wsinspect::model::finding::ViolationKind::*;
     let kinds: Vec<_> = c.violation_details.iter().map(|v| v.kind).collect();
     for k in [
         UnmaskedClientFrame,
@@ -355,7 +358,7 @@ fn midstream_pickup_inside_a_frame_resyncs_at_the_next_frame() {
     let c = &a.connections[0];
     assert!(c.is_websocket && !c.handshake.seen);
     assert_eq!(
-        (c.client.as_str(), c.server.as_str()),
+        (c.client.to_string().as_str(), c.server.to_string().as_str()),
         ("10.0.0.1:40000", "10.0.0.2:80")
     );
     let texts: Vec<_> = c

@@ -5,10 +5,10 @@
 mod common;
 
 use common::*;
-use wsinspect::analysis::model::Analysis;
 use wsinspect::analysis::{Limits, NullSink};
 use wsinspect::capture::writer::Endian;
 use wsinspect::capture::{LinkType, Timestamp};
+use wsinspect::model::Analysis;
 use wsinspect::pipeline::analyze_reader;
 use wsinspect::ws::frame::Opcode;
 
@@ -145,7 +145,7 @@ fn sample(name: &str, keylog: Option<&str>) -> Analysis {
 /// ServerHello, it is read. The client's offer is in the clear either way.
 #[test]
 fn alpn_unknown_when_encrypted() {
-    use wsinspect::analysis::model::AlpnState;
+    use wsinspect::model::AlpnState;
     let blind = sample("wss_tls13.pcapng", None);
     let t = blind.connections[0].tls.as_ref().unwrap();
     assert_eq!(

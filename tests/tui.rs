@@ -5,8 +5,8 @@
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
-use wsinspect::analysis::model::Analysis;
 use wsinspect::analysis::{Limits, NullSink};
+use wsinspect::model::Analysis;
 use wsinspect::pipeline::analyze_path;
 use wsinspect::tui::action::Action::{self, *};
 use wsinspect::tui::app::App;

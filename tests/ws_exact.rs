@@ -9,10 +9,10 @@
 
 use serde_json::Value;
 use std::path::Path;
-use wsinspect::analysis::model::Connection;
 use wsinspect::analysis::{Limits, NullSink};
+use wsinspect::model::Connection;
+use wsinspect::model::finding::{AnomalyKind, ViolationKind};
 use wsinspect::pipeline;
-use wsinspect::violation::{AnomalyKind, ViolationKind};
 
 fn dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/ws_exact")
@@ -160,7 +160,9 @@ fn deflate_connection(name: &str) -> (Connection, Value) {
         c.violation_details
     );
     assert!(
-        c.server.ends_with(&format!(":{}", t["server_port"])),
+        c.server
+            .to_string()
+            .ends_with(&format!(":{}", t["server_port"])),
         "{name}"
     );
     (c, t)

@@ -34,7 +34,7 @@ fn without_keys_tls_is_reported_but_nothing_is_invented() {
             c.messages.is_empty() && c.control.is_empty() && !c.is_websocket && !c.handshake.seen
         );
         assert_eq!(
-            c.server,
+            c.server.to_string(),
             if version == "1.3" {
                 "127.0.0.1:9020"
             } else {

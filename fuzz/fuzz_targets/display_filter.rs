@@ -5,7 +5,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
-use wsinspect::analysis::model::Analysis;
+use wsinspect::model::Analysis;
 use wsinspect::analysis::{Limits, NullSink};
 use wsinspect::query::{DisplayFilter, Item, Subject};
 

@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::rc::Rc;
-use wsinspect::analysis::model::Analysis;
+use wsinspect::model::Analysis;
 use wsinspect::analysis::{Limits, NullSink};
 use wsinspect::pipeline::{Options, analyze_reader, analyze_reader_with};
 use wsinspect::report::ndjson::NdjsonSink;

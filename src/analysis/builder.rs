@@ -8,9 +8,9 @@
 //! carried, as many as the budget allowed.
 
 use super::event::{Consumer, Ended, Event, Wants};
-use super::model::{Analysis, CaptureAnomaly, CaptureStats, Connection, UnsupportedTunnel};
 use crate::capture::{PacketNo, Timestamp};
-use crate::violation::{Anomaly, AnomalyKind, Violation};
+use crate::model::finding::{Anomaly, AnomalyKind, Violation};
+use crate::model::{Analysis, CaptureAnomaly, CaptureStats, Connection, UnsupportedTunnel};
 use crate::ws::message::{ControlFrame, FrameInfo, Message};
 use std::borrow::Cow;
 use std::collections::HashMap;

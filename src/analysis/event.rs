@@ -15,10 +15,10 @@
 //! receives them owned, so that nothing is copied on the hot path; the
 //! others borrow.
 
-use super::model::{CaptureAnomaly, Connection};
 use crate::capture::Timestamp;
 use crate::flow::Direction;
-use crate::violation::{Anomaly, Violation};
+use crate::model::finding::{Anomaly, Violation};
+use crate::model::{CaptureAnomaly, Connection};
 use crate::ws::message::{ControlFrame, Message};
 use std::borrow::Cow;
 use std::ops::ControlFlow;

@@ -9,7 +9,6 @@ pub mod builder;
 pub mod detect;
 pub mod event;
 pub mod flows;
-pub mod model;
 pub mod session;
 
 pub use builder::{CaptureSummary, Keep, ModelBuilder};
@@ -19,15 +18,15 @@ use crate::capture::{PacketNo, RawPacket, Timestamp};
 use crate::decode::{Decoder, Encap, Skip, TcpSegment, Unsupported};
 use crate::flow::{Direction, FlowKey, Role, Side};
 use crate::http::handshake::Handshake;
-use crate::tcp::{GapCause, Piece, TcpConn};
-use crate::tls::KeyLog;
-use crate::violation::{Anomaly, AnomalyKind};
-use crate::ws::message::WsLimits;
-use flows::FlowTable;
-use model::{
+use crate::model::finding::{Anomaly, AnomalyKind};
+use crate::model::{
     Analysis, CaptureAnomaly, CaptureStats, ConnStats, Connection, EncapRoute, Protocol, TcpDetail,
     TcpEnd, TcpEvent, TcpEventKind, UnsupportedTunnel,
 };
+use crate::tcp::{GapCause, Piece, TcpConn};
+use crate::tls::KeyLog;
+use crate::ws::message::WsLimits;
+use flows::FlowTable;
 use session::{At, Session};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -578,8 +577,8 @@ fn record_tcp_event(
 fn empty_connection(id: u32, tcp: &TcpConn, ts: Timestamp, packet: PacketNo) -> Connection {
     Connection {
         id,
-        client: tcp.endpoints[0].to_string(),
-        server: tcp.endpoints[1].to_string(),
+        client: tcp.endpoints[0],
+        server: tcp.endpoints[1],
         protocol: Protocol::Unknown,
         handshake: Handshake::default(),
         messages: Vec::new(),
@@ -687,8 +686,8 @@ fn tcp_fields(
     client: Side,
 ) {
     let (c, s) = (client.idx(), client.other().idx());
-    conn.client = tcp.endpoints[c].to_string();
-    conn.server = tcp.endpoints[s].to_string();
+    conn.client = tcp.endpoints[c];
+    conn.server = tcp.endpoints[s];
     conn.tcp_events = events
         .iter()
         .map(|&(side, kind, packet, ts)| {

@@ -38,7 +38,6 @@
 //! are frames, another protocol's bytes, or another HTTP request.
 
 use super::detect::{Detected, FrameProbe, MidStream, SideEvidence, classify, judge};
-use super::model::{Connection, HttpExchange, Protocol, TlsNote, TlsSummary};
 use super::{Consumer, Event, Limits};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::{Direction, Role, Side};
@@ -47,9 +46,10 @@ use crate::http::{
     Head, HttpEvent, HttpParser, LineMatch, MAX_START_LINE, looks_like_request, request_line,
     status_line,
 };
+use crate::model::finding::{Anomaly, AnomalyKind, Violation, ViolationKind};
+use crate::model::{Connection, HttpExchange, Protocol, TlsNote, TlsSummary};
 use crate::tcp::Piece;
 use crate::tls::{KeyLog, TlsConnection, TlsOutput};
-use crate::violation::{Anomaly, AnomalyKind, Violation, ViolationKind};
 use crate::ws::WsStream;
 use crate::ws::deflate::DeflateParams;
 use crate::ws::frame::{FrameHeader, Opcode};
@@ -382,8 +382,8 @@ impl Session {
     fn set_client(&mut self, side: Side) {
         if self.client.is_none() {
             self.client = Some(side);
-            self.conn.client = self.endpoints[side.idx()].to_string();
-            self.conn.server = self.endpoints[side.other().idx()].to_string();
+            self.conn.client = self.endpoints[side.idx()];
+            self.conn.server = self.endpoints[side.other().idx()];
         }
     }
 

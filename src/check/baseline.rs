@@ -16,13 +16,13 @@
 //! (a capture file is a fixed artifact); `--ignore packets` drops them
 //! ([`PACKET_FIELDS`]) for captures recorded afresh on every CI run.
 
-use crate::analysis::model::{Analysis, Connection, DirStats, Protocol, TcpEnd};
 use crate::capture::Timestamp;
 use crate::flow::Direction;
 use crate::flow::Role;
 use crate::hexfmt::hex;
+use crate::model::finding::{AnomalyKind, ViolationKind};
+use crate::model::{Analysis, Connection, DirStats, Protocol, TcpEnd};
 use crate::report::contract::{BASELINE_SCHEMA_VERSION, Stamped};
-use crate::violation::{AnomalyKind, ViolationKind};
 use crate::ws::frame::Opcode;
 use crate::ws::mask::MaskKey;
 use crate::ws::message::{ControlFrame, Message, PayloadDigest};
@@ -94,22 +94,6 @@ impl JsonSchema for ExactSecs {
             "type": "string",
             "pattern": "^-?[0-9]+\\.[0-9]{9}$"
         })
-    }
-}
-
-/// Splits `ip:port` / `[v6]:port` into the address and the port.
-fn split_endpoint(ep: &str) -> (String, Option<u16>) {
-    match ep.rsplit_once(':') {
-        Some((addr, port)) if !addr.is_empty() => match port.parse::<u16>() {
-            Ok(p) => (
-                addr.trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_string(),
-                Some(p),
-            ),
-            Err(_) => (ep.to_string(), None),
-        },
-        _ => (ep.to_string(), None),
     }
 }
 
@@ -368,8 +352,8 @@ pub struct BaselineConnection {
 }
 
 fn connection(c: &Connection) -> BaselineConnection {
-    let (client, client_port) = split_endpoint(&c.client);
-    let (server, server_port) = split_endpoint(&c.server);
+    let (client, client_port) = (c.client.ip().to_string(), Some(c.client.port()));
+    let (server, server_port) = (c.server.ip().to_string(), Some(c.server.port()));
     let h = &c.handshake;
     let c2s: Vec<&Message> = c
         .messages
@@ -1230,16 +1214,6 @@ mod tests {
         for k in VOLATILE.iter().chain(PACKET_FIELDS) {
             assert!(keys.contains(*k), "{k} never appears in a baseline");
         }
-    }
-
-    #[test]
-    fn endpoints_split_into_address_and_port() {
-        assert_eq!(
-            split_endpoint("127.0.0.1:9002"),
-            ("127.0.0.1".into(), Some(9002))
-        );
-        assert_eq!(split_endpoint("[::1]:80"), ("::1".into(), Some(80)));
-        assert_eq!(split_endpoint("weird"), ("weird".into(), None));
     }
 
     #[test]

@@ -33,10 +33,10 @@
 pub mod baseline;
 pub mod output;
 
-use crate::analysis::model::{Analysis, Connection, TcpEnd};
 use crate::capture::PacketNo;
 use crate::flow::{Direction, Role};
-use crate::violation::{AnomalyKind, ViolationKind};
+use crate::model::finding::{AnomalyKind, ViolationKind};
+use crate::model::{Analysis, Connection, TcpEnd};
 use crate::ws::frame::Opcode;
 use serde::Serialize;
 use std::fmt;
@@ -615,7 +615,7 @@ fn abnormal_close(rule: &Rule, c: &Connection, out: &mut Vec<Finding>) {
     let rst_packet = c
         .tcp_events
         .iter()
-        .find(|e| e.kind == crate::analysis::model::TcpEventKind::Rst)
+        .find(|e| e.kind == crate::model::TcpEventKind::Rst)
         .map(|e| e.packet);
     let detail = match (c.tcp_end, closes.is_empty()) {
         (TcpEnd::Rst, true) => Some(format!(

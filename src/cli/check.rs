@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use wsinspect::analysis::NullSink;
-use wsinspect::analysis::model::Analysis;
 use wsinspect::check::baseline::{self, DiffOptions};
 use wsinspect::check::output::{self, BaselineOutcome, CaptureResult, ConnInfo};
 use wsinspect::check::{Rule, Rules, evaluate};
+use wsinspect::model::Analysis;
 use wsinspect::pipeline;
 
 const AFTER_HELP: &str = "\

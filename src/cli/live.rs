@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use wsinspect::analysis::model::Analysis;
 use wsinspect::analysis::{Consumer, Event, NullSink, Wants};
 use wsinspect::live::bpf::Filter;
 use wsinspect::live::{
     self, DEFAULT_SNAPLEN, Drops, FilterMode, LiveConfig, LiveSession, LiveSource, RunControl,
     SessionOptions, StopReason,
 };
+use wsinspect::model::Analysis;
 use wsinspect::report::{self, live_text::TextSink, ndjson::NdjsonSink};
 use wsinspect::tui::{self, LiveUpdate};
 

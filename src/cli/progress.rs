@@ -20,7 +20,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use wsinspect::analysis::Consumer;
-use wsinspect::analysis::model::Analysis;
+use wsinspect::model::Analysis;
 use wsinspect::pipeline::{self, ReadCounter};
 
 /// Files smaller than this are read too fast for a bar to help.

@@ -21,10 +21,10 @@
 pub mod schema;
 mod table;
 
-use crate::analysis::model::{Analysis, Connection, Protocol, TcpEnd};
 use crate::analysis::{Consumer, Event, Wants};
 use crate::capture::Timestamp;
 use crate::flow::{Direction, Role};
+use crate::model::{Analysis, Connection, Protocol, TcpEnd};
 use crate::pipeline::{self, PipelineError};
 use crate::ws::message::Message;
 use schema::{ANOMALIES, CAPTURES, CONNECTIONS, CONTROL_FRAMES, MESSAGES, TLS, VIOLATIONS};
@@ -227,8 +227,8 @@ impl ParquetSink {
         self.messages.row(&[
             Value::Str(Some(&self.capture)),
             Value::I64(Some(i64::from(conn.id))),
-            Value::Str(Some(conn.client.as_str())),
-            Value::Str(Some(conn.server.as_str())),
+            Value::Str(Some(&conn.client.to_string())),
+            Value::Str(Some(&conn.server.to_string())),
             Value::I64(Some(int(index))),
             Value::Str(Some(m.dir.as_str())),
             Value::Str(Some(&m.opcode.name())),
@@ -260,7 +260,8 @@ impl ParquetSink {
     fn connection_rows(&mut self, cap: &str, conn: &Connection) -> Result<(), ExportError> {
         connection_row(&mut self.connections, cap, conn)?;
         let id = Some(i64::from(conn.id));
-        let (client, server) = (Some(conn.client.as_str()), Some(conn.server.as_str()));
+        let (client, server) = (conn.client.to_string(), conn.server.to_string());
+        let (client, server) = (Some(client.as_str()), Some(server.as_str()));
         let key = |index: usize| {
             [
                 Value::Str(Some(cap)),
@@ -440,11 +441,12 @@ fn tcp_end_name(e: TcpEnd) -> &'static str {
 fn connection_row(t: &mut TableWriter, cap: &str, c: &Connection) -> Result<(), ExportError> {
     let h = &c.handshake;
     let d = &c.tcp_detail;
+    let (client, server) = (c.client.to_string(), c.server.to_string());
     let mut row = vec![
         Value::Str(Some(cap)),
         Value::I64(Some(i64::from(c.id))),
-        Value::Str(Some(&c.client)),
-        Value::Str(Some(&c.server)),
+        Value::Str(Some(&client)),
+        Value::Str(Some(&server)),
         Value::Str(Some(protocol_name(c.protocol))),
         Value::Bool(Some(c.is_websocket)),
         Value::Bool(Some(h.seen)),

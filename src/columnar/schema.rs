@@ -6,7 +6,7 @@
 //! stored in every file's key/value metadata.
 //!
 //! Names follow the JSON report (`wsinspect report --format json`, see
-//! `analysis::model` and `captures/README.md`); nested JSON objects are
+//! `model` and `captures/README.md`); nested JSON objects are
 //! flattened with `_` (`handshake.status` → `handshake_status`,
 //! `stats.c2s.messages` → `stats_c2s_messages`). Only signed integer types are
 //! used, because Spark has no unsigned types.

@@ -8,13 +8,13 @@
 //! that keeps the packets whose address/port pair and packet range match a
 //! chosen connection.
 
-use crate::analysis::model::Connection;
 use crate::analysis::{NullSink, Tee};
 use crate::capture::Timestamp;
 use crate::capture::writer::{Endian, PcapngWriter};
 use crate::capture::{CaptureReader, LinkType, PacketNo};
 use crate::decode::Decoder;
 use crate::flow::Direction;
+use crate::model::Connection;
 use crate::payload::{
     FlvCollector, FlvStream, MessageFilter, PayloadCollector, Selection, WholeMessage,
 };
@@ -31,6 +31,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// Why an export failed.
@@ -314,8 +315,8 @@ pub fn write_flv(streams: &[FlvStream], out: &Path) -> Result<ExportSummary, Exp
 /// way) within its packet range.
 #[derive(Debug, Clone)]
 struct ConnMatch {
-    a: String,
-    b: String,
+    a: SocketAddr,
+    b: SocketAddr,
     first: PacketNo,
     last: PacketNo,
 }
@@ -333,7 +334,7 @@ fn client_hello_random(payload: &[u8]) -> Option<[u8; 32]> {
 
 /// The index in `matches` of the connection packet `n` from `src` to
 /// `dst` belongs to.
-fn which(matches: &[ConnMatch], n: PacketNo, src: &str, dst: &str) -> Option<usize> {
+fn which(matches: &[ConnMatch], n: PacketNo, src: SocketAddr, dst: SocketAddr) -> Option<usize> {
     matches.iter().position(|m| {
         n >= m.first && n <= m.last && ((src == m.a && dst == m.b) || (src == m.b && dst == m.a))
     })
@@ -375,11 +376,10 @@ fn session_keys(
         let Ok(seg) = decoder.decode(&pkt) else {
             continue;
         };
-        let (src, dst) = (seg.src.to_string(), seg.dst.to_string());
-        let Some(i) = which(matches, pkt.number, &src, &dst) else {
+        let Some(i) = which(matches, pkt.number, seg.src, seg.dst) else {
             continue;
         };
-        if seen[i] || src != matches[i].a || seg.payload.is_empty() {
+        if seen[i] || seg.src != matches[i].a || seg.payload.is_empty() {
             continue;
         }
         seen[i] = true;
@@ -432,8 +432,8 @@ pub fn packets_to_pcapng(
     let matches: Vec<ConnMatch> = conns
         .iter()
         .map(|c| ConnMatch {
-            a: c.client.clone(),
-            b: c.server.clone(),
+            a: c.client,
+            b: c.server,
             first: c.first_packet,
             last: c.last_packet,
         })
@@ -465,8 +465,7 @@ pub fn packets_to_pcapng(
         let Ok(seg) = decoder.decode(&pkt) else {
             continue;
         };
-        let (src, dst) = (seg.src.to_string(), seg.dst.to_string());
-        if which(&matches, pkt.number, &src, &dst).is_none() {
+        if which(&matches, pkt.number, seg.src, seg.dst).is_none() {
             continue;
         }
         let iface = match ifaces.get(&pkt.link) {
@@ -504,10 +503,7 @@ pub fn packets_to_pcapng(
 }
 
 /// Analyses `capture` without payload consumers (for choosing connections).
-pub fn analyze(
-    capture: &str,
-    opts: &Options,
-) -> Result<crate::analysis::model::Analysis, PipelineError> {
+pub fn analyze(capture: &str, opts: &Options) -> Result<crate::model::Analysis, PipelineError> {
     pipeline::analyze_path_with(capture, opts, &mut NullSink)
 }
 
@@ -554,7 +550,7 @@ pub struct Done {
     /// Packets, and the number of connections they belong to.
     pub pcapng: Option<(ExportSummary, usize)>,
     /// The analysis.
-    pub analysis: crate::analysis::model::Analysis,
+    pub analysis: crate::model::Analysis,
 }
 
 /// Copies what it reads into a private file, so that standard input can be

@@ -28,10 +28,10 @@ pub mod bpf;
 pub mod pcap;
 pub mod socket;
 
-use crate::analysis::model::Analysis;
 use crate::analysis::{Analyzer, CaptureInfo, Consumer, Limits};
 use crate::capture::writer::{Endian, PcapngWriter};
 use crate::capture::{LinkType, PacketNo, RawPacket, Timestamp};
+use crate::model::Analysis;
 use bpf::Filter;
 #[cfg(not(feature = "libpcap"))]
 use bpf::FilterError;

@@ -19,10 +19,10 @@ pub mod amf0;
 pub mod flv;
 pub mod json_filter;
 
-use crate::analysis::model::Connection;
 use crate::analysis::{Consumer, Event, Wants};
 use crate::capture::Timestamp;
 use crate::flow::Direction;
+use crate::model::Connection;
 use crate::query::{Item, Subject};
 use crate::ws::frame::Opcode;
 use crate::ws::message::Message;

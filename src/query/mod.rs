@@ -79,8 +79,8 @@ impl DisplayFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::model::Analysis;
     use crate::analysis::{Limits, NullSink};
+    use crate::model::Analysis;
 
     fn load(name: &str) -> Analysis {
         let p = format!("{}/captures/{name}", env!("CARGO_MANIFEST_DIR"));

@@ -4,7 +4,7 @@
 
 use super::subject::{Item, Subject};
 use super::{DisplayFilter, FilterError};
-use crate::analysis::model::Analysis;
+use crate::model::Analysis;
 use crate::payload::json_filter;
 
 /// A compiled filter: a display filter, or an expression in the old

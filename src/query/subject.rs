@@ -3,10 +3,10 @@
 //! connection it belongs to. Field values are read from here, never copied
 //! into a context object first.
 
-use crate::analysis::model::Connection;
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Direction;
-use crate::violation::ViolationKind;
+use crate::model::Connection;
+use crate::model::finding::ViolationKind;
 use crate::ws::message::{ControlFrame, FrameInfo, Message};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -50,7 +50,6 @@ pub struct Subject<'a> {
     /// from it. `None` leaves that field absent.
     pub capture_start: Option<Timestamp>,
     json: OnceCell<Option<Value>>,
-    ends: OnceCell<Option<(SocketAddr, SocketAddr)>>,
 }
 
 /// One value of a field.
@@ -84,7 +83,6 @@ impl<'a> Subject<'a> {
             item,
             capture_start,
             json: OnceCell::new(),
-            ends: OnceCell::new(),
         }
     }
 
@@ -154,14 +152,9 @@ impl<'a> Subject<'a> {
         }
     }
 
-    /// Client and server socket addresses, when the record names them.
+    /// Client and server socket addresses.
     pub fn ends(&self) -> Option<(SocketAddr, SocketAddr)> {
-        *self.ends.get_or_init(|| {
-            Some((
-                self.conn.client.parse().ok()?,
-                self.conn.server.parse().ok()?,
-            ))
-        })
+        Some((self.conn.client, self.conn.server))
     }
 
     /// Source and destination (the sender first) when the item has a sender.

@@ -23,9 +23,9 @@
 //! reason. The float stays for people and for tools that want seconds (it
 //! holds about a microsecond).
 
-use crate::analysis::model::Analysis;
 use crate::capture::Timestamp;
 use crate::hexfmt::Hex;
+use crate::model::Analysis;
 use crate::ws::frame::Opcode;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Serialize, Serializer};
@@ -462,9 +462,9 @@ pub fn report_schema() -> serde_json::Value {
 /// The JSON Schema (2020-12) of one NDJSON line: one of the event types,
 /// told apart by `event`.
 pub fn ndjson_schema() -> serde_json::Value {
-    use crate::analysis::model::Connection;
     use crate::http::handshake::Handshake;
-    use crate::violation::{Anomaly, Violation};
+    use crate::model::Connection;
+    use crate::model::finding::{Anomaly, Violation};
     use crate::ws::message::{ControlFrame, Message};
     use serde_json::{Value, json};
 

@@ -17,8 +17,8 @@
 use super::contract::Report;
 use super::handoff::{Handoff, handoff};
 use super::spill_file::SpillFile;
-use crate::analysis::model::{Analysis, Connection};
 use crate::analysis::{Consumer, Event, Wants};
+use crate::model::{Analysis, Connection};
 use crate::ws::message::Message;
 use std::collections::HashMap;
 use std::io::{self, Write};

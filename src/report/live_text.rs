@@ -3,9 +3,9 @@
 //! Lines use the same wording as the text report.
 
 use super::text::{control_line, ending, message_line};
-use crate::analysis::model::Connection;
 use crate::analysis::{Consumer, Event};
 use crate::capture::{PacketNo, Timestamp};
+use crate::model::Connection;
 use std::io::Write;
 use std::ops::ControlFlow;
 

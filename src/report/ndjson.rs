@@ -10,10 +10,10 @@
 
 use super::contract::NdjsonHeader;
 use super::handoff::{Handoff, Inbox, handoff};
-use crate::analysis::model::{Analysis, Connection};
 use crate::analysis::{Consumer, Event, Wants};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Direction;
+use crate::model::{Analysis, Connection};
 use crate::ws::frame::{LengthFormat, Opcode};
 use crate::ws::mask::MaskKey;
 use crate::ws::message::{FrameInfo, Message, PayloadDigest};
@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
+use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -79,8 +80,8 @@ enum Item {
 /// order of a [`Value`] object, as every other line).
 #[derive(Debug, PartialEq)]
 struct LineFrame {
-    client: String,
-    server: String,
+    client: SocketAddr,
+    server: SocketAddr,
     prefix: Vec<u8>,
     suffix: Vec<u8>,
 }
@@ -89,15 +90,15 @@ impl LineFrame {
     fn new(conn: &Connection) -> Self {
         let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
         LineFrame {
-            client: conn.client.clone(),
-            server: conn.server.clone(),
+            client: conn.client,
+            server: conn.server,
             prefix: format!(
                 r#"{{"client":{},"conn":{},"event":"message","message":"#,
-                quoted(&conn.client),
+                quoted(&conn.client.to_string()),
                 conn.id
             )
             .into_bytes(),
-            suffix: format!(",\"server\":{}}}\n", quoted(&conn.server)).into_bytes(),
+            suffix: format!(",\"server\":{}}}\n", quoted(&conn.server.to_string())).into_bytes(),
         }
     }
 

@@ -2,11 +2,9 @@
 //! happened, the way the reference article walks through its capture.
 
 use super::count;
-use crate::analysis::model::{
-    AlpnState, Analysis, Connection, Protocol, TcpEnd, TcpEventKind, TlsSummary,
-};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Direction;
+use crate::model::{AlpnState, Analysis, Connection, Protocol, TcpEnd, TcpEventKind, TlsSummary};
 use crate::ws::frame::{CloseCode, Opcode};
 use crate::ws::message::{ControlFrame, Message};
 use std::io::{self, Write};

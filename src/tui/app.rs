@@ -8,9 +8,9 @@
 use super::action::Action;
 use super::rows::{self, EventRef, Kind, Row};
 use super::view::{self, Areas};
-use crate::analysis::model::Analysis;
 use crate::capture::PacketNo;
 use crate::flow::Direction;
+use crate::model::Analysis;
 use crate::query::{DisplayFilter, FilterError, Item, Subject};
 use ratatui::layout::{Position, Rect};
 use std::time::Duration;

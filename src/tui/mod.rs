@@ -20,8 +20,8 @@ pub mod app;
 pub mod rows;
 pub mod view;
 
-use crate::analysis::model::Analysis;
 use crate::live::Drops;
+use crate::model::Analysis;
 use app::{App, LiveStatus};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;

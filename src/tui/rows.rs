@@ -6,10 +6,10 @@
 //! all connections) and sorted by packet number, so rendering a frame only
 //! touches the rows on screen.
 
-use crate::analysis::model::{Analysis, Connection, TcpEventKind};
 use crate::capture::Timestamp;
 use crate::flow::Direction;
 use crate::hexfmt::hex;
+use crate::model::{Analysis, Connection, TcpEventKind};
 use crate::ws::frame::{CloseCode, Opcode};
 use crate::ws::message::{ControlFrame, Message};
 
@@ -170,19 +170,19 @@ pub fn all_rows(a: &Analysis) -> Vec<Row> {
 #[derive(Debug, Clone, Copy)]
 pub enum Resolved<'a> {
     /// A TCP event.
-    Tcp(&'a crate::analysis::model::TcpEvent),
+    Tcp(&'a crate::model::TcpEvent),
     /// An HTTP request.
-    HttpRequest(&'a crate::analysis::model::HttpExchange),
+    HttpRequest(&'a crate::model::HttpExchange),
     /// An HTTP response.
-    HttpResponse(&'a crate::analysis::model::HttpExchange),
+    HttpResponse(&'a crate::model::HttpExchange),
     /// A data message.
     Message(&'a Message),
     /// A control frame.
     Control(&'a ControlFrame),
     /// A violation.
-    Violation(&'a crate::violation::Violation),
+    Violation(&'a crate::model::finding::Violation),
     /// An anomaly.
-    Anomaly(&'a crate::violation::Anomaly),
+    Anomaly(&'a crate::model::finding::Anomaly),
 }
 
 impl Row {

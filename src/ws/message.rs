@@ -8,14 +8,13 @@
 
 use super::decoder::FrameEvent;
 use super::deflate::{DeflateParams, HistoryLoss, InflateError, Inflater, UnknownHistory};
-use super::frame::{CloseCode, FrameHeader, LengthFormat, Opcode};
+use super::frame::{CloseCode, FrameHeader, Opcode};
 use super::utf8::Utf8Validator;
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Direction;
 use crate::hexfmt::{Hex, hex};
-use crate::violation::{Anomaly, AnomalyKind, Violation, ViolationKind};
-use crate::ws::mask::MaskKey;
-use serde::Serialize;
+use crate::model::finding::{Anomaly, AnomalyKind, Violation, ViolationKind};
+pub use crate::model::message::{ControlFrame, FrameInfo, Message, PayloadDigest, PendingDigest};
 use sha2::{Digest, Sha256};
 
 /// Bytes of each message kept for previews and hex dumps.
@@ -28,180 +27,6 @@ pub const MAX_FRAME_HEADERS: usize = 4096;
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
 /// Bytes of a binary payload shown as `preview_hex` in reports.
 pub const PREVIEW_BYTES: usize = 32;
-
-/// The SHA-256 of a message's decoded payload, shown in hex.
-pub type PayloadDigest = Hex<32>;
-
-/// One frame's header, as the detail views show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct FrameInfo {
-    /// FIN bit.
-    pub fin: bool,
-    /// RSV1..3 as a 3-bit value.
-    pub rsv: u8,
-    /// Opcode.
-    pub opcode: Opcode,
-    /// Masking key, when masked.
-    pub mask_key: Option<MaskKey>,
-    /// Payload length on the wire.
-    pub payload_len: u64,
-    /// Length encoding.
-    pub length_format: LengthFormat,
-    /// Packet that carried the header's first byte.
-    pub header_packet: PacketNo,
-    /// Packet that completed the frame.
-    pub end_packet: PacketNo,
-}
-
-impl FrameInfo {
-    fn new(h: &FrameHeader, header_packet: PacketNo) -> Self {
-        FrameInfo {
-            fin: h.fin,
-            rsv: h.rsv,
-            opcode: h.opcode,
-            mask_key: h.mask.map(Hex),
-            payload_len: h.payload_len,
-            length_format: h.length_format,
-            header_packet,
-            end_packet: header_packet,
-        }
-    }
-}
-
-/// A complete data message (text or binary, possibly fragmented).
-#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
-pub struct Message {
-    /// Direction.
-    pub dir: Direction,
-    /// Opcode of the first frame.
-    pub opcode: Opcode,
-    /// Number of frames (1 + continuation frames).
-    pub frames: u32,
-    /// RSV1 set on the first frame (permessage-deflate).
-    pub compressed: bool,
-    /// Payload length after decompression; None when unknowable.
-    pub payload_len: Option<u64>,
-    /// Sum of the frame payload lengths on the wire.
-    pub wire_payload_len: u64,
-    /// SHA-256 of the unmasked, decompressed payload; None if incomplete.
-    pub sha256: Option<PayloadDigest>,
-    /// The text of a complete, valid text message (up to the text cap).
-    pub text: Option<String>,
-    /// True when `text` was cut at the configured cap.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub text_truncated: bool,
-    /// UTF-8 validity of a text message (None for binary or incomplete).
-    pub utf8_valid: Option<bool>,
-    /// Every byte of the message was captured and decoded.
-    pub complete: bool,
-    /// Why a compressed message whose bytes were all captured cannot be
-    /// shown: it copies bytes (LZ77, RFC 7692 §7.2.3) from compression
-    /// history that was not captured or not decoded. Such a message has no
-    /// `text` and no `sha256`; `payload_len` is still exact when it was
-    /// inflated.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub undecodable: Option<String>,
-    /// Packet that first carried the first header byte.
-    pub first_packet: PacketNo,
-    /// Packet that completed in-order delivery of the last frame.
-    pub last_packet: PacketNo,
-    /// Time of the first frame.
-    #[serde(flatten, serialize_with = "crate::report::contract::ts::serialize")]
-    #[schemars(with = "crate::report::contract::ts::Pair")]
-    pub ts: Timestamp,
-    /// Time of completion.
-    #[serde(flatten, serialize_with = "crate::report::contract::end_ts::serialize")]
-    #[schemars(with = "crate::report::contract::end_ts::Pair")]
-    pub end_ts: Timestamp,
-    /// The visible bytes of an incomplete message (until the first gap).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub captured_prefix_hex: Option<String>,
-    /// First bytes of a binary payload, in hex.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preview_hex: Option<String>,
-    /// Header of every frame.
-    pub frame_headers: Vec<FrameInfo>,
-    /// First bytes of the payload, for previews (not in reports).
-    #[serde(skip)]
-    pub head: Vec<u8>,
-    /// The payload whose SHA-256 is left to the consumer
-    /// ([`WsLimits::defer_digest`]); `sha256` is set by
-    /// [`Message::settle_digest`]. Not in reports.
-    #[serde(skip)]
-    pub pending_digest: Option<PendingDigest>,
-}
-
-/// Where the payload of a message with a deferred digest is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PendingDigest {
-    /// The message's `text` is its whole payload.
-    Text,
-    /// The message's `head` is its whole payload.
-    Head,
-    /// A copy of the whole payload.
-    Bytes(Vec<u8>),
-}
-
-impl Message {
-    /// Payload bytes this record holds (its text, its head and a payload
-    /// awaiting its digest): what it weighs when handed between threads.
-    pub fn held_bytes(&self) -> usize {
-        let pending = match &self.pending_digest {
-            Some(PendingDigest::Bytes(b)) => b.len(),
-            _ => 0,
-        };
-        self.text.as_ref().map_or(0, String::len) + self.head.len() + pending
-    }
-
-    /// The SHA-256 was deferred and is not computed yet.
-    pub fn digest_pending(&self) -> bool {
-        self.sha256.is_none() && self.pending_digest.is_some()
-    }
-
-    /// Computes a deferred SHA-256 (no-op otherwise). Meant for the thread
-    /// that writes the message, so that hashing leaves the analysis thread;
-    /// the payload copy stays in the record, to be freed with it by the
-    /// thread that allocated it.
-    pub fn settle_digest(&mut self) {
-        if !self.digest_pending() {
-            return;
-        }
-        let payload = match &self.pending_digest {
-            None => return,
-            Some(PendingDigest::Text) => self.text.as_deref().unwrap_or_default().as_bytes(),
-            Some(PendingDigest::Head) => &self.head,
-            Some(PendingDigest::Bytes(b)) => b,
-        };
-        self.sha256 = Some(Hex(Sha256::digest(payload).into()));
-    }
-}
-
-/// A control frame (close, ping, pong, or a reserved control opcode).
-#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
-pub struct ControlFrame {
-    /// Direction.
-    pub dir: Direction,
-    /// Opcode.
-    pub opcode: Opcode,
-    /// Payload length.
-    pub payload_len: u64,
-    /// Close status code (close frames with a payload).
-    pub close_code: Option<u16>,
-    /// Close reason (close frames with a payload).
-    pub close_reason: Option<String>,
-    /// Packet that completed the frame.
-    pub packet: PacketNo,
-    /// Time it completed.
-    #[serde(flatten, serialize_with = "crate::report::contract::ts::serialize")]
-    #[schemars(with = "crate::report::contract::ts::Pair")]
-    pub ts: Timestamp,
-    /// Payload in hex (ping/pong/close), at most 125 bytes (the most a
-    /// control frame may carry, RFC 6455 §5.5); the reason of a longer
-    /// close frame is whole in `close_reason`.
-    pub payload_hex: String,
-    /// The frame header.
-    pub frame: FrameInfo,
-}
 
 /// What an assembler reports.
 #[derive(Debug, Clone, PartialEq)]

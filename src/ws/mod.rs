@@ -70,7 +70,7 @@ mod tests {
     use super::deflate::DeflateParams;
     use super::message::{MAX_DEFERRED_DIGEST, Message, PendingDigest};
     use super::*;
-    use crate::violation::AnomalyKind;
+    use crate::model::finding::AnomalyKind;
     use crate::ws::frame::encode_frame;
     use sha2::{Digest, Sha256};
 
@@ -278,7 +278,7 @@ mod tests {
             &[Ok(encode_frame(0x88, None, &payload))],
         );
         assert!(evs.iter().any(|e| matches!(e,
-            WsEvent::Violation(v) if v.kind == crate::violation::ViolationKind::ControlTooLong)));
+            WsEvent::Violation(v) if v.kind == crate::model::finding::ViolationKind::ControlTooLong)));
         let close = evs
             .iter()
             .find_map(|e| match e {

@@ -3,10 +3,10 @@
 #![allow(dead_code)]
 
 use etherparse::PacketBuilder;
-use wsinspect::analysis::model::{Analysis, Connection};
 use wsinspect::analysis::{Limits, NullSink};
 use wsinspect::capture::writer::{Endian, PcapWriter};
 use wsinspect::capture::{LinkType, Timestamp};
+use wsinspect::model::{Analysis, Connection};
 use wsinspect::pipeline::{PipelineError, analyze_reader};
 
 pub const CLIENT: [u8; 4] = [10, 0, 0, 1];
@@ -196,7 +196,7 @@ pub fn conn(a: &Analysis, cport: u16) -> &Connection {
     let suffix = format!(":{cport}");
     a.connections
         .iter()
-        .find(|c| c.client.ends_with(&suffix))
+        .find(|c| c.client.to_string().ends_with(&suffix))
         .unwrap_or_else(|| {
             panic!(
                 "no connection from port {cport}: {:?}",

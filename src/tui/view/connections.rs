@@ -1,7 +1,7 @@
 //! The connection list: one row per connection, with how it went.
 
 use super::{bytes, dim_style, error_style, fg, list_height, pane_block, warn_style};
-use crate::analysis::model::{Analysis, Connection, Protocol, TcpEnd};
+use crate::model::{Analysis, Connection, Protocol, TcpEnd};
 use crate::tui::app::{App, Pane};
 use crate::ws::frame::Opcode;
 use ratatui::Frame;
@@ -183,9 +183,9 @@ pub fn render(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
                 Cell::from(Span::styled(m, mark_style)),
                 Cell::from(c.id.to_string()),
                 Cell::from(Line::from(vec![
-                    Span::styled(c.client.clone(), fg(app, Color::Green)),
+                    Span::styled(c.client.to_string(), fg(app, Color::Green)),
                     Span::raw(" → "),
-                    Span::styled(c.server.clone(), fg(app, Color::Cyan)),
+                    Span::styled(c.server.to_string(), fg(app, Color::Cyan)),
                 ])),
             ];
             if medium {

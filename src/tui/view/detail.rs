@@ -8,9 +8,9 @@
 use super::{
     bytes, dim_style, dir_style, error_style, fg, pane_block, rel_time, sender, utc, warn_style,
 };
-use crate::analysis::model::{Analysis, Connection};
 use crate::capture::Timestamp;
 use crate::http::handshake::Header;
+use crate::model::{Analysis, Connection};
 use crate::tui::app::{App, Pane, PayloadView};
 use crate::tui::rows::{Resolved, Row, printable, tcp_name};
 use crate::tui::view::connections;
@@ -88,15 +88,15 @@ fn connection<'a>(app: &App, a: &'a Analysis, c: &'a Connection) -> (String, Vec
     let mut l = Vec::new();
     let kind = match (c.is_websocket, c.protocol) {
         (true, _) => "WebSocket",
-        (false, crate::analysis::model::Protocol::Tls) => "TLS",
-        (false, crate::analysis::model::Protocol::Http) => "HTTP",
-        (false, crate::analysis::model::Protocol::Upgraded) => "HTTP, upgraded",
+        (false, crate::model::Protocol::Tls) => "TLS",
+        (false, crate::model::Protocol::Http) => "HTTP",
+        (false, crate::model::Protocol::Upgraded) => "HTTP, upgraded",
         _ => "TCP",
     };
     l.push(Line::from(vec![
-        Span::styled(c.client.clone(), fg(app, Color::Green)),
+        Span::styled(c.client.to_string(), fg(app, Color::Green)),
         Span::raw(" → "),
-        Span::styled(c.server.clone(), fg(app, Color::Cyan)),
+        Span::styled(c.server.to_string(), fg(app, Color::Cyan)),
         Span::raw(format!("  ({kind})")),
     ]));
     l.push(kv(
@@ -296,12 +296,10 @@ fn event<'a>(app: &App, a: &'a Analysis, row: &Row, width: u16) -> (String, Vec<
                 sender(e.dir)
             );
             let what = match e.kind {
-                crate::analysis::model::TcpEventKind::Syn => "the client opens the connection",
-                crate::analysis::model::TcpEventKind::SynAck => "the server accepts the connection",
-                crate::analysis::model::TcpEventKind::Fin => {
-                    "the sender will send no more data (half close)"
-                }
-                crate::analysis::model::TcpEventKind::Rst => {
+                crate::model::TcpEventKind::Syn => "the client opens the connection",
+                crate::model::TcpEventKind::SynAck => "the server accepts the connection",
+                crate::model::TcpEventKind::Fin => "the sender will send no more data (half close)",
+                crate::model::TcpEventKind::Rst => {
                     "the connection is aborted; data in flight is lost"
                 }
             };

@@ -12,9 +12,9 @@ pub mod status;
 pub mod timeline;
 
 use super::app::{App, Pane};
-use crate::analysis::model::Analysis;
 use crate::capture::Timestamp;
 use crate::flow::Direction;
+use crate::model::Analysis;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};

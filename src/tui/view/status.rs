@@ -2,7 +2,7 @@
 //! bottom line (input line, notice, or key hints from the keymap).
 
 use super::{error_style, fg};
-use crate::analysis::model::Analysis;
+use crate::model::Analysis;
 use crate::tui::action;
 use crate::tui::app::{App, InputKind, LiveStatus};
 use ratatui::Frame;

@@ -5,10 +5,10 @@ use super::{
     arrow, dim_style, dir_style, error_style, fg, list_height, one_line, pane_block, rel_time, utc,
     warn_style,
 };
-use crate::analysis::model::Analysis;
+use crate::model::Analysis;
+use crate::model::finding::AnomalyKind;
 use crate::tui::app::{App, Pane};
 use crate::tui::rows::{Kind, Resolved, Row, tcp_name};
-use crate::violation::AnomalyKind;
 use crate::ws::frame::{CloseCode, Opcode};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -106,7 +106,7 @@ pub fn preview(row: &Row, a: &Analysis, max: usize) -> String {
     match row.resolve(a) {
         None => String::new(),
         Some(Resolved::Tcp(e)) => {
-            use crate::analysis::model::TcpEventKind::*;
+            use crate::model::TcpEventKind::*;
             let who = e.dir.sender();
             match e.kind {
                 Syn => format!("connection opened by {who}"),

@@ -9,9 +9,13 @@ use crate::decode::Encap;
 use crate::flow::{Direction, Role};
 use crate::http::handshake::Handshake;
 pub use crate::tls::AlpnState;
-use crate::violation::{Anomaly, Violation};
-use crate::ws::message::{ControlFrame, Message};
+pub mod finding;
+pub mod message;
+
+pub use finding::{Anomaly, AnomalyKind, Violation, ViolationKind};
+pub use message::{ControlFrame, FrameInfo, Message, PayloadDigest};
 use serde::Serialize;
+use std::net::SocketAddr;
 
 /// How the TCP connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -223,9 +227,9 @@ pub struct Connection {
     /// 1-based, in order of first packet.
     pub id: u32,
     /// Client endpoint, `ip:port` or `[v6]:port`.
-    pub client: String,
+    pub client: SocketAddr,
     /// Server endpoint.
-    pub server: String,
+    pub server: SocketAddr,
     /// What it carried.
     pub protocol: Protocol,
     /// The opening handshake.
