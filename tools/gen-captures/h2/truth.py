@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""Builds a truth file for an HTTP/2 capture: the independent parse
+(h2parse.py), checked against tshark 4.0 (tshark_check) and, by the
+scenario's own script, against the peers' logs (see README.md)."""
+import collections
+import json
+import os
+import subprocess
+
+import h2parse as P
+
+
+def hdr(headers, name):
+    vals = [v for k, v in headers if k == name]
+    return ", ".join(vals) if vals else None
+
+
+def tcp_end(c):
+    d = {"fin_c2s": c.c2s.fin is not None, "fin_s2c": c.s2c.fin is not None,
+         "rst_from_client": c.c2s.rst is not None, "rst_from_server": c.s2c.rst is not None,
+         "first_fin_from": c.first_fin}
+    if d["rst_from_client"] or d["rst_from_server"]:
+        end = "rst"
+    elif d["fin_c2s"] or d["fin_s2c"]:
+        end = "fin"
+    else:
+        end = "open"
+    return end, d
+
+
+def build(capture, keylog=None):
+    """Returns (truth dict without notes/generator/verification, parse internals)."""
+    conns, count, link = P.tcp_connections(capture)
+    keys = P.read_keylog(keylog) if keylog else {}
+    truth = {"capture": os.path.basename(capture), "format": "pcap",
+             "link_type": {1: "Ethernet", 113: "Linux cooked-mode capture v1",
+                           276: "Linux cooked-mode capture v2"}.get(link, str(link)),
+             "link_type_dlt": link, "packet_count": count, "connections": [], "sessions": []}
+    if keylog:
+        truth["keylog"] = os.path.basename(keylog)
+    internals = []
+    for ci, c in enumerate(conns):
+        end, detail = tcp_end(c)
+        conn = {"client": c.client, "server": c.server, "transport": "tcp", "alpn": None, "h2": False,
+                "h2_mode": None, "packets": len(c.packets), "first_packet": c.packets[0],
+                "last_packet": c.packets[-1], "tcp_end": end, "tcp_detail": detail}
+        is_tls = len(c.c2s.buf) > 0 and c.c2s.buf[0] == 0x16
+        if is_tls:
+            t = P.tls_decrypt(c, keys)
+            conn["transport"] = "tls"
+            conn["alpn"] = t["alpn"]
+            conn["tls"] = {"version": t["version"], "cipher_suite": t["cipher_suite"], "decrypted": t["decrypted"],
+                           "sni": t["sni"], "alpn": t["alpn"], "reason": t["reason"]}
+            conn["tls_detail"] = {"alpn_offered": t["alpn_offered"], "records": t["records"],
+                                  "alerts": t["alerts"], "key_update": t["key_update"]}
+            c2s, s2c = t["c2s"], t["s2c"]
+        else:
+            c2s, s2c = P.tcp_stream(c.c2s), P.tcp_stream(c.s2c)
+        r = None
+        if len(c2s.buf) or len(s2c.buf):
+            r = P.h2_parse(c2s, s2c)
+        elif is_tls and conn["tls"]["decrypted"]:
+            pass
+        internals.append((c, r, c2s, s2c))
+        if r is not None and (r["frames"]["c2s"] or r["frames"]["s2c"]):
+            conn["h2"] = True
+            conn["h2_mode"] = ("tls-alpn" if is_tls else
+                               "upgrade" if r["mode"] == "upgrade" else "prior-knowledge")
+        elif r is None and is_tls and conn["tls"]["decrypted"]:
+            pass
+        if r is not None:
+            fill_h2(conn, r)
+            if r["http1"]:
+                conn["http1_upgrade"] = {
+                    "request_line": r["http1"].get("request", {}).get("line"),
+                    "request_headers": [list(x) for x in r["http1"].get("request", {}).get("headers", [])],
+                    "request_packet": r["http1"].get("request", {}).get("packet"),
+                    "response_line": r["http1"].get("response", {}).get("line"),
+                    "response_headers": [list(x) for x in r["http1"].get("response", {}).get("headers", [])],
+                    "response_packet": r["http1"].get("response", {}).get("packet")}
+            for sid in sorted(r["streams"]):
+                s = r["streams"][sid]
+                rq = s["req_headers"]["headers"] if s["req_headers"] else []
+                if hdr(rq, ":method") == "CONNECT" and hdr(rq, ":protocol") is not None:
+                    truth["sessions"].append(session(ci, conn, c, r, s))
+                elif sid != 0:
+                    conn["other_streams"].append(other_stream(s, r))
+        elif is_tls:
+            conn["h2_note"] = "no application data could be decrypted on this connection"
+        truth["connections"].append(conn)
+    return truth, internals
+
+
+def fill_h2(conn, r):
+    s2c_settings = r["settings"]["s2c"]
+    conn["settings"] = {d: [{"values": x["values"], "packet": x["packet"]} for x in r["settings"][d]]
+                        for d in ("c2s", "s2c")}
+    ecp = None
+    for x in s2c_settings:
+        if "ENABLE_CONNECT_PROTOCOL" in x["values"]:
+            ecp = x["values"]["ENABLE_CONNECT_PROTOCOL"]
+    conn["enable_connect_protocol"] = ecp
+    conn["goaway"] = r["goaway"]
+    conn["rst_streams"] = r["rst"]
+    conn["pings"] = r["pings"]
+    conn["frame_counts"] = {d: dict(collections.Counter(f["type"] for f in r["frames"][d])) for d in ("c2s", "s2c")}
+    conn["continuation_frames"] = sum(1 for d in ("c2s", "s2c") for f in r["frames"][d] if f["type"] == "CONTINUATION")
+    conn["padded_frames"] = sum(s["padded_data_frames"] for s in r["streams"].values())
+    conn["hpack"] = r["hpack"]
+    conn["other_streams"] = []
+    conn["violations"] = []
+    if r["problems"]:
+        conn["h2_problems"] = r["problems"]
+
+
+def other_stream(s, r):
+    rq = s["req_headers"]["headers"] if s["req_headers"] else []
+    rs = s["resp_headers"][0]["headers"] if s["resp_headers"] else []
+    return {"stream_id": s["stream_id"], "method": hdr(rq, ":method"), "path": hdr(rq, ":path"),
+            "authority": hdr(rq, ":authority"), "protocol": hdr(rq, ":protocol"),
+            "status": int(hdr(rs, ":status")) if hdr(rs, ":status") else None,
+            "request_packet": s["req_headers"]["last_packet"] if s["req_headers"] else None,
+            "response_packet": s["resp_headers"][0]["last_packet"] if s["resp_headers"] else None,
+            "request_body_len": len(s["data"]["c2s"].buf), "response_body_len": len(s["data"]["s2c"].buf),
+            "end_stream": {d: s["end_stream"].get(d) for d in ("c2s", "s2c")}, "rst_stream": s["rst"]}
+
+
+def session(ci, conn, c, r, s):
+    rq = s["req_headers"]["headers"]
+    rs = s["resp_headers"][0]["headers"] if s["resp_headers"] else []
+    status = int(hdr(rs, ":status")) if hdr(rs, ":status") else None
+    ext = hdr(rs, "sec-websocket-extensions")
+    deflate = bool(ext and "permessage-deflate" in ext)
+    hs = {"method": "CONNECT", "protocol": hdr(rq, ":protocol"), "scheme": hdr(rq, ":scheme"),
+          "path": hdr(rq, ":path"), "authority": hdr(rq, ":authority"), "status": status,
+          "offered_subprotocols": hdr(rq, "sec-websocket-protocol"), "subprotocol": hdr(rs, "sec-websocket-protocol"),
+          "offered_extensions": hdr(rq, "sec-websocket-extensions"), "extensions": ext,
+          "version": hdr(rq, "sec-websocket-version"), "sec_websocket_key": hdr(rq, "sec-websocket-key"),
+          "request_packet": s["req_headers"]["last_packet"],
+          "response_packet": s["resp_headers"][0]["last_packet"] if s["resp_headers"] else None,
+          "request_complete": True, "response_complete": bool(s["resp_headers"])}
+    messages, control, frames_n = [], [], {}
+    incomplete = {}
+    for d, noto in (("c2s", "client_no_context_takeover"), ("s2c", "server_no_context_takeover")):
+        frames, used = P.ws_frames(s["data"][d])
+        frames_n[d] = sum(1 for f in frames if not f.get("incomplete"))
+        if used < len(s["data"][d].buf):
+            incomplete[d] = len(s["data"][d].buf) - used
+        ms, cs = P.ws_messages(frames, deflate, bool(ext and noto in ext))
+        for m in ms:
+            m["dir"] = d
+        for x in cs:
+            x["dir"] = d
+        messages += ms
+        control += cs
+    keyf = lambda m: (m["last_packet"], 0 if m["dir"] == "c2s" else 1)
+    messages.sort(key=keyf)
+    control.sort(key=lambda x: (x["packet"], 0 if x["dir"] == "c2s" else 1))
+    order = ["dir", "opcode", "frames", "compressed", "payload_len", "wire_payload_len", "sha256", "text",
+             "first_packet", "last_packet"]
+    messages = [{k: m[k] for k in order} for m in messages]
+    control = [{k: x[k] for k in ("dir", "opcode", "payload_len", "close_code", "close_reason", "packet")}
+               for x in control]
+    closes = [x for x in control if x["opcode"] == "close"]
+    initiator = None
+    if closes:
+        initiator = "client" if closes[0]["dir"] == "c2s" else "server"
+    ga = [g for g in r["goaway"] if g["last_stream_id"] < s["stream_id"] or True]
+    end = {"close": {"c2s": any(x["dir"] == "c2s" for x in closes), "s2c": any(x["dir"] == "s2c" for x in closes)},
+           "end_stream": {d: s["end_stream"].get(d) for d in ("c2s", "s2c")},
+           "rst_stream": s["rst"], "goaway": r["goaway"][0] if r["goaway"] else None, "tcp": conn["tcp_end"]}
+    out = {"connection": ci, "client": conn["client"], "server": conn["server"], "transport": "h2",
+           "stream_id": s["stream_id"], "handshake": hs, "is_websocket": status is not None and 200 <= status < 300,
+           "messages": messages, "control": control, "close_initiator": initiator, "end": end,
+           "data_frames": dict(s["data_frames"]), "ws_frames": frames_n,
+           "stream_bytes": {d: len(s["data"][d].buf) for d in ("c2s", "s2c")}, "violations": []}
+    if incomplete:
+        out["incomplete_tail_bytes"] = incomplete
+    return out
+
+
+# ------------------------------------------------------------------ tshark
+
+def tshark_check(capture, keylog, internals, truth):
+    """Compares our HTTP/2 frames, headers and per-stream DATA bytes with
+    tshark's (4.0) dissection; returns the verification dict."""
+    args = ["tshark", "-r", capture, "-Y", "http2", "-T", "json",
+            "-e", "frame.number", "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "ip.src",
+            "-e", "http2.streamid", "-e", "http2.type", "-e", "http2.length", "-e", "http2.flags",
+            "-e", "http2.data.data", "-e", "http2.header.name", "-e", "http2.header.value",
+            "-e", "http2.rst_stream.error", "-e", "http2.goaway.error"]
+    if keylog:
+        args[3:3] = ["-o", "tls.keylog_file:" + keylog]
+    # decode every TCP port seen as HTTP/2 for cleartext captures
+    ports = set()
+    for c, r, _, _ in internals:
+        if r is not None and r["mode"] in ("preface", "upgrade") and c.c2s.buf[:1] != b"\x16":
+            ports.add(c.server.rsplit(":", 1)[1])
+    for p in sorted(ports):
+        args[3:3] = ["-d", "tcp.port==%s,http2" % p]
+    out = json.loads(subprocess.run(args, capture_output=True, check=True).stdout or b"[]")
+    ts_frames = collections.defaultdict(list)      # (client, dir) -> [(pkt, sid, type, len)]
+    ts_data = collections.defaultdict(bytearray)   # (client, dir, sid) -> bytes
+    ts_headers = collections.defaultdict(list)     # (client, dir, sid) -> [names]
+    by_port = {}
+    for ci, (c, r, _, _) in enumerate(internals):
+        by_port[int(c.client.rsplit(":", 1)[1])] = c
+    for pkt in out:
+        L = pkt["_source"]["layers"]
+        n = int(L["frame.number"][0])
+        sp, dp = int(L["tcp.srcport"][0]), int(L["tcp.dstport"][0])
+        if sp in by_port:
+            c, d = by_port[sp], "c2s"
+        elif dp in by_port:
+            c, d = by_port[dp], "s2c"
+        else:
+            continue
+        types = L.get("http2.type", [])
+        sids = L.get("http2.streamid", [])
+        lens = L.get("http2.length", [])
+        for i, t in enumerate(types):
+            ts_frames[(c.client, d)].append((n, int(sids[i]), int(t), int(lens[i])))
+        dd = L.get("http2.data.data", [])
+        # http2.data.data occurs once per DATA frame with payload, in order
+        data_sids = [int(sids[i]) for i, t in enumerate(types) if int(t) == 0]
+        data_lens = [int(lens[i]) for i, t in enumerate(types) if int(t) == 0]
+        j = 0
+        for sid, ln in zip(data_sids, data_lens):
+            if ln == 0:
+                continue
+            if j < len(dd):
+                ts_data[(c.client, d, sid)] += bytes.fromhex(dd[j].replace(":", ""))
+                j += 1
+        names = L.get("http2.header.name", [])
+        if names:
+            hsids = [int(sids[i]) for i, t in enumerate(types) if int(t) == 1]
+            ts_headers[(c.client, d, hsids[0] if hsids else None)].append(names)
+    res = {"connections": [], "frames_agree": True, "data_agree": True, "disagreements": []}
+    for c, r, _, _ in internals:
+        if r is None:
+            continue
+        entry = {"client": c.client}
+        for d in ("c2s", "s2c"):
+            ours = [(f["last_packet"], f["stream_id"], [k for k, v in P.FRAME_TYPES.items() if v == f["type"]][0]
+                     if f["type"] in P.FRAME_TYPES.values() else int(f["type"], 16), f["length"])
+                    for f in r["frames"][d]]
+            theirs = ts_frames[(c.client, d)]
+            same = sorted(ours) == sorted(theirs)
+            entry[d] = {"h2_frames_ours": len(ours), "h2_frames_tshark": len(theirs),
+                        "frames_and_packets_agree": same}
+            if not same:
+                res["frames_agree"] = False
+                so, st = collections.Counter(ours), collections.Counter(theirs)
+                res["disagreements"].append({"client": c.client, "dir": d,
+                                             "only_ours": [list(x) for x in (so - st).elements()][:10],
+                                             "only_tshark": [list(x) for x in (st - so).elements()][:10]})
+            streams_ok = 0
+            for sid, s in r["streams"].items():
+                mine = bytes(s["data"][d].buf)
+                theirs_b = bytes(ts_data.get((c.client, d, sid), b""))
+                if mine == theirs_b:
+                    streams_ok += 1
+                else:
+                    res["data_agree"] = False
+                    res["disagreements"].append({"client": c.client, "dir": d, "stream": sid,
+                                                 "data_ours": len(mine), "data_tshark": len(theirs_b)})
+            entry[d]["streams_with_identical_data"] = streams_ok
+            entry[d]["streams"] = len(r["streams"])
+        entry["header_blocks_tshark"] = sum(len(v) for k, v in ts_headers.items() if k[0] == c.client)
+        res["connections"].append(entry)
+    # the WebSocket layer: tshark 4.0 does not dissect WebSocket inside HTTP/2
+    args2 = ["tshark", "-r", capture, "-Y", "websocket"]
+    if keylog:
+        args2[3:3] = ["-o", "tls.keylog_file:" + keylog]
+    res["tshark_websocket_packets"] = len(subprocess.run(args2, capture_output=True).stdout.splitlines())
+    if keylog:
+        res["tshark_without_keylog_http2_packets"] = len(subprocess.run(
+            ["tshark", "-r", capture, "-Y", "http2"], capture_output=True).stdout.splitlines())
+    # header names: compare tshark's per-stream name lists with ours
+    hdr_ok, hdr_bad = 0, []
+    for c, r, _, _ in internals:
+        if r is None:
+            continue
+        for sid, s in r["streams"].items():
+            blocks = []
+            if s["req_headers"]:
+                blocks.append(("c2s", [k for k, _ in s["req_headers"]["headers"]]))
+            for h in s["resp_headers"]:
+                blocks.append(("s2c", [k for k, _ in h["headers"]]))
+            for d, names in blocks:
+                if names in ts_headers.get((c.client, d, sid), []):
+                    hdr_ok += 1
+                else:
+                    hdr_bad.append({"client": c.client, "stream": sid, "dir": d})
+    res["header_blocks_agree"] = hdr_ok
+    res["header_blocks_disagree"] = hdr_bad
+    return res
+
+
+def dump(truth, path):
+    with open(path, "w") as f:
+        json.dump(truth, f, indent=1, ensure_ascii=False)
+        f.write("\n")
