@@ -659,4 +659,9 @@ def ws_messages(frames, deflate, no_takeover):
                  "first_packet": cur["first_packet"], "last_packet": f["last_packet"]}
             msgs.append(m)
             cur = None
-    return msgs, ctrl
+    partial = None
+    if cur is not None:  # a message whose final frame never came (e.g. RST_STREAM)
+        partial = {"opcode": cur["opcode"], "frames": cur["frames"], "compressed": cur["compressed"],
+                   "wire_payload_len": sum(len(p) for p in cur["parts"]), "first_packet": cur["first_packet"],
+                   "last_frame_packet": f["last_packet"]}
+    return msgs, ctrl, partial

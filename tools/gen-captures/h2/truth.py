@@ -84,7 +84,15 @@ def build(capture, keylog=None):
                 if hdr(rq, ":method") == "CONNECT" and hdr(rq, ":protocol") is not None:
                     truth["sessions"].append(session(ci, conn, c, r, s))
                 elif sid != 0:
-                    conn["other_streams"].append(other_stream(s, r))
+                    o = other_stream(s, r)
+                    if sid == 1 and s["req_headers"] is None and r["http1"].get("request"):
+                        # RFC 7540 s3.2: the HTTP/1.1 request that asked for the
+                        # upgrade is stream 1, answered over HTTP/2
+                        line = r["http1"]["request"]["line"].split()
+                        o.update(method=line[0], path=line[1], request_packet=r["http1"]["request"]["packet"],
+                                 authority=dict((k.lower(), v) for k, v in r["http1"]["request"]["headers"]).get("host"),
+                                 via_http1_upgrade=True)
+                    conn["other_streams"].append(o)
         elif is_tls:
             conn["h2_note"] = "no application data could be decrypted on this connection"
         truth["connections"].append(conn)
@@ -140,13 +148,16 @@ def session(ci, conn, c, r, s):
           "response_packet": s["resp_headers"][0]["last_packet"] if s["resp_headers"] else None,
           "request_complete": True, "response_complete": bool(s["resp_headers"])}
     messages, control, frames_n = [], [], {}
-    incomplete = {}
+    incomplete, incomplete_msgs = {}, []
     for d, noto in (("c2s", "client_no_context_takeover"), ("s2c", "server_no_context_takeover")):
         frames, used = P.ws_frames(s["data"][d])
         frames_n[d] = sum(1 for f in frames if not f.get("incomplete"))
         if used < len(s["data"][d].buf):
             incomplete[d] = len(s["data"][d].buf) - used
-        ms, cs = P.ws_messages(frames, deflate, bool(ext and noto in ext))
+        ms, cs, partial = P.ws_messages(frames, deflate, bool(ext and noto in ext))
+        if partial:
+            partial["dir"] = d
+            incomplete_msgs.append(partial)
         for m in ms:
             m["dir"] = d
         for x in cs:
@@ -174,6 +185,7 @@ def session(ci, conn, c, r, s):
            "messages": messages, "control": control, "close_initiator": initiator, "end": end,
            "data_frames": dict(s["data_frames"]), "ws_frames": frames_n,
            "stream_bytes": {d: len(s["data"][d].buf) for d in ("c2s", "s2c")}, "violations": []}
+    out["incomplete_messages"] = incomplete_msgs
     if incomplete:
         out["incomplete_tail_bytes"] = incomplete
     return out
@@ -191,10 +203,12 @@ def tshark_check(capture, keylog, internals, truth):
             "-e", "http2.rst_stream.error", "-e", "http2.goaway.error"]
     if keylog:
         args[3:3] = ["-o", "tls.keylog_file:" + keylog]
-    # decode every TCP port seen as HTTP/2 for cleartext captures
+    # cleartext with prior knowledge: tell tshark the port is HTTP/2; the
+    # HTTP/1.1 Upgrade path is followed by tshark's HTTP dissector itself
+    # (port 8080 is one of its HTTP ports)
     ports = set()
     for c, r, _, _ in internals:
-        if r is not None and r["mode"] in ("preface", "upgrade") and c.c2s.buf[:1] != b"\x16":
+        if r is not None and r["mode"] == "preface" and c.c2s.buf[:1] != b"\x16":
             ports.add(c.server.rsplit(":", 1)[1])
     for p in sorted(ports):
         args[3:3] = ["-d", "tcp.port==%s,http2" % p]

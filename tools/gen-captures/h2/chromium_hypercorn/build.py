@@ -190,12 +190,12 @@ truth["notes"] = (
     "after the page's 'please close'; END_STREAM both ways (c2s packet %s, s2c packet %s). (6) HPACK: %d of %d "
     "client literal strings and %d of %d server strings are Huffman-coded; the client refers to its dynamic "
     "table %d times (the CONNECT requests take :authority, user-agent etc. from it), Chromium announces "
-    "HEADER_TABLE_SIZE 65536 and hypercorn starts its first response block with %d dynamic table size update(s); "
+    "HEADER_TABLE_SIZE 65536 and hypercorn's header blocks contain %d dynamic table size update(s); "
     "a decoder that misses the first HEADERS frames cannot name the CONNECT headers. (7) %d of Chromium's %d "
     "HEADERS frames carry the PRIORITY flag (5 bytes before the header block). (8) The page's own log is "
     "POSTed back on the /log stream, so the capture carries its client-side ground truth too. Padding: %d DATA "
-    "frames; CONTINUATION: %d; no PUSH_PROMISE, no GOAWAY (Chromium is stopped with SIGTERM and closes the TCP "
-    "connection). %d message(s) span more than one packet." % (
+    "frames; CONTINUATION: %d; PUSH_PROMISE: %d; GOAWAY: %d (Chromium is stopped with SIGTERM after the "
+    "page finished). %d message(s) span more than one packet." % (
         ver["chromium_version"], h2c["settings"]["s2c"][0]["packet"], A["stream_id"], B["stream_id"], NAME,
         h2c["tls"]["cipher_suite"],
         "; ".join(describe_conn(i, c) for i, c in enumerate(truth["connections"])),
@@ -215,6 +215,7 @@ truth["notes"] = (
         hp["s2c"]["huffman_strings"], hp["s2c"]["huffman_strings"] + hp["s2c"]["raw_strings"],
         hp["c2s"]["indexed_dynamic"] + hp["c2s"]["name_from_dynamic"], hp["s2c"]["size_update"],
         prio, h2c["frame_counts"]["c2s"].get("HEADERS", 0), h2c["padded_frames"], h2c["continuation_frames"],
+        sum(h2c["frame_counts"][d].get("PUSH_PROMISE", 0) for d in ("c2s", "s2c")), len(h2c["goaway"]),
         len(big)))
 truth["generator"] = ("tools/gen-captures/h2/chromium_hypercorn (record.sh, server.py, page.html, build.py): %s headless "
                       "(--headless=new, --ignore-certificate-errors-spki-list for the self-signed EC certificate), "

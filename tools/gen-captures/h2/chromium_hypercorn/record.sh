@@ -30,7 +30,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 SPKI=$(openssl x509 -in cert.pem -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64)
 chromium --version 2>/dev/null > chromium.version
 
-ip netns exec $NS tcpdump -i lo -s 0 -U -w capture.pcap "tcp port $PORT" 2>tcpdump.err &
+ip netns exec $NS tcpdump -i lo -s 0 -U --immediate-mode -w capture.pcap "tcp port $PORT" 2>tcpdump.err &
 DUMP_PID=$!
 sleep 1
 ip netns exec $NS python3 "$HERE/server.py" cert.pem key.pem $PORT server.jsonl done > server.out 2>&1 &
