@@ -104,6 +104,7 @@ class Direction:
         self.pending = {}   # offset -> (bytes, pkt) beyond the contiguous end
         self.fin = None
         self.rst = None
+        self.segs = []      # (packet, offset from the ISN, payload length) of every data segment
 
     def add(self, pkt, seq, payload, syn):
         if syn:
@@ -116,6 +117,7 @@ class Direction:
             off -= 0x100000000
         if not payload:
             return
+        self.segs.append((pkt, off, len(payload)))
         end = len(self.buf)
         if off + len(payload) <= end:
             return  # old retransmission: first copy wins
@@ -269,6 +271,7 @@ def tls_decrypt(conn, keys):
                         "first": d.carry[off], "last": d.done[off + 5 + ln - 1], "off": off})
             off += 5 + ln
         recs[name] = out
+    info["record_list"] = {d: [(r["last"], len(r["body"])) for r in v] for d, v in recs.items()}
     # ClientHello / ServerHello (plaintext handshake records)
     ch = next((r for r in recs["c2s"] if r["type"] == 22), None)
     sh = next((r for r in recs["s2c"] if r["type"] == 22), None)

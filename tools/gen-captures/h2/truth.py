@@ -54,6 +54,7 @@ def build(capture, keylog=None):
             conn["tls_detail"] = {"alpn_offered": t["alpn_offered"], "records": t["records"],
                                   "alerts": t["alerts"], "key_update": t["key_update"]}
             c2s, s2c = t["c2s"], t["s2c"]
+            c.tls_records = t["record_list"]
         else:
             c2s, s2c = P.tcp_stream(c.c2s), P.tcp_stream(c.s2c)
         r = None
@@ -219,6 +220,7 @@ def tshark_check(capture, keylog, internals, truth):
     by_port = {}
     for ci, (c, r, _, _) in enumerate(internals):
         by_port[int(c.client.rsplit(":", 1)[1])] = c
+    res = {"connections": [], "frames_agree": True, "data_agree": True, "disagreements": []}
     for pkt in out:
         L = pkt["_source"]["layers"]
         n = int(L["frame.number"][0])
@@ -249,7 +251,6 @@ def tshark_check(capture, keylog, internals, truth):
         if names:
             hsids = [int(sids[i]) for i, t in enumerate(types) if int(t) == 1]
             ts_headers[(c.client, d, hsids[0] if hsids else None)].append(names)
-    res = {"connections": [], "frames_agree": True, "data_agree": True, "disagreements": []}
     for c, r, _, _ in internals:
         if r is None:
             continue
@@ -282,6 +283,41 @@ def tshark_check(capture, keylog, internals, truth):
             entry[d]["streams"] = len(r["streams"])
         entry["header_blocks_tshark"] = sum(len(v) for k, v in ts_headers.items() if k[0] == c.client)
         res["connections"].append(entry)
+    # the byte -> packet maps: TCP segments (relative seq, length) and TLS
+    # records (packet where tshark shows them, length) as tshark sees them
+    fields = ["tshark", "-r", capture, "-T", "fields", "-e", "frame.number", "-e", "tcp.srcport", "-e", "tcp.dstport",
+              "-e", "tcp.seq", "-e", "tcp.len", "-e", "tls.record.length", "-Y", "tcp"]
+    if keylog:
+        fields[3:3] = ["-o", "tls.keylog_file:" + keylog]
+    seg_t, rec_t = collections.defaultdict(list), collections.defaultdict(list)
+    for line in subprocess.run(fields, capture_output=True, check=True).stdout.decode().splitlines():
+        f = line.split("\t")
+        n, sp, dp, seq, ln = int(f[0]), int(f[1]), int(f[2]), int(f[3]), int(f[4])
+        if sp in by_port:
+            key = (by_port[sp].client, "c2s")
+        elif dp in by_port:
+            key = (by_port[dp].client, "s2c")
+        else:
+            continue
+        if ln:
+            seg_t[key].append((n, seq - 1, ln))
+        if len(f) > 5 and f[5]:
+            for rl in f[5].split(","):
+                rec_t[key].append((n, int(rl)))
+    seg_ok, rec_ok = True, True
+    for c, r, _, _ in internals:
+        for d, dd in (("c2s", c.c2s), ("s2c", c.s2c)):
+            if sorted(dd.segs) != sorted(seg_t[(c.client, d)]):
+                seg_ok = False
+                res["disagreements"].append({"client": c.client, "dir": d, "what": "tcp segments"})
+            recs = getattr(c, "tls_records", None)
+            if recs is not None and sorted(recs[d]) != sorted(rec_t[(c.client, d)]):
+                rec_ok = False
+                res["disagreements"].append({"client": c.client, "dir": d, "what": "tls records",
+                                             "ours": len(recs[d]), "tshark": len(rec_t[(c.client, d)])})
+    res["tcp_segments_agree"] = seg_ok
+    if keylog:
+        res["tls_records_agree"] = rec_ok
     # the WebSocket layer: tshark 4.0 does not dissect WebSocket inside HTTP/2
     args2 = ["tshark", "-r", capture, "-Y", "websocket"]
     if keylog:
