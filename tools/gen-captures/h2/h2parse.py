@@ -618,7 +618,7 @@ def ws_frames(s):
         if masked:
             p = bytes(c ^ mk[i % 4] for i, c in enumerate(p))
         out.append({"fin": bool(b0 & 128), "rsv1": bool(b0 & 64), "opcode": b0 & 15, "masked": bool(masked),
-                    "len": ln, "payload": p, "off": off, "first_packet": s.first[off],
+                    "len": ln, "hl": hl, "payload": p, "off": off, "first_packet": s.first[off],
                     "last_packet": s.last[off + hl + ln - 1] if hl + ln else s.last[off + 1]})
         off += hl + ln
     return out, off

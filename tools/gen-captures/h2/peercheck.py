@@ -38,6 +38,8 @@ def check_side(log, side, truth, internals, conn_of_stream=None):
             (sent if e["dir"] == "send" else recv)[key] += base64.b64decode(e["b64"])
         elif e["event"] == "wsproto":
             (ev_sent if e["dir"] == "send" else ev_recv)[key].append(e["ev"])
+        elif e["event"] == "refused" and ev_sent[key]:
+            ev_sent[key].pop()  # wsproto refused to send it: never on the wire
     sessions = {}
     for s in truth["sessions"]:
         sessions[(s["connection"], s["stream_id"])] = s
