@@ -536,6 +536,7 @@ def h2_parse(c2s, s2c):
                     i, pad = 0, 0
                     if flags & 0x8:
                         pad = frag[0]
+                        fr["hpad"] = pad
                         i = 1
                     if flags & 0x20:
                         i += 5

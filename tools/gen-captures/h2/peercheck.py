@@ -20,10 +20,12 @@ def stream_bytes(internals, conn_index, sid):
     return bytes(s["data"]["c2s"].buf), bytes(s["data"]["s2c"].buf)
 
 
-def check_side(log, side, truth, internals, conn_of_stream=None):
+def check_side(log, side, truth, internals, conn_of_stream=None, key_map=None):
     """log: entries of one peer (side 'client' or 'server'). conn_of_stream:
     maps the log's stream ids to a truth connection index (default: the
-    session's own connection, when the stream id is unique)."""
+    session's own connection, when the stream id is unique). key_map: the
+    log's (conn, stream id) -> (connection index, HTTP/2 stream id), for a
+    peer behind a proxy whose stream ids are not the capture's."""
     out_dir, in_dir = ("c2s", "s2c") if side == "client" else ("s2c", "c2s")
     problems, counts = [], collections.Counter()
     sent = collections.defaultdict(bytearray)
@@ -46,6 +48,9 @@ def check_side(log, side, truth, internals, conn_of_stream=None):
     keymap = {}
     for key in set(sent) | set(recv) | set(ev_sent) | set(ev_recv):
         conn, sid = key
+        if key_map is not None:
+            keymap[key] = key_map.get(key, (None, None))
+            continue
         if conn_of_stream is not None:
             ci = conn_of_stream(conn, sid)
         else:
@@ -54,6 +59,8 @@ def check_side(log, side, truth, internals, conn_of_stream=None):
         keymap[key] = ci
     for key, ci in keymap.items():
         sid = key[1]
+        if isinstance(ci, tuple):
+            ci, sid = ci
         if ci is None or (ci, sid) not in sessions:
             problems.append("%s log stream %s has no session in the truth" % (side, key))
             continue

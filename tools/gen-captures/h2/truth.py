@@ -115,6 +115,11 @@ def fill_h2(conn, r):
     conn["frame_counts"] = {d: dict(collections.Counter(f["type"] for f in r["frames"][d])) for d in ("c2s", "s2c")}
     conn["continuation_frames"] = sum(1 for d in ("c2s", "s2c") for f in r["frames"][d] if f["type"] == "CONTINUATION")
     conn["padded_frames"] = sum(s["padded_data_frames"] for s in r["streams"].values())
+    conn["padded_headers"] = sum(1 for d in ("c2s", "s2c") for f in r["frames"][d]
+                                 if f["type"] == "HEADERS" and f["flags"] & 0x8)
+    pads = [f["pad"] for d in ("c2s", "s2c") for f in r["frames"][d] if f.get("pad") is not None and f["flags"] & 0x8]
+    pads += [f["hpad"] for d in ("c2s", "s2c") for f in r["frames"][d] if f.get("hpad") is not None]
+    conn["pad_length_range"] = [min(pads), max(pads)] if pads else None
     conn["hpack"] = r["hpack"]
     conn["other_streams"] = []
     conn["violations"] = []
@@ -197,11 +202,9 @@ def session(ci, conn, c, r, s):
 def tshark_check(capture, keylog, internals, truth):
     """Compares our HTTP/2 frames, headers and per-stream DATA bytes with
     tshark's (4.0) dissection; returns the verification dict."""
-    args = ["tshark", "-r", capture, "-Y", "http2", "-T", "json",
-            "-e", "frame.number", "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "ip.src",
-            "-e", "http2.streamid", "-e", "http2.type", "-e", "http2.length", "-e", "http2.flags",
-            "-e", "http2.data.data", "-e", "http2.header.name", "-e", "http2.header.value",
-            "-e", "http2.rst_stream.error", "-e", "http2.goaway.error"]
+    # the full dissection tree (one object per HTTP/2 frame, padding and
+    # pad length per frame), duplicate keys merged into lists
+    args = ["tshark", "-r", capture, "-Y", "http2", "-T", "json", "--no-duplicate-keys", "-J", "frame tcp http2"]
     if keylog:
         args[3:3] = ["-o", "tls.keylog_file:" + keylog]
     # cleartext with prior knowledge: tell tshark the port is HTTP/2; the
@@ -220,41 +223,49 @@ def tshark_check(capture, keylog, internals, truth):
     by_port = {}
     for ci, (c, r, _, _) in enumerate(internals):
         by_port[int(c.client.rsplit(":", 1)[1])] = c
-    res = {"connections": [], "frames_agree": True, "data_agree": True, "disagreements": []}
+
+    def as_list(x):
+        return x if isinstance(x, list) else [x]
+
+    def first(x):
+        return as_list(x)[0]
+
     for pkt in out:
         L = pkt["_source"]["layers"]
-        n = int(L["frame.number"][0])
-        sp, dp = int(L["tcp.srcport"][0]), int(L["tcp.dstport"][0])
+        n = int(first(L["frame"]["frame.number"]))
+        sp, dp = int(first(L["tcp"]["tcp.srcport"])), int(first(L["tcp"]["tcp.dstport"]))
         if sp in by_port:
             c, d = by_port[sp], "c2s"
         elif dp in by_port:
             c, d = by_port[dp], "s2c"
         else:
             continue
-        types = L.get("http2.type", [])
-        sids = L.get("http2.streamid", [])
-        lens = L.get("http2.length", [])
-        for i, t in enumerate(types):
-            ts_frames[(c.client, d)].append((n, int(sids[i]), int(t), int(lens[i])))
-        dd = L.get("http2.data.data", [])
-        # http2.data.data occurs once per DATA frame with payload, in order
-        data_sids = [int(sids[i]) for i, t in enumerate(types) if int(t) == 0]
-        data_lens = [int(lens[i]) for i, t in enumerate(types) if int(t) == 0]
-        j = 0
-        for sid, ln in zip(data_sids, data_lens):
-            if ln == 0:
+        for h in as_list(L.get("http2", [])):
+            if not isinstance(h, dict):
                 continue
-            if j < len(dd):
-                b = bytes.fromhex(dd[j].replace(":", ""))
-                # on the last DATA frame of a body tshark 4.0 shows the whole
-                # reassembled body (http2.body.fragment.count): keep the tail
-                # that is this frame's own data (no padding in these captures)
-                ts_data[(c.client, d, sid)] += b[-ln:] if len(b) > ln else b
-                j += 1
-        names = L.get("http2.header.name", [])
-        if names:
-            hsids = [int(sids[i]) for i, t in enumerate(types) if int(t) == 1]
-            ts_headers[(c.client, d, hsids[0] if hsids else None)].append(names)
+            for fr in as_list(h.get("http2.stream", [])):
+                if not isinstance(fr, dict) or "http2.type" not in fr:
+                    continue  # e.g. the connection preface item
+                t, sid, ln = int(first(fr["http2.type"])), int(first(fr["http2.streamid"])), int(first(fr["http2.length"]))
+                ts_frames[(c.client, d)].append((n, sid, t, ln))
+                if t == 0:
+                    flags = int(first(fr["http2.flags"]), 16)
+                    pad = int(first(fr.get("http2.pad_length", "0"))) if flags & 0x8 else 0
+                    dlen = ln - (1 + pad) if flags & 0x8 else ln
+                    raw = first(fr.get("http2.data.data", ""))
+                    b = bytes.fromhex(raw.replace(":", "")) if raw and raw != "<MISSING>" else b""
+                    # tshark 4.0 sometimes includes the padding in http2.data.data
+                    if pad and len(b) >= dlen + pad and b.endswith(bytes(pad)):
+                        b = b[:len(b) - pad]
+                    # on the last DATA frame of a body tshark 4.0 shows the whole
+                    # reassembled body: keep the tail that is this frame's data
+                    ts_data[(c.client, d, sid)] += b[-dlen:] if dlen and len(b) > dlen else (b if dlen else b"")
+                if t == 1 or t == 9:
+                    names = [first(x["http2.header.name"]) for x in as_list(fr.get("http2.header", []))
+                             if isinstance(x, dict) and "http2.header.name" in x]
+                    if names:
+                        ts_headers[(c.client, d, sid)].append(names)
+    res = {"connections": [], "frames_agree": True, "data_agree": True, "disagreements": []}
     for c, r, _, _ in internals:
         if r is None:
             continue

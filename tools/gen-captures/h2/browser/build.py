@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Writes <browser>_hypercorn_tls.truth.json from a recording made by
-record_<browser>.sh: the independent parse, checked against tshark, against
+"""Writes <browser>_<server>_tls.truth.json from a recording made by
+record_<browser>.sh or record_apache.sh: the independent parse, checked against tshark, against
 the server's log (hypercorn + wsproto, server.jsonl), against the page's own
 log (what the script sent/received, POSTed to /log) and, for Chromium,
 against its net-log (every WebSocket frame header Chromium sent and received).
-Usage: build.py chromium|firefox WORKDIR OUTDIR"""
+Usage: build.py chromium_hypercorn_tls|firefox_hypercorn_tls|chromium_apache_tls WORKDIR OUTDIR"""
 import collections
 import json
 import os
@@ -16,8 +16,10 @@ import h2parse as P  # noqa: E402
 import peercheck  # noqa: E402
 import truth as T  # noqa: E402
 
-BROWSER, W, OUT = sys.argv[1], sys.argv[2], sys.argv[3]
-NAME = BROWSER + "_hypercorn_tls"
+NAME, W, OUT = sys.argv[1], sys.argv[2], sys.argv[3]
+BROWSER, SERVER = NAME.split("_")[:2]
+APACHE = SERVER == "apache"
+SNAME = "Apache httpd" if APACHE else "hypercorn"
 BNAME = {"chromium": "Chromium", "firefox": "Firefox"}[BROWSER]
 cap, key = os.path.join(OUT, NAME + ".pcap"), os.path.join(OUT, NAME + ".keylog")
 shutil.copyfile(os.path.join(W, "capture.pcap"), cap)
@@ -32,7 +34,14 @@ if not (ver["tshark"]["frames_agree"] and ver["tshark"]["data_agree"] and not ve
 log = peercheck.load(os.path.join(W, "server.jsonl"))
 h2conn = next(i for i, c in enumerate(truth["connections"]) if c.get("other_streams") or
               any(s["connection"] == i for s in truth["sessions"]))
-counts, p = peercheck.check_side(log, "server", truth, internals)
+key_map = None
+if APACHE:
+    # the backend speaks HTTP/1.1 (hypercorn's h11 numbers every stream 1):
+    # its WebSocket streams are matched to the HTTP/2 sessions by :path
+    by_path_ = {s_["handshake"]["path"]: s_ for s_ in truth["sessions"]}
+    key_map = {(e["conn"], e["stream_id"]): (by_path_[e["path"]]["connection"], by_path_[e["path"]]["stream_id"])
+               for e in log if e.get("layer") == "ws" and e.get("event") == "Request" and e["path"] in by_path_}
+counts, p = peercheck.check_side(log, "server", truth, internals, key_map=key_map)
 counts2, p2 = peercheck.check_h2_events(log, "server", truth, internals, lambda e: h2conn)
 ver["server_log"] = {**counts, **counts2}
 problems += p + p2
@@ -93,7 +102,7 @@ if os.path.exists(os.path.join(W, "netlog.json")):
             hs = e["params"]["headers"]
             if ":method: CONNECT" in hs:
                 sent_protocol.append([h for h in hs if h.startswith(":protocol")])
-    matched = 0
+    matched, unsent = 0, []
     for sess in truth["sessions"]:
         c, r, _, _ = internals[sess["connection"]]
         s = r["streams"][sess["stream_id"]]
@@ -102,17 +111,32 @@ if os.path.exists(os.path.join(W, "netlog.json")):
             fr, _ = P.ws_frames(s["data"][d])
             ours[d] = [(d, f["opcode"], f["fin"], f["rsv1"], f["masked"], f["len"]) for f in fr]
         for src, lst in per_src.items():
-            if [x for x in lst if x[0] == "c2s"] == ours["c2s"] and [x for x in lst if x[0] == "s2c"] == ours["s2c"]:
+            nc = [x for x in lst if x[0] == "c2s"]
+            ns = [x for x in lst if x[0] == "s2c"]
+            if ns != ours["s2c"]:
+                continue
+            if nc == ours["c2s"]:
                 matched += 1
+                break
+            rst = sess["end"]["rst_stream"]
+            if nc[:len(ours["c2s"])] == ours["c2s"] and rst and rst["dir"] == "c2s":
+                # Chromium logged frames that never reached the wire: it reset
+                # the stream before writing them (the capture is the truth)
+                matched += 1
+                unsent.append({"stream_id": sess["stream_id"], "frames": [
+                    {"opcode": x[1], "fin": x[2], "payload_length": x[5]} for x in nc[len(ours["c2s"]):]]})
                 break
         else:
             problems.append("net-log: no WebSocket with the frames of stream %d" % sess["stream_id"])
     ver["chromium_netlog"] = {"websockets": len(per_src), "websockets_whose_frames_match_a_stream": matched,
+                              "logged_as_sent_but_not_on_the_wire": unsent,
                               "frame_headers": sum(len(v) for v in per_src.values()),
                               "rst_stream_sent": netlog_rst, "websocket_close_timeouts": netlog_close_timeouts,
                               "connect_requests_with_protocol": sent_protocol}
 ver["problems"] = problems
 ver["browser_version"] = open(os.path.join(W, BROWSER + ".version")).read().strip()
+if APACHE:
+    ver["server_version"] = open(os.path.join(W, "apache.version")).read().strip().replace("Server version: ", "")
 
 # ------------------------------------------------------------------ notes
 h2c = truth["connections"][h2conn]
@@ -201,10 +225,14 @@ if "chromium_netlog" in ver:
     extra = (" Chromium's net-log shows %d closing-handshake timeout(s) (WEBSOCKET_CLOSE_TIMEOUT) and the "
              "RST_STREAM(s) it sent: %s." % (ver["chromium_netlog"]["websocket_close_timeouts"],
                                               ver["chromium_netlog"]["rst_stream_sent"]))
+    for u in ver["chromium_netlog"]["logged_as_sent_but_not_on_the_wire"]:
+        extra += (" Stream %d: Chromium's net-log records sending %s, but it reset the stream before writing "
+                  "them: they are not in the capture and not in the truth." % (u["stream_id"], ", ".join(
+                      "a frame with opcode %d (%d bytes)" % (f["opcode"], f["payload_length"]) for f in u["frames"])))
 truth["notes"] = (
     "RFC 8441 WebSockets over HTTP/2 over TLS 1.3, recorded with real peers inside a network namespace that has "
     "only a loopback interface: headless %s (%s, Debian package, no flags or prefs about WebSockets or HTTP/2) "
-    "loads https://h2.corpus.test:8443/ from hypercorn 0.18 (h2 4.x, wsproto 1.3), which announces "
+    "loads https://h2.corpus.test:8443/ from %s, which announces "
     "SETTINGS_ENABLE_CONNECT_PROTOCOL=1 in its first SETTINGS (packet %d). The page's script fetches /data.json "
     "and opens two WebSockets that %s sends as extended CONNECT streams (:method CONNECT, :protocol "
     "websocket, :scheme https, status 200, no Sec-WebSocket-Key/Accept) on the SAME TLS connection: stream %d "
@@ -214,44 +242,57 @@ truth["notes"] = (
     "connection: %s (stream ids used by the client: %s). "
     "Traps: (1) the two sessions are multiplexed: the DATA frames of streams %d and %d alternate %d times "
     "client-to-server and %d times server-to-client, often inside one TLS record or TCP segment. (2) Largest DATA "
-    "payload: %d bytes from %s, %d from hypercorn (MAX_FRAME_SIZE 16384); WebSocket frames split over more than "
+    "payload: %d bytes from %s, %d from %s; WebSocket frames split over more than "
     "one DATA frame: %s. (3) hypercorn pings every 0.4 s (empty payload) on each session and the browser answers "
-    "with empty masked pongs (%d pings, %d pongs). (4) Stream %d: %s. (5) Stream %d: %s. hypercorn never sends "
-    "END_STREAM after echoing a client's close, and does send it after its own close.%s (6) HPACK: %d of %d "
+    "with empty masked pongs (%d pings, %d pongs). (4) Stream %d: %s. (5) Stream %d: %s.%s%s (6) HPACK: %d of %d "
     "client literal strings and %d of %d server strings are Huffman-coded; the client refers to its dynamic "
     "table %d times (the CONNECT requests take :authority, user-agent etc. from it), the browser announces "
     "HEADER_TABLE_SIZE %s; dynamic table size updates: %d from the client, %d from the server; a decoder that "
     "misses the first HEADERS frames cannot name the CONNECT headers. (7) %d of the browser's %d HEADERS frames "
     "carry the PRIORITY flag (5 bytes before the header block). (8) The page's own log is POSTed back on the "
-    "/log stream, so the capture carries its client-side ground truth too. Padding: %d DATA frames; "
-    "CONTINUATION: %d; PUSH_PROMISE: %d; GOAWAY: %d (the browser is stopped with SIGTERM after the page "
+    "/log stream, so the capture carries its client-side ground truth too. Padding: %d DATA frames and %d "
+    "HEADERS frames carry the PADDED flag (pad lengths %s), on WebSocket streams too: the pad bytes are not "
+    "stream data; "
+    "CONTINUATION: %d; PUSH_PROMISE: %d; GOAWAY: %s (the browser is stopped with SIGTERM after the page "
     "finished). %d message(s) span more than one packet." % (
-        BNAME, ver["browser_version"], h2c["settings"]["s2c"][0]["packet"], BNAME, A["stream_id"],
+        BNAME, ver["browser_version"],
+        ("%s (mod_http2 with H2WebSockets on and H2Padding 4, TLS 1.3) proxying everything, WebSockets "
+         "included, to hypercorn 0.18 over plain HTTP/1.1 (only the browser-Apache leg is in the capture)"
+         % ver["server_version"]) if APACHE else "hypercorn 0.18 (h2 4.x, wsproto 1.3)",
+        h2c["settings"]["s2c"][0]["packet"], BNAME, A["stream_id"],
         A["handshake"]["offered_subprotocols"], A["handshake"]["subprotocol"], A["handshake"]["offered_extensions"],
         A["handshake"]["extensions"], B["stream_id"], B["handshake"]["offered_extensions"], NAME,
         h2c["tls"]["cipher_suite"],
         "; ".join(describe_conn(i, c) for i, c in enumerate(truth["connections"])),
         ", ".join("%d %s %s -> %s" % (o["stream_id"], o["method"], o["path"], o["status"]) for o in h2c["other_streams"]),
         ", ".join(str(x) for x in sorted(k for k in r_["streams"] if k)),
-        A["stream_id"], B["stream_id"], interleaved[0], interleaved[1], max_data["c2s"], BNAME, max_data["s2c"],
+        A["stream_id"], B["stream_id"], interleaved[0], interleaved[1], max_data["c2s"], BNAME, max_data["s2c"], SNAME,
         "; ".join(multi_data) or "none",
         sum(1 for s_ in (A, B) for c in s_["control"] if c["opcode"] == "ping"),
         sum(1 for s_ in (A, B) for c in s_["control"] if c["opcode"] == "pong"),
-        A["stream_id"], story(A, "A"), B["stream_id"], story(B, "B"), extra,
+        A["stream_id"], story(A, "A"), B["stream_id"], story(B, "B"),
+        "" if APACHE else (" hypercorn never sends END_STREAM after echoing a client's close, and does send it "
+                           "after its own close."),
+        extra,
         hp["c2s"]["huffman_strings"], hp["c2s"]["huffman_strings"] + hp["c2s"]["raw_strings"],
         hp["s2c"]["huffman_strings"], hp["s2c"]["huffman_strings"] + hp["s2c"]["raw_strings"],
         hp["c2s"]["indexed_dynamic"] + hp["c2s"]["name_from_dynamic"],
         h2c["settings"]["c2s"][0]["values"].get("HEADER_TABLE_SIZE") if h2c["settings"]["c2s"] else None,
         hp["c2s"]["size_update"], hp["s2c"]["size_update"],
-        prio, h2c["frame_counts"]["c2s"].get("HEADERS", 0), h2c["padded_frames"], h2c["continuation_frames"],
-        sum(h2c["frame_counts"][d].get("PUSH_PROMISE", 0) for d in ("c2s", "s2c")), len(h2c["goaway"]),
+        prio, h2c["frame_counts"]["c2s"].get("HEADERS", 0), h2c["padded_frames"], h2c["padded_headers"],
+        "%d-%d" % tuple(h2c["pad_length_range"]) if h2c["pad_length_range"] else "none", h2c["continuation_frames"],
+        sum(h2c["frame_counts"][d].get("PUSH_PROMISE", 0) for d in ("c2s", "s2c")),
+        ", ".join("from the %s, last_stream_id %d, %s, packet %d" % ("client" if g["dir"] == "c2s" else "server",
+                  g["last_stream_id"], g["error"], g["packet"]) for g in h2c["goaway"]) or "none",
         len(big)))
 truth["generator"] = ("tools/gen-captures/h2/browser (record_%s.sh, server.py, page.html, build.py): %s headless (%s), "
-                      "hypercorn 0.18.0, h2 4.4.1, wsproto 1.3.2, python 3.11; tcpdump on lo in netns h2cap_%s"
-                      % (BROWSER, ver["browser_version"],
+                      "%shypercorn 0.18.0, h2 4.4.1, wsproto 1.3.2, python 3.11; tcpdump on lo in netns h2cap_%s"
+                      % ("apache" if APACHE else BROWSER, ver["browser_version"],
                          "--headless=new, --ignore-certificate-errors-spki-list for the self-signed EC certificate, "
                          "--log-net-log" if BROWSER == "chromium" else
-                         "--headless, a test CA imported into the profile with certutil", BROWSER))
+                         "--headless, a test CA imported into the profile with certutil",
+                         (ver.get("server_version", "") + " (H2WebSockets on, H2Padding 4) proxying to ") if APACHE else "",
+                         "apache" if APACHE else BROWSER))
 truth["verification"] = ver
 T.dump(truth, os.path.join(OUT, NAME + ".truth.json"))
 print(json.dumps({k: v for k, v in ver.items() if k != "tshark"}, indent=1))

@@ -9,7 +9,7 @@ The log (JSON lines, one event per line) is the server's ground truth:
     every wsproto event sent or received (type, payload length, sha256,
     frame_finished/message_finished, close code/reason).
 
-Usage: server.py CERT KEY PORT LOGFILE DONEFILE
+Usage: server.py CERT KEY PORT LOGFILE DONEFILE   (CERT KEY = - -: cleartext)
 The server writes DONEFILE once the page POSTed its own log to /log.
 """
 import asyncio
@@ -95,7 +95,7 @@ _orig_handle_events = ws_stream.WSStream._handle_events
 
 async def _handle(self, event):
     if isinstance(event, Request):
-        log(side="server", layer="ws", dir="recv", event="Request", stream_id=self.stream_id,
+        log(side="server", layer="ws", dir="recv", event="Request", stream_id=self.stream_id, conn=id(self),
             path=event.raw_path.decode(), http_version=event.http_version, method=event.method)
         await _orig_handle(self, event)
         # /ws/plain refuses every extension, so one session runs without
@@ -104,36 +104,36 @@ async def _handle(self, event):
             self.handshake.extensions = None
         return
     if isinstance(event, (Body, Data)):
-        log(side="server", layer="ws", dir="recv", event="StreamData", stream_id=self.stream_id,
+        log(side="server", layer="ws", dir="recv", event="StreamData", stream_id=self.stream_id, conn=id(self),
             b64=base64.b64encode(bytes(event.data)).decode())
         # wrap the connection's events() so every parsed wsproto event is logged
         conn = getattr(self, "connection", None)
         if conn is not None and not getattr(conn, "_logged", False):
             orig_events = conn.events
-            sid = self.stream_id
+            sid, key = self.stream_id, id(self)
 
             def events():
                 for ev in orig_events():
-                    log(side="server", layer="ws", dir="recv", event="wsproto", stream_id=sid,
+                    log(side="server", layer="ws", dir="recv", event="wsproto", stream_id=sid, conn=key,
                         ev=describe(ev))
                     yield ev
             conn.events = events
             conn._logged = True
     if isinstance(event, StreamClosed):
-        log(side="server", layer="ws", dir="recv", event="StreamClosed", stream_id=self.stream_id)
+        log(side="server", layer="ws", dir="recv", event="StreamClosed", stream_id=self.stream_id, conn=id(self))
     await _orig_handle(self, event)
 
 
 async def _send_event(self, event):
-    log(side="server", layer="ws", dir="send", event="wsproto", stream_id=self.stream_id,
+    log(side="server", layer="ws", dir="send", event="wsproto", stream_id=self.stream_id, conn=id(self),
         ev=describe(event))
     try:
         data = self.connection.send(event)
     except Exception as exc:  # wsproto refuses (e.g. after close): log and drop
-        log(side="server", layer="ws", dir="send", event="refused", stream_id=self.stream_id,
+        log(side="server", layer="ws", dir="send", event="refused", stream_id=self.stream_id, conn=id(self),
             error=repr(exc))
         return
-    log(side="server", layer="ws", dir="send", event="StreamData", stream_id=self.stream_id,
+    log(side="server", layer="ws", dir="send", event="StreamData", stream_id=self.stream_id, conn=id(self),
         b64=base64.b64encode(data).decode())
     await self.send(Data(stream_id=self.stream_id, data=data))
 
@@ -201,7 +201,8 @@ async def app(scope, receive, send):
 async def main():
     cfg = Config()
     cfg.bind = [f"127.0.0.1:{PORT}"]
-    cfg.certfile, cfg.keyfile = CERT, KEY
+    if CERT != "-":  # "-": plain HTTP/1.1 (a backend behind a proxy)
+        cfg.certfile, cfg.keyfile = CERT, KEY
     cfg.websocket_ping_interval = 0.4
     cfg.accesslog = "-"
     await hypercorn.asyncio.serve(app, cfg)
