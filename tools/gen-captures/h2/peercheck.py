@@ -45,6 +45,11 @@ def check_side(log, side, truth, internals, conn_of_stream=None, key_map=None):
     sessions = {}
     for s in truth["sessions"]:
         sessions[(s["connection"], s["stream_id"])] = s
+    # HTTP/1.1 WebSocket connections: key (index, None); their bytes are
+    # those after the handshake (h2parse's caller stores them as ws_streams)
+    for ci, c in enumerate(truth["connections"]):
+        if c.get("is_websocket") and "messages" in c:
+            sessions[(ci, None)] = c
     keymap = {}
     for key in set(sent) | set(recv) | set(ev_sent) | set(ev_recv):
         conn, sid = key
@@ -64,10 +69,13 @@ def check_side(log, side, truth, internals, conn_of_stream=None, key_map=None):
         if ci is None or (ci, sid) not in sessions:
             problems.append("%s log stream %s has no session in the truth" % (side, key))
             continue
-        c2s, s2c = stream_bytes(internals, ci, sid)
+        if sid is None:
+            c2s, s2c = (bytes(x.buf) for x in internals[ci][0].ws_streams)
+        else:
+            c2s, s2c = stream_bytes(internals, ci, sid)
         ours_out, ours_in = (c2s, s2c) if side == "client" else (s2c, c2s)
         if bytes(sent[key]) != ours_out:
-            problems.append("%s stream %d: bytes sent per log (%d) != capture %s (%d)" % (
+            problems.append("%s stream %s: bytes sent per log (%d) != capture %s (%d)" % (
                 side, sid, len(sent[key]), out_dir, len(ours_out)))
         else:
             counts["streams_bytes_sent_identical"] += 1
@@ -76,7 +84,7 @@ def check_side(log, side, truth, internals, conn_of_stream=None, key_map=None):
             if ours_in.startswith(bytes(recv[key])):
                 counts["streams_bytes_received_prefix"] += 1
             else:
-                problems.append("%s stream %d: bytes received per log (%d) != capture %s (%d)" % (
+                problems.append("%s stream %s: bytes received per log (%d) != capture %s (%d)" % (
                     side, sid, len(recv[key]), in_dir, len(ours_in)))
         else:
             counts["streams_bytes_received_identical"] += 1
@@ -105,11 +113,11 @@ def check_side(log, side, truth, internals, conn_of_stream=None, key_map=None):
                       for c in sess["control"] if c["dir"] == d]
             cmp_m = [(o, l, h if s is not None else None) for (o, l, h), (_, _, s) in zip(ours_m, msgs)]
             if len(ours_m) != len(msgs) or cmp_m != msgs:
-                problems.append("%s stream %d: messages %s per log differ from capture %s" % (side, sid, what, d))
+                problems.append("%s stream %s: messages %s per log differ from capture %s" % (side, sid, what, d))
             else:
                 counts["messages_verified"] += len(msgs)
             if ours_c != ctrl:
-                problems.append("%s stream %d: control frames %s per log %s != capture %s" % (
+                problems.append("%s stream %s: control frames %s per log %s != capture %s" % (
                     side, sid, what, ctrl, ours_c))
             else:
                 counts["control_verified"] += len(ctrl)

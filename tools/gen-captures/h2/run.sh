@@ -7,7 +7,7 @@ HERE=$(dirname "$(realpath "$0")")
 OUT=$(realpath "${1:-$HERE/../../../captures/h2}")
 shift || true
 NAMES=("$@")
-[ ${#NAMES[@]} -gt 0 ] || NAMES=(chromium_hypercorn_tls firefox_hypercorn_tls chromium_apache_tls h2c_wsproto h2c_upgrade h2c_protocol_not_enabled)
+[ ${#NAMES[@]} -gt 0 ] || NAMES=(chromium_hypercorn_tls firefox_hypercorn_tls chromium_apache_tls chromium_fallback_tls h2c_wsproto h2c_upgrade h2c_protocol_not_enabled)
 WORK=$(mktemp -d /tmp/h2cap.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$OUT"
@@ -19,6 +19,9 @@ for n in "${NAMES[@]}"; do
       python3 "$HERE/browser/build.py" "$n" "$WORK/$n" "$OUT" ;;
     firefox_hypercorn_tls)
       "$HERE/browser/record_firefox.sh" "$WORK/$n"
+      python3 "$HERE/browser/build.py" "$n" "$WORK/$n" "$OUT" ;;
+    chromium_fallback_tls)
+      FALLBACK=1 "$HERE/browser/record_chromium.sh" "$WORK/$n"
       python3 "$HERE/browser/build.py" "$n" "$WORK/$n" "$OUT" ;;
     chromium_apache_tls)
       "$HERE/browser/record_apache.sh" "$WORK/$n"

@@ -58,7 +58,11 @@ def build(capture, keylog=None):
         else:
             c2s, s2c = P.tcp_stream(c.c2s), P.tcp_stream(c.s2c)
         r = None
-        if len(c2s.buf) or len(s2c.buf):
+        first_line = bytes(c2s.buf[:bytes(c2s.buf).find(b"\r\n")]) if b"\r\n" in c2s.buf[:8192] else b""
+        h2c_upgrade = b"h2c" in bytes(c2s.buf[:bytes(c2s.buf).find(b"\r\n\r\n") + 1]).lower() if first_line else False
+        if first_line.endswith((b" HTTP/1.1", b" HTTP/1.0")) and not h2c_upgrade:
+            http1_websocket(conn, c, c2s, s2c)
+        elif len(c2s.buf) or len(s2c.buf):
             r = P.h2_parse(c2s, s2c)
         elif is_tls and conn["tls"]["decrypted"]:
             pass
@@ -153,36 +157,9 @@ def session(ci, conn, c, r, s):
           "request_packet": s["req_headers"]["last_packet"],
           "response_packet": s["resp_headers"][0]["last_packet"] if s["resp_headers"] else None,
           "request_complete": True, "response_complete": bool(s["resp_headers"])}
-    messages, control, frames_n = [], [], {}
-    incomplete, incomplete_msgs = {}, []
-    for d, noto in (("c2s", "client_no_context_takeover"), ("s2c", "server_no_context_takeover")):
-        frames, used = P.ws_frames(s["data"][d])
-        frames_n[d] = sum(1 for f in frames if not f.get("incomplete"))
-        if used < len(s["data"][d].buf):
-            incomplete[d] = len(s["data"][d].buf) - used
-        ms, cs, partial = P.ws_messages(frames, deflate, bool(ext and noto in ext))
-        if partial:
-            partial["dir"] = d
-            incomplete_msgs.append(partial)
-        for m in ms:
-            m["dir"] = d
-        for x in cs:
-            x["dir"] = d
-        messages += ms
-        control += cs
-    keyf = lambda m: (m["last_packet"], 0 if m["dir"] == "c2s" else 1)
-    messages.sort(key=keyf)
-    control.sort(key=lambda x: (x["packet"], 0 if x["dir"] == "c2s" else 1))
-    order = ["dir", "opcode", "frames", "compressed", "payload_len", "wire_payload_len", "sha256", "text",
-             "first_packet", "last_packet"]
-    messages = [{k: m[k] for k in order} for m in messages]
-    control = [{k: x[k] for k in ("dir", "opcode", "payload_len", "close_code", "close_reason", "packet")}
-               for x in control]
+    messages, control, initiator, frames_n, incomplete, incomplete_msgs = ws_layer(
+        s["data"]["c2s"], s["data"]["s2c"], ext)
     closes = [x for x in control if x["opcode"] == "close"]
-    initiator = None
-    if closes:
-        initiator = "client" if closes[0]["dir"] == "c2s" else "server"
-    ga = [g for g in r["goaway"] if g["last_stream_id"] < s["stream_id"] or True]
     end = {"close": {"c2s": any(x["dir"] == "c2s" for x in closes), "s2c": any(x["dir"] == "s2c" for x in closes)},
            "end_stream": {d: s["end_stream"].get(d) for d in ("c2s", "s2c")},
            "rst_stream": s["rst"], "goaway": r["goaway"][0] if r["goaway"] else None, "tcp": conn["tcp_end"]}
@@ -195,6 +172,85 @@ def session(ci, conn, c, r, s):
     if incomplete:
         out["incomplete_tail_bytes"] = incomplete
     return out
+
+
+def ws_layer(c2s, s2c, ext):
+    """RFC 6455 frames of both directions (Streams of the WebSocket bytes):
+    messages, control frames, close initiator, frame counts, undecodable
+    tail bytes and unfinished messages."""
+    deflate = bool(ext and "permessage-deflate" in ext)
+    messages, control, frames_n = [], [], {}
+    incomplete, incomplete_msgs = {}, []
+    for d, st, noto in (("c2s", c2s, "client_no_context_takeover"), ("s2c", s2c, "server_no_context_takeover")):
+        frames, used = P.ws_frames(st)
+        frames_n[d] = sum(1 for f in frames if not f.get("incomplete"))
+        if used < len(st.buf):
+            incomplete[d] = len(st.buf) - used
+        ms, cs, partial = P.ws_messages(frames, deflate, bool(ext and noto in ext))
+        if partial:
+            partial["dir"] = d
+            incomplete_msgs.append(partial)
+        for m in ms:
+            m["dir"] = d
+        for x in cs:
+            x["dir"] = d
+        messages += ms
+        control += cs
+    messages.sort(key=lambda m: (m["last_packet"], 0 if m["dir"] == "c2s" else 1))
+    control.sort(key=lambda x: (x["packet"], 0 if x["dir"] == "c2s" else 1))
+    order = ["dir", "opcode", "frames", "compressed", "payload_len", "wire_payload_len", "sha256", "text",
+             "first_packet", "last_packet"]
+    messages = [{k: m[k] for k in order} for m in messages]
+    control = [{k: x[k] for k in ("dir", "opcode", "payload_len", "close_code", "close_reason", "packet")}
+               for x in control]
+    closes = [x for x in control if x["opcode"] == "close"]
+    initiator = ("client" if closes[0]["dir"] == "c2s" else "server") if closes else None
+    return messages, control, initiator, frames_n, incomplete, incomplete_msgs
+
+
+def substream(st, off):
+    out = P.Stream()
+    out.extend(bytes(st.buf[off:]), st.first[off:], st.last[off:])
+    return out
+
+
+def http1_websocket(conn, c, c2s, s2c):
+    """An HTTP/1.1 connection (RFC 6455 s4 handshake): the fields of the
+    main README (handshake, messages, control, close_initiator, is_websocket).
+    Returns False when the client's bytes are not an HTTP/1.1 request."""
+    import base64
+    import hashlib as _h
+    rq = P.http1_head(c2s.buf)
+    if rq is None or " HTTP/1." not in rq[0]:
+        return False
+    rs = P.http1_head(s2c.buf)
+    rh = [(k.lower(), v) for k, v in rq[1]]
+    sh = [(k.lower(), v) for k, v in rs[1]] if rs else []
+    status = int(rs[0].split()[1]) if rs else None
+    key, accept = hdr(rh, "sec-websocket-key"), hdr(sh, "sec-websocket-accept")
+    valid = None
+    if key and accept is not None:
+        valid = accept == base64.b64encode(_h.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+    ext = hdr(sh, "sec-websocket-extensions")
+    conn["handshake"] = {"seen": True, "request_target": rq[0].split()[1], "sec_websocket_key": key, "status": status,
+                         "sec_websocket_accept": accept, "accept_valid": valid,
+                         "subprotocol": hdr(sh, "sec-websocket-protocol"), "extensions": ext,
+                         "offered_subprotocols": hdr(rh, "sec-websocket-protocol"),
+                         "offered_extensions": hdr(rh, "sec-websocket-extensions"),
+                         "request_complete": True, "response_complete": rs is not None,
+                         "request_packet": c2s.last[rq[2] - 1], "response_packet": s2c.last[rs[2] - 1] if rs else None}
+    conn["websocket_transport"] = "http/1.1"
+    if status == 101 and valid:
+        wc, ws_ = substream(c2s, rq[2]), substream(s2c, rs[2])
+        c.ws_streams = (wc, ws_)
+        m, ctl, init, fn, inc, incm = ws_layer(wc, ws_, ext)
+        conn.update(messages=m, control=ctl, close_initiator=init, is_websocket=True, ws_frames=fn,
+                    incomplete_messages=incm, violations=[])
+        if inc:
+            conn["incomplete_tail_bytes"] = inc
+    else:
+        conn.update(messages=[], control=[], close_initiator=None, is_websocket=False, violations=[])
+    return True
 
 
 # ------------------------------------------------------------------ tshark
@@ -331,6 +387,36 @@ def tshark_check(capture, keylog, internals, truth):
                 res["disagreements"].append({"client": c.client, "dir": d, "what": "tls records",
                                              "ours": len(recs[d]), "tshark": len(rec_t[(c.client, d)])})
     res["tcp_segments_agree"] = seg_ok
+    # HTTP/1.1 WebSocket connections (a browser's fallback): tshark 4.0 does
+    # dissect these; compare every frame (packet, opcode, 7-bit payload length)
+    ws1 = [(c, c.ws_streams) for c, _, _, _ in internals if getattr(c, "ws_streams", None)]
+    if ws1:
+        wargs = ["tshark", "-r", capture, "-Y", "websocket", "-T", "fields", "-e", "frame.number", "-e", "tcp.srcport",
+                 "-e", "tcp.dstport", "-e", "websocket.opcode", "-e", "websocket.payload_length"]
+        if keylog:
+            wargs[3:3] = ["-o", "tls.keylog_file:" + keylog]
+        ts_ws = collections.defaultdict(list)
+        for line in subprocess.run(wargs, capture_output=True, check=True).stdout.decode().splitlines():
+            f = line.split("\t")
+            n, sp, dp = int(f[0]), int(f[1]), int(f[2])
+            key = (by_port[sp].client, "c2s") if sp in by_port else (by_port[dp].client, "s2c") if dp in by_port else None
+            if key is None:
+                continue
+            for op, ln in zip(f[3].split(","), f[4].split(",")):
+                ts_ws[key].append((n, int(op), int(ln)))
+        ok = True
+        for c, (wc, ws_) in ws1:
+            for d, st in (("c2s", wc), ("s2c", ws_)):
+                fr, _ = P.ws_frames(st)
+                # websocket.payload_length is the 7-bit field (126/127 announce an extended length)
+                ours = [(f["last_packet"], f["opcode"], f["len"] if f["len"] < 126 else 126 if f["len"] < 65536 else 127)
+                        for f in fr if not f.get("incomplete")]
+                if sorted(ours) != sorted(ts_ws[(c.client, d)]):
+                    ok = False
+                    res["disagreements"].append({"client": c.client, "dir": d, "what": "websocket frames (HTTP/1.1)",
+                                                 "ours": len(ours), "tshark": len(ts_ws[(c.client, d)])})
+        res["http1_websocket_frames_agree"] = ok
+        res["http1_websocket_connections"] = len(ws1)
     if keylog:
         res["tls_records_agree"] = rec_ok
     # the WebSocket layer: tshark 4.0 does not dissect WebSocket inside HTTP/2

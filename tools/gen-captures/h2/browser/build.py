@@ -19,6 +19,7 @@ import truth as T  # noqa: E402
 NAME, W, OUT = sys.argv[1], sys.argv[2], sys.argv[3]
 BROWSER, SERVER = NAME.split("_")[:2]
 APACHE = SERVER == "apache"
+FALLBACK = SERVER == "fallback"   # hypercorn without ENABLE_CONNECT_PROTOCOL
 SNAME = "Apache httpd" if APACHE else "hypercorn"
 BNAME = {"chromium": "Chromium", "firefox": "Firefox"}[BROWSER]
 cap, key = os.path.join(OUT, NAME + ".pcap"), os.path.join(OUT, NAME + ".keylog")
@@ -28,7 +29,9 @@ shutil.copyfile(os.path.join(W, "keylog"), key)
 truth, internals = T.build(cap, key)
 problems = []
 ver = {"tshark": T.tshark_check(cap, key, internals, truth)}
-if not (ver["tshark"]["frames_agree"] and ver["tshark"]["data_agree"] and not ver["tshark"]["header_blocks_disagree"]):
+if not (ver["tshark"]["frames_agree"] and ver["tshark"]["data_agree"] and not ver["tshark"]["header_blocks_disagree"]
+        and ver["tshark"]["tcp_segments_agree"] and ver["tshark"].get("tls_records_agree", True) is not False
+        and ver["tshark"].get("http1_websocket_frames_agree", True)):
     problems.append("tshark disagrees")
 
 log = peercheck.load(os.path.join(W, "server.jsonl"))
@@ -41,6 +44,12 @@ if APACHE:
     by_path_ = {s_["handshake"]["path"]: s_ for s_ in truth["sessions"]}
     key_map = {(e["conn"], e["stream_id"]): (by_path_[e["path"]]["connection"], by_path_[e["path"]]["stream_id"])
                for e in log if e.get("layer") == "ws" and e.get("event") == "Request" and e["path"] in by_path_}
+if FALLBACK:
+    # WebSockets over HTTP/1.1 (own TLS connections): matched by request target
+    by_target = {c_["handshake"]["request_target"]: i_ for i_, c_ in enumerate(truth["connections"])
+                 if c_.get("handshake")}
+    key_map = {(e["conn"], e["stream_id"]): (by_target[e["path"]], None)
+               for e in log if e.get("layer") == "ws" and e.get("event") == "Request" and e["path"] in by_target}
 counts, p = peercheck.check_side(log, "server", truth, internals, key_map=key_map)
 counts2, p2 = peercheck.check_h2_events(log, "server", truth, internals, lambda e: h2conn)
 ver["server_log"] = {**counts, **counts2}
@@ -49,7 +58,19 @@ problems += p + p2
 # the page's log: messages per WebSocket object, close events, protocol/extensions
 page = next(e["entries"] for e in log if e.get("layer") == "page")
 by_path = {s["handshake"]["path"]: s for s in truth["sessions"]}
+# HTTP/1.1 WebSocket connections (fallback) answer to the same names
+by_path.update({c["handshake"]["request_target"]: c for c in truth["connections"] if c.get("is_websocket")})
 names = {"A": by_path["/ws/echo"], "B": by_path["/ws/plain"]}
+
+
+def ws_streams(target):
+    """The (c2s, s2c) WebSocket byte Streams of a session or HTTP/1.1 connection."""
+    if "stream_id" in target:
+        c, r, _, _ = internals[target["connection"]]
+        st = r["streams"][target["stream_id"]]
+        return st["data"]["c2s"], st["data"]["s2c"]
+    ci = truth["connections"].index(target)
+    return internals[ci][0].ws_streams
 pc = collections.Counter()
 for name, sess in names.items():
     for d, pd in (("c2s", "send"), ("s2c", "recv")):
@@ -103,12 +124,10 @@ if os.path.exists(os.path.join(W, "netlog.json")):
             if ":method: CONNECT" in hs:
                 sent_protocol.append([h for h in hs if h.startswith(":protocol")])
     matched, unsent = 0, []
-    for sess in truth["sessions"]:
-        c, r, _, _ = internals[sess["connection"]]
-        s = r["streams"][sess["stream_id"]]
+    for sess in names.values():
         ours = {}
-        for d in ("c2s", "s2c"):
-            fr, _ = P.ws_frames(s["data"][d])
+        for d, st in zip(("c2s", "s2c"), ws_streams(sess)):
+            fr, _ = P.ws_frames(st)
             ours[d] = [(d, f["opcode"], f["fin"], f["rsv1"], f["masked"], f["len"]) for f in fr]
         for src, lst in per_src.items():
             nc = [x for x in lst if x[0] == "c2s"]
@@ -118,7 +137,7 @@ if os.path.exists(os.path.join(W, "netlog.json")):
             if nc == ours["c2s"]:
                 matched += 1
                 break
-            rst = sess["end"]["rst_stream"]
+            rst = sess.get("end", {}).get("rst_stream")
             if nc[:len(ours["c2s"])] == ours["c2s"] and rst and rst["dir"] == "c2s":
                 # Chromium logged frames that never reached the wire: it reset
                 # the stream before writing them (the capture is the truth)
@@ -127,7 +146,7 @@ if os.path.exists(os.path.join(W, "netlog.json")):
                     {"opcode": x[1], "fin": x[2], "payload_length": x[5]} for x in nc[len(ours["c2s"]):]]})
                 break
         else:
-            problems.append("net-log: no WebSocket with the frames of stream %d" % sess["stream_id"])
+            problems.append("net-log: no WebSocket with the frames of %s" % sess.get("stream_id", sess.get("client")))
     ver["chromium_netlog"] = {"websockets": len(per_src), "websockets_whose_frames_match_a_stream": matched,
                               "logged_as_sent_but_not_on_the_wire": unsent,
                               "frame_headers": sum(len(v) for v in per_src.values()),
@@ -139,6 +158,47 @@ if APACHE:
     ver["server_version"] = open(os.path.join(W, "apache.version")).read().strip().replace("Server version: ", "")
 
 # ------------------------------------------------------------------ notes
+if FALLBACK:
+    h2c = truth["connections"][h2conn]
+
+    def conn_line(i, c):
+        d = c["tcp_detail"]
+        hs = c.get("handshake") or {}
+        if c.get("is_websocket"):
+            what = ("WebSocket over HTTP/1.1 (ALPN offered %s, selected %s): GET %s, 101, Sec-WebSocket-Key %s, subprotocol %s, "
+                    "extensions %s; %d messages, %d control frames, closes %s" % (
+                        "/".join(c["tls_detail"]["alpn_offered"] or []), c["alpn"], hs["request_target"], hs["sec_websocket_key"], hs["subprotocol"], hs["extensions"],
+                        len(c["messages"]), len(c["control"]),
+                        ", ".join("%s %s %r" % (x["dir"], x["close_code"], x["close_reason"])
+                                  for x in c["control"] if x["opcode"] == "close") or "none"))
+        elif c.get("h2") and c.get("other_streams"):
+            what = "HTTP/2 (ALPN h2): %s" % ", ".join("%d %s %s -> %s" % (o["stream_id"], o["method"], o["path"], o["status"])
+                                                     for o in c["other_streams"])
+        elif c.get("h2"):
+            what = "HTTP/2 (ALPN %s) without any request: frames %s" % (c["alpn"], c.get("frame_counts"))
+        else:
+            what = "TLS %s" % ("not decrypted: %s" % c["tls"]["reason"] if not c["tls"]["decrypted"] else "without application data")
+        return "%s (packets %d-%d): %s; first FIN from the %s%s" % (
+            c["client"], c["first_packet"], c["last_packet"], what, d["first_fin_from"],
+            ", RST" if d["rst_from_client"] or d["rst_from_server"] else "")
+    truth["notes"] = (
+        "The fallback case, recorded like chromium_hypercorn_tls (same page, same hypercorn app, %s headless) but "
+        "the server's HTTP/2 SETTINGS carry no SETTINGS_ENABLE_CONNECT_PROTOCOL at all (as from a server without "
+        "RFC 8441, e.g. nginx), so %s keeps the page's requests on HTTP/2 and opens each WebSocket as an ordinary "
+        "RFC 6455 upgrade on a NEW TLS connection (see the ALPN it offers below). There are no `sessions`; the "
+        "WebSocket connections carry the fields of the main README (handshake, messages, control, "
+        "close_initiator) after decryption with %s.keylog. TCP connections: %s. A decoder must not expect "
+        "extended CONNECT just because the page itself came over h2, and must follow the ALPN of each "
+        "connection. %d message(s) span more than one packet."
+        % (BNAME, BNAME, NAME, "; ".join(conn_line(i, c) for i, c in enumerate(truth["connections"])),
+           sum(1 for c in truth["connections"] for m in c.get("messages", []) if m["first_packet"] != m["last_packet"])))
+    truth["generator"] = ("tools/gen-captures/h2/browser (FALLBACK=1 record_chromium.sh, server.py with "
+                          "H2CAP_NO_CONNECT_PROTOCOL=1, page.html, build.py): %s headless, hypercorn 0.18.0, h2 4.4.1, "
+                          "wsproto 1.3.2, python 3.11; tcpdump on lo in a netns" % ver["browser_version"])
+    truth["verification"] = ver
+    T.dump(truth, os.path.join(OUT, NAME + ".truth.json"))
+    print(json.dumps({k: v for k, v in ver.items() if k != "tshark"}, indent=1))
+    sys.exit(1 if problems else 0)
 h2c = truth["connections"][h2conn]
 A, B = names["A"], names["B"]
 big = [m for s in (A, B) for m in s["messages"] if m["first_packet"] != m["last_packet"]]

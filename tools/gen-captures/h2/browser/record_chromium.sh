@@ -6,12 +6,12 @@
 #
 # Needs (installed beforehand, nothing is fetched here): root, iproute2,
 # tcpdump, openssl, Debian's `chromium`, python3 with hypercorn (0.18), h2,
-# wsproto.  Usage: record.sh WORKDIR   (writes capture.pcap, keylog,
+# wsproto.  Usage: [FALLBACK=1] record_chromium.sh WORKDIR   (writes capture.pcap, keylog,
 # server.jsonl, netlog.json, chromium.version in WORKDIR)
 set -euo pipefail
 HERE=$(dirname "$(realpath "$0")")
 mkdir -p "$1"; W=$(realpath "$1"); cd "$W"
-NS=h2cap_chromium
+NS=h2cap_chromium${FALLBACK:+_fallback}
 PORT=8443
 HOST=h2.corpus.test
 
@@ -33,7 +33,8 @@ chromium --version 2>/dev/null > chromium.version
 ip netns exec $NS tcpdump -i lo -s 0 -U --immediate-mode -w capture.pcap "tcp port $PORT" 2>tcpdump.err &
 DUMP_PID=$!
 sleep 1
-ip netns exec $NS python3 "$HERE/server.py" cert.pem key.pem $PORT server.jsonl done > server.out 2>&1 &
+# FALLBACK=1: the server does not announce RFC 8441 (see server.py)
+ip netns exec $NS env H2CAP_NO_CONNECT_PROTOCOL=${FALLBACK:-0} python3 "$HERE/server.py" cert.pem key.pem $PORT server.jsonl done > server.out 2>&1 &
 SERVER_PID=$!
 sleep 1.5
 # --ignore-certificate-errors-spki-list makes the self-signed certificate

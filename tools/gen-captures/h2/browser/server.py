@@ -20,6 +20,7 @@ import os
 import sys
 
 import h2.connection
+import h2.settings
 import hypercorn.asyncio
 import hypercorn.protocol.ws_stream as ws_stream
 from hypercorn.config import Config
@@ -86,6 +87,19 @@ def _send_headers(self, stream_id, headers, *a, **kw):
 
 
 h2.connection.H2Connection.send_headers = _send_headers
+
+# H2CAP_NO_CONNECT_PROTOCOL=1: a server that does not implement RFC 8441 (its
+# SETTINGS carry no ENABLE_CONNECT_PROTOCOL at all), so browsers fall back to
+# WebSockets over HTTP/1.1 on separate connections.
+if os.environ.get("H2CAP_NO_CONNECT_PROTOCOL") == "1":
+    import hypercorn.protocol.h2 as hc_h2
+    _orig_h2_init = hc_h2.H2Protocol.__init__
+
+    def _h2_init(self, *a, **kw):
+        _orig_h2_init(self, *a, **kw)
+        del self.connection.local_settings[h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL]
+
+    hc_h2.H2Protocol.__init__ = _h2_init
 
 # --- WebSocket layer: every wsproto event and the raw stream bytes -----------
 _orig_handle = ws_stream.WSStream.handle

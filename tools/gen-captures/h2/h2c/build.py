@@ -18,7 +18,9 @@ truth, internals = T.build(cap)
 problems = []
 ver = {"tshark": T.tshark_check(cap, None, internals, truth)}
 ts = ver["tshark"]
-if not (ts["frames_agree"] and ts["data_agree"] and not ts["header_blocks_disagree"]):
+if not (ts["frames_agree"] and ts["data_agree"] and not ts["header_blocks_disagree"]
+        and ts["tcp_segments_agree"] and ts.get("tls_records_agree", True) is not False
+        and ts.get("http1_websocket_frames_agree", True)):
     problems.append("tshark disagrees")
 for side in ("server", "client"):
     log = peercheck.load(os.path.join(W, side + ".jsonl"))
