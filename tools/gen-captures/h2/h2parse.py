@@ -639,7 +639,10 @@ def ws_messages(frames, deflate, no_takeover):
                  "close_code": None, "close_reason": None, "packet": f["last_packet"]}
             if op == 8 and f["len"] >= 2:
                 c["close_code"] = struct.unpack(">H", f["payload"][:2])[0]
-                c["close_reason"] = f["payload"][2:].decode("utf-8")
+                try:
+                    c["close_reason"] = f["payload"][2:].decode("utf-8")
+                except UnicodeDecodeError:  # RFC 6455 s7.1.6: must be UTF-8; not knowable as text
+                    c["close_reason"] = None
             c["payload_hex"] = f["payload"].hex()
             ctrl.append(c)
             continue
@@ -659,8 +662,13 @@ def ws_messages(frames, deflate, no_takeover):
             m = {"opcode": cur["opcode"], "frames": cur["frames"], "compressed": cur["compressed"],
                  "payload_len": len(data), "wire_payload_len": len(wire),
                  "sha256": hashlib.sha256(data).hexdigest(),
-                 "text": data.decode("utf-8")[:80] if cur["opcode"] == "text" else None,
+                 "text": None,
                  "first_packet": cur["first_packet"], "last_packet": f["last_packet"]}
+            if cur["opcode"] == "text":
+                try:
+                    m["text"] = data.decode("utf-8")[:80]
+                except UnicodeDecodeError:  # RFC 6455 s8.1: invalid UTF-8 fails the connection
+                    m["utf8_valid"] = False
             msgs.append(m)
             cur = None
     partial = None

@@ -200,7 +200,8 @@ def ws_layer(c2s, s2c, ext):
     control.sort(key=lambda x: (x["packet"], 0 if x["dir"] == "c2s" else 1))
     order = ["dir", "opcode", "frames", "compressed", "payload_len", "wire_payload_len", "sha256", "text",
              "first_packet", "last_packet"]
-    messages = [{k: m[k] for k in order} for m in messages]
+    messages = [dict({k: m[k] for k in order}, **({"utf8_valid": False} if m.get("utf8_valid") is False else {}))
+                for m in messages]
     control = [{k: x[k] for k in ("dir", "opcode", "payload_len", "close_code", "close_reason", "packet")}
                for x in control]
     closes = [x for x in control if x["opcode"] == "close"]
