@@ -320,7 +320,11 @@ def tshark_check(capture, keylog, internals, truth):
                 if t == 1 or t == 9:
                     names = [first(x["http2.header.name"]) for x in as_list(fr.get("http2.header", []))
                              if isinstance(x, dict) and "http2.header.name" in x]
-                    if names:
+                    # tshark 4.0 lists each header under the frame whose
+                    # bytes carried it: a CONTINUATION continues the block
+                    if t == 9 and ts_headers[(c.client, d, sid)]:
+                        ts_headers[(c.client, d, sid)][-1].extend(names)
+                    elif names:
                         ts_headers[(c.client, d, sid)].append(names)
     res = {"connections": [], "frames_agree": True, "data_agree": True, "disagreements": []}
     for c, r, _, _ in internals:

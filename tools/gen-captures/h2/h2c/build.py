@@ -97,15 +97,24 @@ if SC == "h2c_wsproto":
         "Prior knowledge: the client starts with the connection preface, no HTTP/1.1. Three extended CONNECT "
         "sessions multiplexed: /chat negotiates permessage-deflate (context takeover) and subprotocol chat.v2; "
         "it carries an empty text message, a text message in %d fragments (RSV1 only on the first frame), "
-        "pings with payload both ways, and a 45000-byte incompressible binary message while /plain carries a "
+        "pings with payload both ways, and a 30000-byte incompressible binary message while /plain carries a "
         "30000-byte binary message in 5000-byte DATA frames at the same time (client-to-server DATA frames "
         "switch between the streams %d times, server-to-client %d times). /chat is closed by the client (3001, END_STREAM with the close frame), /plain by the "
         "server (4002 after the client's 'please close'; the server ends the stream with an empty DATA frame "
         "with END_STREAM). /doomed: after one echoed message the client sends the FIRST fragment of a binary "
         "message (FIN clear) and then RST_STREAM CANCEL: that message never completes and is not in `messages` "
         "(see `incomplete_messages`); no close frame on that stream. The server ends the connection with GOAWAY "
-        "after answering GET /bye. %d message(s) have more than one frame."
-        % (max([m["frames"] for m in multi] or [0]), switches("c2s"), switches("s2c"), len(multi)))
+        "after answering GET /bye. %d message(s) have more than one frame. HTTP/2 traps: the /doomed CONNECT "
+        "carries a 40000-character x-large-header, so its header block is split into HEADERS + %d CONTINUATION "
+        "frame(s) (END_HEADERS on the last); the server pads every DATA frame of /plain (PADDED flag, pad "
+        "lengths %s; %d padded DATA frames: the pad bytes are not WebSocket bytes); the client sends an HTTP/2 "
+        "PING (%s) and, on stream 0, a frame of unknown type 0xfa (%d; RFC 9113 s5.5: to be ignored), which the "
+        "server's h2 ignores."
+        % (max([m["frames"] for m in multi] or [0]), switches("c2s"), switches("s2c"), len(multi),
+           conn["continuation_frames"], "%d-%d" % tuple(conn["pad_length_range"]) if conn["pad_length_range"] else "none",
+           conn["padded_frames"], ", ".join("%s%s at packet %d" % (p["dir"], " ACK" if p["ack"] else "", p["packet"])
+                                            for p in conn["pings"]) or "none",
+           conn["frame_counts"]["c2s"].get("0xfa", 0)))
 elif SC == "h2c_upgrade":
     up = conn.get("http1_upgrade", {})
     specific = (

@@ -79,6 +79,8 @@ class Peer:
         self.terminated = asyncio.Event()
         self.new_requests = asyncio.Queue()
         self.remote_settings = {}
+        self.padded = set()
+        self.pad_rng = random.Random(8441)
 
     def flush(self):
         data = self.conn.data_to_send()
@@ -133,9 +135,15 @@ class Peer:
         await self.w.drain()
 
     async def send_data(self, sid, data, end_stream=False, chunk=None):
-        """Respects both flow-control windows; `chunk` caps DATA frame size."""
+        """Respects both flow-control windows; `chunk` caps DATA frame size.
+        Streams in self.padded get DATA frames with PADDED set and 0-20
+        pad bytes (RFC 9113 s6.1; padding counts against flow control)."""
         while True:
-            n = min(self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size, len(data))
+            pad = self.pad_rng.randint(0, 20) if sid in self.padded else None
+            room = min(self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size)
+            if pad is not None:
+                room -= pad + 1
+            n = max(0, min(room, len(data)))
             if chunk:
                 n = min(n, chunk)
             if n == 0 and data:
@@ -143,7 +151,7 @@ class Peer:
                 await self.window.wait()
                 continue
             last = n == len(data)
-            self.conn.send_data(sid, data[:n], end_stream=end_stream and last)
+            self.conn.send_data(sid, data[:n], end_stream=end_stream and last, pad_length=pad)
             data = data[n:]
             self.flush()
             await self.w.drain()
@@ -217,6 +225,8 @@ async def serve_ws(peer, req, headers):
         acc = server_extensions_handshake([x.strip() for x in offered_ext.split(",")], exts)
         if acc:
             resp.append(("sec-websocket-extensions", acc.decode() if isinstance(acc, bytes) else acc))
+    if path == "/plain":
+        peer.padded.add(sid)
     await peer.send_headers(sid, resp)
     ws = WsStream(peer, sid, Connection(ConnectionType.SERVER, exts))
     await ws.send(TextMessage(data="welcome to %s" % path))
@@ -331,7 +341,7 @@ def words(n, seed):
     return s[:n]
 
 
-async def open_ws(peer, path, sub=None, ext=None):
+async def open_ws(peer, path, sub=None, ext=None, extra=()):
     sid = peer.conn.get_next_available_stream_id()
     headers = [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"), (":path", path),
                (":authority", HOST), ("sec-websocket-version", "13"), ("user-agent", "h2c-wsproto-peers")]
@@ -339,6 +349,7 @@ async def open_ws(peer, path, sub=None, ext=None):
         headers.append(("sec-websocket-protocol", sub))
     if ext:
         headers.append(("sec-websocket-extensions", ext))
+    headers += list(extra)
     await peer.send_headers(sid, headers)
     e = await peer.q(sid).get()
     if not isinstance(e, h2.events.ResponseReceived):
@@ -372,7 +383,19 @@ async def get(peer, path):
 async def client_wsproto(peer):
     chat = await open_ws(peer, "/chat", sub="chat.v1, chat.v2", ext="permessage-deflate; client_max_window_bits")
     plain = await open_ws(peer, "/plain")
-    doomed = await open_ws(peer, "/doomed", sub="chat.v2")
+    # a 40000-byte header value: the header block exceeds MAX_FRAME_SIZE and
+    # h2 sends HEADERS + CONTINUATION
+    doomed = await open_ws(peer, "/doomed", sub="chat.v2",
+                           extra=[("x-large-header", rnd(20000, 10).hex())])
+    # an HTTP/2 PING (answered by the server's h2 with PING ACK) and a frame of
+    # an unknown type (0xfa, RFC 9113 s5.5: must be ignored) on stream 0
+    log(layer="h2", dir="send", event="Ping", opaque="h2cping!")
+    peer.conn.ping(b"h2cping!")
+    peer.flush()
+    unknown = (5).to_bytes(3, "big") + bytes([0xFA, 0]) + (0).to_bytes(4, "big") + b"grease"[:5]
+    log(layer="h2", dir="send", event="UnknownFrame", type=0xFA, length=5)
+    peer.w.write(unknown)
+    await peer.w.drain()
     for ws in (chat, plain, doomed):
         await ws.next_message()  # welcome
     await asyncio.gather(echo(chat, "hello h2c over stream %d" % chat.sid),
@@ -390,7 +413,7 @@ async def client_wsproto(peer):
     await chat.send(Ping(payload=b"client-ping-1"))
     await echo(chat, "ping me")  # the server pings back before echoing
     # big incompressible message on /chat and a big one on /plain, concurrently
-    await asyncio.gather(echo(chat, rnd(45000, 4)), echo(plain, rnd(30000, 5), chunk=5000))
+    await asyncio.gather(echo(chat, rnd(30000, 4)), echo(plain, rnd(30000, 5), chunk=5000))
     await echo(plain, words(17000, 6))
     # the doomed stream: one message, then the first fragment of a binary
     # message, then RST_STREAM CANCEL in the middle of that message
