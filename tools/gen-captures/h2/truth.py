@@ -44,6 +44,9 @@ def build(capture, keylog=None):
         conn = {"client": c.client, "server": c.server, "transport": "tcp", "alpn": None, "h2": False,
                 "h2_mode": None, "packets": len(c.packets), "first_packet": c.packets[0],
                 "last_packet": c.packets[-1], "tcp_end": end, "tcp_detail": detail}
+        gaps = {d: sorted(x.pending) for d, x in (("c2s", c.c2s), ("s2c", c.s2c)) if x.pending}
+        if gaps:  # bytes never captured: the recording is not usable as a golden capture
+            conn["tcp_gaps"] = gaps
         is_tls = len(c.c2s.buf) > 0 and c.c2s.buf[0] == 0x16
         if is_tls:
             t = P.tls_decrypt(c, keys)

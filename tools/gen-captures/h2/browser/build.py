@@ -27,7 +27,8 @@ shutil.copyfile(os.path.join(W, "capture.pcap"), cap)
 shutil.copyfile(os.path.join(W, "keylog"), key)
 
 truth, internals = T.build(cap, key)
-problems = []
+problems = ["TCP bytes missing from the capture (tcpdump lost packets): %s %s" % (c_["client"], c_["tcp_gaps"])
+            for c_ in truth["connections"] if c_.get("tcp_gaps")]
 ver = {"tshark": T.tshark_check(cap, key, internals, truth)}
 if not (ver["tshark"]["frames_agree"] and ver["tshark"]["data_agree"] and not ver["tshark"]["header_blocks_disagree"]
         and ver["tshark"]["tcp_segments_agree"] and ver["tshark"].get("tls_records_agree", True) is not False

@@ -65,7 +65,7 @@ SSLSessionCache none
   ProxyPass / http://127.0.0.1:$BACK/ upgrade=websocket
 </VirtualHost>
 EOF
-ip netns exec $NS tcpdump -i lo -s 0 -U --immediate-mode -w capture.pcap "tcp port $PORT" 2>tcpdump.err &
+ip netns exec $NS tcpdump -i lo -s 0 -B 16384 -U --immediate-mode -w capture.pcap "tcp port $PORT" 2>tcpdump.err &
 DUMP_PID=$!
 sleep 1
 ip netns exec $NS python3 "$HERE/server.py" - - $BACK server.jsonl done > server.out 2>&1 &

@@ -30,7 +30,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 SPKI=$(openssl x509 -in cert.pem -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64)
 chromium --version 2>/dev/null > chromium.version
 
-ip netns exec $NS tcpdump -i lo -s 0 -U --immediate-mode -w capture.pcap "tcp port $PORT" 2>tcpdump.err &
+ip netns exec $NS tcpdump -i lo -s 0 -B 16384 -U --immediate-mode -w capture.pcap "tcp port $PORT" 2>tcpdump.err &
 DUMP_PID=$!
 sleep 1
 # FALLBACK=1: the server does not announce RFC 8441 (see server.py)

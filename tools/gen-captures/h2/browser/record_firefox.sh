@@ -47,7 +47,7 @@ user_pref("network.http.http3.enable", false);
 EOF
 firefox-esr --version 2>/dev/null > firefox.version
 
-ip netns exec $NS tcpdump -i lo -s 0 -U --immediate-mode -w capture.pcap "tcp port $PORT" 2>tcpdump.err &
+ip netns exec $NS tcpdump -i lo -s 0 -B 16384 -U --immediate-mode -w capture.pcap "tcp port $PORT" 2>tcpdump.err &
 DUMP_PID=$!
 sleep 1
 ip netns exec $NS python3 "$HERE/server.py" cert.pem key.pem $PORT server.jsonl done > server.out 2>&1 &

@@ -15,7 +15,8 @@ SC, W, OUT = sys.argv[1:4]
 cap = os.path.join(OUT, SC + ".pcap")
 shutil.copyfile(os.path.join(W, "capture.pcap"), cap)
 truth, internals = T.build(cap)
-problems = []
+problems = ["TCP bytes missing from the capture (tcpdump lost packets): %s %s" % (c_["client"], c_["tcp_gaps"])
+            for c_ in truth["connections"] if c_.get("tcp_gaps")]
 ver = {"tshark": T.tshark_check(cap, None, internals, truth)}
 ts = ver["tshark"]
 if not (ts["frames_agree"] and ts["data_agree"] and not ts["header_blocks_disagree"]

@@ -18,7 +18,7 @@ cleanup() {
 }
 trap cleanup EXIT
 rm -f capture.pcap server.jsonl client.jsonl server.jsonl.ready
-ip netns exec $NS tcpdump -i lo -s 0 -U --immediate-mode -w capture.pcap "tcp port $PORT" 2>tcpdump.err &
+ip netns exec $NS tcpdump -i lo -s 0 -B 16384 -U --immediate-mode -w capture.pcap "tcp port $PORT" 2>tcpdump.err &
 DUMP_PID=$!
 sleep 1
 ip netns exec $NS python3 "$HERE/peers.py" server "$SC" $PORT server.jsonl > server.out 2>&1 &
