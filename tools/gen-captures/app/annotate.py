@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Builds the truth file of an application-protocol capture: the WebSocket
+layer from truth.py's independent parse, the `app` record of every message
+from a decode of its payload that must agree, packet for packet, with what
+the peers logged (PEERLOG, JSON lines), and a cross-check with tshark 4.x.
+
+Usage: annotate.py PROTOCOL CAPTURE PEERLOG > TRUTH
+PROTOCOL: socketio | mqtt | stomp | graphql_ws | graphql_legacy | jsonrpc | ocpp
+"""
+import base64, hashlib, json, os, subprocess, sys
+from urllib.parse import parse_qs, urlsplit
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import truth  # noqa: E402
+import protocols  # noqa: E402
+
+
+def latency_ms(times, req, ans):
+    """Capture time of the answer's last packet minus the request's, in ms
+    (the capture has nanosecond timestamps, so 6 decimals are exact)."""
+    return round((times[ans["last_packet"]] - times[req["last_packet"]]) / 1e6, 6)
+
+
+def pair(conn, times):
+    """Fills `answers` / `latency_ms` from the `_key` / `_answers_key` the
+    decoder set on each app record: an answer refers to the earliest
+    unanswered request with the same key in the other direction."""
+    open_reqs = {}
+    for i, m in enumerate(conn["messages"]):
+        recs = m.get("app")
+        if recs is None:
+            continue
+        for r in (recs if isinstance(recs, list) else [recs]):
+            ak = r.pop("_answers_key", None)
+            if ak is not None:
+                q = open_reqs.get((m["dir"] == "c2s" and "s2c" or "c2s", ak))
+                if q:
+                    j = q.pop(0)
+                    r["answers"] = j
+                    r["latency_ms"] = latency_ms(times, conn["messages"][j], m)
+                else:
+                    r["answers"] = None
+                    r["latency_ms"] = None
+            k = r.pop("_key", None)
+            if k is not None:
+                open_reqs.setdefault((m["dir"], k), []).append(i)
+    unanswered = []
+    for (d, k), idx in open_reqs.items():
+        unanswered.extend(idx)
+    return sorted(set(unanswered))
+
+
+def tshark_check(pcap, t, decode_as):
+    """tshark's WebSocket frames (frame number where each frame completes,
+    opcode, payload length) against ours, per connection and direction."""
+    cmd = ["tshark", "-r", pcap, "-Y", "websocket", "-T", "json"]
+    for d in decode_as:
+        cmd += ["-d", d]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    theirs = {}
+    texts = {}
+    for pkt in json.loads(out or "[]"):
+        L = pkt["_source"]["layers"]
+        no = int(L["frame"]["frame.number"])
+        src = f'{L["ip"]["ip.src"]}:{L["tcp"]["tcp.srcport"]}'
+        dst = f'{L["ip"]["ip.dst"]}:{L["tcp"]["tcp.dstport"]}'
+        wss = L["websocket"] if isinstance(L["websocket"], list) else [L["websocket"]]
+        for w in wss:
+            n = int(w.get("websocket.payload_length_ext_64") or w.get("websocket.payload_length_ext_16")
+                    or w["websocket.payload_length"])
+            theirs.setdefault((src, dst), []).append((no, int(w["websocket.opcode"]), n))
+        texts[no] = json.dumps(L, ensure_ascii=False)
+    res = {"frames_tshark": sum(len(v) for v in theirs.values()), "frames_ours": 0,
+           "connections": [], "disagreements": []}
+    for c in t["connections"]:
+        fr = c.get("_frames")
+        if not fr:
+            continue
+        row = {"client": c["client"]}
+        for d, (a, b) in (("c2s", (c["client"], c["server"])), ("s2c", (c["server"], c["client"]))):
+            ours = [(f["last_packet"], f["opcode"], f["wire_len"]) for f in fr[d]]
+            th = theirs.get((a, b), [])
+            res["frames_ours"] += len(ours)
+            row[d] = {"frames_ours": len(ours), "frames_tshark": len(th),
+                      "frame_mismatches": sum(1 for x, y in zip(ours, th) if x != y) + abs(len(ours) - len(th))}
+            if ours != th:
+                res["disagreements"].append({"client": c["client"], "dir": d,
+                                             "first": next(([x, y] for x, y in zip(ours, th) if x != y), None)})
+        res["connections"].append(row)
+    res["frames_agree"] = not res["disagreements"]
+    return res, texts
+
+
+def main():
+    proto, pcap, peerlog = sys.argv[1], sys.argv[2], sys.argv[3]
+    t, times = truth.build(pcap)
+    peers = [json.loads(line) for line in open(peerlog) if line.strip().startswith("{")]
+    spec = protocols.SPECS[proto]
+    peer_check = spec["decode"](t, times, peers)
+    unanswered = {}
+    for ci, c in enumerate(t["connections"]):
+        if c.get("messages"):
+            u = pair(c, times)
+            if u:
+                unanswered[c["client"]] = u
+    ts, texts = tshark_check(pcap, t, spec.get("decode_as", []))
+    extra = spec.get("tshark_app")
+    if extra:
+        ts["app"] = extra(pcap, t)
+    t["notes"] = spec["notes"]
+    t["generator"] = spec["generator"]
+    t["verification"] = {"generator_logs": peer_check, "tshark": ts,
+                         "unanswered_requests": unanswered}
+    print(json.dumps(truth.strip_private(t), indent=1, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
