@@ -4,7 +4,7 @@ layer from truth.py's independent parse, the `app` record of every message
 from a decode of its payload that must agree, packet for packet, with what
 the peers logged (PEERLOG, JSON lines), and a cross-check with tshark 4.x.
 
-Usage: annotate.py PROTOCOL CAPTURE PEERLOG > TRUTH
+Usage: annotate.py PROTOCOL CAPTURE PEERLOG [SERVERLOG] > TRUTH
 PROTOCOL: socketio | mqtt | stomp | graphql_ws | graphql_legacy | jsonrpc | ocpp
 """
 import base64, hashlib, json, os, subprocess, sys
@@ -107,7 +107,13 @@ def main():
     extra = spec.get("tshark_app")
     if extra:
         ts["app"] = extra(pcap, t)
-    t["notes"] = spec["notes"]
+    if spec.get("broker_check") and len(sys.argv) > 4:
+        peer_check = {"clients": peer_check, "server": spec["broker_check"](sys.argv[4], t)}
+    notes = spec["notes"]
+    if isinstance(notes, dict):
+        stem = os.path.basename(pcap).rsplit(".", 1)[0]
+        notes = " ".join(x for x in (notes.get(stem), notes.get("common")) if x)
+    t["notes"] = notes
     t["generator"] = spec["generator"]
     t["verification"] = {"generator_logs": peer_check, "tshark": ts,
                          "unanswered_requests": unanswered}

@@ -164,3 +164,427 @@ SPECS["socketio"] = {
               "latency_ms = capture time of the answer's last_packet minus the request's last_packet; the server delays its acks by 15 ms (hello), 25 ms (upload), 10 ms (msg), 8 ms (/admin refusal); the client acks 'question' after 20 ms. "
               "ACK records carry no event name (the protocol does not send it): name is null."),
 }
+
+# --------------------------------------------------------------------- MQTT
+
+MQTT_TYPES = {1: "CONNECT", 2: "CONNACK", 3: "PUBLISH", 4: "PUBACK", 5: "PUBREC", 6: "PUBREL",
+              7: "PUBCOMP", 8: "SUBSCRIBE", 9: "SUBACK", 10: "UNSUBSCRIBE", 11: "UNSUBACK",
+              12: "PINGREQ", 13: "PINGRESP", 14: "DISCONNECT", 15: "AUTH"}
+# MQTT 5.0 §2.4 reason codes (those a decoder names; the number is in the record too)
+MQTT5_REASONS = {0x80: "Unspecified error", 0x81: "Malformed Packet", 0x82: "Protocol Error",
+                 0x83: "Implementation specific error", 0x84: "Unsupported Protocol Version",
+                 0x85: "Client Identifier not valid", 0x86: "Bad User Name or Password",
+                 0x87: "Not authorized", 0x8F: "Topic Filter invalid", 0x90: "Topic Name invalid",
+                 0x91: "Packet Identifier in use", 0x92: "Packet Identifier not found",
+                 0x97: "Quota exceeded", 0x99: "Payload format invalid"}
+MQTT3_CONNACK = {1: "unacceptable protocol version", 2: "identifier rejected", 3: "server unavailable",
+                 4: "bad user name or password", 5: "not authorized"}
+
+
+def varint(b, p):
+    n, shift = 0, 0
+    while True:
+        x = b[p]
+        n |= (x & 0x7F) << shift
+        p += 1
+        if not x & 0x80:
+            return n, p
+        shift += 7
+
+
+def mqtt_props(b, p):
+    """MQTT 5.0 §2.2.2 properties: returns (dict, next offset)."""
+    n, p = varint(b, p)
+    end, props = p + n, {}
+    u16 = lambda q: (int.from_bytes(b[q:q + 2], "big"), q + 2)
+    u32 = lambda q: (int.from_bytes(b[q:q + 4], "big"), q + 4)
+    def s(q):
+        ln = int.from_bytes(b[q:q + 2], "big")
+        return b[q + 2:q + 2 + ln].decode(), q + 2 + ln
+    def bin_(q):
+        ln = int.from_bytes(b[q:q + 2], "big")
+        return b[q + 2:q + 2 + ln].hex(), q + 2 + ln
+    names = {0x01: ("payload_format_indicator", lambda q: (b[q], q + 1)),
+             0x02: ("message_expiry_interval", u32), 0x03: ("content_type", s),
+             0x08: ("response_topic", s), 0x09: ("correlation_data", bin_),
+             0x0B: ("subscription_identifier", lambda q: varint(b, q)),
+             0x11: ("session_expiry_interval", u32), 0x12: ("assigned_client_identifier", s),
+             0x13: ("server_keep_alive", u16), 0x15: ("authentication_method", s),
+             0x16: ("authentication_data", bin_), 0x17: ("request_problem_information", lambda q: (b[q], q + 1)),
+             0x18: ("will_delay_interval", u32), 0x19: ("request_response_information", lambda q: (b[q], q + 1)),
+             0x1A: ("response_information", s), 0x1C: ("server_reference", s), 0x1F: ("reason_string", s),
+             0x21: ("receive_maximum", u16), 0x22: ("topic_alias_maximum", u16), 0x23: ("topic_alias", u16),
+             0x24: ("maximum_qos", lambda q: (b[q], q + 1)), 0x25: ("retain_available", lambda q: (b[q], q + 1)),
+             0x27: ("maximum_packet_size", u32), 0x28: ("wildcard_subscription_available", lambda q: (b[q], q + 1)),
+             0x29: ("subscription_identifier_available", lambda q: (b[q], q + 1)),
+             0x2A: ("shared_subscription_available", lambda q: (b[q], q + 1))}
+    while p < end:
+        pid = b[p]
+        p += 1
+        if pid == 0x26:
+            k, p = s(p)
+            v, p = s(p)
+            props.setdefault("user_properties", []).append([k, v])
+            continue
+        name, fn = names[pid]
+        props[name], p = fn(p)
+    return props, end
+
+
+def mqtt_packet(b, version, aliases):
+    """One whole MQTT control packet → app record (MQTT 3.1.1 §2-3, 5.0 §2-3)."""
+    t, flags = b[0] >> 4, b[0] & 0x0F
+    rl, p = varint(b, 1)
+    end = p + rl
+    kind = MQTT_TYPES[t]
+    rec = {"protocol": "mqtt", "kind": kind, "name": None, "id": None, "packet_len": len(b)}
+    u16 = lambda q: int.from_bytes(b[q:q + 2], "big")
+    def s(q):
+        ln = u16(q)
+        return b[q + 2:q + 2 + ln].decode(), q + 2 + ln
+    v5 = version == 5
+    if kind == "CONNECT":
+        proto, p = s(p)
+        level, cflags, rec["keepalive"] = b[p], b[p + 1], u16(p + 2)
+        p += 4
+        rec["protocol_level"] = level
+        if level == 5:
+            props, p = mqtt_props(b, p)
+            if props:
+                rec["properties"] = props
+        rec["client_id"], p = s(p)
+        rec["clean_start"] = bool(cflags & 0x02)
+        rec["username_flag"] = bool(cflags & 0x80)
+    elif kind == "CONNACK":
+        rec["session_present"] = bool(b[p] & 1)
+        rc = b[p + 1]
+        rec["reason_code"] = rc
+        if v5:
+            props, _ = mqtt_props(b, p + 2)
+            if props:
+                rec["properties"] = props
+            if rc >= 0x80:
+                rec["error"] = f"0x{rc:02X} {MQTT5_REASONS.get(rc, '')}".strip()
+        elif rc:
+            rec["error"] = f"{rc} {MQTT3_CONNACK.get(rc, '')}".strip()
+    elif kind == "PUBLISH":
+        qos = (flags >> 1) & 3
+        rec.update({"qos": qos, "retain": bool(flags & 1), "dup": bool(flags & 8)})
+        topic, p = s(p)
+        if qos:
+            rec["id"] = u16(p)
+            p += 2
+        if v5:
+            props, p = mqtt_props(b, p)
+            if props:
+                rec["properties"] = props
+            alias = props.get("topic_alias")
+            if alias is not None:
+                if topic:
+                    aliases[alias] = topic
+                else:
+                    topic = aliases.get(alias)
+                    rec["topic_from_alias"] = True
+        rec["name"] = topic
+        rec["payload_len"] = end - p
+    elif kind in ("PUBACK", "PUBREC", "PUBREL", "PUBCOMP"):
+        rec["id"] = u16(p)
+        if v5 and rl > 2:
+            rc = b[p + 2]
+            rec["reason_code"] = rc
+            if rc >= 0x80:
+                rec["error"] = f"0x{rc:02X} {MQTT5_REASONS.get(rc, '')}".strip()
+            if rl > 3:
+                props, _ = mqtt_props(b, p + 3)
+                if props:
+                    rec["properties"] = props
+        elif v5:
+            rec["reason_code"] = 0
+    elif kind in ("SUBSCRIBE", "UNSUBSCRIBE"):
+        rec["id"] = u16(p)
+        p += 2
+        if v5:
+            props, p = mqtt_props(b, p)
+            if props:
+                rec["properties"] = props
+        topics = []
+        while p < end:
+            f, p = s(p)
+            if kind == "SUBSCRIBE":
+                topics.append({"filter": f, "options": b[p]})
+                p += 1
+            else:
+                topics.append({"filter": f})
+        rec["topics"] = topics
+        rec["name"] = topics[0]["filter"] if topics else None
+    elif kind in ("SUBACK", "UNSUBACK"):
+        rec["id"] = u16(p)
+        p += 2
+        if v5:
+            props, p = mqtt_props(b, p)
+            if props:
+                rec["properties"] = props
+        if kind == "SUBACK" or v5:
+            codes = list(b[p:end])
+            rec["reason_codes"] = codes
+            bad = [c for c in codes if c >= 0x80]
+            if bad:
+                rec["error"] = ", ".join(f"0x{c:02X} {MQTT5_REASONS.get(c, '') if v5 else 'Failure'}".strip() for c in bad)
+    elif kind == "DISCONNECT" and v5 and rl >= 1:
+        rec["reason_code"] = b[p]
+    return rec
+
+
+def mqtt_keys(rec, d):
+    k = rec["kind"]
+    if k == "CONNECT":
+        rec["_key"] = ("connect",)
+    elif k == "CONNACK":
+        rec["_answers_key"] = ("connect",)
+    elif k == "PUBLISH" and rec["qos"] == 1:
+        rec["_key"] = ("puback", rec["id"])
+    elif k == "PUBLISH" and rec["qos"] == 2:
+        rec["_key"] = ("pubrec", rec["id"])
+    elif k == "PUBACK":
+        rec["_answers_key"] = ("puback", rec["id"])
+    elif k == "PUBREC":
+        rec["_answers_key"] = ("pubrec", rec["id"])
+        rec["_key"] = ("pubrel", rec["id"])
+    elif k == "PUBREL":
+        rec["_answers_key"] = ("pubrel", rec["id"])
+        rec["_key"] = ("pubcomp", rec["id"])
+    elif k == "PUBCOMP":
+        rec["_answers_key"] = ("pubcomp", rec["id"])
+    elif k in ("SUBSCRIBE", "UNSUBSCRIBE"):
+        rec["_key"] = (k, rec["id"])
+    elif k in ("SUBACK", "UNSUBACK"):
+        rec["_key_answer"] = None
+        rec["_answers_key"] = ({"SUBACK": "SUBSCRIBE", "UNSUBACK": "UNSUBSCRIBE"}[k], rec["id"])
+    elif k == "PINGREQ":
+        rec["_key"] = ("ping",)
+    elif k == "PINGRESP":
+        rec["_answers_key"] = ("ping",)
+    rec.pop("_key_answer", None)
+
+
+def mqtt_decode(t, times, peers):
+    per_conn = []
+    for c in t["connections"]:
+        if not c["is_websocket"]:
+            continue
+        c["app_protocol"] = "mqtt"
+        version = None
+        stats = {"client": c["client"], "packets": {"c2s": [], "s2c": []}, "multi_packet_messages": 0,
+                 "packets_spanning_messages": 0}
+        for d in ("c2s", "s2c"):
+            buf, owners, aliases = b"", [], {}
+            idx = [i for i, m in enumerate(c["messages"]) if m["dir"] == d]
+            done_in = {i: [] for i in idx}
+            for i in idx:
+                m = c["messages"][i]
+                buf += m["_payload"]
+                owners += [i] * len(m["_payload"])
+                while len(buf) >= 2:
+                    try:
+                        rl, p = varint(buf, 1)
+                    except IndexError:
+                        break
+                    if len(buf) < p + rl:
+                        break
+                    pkt = buf[:p + rl]
+                    if pkt[0] >> 4 == 1:
+                        version = pkt[8] if pkt[2:8] == b"\x00\x04MQTT" else version
+                    rec = mqtt_packet(pkt, 5 if version == 5 else 4, aliases)
+                    if owners[0] != i:
+                        rec["starts_in"] = owners[0]
+                        stats["packets_spanning_messages"] += 1
+                    mqtt_keys(rec, d)
+                    done_in[i].append(rec)
+                    stats["packets"][d].append(rec)
+                    buf, owners = buf[p + rl:], owners[p + rl:]
+            for i in idx:
+                recs = done_in[i]
+                if len(recs) != 1:
+                    stats["multi_packet_messages"] += len(recs) > 1
+                c["messages"][i]["app"] = recs if len(recs) != 1 else recs[0]
+        per_conn.append(stats)
+    # Client logs (mqtt.js packetsend / packetreceive), one client per connection in order.
+    names = []
+    for e in peers:
+        if e.get("ev") in ("send", "recv") and e["peer"] not in names:
+            names.append(e["peer"])
+    result = {"connections": []}
+    for stats, name in zip(per_conn, names):
+        row = {"client": stats["client"], "peer": name,
+               "multi_packet_messages": stats["multi_packet_messages"],
+               "packets_spanning_messages": stats["packets_spanning_messages"]}
+        for d, ev in (("c2s", "send"), ("s2c", "recv")):
+            logged = [(e["packet"]["cmd"].upper(), e["packet"].get("messageId") or None, e["packet"].get("topic"))
+                      for e in peers if e.get("peer") == name and e.get("ev") == ev]
+            cap = [(r["kind"], r["id"], r["name"] if r["kind"] == "PUBLISH" else None) for r in stats["packets"][d]]
+            # mqtt.js reports the topic it resolved from an alias; a PUBLISH sent with an alias
+            # and an empty topic is logged with topic ''.
+            logged = [(k, i, tp if k == "PUBLISH" else None) for k, i, tp in logged]
+            diffs = [[a, b] for a, b in zip(cap, logged) if a != b and not (a[0] == b[0] == "PUBLISH" and a[1] == b[1] and b[2] == "")]
+            row[d] = {"captured": len(cap), "logged": len(logged), "differences": diffs}
+        result["connections"].append(row)
+    return result
+
+
+def mosquitto_check(log_path, t):
+    """Packet types in mosquitto's own log ('Received X from' / 'Sending X to')
+    against the capture, per client id."""
+    import re
+    seq = {}
+    for line in open(log_path, encoding="utf-8", errors="replace"):
+        m = re.search(r": (Received|Denied|Sending) (\w+) (?:from|to) (\S+)", line)
+        if m:  # "Denied PUBLISH from": received, refused by the ACL
+            d = "s2c" if m.group(1) == "Sending" else "c2s"
+            seq.setdefault(m.group(3), {"c2s": [], "s2c": []})[d].append(m.group(2))
+        m = re.search(r": Sending CONNACK to ::ffff:[\d.]+ \(\d+, (\d+)\)", line)
+        if m:  # a refused CONNECT: mosquitto logs no client id for it
+            seq.setdefault("<refused>", {"c2s": [], "s2c": []})
+            seq["<refused>"]["c2s"].append("CONNECT")
+            seq["<refused>"]["s2c"].append(f"CONNACK rc={m.group(1)}")
+        m = re.search(r"New client connected from \S+ as (\S+)", line)
+        if m:
+            seq.setdefault(m.group(1), {"c2s": [], "s2c": []})["c2s"].append("CONNECT")
+    out = []
+    for c in t["connections"]:
+        if c.get("app_protocol") != "mqtt":
+            continue
+        recs = {"c2s": [], "s2c": []}
+        cid, refused = None, False
+        for m in c["messages"]:
+            for r in (m["app"] if isinstance(m["app"], list) else [m["app"]]):
+                recs[m["dir"]].append(r["kind"])
+                if r["kind"] == "CONNECT":
+                    cid = r["client_id"]
+                if r["kind"] == "CONNACK" and r["reason_code"]:
+                    refused = True
+                    recs[m["dir"]][-1] = f"CONNACK rc={r['reason_code']}"
+        logged = seq.get("<refused>" if refused else cid, {"c2s": [], "s2c": []})
+        out.append({"client_id": cid,
+                    "c2s": {"captured": recs["c2s"], "broker_log": logged["c2s"]},
+                    "s2c": {"captured": recs["s2c"], "broker_log": logged["s2c"]},
+                    "agree": recs == logged})
+    return out
+
+
+def synthetic_tcp_pcap(path, segments):
+    """Writes a pcap of one TCP connection (127.0.0.1:50000 ↔ 127.0.0.1:1883,
+    SYN handshake first) whose segments are `segments`: [(from_client, bytes)].
+    Used to hand the WebSocket payloads, as tshark itself extracted them, to
+    tshark's MQTT dissector, which tshark 4.0 does not call for WebSocket."""
+    import struct
+    out = [struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 262144, 1)]
+    seq = {True: 1000, False: 5000}
+    def pkt(i, from_client, flags, payload):
+        sport, dport = (50000, 1883) if from_client else (1883, 50000)
+        tcp = struct.pack(">HHIIBBHHH", sport, dport, seq[from_client], seq[not from_client],
+                          5 << 4, flags, 65535, 0, 0) + payload
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), i & 0xFFFF, 0, 64, 6, 0,
+                         bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + tcp
+        eth = b"\0" * 12 + b"\x08\x00" + ip
+        out.append(struct.pack("<IIII", 1, i, len(eth), len(eth)) + eth)
+    seq[True] -= 1
+    seq[False] -= 1
+    pkt(1, True, 0x02, b"")
+    seq[True] += 1
+    pkt(2, False, 0x12, b"")
+    seq[False] += 1
+    pkt(3, True, 0x10, b"")
+    for n, (from_client, data) in enumerate(segments, 4):
+        pkt(n, from_client, 0x18, data)
+        seq[from_client] += len(data)
+    open(path, "wb").write(b"".join(out))
+
+
+def tshark_mqtt(pcap, t, port):
+    """Independent MQTT decode: tshark's unmasked WebSocket payloads, in
+    capture order, replayed as a TCP stream into tshark's MQTT dissector;
+    (type, packet id, topic, original frame where the packet completes)
+    compared with ours per direction."""
+    import os, subprocess, tempfile
+    out = subprocess.run(["tshark", "-r", pcap, "-d", f"tcp.port=={port},http", "-Y", "websocket", "-T", "fields",
+                          "-e", "frame.number", "-e", "ip.src", "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "websocket.opcode", "-e", "data.data"],
+                         capture_output=True, text=True, check=True).stdout
+    frames = []
+    for line in out.splitlines():
+        no, ip, sport, dport, ops, datas = (line.split("\t") + [""] * 6)[:6]
+        ops, datas = ops.split(","), datas.split(",")
+        di = 0
+        for op in ops:
+            if op == "2":
+                frames.append((int(no), f"{ip}:{sport}", bytes.fromhex(datas[di]), f"{ip}:{dport}"))
+                di += 1
+    rows, agree = [], True
+    for c in t["connections"]:
+        if c.get("app_protocol") != "mqtt":
+            continue
+        pair = {c["client"], c["server"]}
+        mine = [f for f in frames if {f[1], f[3]} == pair]
+        segs = [(f[1] == c["client"], f[2]) for f in mine]
+        with tempfile.TemporaryDirectory() as td:
+            synth = os.path.join(td, "mqtt.pcap")
+            synthetic_tcp_pcap(synth, segs)
+            js = subprocess.run(["tshark", "-r", synth, "-Y", "mqtt", "-T", "json"], capture_output=True,
+                                text=True, check=True).stdout
+        theirs = {True: [], False: []}
+        for pkt in json.loads(js or "[]"):
+            L = pkt["_source"]["layers"]
+            no = int(L["frame"]["frame.number"])
+            from_client = L["tcp"]["tcp.srcport"] == "50000"
+            for mq in (L["mqtt"] if isinstance(L["mqtt"], list) else [L["mqtt"]]):
+                hdr = mq["mqtt.hdrflags_tree"]
+                typ = int(hdr["mqtt.msgtype"])
+                mid = mq.get("mqtt.msgid")
+                topic = mq.get("mqtt.topic") if typ == 3 else None
+                theirs[from_client].append((MQTT_TYPES.get(typ, f"type {typ}"), int(mid) if mid else None, topic or None, mine[no - 4][0]))
+        for d, from_client in (("c2s", True), ("s2c", False)):
+            ours = []
+            for m in c["messages"]:
+                if m["dir"] != d:
+                    continue
+                for r in (m["app"] if isinstance(m["app"], list) else [m["app"]]):
+                    ours.append((r["kind"], r["id"], r["name"] if r["kind"] == "PUBLISH" else None, m["last_packet"]))
+            th = theirs[from_client]
+            diffs = [[a, b] for a, b in zip(ours, th) if a != b]
+            if diffs or len(ours) != len(th):
+                agree = False
+            rows.append({"client": c["client"], "dir": d, "ours": len(ours), "tshark": len(th), "differences": diffs[:5]})
+    return {"mqtt_packets": rows, "agree": agree,
+            "method": "tshark 4.0 does not hand WebSocket payloads to its MQTT dissector; the unmasked payloads tshark extracted (data.data) are replayed as one TCP stream to port 1883 and dissected by tshark's MQTT dissector",
+            "compared": "per direction in order: packet type, packet id, PUBLISH topic (tshark resolves topic aliases too), frame where the packet completes"}
+
+
+SPECS["mqtt"] = {
+    "decode": mqtt_decode,
+    "decode_as": ["tcp.port==9001,http"],
+    "tshark_app": lambda pcap, t: tshark_mqtt(pcap, t, 9001),
+    "broker_check": mosquitto_check,
+    "generator": "Debian mosquitto 2.0.11 (websockets listener on 9001, password file, ACL file) + npm mqtt 5.16 (node 20, ws), tools/gen-captures/app/mqtt_client.js",
+    "notes": {
+        "common": ("mosquitto 2.0.11 broker, websockets listener (libwebsockets), subprotocol 'mqtt', request target /mqtt; npm mqtt 5.16 client over node ws. "
+                   "TRAP: mqtt.js writes every field of a packet as its own WebSocket message (fixed-header byte, remaining length, topic length, topic, packet id, properties, payload ...), "
+                   "so most client packets span several binary messages, some messages have 1 byte and one (the empty topic of a topic-alias PUBLISH in v5) has 0 bytes; "
+                   "the broker sends one whole packet per message. A decoder must reassemble MQTT packets across the messages of a direction. "
+                   "app is one record on the message where a packet completes, with starts_in = index of the message holding its first byte when it started earlier; "
+                   "messages on which no packet completes have app: [] (and a list would hold several packets completing in one message: none here). "
+                   "First connection: CONNECT with a wrong password, refused by CONNACK (3.1.1: return code 5 'not authorized'; 5.0: reason 0x87 'Not authorized', mosquitto's choice over 0x86), then the broker closes. "
+                   "Second connection: keepalive 2 s; SUBSCRIBE qos 2, PUBLISH qos 0/1/2 to a topic the client itself subscribes to, so each PUBLISH comes back from the broker with its own packet id "
+                   "(client ids 1..65535 counting up from a random start, broker ids 1,2,3...: the same number can be in flight in both directions, pair by direction); "
+                   "the QoS 2 flows interleave: PUBLISH c→s, PUBREC s→c, PUBREL c→s, PUBLISH s→c (the broker's copy), PUBCOMP s→c, PUBREC c→s, PUBREL s→c, PUBCOMP c→s. "
+                   "The client delays its PUBACK/PUBREC to the broker's PUBLISH by 20 ms (mqtt.js handleMessage), so those latencies are ~20 ms; the broker answers in 0.03-3 ms, "
+                   "except some answers that wait ~100 ms in mosquitto's websockets service loop (a real property of this broker, visible in the capture). "
+                   "A retained PUBLISH (retain=1) then a SUBSCRIBE that receives it with retain=1. SUBSCRIBE to secret/# is GRANTED although the ACL gives no access: "
+                   "mosquitto 2.0's ACL file is not checked at subscribe time (messages are filtered at delivery), so there is no SUBACK failure code. UNSUBSCRIBE/UNSUBACK, "
+                   "2.6 s idle → PINGREQ/PINGRESP, DISCONNECT (no answer; the broker closes TCP, no WebSocket close frame from either side). "
+                   "latency_ms for QoS 2 chains: PUBREC answers PUBLISH, PUBREL answers PUBREC, PUBCOMP answers PUBREL."),
+        "mqtt_v5": ("MQTT 5.0: CONNECT properties (session expiry 60, topic alias maximum 5, user property app=wsinspect), CONNACK properties from mosquitto; "
+                    "PUBLISH with user properties, message expiry 300, content type; topic alias: PUBLISH v5/humidity with alias 1, then PUBLISH with an EMPTY topic and alias 1 "
+                    "(app.name is the topic resolved from the alias, topic_from_alias: true; the broker's copies carry the full topic); response topic + correlation data; "
+                    "PUBLISH to secret/plans refused by the ACL: PUBACK reason 0x87 (app.error). PUBACK/PUBREC/... carry reason_code (0 when the 2-byte short form is used)."),
+        "mqtt_v311": "MQTT 3.1.1 (protocol level 4).",
+    },
+}

@@ -26,15 +26,21 @@ PY="$WORK/venv/bin/python"
 
 # capture NAME PORT CMD...: tcpdump on lo for one port, full snaplen,
 # nanosecond timestamps, while CMD runs; CMD's stdout is the peer log.
+# tcpdump gets the kernel's packets in blocks flushed every second: it is
+# stopped 2 s after CMD ends, or the last block is lost (--immediate-mode
+# instead made the kernel drop packets here). Drops are checked below.
 capture() {
   local name=$1 port=$2; shift 2
   rm -f "$WORK/$name.pcap"
-  tcpdump -i lo -s 0 --time-stamp-precision=nano -U -w "$WORK/$name.pcap" "tcp port $port" 2>/dev/null &
+  tcpdump -i lo -s 0 --time-stamp-precision=nano -B 32768 -U -w "$WORK/$name.pcap" "tcp port $port" 2>"$WORK/$name.tcpdump.txt" &
   local tpid=$!
   sleep 1
   "$@" > "$WORK/$name.log"
-  sleep 0.5
+  sleep 2
   kill "$tpid"; wait "$tpid" 2>/dev/null || true
+  if ! grep -q "^0 packets dropped by kernel" "$WORK/$name.tcpdump.txt"; then
+    echo "$name: tcpdump dropped packets:" >&2; cat "$WORK/$name.tcpdump.txt" >&2; exit 1
+  fi
   cp "$WORK/$name.pcap" "$OUT/$name.pcap"
   cp "$WORK/$name.log" "$OUT/$name.peers.ndjson"
 }
@@ -47,3 +53,24 @@ if want socketio_v4; then
   capture socketio_v4 9101 node "$HERE/socketio_v4.js" 9101
   "$PY" "$HERE/annotate.py" socketio "$OUT/socketio_v4.pcap" "$OUT/socketio_v4.peers.ndjson" > "$OUT/socketio_v4.truth.json"
 fi
+
+# mqtt_v311, mqtt_v5: mosquitto with a websockets listener; its own log is
+# kept beside the capture (the broker's side of the ground truth).
+mqtt_capture() {
+  local name=$1 version=$2 dir="$WORK/mosquitto"
+  mkdir -p "$dir" && chmod 777 "$dir"   # mosquitto drops root for its own user
+  sed "s|@PORT@|9001|;s|@PLAINPORT@|18830|;s|@DIR@|$dir|g" "$HERE/mosquitto.conf.in" > "$dir/mosquitto.conf"
+  cp "$HERE/acl.in" "$dir/acl"
+  rm -f "$dir/passwd" "$dir/mosquitto.log"
+  mosquitto_passwd -c -b "$dir/passwd" alice secret
+  chmod 644 "$dir/passwd" "$dir/acl"
+  mosquitto -c "$dir/mosquitto.conf" &
+  local mpid=$!
+  sleep 1
+  capture "$name" 9001 node "$HERE/mqtt_client.js" 9001 "$version"
+  kill "$mpid"; wait "$mpid" 2>/dev/null || true
+  cp "$dir/mosquitto.log" "$OUT/$name.broker.log"
+  "$PY" "$HERE/annotate.py" mqtt "$OUT/$name.pcap" "$OUT/$name.peers.ndjson" "$OUT/$name.broker.log" > "$OUT/$name.truth.json"
+}
+if want mqtt_v311; then mqtt_capture mqtt_v311 4; fi
+if want mqtt_v5; then mqtt_capture mqtt_v5 5; fi
