@@ -25,17 +25,19 @@ def pair(conn, times):
     """Fills `answers` / `latency_ms` from the `_key` / `_answers_key` the
     decoder set on each app record: an answer refers to the earliest
     unanswered request with the same key in the other direction."""
-    open_reqs = {}
+    open_reqs, answered = {}, set()
     for i, m in enumerate(conn["messages"]):
         recs = m.get("app")
         if recs is None:
             continue
         for r in (recs if isinstance(recs, list) else [recs]):
             ak = r.pop("_answers_key", None)
+            keep = r.pop("_keep_open", False)  # one of several answers (a stream)
             if ak is not None:
                 q = open_reqs.get((m["dir"] == "c2s" and "s2c" or "c2s", ak))
                 if q:
-                    j = q.pop(0)
+                    j = q[0] if keep else q.pop(0)
+                    answered.add(j)
                     r["answers"] = j
                     r["latency_ms"] = latency_ms(times, conn["messages"][j], m)
                 else:
@@ -46,7 +48,7 @@ def pair(conn, times):
                 open_reqs.setdefault((m["dir"], k), []).append(i)
     unanswered = []
     for (d, k), idx in open_reqs.items():
-        unanswered.extend(idx)
+        unanswered.extend(i for i in idx if i not in answered)
     return sorted(set(unanswered))
 
 

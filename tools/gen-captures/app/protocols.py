@@ -579,7 +579,7 @@ SPECS["mqtt"] = {
                    "except some answers that wait ~100 ms in mosquitto's websockets service loop (a real property of this broker, visible in the capture). "
                    "A retained PUBLISH (retain=1) then a SUBSCRIBE that receives it with retain=1. SUBSCRIBE to secret/# is GRANTED although the ACL gives no access: "
                    "mosquitto 2.0's ACL file is not checked at subscribe time (messages are filtered at delivery), so there is no SUBACK failure code. UNSUBSCRIBE/UNSUBACK, "
-                   "2.6 s idle → PINGREQ/PINGRESP, DISCONNECT (no answer; the broker closes TCP, no WebSocket close frame from either side). "
+                   "2.6 s idle → PINGREQ/PINGRESP, DISCONNECT (no answer); then the client closes the WebSocket; what the broker does next (close reply, FIN or RST) varies between recordings: see control and tcp_detail. "
                    "latency_ms for QoS 2 chains: PUBREC answers PUBLISH, PUBREL answers PUBREC, PUBCOMP answers PUBREL."),
         "mqtt_v5": ("MQTT 5.0: CONNECT properties (session expiry 60, topic alias maximum 5, user property app=wsinspect), CONNACK properties from mosquitto; "
                     "PUBLISH with user properties, message expiry 300, content type; topic alias: PUBLISH v5/humidity with alias 1, then PUBLISH with an EMPTY topic and alias 1 "
@@ -587,4 +587,108 @@ SPECS["mqtt"] = {
                     "PUBLISH to secret/plans refused by the ACL: PUBACK reason 0x87 (app.error). PUBACK/PUBREC/... carry reason_code (0 when the 2-byte short form is used)."),
         "mqtt_v311": "MQTT 3.1.1 (protocol level 4).",
     },
+}
+
+# ------------------------------------------------------------ JSON protocols
+
+def ws_log_check(t, peers, client="client", server="server"):
+    """Every text message of the WebSocket connections, in order per
+    direction, against what the sender logged sending and the receiver logged
+    receiving (exact payload text)."""
+    cap = {"c2s": [], "s2c": []}
+    for c in t["connections"]:
+        for m in c.get("messages", []):
+            cap[m["dir"]].append(m["_payload"].decode() if m["opcode"] == "text" else m["_payload"].hex())
+    res = {}
+    for d, sender, receiver in (("c2s", client, server), ("s2c", server, client)):
+        sent = [e["data"] for e in peers if e.get("peer") == sender and e.get("ev") == "send"]
+        got = [e["data"] for e in peers if e.get("peer") == receiver and e.get("ev") == "recv"]
+        res[d] = {"captured": len(cap[d]), "sender_logged": len(sent), "receiver_logged": len(got),
+                  "sender_log_equal": sent == cap[d], "receiver_log_equal": got == cap[d]}
+    return res
+
+
+def graphql_operation(payload):
+    """Operation name, type and first root field of a GraphQL request."""
+    import re
+    q = (payload or {}).get("query") or ""
+    name = (payload or {}).get("operationName")
+    m = re.match(r"\s*(query|mutation|subscription)\b\s*([_A-Za-z][_0-9A-Za-z]*)?", q)
+    op = m.group(1) if m else ("query" if q.lstrip().startswith("{") else None)
+    if not name and m and m.group(2):
+        name = m.group(2)
+    f = re.search(r"\{\s*([_A-Za-z][_0-9A-Za-z]*)", q)
+    return name, op, f.group(1) if f else None
+
+
+def graphql_errors(payload):
+    if isinstance(payload, list):
+        return "; ".join(e.get("message", "") for e in payload)
+    if isinstance(payload, dict):
+        if "errors" in payload:
+            return "; ".join(e.get("message", "") for e in payload["errors"])
+        if "message" in payload:
+            return payload["message"]
+    return None
+
+
+def graphql_decode_with(protocol, t, times, peers):
+    legacy = protocol == "graphql-ws"
+    request_types = ("start",) if legacy else ("subscribe",)
+    stream_types = ("data",) if legacy else ("next",)
+    final_types = ("error", "complete")
+    for c in t["connections"]:
+        if not c["is_websocket"]:
+            continue
+        c["app_protocol"] = protocol
+        for m in c["messages"]:
+            j = json.loads(m["_payload"])
+            k = j.get("type")
+            rec = {"protocol": protocol, "kind": k, "name": None, "id": j.get("id")}
+            if k in request_types:
+                rec["name"], rec["operation"], rec["root_field"] = graphql_operation(j.get("payload"))
+                rec["_key"] = ("op", rec["id"])
+            elif m["dir"] == "s2c" and k in stream_types + final_types and rec["id"] is not None:
+                rec["_answers_key"] = ("op", rec["id"])
+                if k in stream_types:
+                    rec["_keep_open"] = True
+                err = graphql_errors(j.get("payload")) if k != "complete" else None
+                if err:
+                    rec["error"] = err
+            elif k == "connection_init":
+                rec["_key"] = ("init",)
+            elif k in ("connection_ack", "connection_error"):
+                rec["_answers_key"] = ("init",)
+                if k == "connection_error":
+                    rec["error"] = graphql_errors(j.get("payload"))
+            elif k == "ping":
+                rec["_key"] = ("ping",)
+            elif k == "pong":
+                rec["_answers_key"] = ("ping",)
+            m["app"] = rec
+    return ws_log_check(t, peers)
+
+
+SPECS["graphql_ws"] = {
+    "decode": lambda t, times, peers: graphql_decode_with("graphql-transport-ws", t, times, peers),
+    "decode_as": ["tcp.port==9201,http"],
+    "generator": "npm graphql-ws 6.4 server (use/ws) + client, graphql 16.15, ws 8.23, node 20, tools/gen-captures/app/graphql.js modern",
+    "notes": ("Subprotocol graphql-transport-ws (the graphql-ws library's protocol), request target /graphql. connection_init (payload {token}) → connection_ack after the server's 8 ms onConnect. "
+              "Operations (id = a UUID chosen by the client): query Hello (15 ms resolver) → next + complete; { slow(ms: 40) } → next after 40 ms + complete; "
+              "subscription { countdown(from: 4) } → five next 10 ms apart + complete; { broken } → next whose payload has errors (app.error) + complete; "
+              "{ nosuchfield } → error (validation; payload is a list of GraphQL errors) and no complete; subscription Tick { ticker } → next every 30 ms until the CLIENT sends complete; "
+              "TRAP: a next for that id arrives after the client's complete (the generator was already running). Client keepAlive 250 ms: ping (client) → pong (server), also in the middle of a subscription. "
+              "Every s2c next/error/complete with an id answers the subscribe with that id (answers + latency_ms from the subscribe); several next answer the same subscribe. "
+              "name is the operation name (operationName, else the name in the document, else null); operation (query|subscription|mutation) and root_field are added. "
+              "The client's complete answers nothing. The client closes with 1000 'Normal Closure'."),
+}
+SPECS["graphql_legacy"] = {
+    "decode": lambda t, times, peers: graphql_decode_with("graphql-ws", t, times, peers),
+    "decode_as": ["tcp.port==9202,http"],
+    "generator": "npm subscriptions-transport-ws 0.11 SubscriptionServer + SubscriptionClient, graphql 16.15, ws 8.23, node 20, tools/gen-captures/app/graphql.js legacy",
+    "notes": ("Legacy subprotocol graphql-ws (subscriptions-transport-ws; NOT the graphql-ws library, whose subprotocol is graphql-transport-ws), request target /subscriptions. "
+              "connection_init → connection_ack (after an 8 ms onConnect) immediately followed by ka; server keepAlive 300 ms: unsolicited ka messages (no answer, no id). "
+              "Operation ids are '1', '2', ... (strings). start → data ... complete: query Hello (15 ms), subscription countdown (4 data 10 ms apart), { broken } → data with errors (app.error) + complete, "
+              "{ nosuchfield } → validation errors ALSO as data + complete (this library), a syntax error → error (payload {message}) without complete, subscription ticker stopped by the client's stop; "
+              "TRAP: a data and a complete for that id follow the stop. Every s2c data/error/complete answers the start with that id. The client ends with connection_terminate then closes."),
 }

@@ -74,3 +74,12 @@ mqtt_capture() {
 }
 if want mqtt_v311; then mqtt_capture mqtt_v311 4; fi
 if want mqtt_v5; then mqtt_capture mqtt_v5 5; fi
+
+if want graphql_ws; then
+  capture graphql_ws 9201 node "$HERE/graphql.js" modern 9201
+  "$PY" "$HERE/annotate.py" graphql_ws "$OUT/graphql_ws.pcap" "$OUT/graphql_ws.peers.ndjson" > "$OUT/graphql_ws.truth.json"
+fi
+if want graphql_legacy; then
+  capture graphql_legacy 9202 node "$HERE/graphql.js" legacy 9202
+  "$PY" "$HERE/annotate.py" graphql_legacy "$OUT/graphql_legacy.pcap" "$OUT/graphql_legacy.peers.ndjson" > "$OUT/graphql_legacy.truth.json"
+fi
