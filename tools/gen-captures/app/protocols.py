@@ -692,3 +692,97 @@ SPECS["graphql_legacy"] = {
               "{ nosuchfield } → validation errors ALSO as data + complete (this library), a syntax error → error (payload {message}) without complete, subscription ticker stopped by the client's stop; "
               "TRAP: a data and a complete for that id follow the stop. Every s2c data/error/complete answers the start with that id. The client ends with connection_terminate then closes."),
 }
+
+
+def jsonrpc_record(j):
+    rec = {"protocol": "jsonrpc", "kind": None, "name": None, "id": j.get("id") if isinstance(j, dict) else None}
+    if not isinstance(j, dict):
+        rec["kind"] = "invalid"
+        return rec
+    if "method" in j:
+        rec["name"] = j["method"]
+        if "id" in j:
+            rec["kind"] = "request"
+            rec["_key"] = ("rpc", json.dumps(j["id"]))
+        else:
+            rec["kind"] = "notification"
+    elif "result" in j or "error" in j:
+        rec["kind"] = "response"
+        rec["_answers_key"] = ("rpc", json.dumps(j.get("id")))
+        if "error" in j:
+            e = j["error"]
+            rec["error"] = f'{e.get("code")} {e.get("message")}'
+            rec["error_code"] = e.get("code")
+    return rec
+
+
+def jsonrpc_decode(t, times, peers):
+    for c in t["connections"]:
+        if not c["is_websocket"]:
+            continue
+        c["app_protocol"] = "jsonrpc"
+        for m in c["messages"]:
+            j = json.loads(m["_payload"])
+            if isinstance(j, list):
+                m["app"] = [dict(jsonrpc_record(x), batch_index=i) for i, x in enumerate(j)]
+            else:
+                m["app"] = jsonrpc_record(j)
+    return ws_log_check(t, peers)
+
+
+SPECS["jsonrpc"] = {
+    "decode": jsonrpc_decode,
+    "decode_as": ["tcp.port==9401,http"],
+    "generator": "npm rpc-websockets 10 Server + Client (ws 8), node 20, tools/gen-captures/app/jsonrpc.js",
+    "notes": ("JSON-RPC 2.0, request target /rpc, no subprotocol negotiated (detection must come from the content). Ids are integers 1..6 from the client library and strings b1..b3 in the batch. "
+              "sum (12 ms), slow 40 ms, a notification (method log, no id, never answered), nosuch → error -32601 'Method not found', fail → error -32000 with data; "
+              "slow(30) id 5 and sum id 6 sent back to back are ANSWERED OUT OF ORDER (6 before 5): pair by id, not by order. "
+              "A batch (written on the client library's socket; the client API has no batch call) of 4 entries: request b1, a notification, request b2 for a missing method, request b3; "
+              "the server answers with ONE array message of 3 responses (none for the notification). A batch message's app is a list with one record per element (batch_index); "
+              "each response record answers the message holding its request (here the same batch message). kind: request | notification | response; error responses have error ('<code> <message>') and error_code. "
+              "The client closes with 1005 (close frame without a status code)."),
+}
+
+
+OCPP_TYPES = {2: "CALL", 3: "CALLRESULT", 4: "CALLERROR", 5: "CALLRESULTERROR", 6: "SEND"}
+
+
+def ocpp_decode_with(protocol, t, times, peers):
+    for c in t["connections"]:
+        if not c["is_websocket"]:
+            continue
+        c["app_protocol"] = protocol
+        for m in c["messages"]:
+            j = json.loads(m["_payload"])
+            kind = OCPP_TYPES.get(j[0], str(j[0]))
+            rec = {"protocol": protocol, "kind": kind, "name": None, "id": j[1]}
+            if kind == "CALL":
+                rec["name"] = j[2]
+                rec["_key"] = ("call", j[1])
+            elif kind in ("CALLRESULT", "CALLERROR"):
+                rec["_answers_key"] = ("call", j[1])
+                if kind == "CALLERROR":
+                    rec["error"] = j[2]
+                    rec["error_description"] = j[3]
+            m["app"] = rec
+    return ws_log_check(t, peers, client="charge_point", server="central_system")
+
+
+OCPP_NOTES = ("Charge point CP-0001 (request target /CP-0001) and central system, both the mobilityhouse ocpp library (2.1) over python websockets 17.4 with its default permessage-deflate: "
+              "every message is COMPRESSED (inflate before decoding). OCPP-J arrays: [2, uniqueId, action, payload] CALL, [3, uniqueId, payload] CALLRESULT, "
+              "[4, uniqueId, errorCode, errorDescription, details] CALLERROR; unique ids are UUIDs; a CALLRESULT/CALLERROR does not repeat the action (name null): pair by unique id. "
+              "The central system answers after 30 ms (BootNotification), 10 ms (StatusNotification), 5 ms (Heartbeat), 20 ms (Authorize); an Authorize for an unknown tag gets a normal "
+              "CALLRESULT with status Invalid (not an error at the OCPP-J level). DataTransfer has no handler: CALLERROR NotImplemented (app.error = the error code, error_description). "
+              "The central system also calls the charge point (CALL in the s2c direction, answered by the charge point after 15 ms): pairs exist in both directions. ")
+SPECS["ocpp16"] = {
+    "decode": lambda t, times, peers: ocpp_decode_with("ocpp1.6", t, times, peers),
+    "decode_as": ["tcp.port==9301,http"],
+    "generator": "PyPI ocpp 2.1.0 (v16 ChargePoint on both sides) + websockets 17.4, python 3.11, tools/gen-captures/app/ocpp_pair.py 1.6",
+    "notes": OCPP_NOTES + "OCPP 1.6J, subprotocol ocpp1.6; the central system's call is ChangeConfiguration.",
+}
+SPECS["ocpp201"] = {
+    "decode": lambda t, times, peers: ocpp_decode_with("ocpp2.0.1", t, times, peers),
+    "decode_as": ["tcp.port==9302,http"],
+    "generator": "PyPI ocpp 2.1.0 (v201 ChargePoint on both sides) + websockets 17.4, python 3.11, tools/gen-captures/app/ocpp_pair.py 2.0.1",
+    "notes": OCPP_NOTES + "OCPP 2.0.1, subprotocol ocpp2.0.1; the central system's (CSMS) call is GetVariables.",
+}

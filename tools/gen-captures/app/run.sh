@@ -83,3 +83,16 @@ if want graphql_legacy; then
   capture graphql_legacy 9202 node "$HERE/graphql.js" legacy 9202
   "$PY" "$HERE/annotate.py" graphql_legacy "$OUT/graphql_legacy.pcap" "$OUT/graphql_legacy.peers.ndjson" > "$OUT/graphql_legacy.truth.json"
 fi
+
+if want ocpp16; then
+  capture ocpp16 9301 "$PY" "$HERE/ocpp_pair.py" 1.6 9301
+  "$PY" "$HERE/annotate.py" ocpp16 "$OUT/ocpp16.pcap" "$OUT/ocpp16.peers.ndjson" > "$OUT/ocpp16.truth.json"
+fi
+if want ocpp201; then
+  capture ocpp201 9302 "$PY" "$HERE/ocpp_pair.py" 2.0.1 9302
+  "$PY" "$HERE/annotate.py" ocpp201 "$OUT/ocpp201.pcap" "$OUT/ocpp201.peers.ndjson" > "$OUT/ocpp201.truth.json"
+fi
+if want jsonrpc; then
+  capture jsonrpc 9401 node "$HERE/jsonrpc.js" 9401
+  "$PY" "$HERE/annotate.py" jsonrpc "$OUT/jsonrpc.pcap" "$OUT/jsonrpc.peers.ndjson" > "$OUT/jsonrpc.truth.json"
+fi
