@@ -740,7 +740,7 @@ SPECS["jsonrpc"] = {
               "A batch (written on the client library's socket; the client API has no batch call) of 4 entries: request b1, a notification, request b2 for a missing method, request b3; "
               "the server answers with ONE array message of 3 responses (none for the notification). A batch message's app is a list with one record per element (batch_index); "
               "each response record answers the message holding its request (here the same batch message). kind: request | notification | response; error responses have error ('<code> <message>') and error_code. "
-              "The client closes with 1005 (close frame without a status code)."),
+              "No permessage-deflate (rpc-websockets turns it off)."),
 }
 
 
