@@ -96,3 +96,31 @@ if want jsonrpc; then
   capture jsonrpc 9401 node "$HERE/jsonrpc.js" 9401
   "$PY" "$HERE/annotate.py" jsonrpc "$OUT/jsonrpc.pcap" "$OUT/jsonrpc.peers.ndjson" > "$OUT/jsonrpc.truth.json"
 fi
+
+# stomp_rabbitmq: RabbitMQ with rabbitmq_web_stomp, a node of its own
+# (name, ports, data and logs under $WORK/rabbitmq), stopped afterwards.
+if want stomp_rabbitmq; then
+  rdir="$WORK/rabbitmq"; mkdir -p "$rdir"; chmod 777 "$rdir"
+  cat > "$rdir/rabbitmq.conf" <<CONF
+listeners.tcp.default = 127.0.0.1:5673
+web_stomp.tcp.port = 15674
+web_stomp.tcp.ip = 127.0.0.1
+loopback_users = none
+log.file.level = debug
+CONF
+  echo '[rabbitmq_web_stomp].' > "$rdir/enabled_plugins"
+  export RABBITMQ_NODENAME=appcap@localhost RABBITMQ_CONFIG_FILE="$rdir/rabbitmq" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$rdir/enabled_plugins" RABBITMQ_MNESIA_BASE="$rdir/mnesia" \
+    RABBITMQ_LOG_BASE="$rdir/log" RABBITMQ_PID_FILE="$rdir/pid" RABBITMQ_DIST_PORT=25673 \
+    ERL_EPMD_PORT=4370 ERL_EPMD_ADDRESS=127.0.0.1
+  started=false
+  if ! ss -ltn | grep -q "127.0.0.1:15674 "; then
+    rabbitmq-server > "$rdir/stdout.txt" 2>&1 &
+    started=true
+    for _ in $(seq 1 60); do sleep 1; ss -ltn | grep -q "127.0.0.1:15674 " && break; done
+  fi
+  capture stomp_rabbitmq 15674 node "$HERE/stomp.js" 15674
+  grep -h "STOMP error frame sent" -A3 "$rdir"/log/*.log > "$OUT/stomp_rabbitmq.broker.log" || true
+  if $started; then rabbitmqctl stop >/dev/null; epmd -port 4370 -kill >/dev/null || true; fi
+  "$PY" "$HERE/annotate.py" stomp "$OUT/stomp_rabbitmq.pcap" "$OUT/stomp_rabbitmq.peers.ndjson" > "$OUT/stomp_rabbitmq.truth.json"
+fi
