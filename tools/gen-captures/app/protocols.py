@@ -15,10 +15,12 @@ SIO_TYPES = {"0": "CONNECT", "1": "DISCONNECT", "2": "EVENT", "3": "ACK", "4": "
              "5": "BINARY_EVENT", "6": "BINARY_ACK"}
 
 
-def sio_packet(data):
-    """Socket.IO v5 packet (the data of an Engine.IO `message`):
-    type [attachments '-'] [namespace ','] [ack id] [JSON]."""
-    rec = {"kind": SIO_TYPES[data[0]]}
+def sio_packet(data, eio):
+    """Socket.IO packet (the data of an Engine.IO `message`): type
+    [attachments '-'] [namespace ','] [ack id] [JSON]. Over Engine.IO 4 it is
+    protocol v5 (type 4 CONNECT_ERROR), over Engine.IO 3 protocol v4 (type 4
+    ERROR)."""
+    rec = {"kind": SIO_TYPES[data[0]] if (eio == 4 or data[0] != "4") else "ERROR"}
     p = 1
     if rec["kind"] in ("BINARY_EVENT", "BINARY_ACK"):
         dash = data.index("-", p)
@@ -40,13 +42,15 @@ def sio_packet(data):
         rec["name"] = body[0]
     if rec["kind"] == "CONNECT_ERROR":
         rec["error"] = body.get("message") if isinstance(body, dict) else body
+    if rec["kind"] == "ERROR":  # v4: the payload is optional; without it the refusal is the type itself
+        rec["error"] = body if body is not None else "ERROR"
     return rec
 
 
-def eio_record(typ, data):
+def eio_record(typ, data, eio):
     rec = {"protocol": "socket.io", "engineio": EIO_TYPES[typ]}
     if typ == "4":
-        rec.update(sio_packet(data))
+        rec.update(sio_packet(data, eio))
     elif typ == "0":
         rec.update({"kind": "open", "name": None, "id": None, "sid": json.loads(data)["sid"]})
     else:
@@ -54,9 +58,10 @@ def eio_record(typ, data):
     return rec
 
 
-def sio_keys(rec, direction):
+def sio_keys(rec, direction, eio):
     """Request/answer keys: an ack id per namespace, CONNECT per namespace,
-    ping → pong (heartbeat or the upgrade probe)."""
+    ping → pong (heartbeat or the upgrade probe; the server pings in EIO 4,
+    the client in EIO 3)."""
     k = rec["kind"]
     if k in ("EVENT", "BINARY_EVENT") and rec["id"] is not None:
         rec["_key"] = ("ack", rec["namespace"], rec["id"])
@@ -64,21 +69,75 @@ def sio_keys(rec, direction):
         rec["_answers_key"] = ("ack", rec["namespace"], rec["id"])
     elif k == "CONNECT" and direction == "c2s":
         rec["_key"] = ("connect", rec["namespace"])
-    elif k in ("CONNECT", "CONNECT_ERROR") and direction == "s2c":
-        rec["_answers_key"] = ("connect", rec["namespace"])
+    elif k in ("CONNECT", "CONNECT_ERROR", "ERROR") and direction == "s2c":
+        if not (eio == 3 and k == "CONNECT" and rec["namespace"] == "/"):
+            # (protocol v4 connects "/" without a request from the client)
+            rec["_answers_key"] = ("connect", rec["namespace"])
     elif k == "ping":
         rec["_key"] = ("ping", rec["name"])
     elif k == "pong":
         rec["_answers_key"] = ("ping", rec["name"])
 
 
+def eio_payload(body, eio):
+    """Engine.IO packets of a long-polling body: v4 separates them with 0x1e;
+    v3 frames each one, either as text '<length>:<packet>' (length in
+    characters) or, for XHR2 clients, as binary: a byte 0 (string) or 1
+    (binary), the length as one byte per decimal digit, 0xFF, the packet."""
+    if not body:
+        return []
+    if eio == 4:
+        return [("text", x) for x in body.decode().split("\x1e")]
+    out, p = [], 0
+    if body[0] in (0, 1):
+        while p < len(body):
+            kind = body[p]
+            p += 1
+            n = 0
+            while body[p] != 0xFF:
+                n = n * 10 + body[p]
+                p += 1
+            p += 1
+            chunk = body[p:p + n]
+            p += n
+            out.append(("text", chunk.decode()) if kind == 0 else ("binary", chunk))
+        return out
+    txt = body.decode()
+    while p < len(txt):
+        colon = txt.index(":", p)
+        n = int(txt[p:colon])
+        out.append(("text", txt[colon + 1:colon + 1 + n]))
+        p = colon + 1 + n
+    return out
+
+
+def socketio_logged(peers, sids):
+    """What each side logged sending, per session: node hooks (JSON with type
+    and data) or python-engineio's logger ('Sending packet TYPE data DATA')."""
+    import re
+    logged = {}
+    for e in peers:
+        d = "s2c" if e.get("peer") == "server" else "c2s"
+        if e.get("ev") == "send":
+            logged.setdefault(e["sid"], {"c2s": [], "s2c": []})[d].append((e["type"], e.get("data")))
+        elif e.get("ev") == "log":
+            m = re.search(r"(?:(\w+): )?Sending packet (\w+) data (.*)$", e["text"], re.S)
+            if m:
+                sid = m.group(1) or (sids[0] if len(sids) == 1 else None)
+                data = None if m.group(3) == "None" else m.group(3)
+                typ = m.group(2).lower()
+                logged.setdefault(sid, {"c2s": [], "s2c": []})[d].append((typ, "<open>" if typ == "open" else data))
+    return logged
+
+
 def socketio_decode(t, times, peers):
     captured = {}  # sid -> dir -> [(packet no, type, data)]
-    sid_of_ws = {}
+    python_logs = any(e.get("ev") == "log" for e in peers)
     for ci, c in enumerate(t["connections"]):
         target = c["handshake"].get("request_target") or ""
         q = parse_qs(urlsplit(target).query)
         if c["is_websocket"]:
+            eio = int(q.get("EIO", ["4"])[0])
             c["app_protocol"] = "socket.io"
             pending = {"c2s": None, "s2c": None}
             sid = q.get("sid", [None])[0]
@@ -89,27 +148,32 @@ def socketio_decode(t, times, peers):
                     rec = {"protocol": "socket.io", "engineio": "message", "kind": "attachment",
                            "name": None, "id": None, "attachment_of": owner["index"],
                            "attachment_index": owner["next"]}
+                    data = m["_payload"]
+                    if eio == 3:  # EIO3: a binary message starts with the packet type byte 4
+                        rec["eio3_type_byte"] = data[0]
+                        data = data[1:]
+                    rec["attachment_len"] = len(data)
                     owner["next"] += 1
                     if owner["next"] == owner["count"]:
                         pending[d] = None
                     m["app"] = rec
-                    entry = ("message", {"binary": m["_payload"].hex()})
+                    entry = ("message", "<binary>" if python_logs else {"binary": data.hex()})
                 else:
                     txt = m["_payload"].decode()
-                    rec = eio_record(txt[0], txt[1:])
-                    sio_keys(rec, d)
+                    rec = eio_record(txt[0], txt[1:], eio)
+                    sio_keys(rec, d, eio)
                     if rec.get("attachments"):
                         pending[d] = {"index": i, "count": rec["attachments"], "next": 0}
                     if rec["kind"] == "open":
-                        sid = json.loads(txt[1:])["sid"]
+                        sid = rec["sid"]
                     m["app"] = rec
-                    entry = (rec["engineio"], txt[1:] or None)
-                sid_of_ws[ci] = sid
+                    entry = (rec["engineio"], "<open>" if python_logs and rec["kind"] == "open" else (txt[1:] or None))
                 captured.setdefault(sid, {"c2s": [], "s2c": []})[d].append((m["last_packet"], *entry))
         for ex in c.get("http_exchanges", []):
             eq = parse_qs(urlsplit(ex["target"]).query)
             if eq.get("transport") != ["polling"]:
                 continue
+            eio = int(eq.get("EIO", ["4"])[0])
             c["app_protocol"] = "socket.io"
             sid = eq.get("sid", [None])[0]
             for side, body, pkt in (("request", ex["_request_body"], ex["_request_last_packet"]),
@@ -117,21 +181,21 @@ def socketio_decode(t, times, peers):
                 recs = []
                 if (side == "request") != (ex["method"] == "POST"):
                     continue  # a GET carries its packets in the response; a POST's response is "ok"
-                for part in body.decode().split("\x1e") if body else []:
-                    rec = eio_record(part[0], part[1:])
+                for kind, part in eio_payload(body, eio):
+                    d = "c2s" if side == "request" else "s2c"
+                    if kind == "binary":
+                        recs.append({"protocol": "socket.io", "engineio": "message", "kind": "attachment",
+                                     "name": None, "id": None, "attachment_len": len(part) - 1})
+                        captured.setdefault(sid, {"c2s": [], "s2c": []})[d].append((pkt, "message", "<binary>"))
+                        continue
+                    rec = eio_record(part[0], part[1:], eio)
                     recs.append(rec)
                     if rec["kind"] == "open":
-                        sid = json.loads(part[1:])["sid"]
-                    d = "c2s" if side == "request" else "s2c"
-                    captured.setdefault(sid, {"c2s": [], "s2c": []})[d].append((pkt, rec["engineio"], part[1:] or None))
+                        sid = rec["sid"]
+                    data = "<open>" if python_logs and rec["kind"] == "open" else (part[1:] or None)
+                    captured.setdefault(sid, {"c2s": [], "s2c": []})[d].append((pkt, rec["engineio"], data))
                 ex[f"{side}_app"] = recs
-    # Peer logs: per engine session, what each side sent.
-    logged = {}
-    for e in peers:
-        if e.get("ev") != "send":
-            continue
-        d = "s2c" if e["peer"] == "server" else "c2s"
-        logged.setdefault(e["sid"], {"c2s": [], "s2c": []})[d].append((e["type"], e.get("data")))
+    logged = socketio_logged(peers, list(captured))
     result = {"sessions": []}
     for sid, dirs in captured.items():
         row = {"sid": sid}
@@ -147,6 +211,23 @@ def socketio_decode(t, times, peers):
     return result
 
 
+SPECS["socketio_v3"] = {
+    "decode": lambda t, times, peers: socketio_decode(t, times, peers),
+    "decode_as": ["tcp.port==9102,http"],
+    "generator": "PyPI python-socketio 4.6.1 + python-engineio 3.14.2 (Engine.IO v3, Socket.IO protocol v4), aiohttp 3.8.6 server and client, python 3.11, tools/gen-captures/app/socketio_v3.py",
+    "notes": ("One Engine.IO v3 session (EIO=3, server pingInterval 1 s), python-socketio on both sides. TRAP: the aiohttp client keeps ONE TCP connection for the "
+              "long-polling GET and the websocket upgrade: the connection has two HTTP exchanges (http_exchanges) and then WebSocket frames. "
+              "TRAP: the polling response uses Engine.IO v3's binary (XHR2) payload framing: byte 0 (string packet), the length as one byte per decimal digit, 0xFF, "
+              "the packet; it carries two packets: open and the server's unsolicited CONNECT for '/' (protocol v4 connects the default namespace without a request: "
+              "no answers). Then probe (2probe/3probe), upgrade '5', a noop '6' from the server (closing the pending poll), CONNECT /chat answered, CONNECT /admin refused by "
+              "returning False: packet type 4 is ERROR in protocol v4 (no payload here; app.error 'ERROR'). EIO3: the CLIENT pings ('2') and the server answers pong ('3'), "
+              "the reverse of EIO4. Events with acks (hello 15 ms, upload 25 ms), BINARY_EVENT '51-' with its attachment as a binary WebSocket message whose FIRST BYTE 0x04 "
+              "is the Engine.IO message type (EIO3 only; app.eio3_type_byte, attachment_len excludes it); /chat: the server emits 'question' with ack id 1 while the "
+              "client's msg id 1 is open in the same namespace (pair by direction), the client acks after 20 ms. "
+              "TRAP: the client logged sending DISCONNECT /chat, DISCONNECT / and the Engine.IO close, but they never reached the wire: python-engineio 3.14 closed the "
+              "WebSocket (close 1000) first (verification lists them as logged_not_captured); the client then resets the TCP connection. "
+              "Python 3.11 needs a one-line shim for python-socketio 4.6 (coroutines passed to asyncio.wait are wrapped in tasks); it does not change any packet."),
+}
 SPECS["socketio"] = {
     "decode": socketio_decode,
     "decode_as": ["tcp.port==9101,http"],

@@ -5,7 +5,8 @@
 # Needs (as root): tcpdump, tshark (4.x), node 18+ and npm, python3 with venv,
 # Debian mosquitto, Debian rabbitmq-server (with the rabbitmq_web_stomp plugin).
 # npm packages: package.json here (installed into $WORK/node);
-# PyPI packages: requirements.txt here (installed into $WORK/venv).
+# PyPI packages: requirements.txt here (installed into $WORK/venv) and
+# requirements-eio3.txt (into $WORK/venv3).
 #
 # Usage: tools/gen-captures/app/run.sh [OUTDIR] [capture ...]
 #   OUTDIR defaults to captures/app; with no capture names all are made.
@@ -20,6 +21,10 @@ if [ ! -d "$WORK/node/node_modules" ]; then
 fi
 if [ ! -x "$WORK/venv/bin/python" ]; then
   python3 -m venv "$WORK/venv" && "$WORK/venv/bin/pip" install -q -r "$HERE/requirements.txt"
+fi
+# python-socketio 4 (Engine.IO v3) conflicts with nothing but wants its own venv.
+if [ ! -x "$WORK/venv3/bin/python" ]; then
+  python3 -m venv "$WORK/venv3" && "$WORK/venv3/bin/pip" install -q -r "$HERE/requirements-eio3.txt"
 fi
 export NODE_PATH="$WORK/node/node_modules"
 PY="$WORK/venv/bin/python"
@@ -45,13 +50,16 @@ capture() {
   cp "$WORK/$name.log" "$OUT/$name.peers.ndjson"
 }
 
-want() { [ $# -eq 0 ] || [[ " ${SELECTED[*]} " == *" $1 "* ]]; }
 SELECTED=("$@")
 want() { [ ${#SELECTED[@]} -eq 0 ] || [[ " ${SELECTED[*]} " == *" $1 "* ]]; }
 
 if want socketio_v4; then
   capture socketio_v4 9101 node "$HERE/socketio_v4.js" 9101
   "$PY" "$HERE/annotate.py" socketio "$OUT/socketio_v4.pcap" "$OUT/socketio_v4.peers.ndjson" > "$OUT/socketio_v4.truth.json"
+fi
+if want socketio_v3; then
+  capture socketio_v3 9102 "$WORK/venv3/bin/python" "$HERE/socketio_v3.py" 9102
+  "$PY" "$HERE/annotate.py" socketio_v3 "$OUT/socketio_v3.pcap" "$OUT/socketio_v3.peers.ndjson" > "$OUT/socketio_v3.truth.json"
 fi
 
 # mqtt_v311, mqtt_v5: mosquitto with a websockets listener; its own log is
