@@ -61,6 +61,7 @@ def tshark_check(pcap, t, decode_as):
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     theirs = {}
     texts = {}
+    tx = {}
     for pkt in json.loads(out or "[]"):
         L = pkt["_source"]["layers"]
         no = int(L["frame"]["frame.number"])
@@ -71,6 +72,9 @@ def tshark_check(pcap, t, decode_as):
             n = int(w.get("websocket.payload_length_ext_64") or w.get("websocket.payload_length_ext_16")
                     or w["websocket.payload_length"])
             theirs.setdefault((src, dst), []).append((no, int(w["websocket.opcode"]), n))
+            pl = w.get("websocket.payload")
+            if w["websocket.opcode"] == "1" and isinstance(pl, dict) and "websocket.payload.text" in pl:
+                tx.setdefault((src, dst), []).append(pl["websocket.payload.text"])
         texts[no] = json.dumps(L, ensure_ascii=False)
     res = {"frames_tshark": sum(len(v) for v in theirs.values()), "frames_ours": 0,
            "connections": [], "disagreements": []}
@@ -90,6 +94,25 @@ def tshark_check(pcap, t, decode_as):
                                              "first": next(([x, y] for x, y in zip(ours, th) if x != y), None)})
         res["connections"].append(row)
     res["frames_agree"] = not res["disagreements"]
+    # The text of every text message as tshark decoded it (unmasked, inflated),
+    # against ours: the application decode reads exactly these texts.
+    cmp = {"compared": 0, "equal": 0, "equal_up_to_first_nul": 0, "different": []}
+    for c in t["connections"]:
+        for d, key in (("c2s", (c["client"], c["server"])), ("s2c", (c["server"], c["client"]))):
+            ours = [m["_payload"].decode() for m in c.get("messages", []) if m["dir"] == d and m["opcode"] == "text"]
+            th = tx.get(key, [])
+            if len(ours) != len(th):
+                cmp["different"].append({"client": c["client"], "dir": d, "ours": len(ours), "tshark": len(th)})
+                continue
+            for a, b in zip(ours, th):
+                cmp["compared"] += 1
+                if a == b:
+                    cmp["equal"] += 1
+                elif "\x00" in a and a[:a.index("\x00")] == b:
+                    cmp["equal_up_to_first_nul"] += 1  # tshark's text field stops at a NUL (STOMP)
+                else:
+                    cmp["different"].append({"client": c["client"], "dir": d, "ours": a[:80], "tshark": b[:80]})
+    res["message_texts"] = cmp
     return res, texts
 
 
