@@ -55,7 +55,7 @@ def pair(conn, times):
 def tshark_check(pcap, t, decode_as):
     """tshark's WebSocket frames (frame number where each frame completes,
     opcode, payload length) against ours, per connection and direction."""
-    cmd = ["tshark", "-r", pcap, "-Y", "websocket", "-T", "json"]
+    cmd = ["tshark", "-r", pcap, "-Y", "websocket", "-T", "json", "--no-duplicate-keys"]  # several frames per packet
     for d in decode_as:
         cmd += ["-d", d]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout

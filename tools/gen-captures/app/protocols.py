@@ -609,7 +609,7 @@ def tshark_mqtt(pcap, t, port):
         with tempfile.TemporaryDirectory() as td:
             synth = os.path.join(td, "mqtt.pcap")
             synthetic_tcp_pcap(synth, segs)
-            js = subprocess.run(["tshark", "-r", synth, "-Y", "mqtt", "-T", "json"], capture_output=True,
+            js = subprocess.run(["tshark", "-r", synth, "-Y", "mqtt", "-T", "json", "--no-duplicate-keys"], capture_output=True,
                                 text=True, check=True).stdout
         theirs = {True: [], False: []}
         for pkt in json.loads(js or "[]"):
