@@ -224,8 +224,9 @@ SPECS["socketio_v3"] = {
               "the reverse of EIO4. Events with acks (hello 15 ms, upload 25 ms), BINARY_EVENT '51-' with its attachment as a binary WebSocket message whose FIRST BYTE 0x04 "
               "is the Engine.IO message type (EIO3 only; app.eio3_type_byte, attachment_len excludes it); /chat: the server emits 'question' with ack id 1 while the "
               "client's msg id 1 is open in the same namespace (pair by direction), the client acks after 20 ms. "
-              "TRAP: the client logged sending DISCONNECT /chat, DISCONNECT / and the Engine.IO close, but they never reached the wire: python-engineio 3.14 closed the "
-              "WebSocket (close 1000) first (verification lists them as logged_not_captured); the client then resets the TCP connection. "
+              "TRAP (timing-dependent, true of the committed recording): the client logged sending DISCONNECT /chat, DISCONNECT / and the Engine.IO close, but they never "
+              "reached the wire: python-engineio 3.14 closed the WebSocket (close 1000) first (verification lists them as logged_not_captured); the client then resets "
+              "the TCP connection. A re-recording may carry them. "
               "Python 3.11 needs a one-line shim for python-socketio 4.6 (coroutines passed to asyncio.wait are wrapped in tasks); it does not change any packet."),
 }
 SPECS["socketio"] = {
