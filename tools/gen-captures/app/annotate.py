@@ -7,8 +7,7 @@ the peers logged (PEERLOG, JSON lines), and a cross-check with tshark 4.x.
 Usage: annotate.py PROTOCOL CAPTURE PEERLOG [SERVERLOG] > TRUTH
 PROTOCOL: socketio | mqtt | stomp | graphql_ws | graphql_legacy | jsonrpc | ocpp
 """
-import base64, hashlib, json, os, subprocess, sys
-from urllib.parse import parse_qs, urlsplit
+import json, os, subprocess, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import truth  # noqa: E402
@@ -60,7 +59,6 @@ def tshark_check(pcap, t, decode_as):
         cmd += ["-d", d]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     theirs = {}
-    texts = {}
     tx = {}
     for pkt in json.loads(out or "[]"):
         L = pkt["_source"]["layers"]
@@ -75,7 +73,6 @@ def tshark_check(pcap, t, decode_as):
             pl = w.get("websocket.payload")
             if w["websocket.opcode"] == "1" and isinstance(pl, dict) and "websocket.payload.text" in pl:
                 tx.setdefault((src, dst), []).append(pl["websocket.payload.text"])
-        texts[no] = json.dumps(L, ensure_ascii=False)
     res = {"frames_tshark": sum(len(v) for v in theirs.values()), "frames_ours": 0,
            "connections": [], "disagreements": []}
     for c in t["connections"]:
@@ -113,7 +110,7 @@ def tshark_check(pcap, t, decode_as):
                 else:
                     cmp["different"].append({"client": c["client"], "dir": d, "ours": a[:80], "tshark": b[:80]})
     res["message_texts"] = cmp
-    return res, texts
+    return res
 
 
 def main():
@@ -123,12 +120,12 @@ def main():
     spec = protocols.SPECS[proto]
     peer_check = spec["decode"](t, times, peers)
     unanswered = {}
-    for ci, c in enumerate(t["connections"]):
+    for c in t["connections"]:
         if c.get("messages"):
             u = pair(c, times)
             if u:
                 unanswered[c["client"]] = u
-    ts, texts = tshark_check(pcap, t, spec.get("decode_as", []))
+    ts = tshark_check(pcap, t, spec.get("decode_as", []))
     extra = spec.get("tshark_app")
     if extra:
         ts["app"] = extra(pcap, t)

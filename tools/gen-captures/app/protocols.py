@@ -440,13 +440,11 @@ def mqtt_keys(rec, d):
     elif k in ("SUBSCRIBE", "UNSUBSCRIBE"):
         rec["_key"] = (k, rec["id"])
     elif k in ("SUBACK", "UNSUBACK"):
-        rec["_key_answer"] = None
         rec["_answers_key"] = ({"SUBACK": "SUBSCRIBE", "UNSUBACK": "UNSUBSCRIBE"}[k], rec["id"])
     elif k == "PINGREQ":
         rec["_key"] = ("ping",)
     elif k == "PINGRESP":
         rec["_answers_key"] = ("ping",)
-    rec.pop("_key_answer", None)
 
 
 def mqtt_decode(t, times, peers):

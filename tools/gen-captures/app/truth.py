@@ -9,7 +9,7 @@ messages (permessage-deflate inflated per RFC 7692 §7.2.2).
 Used as a module by the generators (annotate.py adds the `app` records) and
 as a command: `truth.py CAPTURE` prints the JSON.
 """
-import base64, hashlib, json, re, struct, sys, zlib
+import base64, hashlib, json, struct, sys, zlib
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
