@@ -345,7 +345,7 @@ def conns_of(pkts, dlt):
         conn["first_packet"] = c["pkts"][0][0]
         conn["last_packet"] = c["pkts"][-1][0]
         conn["violations"] = []
-        if upgrade_idx is None or len(reqs) > 1:
+        if not is_ws or len(reqs) > 1:
             ex = []
             for i, r in enumerate(reqs):
                 if r[2] is None:
