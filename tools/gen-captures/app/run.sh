@@ -40,7 +40,9 @@ capture() {
   tcpdump -i lo -s 0 --time-stamp-precision=nano -B 32768 -U -w "$WORK/$name.pcap" "tcp port $port" 2>"$WORK/$name.tcpdump.txt" &
   local tpid=$!
   sleep 1
-  "$@" > "$WORK/$name.log"
+  if ! "$@" > "$WORK/$name.log"; then
+    kill "$tpid"; echo "$name: the peers failed" >&2; exit 1
+  fi
   sleep 2
   kill "$tpid"; wait "$tpid" 2>/dev/null || true
   if ! grep -q "^0 packets dropped by kernel" "$WORK/$name.tcpdump.txt"; then
