@@ -15,6 +15,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$(realpath "${1:-$HERE/../../../captures/app}"); shift || true
 WORK=${WORK:-/tmp/appcap-gen}
 mkdir -p "$WORK" "$OUT"
+# On any failure, stop what this script started in the background (tcpdump,
+# mosquitto); RabbitMQ is stopped with rabbitmqctl below.
+trap 'jobs -p | xargs -r kill 2>/dev/null' EXIT
 
 if [ ! -d "$WORK/node/node_modules" ]; then
   mkdir -p "$WORK/node" && cp "$HERE/package.json" "$WORK/node/" && (cd "$WORK/node" && npm install --no-audit --no-fund >/dev/null)
