@@ -600,6 +600,10 @@ fn empty_connection(id: u32, tcp: &TcpConn, ts: Timestamp, packet: PacketNo) -> 
         tls: None,
         encapsulation: Vec::new(),
         upgraded_to: None,
+        stream_id: None,
+        transport: None,
+        stream_end: None,
+        h2: None,
         stats: ConnStats::default(),
     }
 }

@@ -426,6 +426,7 @@ fn protocol_name(p: Protocol) -> &'static str {
         Protocol::Http => "http",
         Protocol::Tls => "tls",
         Protocol::Upgraded => "upgraded",
+        Protocol::Http2 => "http2",
         Protocol::Unknown => "unknown",
     }
 }

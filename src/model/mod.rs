@@ -178,6 +178,10 @@ pub enum Protocol {
     /// HTTP/1.x that a `101` switched to a protocol other than WebSocket
     /// (RFC 9110 §7.8), named in [`Connection::upgraded_to`].
     Upgraded,
+    /// HTTP/2 (RFC 9113): its WebSocket sessions (RFC 8441) are records of
+    /// their own ([`Connection::stream_id`]); its other streams are its
+    /// `http_exchanges`.
+    Http2,
     /// Nothing recognised.
     Unknown,
 }
@@ -284,8 +288,110 @@ pub struct Connection {
     /// than WebSocket, as sent (a token list, e.g. `tcp`, `h2c`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upgraded_to: Option<String>,
+    /// The HTTP/2 stream that carries this WebSocket session (RFC 8441 §4):
+    /// such a session is a record of its own, with the `id` of its TCP
+    /// connection. Absent over HTTP/1.1, where the connection is the
+    /// session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_id: Option<u32>,
+    /// How the session rides its connection; absent for HTTP/1.1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<Transport>,
+    /// How an RFC 8441 session's stream ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_end: Option<StreamEnd>,
+    /// The facts of an HTTP/2 connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub h2: Option<H2Summary>,
     /// Counters.
     pub stats: ConnStats,
+}
+
+/// Which record: a connection, or one of the sessions its HTTP/2 streams
+/// carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordKey {
+    /// The TCP connection's id.
+    pub conn: u32,
+    /// The stream, for an RFC 8441 session.
+    pub stream: Option<u32>,
+}
+
+impl std::fmt::Display for RecordKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.stream {
+            Some(s) => write!(f, "{}/{s}", self.conn),
+            None => write!(f, "{}", self.conn),
+        }
+    }
+}
+
+/// The transport under a WebSocket session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub enum Transport {
+    /// An extended CONNECT stream of HTTP/2 (RFC 8441).
+    #[serde(rename = "h2")]
+    H2,
+}
+
+/// How the HTTP/2 stream of a session ended, per direction and by reset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct StreamEnd {
+    /// The client sent END_STREAM, at this packet.
+    pub client_end_stream: Option<PacketNo>,
+    /// The server sent END_STREAM, at this packet.
+    pub server_end_stream: Option<PacketNo>,
+    /// A RST_STREAM (RFC 9113 §6.4): who sent it, its error code, its packet.
+    pub reset: Option<StreamReset>,
+    /// A GOAWAY that left the stream out (its id above the last stream
+    /// the sender processed), or that came while it was open.
+    pub goaway: Option<PacketNo>,
+    /// The stream was still open when the connection (or the capture)
+    /// ended.
+    pub open_at_end: bool,
+}
+
+/// A RST_STREAM frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct StreamReset {
+    /// Who sent it.
+    pub by: Role,
+    /// Its error code's name (RFC 9113 §7), or the number.
+    pub code: String,
+    /// Its packet.
+    pub packet: PacketNo,
+}
+
+/// Facts of an HTTP/2 connection (RFC 9113).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct H2Summary {
+    /// How HTTP/2 started: `tls` (ALPN h2), `prior_knowledge` (cleartext
+    /// preface) or `h2c_upgrade` (HTTP/1.1 `Upgrade: h2c`).
+    pub mode: String,
+    /// The server's SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441 §3), when
+    /// its SETTINGS were seen.
+    pub enable_connect_protocol: Option<u32>,
+    /// Streams opened (HEADERS from the client).
+    pub streams: u64,
+    /// WebSocket sessions (extended CONNECT).
+    pub websocket_sessions: u64,
+    /// Frames per direction: client to server, server to client.
+    pub frames: [u64; 2],
+    /// GOAWAY frames: who, last stream id, error code, packet.
+    pub goaway: Vec<GoAway>,
+}
+
+/// A GOAWAY frame (RFC 9113 §6.8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct GoAway {
+    /// Who sent it.
+    pub by: Role,
+    /// The last stream it processed.
+    pub last_stream: u32,
+    /// Its error code's name.
+    pub code: String,
+    /// Its packet.
+    pub packet: PacketNo,
 }
 
 /// One distinct stack of encapsulation layers that packets of a connection
@@ -314,6 +420,14 @@ pub struct UnsupportedTunnel {
 }
 
 impl Connection {
+    /// Which record this is.
+    pub fn key(&self) -> RecordKey {
+        RecordKey {
+            conn: self.id,
+            stream: self.stream_id,
+        }
+    }
+
     /// Method of the request that carried the WebSocket upgrade (the
     /// handshake does not keep it; the exchange does).
     pub fn upgrade_method(&self) -> Option<&str> {

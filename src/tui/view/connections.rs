@@ -57,6 +57,7 @@ pub fn handshake(c: &Connection) -> (String, bool) {
         return match c.protocol {
             Protocol::Websocket => ("no handshake seen".into(), false),
             Protocol::Tls => ("TLS, not decrypted".into(), false),
+            Protocol::Http2 => ("HTTP/2".into(), false),
             Protocol::Upgraded => (
                 format!("101 → {}", c.upgraded_to.as_deref().unwrap_or("?")),
                 false,

@@ -84,13 +84,17 @@ fn when(ts: Timestamp, t0: Timestamp) -> String {
 }
 
 fn connection<'a>(app: &App, a: &'a Analysis, c: &'a Connection) -> (String, Vec<Line<'a>>) {
-    let title = format!("Connection #{}", c.id);
+    let title = match c.stream_id {
+        Some(s) => format!("Connection #{}, stream {s}", c.id),
+        None => format!("Connection #{}", c.id),
+    };
     let mut l = Vec::new();
     let kind = match (c.is_websocket, c.protocol) {
         (true, _) => "WebSocket",
         (false, crate::model::Protocol::Tls) => "TLS",
         (false, crate::model::Protocol::Http) => "HTTP",
         (false, crate::model::Protocol::Upgraded) => "HTTP, upgraded",
+        (false, crate::model::Protocol::Http2) => "HTTP/2",
         _ => "TCP",
     };
     l.push(Line::from(vec![
