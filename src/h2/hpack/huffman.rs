@@ -9,7 +9,7 @@
 use super::huffman_table::{BY_LEN, CODES, SYMBOLS};
 
 /// Why a Huffman string was rejected (RFC 7541 §5.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HuffmanError {
     /// The EOS symbol appeared in the string.
     Eos,

@@ -64,7 +64,7 @@ impl Field {
 
 /// A decoding error: the encoder broke RFC 7541 (a `COMPRESSION_ERROR` of
 /// RFC 9113 §4.3). After one, the table state is unknown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HpackError {
     /// §5.1: an integer longer than 32 bits (or more continuation bytes
     /// than that needs).
