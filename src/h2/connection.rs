@@ -1388,8 +1388,12 @@ impl Connection {
                     side.table_size.announce(ts);
                     side.max_frame.announce(mf);
                 }
-                let limit = self.sides[i].table_size.limit();
-                self.sides[1 - i].hpack.set_limit(limit);
+                // What side X announced bounds the size updates of the
+                // other side's encoder, so it sets that side's decoder.
+                for x in 0..2 {
+                    let limit = self.sides[x].table_size.limit();
+                    self.sides[1 - x].hpack.set_limit(limit);
+                }
                 if dropped > 0 {
                     anomaly(
                         cx,

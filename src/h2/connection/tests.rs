@@ -2,6 +2,7 @@
 //! events, gaps keep or lose sync as they should, rules are flagged.
 
 use super::*;
+use crate::h2::HpackError;
 use crate::h2::frame::encode_frame;
 use crate::h2::hpack::huffman_encode;
 
@@ -558,6 +559,62 @@ fn resync_hold_is_bounded() {
     conn.finish(S2C, PacketNo(2), Timestamp(0), &mut |e| ev.push(e));
     assert!(
         ev.iter().all(|e| matches!(e.kind, H2EventKind::Anomaly(_))),
+        "{ev:#?}"
+    );
+}
+
+#[test]
+fn table_size_updates_are_held_to_what_the_decoder_announced() {
+    // The client announces a 256-byte table; until the server acknowledges,
+    // the server's encoder may still use 4096; after, 300 is too much.
+    let mut c = PREFACE.to_vec();
+    c.extend(settings(&[(1, 256)]));
+    c.extend(encode_frame(
+        FrameType::Headers,
+        flags::END_HEADERS | flags::END_STREAM,
+        1,
+        &[0x82, 0x86, 0x84],
+    ));
+    c.extend(encode_frame(
+        FrameType::Headers,
+        flags::END_HEADERS | flags::END_STREAM,
+        3,
+        &[0x82, 0x86, 0x84],
+    ));
+    let mut s = settings(&[]);
+    // Size update to 4096 before the ACK: allowed.
+    s.extend(encode_frame(
+        FrameType::Headers,
+        flags::END_HEADERS,
+        1,
+        &[0x3f, 0xe1, 0x1f, 0x88],
+    ));
+    s.extend(encode_frame(FrameType::Settings, flags::ACK, 0, &[]));
+    // 300 after it: above the 256 now in force (RFC 7541 §6.3).
+    s.extend(encode_frame(
+        FrameType::Headers,
+        flags::END_HEADERS,
+        3,
+        &[0x3f, 0x8d, 0x02, 0x88],
+    ));
+    let mut conn = Connection::new(H2Limits::default());
+    let ev = run(&mut conn, &[(C2S, &c, 1), (S2C, &s, 2)]);
+    let v: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match &e.kind {
+            H2EventKind::Violation(v) => Some((v.kind, v.stream)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        v,
+        [(
+            H2ViolationKind::Hpack(HpackError::TableSizeAboveLimit {
+                size: 300,
+                limit: 256
+            }),
+            Some(StreamId(3))
+        )],
         "{ev:#?}"
     );
 }
