@@ -733,7 +733,7 @@ fn random_bytes_never_panic_and_stay_bounded() {
                 })
                 .collect();
             let dir = if k % 3 == 0 { S2C } else { C2S };
-            if x % 17 == 0 {
+            if x.is_multiple_of(17) {
                 conn.gap(dir, x % 5000, PacketNo(k), Timestamp(0), &mut |_| ev += 1);
             } else {
                 conn.push(dir, &b, PacketNo(k), Timestamp(0), &mut |_| ev += 1);

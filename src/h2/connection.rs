@@ -670,7 +670,8 @@ impl Connection {
             _ if fixed.is_some() => fixed != Some(h.len),
             FrameType::GoAway => h.len < 8,
             FrameType::Settings => {
-                (h.has(flags::ACK) && h.len != 0) || (!h.has(flags::ACK) && h.len % 6 != 0)
+                (h.has(flags::ACK) && h.len != 0)
+                    || (!h.has(flags::ACK) && !h.len.is_multiple_of(6))
             }
             _ => false,
         };
@@ -1807,9 +1808,7 @@ impl Connection {
 /// is not, None when more bytes are needed.
 fn chain(hold: &Hold, mut o: usize, dir: Direction, max_frame: u32) -> Option<bool> {
     for k in 0..RESYNC_FRAMES {
-        let Some(b) = hold.header_at(o) else {
-            return None;
-        };
+        let b = hold.header_at(o)?;
         let h = FrameHeader::parse(&b);
         if !plausible(&h, dir, max_frame, k == 0) {
             return Some(false);
@@ -1839,7 +1838,7 @@ fn plausible(h: &FrameHeader, dir: Direction, max_frame: u32, first: bool) -> bo
                 && if h.has(flags::ACK) {
                     h.len == 0
                 } else {
-                    h.len % 6 == 0
+                    h.len.is_multiple_of(6)
                 }
         }
         FrameType::PushPromise => s != 0 && dir == Direction::ServerToClient && h.len >= 4,
