@@ -1,7 +1,7 @@
 //! The HTTP/2 layer on a real conversation and on hostile input.
 //!
-//! `captures/h2/layer/prior_knowledge.pcap` was recorded on loopback
-//! between two python-h2 peers (`tools/gen-captures/h2layer/gen.py`; what
+//! `captures/h2/layer/prior_knowledge.pcap` and `h2c_upgrade.pcap` were
+//! recorded on loopback between two python-h2 peers (`tools/gen-captures/h2layer/gen.py`; what
 //! each side sent is in `prior_knowledge.log.json`). The test takes each
 //! direction's bytes through the crate's own capture reader, decoder and
 //! TCP reassembler, feeds them to `h2::Connection` and checks the frames
@@ -741,4 +741,95 @@ fn random_bytes_never_panic_and_stay_bounded() {
             assert!(conn.retained_bytes() < 1 << 20);
         }
     }
+}
+
+/// Splits off each direction's HTTP/1.1 head (up to the blank line) and
+/// returns the heads and the HTTP/2 pieces after them.
+fn after_http1(ps: &Pieces) -> ([Vec<u8>; 2], Pieces) {
+    let mut heads = [Vec::new(), Vec::new()];
+    let mut done = [false, false];
+    let mut out = Pieces::new();
+    for (d, c, p, t) in ps {
+        let i = if *d == C2S { 0 } else { 1 };
+        let Chunk::Data(b) = c else {
+            unreachable!("no loss on loopback")
+        };
+        if done[i] {
+            out.push((*d, c.clone(), *p, *t));
+            continue;
+        }
+        heads[i].extend_from_slice(b);
+        if let Some(end) = heads[i].windows(4).position(|w| w == b"\r\n\r\n") {
+            done[i] = true;
+            let rest = heads[i].split_off(end + 4);
+            if !rest.is_empty() {
+                out.push((*d, Chunk::Data(rest), *p, *t));
+            }
+        }
+    }
+    (heads, out)
+}
+
+#[test]
+fn h2c_upgrade_from_a_real_peer() {
+    use base64::Engine as _;
+    let ps = pieces(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/captures/h2/layer/h2c_upgrade.pcap"
+    ));
+    let (heads, rest) = after_http1(&ps);
+    assert!(heads[1].starts_with(b"HTTP/1.1 101"));
+    let head = String::from_utf8_lossy(&heads[0]).to_string();
+    let value = head
+        .lines()
+        .find_map(|l| l.strip_prefix("HTTP2-Settings: "))
+        .unwrap();
+    let settings = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(value.trim())
+        .unwrap();
+    let mut conn = Connection::h2c_upgrade(H2Limits::default(), Some(&settings));
+    let ev = feed(&mut conn, &rest);
+    let findings: Vec<_> = ev
+        .iter()
+        .filter(|e| matches!(e.kind, H2EventKind::Violation(_) | H2EventKind::Anomaly(_)))
+        .collect();
+    assert!(findings.is_empty(), "{findings:#?}");
+    assert!(
+        ev.iter()
+            .any(|e| e.dir == C2S && e.kind == H2EventKind::Preface)
+    );
+    // The server's first frame is SETTINGS; stream 1 answers the upgrade.
+    assert!(matches!(
+        ev.iter().find(|e| e.dir == S2C).unwrap().kind,
+        H2EventKind::Settings { ack: false, .. }
+    ));
+    let H2EventKind::Headers { block, .. } = &headers(&ev, S2C, 1)[0].kind else {
+        unreachable!()
+    };
+    assert_eq!(response_status(&block.decoded.fields), Some(200));
+    assert_eq!(stream_data(&ev, S2C, 1), b"upgraded!\n");
+    let H2EventKind::Headers { block, .. } = &headers(&ev, C2S, 3)[0].kind else {
+        unreachable!()
+    };
+    assert_eq!(block.get(b":path"), Some(&b"/second"[..]));
+    let H2EventKind::Headers {
+        block, end_stream, ..
+    } = &headers(&ev, S2C, 3)[0].kind
+    else {
+        unreachable!()
+    };
+    assert!(*end_stream);
+    assert_eq!(response_status(&block.decoded.fields), Some(404));
+    assert!(ev.iter().any(|e| e.dir == C2S
+        && matches!(
+            e.kind,
+            H2EventKind::GoAway {
+                code: ErrorCode::NoError,
+                ..
+            }
+        )));
+    // The same bytes taken as prior knowledge break §3.4 and §5.1: the
+    // constructor matters.
+    let ev = feed(&mut Connection::new(H2Limits::default()), &rest);
+    assert!(ev.iter().any(|e| matches!(&e.kind, H2EventKind::Violation(v) if v.kind == H2ViolationKind::FrameOnIdleStream)));
 }

@@ -12,7 +12,13 @@ header needs CONTINUATION, an RFC 8441 extended CONNECT (the server sent
 SETTINGS_ENABLE_CONNECT_PROTOCOL=1) carrying WebSocket frames as DATA, a
 GET the server resets, a PRIORITY, a PING and a GOAWAY. What each side
 sent is logged to prior_knowledge.log.json (one line per action).
+
+h2c_upgrade.pcap: HTTP/1.1 `Upgrade: h2c` (RFC 7540 §3.2) with an
+`HTTP2-Settings` header; the 101, then the server's SETTINGS and its
+answer to the upgrade request on stream 1, then a second request on
+stream 3. Logged to h2c_upgrade.log.json.
 """
+import base64
 import json, os, socket, subprocess, sys, threading, time
 import h2.config, h2.connection, h2.events, h2.settings
 from h2.settings import SettingCodes
@@ -196,9 +202,90 @@ def client():
     s.close()
 
 
-def main():
-    os.makedirs(OUT, exist_ok=True)
-    pcap = os.path.join(OUT, "prior_knowledge.pcap")
+def upgrade_server(lsock):
+    s, _ = lsock.accept()
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(65536)
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    settings = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n")
+                if l.lower().startswith(b"http2-settings:")][0]
+    s.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+    note("server", "101")
+    cfg = h2.config.H2Configuration(client_side=False, header_encoding=None)
+    conn = h2.connection.H2Connection(config=cfg)
+    conn.initiate_upgrade_connection(settings)
+    conn.send_headers(1, [(b":status", b"200"), (b"content-type", b"text/plain")])
+    conn.send_data(1, b"upgraded!\n", end_stream=True)
+    note("server", "response", stream=1, status=200, body="upgraded!\n")
+    pump(s, conn)
+    done = False
+    while not done:
+        for ev in conn.receive_data(rest):
+            if isinstance(ev, h2.events.RequestReceived):
+                conn.send_headers(ev.stream_id, [(b":status", b"404")], end_stream=True)
+                note("server", "response", stream=ev.stream_id, status=404)
+            elif isinstance(ev, h2.events.ConnectionTerminated):
+                done = True
+        pump(s, conn)
+        if done:
+            break
+        rest = s.recv(65536)
+        if not rest:
+            break
+    time.sleep(0.2)
+    s.close()
+
+
+def upgrade_client():
+    s = socket.create_connection(("127.0.0.1", PORT))
+    cfg = h2.config.H2Configuration(client_side=True, header_encoding=None)
+    conn = h2.connection.H2Connection(config=cfg)
+    settings = conn.initiate_upgrade_connection()
+    s.sendall(b"GET /up HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+              b"Upgrade: h2c\r\nHTTP2-Settings: " + settings + b"\r\n\r\n")
+    note("client", "upgrade_request", path="/up", http2_settings=settings.decode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(65536)
+    _, rest = buf.split(b"\r\n\r\n", 1)
+    pump(s, conn)
+    note("client", "preface")
+    s.settimeout(1.0)
+    got = []
+    try:
+        while not any(isinstance(e, h2.events.StreamEnded) and e.stream_id == 1 for e in got):
+            got += conn.receive_data(rest)
+            pump(s, conn)
+            rest = s.recv(65536)
+    except socket.timeout:
+        pass
+    got += conn.receive_data(rest)
+    conn.send_headers(3, [(b":method", b"GET"), (b":path", b"/second"), (b":scheme", b"http"),
+                          (b":authority", b"127.0.0.1")], end_stream=True)
+    note("client", "headers", stream=3, path="/second")
+    pump(s, conn)
+    try:
+        while True:
+            data = s.recv(65536)
+            if not data:
+                break
+            evs = conn.receive_data(data)
+            pump(s, conn)
+            if any(isinstance(e, h2.events.StreamEnded) and e.stream_id == 3 for e in evs):
+                break
+    except socket.timeout:
+        pass
+    conn.close_connection()
+    note("client", "goaway", code=0)
+    pump(s, conn)
+    time.sleep(0.3)
+    s.close()
+
+
+def record(name, server_fn, client_fn):
+    log.clear()
+    pcap = os.path.join(OUT, name + ".pcap")
     td = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-s", "0", "-w", pcap,
                            "tcp port %d" % PORT], stderr=subprocess.DEVNULL)
     time.sleep(1.0)
@@ -206,18 +293,27 @@ def main():
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     lsock.bind(("127.0.0.1", PORT))
     lsock.listen(1)
-    t = threading.Thread(target=server, args=(lsock,))
+    t = threading.Thread(target=server_fn, args=(lsock,))
     t.start()
-    client()
+    client_fn()
     t.join(5)
-    time.sleep(0.5)
+    lsock.close()
     time.sleep(1.0)
     td.terminate()
     td.wait()
-    with open(os.path.join(OUT, "prior_knowledge.log.json"), "w") as f:
+    with open(os.path.join(OUT, name + ".log.json"), "w") as f:
         for l in log:
             f.write(json.dumps(l) + "\n")
     print(pcap, os.path.getsize(pcap))
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    which = sys.argv[1:] or ["prior_knowledge", "h2c_upgrade"]
+    if "prior_knowledge" in which:
+        record("prior_knowledge", server, client)
+    if "h2c_upgrade" in which:
+        record("h2c_upgrade", upgrade_server, upgrade_client)
 
 
 main()
