@@ -27,6 +27,7 @@ pub mod columnar;
 pub mod decode;
 pub mod export;
 pub mod flow;
+pub mod h2;
 pub mod hexfmt;
 pub mod http;
 pub mod live;
