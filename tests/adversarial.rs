@@ -123,14 +123,27 @@ fn mismatches(name: &str) -> Vec<String> {
         }
         let want_x: Vec<_> = exchanges(w);
         let have_x = h.map(exchanges).unwrap_or_default();
-        if want_x != have_x {
+        // HTTP/2 recognised (issue 20): its streams are exchanges too; the
+        // HTTP/1.1 ones the peers sent (an h2c upgrade) must be among them.
+        let h2 = h.is_some_and(|h| h["protocol"] == "http2");
+        if h2 && !(app.starts_with("http2") || app == "grpc") {
+            errs.push(format!("{at}: reported as HTTP/2"));
+        }
+        if h2 {
+            if let Some(x) = want_x.iter().find(|x| !have_x.contains(x)) {
+                errs.push(format!(
+                    "{at}: HTTP/1.1 exchange {x:?} missing from {have_x:?}"
+                ));
+            }
+        } else if want_x != have_x {
             errs.push(format!(
                 "{at}: HTTP exchanges\n      want {want_x:?}\n      have {have_x:?}"
             ));
         }
         let have_up = h.map(|h| (h["protocol"].clone(), h["upgraded_to"].clone()));
         match (w.get("upgraded_to"), have_up) {
-            (Some(up), Some((p, t))) if p == "upgraded" && &t == up => {}
+            (Some(up), Some((p, t))) if (p == "upgraded" || p == "http2") && &t == up => {}
+            (None, Some((p, t))) if p == "http2" && t.is_null() => {}
             (Some(up), got) => errs.push(format!(
                 "{at}: want protocol \"upgraded\", upgraded_to {up}; have {got:?}"
             )),

@@ -90,15 +90,24 @@ fn upgrade_to_tcp_is_counted_not_framed() {
 
 #[test]
 fn upgrade_to_h2c() {
+    // Issue 20: what follows the 101 is HTTP/2 (RFC 7540 §3.2), decoded:
+    // the upgrade request is stream 1, answered over HTTP/2.
     let a = analyze("h2c_upgrade.pcap");
     let c = a
         .connections
         .iter()
-        .find(|c| c.protocol == Protocol::Upgraded)
+        .find(|c| c.upgraded_to.as_deref() == Some("h2c"))
         .expect("the h2c upgrade");
-    assert_eq!(c.upgraded_to.as_deref(), Some("h2c"));
-    assert!(c.stats.c2s.upgraded_bytes > 0 && c.stats.s2c.upgraded_bytes > 0);
-    assert!(text(&a).contains("upgraded to h2c"));
+    assert_eq!(c.protocol, Protocol::Http2);
+    assert_eq!(c.h2.as_ref().map(|h| h.mode.as_str()), Some("h2c_upgrade"));
+    let statuses: Vec<_> = c.http_exchanges.iter().map(|x| x.status).collect();
+    assert_eq!(statuses.first(), Some(&Some(101)), "{statuses:?}");
+    assert!(
+        statuses.len() > 1 && statuses[1..].iter().all(|s| s.is_some()),
+        "{statuses:?}"
+    );
+    assert!(c.violations.is_empty(), "{:?}", c.violations);
+    assert!(text(&a).contains("upgraded from HTTP/1.1"));
 }
 
 /// A positive control: MQTT over WebSocket picked up after the handshake

@@ -33,9 +33,13 @@ fn report(format: &str, capture: &Path) -> String {
 
 /// `(connection, kind, packet, ts_ns)` of every finding, and messages per
 /// connection, as the JSON model has them.
-type Findings = BTreeMap<(u64, String, String, u64, String), usize>;
+type Findings = BTreeMap<(Rec, String, String, u64, String), usize>;
 
-fn add(found: &mut Findings, conn: u64, what: &str, f: &Value) {
+/// A record: connection id, and the HTTP/2 stream of an RFC 8441
+/// session (0 for a connection).
+type Rec = (u64, u64);
+
+fn add(found: &mut Findings, conn: Rec, what: &str, f: &Value) {
     let key = (
         conn,
         what.to_string(),
@@ -46,11 +50,14 @@ fn add(found: &mut Findings, conn: u64, what: &str, f: &Value) {
     *found.entry(key).or_default() += 1;
 }
 
-fn from_model(json: &str) -> (Findings, BTreeMap<u64, usize>) {
+fn from_model(json: &str) -> (Findings, BTreeMap<Rec, usize>) {
     let v: Value = serde_json::from_str(json).unwrap();
     let (mut found, mut messages) = (Findings::new(), BTreeMap::new());
     for c in v["connections"].as_array().unwrap() {
-        let id = c["id"].as_u64().unwrap();
+        let id = (
+            c["id"].as_u64().unwrap(),
+            c["stream_id"].as_u64().unwrap_or(0),
+        );
         for f in c["violation_details"].as_array().unwrap() {
             add(&mut found, id, "violation", f);
         }
@@ -62,11 +69,14 @@ fn from_model(json: &str) -> (Findings, BTreeMap<u64, usize>) {
     (found, messages)
 }
 
-fn from_stream(ndjson: &str) -> (Findings, BTreeMap<u64, usize>) {
+fn from_stream(ndjson: &str) -> (Findings, BTreeMap<Rec, usize>) {
     let (mut found, mut messages) = (Findings::new(), BTreeMap::new());
     for line in ndjson.lines() {
         let v: Value = serde_json::from_str(line).unwrap();
-        let conn = v["conn"].as_u64().unwrap_or(0);
+        let conn = (
+            v["conn"].as_u64().unwrap_or(0),
+            v["stream_id"].as_u64().unwrap_or(0),
+        );
         match v["event"].as_str().unwrap() {
             "violation" => add(&mut found, conn, "violation", &v["violation"]),
             "anomaly" => add(&mut found, conn, "anomaly", &v["anomaly"]),
@@ -94,7 +104,7 @@ fn assert_agree(capture: &Path) {
         assert_eq!(
             stream_msgs.get(conn),
             Some(n),
-            "{name}: messages of connection {conn}"
+            "{name}: messages of connection {conn:?}"
         );
     }
 }

@@ -10,7 +10,9 @@
 use super::event::{Consumer, Ended, Event, Wants};
 use crate::capture::{PacketNo, Timestamp};
 use crate::model::finding::{Anomaly, AnomalyKind, Violation};
-use crate::model::{Analysis, CaptureAnomaly, CaptureStats, Connection, UnsupportedTunnel};
+use crate::model::{
+    Analysis, CaptureAnomaly, CaptureStats, Connection, RecordKey, UnsupportedTunnel,
+};
 use crate::ws::message::{ControlFrame, FrameInfo, Message};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -93,7 +95,7 @@ pub struct ModelBuilder<'s> {
     max_bytes: u64,
     used: u64,
     dropped: Dropped,
-    open: HashMap<u32, Lists>,
+    open: HashMap<RecordKey, Lists>,
     done: Vec<Connection>,
     anomalies: Vec<CaptureAnomaly>,
     lifted: u64,
@@ -178,7 +180,7 @@ impl<'s> ModelBuilder<'s> {
     /// Keeps a record of connection `id` if the budget allows.
     fn keep_record<T>(
         &mut self,
-        id: u32,
+        id: RecordKey,
         cost: u64,
         packet: PacketNo,
         which: fn(&mut Dropped) -> &mut u64,
@@ -197,7 +199,7 @@ impl<'s> ModelBuilder<'s> {
     }
 
     fn end(&mut self, mut conn: Connection) {
-        let lists = self.open.remove(&conn.id).unwrap_or_default();
+        let lists = self.open.remove(&conn.key()).unwrap_or_default();
         if !conn.reported() {
             // Never reported: what it held goes, but a cap it hit is said
             // at capture level, so that no cap hit goes unseen.
@@ -275,7 +277,7 @@ impl<'s> ModelBuilder<'s> {
         let current = current
             .into_iter()
             .map(|mut c| {
-                if let Some(l) = self.open.get(&c.id) {
+                if let Some(l) = self.open.get(&c.key()) {
                     c.messages = l.messages.clone();
                     c.control = l.control.clone();
                     c.violations = l.violations.iter().map(|v| v.detail.clone()).collect();
@@ -343,7 +345,9 @@ impl<'s> ModelBuilder<'s> {
         }
         let mut conns = finished;
         conns.append(&mut current);
-        conns.sort_by_key(|c| c.first_packet);
+        // By id (the order connections were first seen), each
+        // connection's RFC 8441 sessions after it.
+        conns.sort_by_key(Connection::key);
         let info = summary.info;
         Analysis {
             capture: info.name,
@@ -388,7 +392,7 @@ impl Consumer for ModelBuilder<'_> {
                     let m = message.into_owned();
                     let (cost, packet) = (message_cost(&m), m.last_packet);
                     self.keep_record(
-                        conn.id,
+                        conn.key(),
                         cost,
                         packet,
                         |d| &mut d.messages,
@@ -405,7 +409,7 @@ impl Consumer for ModelBuilder<'_> {
                 let c = frame.into_owned();
                 let (cost, packet) = (control_cost(&c), c.packet);
                 self.keep_record(
-                    conn.id,
+                    conn.key(),
                     cost,
                     packet,
                     |d| &mut d.control,
@@ -422,7 +426,7 @@ impl Consumer for ModelBuilder<'_> {
                 let cost = size_of::<Violation>() + size_of::<String>() + 2 * v.detail.len();
                 let packet = v.packet;
                 self.keep_record(
-                    conn.id,
+                    conn.key(),
                     cost as u64,
                     packet,
                     |d| &mut d.other,
@@ -439,7 +443,7 @@ impl Consumer for ModelBuilder<'_> {
                 let cost = size_of::<Anomaly>() + a.detail.len();
                 let packet = a.packet;
                 self.keep_record(
-                    conn.id,
+                    conn.key(),
                     cost as u64,
                     packet,
                     |d| &mut d.other,

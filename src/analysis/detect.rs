@@ -34,8 +34,27 @@ pub enum Detected {
     Tls,
     /// Still a prefix of a request or status line: more bytes decide.
     NeedMore,
+    /// The HTTP/2 client connection preface (RFC 9113 §3.4).
+    H2Preface,
+    /// A SETTINGS frame on stream 0: perhaps the server's HTTP/2 preface,
+    /// which may come before the client's.
+    H2Settings,
     /// None of those.
     Other,
+}
+
+/// The client connection preface of HTTP/2 (RFC 9113 §3.4).
+pub const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// A SETTINGS frame header (RFC 9113 §6.5): type 4, stream 0, flags 0 or
+/// ACK, a length that is a multiple of 6 (at most 16 384 on a first frame).
+fn looks_like_settings(p: &[u8]) -> bool {
+    let Some(h) = p.get(..9) else {
+        return false;
+    };
+    let len = u32::from_be_bytes([0, h[0], h[1], h[2]]);
+    let stream = u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff;
+    h[3] == 4 && h[4] & !1 == 0 && stream == 0 && len.is_multiple_of(6) && len <= 16_384
 }
 
 /// Classifies the first bytes of one direction of a stream (at most
@@ -47,6 +66,15 @@ pub fn classify(prefix: &[u8]) -> Detected {
     let p = &prefix[..prefix.len().min(MAX_START_LINE + 2)];
     if TlsConnection::looks_like_tls(p) {
         return Detected::Tls;
+    }
+    if p.starts_with(H2_PREFACE) {
+        return Detected::H2Preface;
+    }
+    if H2_PREFACE.starts_with(p) {
+        return Detected::NeedMore;
+    }
+    if looks_like_settings(p) {
+        return Detected::H2Settings;
     }
     match (request_line(p), status_line(p)) {
         (LineMatch::Yes, _) => Detected::HttpRequest,
@@ -366,7 +394,10 @@ mod tests {
             (b"GET /\r\n", Detected::Other),
             (b"get / HTTP/1.1 trailing\r\n", Detected::Other),
             (b"HTTP/1.1 2000 OK\r\n", Detected::Other),
-            (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", Detected::Other),
+            (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", Detected::H2Preface),
+            (b"PRI * HTTP/2.0\r\n", Detected::NeedMore),
+            (&[0, 0, 12, 4, 0, 0, 0, 0, 0, 0, 3], Detected::H2Settings),
+            (&[0, 0, 12, 4, 0, 0, 0, 0, 1, 0, 3], Detected::Other),
             (&[0x00, 0x1c, 0x12, 0x34, 0x01, 0x00], Detected::Other),
             (&[0x82, 0x0e, 0x00, 0x01], Detected::Other),
             (&[0x81, 0x80, 1, 2, 3, 4], Detected::Other),

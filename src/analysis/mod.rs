@@ -9,6 +9,7 @@ pub mod builder;
 pub mod detect;
 pub mod event;
 pub mod flows;
+pub mod h2session;
 pub mod session;
 
 pub use builder::{CaptureSummary, Keep, ModelBuilder};
@@ -390,9 +391,12 @@ impl<'s> Analyzer<'s> {
         });
         // What settling finds (held bytes replayed, frames of a stream
         // judged at its end, findings) is an event like any other.
-        t.session.finish(&mut self.out);
-        let conn = finalize(t);
+        t.session.finish(now, &mut self.out);
+        let (conn, sessions) = finalize(t);
         let _ = self.out.event(Event::End(Ended::Given(Box::new(conn))));
+        for s in sessions {
+            let _ = self.out.event(Event::End(Ended::Given(Box::new(s))));
+        }
     }
 
     /// Live captures (bounded memory): once a finished connection has gone
@@ -673,13 +677,15 @@ fn encap_routes(t: &Tracked, client: Side) -> Vec<EncapRoute> {
     out
 }
 
-/// Fills the TCP-level fields once the connection is over.
+/// Fills the TCP-level fields once the connection is over, and gives the
+/// record with the records of the RFC 8441 sessions it carried.
 /// Call after [`Session::finish`], which settles the session.
-fn finalize(mut t: Tracked) -> Connection {
+fn finalize(mut t: Tracked) -> (Connection, Vec<Connection>) {
     let client = t.session.client.unwrap_or_else(|| guess_client(&t.tcp));
     tcp_fields(&mut t.session.conn, &t.tcp, &t.tcp_events, client);
     t.session.conn.encapsulation = encap_routes(&t, client);
-    t.session.conn
+    let sessions = t.session.take_sessions();
+    (t.session.conn, sessions)
 }
 
 /// The fields of a connection record that come from TCP tracking.

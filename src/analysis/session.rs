@@ -38,6 +38,7 @@
 //! are frames, another protocol's bytes, or another HTTP request.
 
 use super::detect::{Detected, FrameProbe, MidStream, SideEvidence, classify, judge};
+use super::h2session::{H2Mode, H2Sessions};
 use super::{Consumer, Event, Limits};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::{Direction, Role, Side};
@@ -96,6 +97,8 @@ enum Phase {
     /// body), up to [`DETECT_ATTEMPTS`].
     Unknown(u8),
     Opaque,
+    /// HTTP/2: both sides' bytes go to [`Session::h2`].
+    H2,
 }
 
 /// One side's bytes while its protocol is being decided.
@@ -216,6 +219,8 @@ pub struct At {
 pub struct Session {
     /// TLS layer, when the connection starts with a TLS record (wss).
     tls: Option<Box<TlsConnection>>,
+    /// HTTP/2 and the RFC 8441 sessions on its streams.
+    h2: Option<Box<H2Sessions>>,
     keylog: Option<Arc<KeyLog>>,
     /// The client side, once known.
     pub client: Option<Side>,
@@ -341,6 +346,7 @@ impl Session {
     ) -> Self {
         let mut s = Session {
             tls: None,
+            h2: None,
             keylog,
             client: None,
             endpoints,
@@ -389,7 +395,10 @@ impl Session {
 
     /// True once HTTP or WebSocket was recognised.
     pub fn recognised(&self) -> bool {
-        self.frames_seen_any() || self.conn.handshake.seen || !self.conn.http_exchanges.is_empty()
+        self.frames_seen_any()
+            || self.conn.handshake.seen
+            || !self.conn.http_exchanges.is_empty()
+            || self.h2.is_some()
     }
 
     /// A SYN from `side` was captured: its stream is seen from the start
@@ -531,6 +540,12 @@ impl Session {
                 }
             }
             Phase::Http(_) => self.http_data(side, data, at, sink),
+            Phase::H2 => {
+                let dir = self.dir_of(side);
+                if let Some(h2) = self.h2.as_mut() {
+                    h2.push(dir, data, at, &mut self.conn, sink);
+                }
+            }
         }
     }
 
@@ -573,6 +588,11 @@ impl Session {
             Phase::Http(p) => {
                 if let Some(HttpEvent::Head(head, first)) = p.gap(len) {
                     self.on_head(side, head, PacketNo(first), at, sink);
+                }
+            }
+            Phase::H2 => {
+                if let Some(h2) = self.h2.as_mut() {
+                    h2.gap(dir, len, at, &mut self.conn, sink);
                 }
             }
         }
@@ -634,6 +654,23 @@ impl Session {
                 Detected::NeedMore
             };
             match detected {
+                Detected::H2Preface => {
+                    self.phases[i] = Phase::Probe(probe);
+                    return self.start_h2(side, H2Mode::PriorKnowledge, sink);
+                }
+                Detected::H2Settings => {
+                    // Perhaps the server's preface, sent before the client's
+                    // (RFC 9113 §3.4): held while the other side decides.
+                    let full = probe.bytes > MAX_PROBE;
+                    let (bytes, last) = Probe::held_bytes(&probe.held);
+                    self.phases[i] = if full {
+                        self.skip(side, bytes, last);
+                        Phase::Unknown(probe.attempts.saturating_add(1))
+                    } else {
+                        Phase::Probe(probe)
+                    };
+                    return;
+                }
                 Detected::HttpRequest | Detected::HttpResponse => {
                     let request = detected == Detected::HttpRequest;
                     self.phases[i] = Phase::Probe(probe);
@@ -1046,7 +1083,7 @@ impl Session {
             return;
         }
         if status == 101 && !self.is_websocket_101(&head) {
-            return self.switch_to_other(side, &head, first, at);
+            return self.switch_to_other(side, &head, first, at, sink);
         }
         let idx = self.pending.pop_front();
         let method = idx
@@ -1151,7 +1188,14 @@ impl Session {
     /// A 101 to another protocol (`tcp`, `h2c`, `TLS/1.2`, ...): the
     /// exchange gets its status, and every later byte on both sides is
     /// counted, never framed.
-    fn switch_to_other(&mut self, server: Side, head: &Head, first: PacketNo, at: At) {
+    fn switch_to_other(
+        &mut self,
+        server: Side,
+        head: &Head,
+        first: PacketNo,
+        at: At,
+        sink: &mut dyn Consumer,
+    ) {
         let idx = self.pending.pop_front();
         let request_upgrade = idx
             .and_then(|i| self.conn.http_exchanges.get(i))
@@ -1168,8 +1212,16 @@ impl Session {
         }
         self.upgraded = true;
         self.conn.upgraded_to = header_value(&head.headers, "upgrade").or(request_upgrade);
-        self.last_request = None;
+        let request = self.last_request.take();
         self.set_client(server.other());
+        if self
+            .conn
+            .upgraded_to
+            .as_deref()
+            .is_some_and(|u| u.split(',').any(|t| t.trim().eq_ignore_ascii_case("h2c")))
+        {
+            return self.upgrade_to_h2(server, idx, request, sink);
+        }
         self.phases[server.idx()] = Phase::Upgraded;
         let client = server.other().idx();
         match std::mem::replace(&mut self.phases[client], Phase::Upgraded) {
@@ -1272,49 +1324,7 @@ impl Session {
     /// Handles the events of one piece; `evs` is then kept, emptied, for
     /// the next piece (one allocation less per packet).
     fn ws_events(&mut self, mut evs: Vec<WsEvent>, sink: &mut dyn Consumer) {
-        for e in evs.drain(..) {
-            match e {
-                WsEvent::Message(m) => {
-                    let st = self.conn.stats.dir_mut(m.dir);
-                    st.messages += 1;
-                    st.frames += u64::from(m.frames);
-                    st.payload_bytes += m.payload_len.unwrap_or(0);
-                    st.wire_payload_bytes += m.wire_payload_len;
-                    let done = self.conn.stats.c2s.messages + self.conn.stats.s2c.messages;
-                    let _ = sink.event(Event::Message {
-                        conn: &self.conn,
-                        index: usize::try_from(done - 1).unwrap_or(usize::MAX),
-                        message: Cow::Owned(m),
-                    });
-                }
-                WsEvent::Control(c) => {
-                    let st = self.conn.stats.dir_mut(c.dir);
-                    st.control_frames += 1;
-                    st.frames += 1;
-                    if c.opcode == Opcode::Close && self.conn.close_initiator.is_none() {
-                        self.conn.close_initiator = Some(c.dir.sender());
-                    }
-                    let unanswered = self.pings.control(&c);
-                    let _ = sink.event(Event::Control {
-                        conn: &self.conn,
-                        frame: Cow::Owned(c),
-                    });
-                    if let Some(v) = unanswered {
-                        let kind = ViolationKind::UnansweredPing;
-                        self.violation(kind, Some(v.dir), v.packet, v.detail, sink);
-                    }
-                }
-                WsEvent::Violation(v) => self.push_violation(v, sink),
-                WsEvent::Anomaly(a) => self.push_anomaly(a, sink),
-                WsEvent::Payload { dir, bytes } => {
-                    let _ = sink.event(Event::Payload {
-                        conn: &self.conn,
-                        dir,
-                        chunk: &bytes,
-                    });
-                }
-            }
-        }
+        fan_out(&mut self.conn, &mut self.pings, self.now_ts, &mut evs, sink);
         // Not kept after a burst (a piece of thousands of tiny frames).
         if evs.capacity() <= SCRATCH_EVENTS {
             self.ws_scratch = evs;
@@ -1378,15 +1388,29 @@ impl Session {
 
     /// Settles what is still pending at the end of the connection: held
     /// client bytes are replayed as HTTP, and the protocol is decided.
-    pub fn finish(&mut self, sink: &mut dyn Consumer) {
+    pub fn finish(&mut self, now: PacketNo, sink: &mut dyn Consumer) {
         for i in 0..2 {
             if matches!(self.phases[i], Phase::AwaitResponse(..)) {
                 self.release_held(Side(i as u8), false, sink);
             }
         }
+        for i in 0..2 {
+            // Bytes held as a possible server preface of HTTP/2 that never
+            // came: detection decides on them now.
+            if self.h2.is_none()
+                && let Phase::Probe(p) = &self.phases[i]
+                && !p.framing
+                && classify(&p.prefix) == Detected::H2Settings
+            {
+                let (bytes, last) = Probe::held_bytes(&p.held);
+                self.phases[i] = Phase::Unknown(p.attempts.saturating_add(1));
+                self.skip(Side(i as u8), bytes, last);
+            }
+        }
         self.finishing = true;
         self.judge_midstream(true, sink);
         self.report_skipped(sink);
+        let ts = self.now_ts;
         let hs = &self.conn.handshake;
         let upgraded = hs.status == Some(101) && hs.accept_valid == Some(true);
         self.conn.is_websocket = upgraded || self.frames_seen_any();
@@ -1414,6 +1438,113 @@ impl Session {
                 notes: std::mem::take(&mut self.tls_notes),
             });
         }
+        if let Some(h2) = self.h2.as_mut() {
+            h2.finish(now, ts, &mut self.conn, sink);
+        }
+    }
+
+    /// The RFC 8441 sessions of an HTTP/2 connection, once this
+    /// connection's record is whole (its TCP fields filled).
+    pub fn take_sessions(&mut self) -> Vec<Connection> {
+        match self.h2.as_mut() {
+            Some(h2) => h2.take_sessions(&self.conn),
+            None => Vec::new(),
+        }
+    }
+
+    /// `client` sent the HTTP/2 connection preface: both sides are HTTP/2
+    /// from here (RFC 9113 §3.4); the bytes both sides held are replayed
+    /// in capture order.
+    fn start_h2(&mut self, client: Side, mode: H2Mode, sink: &mut dyn Consumer) {
+        self.set_client(client);
+        let mode = if self.tls.is_some() {
+            H2Mode::Tls
+        } else if self.start[client.idx()] != Start::Whole {
+            H2Mode::StartNotCaptured
+        } else {
+            mode
+        };
+        self.h2 = Some(Box::new(H2Sessions::new(mode, self.limits, None)));
+        self.replay_into_h2(sink);
+    }
+
+    /// A `101` to `h2c` (RFC 7540 §3.2): the request is stream 1, and what
+    /// both sides send after the switch is HTTP/2.
+    fn upgrade_to_h2(
+        &mut self,
+        server: Side,
+        exchange: Option<usize>,
+        request: Option<(Head, PacketNo)>,
+        sink: &mut dyn Consumer,
+    ) {
+        use base64::Engine;
+        let settings = request
+            .as_ref()
+            .and_then(|(r, _)| header_value(&r.headers, "http2-settings"))
+            .and_then(|v| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(v.trim().trim_end_matches('='))
+                    .ok()
+            });
+        let mut h2 = H2Sessions::new(H2Mode::Upgrade, self.limits, settings.as_deref());
+        if let Some(x) = exchange.and_then(|i| self.conn.http_exchanges.get(i)) {
+            h2.set_upgrade_request(
+                x.method.clone(),
+                x.target.clone(),
+                x.request_packet,
+                x.request_ts,
+            );
+        }
+        self.h2 = Some(Box::new(h2));
+        let client = server.other().idx();
+        // A request head still in progress ends before the switch.
+        let held = match std::mem::replace(&mut self.phases[client], Phase::H2) {
+            Phase::AwaitResponse(_, held, _) => held,
+            Phase::Http(p) if !p.idle() => {
+                self.phases[client] = Phase::Http(p);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
+        self.phases[server.idx()] = Phase::H2;
+        let dir = self.dir_of(server.other());
+        for h in held {
+            let Some(h2) = self.h2.as_mut() else { return };
+            match h {
+                Held::Data(d, src, now, ts) => {
+                    h2.push(dir, &d, At { src, now, ts }, &mut self.conn, sink)
+                }
+                Held::Gap(n, now, ts) => {
+                    h2.gap(dir, n, At { src: now, now, ts }, &mut self.conn, sink)
+                }
+            }
+        }
+    }
+
+    /// Both sides' held bytes go to HTTP/2, in the order the capture
+    /// completed them.
+    fn replay_into_h2(&mut self, sink: &mut dyn Consumer) {
+        let mut all: Vec<(Side, Held)> = Vec::new();
+        for side in [Side(0), Side(1)] {
+            if let Phase::Probe(p) = std::mem::replace(&mut self.phases[side.idx()], Phase::H2) {
+                all.extend(p.held.into_iter().map(|h| (side, h)));
+            }
+        }
+        all.sort_by_key(|(_, h)| match h {
+            Held::Data(_, _, now, _) | Held::Gap(_, now, _) => *now,
+        });
+        for (side, h) in all {
+            let dir = self.dir_of(side);
+            let Some(h2) = self.h2.as_mut() else { return };
+            match h {
+                Held::Data(d, src, now, ts) => {
+                    h2.push(dir, &d, At { src, now, ts }, &mut self.conn, sink)
+                }
+                Held::Gap(n, now, ts) => {
+                    h2.gap(dir, n, At { src: now, now, ts }, &mut self.conn, sink)
+                }
+            }
+        }
     }
 
     fn frames_seen_any(&self) -> bool {
@@ -1425,5 +1556,79 @@ impl Session {
     /// Role of a side, when known.
     pub fn role_of(&self, side: Side) -> Role {
         self.dir_of(side).sender()
+    }
+}
+
+/// Hands the events of a WebSocket stream to the consumer as events about
+/// `conn` (a connection, or an RFC 8441 session), counting them in its
+/// record; `evs` is left empty.
+pub(super) fn fan_out(
+    conn: &mut Connection,
+    pings: &mut PingWatch,
+    now_ts: Timestamp,
+    evs: &mut Vec<WsEvent>,
+    sink: &mut dyn Consumer,
+) {
+    for e in evs.drain(..) {
+        match e {
+            WsEvent::Message(m) => {
+                let st = conn.stats.dir_mut(m.dir);
+                st.messages += 1;
+                st.frames += u64::from(m.frames);
+                st.payload_bytes += m.payload_len.unwrap_or(0);
+                st.wire_payload_bytes += m.wire_payload_len;
+                let done = conn.stats.c2s.messages + conn.stats.s2c.messages;
+                let _ = sink.event(Event::Message {
+                    conn,
+                    index: usize::try_from(done - 1).unwrap_or(usize::MAX),
+                    message: Cow::Owned(m),
+                });
+            }
+            WsEvent::Control(c) => {
+                let st = conn.stats.dir_mut(c.dir);
+                st.control_frames += 1;
+                st.frames += 1;
+                if c.opcode == Opcode::Close && conn.close_initiator.is_none() {
+                    conn.close_initiator = Some(c.dir.sender());
+                }
+                let unanswered = pings.control(&c);
+                let _ = sink.event(Event::Control {
+                    conn,
+                    frame: Cow::Owned(c),
+                });
+                if let Some(v) = unanswered {
+                    let violation = Violation {
+                        kind: ViolationKind::UnansweredPing,
+                        dir: Some(v.dir),
+                        packet: v.packet,
+                        ts: now_ts,
+                        detail: v.detail,
+                    };
+                    let _ = sink.event(Event::Violation {
+                        conn,
+                        violation: Cow::Owned(violation),
+                    });
+                }
+            }
+            WsEvent::Violation(v) => {
+                let _ = sink.event(Event::Violation {
+                    conn,
+                    violation: Cow::Owned(v),
+                });
+            }
+            WsEvent::Anomaly(a) => {
+                let _ = sink.event(Event::Anomaly {
+                    conn,
+                    anomaly: Cow::Owned(a),
+                });
+            }
+            WsEvent::Payload { dir, bytes } => {
+                let _ = sink.event(Event::Payload {
+                    conn,
+                    dir,
+                    chunk: &bytes,
+                });
+            }
+        }
     }
 }

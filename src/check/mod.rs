@@ -135,7 +135,7 @@ pub enum RuleError {
 /// Every violation kind with its report name. The match in
 /// [`kind_name`] is exhaustive, so a new kind fails to compile until it is
 /// listed here too.
-const ALL_KINDS: [ViolationKind; 19] = [
+const ALL_KINDS: [ViolationKind; 26] = [
     ViolationKind::BadAccept,
     ViolationKind::BadUpgradeResponse,
     ViolationKind::BadUpgradeRequest,
@@ -155,6 +155,13 @@ const ALL_KINDS: [ViolationKind; 19] = [
     ViolationKind::InflateError,
     ViolationKind::CompressedBitMisplaced,
     ViolationKind::UnansweredPing,
+    ViolationKind::Http2,
+    ViolationKind::Hpack,
+    ViolationKind::ConnectProtocolNotEnabled,
+    ViolationKind::BadExtendedConnect,
+    ViolationKind::WebSocketKeyOverHttp2,
+    ViolationKind::ConnectionSpecificField,
+    ViolationKind::DataWithoutAcceptance,
 ];
 
 /// The name a violation kind has in the JSON report (`snake_case`).
@@ -180,6 +187,13 @@ pub fn kind_name(k: ViolationKind) -> &'static str {
         InflateError => "inflate_error",
         CompressedBitMisplaced => "compressed_bit_misplaced",
         UnansweredPing => "unanswered_ping",
+        Http2 => "http2",
+        Hpack => "hpack",
+        ConnectProtocolNotEnabled => "connect_protocol_not_enabled",
+        BadExtendedConnect => "bad_extended_connect",
+        WebSocketKeyOverHttp2 => "web_socket_key_over_http2",
+        ConnectionSpecificField => "connection_specific_field",
+        DataWithoutAcceptance => "data_without_acceptance",
     }
 }
 

@@ -90,8 +90,9 @@ pub fn message_file_name(m: &WholeMessage<'_>) -> String {
     } else {
         "bin"
     };
+    let stream = m.stream_id.map(|s| format!("s{s}")).unwrap_or_default();
     format!(
-        "conn{}_{:06}_{}.{ext}",
+        "conn{}{stream}_{:06}_{}.{ext}",
         m.conn_id,
         m.index,
         m.msg.dir.as_str()
@@ -147,6 +148,9 @@ pub struct MessageLine<'a> {
     pub event: &'static str,
     /// Connection id (as in the JSON report).
     pub conn: u32,
+    /// The HTTP/2 stream of an RFC 8441 session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_id: Option<u32>,
     /// Index of the message in its connection (0-based).
     pub index: usize,
     /// Direction.
@@ -190,6 +194,7 @@ pub fn message_json<'a>(m: &WholeMessage<'a>) -> MessageLine<'a> {
     MessageLine {
         event: "message",
         conn: m.conn_id,
+        stream_id: m.stream_id,
         index: m.index,
         dir: m.msg.dir,
         opcode: m.msg.opcode,

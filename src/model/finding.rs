@@ -51,6 +51,24 @@ pub enum ViolationKind {
     /// §5.5.2: a ping the peer read (it answered a close sent after it)
     /// got no pong.
     UnansweredPing,
+    /// RFC 9113: a rule of HTTP/2 framing or streams (the section is in
+    /// the detail).
+    Http2,
+    /// RFC 7541: a header block that is not valid HPACK.
+    Hpack,
+    /// RFC 8441 §4: `:protocol` though the server did not send
+    /// SETTINGS_ENABLE_CONNECT_PROTOCOL = 1.
+    ConnectProtocolNotEnabled,
+    /// RFC 8441 §4: an extended CONNECT must carry `:scheme` and `:path`.
+    BadExtendedConnect,
+    /// RFC 8441 §5: no `Sec-WebSocket-Key` over HTTP/2.
+    WebSocketKeyOverHttp2,
+    /// RFC 9113 §8.2.2: connection-specific header fields are not sent
+    /// over HTTP/2.
+    ConnectionSpecificField,
+    /// RFC 8441 §5: WebSocket data on a stream the server did not accept
+    /// with a 2xx.
+    DataWithoutAcceptance,
 }
 
 impl ViolationKind {
@@ -70,6 +88,11 @@ impl ViolationKind {
             InflateError => "RFC 7692 §7.2.2",
             CompressedBitMisplaced => "RFC 7692 §6.1",
             UnansweredPing => "RFC 6455 §5.5.2",
+            Http2 => "RFC 9113",
+            Hpack => "RFC 7541",
+            ConnectProtocolNotEnabled | BadExtendedConnect => "RFC 8441 §4",
+            WebSocketKeyOverHttp2 | DataWithoutAcceptance => "RFC 8441 §5",
+            ConnectionSpecificField => "RFC 9113 §8.2.2",
         }
     }
 }

@@ -431,6 +431,10 @@ impl Connection {
     /// Method of the request that carried the WebSocket upgrade (the
     /// handshake does not keep it; the exchange does).
     pub fn upgrade_method(&self) -> Option<&str> {
+        if self.transport == Some(Transport::H2) {
+            // RFC 8441 §4: the extended CONNECT.
+            return Some("CONNECT");
+        }
         let packet = self.handshake.request_packet?;
         self.http_exchanges
             .iter()

@@ -22,7 +22,7 @@ pub mod json_filter;
 use crate::analysis::{Consumer, Event, Wants};
 use crate::capture::Timestamp;
 use crate::flow::Direction;
-use crate::model::Connection;
+use crate::model::{Connection, RecordKey};
 use crate::query::{Item, Subject};
 use crate::ws::frame::Opcode;
 use crate::ws::message::Message;
@@ -53,6 +53,8 @@ impl Selection {
 pub struct WholeMessage<'a> {
     /// Connection id.
     pub conn_id: u32,
+    /// The HTTP/2 stream of an RFC 8441 session.
+    pub stream_id: Option<u32>,
     /// Index in the connection's `messages`.
     pub index: usize,
     /// The model's record.
@@ -68,7 +70,7 @@ pub struct WholeMessage<'a> {
 pub struct PayloadCollector<F: FnMut(&Connection, WholeMessage<'_>)> {
     sel: Selection,
     /// The message in progress per connection and direction.
-    current: HashMap<(u32, Direction), Vec<u8>>,
+    current: HashMap<(RecordKey, Direction), Vec<u8>>,
     start: Option<Timestamp>,
     on_message: F,
 }
@@ -92,7 +94,7 @@ impl<F: FnMut(&Connection, WholeMessage<'_>)> Consumer for PayloadCollector<F> {
             Event::CaptureStart(ts) => self.start = Some(ts),
             Event::Payload { conn, dir, chunk } if self.sel.wants(conn.id, dir) => {
                 self.current
-                    .entry((conn.id, dir))
+                    .entry((conn.key(), dir))
                     .or_default()
                     .extend_from_slice(chunk);
             }
@@ -103,12 +105,13 @@ impl<F: FnMut(&Connection, WholeMessage<'_>)> Consumer for PayloadCollector<F> {
             } if self.sel.wants(conn.id, message.dir) => {
                 let buf = self
                     .current
-                    .remove(&(conn.id, message.dir))
+                    .remove(&(conn.key(), message.dir))
                     .unwrap_or_default();
                 (self.on_message)(
                     conn,
                     WholeMessage {
                         conn_id: conn.id,
+                        stream_id: conn.stream_id,
                         index,
                         msg: &message,
                         payload: &buf,
@@ -119,7 +122,8 @@ impl<F: FnMut(&Connection, WholeMessage<'_>)> Consumer for PayloadCollector<F> {
             Event::End(conn) => {
                 // A message still unfinished when its connection ends has
                 // no record: its bytes go.
-                self.current.retain(|&(id, _), _| id != conn.id);
+                let key = conn.key();
+                self.current.retain(|&(k, _), _| k != key);
             }
             _ => {}
         }
@@ -387,9 +391,9 @@ impl FlvStream {
 pub struct FlvCollector {
     sel: Selection,
     keep_raw: bool,
-    current: HashMap<(u32, Direction), Vec<u8>>,
+    current: HashMap<(RecordKey, Direction), Vec<u8>>,
     /// None: not FLV.
-    streams: HashMap<(u32, Direction), Option<FlvStream>>,
+    streams: HashMap<(RecordKey, Direction), Option<FlvStream>>,
 }
 
 impl FlvCollector {
@@ -417,13 +421,16 @@ impl FlvCollector {
 impl Consumer for FlvCollector {
     fn event(&mut self, ev: Event<'_>) -> ControlFlow<()> {
         match ev {
-            Event::Payload { conn, dir, chunk } => self.payload(conn.id, dir, chunk),
+            Event::Payload { conn, dir, chunk } => self.payload(conn, dir, chunk),
             Event::Message {
                 conn,
                 index,
                 message,
-            } => self.message_end(conn.id, index, &message),
-            Event::End(conn) => self.current.retain(|&(id, _), _| id != conn.id),
+            } => self.message_end(conn, index, &message),
+            Event::End(conn) => {
+                let key = conn.key();
+                self.current.retain(|&(k, _), _| k != key);
+            }
             _ => {}
         }
         ControlFlow::Continue(())
@@ -438,22 +445,20 @@ impl Consumer for FlvCollector {
 }
 
 impl FlvCollector {
-    fn payload(&mut self, conn_id: u32, dir: Direction, chunk: &[u8]) {
-        if !self.sel.wants(conn_id, dir) {
-            return;
-        }
-        if let Some(None) = self.streams.get(&(conn_id, dir)) {
+    fn payload(&mut self, conn: &Connection, dir: Direction, chunk: &[u8]) {
+        let key = (conn.key(), dir);
+        if !self.sel.wants(conn.id, dir) || matches!(self.streams.get(&key), Some(None)) {
             return;
         }
         self.current
-            .entry((conn_id, dir))
+            .entry(key)
             .or_default()
             .extend_from_slice(chunk);
     }
 
-    fn message_end(&mut self, conn_id: u32, msg_index: usize, msg: &Message) {
-        let key = (conn_id, msg.dir);
-        if !self.sel.wants(conn_id, msg.dir) {
+    fn message_end(&mut self, conn: &Connection, msg_index: usize, msg: &Message) {
+        let key = (conn.key(), msg.dir);
+        if !self.sel.wants(conn.id, msg.dir) {
             return;
         }
         let buf = self.current.remove(&key).unwrap_or_default();
@@ -461,11 +466,12 @@ impl FlvCollector {
         let slot = self.streams.entry(key).or_insert_with(|| {
             let is_flv = msg.opcode == Opcode::Binary
                 && (flv::looks_like_header(&buf) || flv::looks_like_tag(&buf));
-            is_flv.then(|| FlvStream::new(conn_id, msg.dir, keep_raw))
+            is_flv.then(|| FlvStream::new(conn.id, msg.dir, keep_raw))
         });
         if let Some(s) = slot {
             s.feed(WholeMessage {
-                conn_id,
+                conn_id: conn.id,
+                stream_id: conn.stream_id,
                 index: msg_index,
                 msg,
                 payload: &buf,

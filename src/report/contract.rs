@@ -32,7 +32,7 @@ use serde::{Serialize, Serializer};
 use std::borrow::Cow;
 
 /// Version of the JSON/NDJSON output contract (see the module docs).
-pub const SCHEMA_VERSION: &str = "1.0.0";
+pub const SCHEMA_VERSION: &str = "1.1.0";
 
 /// Version of the wsinspect that wrote the output.
 pub const WSINSPECT_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -266,11 +266,11 @@ pub const STATS_SCHEMA_VERSION: &str = "1.0.0";
 pub const CHECK_SCHEMA_VERSION: &str = "1.0.0";
 /// Version of the baseline files `check --baseline` writes (next to their
 /// integer `baseline_version`, which says what the comparison reads).
-pub const BASELINE_SCHEMA_VERSION: &str = "1.0.0";
+pub const BASELINE_SCHEMA_VERSION: &str = "1.1.0";
 /// Version of the `payload -T json` document.
 pub const PAYLOAD_SCHEMA_VERSION: &str = "1.0.0";
 /// Version of the message NDJSON (`export --ndjson`, `payload --ndjson`).
-pub const MESSAGES_SCHEMA_VERSION: &str = "1.0.0";
+pub const MESSAGES_SCHEMA_VERSION: &str = "1.1.0";
 
 /// A JSON document stamped with its contract's version and the tool's:
 /// `schema_version`, `wsinspect_version`, then the fields of `body`.
@@ -527,6 +527,7 @@ pub fn ndjson_schema() -> serde_json::Value {
                 "conn": {"description": "Connection id (as in the JSON report).", "type": "integer", "minimum": 0},
                 "client": {"description": "The client's address and port.", "type": "string"},
                 "server": {"description": "The server's address and port.", "type": "string"},
+                "stream_id": {"description": "The HTTP/2 stream of an RFC 8441 session (absent over HTTP/1.1).", "type": "integer", "minimum": 1},
                 key: body,
             },
             "required": ["event", "conn", "client", "server", key],

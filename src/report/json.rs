@@ -18,7 +18,7 @@ use super::contract::Report;
 use super::handoff::{Handoff, handoff};
 use super::spill_file::SpillFile;
 use crate::analysis::{Consumer, Event, Wants};
-use crate::model::{Analysis, Connection};
+use crate::model::{Analysis, Connection, RecordKey};
 use crate::ws::message::Message;
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -75,7 +75,7 @@ struct Parked {
 #[allow(clippy::large_enum_variant)]
 enum Parcel {
     /// A completed message of connection `.0`.
-    Message(u32, Message),
+    Message(RecordKey, Message),
     /// A finished connection's record (after its messages), to be
     /// serialized without them.
     Finished(Box<Connection>),
@@ -88,7 +88,7 @@ enum Parcel {
 /// of its record (a kilobyte or more: a capture of a million short
 /// connections would hold a gigabyte).
 struct Finished {
-    id: u32,
+    id: RecordKey,
     at: u64,
 }
 
@@ -96,7 +96,7 @@ struct Finished {
 /// capture is read.
 struct Parker {
     file: SpillFile,
-    parked: HashMap<u32, Parked>,
+    parked: HashMap<RecordKey, Parked>,
     /// Finished connections, in the order they finished.
     finished: Vec<Finished>,
     buffered: usize,
@@ -127,7 +127,7 @@ impl Parker {
     }
 
     /// Serializes one message at its final indentation and parks it.
-    fn park(&mut self, conn: u32, m: &Message) {
+    fn park(&mut self, conn: RecordKey, m: &Message) {
         let p = self.parked.entry(conn).or_default();
         if p.buf.capacity() == 0
             && let Some(b) = self.pool.pop()
@@ -185,7 +185,7 @@ impl Parker {
     /// Parks a finished connection's record `text` (pretty, alone, with an
     /// empty `messages` array); its messages' last bytes go to the file
     /// too, so that nothing of it but its place stays in memory.
-    fn park_record(&mut self, id: u32, text: &[u8]) {
+    fn park_record(&mut self, id: RecordKey, text: &[u8]) {
         let mut messages = self.parked.remove(&id).unwrap_or_default();
         self.buffered -= messages.buf.len();
         let flushed = Self::flush_one(&mut self.file, &mut messages);
@@ -244,7 +244,7 @@ impl Parker {
                 self.park(*conn, m);
             }
             Parcel::Finished(c) => match serde_json::to_vec_pretty(c) {
-                Ok(text) => self.park_record(c.id, &text),
+                Ok(text) => self.park_record(c.key(), &text),
                 Err(e) => {
                     self.failed.get_or_insert_with(|| e.to_string());
                 }
@@ -407,7 +407,7 @@ impl Consumer for MessageSpill {
                     m.settle_digest();
                 }
                 let bytes = m.held_bytes();
-                self.hand(Parcel::Message(conn.id, m), bytes);
+                self.hand(Parcel::Message(conn.key(), m), bytes);
             }
             // A finished connection is parked as well (its messages came
             // before): with [`crate::pipeline::Options::drop_finished`]
@@ -578,7 +578,7 @@ pub fn write_spilled(
         let (parked, kept) = match conn {
             Parcelled::Finished(at) => (spill.read_finished(at, &mut text)?, Vec::new()),
             Parcelled::Model(mut c) => {
-                let parked = spill.parked.remove(&c.id).unwrap_or_default();
+                let parked = spill.parked.remove(&c.key()).unwrap_or_default();
                 // Written in place when nothing of it was parked.
                 let kept = match parked.count {
                     0 => Vec::new(),
@@ -610,15 +610,16 @@ enum Parcelled {
     Model(Box<Connection>),
 }
 
-/// The connections in the order the model lists them, by first packet,
-/// which is the order of their ids (given as connections are first seen).
+/// The connections in the order the model lists them, by key: ids are
+/// given as connections are first seen, and a connection's RFC 8441
+/// sessions follow it.
 /// A connection both parked and left in the model is written once.
 fn in_model_order(mut finished: Vec<Finished>, model: Vec<Connection>) -> Vec<Parcelled> {
     finished.sort_unstable_by_key(|f| f.id);
-    let mut all: Vec<(u32, Parcelled)> = model
+    let mut all: Vec<(RecordKey, Parcelled)> = model
         .into_iter()
-        .filter(|c| finished.binary_search_by_key(&c.id, |f| f.id).is_err())
-        .map(|c| (c.id, Parcelled::Model(Box::new(c))))
+        .filter(|c| finished.binary_search_by_key(&c.key(), |f| f.id).is_err())
+        .map(|c| (c.key(), Parcelled::Model(Box::new(c))))
         .collect();
     all.extend(
         finished

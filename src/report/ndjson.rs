@@ -13,7 +13,7 @@ use super::handoff::{Handoff, Inbox, handoff};
 use crate::analysis::{Consumer, Event, Wants};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Direction;
-use crate::model::{Analysis, Connection};
+use crate::model::{Analysis, Connection, RecordKey};
 use crate::ws::frame::{LengthFormat, Opcode};
 use crate::ws::mask::MaskKey;
 use crate::ws::message::{FrameInfo, Message, PayloadDigest};
@@ -36,7 +36,7 @@ const PENDING_BYTES: usize = 64 << 10;
 pub struct NdjsonSink<W: Write> {
     out: Output<W>,
     /// The start and end of the `message` lines of each live connection.
-    frames: HashMap<u32, Arc<LineFrame>>,
+    frames: HashMap<RecordKey, Arc<LineFrame>>,
     /// The first write error (e.g. a closed pipe); later events are dropped.
     /// With [`NdjsonSink::threaded`] it is known after
     /// [`NdjsonSink::finish`].
@@ -98,7 +98,14 @@ impl LineFrame {
                 conn.id
             )
             .into_bytes(),
-            suffix: format!(",\"server\":{}}}\n", quoted(&conn.server.to_string())).into_bytes(),
+            suffix: match conn.stream_id {
+                Some(s) => format!(
+                    ",\"server\":{},\"stream_id\":{s}}}\n",
+                    quoted(&conn.server.to_string())
+                ),
+                None => format!(",\"server\":{}}}\n", quoted(&conn.server.to_string())),
+            }
+            .into_bytes(),
         }
     }
 
@@ -179,7 +186,7 @@ impl<W: Write> NdjsonSink<W> {
     fn frame(&mut self, conn: &Connection) -> Arc<LineFrame> {
         let f = self
             .frames
-            .entry(conn.id)
+            .entry(conn.key())
             .or_insert_with(|| Arc::new(LineFrame::new(conn)));
         if !f.fits(conn) {
             *f = Arc::new(LineFrame::new(conn));
@@ -339,14 +346,19 @@ fn write_batches<W: Write>(out: W, inbox: Inbox<Item>, failed: &AtomicBool) -> i
     out.flush()
 }
 
+/// A line about `conn`; an RFC 8441 session's lines add its `stream_id`.
 fn with_conn(event: &str, conn: &Connection, key: &str, body: impl Serialize) -> Value {
-    json!({
+    let mut v = json!({
         "event": event,
         "conn": conn.id,
         "client": conn.client,
         "server": conn.server,
         key: body,
-    })
+    });
+    if let (Some(s), Value::Object(map)) = (conn.stream_id, &mut v) {
+        map.insert("stream_id".into(), json!(s));
+    }
+    v
 }
 
 /// The connection record without its per-message lists.
@@ -387,7 +399,7 @@ impl<W: Write> NdjsonSink<W> {
     /// summary of a connection is a tree of every field: on a capture of
     /// many short connections that was most of the analysis thread's work).
     fn end(&mut self, conn: crate::analysis::Ended<'_>) {
-        self.frames.remove(&conn.id);
+        self.frames.remove(&conn.key());
         if let Output::Threaded(w) = &mut self.out {
             if self.error.is_some() || !conn.reported() {
                 return;

@@ -30,16 +30,26 @@ pub fn write(a: &Analysis, out: &mut impl Write) -> io::Result<()> {
 /// WebSocket or TLS are reported, so the numbers may have gaps; the
 /// summary says how many TCP connections there were so that they add up.
 pub fn headline(a: &Analysis, source: &str, out: &mut impl Write) -> io::Result<()> {
-    let reported = a.connections.len() as u64;
+    // RFC 8441 sessions are records of their own, not TCP connections.
+    let reported = a
+        .connections
+        .iter()
+        .filter(|c| c.stream_id.is_none())
+        .count() as u64;
+    let sessions = a.connections.len() as u64 - reported;
     let tcp = a.stats.tcp_connections.max(reported);
     let conns = if reported == tcp {
         count(tcp, "connection")
     } else {
         format!("{reported} of {} reported", count(tcp, "TCP connection"))
     };
+    let over_h2 = match sessions {
+        0 => String::new(),
+        n => format!(" (of them {} over HTTP/2)", count(n, "session")),
+    };
     writeln!(
         out,
-        "{} ({source}, {}): {}, {conns} (HTTP, WebSocket or TLS), {} WebSocket, {}, {}",
+        "{} ({source}, {}): {}, {conns} (HTTP, WebSocket or TLS), {} WebSocket{over_h2}, {}, {}",
         a.capture,
         a.link_type,
         count(a.packet_count, "packet"),
@@ -90,9 +100,13 @@ struct Line {
 
 fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result<()> {
     let kind = verdict(c);
+    let stream = c
+        .stream_id
+        .map(|s| format!(", stream {s}"))
+        .unwrap_or_default();
     writeln!(
         out,
-        "Connection {}: {} → {} ({kind}), packets {}–{} ({})",
+        "Connection {}{stream}: {} → {} ({kind}), packets {}–{} ({})",
         c.id,
         c.client,
         c.server,
@@ -265,6 +279,26 @@ fn verdict(c: &Connection) -> String {
     let h = &c.handshake;
     if c.protocol == Protocol::Upgraded {
         return format!("HTTP, upgraded to {}", upgraded_to(c));
+    }
+    if c.protocol == Protocol::Http2 {
+        let sessions = c.h2.as_ref().map_or(0, |h| h.websocket_sessions);
+        let how = match c.h2.as_ref().map(|h| h.mode.as_str()) {
+            Some("tls") => "over TLS",
+            Some("h2c_upgrade") => "h2c, upgraded from HTTP/1.1",
+            Some("start_not_captured") => "h2c, connection start not captured",
+            _ => "h2c, prior knowledge",
+        };
+        return match sessions {
+            0 => format!("HTTP/2 {how}"),
+            n => format!("HTTP/2 {how}, {}", super::count(n, "WebSocket session")),
+        };
+    }
+    if c.stream_id.is_some() {
+        return match (c.is_websocket, h.status) {
+            (true, _) => "WebSocket over HTTP/2".into(),
+            (false, Some(s)) => format!("WebSocket over HTTP/2 REJECTED: status {s}"),
+            (false, None) => "WebSocket over HTTP/2, unanswered".into(),
+        };
     }
     if let (Some(t), false) = (&c.tls, c.is_websocket || h.seen) {
         return match &t.reason {
@@ -475,6 +509,23 @@ pub(crate) fn ending(c: &Connection, out: &mut impl Write) -> io::Result<()> {
         ),
         TcpEnd::Open => "TCP still open at the end of the capture".into(),
     };
+    let mut close = close;
+    if let Some(e) = &c.stream_end {
+        let stream = match (&e.reset, e.client_end_stream, e.server_end_stream) {
+            (Some(r), ..) => format!(
+                "stream reset by the {} ({}, packet {})",
+                r.by, r.code, r.packet
+            ),
+            (None, Some(_), Some(_)) => "stream ended both ways (END_STREAM)".into(),
+            (None, Some(_), None) => "stream ended by the client only".into(),
+            (None, None, Some(_)) => "stream ended by the server only".into(),
+            (None, None, None) => "stream still open".into(),
+        };
+        if !close.is_empty() {
+            close.push_str("; ");
+        }
+        close.push_str(&stream);
+    }
     let sep = if close.is_empty() { "" } else { "; " };
     writeln!(out, "  end: {close}{sep}{tcp}")?;
     let (cs, sc) = (&c.stats.c2s, &c.stats.s2c);

@@ -7,7 +7,7 @@ HERE=$(dirname "$(realpath "$0")")
 OUT=$(realpath "${1:-$HERE/../../../captures/h2}")
 shift || true
 NAMES=("$@")
-[ ${#NAMES[@]} -gt 0 ] || NAMES=(chromium_hypercorn_tls firefox_hypercorn_tls chromium_apache_tls chromium_fallback_tls h2c_wsproto h2c_upgrade h2c_protocol_not_enabled)
+[ ${#NAMES[@]} -gt 0 ] || NAMES=(chromium_hypercorn_tls firefox_hypercorn_tls chromium_apache_tls chromium_fallback_tls h2c_wsproto h2c_upgrade_ws h2c_protocol_not_enabled)
 WORK=$(mktemp -d /tmp/h2cap.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$OUT"

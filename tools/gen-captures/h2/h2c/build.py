@@ -116,7 +116,7 @@ if SC == "h2c_wsproto":
            conn["padded_frames"], ", ".join("%s%s at packet %d" % (p["dir"], " ACK" if p["ack"] else "", p["packet"])
                                             for p in conn["pings"]) or "none",
            conn["frame_counts"]["c2s"].get("0xfa", 0)))
-elif SC == "h2c_upgrade":
+elif SC == "h2c_upgrade_ws":
     up = conn.get("http1_upgrade", {})
     specific = (
         "HTTP/1.1 Upgrade (RFC 7540 s3.2): the connection starts as HTTP/1.1 `%s` with `Upgrade: h2c` and an "

@@ -11,7 +11,7 @@ Scenarios:
   h2c_wsproto              prior knowledge; sessions /chat (permessage-deflate,
                            subprotocol) and /plain; one stream reset with CANCEL
                            in the middle of a fragmented message; a GET; GOAWAY
-  h2c_upgrade              HTTP/1.1 `Upgrade: h2c` (the GET / becomes stream 1),
+  h2c_upgrade_ws           HTTP/1.1 `Upgrade: h2c` (the GET / becomes stream 1),
                            then an extended CONNECT on stream 3; GOAWAY
   h2c_protocol_not_enabled the server does not send SETTINGS_ENABLE_CONNECT_PROTOCOL;
                            the client sends :protocol anyway and gets RST_STREAM
@@ -256,7 +256,7 @@ async def serve_ws(peer, req, headers):
 
 
 async def handle_server(reader, writer):
-    upgrade = SCENARIO == "h2c_upgrade"
+    upgrade = SCENARIO == "h2c_upgrade_ws"
     enable = SCENARIO != "h2c_protocol_not_enabled"
     peer = Peer(reader, writer, client_side=False, enable_connect=enable)
     if enable:
@@ -467,7 +467,7 @@ async def client_not_enabled(peer):
 async def client():
     reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
     peer = Peer(reader, writer, client_side=True, enable_connect=False)
-    if SCENARIO == "h2c_upgrade":
+    if SCENARIO == "h2c_upgrade_ws":
         settings = peer.conn.initiate_upgrade_connection()
         req = ("GET / HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
                "HTTP2-Settings: %s\r\nUser-Agent: h2c-wsproto-peers\r\n\r\n" % (HOST, settings.decode()))
@@ -483,12 +483,12 @@ async def client():
     await writer.drain()
     rt = asyncio.create_task(peer.read_loop())
     await peer.settings_seen.wait()
-    if SCENARIO == "h2c_upgrade":
+    if SCENARIO == "h2c_upgrade_ws":
         while True:  # the upgraded GET / is stream 1
             e = await peer.q(1).get()
             if e is None or isinstance(e, h2.events.StreamEnded):
                 break
-    await {"h2c_wsproto": client_wsproto, "h2c_upgrade": client_upgrade,
+    await {"h2c_wsproto": client_wsproto, "h2c_upgrade_ws": client_upgrade,
            "h2c_protocol_not_enabled": client_not_enabled}[SCENARIO](peer)
     await asyncio.wait_for(peer.terminated.wait(), 5)
     writer.close()
