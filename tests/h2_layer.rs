@@ -1,8 +1,9 @@
 //! The HTTP/2 layer on a real conversation and on hostile input.
 //!
-//! `captures/h2/layer/prior_knowledge.pcap` and `h2c_upgrade.pcap` were
-//! recorded on loopback between two python-h2 peers (`tools/gen-captures/h2layer/gen.py`; what
-//! each side sent is in `prior_knowledge.log.json`). The test takes each
+//! `captures/h2/layer/h2layer_prior_knowledge.pcap` and
+//! `h2layer_h2c_upgrade.pcap` were recorded on loopback between two
+//! python-h2 peers (`tools/gen-captures/h2layer/gen.py`; what each side
+//! sent is in the `.log.json` beside them). The test takes each
 //! direction's bytes through the crate's own capture reader, decoder and
 //! TCP reassembler, feeds them to `h2::Connection` and checks the frames
 //! against what the peers sent; then the same bytes cut at many offsets,
@@ -73,7 +74,7 @@ fn pieces(path: &str) -> Pieces {
 fn capture() -> Pieces {
     pieces(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/captures/h2/layer/prior_knowledge.pcap"
+        "/captures/h2/layer/h2layer_prior_knowledge.pcap"
     ))
 }
 
@@ -775,7 +776,7 @@ fn h2c_upgrade_from_a_real_peer() {
     use base64::Engine as _;
     let ps = pieces(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/captures/h2/layer/h2c_upgrade.pcap"
+        "/captures/h2/layer/h2layer_h2c_upgrade.pcap"
     ));
     let (heads, rest) = after_http1(&ps);
     assert!(heads[1].starts_with(b"HTTP/1.1 101"));

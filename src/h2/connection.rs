@@ -476,7 +476,8 @@ impl Connection {
         self.lose(cx, len, out);
     }
 
-    /// The capture ended: bytes still held undecided are reported.
+    /// The capture ended: a header block still open and bytes still held
+    /// undecided are reported.
     pub fn finish(
         &mut self,
         dir: Direction,
@@ -486,6 +487,11 @@ impl Connection {
     ) {
         let cx = Ctx { dir, packet, ts };
         let i = idx(dir);
+        if let Some(mut asm) = self.sides[i].block.take() {
+            // The capture ended inside a header block.
+            asm.unavailable.get_or_insert(Unavailable::Gap);
+            self.finish_block(cx, asm, out);
+        }
         if matches!(self.sides[i].state, State::Hunt) && self.sides[i].hold.len() > 0 {
             let n = self.sides[i].hold.len();
             self.sides[i].hold = Hold::default();

@@ -618,3 +618,19 @@ fn table_size_updates_are_held_to_what_the_decoder_announced() {
         "{ev:#?}"
     );
 }
+
+#[test]
+fn finish_reports_an_open_header_block() {
+    let mut c = PREFACE.to_vec();
+    c.extend(settings(&[]));
+    c.extend(encode_frame(FrameType::Headers, 0, 1, &[0x82]));
+    let mut conn = Connection::new(H2Limits::default());
+    let mut ev = run(&mut conn, &[(C2S, &c, 1)]);
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e.kind, H2EventKind::Headers { .. }))
+    );
+    conn.finish(C2S, PacketNo(2), Timestamp(2), &mut |e| ev.push(e));
+    assert!(ev.iter().any(|e| matches!(&e.kind,
+        H2EventKind::Headers { block, .. } if block.unavailable == Some(Unavailable::Gap) && block.encoded_len == 1)));
+}

@@ -6,17 +6,17 @@ Not run by the tests. Needs root (tcpdump) and `pip install h2`.
 
   python3 tools/gen-captures/h2layer/gen.py
 
-prior_knowledge.pcap: h2c with prior knowledge; the client opens a GET,
+h2layer_prior_knowledge.pcap: h2c with prior knowledge; the client opens a GET,
 a 40 000-byte POST (one DATA frame padded), a request whose 20 000-byte
 header needs CONTINUATION, an RFC 8441 extended CONNECT (the server sent
 SETTINGS_ENABLE_CONNECT_PROTOCOL=1) carrying WebSocket frames as DATA, a
 GET the server resets, a PRIORITY, a PING and a GOAWAY. What each side
-sent is logged to prior_knowledge.log.json (one line per action).
+sent is logged to h2layer_prior_knowledge.log.json (one line per action).
 
-h2c_upgrade.pcap: HTTP/1.1 `Upgrade: h2c` (RFC 7540 §3.2) with an
+h2layer_h2c_upgrade.pcap: HTTP/1.1 `Upgrade: h2c` (RFC 7540 §3.2) with an
 `HTTP2-Settings` header; the 101, then the server's SETTINGS and its
 answer to the upgrade request on stream 1, then a second request on
-stream 3. Logged to h2c_upgrade.log.json.
+stream 3. Logged to h2layer_h2c_upgrade.log.json.
 """
 import base64
 import json, os, socket, subprocess, sys, threading, time
@@ -311,9 +311,9 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     which = sys.argv[1:] or ["prior_knowledge", "h2c_upgrade"]
     if "prior_knowledge" in which:
-        record("prior_knowledge", server, client)
+        record("h2layer_prior_knowledge", server, client)
     if "h2c_upgrade" in which:
-        record("h2c_upgrade", upgrade_server, upgrade_client)
+        record("h2layer_h2c_upgrade", upgrade_server, upgrade_client)
 
 
 main()
