@@ -38,14 +38,6 @@ impl JsonRpcDecoder {
             );
             return;
         };
-        if o.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-            out.malformed(
-                P,
-                input,
-                "JSON-RPC 2.0 §4",
-                "\"jsonrpc\" must be exactly \"2.0\"",
-            );
-        }
         let id = o.get("id");
         let key = id
             .and_then(|i| json::id_key(i, max))
@@ -94,6 +86,14 @@ impl JsonRpcDecoder {
                 "neither a request (\"method\") nor a response (\"result\"/\"error\")",
             );
             return;
+        }
+        if o.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+            out.malformed(
+                P,
+                input,
+                "JSON-RPC 2.0 §4",
+                "\"jsonrpc\" must be exactly \"2.0\"",
+            );
         }
         r.id = id.and_then(|i| json::id_text(i, max));
         out.records.push(r);

@@ -492,6 +492,10 @@ pub trait AppDecoder: Send {
     fn feed(&mut self, input: &AppInput<'_>, out: &mut AppOutput);
     /// The capture ended: report what was left waiting.
     fn finish(&mut self, _out: &mut AppOutput) {}
+    /// Payload bytes held for packets in progress (what the caps bound).
+    fn held_bytes(&self) -> usize {
+        0
+    }
 }
 
 /// The decoder of `protocol`.
@@ -626,6 +630,25 @@ impl AppSession {
     /// there is no evidence.
     pub fn detection(&self) -> Option<Detection> {
         self.detection
+    }
+
+    /// Payload bytes held now: messages awaiting detection and packets in
+    /// progress. Bounded by [`AppLimits::max_buffered`] per direction (and
+    /// once more while detecting).
+    pub fn held_bytes(&self) -> usize {
+        match &self.state {
+            State::Detecting { held_bytes, .. } => *held_bytes,
+            State::Decoding { decoder, .. } => decoder.held_bytes(),
+            State::Off => 0,
+        }
+    }
+
+    /// Requests awaiting an answer now.
+    pub fn pending(&self) -> usize {
+        match &self.state {
+            State::Decoding { correlator, .. } => correlator.pending(),
+            _ => 0,
+        }
     }
 
     /// Decodes one data message (other opcodes are ignored).

@@ -655,15 +655,21 @@ impl MqttDecoder {
         let mut data = input.payload;
         let max = self.limits.max_buffered.max(16);
         let mut touched = false;
-        while !data.is_empty() {
+        loop {
             let st = &mut self.streams[s];
             if st.skip > 0 {
+                if data.is_empty() {
+                    break;
+                }
                 let n = usize::try_from(st.skip)
                     .unwrap_or(usize::MAX)
                     .min(data.len());
                 st.skip -= n as u64;
                 data = &data[n..];
                 continue;
+            }
+            if st.buf.is_empty() && data.is_empty() {
+                break;
             }
             if st.start.is_none() {
                 st.start = Some(Start {
@@ -683,6 +689,9 @@ impl MqttDecoder {
             }
             match need(&st.buf) {
                 Need::Header => {
+                    if data.is_empty() {
+                        break;
+                    }
                     st.buf.push(data[0]);
                     data = &data[1..];
                 }
@@ -723,6 +732,8 @@ impl MqttDecoder {
                             st.buf = Vec::new();
                         }
                         touched = false;
+                    } else if data.is_empty() {
+                        break;
                     }
                 }
             }
@@ -731,6 +742,10 @@ impl MqttDecoder {
 }
 
 impl AppDecoder for MqttDecoder {
+    fn held_bytes(&self) -> usize {
+        self.streams.iter().map(|x| x.buf.len()).sum()
+    }
+
     fn feed(&mut self, input: &AppInput<'_>, out: &mut AppOutput) {
         if input.opcode == Opcode::Text {
             out.malformed(

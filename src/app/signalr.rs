@@ -152,6 +152,10 @@ impl SignalRDecoder {
 }
 
 impl AppDecoder for SignalRDecoder {
+    fn held_bytes(&self) -> usize {
+        self.sides.iter().map(|x| x.buf.len()).sum()
+    }
+
     fn feed(&mut self, input: &AppInput<'_>, out: &mut AppOutput) {
         let s = slot(input.dir);
         if !input.complete {

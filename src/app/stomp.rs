@@ -475,6 +475,10 @@ impl StompDecoder {
 }
 
 impl AppDecoder for StompDecoder {
+    fn held_bytes(&self) -> usize {
+        self.streams.iter().map(|x| x.buf.len()).sum()
+    }
+
     fn feed(&mut self, input: &AppInput<'_>, out: &mut AppOutput) {
         let s = slot(input.dir);
         if !input.complete {
