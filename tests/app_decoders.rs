@@ -579,9 +579,11 @@ fn mqtt_reference_encoder_vectors() {
             let a = r.rec(k);
             assert_eq!(a.latency_ns, Some(10_000_000), "{k} level {level}");
         }
+        assert_eq!(r.rec("CONNECT").detail.keep_alive_s, Some(30));
+        // 5.0 §3.2.2.3.14: the server's Server Keep Alive replaces the client's.
         assert_eq!(
-            r.rec("CONNECT").detail.keep_alive_s,
-            Some(if level == 5 { 30 } else { 30 })
+            r.rec("CONNACK").detail.keep_alive_s,
+            (level == 5).then_some(20)
         );
         assert!(r.find(AppFindingKind::Unanswered).is_empty());
     }

@@ -100,6 +100,16 @@ struct Headers {
     count: usize,
 }
 
+/// A frame's body as far as it is known.
+struct Body<'a> {
+    /// The bytes present (all of them unless truncated).
+    bytes: &'a [u8],
+    /// Its length, when known (content-length, or the NUL was seen).
+    len: Option<u64>,
+    /// Only the first bytes were kept (a cap).
+    truncated: bool,
+}
+
 /// Where a frame's header block ends: (end of the command+headers text,
 /// start of the body).
 fn header_end(b: &[u8]) -> Option<(usize, usize)> {
@@ -256,15 +266,18 @@ impl StompDecoder {
 
     fn record(
         &mut self,
-        dir: Direction,
         kind: &'static str,
         h: Headers,
-        body: &[u8],
-        body_len: Option<u64>,
-        truncated: bool,
+        body: Body<'_>,
         input: &AppInput<'_>,
         out: &mut AppOutput,
     ) {
+        let Body {
+            bytes: body,
+            len: body_len,
+            truncated,
+        } = body;
+        let dir = input.dir;
         let st = self.streams[slot(dir)].start.take();
         let (index, packet, ts, messages) = match st {
             Some(s) => (s.index, s.packet, s.ts, s.messages),
@@ -442,16 +455,12 @@ impl StompDecoder {
             if truncated {
                 out.finding(P, input, AppFindingKind::CapReached, None, format!("{kind} frame larger than {max} bytes: decoded from its headers, the body skipped"));
             }
-            self.record(
-                dir,
-                kind,
-                h,
-                &avail[..present],
-                body_len,
+            let body = Body {
+                bytes: &avail[..present],
+                len: body_len,
                 truncated,
-                input,
-                out,
-            );
+            };
+            self.record(kind, h, body, input, out);
             let st = &mut self.streams[s];
             st.skip = skip;
             st.buf = buf;
