@@ -592,7 +592,11 @@ fn mqtt_reference_encoder_vectors() {
 /// The packets of one direction, fed split at every offset (and one byte
 /// per message), decode the same.
 fn every_cut(p: AppProtocol, dir: Direction, stream: &[u8]) {
-    let whole = forced(p, &[(dir, B, stream, 0)]);
+    every_cut_as(p, dir, B, stream);
+}
+
+fn every_cut_as(p: AppProtocol, dir: Direction, op: Opcode, stream: &[u8]) {
+    let whole = forced(p, &[(dir, op, stream, 0)]);
     assert!(!whole.recs.is_empty());
     for cut in 0..=stream.len() {
         let r = forced(
@@ -607,7 +611,7 @@ fn every_cut(p: AppProtocol, dir: Direction, stream: &[u8]) {
         };
         assert_eq!(what(&r.finds), what(&whole.finds), "cut at {cut}");
     }
-    let bytes: Vec<Msg<'_>> = stream.chunks(1).map(|c| (dir, B, c, 0)).collect();
+    let bytes: Vec<Msg<'_>> = stream.chunks(1).map(|c| (dir, op, c, 0)).collect();
     assert_eq!(seen(&forced(p, &bytes)), seen(&whole));
 }
 
@@ -1205,6 +1209,8 @@ fn signalr_hub_protocol_md() {
         Some("It didn't work!")
     );
     assert!(r.finds.is_empty(), "{:?}", r.finds);
+    let stream = b"{\"protocol\":\"json\",\"version\":1}\x1e{\"type\":1,\"invocationId\":\"1\",\"target\":\"S\",\"arguments\":[\"\\u001e\"]}\x1e{\"type\":6}\x1e";
+    every_cut_as(AppProtocol::SignalR, C, T, stream);
 }
 
 // ---------------------------------------------------------------- Phoenix, WAMP, Action Cable
