@@ -64,6 +64,8 @@ fn session(
     let o = s.finish();
     run.recs.extend(o.records);
     run.finds.extend(o.findings);
+    // In message order (a Socket.IO binary packet is emitted after its attachments).
+    run.recs.sort_by_key(|r| r.index);
     run.detection = s.detection().map(|d| (d.protocol, d.by));
     run
 }
@@ -365,6 +367,7 @@ fn socketio_protocol_examples() {
             "EVENT",
             "ACK",
             "BINARY_EVENT",
+            "attachment",
             "ping",
             "pong",
             "CONNECT",
@@ -401,17 +404,26 @@ fn socketio_protocol_examples() {
         (Some("hello"), Some(1), Some(3))
     );
     assert_eq!(bin.messages, [6, 7]);
+    let att = &r.recs[7];
     assert_eq!(
-        (r.recs[8].answers, r.recs[8].latency_ns),
+        (
+            att.detail.attachment_of,
+            att.detail.attachment_index,
+            att.detail.payload_len
+        ),
+        (Some(6), Some(0), Some(3))
+    );
+    assert_eq!(
+        (r.recs[9].answers, r.recs[9].latency_ns),
         (Some(8), Some(2_000_000))
     );
-    let err = &r.recs[10];
+    let err = &r.recs[11];
     assert_eq!(
         err.error.as_ref().and_then(|e| e.message.as_deref()),
         Some("Not authorized")
     );
     assert_eq!(err.answers, Some(10));
-    assert_eq!(r.recs[12].name.as_deref(), Some("probe"));
+    assert_eq!(r.recs[13].name.as_deref(), Some("probe"));
     assert!(r.finds.is_empty(), "{:?}", r.finds);
 }
 
@@ -448,7 +460,7 @@ fn socketio_attachments_that_never_come() {
             (C, B, b"abc", 1),
         ],
     );
-    assert_eq!(r.kinds(), ["BINARY_EVENT"]);
+    assert_eq!(r.kinds(), ["BINARY_EVENT", "attachment"]);
     assert!(r.recs[0].detail.truncated);
     assert_eq!(r.recs[0].detail.attachments, Some(1));
     assert_eq!(r.find(AppFindingKind::Incomplete).len(), 1);
@@ -498,7 +510,7 @@ struct Seen {
 fn seen(r: &Run) -> Vec<Seen> {
     r.recs
         .iter()
-        .filter(|x| x.kind != "heart-beat")
+        .filter(|x| x.kind != "heartbeat")
         .map(|x| Seen {
             kind: x.kind,
             name: x.name.clone(),
@@ -764,7 +776,7 @@ fn stomp_spec_frames() {
             "RECEIPT",
             "MESSAGE",
             "ACK",
-            "heart-beat",
+            "heartbeat",
             "SEND",
             "ERROR"
         ]
@@ -914,8 +926,17 @@ fn graphql_transport_ws_protocol_md() {
         (first.name.as_deref(), first.answers, first.latency_ns),
         (Some("Greetings"), Some(2), Some(3_000_000))
     );
-    assert_eq!(r.recs[4].answers, None);
-    assert!(r.recs[5].stream_end);
+    // Later items and the end answer the same request, marked as later answers.
+    assert_eq!(
+        (
+            r.recs[4].answers,
+            r.recs[4].later_answer,
+            r.recs[4].latency_ns
+        ),
+        (Some(2), true, Some(4_000_000))
+    );
+    assert!(!r.recs[3].later_answer);
+    assert!(r.recs[5].stream_end && r.recs[5].later_answer);
     let e = &r.recs[7];
     assert_eq!(
         e.error.as_ref().unwrap().code.as_deref(),
@@ -1201,7 +1222,10 @@ fn signalr_hub_protocol_md() {
         ),
         (Some(2), Some(4_000_000), Some("Send"))
     );
-    assert_eq!((r.recs[7].answers, r.recs[8].answers), (Some(4), None));
+    assert_eq!(
+        (r.recs[7].answers, r.recs[8].answers, r.recs[8].later_answer),
+        (Some(4), Some(4), true)
+    );
     assert!(r.recs[9].stream_end);
     assert_eq!(r.recs[9].messages, [6, 7]);
     assert_eq!(

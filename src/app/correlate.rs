@@ -67,29 +67,26 @@ impl Correlator {
                     _ => r.dir.reverse(),
                 };
                 let slot = (requester, key);
-                let mut done = false;
                 if let Some(q) = self.open.get_mut(&slot)
                     && let Some(front) = q.front_mut()
                 {
-                    match closing {
-                        Closing::Cancel => done = true,
-                        Closing::Item if front.answered => {}
-                        Closing::End if front.answered => {
-                            r.stream_end = true;
-                            done = true;
+                    let done = if closing == Closing::Cancel {
+                        true
+                    } else {
+                        r.answers = Some(front.index);
+                        r.latency_ns = Some(i64::try_from(r.ts.0 - front.ts.0).unwrap_or(i64::MAX));
+                        if r.name.is_none() {
+                            r.name.clone_from(&front.name);
                         }
-                        _ => {
-                            r.answers = Some(front.index);
-                            r.latency_ns =
-                                Some(i64::try_from(r.ts.0 - front.ts.0).unwrap_or(i64::MAX));
-                            if r.name.is_none() {
-                                r.name.clone_from(&front.name);
-                            }
+                        if front.answered {
+                            r.later_answer = true;
+                            r.stream_end = closing == Closing::End;
+                        } else {
                             self.paired += 1;
-                            front.answered = true;
-                            done = matches!(closing, Closing::Final | Closing::End);
                         }
-                    }
+                        front.answered = true;
+                        matches!(closing, Closing::Final | Closing::End)
+                    };
                     if done {
                         q.pop_front();
                         self.count -= 1;
@@ -107,7 +104,7 @@ impl Correlator {
                 self.seq += 1;
                 self.count += 1;
                 self.open.entry((r.dir, key)).or_default().push_back(Open {
-                    index: r.messages[0],
+                    index: r.index,
                     packet: r.first_packet,
                     ts: r.ts,
                     kind: r.kind,

@@ -299,22 +299,32 @@ pub struct AppRecord {
     /// Protocol-specific details (small; never the payload).
     #[serde(flatten)]
     pub detail: AppDetail,
-    /// The indexes of the WebSocket messages it came from (more than one:
-    /// a Socket.IO packet and its attachments, an MQTT packet across
-    /// messages).
+    /// The index of the message it is reported on: the one that completed
+    /// it (an MQTT packet or STOMP frame across messages ends in its last
+    /// message), the packet's own text message for Socket.IO binary
+    /// packets (their attachments follow).
+    pub index: u64,
+    /// The indexes of every WebSocket message it came from, in order
+    /// (more than one: a Socket.IO packet and its attachments, an MQTT
+    /// packet across messages); capped at [`AppLimits::max_items`].
     pub messages: Vec<u64>,
-    /// The packet that carried its first message's first byte.
+    /// The packet that carried the first byte of the message at `index`.
     pub first_packet: PacketNo,
-    /// The time of its first message.
+    /// The time of the message at `index`.
     #[serde(flatten, serialize_with = "crate::report::contract::ts::serialize")]
     #[schemars(with = "crate::report::contract::ts::Pair")]
     pub ts: Timestamp,
-    /// For an answer: the index of the request's (first) message.
+    /// For an answer: the `index` of the request's record.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answers: Option<u64>,
     /// For an answer: its time minus the request's, in nanoseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ns: Option<i64>,
+    /// Not the first answer to its request: a later item of a stream
+    /// (GraphQL `next`, SignalR `StreamItem`, a progressive WAMP `RESULT`)
+    /// or its end. The request's own latency is the first answer's.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub later_answer: bool,
     /// This answer ends a stream whose first item came earlier.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub stream_end: bool,
@@ -343,6 +353,12 @@ pub struct AppDetail {
     /// Socket.IO binary attachments received.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attachments: Option<u32>,
+    /// Socket.IO `attachment`: the index of its BINARY_EVENT/BINARY_ACK message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachment_of: Option<u64>,
+    /// Socket.IO `attachment`: its position among the packet's attachments (0-based).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachment_index: Option<u32>,
     /// MQTT keep-alive (CONNECT), STOMP heart-beat …, in seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_alive_s: Option<u32>,
@@ -370,11 +386,13 @@ impl AppRecord {
             channel: None,
             error: None,
             detail: AppDetail::default(),
+            index: input.index,
             messages: vec![input.index],
             first_packet: input.first_packet,
             ts: input.ts,
             answers: None,
             latency_ns: None,
+            later_answer: false,
             stream_end: false,
             pairing: Pairing::default(),
         }

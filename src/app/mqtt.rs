@@ -585,17 +585,22 @@ impl MqttDecoder {
         Some(())
     }
 
-    fn emit(&mut self, dir: Direction, b: &[u8], total: u64, truncated: bool, out: &mut AppOutput) {
+    /// Decodes a packet that ends (or, oversized, whose kept bytes end)
+    /// in the message `at`, which the record is reported on.
+    fn emit(
+        &mut self,
+        at: &AppInput<'_>,
+        b: &[u8],
+        total: u64,
+        truncated: bool,
+        out: &mut AppOutput,
+    ) {
+        let dir = at.dir;
         let st = self.streams[slot(dir)].start.take();
         let Some(st) = st else { return };
         let input = AppInput {
-            dir,
-            opcode: Opcode::Binary,
             payload: &[],
-            complete: true,
-            index: st.index,
-            first_packet: st.packet,
-            ts: st.ts,
+            ..*at
         };
         let mut r = AppRecord::new(P, &input, "");
         r.messages = st.messages;
@@ -632,7 +637,7 @@ impl MqttDecoder {
         if dir == Direction::ClientToServer {
             if let (Some(k), Some(last)) = (self.keep_alive, self.last_client)
                 && k > 0
-                && st.ts.0 - last.0 > i128::from(k) * 1_500_000_000
+                && input.ts.0 - last.0 > i128::from(k) * 1_500_000_000
             {
                 out.finding(
                     P,
@@ -641,11 +646,11 @@ impl MqttDecoder {
                     Some(self.sec("MQTT 3.1.1 §3.1.2.10", "MQTT 5.0 §3.1.2.10")),
                     format!(
                         "client silent for {:.3} s, more than 1.5 × its keep-alive of {k} s",
-                        (st.ts.0 - last.0) as f64 / 1e9
+                        (input.ts.0 - last.0) as f64 / 1e9
                     ),
                 );
             }
-            self.last_client = Some(st.ts);
+            self.last_client = Some(input.ts);
         }
         out.records.push(r);
     }
@@ -724,7 +729,7 @@ impl MqttDecoder {
                                 format!("{}-byte {} packet: decoded from its first {keep} bytes, the rest skipped", total, KINDS[usize::from(buf[0] >> 4)]),
                             );
                         }
-                        self.emit(input.dir, &buf, total, truncated, out);
+                        self.emit(input, &buf, total, truncated, out);
                         let st = &mut self.streams[s];
                         st.buf = buf;
                         st.buf.clear();

@@ -206,24 +206,19 @@ impl AppDecoder for SignalRDecoder {
                         format!("record longer than {max} bytes: skipped"),
                     );
                 } else if end.is_some() {
-                    let (index, packet, ts) =
+                    // Reported on the message that completes the record.
+                    let (first, _, _) =
                         side.start
                             .take()
                             .unwrap_or((input.index, input.first_packet, input.ts));
                     let mut rec = std::mem::take(&mut side.buf);
                     rec.extend_from_slice(piece);
-                    let at = AppInput {
-                        index,
-                        first_packet: packet,
-                        ts,
-                        ..*input
-                    };
-                    self.record(&rec, &at, out);
-                    if let Some(r) = out.records.last_mut()
-                        && index != input.index
-                        && r.messages == [index]
+                    let before = out.records.len();
+                    self.record(&rec, input, out);
+                    if first != input.index
+                        && let Some(r) = out.records.get_mut(before)
                     {
-                        r.messages.push(input.index);
+                        r.messages.insert(0, first);
                     }
                 } else {
                     side.buf.extend_from_slice(piece);

@@ -135,6 +135,13 @@ impl SocketIoDecoder {
             len -= 1;
         }
         if let Some(a) = &mut self.awaiting[s] {
+            // The message's own record; the packet's counts it.
+            let mut att = AppRecord::new(P, input, "attachment");
+            att.detail.attachment_of = Some(a.record.index);
+            att.detail.attachment_index = Some(a.got);
+            att.detail.payload_len = Some(len);
+            att.channel.clone_from(&a.record.channel);
+            out.records.push(att);
             a.got += 1;
             a.record.messages.push(input.index);
             *a.record.detail.payload_len.get_or_insert(0) += len;

@@ -95,6 +95,7 @@ struct Headers {
     subscription: Option<String>,
     content_length: Option<Result<u64, ()>>,
     message: Option<String>,
+    ack: Option<String>,
     version: Option<String>,
     accept_version: Option<String>,
     count: usize,
@@ -220,6 +221,7 @@ impl StompDecoder {
                 b"message-id" => &mut h.message_id,
                 b"subscription" => &mut h.subscription,
                 b"message" => &mut h.message,
+                b"ack" => &mut h.ack,
                 b"version" => &mut h.version,
                 b"accept-version" => &mut h.accept_version,
                 b"content-length" => {
@@ -279,18 +281,10 @@ impl StompDecoder {
         } = body;
         let dir = input.dir;
         let st = self.streams[slot(dir)].start.take();
-        let (index, packet, ts, messages) = match st {
-            Some(s) => (s.index, s.packet, s.ts, s.messages),
-            None => (input.index, input.first_packet, input.ts, vec![input.index]),
-        };
-        let at = AppInput {
-            index,
-            first_packet: packet,
-            ts,
-            ..*input
-        };
-        let mut r = AppRecord::new(P, &at, kind);
-        r.messages = messages;
+        let mut r = AppRecord::new(P, input, kind);
+        if let Some(s) = st {
+            r.messages = s.messages;
+        }
         r.detail.truncated = truncated;
         r.name = h.destination;
         r.detail.payload_len = body_len;
@@ -332,8 +326,18 @@ impl StompDecoder {
                 r.id = h.receipt_id;
             }
             "MESSAGE" => {
+                // 1.2 §ACK: a MESSAGE to acknowledge carries `ack`, which the ACK or NACK repeats as `id`.
+                if let Some(a) = h.ack {
+                    r.pairing.opens = Some(PairKey::id("ack", a));
+                }
                 r.id = h.message_id;
                 r.channel = h.subscription;
+            }
+            "ACK" | "NACK" => {
+                if let Some(id) = &h.id {
+                    r.pairing.closes = Some((PairKey::id("ack", id.clone()), Closing::Final));
+                }
+                r.id = h.id;
             }
             _ => r.id = h.id,
         }
@@ -520,7 +524,7 @@ impl AppDecoder for StompDecoder {
             },
         }
         if st.buf.is_empty() && st.skip == Skip::None && is_eol_only(data) {
-            out.records.push(AppRecord::new(P, input, "heart-beat"));
+            out.records.push(AppRecord::new(P, input, "heartbeat"));
             return;
         }
         if data.is_empty() {
