@@ -379,7 +379,10 @@ fn socketio_protocol_examples() {
             "noop"
         ]
     );
-    assert_eq!(r.recs[0].id.as_deref(), Some("lv_VI97HAXpY6yYWAAAC"));
+    assert_eq!(
+        r.recs[0].detail.session.as_deref(),
+        Some("lv_VI97HAXpY6yYWAAAC")
+    );
     let ev = &r.recs[4];
     assert_eq!(
         (ev.name.as_deref(), ev.id.as_deref(), ev.channel.as_deref()),

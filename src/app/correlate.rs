@@ -23,6 +23,10 @@ struct Open {
     name: Option<String>,
     /// A stream item already answered it (only its end is awaited).
     answered: bool,
+    /// The requester withdrew it (GraphQL `complete`/`stop` from the
+    /// client): what the other side still sends for it is still linked to
+    /// it, but it is not awaited any more.
+    cancelled: bool,
     seq: u64,
 }
 
@@ -71,7 +75,8 @@ impl Correlator {
                     && let Some(front) = q.front_mut()
                 {
                     let done = if closing == Closing::Cancel {
-                        true
+                        front.cancelled = true;
+                        false
                     } else {
                         r.answers = Some(front.index);
                         r.latency_ns = Some(i64::try_from(r.ts.0 - front.ts.0).unwrap_or(i64::MAX));
@@ -97,6 +102,17 @@ impl Correlator {
                 }
             }
             if let Some(key) = r.pairing.opens.clone() {
+                // A withdrawn request whose id is used again is over.
+                let slot = (r.dir, key);
+                if let Some(q) = self.open.get_mut(&slot) {
+                    let before = q.len();
+                    q.retain(|o| !o.cancelled);
+                    self.count -= before - q.len();
+                    if q.is_empty() {
+                        self.open.remove(&slot);
+                    }
+                }
+                let (_, key) = slot;
                 if self.count >= self.limits.max_pending {
                     self.overflow += 1;
                     continue;
@@ -110,6 +126,7 @@ impl Correlator {
                     kind: r.kind,
                     name: r.name.clone(),
                     answered: false,
+                    cancelled: false,
                     seq: self.seq,
                 });
             }
@@ -130,7 +147,7 @@ impl Correlator {
             .open
             .drain()
             .flat_map(|((dir, _), q)| q.into_iter().map(move |o| (dir, o)))
-            .filter(|(_, o)| !o.answered)
+            .filter(|(_, o)| !o.answered && !o.cancelled)
             .collect();
         left.sort_by_key(|(_, o)| o.seq);
         self.count = 0;

@@ -366,6 +366,10 @@ pub struct AppDetail {
     /// Engine.IO version).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// Session id the protocol assigns (Engine.IO `open` sid, WAMP
+    /// WELCOME session).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
     /// More names (MQTT topic filters after the first), capped.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub more_names: Vec<String>,

@@ -188,7 +188,7 @@ impl SocketIoDecoder {
         r.kind = match t {
             b'0' => {
                 match json::parse(rest, &self.limits) {
-                    Ok(v) => r.id = json::str_of(&v, "sid", self.limits.max_text),
+                    Ok(v) => r.detail.session = json::str_of(&v, "sid", self.limits.max_text),
                     Err(e) => out.malformed(P, input, SEC_EIO, format!("open packet: {e}")),
                 }
                 "open"
@@ -243,7 +243,13 @@ impl SocketIoDecoder {
             );
             return;
         };
-        r.kind = kind;
+        // Socket.IO protocol v4 (Engine.IO v3) named type 4 ERROR.
+        r.kind = if t == b'4' && self.eio == Some(3) {
+            "ERROR"
+        } else {
+            kind
+        };
+        let kind = r.kind;
         let binary = t == b'5' || t == b'6';
         let mut announced = 0u64;
         if binary {

@@ -98,7 +98,7 @@ impl AppDecoder for WampDecoder {
                 r.pairing.opens = Some(PairKey::fifo("HELLO"));
             }
             2 => {
-                r.id = id(1);
+                r.detail.session = id(1);
                 r.pairing.closes = Some((PairKey::fifo("HELLO"), Closing::Final));
             }
             3 => {
