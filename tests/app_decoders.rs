@@ -450,6 +450,35 @@ fn socketio_unanswered_and_malformed() {
 }
 
 #[test]
+fn socketio_v2_connect_with_query_and_error() {
+    let hints = HandshakeHints {
+        subprotocol: None,
+        target: Some("/socket.io/?EIO=3&transport=websocket"),
+    };
+    let r = session(
+        hints,
+        AppChoice::Auto,
+        AppLimits::default(),
+        &[
+            (C, T, b"40/admin?token=abc,", 0),
+            (S, T, br#"44/admin,"Not authorized""#, 3),
+            (C, B, b"\x04abc", 4),
+        ],
+        true,
+    );
+    assert_eq!(r.kinds(), ["CONNECT", "ERROR"]);
+    assert_eq!(r.recs[0].channel.as_deref(), Some("/admin"));
+    assert_eq!(
+        (r.recs[1].answers, r.recs[1].latency_ns),
+        (Some(0), Some(3_000_000))
+    );
+    assert_eq!(
+        r.recs[1].error.as_ref().unwrap().message.as_deref(),
+        Some("Not authorized")
+    );
+}
+
+#[test]
 fn socketio_attachments_that_never_come() {
     let r = forced(
         AppProtocol::SocketIo,

@@ -276,7 +276,11 @@ impl SocketIoDecoder {
         let mut nsp = "/".to_string();
         if rest.first() == Some(&b'/') {
             let end = rest.iter().position(|&c| c == b',').unwrap_or(rest.len());
-            nsp = clip(&String::from_utf8_lossy(&rest[..end]), max);
+            // Socket.IO v2 clients append the query to CONNECT's namespace
+            // (`0/admin?token=1,`); the server answers for `/admin`.
+            let name = &rest[..end];
+            let name = &name[..name.iter().position(|&c| c == b'?').unwrap_or(name.len())];
+            nsp = clip(&String::from_utf8_lossy(name), max);
             rest = rest.get(end + 1..).unwrap_or_default();
         }
         let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
