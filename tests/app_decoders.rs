@@ -1373,6 +1373,8 @@ fn wamp_v2_json() {
         (Some(7), Some("com.myapp.error.object_write_protected"))
     );
     assert!(r.finds.is_empty(), "{:?}", r.finds);
+    // The EVENT is named by the topic its subscription was made for.
+    assert_eq!(r.recs[4].name.as_deref(), Some("com.myapp.mytopic1"));
 }
 
 #[test]

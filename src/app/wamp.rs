@@ -13,6 +13,7 @@ use super::{
     clip,
 };
 use crate::ws::frame::Opcode;
+use std::collections::HashMap;
 
 const P: AppProtocol = AppProtocol::Wamp;
 const SEC: &str = "WAMP §Message Codes and Direction";
@@ -52,12 +53,28 @@ pub fn kind(code: u64) -> Option<&'static str> {
 #[derive(Debug)]
 pub struct WampDecoder {
     limits: AppLimits,
+    /// SUBSCRIBE request id → topic, until SUBSCRIBED (bounded).
+    asked: HashMap<u64, String>,
+    /// Subscription id → topic, so that EVENTs are named (bounded).
+    topics: HashMap<u64, String>,
 }
 
 impl WampDecoder {
     /// A decoder.
     pub fn new(limits: AppLimits) -> Self {
-        WampDecoder { limits }
+        WampDecoder {
+            limits,
+            asked: HashMap::new(),
+            topics: HashMap::new(),
+        }
+    }
+
+    fn remember(map: &mut HashMap<u64, String>, cap: usize, k: Option<u64>, v: Option<String>) {
+        if let (Some(k), Some(v)) = (k, v)
+            && (map.len() < cap || map.contains_key(&k))
+        {
+            map.insert(k, v);
+        }
     }
 }
 
@@ -131,6 +148,10 @@ impl AppDecoder for WampDecoder {
             16 | 32 | 48 | 64 => {
                 r.id = id(1);
                 r.name = s(3);
+                if code == 32 {
+                    let n = a.get(1).and_then(Value::as_u64);
+                    Self::remember(&mut self.asked, self.limits.max_pending, n, r.name.clone());
+                }
                 let ack = code != 16
                     || a.get(2)
                         .and_then(|o| o.get("acknowledge"))
@@ -146,6 +167,14 @@ impl AppDecoder for WampDecoder {
             }
             17 | 33 | 35 | 50 | 65 | 67 | 70 => {
                 r.id = id(1);
+                if code == 33 {
+                    let topic = a
+                        .get(1)
+                        .and_then(Value::as_u64)
+                        .and_then(|q| self.asked.remove(&q));
+                    let sub = a.get(2).and_then(Value::as_u64);
+                    Self::remember(&mut self.topics, self.limits.max_pending, sub, topic);
+                }
                 let fam = match code {
                     17 => "PUBLISH",
                     33 => "SUBSCRIBE",
@@ -179,7 +208,13 @@ impl AppDecoder for WampDecoder {
                 r.id = id(1);
                 r.pairing.closes = key("INVOCATION", 1).map(|k| (k, Closing::Cancel));
             }
-            36 => r.id = id(2),
+            36 => {
+                r.id = id(2);
+                r.name = a
+                    .get(1)
+                    .and_then(Value::as_u64)
+                    .and_then(|n| self.topics.get(&n).cloned());
+            }
             _ => {}
         }
         if code != 8
