@@ -727,6 +727,30 @@ fn mqtt_keep_alive_and_malformed() {
 }
 
 #[test]
+fn mqtt_5_recognised_without_its_connect() {
+    // A capture that starts after CONNECT: a PUBACK with a reason code
+    // (0x87 Not authorized) is 5.0; the SUBACK after it is read with properties.
+    let r = forced(
+        AppProtocol::Mqtt,
+        &[
+            (S, B, &hex("400400018700"), 0),
+            (S, B, &hex("900400020000"), 1),
+            (S, B, &hex("900400030080"), 2),
+        ],
+    );
+    assert_eq!(r.kinds(), ["PUBACK", "SUBACK", "SUBACK"]);
+    assert_eq!(
+        r.recs[0].error.as_ref().unwrap().code.as_deref(),
+        Some("0x87")
+    );
+    assert_eq!(
+        r.recs[2].error.as_ref().unwrap().code.as_deref(),
+        Some("0x80")
+    );
+    assert!(r.recs[1].error.is_none());
+}
+
+#[test]
 fn mqtt_huge_remaining_length_is_skipped_not_held() {
     // PUBLISH announcing 268 435 455 bytes (the largest, 2^28 − 1), fed in
     // 64 KiB messages: decoded from its first bytes, the rest skipped.

@@ -336,6 +336,13 @@ impl MqttDecoder {
                 ),
             });
         }
+        // No CONNECT seen (the capture began later): 3.1.1 gives CONNACK,
+        // the publish acknowledgements and UNSUBACK exactly 2 bytes and
+        // DISCONNECT none (§3.2, §3.4–§3.7, §3.11, §3.14), so more is
+        // 5.0's reason code and properties.
+        if self.level.is_none() && matches!((t, rem), (2 | 4..=7 | 11, 3..) | (14, 1..)) {
+            self.level = Some(5);
+        }
         let v5 = self.v5();
         match t {
             0 => {
