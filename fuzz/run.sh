@@ -16,7 +16,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
-targets=(capture_reader packet_decode tcp_reassembly http_parser frame_decoder deflate pipeline tls display_filter h2)
+targets=(capture_reader packet_decode tcp_reassembly http_parser frame_decoder deflate pipeline tls display_filter h2 app)
 # Its own target dir: the sancov RUSTFLAGS would otherwise invalidate the
 # normal build's cache.
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$here/target}"

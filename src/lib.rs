@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod app;
 pub mod capture;
 pub mod check;
 #[cfg(feature = "parquet")]
