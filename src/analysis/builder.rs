@@ -8,6 +8,7 @@
 //! carried, as many as the budget allowed.
 
 use super::event::{Consumer, Ended, Event, Wants};
+use crate::app::{AppFinding, AppRecord};
 use crate::capture::{PacketNo, Timestamp};
 use crate::model::finding::{Anomaly, AnomalyKind, Violation};
 use crate::model::{
@@ -48,6 +49,8 @@ struct Lists {
     control: Vec<ControlFrame>,
     violations: Vec<Violation>,
     anomalies: Vec<Anomaly>,
+    app: Vec<AppRecord>,
+    app_findings: Vec<AppFinding>,
     /// Budget this connection holds.
     spent: u64,
 }
@@ -228,6 +231,8 @@ impl<'s> ModelBuilder<'s> {
         conn.violations = lists.violations.iter().map(|v| v.detail.clone()).collect();
         conn.violation_details = lists.violations;
         conn.anomalies = lists.anomalies;
+        conn.app_messages = lists.app;
+        conn.app_findings = lists.app_findings;
         let t = &mut self.totals;
         t.websocket_connections += u64::from(conn.is_websocket);
         t.messages += conn.stats.c2s.messages + conn.stats.s2c.messages;
@@ -283,6 +288,8 @@ impl<'s> ModelBuilder<'s> {
                     c.violations = l.violations.iter().map(|v| v.detail.clone()).collect();
                     c.violation_details = l.violations.clone();
                     c.anomalies = l.anomalies.clone();
+                    c.app_messages = l.app.clone();
+                    c.app_findings = l.app_findings.clone();
                 }
                 c
             })
@@ -449,6 +456,43 @@ impl Consumer for ModelBuilder<'_> {
                     |d| &mut d.other,
                     |l| &mut l.anomalies,
                     a,
+                );
+            }
+            Event::App { conn, record } => {
+                self.lend(Event::App {
+                    conn,
+                    record: Cow::Borrowed(record.as_ref()),
+                });
+                let r = record.into_owned();
+                let cost = size_of::<AppRecord>()
+                    + r.name.as_ref().map_or(0, String::len)
+                    + r.id.as_ref().map_or(0, String::len)
+                    + r.messages.len() * 8;
+                let packet = r.first_packet;
+                self.keep_record(
+                    conn.key(),
+                    cost as u64,
+                    packet,
+                    |d| &mut d.other,
+                    |l| &mut l.app,
+                    r,
+                );
+            }
+            Event::AppFinding { conn, finding } => {
+                self.lend(Event::AppFinding {
+                    conn,
+                    finding: Cow::Borrowed(finding.as_ref()),
+                });
+                let f = finding.into_owned();
+                let cost = size_of::<AppFinding>() + f.detail.len();
+                let packet = f.packet;
+                self.keep_record(
+                    conn.key(),
+                    cost as u64,
+                    packet,
+                    |d| &mut d.other,
+                    |l| &mut l.app_findings,
+                    f,
                 );
             }
             Event::End(conn) => self.end(conn.into_owned()),

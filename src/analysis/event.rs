@@ -15,6 +15,7 @@
 //! receives them owned, so that nothing is copied on the hot path; the
 //! others borrow.
 
+use crate::app::{AppFinding, AppRecord};
 use crate::capture::Timestamp;
 use crate::flow::Direction;
 use crate::model::finding::{Anomaly, Violation};
@@ -79,6 +80,22 @@ pub enum Event<'a> {
         conn: &'a Connection,
         /// The finding.
         anomaly: Cow<'a, Anomaly>,
+    },
+    /// An application message (Socket.IO, MQTT, STOMP, GraphQL, JSON-RPC,
+    /// OCPP …) named in the session's data messages; it follows the
+    /// message that completed it.
+    App {
+        /// The session.
+        conn: &'a Connection,
+        /// The record.
+        record: Cow<'a, AppRecord>,
+    },
+    /// An application-layer finding (malformed, unanswered, incomplete …).
+    AppFinding {
+        /// The session.
+        conn: &'a Connection,
+        /// The finding.
+        finding: Cow<'a, AppFinding>,
     },
     /// The connection is finished: its record is whole (with the lists the
     /// model kept for it when the model built it).
@@ -268,6 +285,14 @@ impl<'a> Event<'a> {
                 conn,
                 anomaly: Cow::Borrowed(anomaly.as_ref()),
             },
+            Event::App { conn, record } => Event::App {
+                conn,
+                record: Cow::Borrowed(record.as_ref()),
+            },
+            Event::AppFinding { conn, finding } => Event::AppFinding {
+                conn,
+                finding: Cow::Borrowed(finding.as_ref()),
+            },
             Event::End(c) => Event::End(Ended::Lent(c.as_ref())),
         }
     }
@@ -281,7 +306,9 @@ impl<'a> Event<'a> {
             | Event::Message { conn, .. }
             | Event::Control { conn, .. }
             | Event::Violation { conn, .. }
-            | Event::Anomaly { conn, .. } => Some(conn),
+            | Event::Anomaly { conn, .. }
+            | Event::App { conn, .. }
+            | Event::AppFinding { conn, .. } => Some(conn),
             Event::End(c) => Some(c.as_ref()),
         }
     }

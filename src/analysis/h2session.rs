@@ -10,6 +10,7 @@
 //! when the TCP connection ends ([`H2Sessions::take_sessions`]), when the
 //! TCP facts they share with it are known.
 
+use super::appglue::AppGlue;
 use super::session::{At, fan_out};
 use super::{Consumer, Event, Limits};
 use crate::capture::{PacketNo, Timestamp};
@@ -84,6 +85,7 @@ struct WsSession {
     /// Last packet counted in `record.packets`.
     last_counted: Option<PacketNo>,
     scratch: Vec<WsEvent>,
+    app: Option<Box<AppGlue>>,
 }
 
 /// What a stream is.
@@ -194,6 +196,9 @@ impl H2Sessions {
         }
         for s in self.streams.values_mut() {
             if let Stream::Ws(w) = s {
+                if let Some(app) = w.app.as_mut() {
+                    app.finish(&mut w.record, sink);
+                }
                 let e = w.record.stream_end.get_or_insert_with(StreamEnd::default);
                 let closed_both = e.client_end_stream.is_some() && e.server_end_stream.is_some();
                 if !closed_both && e.reset.is_none() {
@@ -610,6 +615,9 @@ impl WsSession {
         record.tls = None;
         record.h2 = None;
         record.upgraded_to = None;
+        record.app_protocol = None;
+        record.app_messages = Vec::new();
+        record.app_findings = Vec::new();
         record.close_initiator = None;
         record.is_websocket = false;
         record.stats = ConnStats::default();
@@ -638,6 +646,7 @@ impl WsSession {
             refused: false,
             last_counted: None,
             scratch: Vec::new(),
+            app: None,
         };
         w.count(first_packet, ts);
         w.count(packet, ts);
@@ -698,9 +707,12 @@ impl WsSession {
                 .as_deref()
                 .and_then(DeflateParams::from_extensions),
         };
+        self.app = AppGlue::new(&self.record, limits.app).map(Box::new);
+        let mut ws_limits = limits.ws;
+        ws_limits.emit_payload |= self.app.as_ref().is_some_and(|a| a.wants_payloads());
         self.ws = [
-            Some(WsStream::new(Direction::ClientToServer, ctx, limits.ws)),
-            Some(WsStream::new(Direction::ServerToClient, ctx, limits.ws)),
+            Some(WsStream::new(Direction::ClientToServer, ctx, ws_limits)),
+            Some(WsStream::new(Direction::ServerToClient, ctx, ws_limits)),
         ];
         for (bytes, src, now, ts) in std::mem::take(&mut self.held) {
             self.held_bytes = 0;
@@ -755,7 +767,14 @@ impl WsSession {
         };
         let mut evs = std::mem::take(&mut self.scratch);
         ws.data(bytes, at.src, at.now, at.ts, &mut |e| evs.push(e));
-        fan_out(&mut self.record, &mut self.pings, at.ts, &mut evs, sink);
+        fan_out(
+            &mut self.record,
+            &mut self.pings,
+            self.app.as_deref_mut(),
+            at.ts,
+            &mut evs,
+            sink,
+        );
         self.scratch = evs;
     }
 
@@ -775,7 +794,14 @@ impl WsSession {
         };
         let mut evs = std::mem::take(&mut self.scratch);
         ws.gap(len, now, ts, &mut |e| evs.push(e));
-        fan_out(&mut self.record, &mut self.pings, ts, &mut evs, sink);
+        fan_out(
+            &mut self.record,
+            &mut self.pings,
+            self.app.as_deref_mut(),
+            ts,
+            &mut evs,
+            sink,
+        );
         self.scratch = evs;
     }
 

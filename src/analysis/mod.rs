@@ -5,6 +5,7 @@
 //! packets, and events go out to a [`Consumer`] as they happen (NDJSON
 //! streams them); [`Analyzer::finish`] returns the whole model.
 
+pub mod appglue;
 pub mod builder;
 pub mod detect;
 pub mod event;
@@ -58,6 +59,9 @@ pub struct Limits {
     /// Nested encapsulation layers (tunnels, VLAN tags, MPLS labels)
     /// followed per packet; deeper packets are counted as unsupported.
     pub max_tunnel_depth: usize,
+    /// Application protocols in WebSocket messages: detected, forced or
+    /// off (`--app`).
+    pub app: crate::app::AppChoice,
 }
 
 impl Default for Limits {
@@ -70,6 +74,7 @@ impl Default for Limits {
             max_buffered_total: 1 << 30,
             max_model_bytes: 1 << 30,
             max_tunnel_depth: crate::decode::MAX_TUNNEL_DEPTH,
+            app: crate::app::AppChoice::Auto,
         }
     }
 }
@@ -608,6 +613,9 @@ fn empty_connection(id: u32, tcp: &TcpConn, ts: Timestamp, packet: PacketNo) -> 
         transport: None,
         stream_end: None,
         h2: None,
+        app_protocol: None,
+        app_messages: Vec::new(),
+        app_findings: Vec::new(),
         stats: ConnStats::default(),
     }
 }

@@ -37,6 +37,7 @@
 //! upgrade request are held (bounded) until the response says whether they
 //! are frames, another protocol's bytes, or another HTTP request.
 
+use super::appglue::{self, AppGlue};
 use super::detect::{Detected, FrameProbe, MidStream, SideEvidence, classify, judge};
 use super::h2session::{H2Mode, H2Sessions};
 use super::{Consumer, Event, Limits};
@@ -221,6 +222,9 @@ pub struct Session {
     tls: Option<Box<TlsConnection>>,
     /// HTTP/2 and the RFC 8441 sessions on its streams.
     h2: Option<Box<H2Sessions>>,
+    /// The application protocol of the WebSocket session, once frames
+    /// are decoded (created with the first WebSocket stream).
+    app: Option<Box<AppGlue>>,
     keylog: Option<Arc<KeyLog>>,
     /// The client side, once known.
     pub client: Option<Side>,
@@ -347,6 +351,7 @@ impl Session {
         let mut s = Session {
             tls: None,
             h2: None,
+            app: None,
             keylog,
             client: None,
             endpoints,
@@ -895,8 +900,15 @@ impl Session {
         }
     }
 
-    fn new_ws(&self, side: Side) -> WsStream {
-        WsStream::new(self.dir_of(side), self.ws_ctx, self.limits.ws)
+    /// A WebSocket stream for `side`; the first one also starts the
+    /// application layer (the handshake, when seen, is known by then).
+    fn new_ws(&mut self, side: Side) -> WsStream {
+        if self.app.is_none() {
+            self.app = AppGlue::new(&self.conn, self.limits.app).map(Box::new);
+        }
+        let mut limits = self.limits.ws;
+        limits.emit_payload |= self.app.as_ref().is_some_and(|a| a.wants_payloads());
+        WsStream::new(self.dir_of(side), self.ws_ctx, limits)
     }
 
     fn http_data(&mut self, side: Side, mut data: &[u8], at: At, sink: &mut dyn Consumer) {
@@ -1324,7 +1336,14 @@ impl Session {
     /// Handles the events of one piece; `evs` is then kept, emptied, for
     /// the next piece (one allocation less per packet).
     fn ws_events(&mut self, mut evs: Vec<WsEvent>, sink: &mut dyn Consumer) {
-        fan_out(&mut self.conn, &mut self.pings, self.now_ts, &mut evs, sink);
+        fan_out(
+            &mut self.conn,
+            &mut self.pings,
+            self.app.as_deref_mut(),
+            self.now_ts,
+            &mut evs,
+            sink,
+        );
         // Not kept after a burst (a piece of thousands of tiny frames).
         if evs.capacity() <= SCRATCH_EVENTS {
             self.ws_scratch = evs;
@@ -1440,6 +1459,9 @@ impl Session {
         }
         if let Some(h2) = self.h2.as_mut() {
             h2.finish(now, ts, &mut self.conn, sink);
+        }
+        if let Some(app) = self.app.as_mut() {
+            app.finish(&mut self.conn, sink);
         }
     }
 
@@ -1565,6 +1587,7 @@ impl Session {
 pub(super) fn fan_out(
     conn: &mut Connection,
     pings: &mut PingWatch,
+    mut app: Option<&mut AppGlue>,
     now_ts: Timestamp,
     evs: &mut Vec<WsEvent>,
     sink: &mut dyn Consumer,
@@ -1578,11 +1601,16 @@ pub(super) fn fan_out(
                 st.payload_bytes += m.payload_len.unwrap_or(0);
                 st.wire_payload_bytes += m.wire_payload_len;
                 let done = conn.stats.c2s.messages + conn.stats.s2c.messages;
+                let index = usize::try_from(done - 1).unwrap_or(usize::MAX);
+                let named = app.as_deref_mut().map(|a| a.message(index, &m));
                 let _ = sink.event(Event::Message {
                     conn,
-                    index: usize::try_from(done - 1).unwrap_or(usize::MAX),
+                    index,
                     message: Cow::Owned(m),
                 });
+                if let Some(out) = named {
+                    appglue::emit(conn, out, sink);
+                }
             }
             WsEvent::Control(c) => {
                 let st = conn.stats.dir_mut(c.dir);
@@ -1623,11 +1651,16 @@ pub(super) fn fan_out(
                 });
             }
             WsEvent::Payload { dir, bytes } => {
-                let _ = sink.event(Event::Payload {
-                    conn,
-                    dir,
-                    chunk: &bytes,
-                });
+                if let Some(a) = app.as_deref_mut() {
+                    a.payload(dir, &bytes);
+                }
+                if sink.wants().payloads {
+                    let _ = sink.event(Event::Payload {
+                        conn,
+                        dir,
+                        chunk: &bytes,
+                    });
+                }
             }
         }
     }

@@ -201,6 +201,27 @@ pub(crate) struct LimitArgs {
     /// Nested encapsulation layers (tunnels, VLAN tags, MPLS labels) followed per packet; deeper packets are counted as unsupported.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_tunnel_depth)]
     max_tunnel_depth: usize,
+    /// Application protocol in the WebSocket messages: `auto` (from the subprotocol, the request target, then the content), `none`, or one of socket.io, mqtt, stomp, graphql-transport-ws, graphql-ws, json-rpc, ocpp, signalr, phoenix, wamp, action-cable.
+    #[arg(long, value_name = "PROTOCOL", default_value = "auto", value_parser = parse_app)]
+    app: wsinspect::app::AppChoice,
+}
+
+/// `--app`: `auto`, `none` or a protocol's name.
+fn parse_app(s: &str) -> Result<wsinspect::app::AppChoice, String> {
+    use wsinspect::app::{AppChoice, AppProtocol};
+    match s {
+        "auto" => Ok(AppChoice::Auto),
+        "none" => Ok(AppChoice::None),
+        _ => AppProtocol::from_name(s)
+            .map(AppChoice::Forced)
+            .ok_or_else(|| {
+                let names: Vec<&str> = AppProtocol::ALL.iter().map(|p| p.name()).collect();
+                format!(
+                    "unknown application protocol `{s}`; give auto, none or one of {}",
+                    names.join(", ")
+                )
+            }),
+    }
 }
 
 /// The capture to read, as a positional argument or tshark's `-r`.
@@ -277,6 +298,7 @@ impl LimitArgs {
             max_buffered_total: self.max_buffered_total,
             max_model_bytes: self.max_model_bytes,
             max_tunnel_depth: self.max_tunnel_depth,
+            app: self.app,
         }
     }
 }

@@ -303,6 +303,17 @@ pub struct Connection {
     /// The facts of an HTTP/2 connection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub h2: Option<H2Summary>,
+    /// The application protocol its messages carry, and how it was
+    /// recognised (subprotocol, request target, content, `--app`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_protocol: Option<crate::app::Detection>,
+    /// Application messages, in order; `index` is the data message each
+    /// sits on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub app_messages: Vec<crate::app::AppRecord>,
+    /// Application-layer findings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub app_findings: Vec<crate::app::AppFinding>,
     /// Counters.
     pub stats: ConnStats,
 }

@@ -133,6 +133,28 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
     }
     encapsulation(c, out)?;
     handshake_summary(c, out)?;
+    if let Some(d) = &c.app_protocol {
+        let by = match d.by {
+            crate::app::DetectedBy::Subprotocol => "from the subprotocol",
+            crate::app::DetectedBy::RequestTarget => "from the request target",
+            crate::app::DetectedBy::Content => "from the messages' content",
+            crate::app::DetectedBy::Forced => "as --app asked",
+        };
+        let answered = c
+            .app_messages
+            .iter()
+            .filter(|r| r.latency_ns.is_some())
+            .count();
+        let errors = c.app_messages.iter().filter(|r| r.error.is_some()).count();
+        writeln!(
+            out,
+            "  application: {} ({by}): {}, {} answered, {}",
+            d.protocol,
+            count(c.app_messages.len() as u64, "record"),
+            answered,
+            count(errors as u64, "error")
+        )?;
+    }
     let mut lines = Vec::new();
     for e in &c.tcp_events {
         let what = match e.kind {
@@ -200,6 +222,28 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
             order: 3,
             ts: Some(an.ts),
             text: format!("! {}", an.detail),
+        });
+    }
+    for r in &c.app_messages {
+        // On the line after the message it sits on.
+        let m = usize::try_from(r.index)
+            .ok()
+            .and_then(|i| c.messages.get(i));
+        lines.push(Line {
+            packet: m.map_or(r.first_packet, |m| m.last_packet),
+            order: 2,
+            ts: Some(r.ts),
+            text: app_line(r),
+        });
+    }
+    for f in &c.app_findings {
+        let dir = f.dir.map(|d| format!("{} ", d.arrow())).unwrap_or_default();
+        let section = f.section.map(|s| format!(" ({s})")).unwrap_or_default();
+        lines.push(Line {
+            packet: f.packet,
+            order: 3,
+            ts: Some(f.ts),
+            text: format!("{dir}{} {:?}{section}: {}", f.protocol, f.kind, f.detail),
         });
     }
     lines.sort_by_key(|l| (l.packet, l.order));
@@ -405,6 +449,33 @@ fn preview_text(t: &str) -> String {
         s.push('…');
     }
     format!("{s:?}")
+}
+
+/// An application message: protocol, its own type name, what it names,
+/// its id, and for an answer which request it answers and how late.
+pub(crate) fn app_line(r: &crate::app::AppRecord) -> String {
+    let mut t = format!("{}   {} {}", r.dir.arrow(), r.protocol, r.kind);
+    if let Some(n) = &r.name {
+        t.push_str(&format!(" {n:?}"));
+    }
+    if let Some(id) = &r.id {
+        t.push_str(&format!(" id {id}"));
+    }
+    if let Some(ch) = &r.channel {
+        t.push_str(&format!(" on {ch}"));
+    }
+    if let (Some(i), Some(ns)) = (r.answers, r.latency_ns) {
+        t.push_str(&format!(
+            ", answers message {i} after {:.3} ms",
+            ns as f64 / 1e6
+        ));
+    }
+    if let Some(e) = &r.error {
+        let code = e.code.as_deref().unwrap_or("");
+        let msg = e.message.as_deref().unwrap_or("");
+        t.push_str(&format!(", ERROR {code} {msg}").trim_end().to_string());
+    }
+    t
 }
 
 pub(crate) fn message_line(m: &Message) -> String {
