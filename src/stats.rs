@@ -212,6 +212,115 @@ pub struct CaptureStatsReport {
     pub rtt: Rtt,
     /// Per connection.
     pub per_connection: Vec<ConnectionStats>,
+    /// Application messages by protocol, kind and name, with the latency
+    /// of their answers (issue 21); absent when no application protocol
+    /// was decoded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub app: Vec<AppStats>,
+}
+
+/// Application messages of one protocol, kind and name.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct AppStats {
+    /// The protocol.
+    pub protocol: crate::app::AppProtocol,
+    /// Its type name for the message (`EVENT`, `PUBLISH`, `CALL` …).
+    pub kind: String,
+    /// Event, topic, destination, method or action.
+    pub name: Option<String>,
+    /// Messages.
+    pub count: u64,
+    /// Application payload bytes, where the protocol says (MQTT, STOMP,
+    /// Socket.IO attachments).
+    pub payload_bytes: u64,
+    /// Messages that carried an application error.
+    pub errors: u64,
+    /// Of them, answers to a request (first answers only).
+    pub answers: u64,
+    /// Latency of those answers (ms): median, 90th and 99th percentile
+    /// (nearest rank), maximum.
+    pub latency_ms_p50: Option<f64>,
+    /// 90th percentile.
+    pub latency_ms_p90: Option<f64>,
+    /// 99th percentile.
+    pub latency_ms_p99: Option<f64>,
+    /// Maximum.
+    pub latency_ms_max: Option<f64>,
+    /// Requests of this kind that got no answer before the capture ended.
+    pub unanswered: u64,
+}
+
+/// Nearest-rank percentile of sorted samples.
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted.get(rank - 1).copied()
+}
+
+/// Application messages of every session, grouped by protocol, kind and
+/// name; an answer's latency counts for the answer's kind.
+fn app_stats(a: &Analysis) -> Vec<AppStats> {
+    use std::collections::BTreeMap;
+    type Key = (String, String, Option<String>);
+    let mut groups: BTreeMap<Key, (AppStats, Vec<f64>)> = BTreeMap::new();
+    for c in &a.connections {
+        let unanswered: Vec<(u64, &crate::app::AppFinding)> = c
+            .app_findings
+            .iter()
+            .filter(|f| f.kind == crate::app::AppFindingKind::Unanswered)
+            .filter_map(|f| f.index.map(|i| (i, f)))
+            .collect();
+        for r in &c.app_messages {
+            let key = (
+                r.protocol.name().to_string(),
+                r.kind.to_string(),
+                r.name.clone(),
+            );
+            let (g, lat) = groups.entry(key).or_insert_with(|| {
+                (
+                    AppStats {
+                        protocol: r.protocol,
+                        kind: r.kind.to_string(),
+                        name: r.name.clone(),
+                        count: 0,
+                        payload_bytes: 0,
+                        errors: 0,
+                        answers: 0,
+                        latency_ms_p50: None,
+                        latency_ms_p90: None,
+                        latency_ms_p99: None,
+                        latency_ms_max: None,
+                        unanswered: 0,
+                    },
+                    Vec::new(),
+                )
+            });
+            g.count += 1;
+            g.payload_bytes += r.detail.payload_len.unwrap_or(0);
+            g.errors += u64::from(r.error.is_some());
+            if let (Some(ns), false) = (r.latency_ns, r.later_answer) {
+                g.answers += 1;
+                lat.push(ns as f64 / 1e6);
+            }
+            g.unanswered += unanswered
+                .iter()
+                .filter(|(i, f)| *i == r.index && f.dir == Some(r.dir))
+                .count() as u64;
+        }
+    }
+    groups
+        .into_values()
+        .map(|(mut g, mut lat)| {
+            lat.sort_by(f64::total_cmp);
+            g.latency_ms_p50 = percentile(&lat, 50.0);
+            g.latency_ms_p90 = percentile(&lat, 90.0);
+            g.latency_ms_p99 = percentile(&lat, 99.0);
+            g.latency_ms_max = lat.last().copied();
+            g
+        })
+        .collect()
 }
 
 /// Writes `r` as the `stats -T json` document: stamped with its contract's
@@ -335,6 +444,7 @@ pub fn capture_stats(a: &Analysis) -> CaptureStatsReport {
         s2c,
         rtt,
         per_connection: per,
+        app: app_stats(a),
     }
 }
 
@@ -395,6 +505,37 @@ pub fn write_text(r: &CaptureStatsReport, out: &mut dyn std::io::Write) -> std::
     write_dir(out, "c2s", &r.c2s)?;
     write_dir(out, "s2c", &r.s2c)?;
     write_rtt(out, &r.rtt)?;
+    if !r.app.is_empty() {
+        writeln!(
+            out,
+            "  application messages (latency of answers: p50 / p90 / p99 / max):"
+        )?;
+        for g in &r.app {
+            let name = g
+                .name
+                .as_deref()
+                .map(|n| format!(" {n:?}"))
+                .unwrap_or_default();
+            let mut line = format!("    {} {}{name}: {}", g.protocol, g.kind, g.count);
+            if g.answers > 0 {
+                line.push_str(&format!(
+                    ", {} answers {} / {} / {} / {}",
+                    g.answers,
+                    fmt_opt(g.latency_ms_p50, "ms"),
+                    fmt_opt(g.latency_ms_p90, "ms"),
+                    fmt_opt(g.latency_ms_p99, "ms"),
+                    fmt_opt(g.latency_ms_max, "ms")
+                ));
+            }
+            if g.errors > 0 {
+                line.push_str(&format!(", {}", crate::report::count(g.errors, "error")));
+            }
+            if g.unanswered > 0 {
+                line.push_str(&format!(", {} unanswered", g.unanswered));
+            }
+            writeln!(out, "{line}")?;
+        }
+    }
     for c in &r.per_connection {
         writeln!(
             out,
@@ -417,6 +558,49 @@ pub fn write_text(r: &CaptureStatsReport, out: &mut dyn std::io::Write) -> std::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0];
+        assert_eq!(percentile(&v, 50.0), Some(5.0));
+        assert_eq!(percentile(&v, 90.0), Some(9.0));
+        assert_eq!(percentile(&v, 99.0), Some(10.0));
+        assert_eq!(percentile(&[], 50.0), None);
+        assert_eq!(percentile(&[7.0], 1.0), Some(7.0));
+    }
+
+    #[test]
+    fn application_messages_by_kind_with_latency() {
+        // OCPP 1.6J from python `ocpp` peers: two Heartbeats answered.
+        let path = format!("{}/captures/app/ocpp16.pcap", env!("CARGO_MANIFEST_DIR"));
+        let a = crate::pipeline::analyze_path(
+            &path,
+            Default::default(),
+            &mut crate::analysis::NullSink,
+        )
+        .unwrap();
+        let r = capture_stats(&a);
+        let hb = r
+            .app
+            .iter()
+            .find(|g| g.kind == "CALLRESULT" && g.name.as_deref() == Some("Heartbeat"))
+            .expect("heartbeat answers");
+        assert_eq!((hb.count, hb.answers), (2, 2));
+        assert!(hb.latency_ms_p50.unwrap() <= hb.latency_ms_max.unwrap());
+        let err = r
+            .app
+            .iter()
+            .find(|g| g.kind == "CALLERROR")
+            .expect("the CALLERROR");
+        assert_eq!(err.errors, 1);
+        let calls: u64 = r
+            .app
+            .iter()
+            .filter(|g| g.kind == "CALL")
+            .map(|g| g.count)
+            .sum();
+        assert_eq!(calls, 8);
+    }
 
     #[test]
     fn histogram_bounds_are_inclusive() {

@@ -111,6 +111,14 @@ pub enum Rule {
     /// `--require-extension NAME`: every WebSocket connection must have
     /// negotiated this extension (RFC 6455 §9.1; names compared without case).
     RequireExtension(String),
+    /// `app-errors`: an application message that carries an error
+    /// (Socket.IO CONNECT_ERROR, MQTT reason code ≥ 0x80, STOMP ERROR,
+    /// GraphQL `error`, JSON-RPC / OCPP errors …), or an application
+    /// finding that the peer broke its protocol.
+    AppErrors,
+    /// `--max-latency 500ms`: an application answer that came later than
+    /// this after its request (nanoseconds).
+    MaxLatency(u64),
 }
 
 /// Why a `--deny` value was not understood.
@@ -118,7 +126,7 @@ pub enum Rule {
 pub enum RuleError {
     /// Not one of the rule names.
     #[error(
-        "unknown rule `{0}` (expected violations, violation=KIND, rejected-upgrade, bad-accept, abnormal-close, close-code=LIST, loss, no-websocket, undecrypted)"
+        "unknown rule `{0}` (expected violations, violation=KIND, rejected-upgrade, bad-accept, abnormal-close, close-code=LIST, loss, no-websocket, undecrypted, app-errors)"
     )]
     Unknown(String),
     /// A close code list that does not parse.
@@ -276,6 +284,7 @@ impl FromStr for Rule {
             "loss" => no_value(Rule::Loss),
             "no-websocket" => no_value(Rule::NoWebsocket),
             "undecrypted" => no_value(Rule::Undecrypted),
+            "app-errors" => no_value(Rule::AppErrors),
             _ => Err(RuleError::Unknown(s.to_string())),
         }
     }
@@ -303,6 +312,8 @@ impl fmt::Display for Rule {
             Rule::MaxMessageSize(n) => write!(f, "max-message-size={n}"),
             Rule::RequireSubprotocol(n) => write!(f, "require-subprotocol={n}"),
             Rule::RequireExtension(n) => write!(f, "require-extension={n}"),
+            Rule::AppErrors => f.write_str("app-errors"),
+            Rule::MaxLatency(ns) => write!(f, "max-latency={}ms", *ns as f64 / 1e6),
         }
     }
 }
@@ -500,6 +511,72 @@ fn check_connection(rule: &Rule, c: &Connection, out: &mut Vec<Finding>) {
                         crate::report::count(gaps.len() as u64, "loss/snaplen anomaly")
                     ),
                 ));
+            }
+        }
+        Rule::AppErrors => {
+            for r in c.app_messages.iter().filter(|r| r.error.is_some()) {
+                let e = r.error.as_ref();
+                out.push(finding(
+                    rule,
+                    c,
+                    Some(r.first_packet),
+                    format!(
+                        "{} {}{} ({}): error{}",
+                        r.protocol,
+                        r.kind,
+                        r.name
+                            .as_deref()
+                            .map(|n| format!(" {n:?}"))
+                            .unwrap_or_default(),
+                        r.dir.as_str(),
+                        [
+                            e.and_then(|e| e.code.as_deref()),
+                            e.and_then(|e| e.message.as_deref())
+                        ]
+                        .into_iter()
+                        .flatten()
+                        .map(|t| format!(" {t}"))
+                        .collect::<String>()
+                    ),
+                ));
+            }
+            for f in c
+                .app_findings
+                .iter()
+                .filter(|f| f.kind == crate::app::AppFindingKind::Malformed)
+            {
+                out.push(finding(
+                    rule,
+                    c,
+                    Some(f.packet),
+                    format!("{} malformed: {}", f.protocol, f.detail),
+                ));
+            }
+        }
+        Rule::MaxLatency(max) => {
+            for r in &c.app_messages {
+                if let (Some(ns), Some(req)) = (r.latency_ns, r.answers)
+                    && ns > 0
+                    && ns as u64 > *max
+                    && !r.later_answer
+                {
+                    out.push(finding(
+                        rule,
+                        c,
+                        Some(r.first_packet),
+                        format!(
+                            "{} {}{} answered message {req} after {:.3} ms, over {:.3} ms",
+                            r.protocol,
+                            r.kind,
+                            r.name
+                                .as_deref()
+                                .map(|n| format!(" {n:?}"))
+                                .unwrap_or_default(),
+                            ns as f64 / 1e6,
+                            *max as f64 / 1e6
+                        ),
+                    ));
+                }
             }
         }
         Rule::MaxMessageSize(max) => {
@@ -787,6 +864,24 @@ mod tests {
 
     fn run(rule: Rule, capture: &str) -> Vec<Finding> {
         evaluate(&sample(capture), &Rules::new(vec![rule]))
+    }
+
+    #[test]
+    fn app_errors_and_latency_rules_on_real_peers() {
+        // RabbitMQ answers a SEND to an unknown destination with ERROR.
+        let f = run(Rule::AppErrors, "app/stomp_rabbitmq.pcap");
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].detail.contains("stomp ERROR"), "{}", f[0].detail);
+        assert!(run(Rule::AppErrors, "app/graphql_ws.pcap").len() >= 2);
+        // The OCPP central system answers within a few tens of ms.
+        let slow = run(Rule::MaxLatency(10_000_000), "app/ocpp16.pcap");
+        assert!(!slow.is_empty() && slow.iter().all(|f| f.detail.contains("answered message")));
+        assert!(run(Rule::MaxLatency(10_000_000_000), "app/ocpp16.pcap").is_empty());
+        assert_eq!("app-errors".parse::<Rule>(), Ok(Rule::AppErrors));
+        assert_eq!(
+            Rule::MaxLatency(500_000_000).to_string(),
+            "max-latency=500ms"
+        );
     }
 
     fn conns(f: &[Finding]) -> Vec<u32> {

@@ -66,6 +66,9 @@ pub struct CheckArgs {
     /// Fail on a data message longer than this many bytes (after decompression).
     #[arg(long, value_name = "BYTES")]
     max_message_size: Option<u64>,
+    /// Fail on an application answer later than this after its request (`500ms`, `2s`, `750us`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    max_latency: Option<u64>,
     /// Fail on a WebSocket connection that did not negotiate this subprotocol.
     #[arg(long, value_name = "NAME")]
     require_subprotocol: Option<String>,
@@ -107,6 +110,9 @@ impl CheckArgs {
         let mut rules = self.deny.clone();
         if let Some(n) = self.max_message_size {
             rules.push(Rule::MaxMessageSize(n));
+        }
+        if let Some(ns) = self.max_latency {
+            rules.push(Rule::MaxLatency(ns));
         }
         if let Some(s) = &self.require_subprotocol {
             rules.push(Rule::RequireSubprotocol(s.clone()));
@@ -375,4 +381,33 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::from(output::exit_code(&results)))
+}
+
+/// `--max-latency`: a number with `ns`, `us`, `ms` (the default) or `s`, in
+/// nanoseconds.
+fn parse_duration(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => t.split_at(i),
+        None => (t, "ms"),
+    };
+    let scale = match unit {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}` in `{s}`: use ns, us, ms or s"
+            ));
+        }
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 500ms"))?;
+    if !(v.is_finite() && v >= 0.0) {
+        return Err(format!("`{s}` is not a duration like 500ms"));
+    }
+    Ok((v * scale).round() as u64)
 }

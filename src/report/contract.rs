@@ -261,7 +261,7 @@ exact_ts!(
 
 /// Version of the `stats -T json` document (see the module docs; each
 /// output has its own version, so one can change without the others).
-pub const STATS_SCHEMA_VERSION: &str = "1.0.0";
+pub const STATS_SCHEMA_VERSION: &str = "1.1.0";
 /// Version of the `check -T json` document.
 pub const CHECK_SCHEMA_VERSION: &str = "1.0.0";
 /// Version of the baseline files `check --baseline` writes (next to their
