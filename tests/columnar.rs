@@ -41,6 +41,10 @@ fn sample_captures() -> Vec<PathBuf> {
         .collect();
     v.sort();
     assert!(v.len() >= 19, "sample captures missing: {v:?}");
+    // Application messages, and RFC 8441 sessions (rows sharing their
+    // TCP connection's id).
+    v.push(root().join("captures/app/ocpp16.pcap"));
+    v.push(root().join("captures/h2/h2c_wsproto.pcap"));
     v
 }
 
@@ -160,12 +164,14 @@ fn table(t: &str, stem: &str) -> Read {
     read(&fixture().out.join(t).join(format!("{stem}.parquet")))
 }
 
-/// Rows of a per-connection table, ordered by (conn_id, index).
+/// Rows of a per-connection table, ordered by (conn_id, stream_id, index),
+/// the report's order (a connection, then its RFC 8441 sessions).
 fn by_conn(r: &Read) -> Vec<&Map<String, Value>> {
     let mut v: Vec<&Map<String, Value>> = r.rows.iter().collect();
     v.sort_by_key(|r| {
         (
             r["conn_id"].as_i64().unwrap(),
+            r.get("stream_id").and_then(Value::as_i64).unwrap_or(-1),
             r.get("index").and_then(Value::as_i64).unwrap_or(0),
         )
     });
@@ -701,4 +707,35 @@ fn an_empty_capture_has_a_capture_row_and_empty_tables() {
     assert_eq!(caps.rows[0]["start_ts"], Value::Null);
     assert_eq!(read(&out.join("messages/empty.parquet")).rows.len(), 0);
     assert!(!out.join("tls/empty.parquet").exists());
+}
+
+#[test]
+fn app_messages_rows_are_the_reports_records() {
+    let f = fixture();
+    let t = table("app_messages", "ocpp16");
+    let conn = &f.reports["ocpp16"]["connections"][0];
+    let want = conn["app_messages"].as_array().unwrap();
+    assert_eq!(t.rows.len(), want.len());
+    assert!(t.rows.len() >= 16);
+    for (row, r) in t.rows.iter().zip(want) {
+        assert_eq!(row["message_index"], r["index"]);
+        assert_eq!(row["kind"], r["kind"]);
+        assert_eq!(row["name"], r["name"]);
+        assert_eq!(row["id"], r["id"]);
+        assert_eq!(
+            row["latency_ns"],
+            r.get("latency_ns").cloned().unwrap_or(Value::Null)
+        );
+    }
+    let c = table("connections", "ocpp16");
+    assert_eq!(c.rows[0]["app_protocol"], "ocpp");
+    // Three RFC 8441 sessions under one HTTP/2 connection.
+    let h2 = table("connections", "h2c_wsproto");
+    let streams: Vec<&Value> = h2.rows.iter().map(|r| &r["stream_id"]).collect();
+    assert_eq!(streams, [&Value::Null, &json!(1), &json!(3), &json!(5)]);
+    assert!(
+        h2.rows[1..]
+            .iter()
+            .all(|r| r["transport"] == "h2" && r["conn_id"] == 1)
+    );
 }

@@ -16,7 +16,6 @@ use crate::app::{
 use crate::flow::Direction;
 use crate::model::{Connection, Message};
 use crate::ws::frame::Opcode;
-use std::borrow::Cow;
 
 /// The application layer of one session.
 #[derive(Debug)]
@@ -117,16 +116,10 @@ impl AppGlue {
 
 /// Hands records and findings to the consumer as events about `conn`.
 pub fn emit(conn: &Connection, out: AppOutput, sink: &mut dyn Consumer) {
-    for r in out.records {
-        let _ = sink.event(Event::App {
-            conn,
-            record: Cow::Owned(r),
-        });
+    for record in &out.records {
+        let _ = sink.event(Event::App { conn, record });
     }
-    for f in out.findings {
-        let _ = sink.event(Event::AppFinding {
-            conn,
-            finding: Cow::Owned(f),
-        });
+    for finding in &out.findings {
+        let _ = sink.event(Event::AppFinding { conn, finding });
     }
 }

@@ -459,11 +459,8 @@ impl Consumer for ModelBuilder<'_> {
                 );
             }
             Event::App { conn, record } => {
-                self.lend(Event::App {
-                    conn,
-                    record: Cow::Borrowed(record.as_ref()),
-                });
-                let r = record.into_owned();
+                self.lend(Event::App { conn, record });
+                let r = record.clone();
                 let cost = size_of::<AppRecord>()
                     + r.name.as_ref().map_or(0, String::len)
                     + r.id.as_ref().map_or(0, String::len)
@@ -479,11 +476,8 @@ impl Consumer for ModelBuilder<'_> {
                 );
             }
             Event::AppFinding { conn, finding } => {
-                self.lend(Event::AppFinding {
-                    conn,
-                    finding: Cow::Borrowed(finding.as_ref()),
-                });
-                let f = finding.into_owned();
+                self.lend(Event::AppFinding { conn, finding });
+                let f = finding.clone();
                 let cost = size_of::<AppFinding>() + f.detail.len();
                 let packet = f.packet;
                 self.keep_record(

@@ -87,15 +87,16 @@ pub enum Event<'a> {
     App {
         /// The session.
         conn: &'a Connection,
-        /// The record.
-        record: Cow<'a, AppRecord>,
+        /// The record (borrowed: the model copies what it keeps; records
+        /// are few next to messages, and large).
+        record: &'a AppRecord,
     },
     /// An application-layer finding (malformed, unanswered, incomplete …).
     AppFinding {
         /// The session.
         conn: &'a Connection,
         /// The finding.
-        finding: Cow<'a, AppFinding>,
+        finding: &'a AppFinding,
     },
     /// The connection is finished: its record is whole (with the lists the
     /// model kept for it when the model built it).
@@ -285,14 +286,8 @@ impl<'a> Event<'a> {
                 conn,
                 anomaly: Cow::Borrowed(anomaly.as_ref()),
             },
-            Event::App { conn, record } => Event::App {
-                conn,
-                record: Cow::Borrowed(record.as_ref()),
-            },
-            Event::AppFinding { conn, finding } => Event::AppFinding {
-                conn,
-                finding: Cow::Borrowed(finding.as_ref()),
-            },
+            Event::App { conn, record } => Event::App { conn, record },
+            Event::AppFinding { conn, finding } => Event::AppFinding { conn, finding },
             Event::End(c) => Event::End(Ended::Lent(c.as_ref())),
         }
     }

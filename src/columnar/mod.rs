@@ -27,7 +27,9 @@ use crate::flow::{Direction, Role};
 use crate::model::{Analysis, Connection, Protocol, TcpEnd};
 use crate::pipeline::{self, PipelineError};
 use crate::ws::message::Message;
-use schema::{ANOMALIES, CAPTURES, CONNECTIONS, CONTROL_FRAMES, MESSAGES, TLS, VIOLATIONS};
+use schema::{
+    ANOMALIES, APP_MESSAGES, CAPTURES, CONNECTIONS, CONTROL_FRAMES, MESSAGES, TLS, VIOLATIONS,
+};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use table::{TableWriter, Value};
@@ -136,6 +138,8 @@ struct ParquetSink {
     /// Created with the first TLS connection: captures without TLS get no
     /// `tls` file (nor directory).
     tls: Option<TableWriter>,
+    /// Created with the first application message, as `tls`.
+    app: Option<TableWriter>,
     captures: TableWriter,
     dir: PathBuf,
     stem: String,
@@ -162,6 +166,7 @@ impl ParquetSink {
             violations: TableWriter::create(&VIOLATIONS, dir, stem, rg)?,
             anomalies: TableWriter::create(&ANOMALIES, dir, stem, rg)?,
             tls: None,
+            app: None,
             dir: dir.to_path_buf(),
             stem: stem.to_string(),
             row_group_rows: rg,
@@ -189,14 +194,16 @@ impl ParquetSink {
             let name = t.name();
             tables.push((name, t.finish()?, rows));
         }
-        if let Some(tls) = self.tls {
-            let rows = tls.total_rows;
-            tables.push((TLS.name, tls.finish()?, rows));
-        } else {
+        for (def, w) in [(&TLS, self.tls), (&APP_MESSAGES, self.app)] {
+            if let Some(w) = w {
+                let rows = w.total_rows;
+                tables.push((def.name, w.finish()?, rows));
+                continue;
+            }
             // A stale file from an earlier export of the same stem.
             let stale = self
                 .dir
-                .join(TLS.name)
+                .join(def.name)
                 .join(format!("{}.parquet", self.stem));
             if stale.exists() {
                 std::fs::remove_file(&stale).map_err(|source| ExportError::Io {
@@ -247,6 +254,7 @@ impl ParquetSink {
             ts(m.end_ts),
             Value::Str(m.preview_hex.as_deref()),
             Value::Str(m.captured_prefix_hex.as_deref()),
+            Value::I64(conn.stream_id.map(i64::from)),
         ])
     }
 
@@ -260,6 +268,7 @@ impl ParquetSink {
     fn connection_rows(&mut self, cap: &str, conn: &Connection) -> Result<(), ExportError> {
         connection_row(&mut self.connections, cap, conn)?;
         let id = Some(i64::from(conn.id));
+        let stream = conn.stream_id.map(i64::from);
         let (client, server) = (conn.client.to_string(), conn.server.to_string());
         let (client, server) = (Some(client.as_str()), Some(server.as_str()));
         let key = |index: usize| {
@@ -290,6 +299,7 @@ impl ParquetSink {
                 Value::Bool(Some(c.frame.fin)),
                 Value::I32(Some(i32::from(c.frame.rsv))),
                 Value::Str(c.frame.mask_key.map(|k| k.to_string()).as_deref()),
+                Value::I64(stream),
             ])?;
         }
         for (i, v) in conn.violation_details.iter().enumerate() {
@@ -306,6 +316,7 @@ impl ParquetSink {
                 Value::Str(v.dir.map(Direction::as_str)),
                 Value::I64(Some(int(v.packet.0))),
                 Value::Str(Some(&v.detail)),
+                Value::I64(stream),
             ])?;
         }
         for (i, a) in conn.anomalies.iter().enumerate() {
@@ -321,6 +332,7 @@ impl ParquetSink {
                 Value::Str(a.dir.map(Direction::as_str)),
                 Value::I64(Some(int(a.packet.0))),
                 Value::Str(Some(&a.detail)),
+                Value::I64(stream),
             ])?;
         }
         if let Some(t) = &conn.tls {
@@ -347,6 +359,42 @@ impl ParquetSink {
                 Value::I64(Some(int(t.records[0]))),
                 Value::I64(Some(int(t.records[1]))),
                 Value::I64(Some(int(t.notes.len() as u64))),
+            ])?;
+        }
+        for (i, r) in conn.app_messages.iter().enumerate() {
+            let app = match &mut self.app {
+                Some(w) => w,
+                None => self.app.insert(TableWriter::create(
+                    &APP_MESSAGES,
+                    &self.dir,
+                    &self.stem,
+                    self.row_group_rows,
+                )?),
+            };
+            let e = r.error.as_ref();
+            app.row(&[
+                Value::Str(Some(cap)),
+                Value::I64(id),
+                Value::I64(conn.stream_id.map(i64::from)),
+                Value::Str(client),
+                Value::Str(server),
+                Value::I64(Some(int(i as u64))),
+                Value::I64(Some(int(r.index))),
+                Value::Str(Some(r.dir.as_str())),
+                Value::Str(Some(r.protocol.name())),
+                Value::Str(Some(r.kind)),
+                Value::Str(r.name.as_deref()),
+                Value::Str(r.id.as_deref()),
+                Value::Str(r.channel.as_deref()),
+                Value::Str(e.and_then(|e| e.code.as_deref())),
+                Value::Str(e.and_then(|e| e.message.as_deref())),
+                Value::I64(r.answers.map(int)),
+                Value::I64(r.latency_ns),
+                Value::Bool(Some(r.later_answer)),
+                Value::I64(Some(int(r.first_packet.0))),
+                ts(r.ts),
+                Value::I32(r.detail.qos.map(i32::from)),
+                Value::I64(r.detail.payload_len.map(int)),
             ])?;
         }
         Ok(())
@@ -501,6 +549,14 @@ fn connection_row(t: &mut TableWriter, cap: &str, c: &Connection) -> Result<(), 
             row.push(Value::I64(Some(int(v))));
         }
     }
+    let app = c.app_protocol.map(|d| d.protocol.name());
+    let transport = c.transport.map(|t| serde_name(&t));
+    row.extend([
+        Value::I64(c.stream_id.map(i64::from)),
+        Value::Str(transport.as_deref()),
+        Value::Str(app),
+        Value::I64(Some(int(c.app_messages.len() as u64))),
+    ]);
     t.row(&row)
 }
 

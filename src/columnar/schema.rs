@@ -215,6 +215,10 @@ pub const CONNECTIONS: TableDef = TableDef {
         col("stats_s2c_retransmissions", I64),
         col("stats_s2c_out_of_order", I64),
         col("stats_s2c_missing_bytes", I64),
+        opt("stream_id", I64),
+        opt("transport", Str),
+        opt("app_protocol", Str),
+        col("app_message_count", I64),
     ],
 };
 
@@ -244,6 +248,7 @@ pub const MESSAGES: TableDef = TableDef {
         opt("end_ts", Ts),
         opt("preview_hex", Str),
         opt("captured_prefix_hex", Str),
+        opt("stream_id", I64),
     ],
 };
 
@@ -267,6 +272,7 @@ pub const CONTROL_FRAMES: TableDef = TableDef {
         col("fin", Bool),
         col("rsv", I32),
         opt("mask_key", Str),
+        opt("stream_id", I64),
     ],
 };
 
@@ -284,6 +290,7 @@ pub const VIOLATIONS: TableDef = TableDef {
         opt("dir", Str),
         col("packet", I64),
         col("detail", Str),
+        opt("stream_id", I64),
     ],
 };
 
@@ -300,6 +307,7 @@ pub const ANOMALIES: TableDef = TableDef {
         opt("dir", Str),
         col("packet", I64),
         col("detail", Str),
+        opt("stream_id", I64),
     ],
 };
 
@@ -324,8 +332,38 @@ pub const TLS: TableDef = TableDef {
     ],
 };
 
+/// One row per application message (Socket.IO, MQTT, STOMP, GraphQL,
+/// JSON-RPC, OCPP …); files exist only for captures that have them.
+pub const APP_MESSAGES: TableDef = TableDef {
+    name: "app_messages",
+    columns: &[
+        col("capture", Str),
+        col("conn_id", I64),
+        opt("stream_id", I64),
+        col("client", Str),
+        col("server", Str),
+        col("index", I64),
+        col("message_index", I64),
+        col("dir", Str),
+        col("protocol", Str),
+        col("kind", Str),
+        opt("name", Str),
+        opt("id", Str),
+        opt("channel", Str),
+        opt("error_code", Str),
+        opt("error_message", Str),
+        opt("answers", I64),
+        opt("latency_ns", I64),
+        col("later_answer", Bool),
+        col("first_packet", I64),
+        opt("ts", Ts),
+        opt("qos", I32),
+        opt("payload_len", I64),
+    ],
+};
+
 /// Every table, in the order files are written.
-pub const TABLES: [&TableDef; 7] = [
+pub const TABLES: [&TableDef; 8] = [
     &CAPTURES,
     &CONNECTIONS,
     &MESSAGES,
@@ -333,6 +371,7 @@ pub const TABLES: [&TableDef; 7] = [
     &VIOLATIONS,
     &ANOMALIES,
     &TLS,
+    &APP_MESSAGES,
 ];
 
 #[cfg(test)]

@@ -430,9 +430,9 @@ impl<W: Write> Consumer for NdjsonSink<W> {
                 with_conn("violation", conn, "violation", &*violation)
             }
             Event::Anomaly { conn, anomaly } => with_conn("anomaly", conn, "anomaly", &*anomaly),
-            Event::App { conn, record } => with_conn("app", conn, "app", &*record),
+            Event::App { conn, record } => with_conn("app", conn, "app", record),
             Event::AppFinding { conn, finding } => {
-                with_conn("app_finding", conn, "app_finding", &*finding)
+                with_conn("app_finding", conn, "app_finding", finding)
             }
             Event::End(conn) => {
                 self.end(conn);

@@ -473,7 +473,7 @@ pub(crate) fn app_line(r: &crate::app::AppRecord) -> String {
     if let Some(e) = &r.error {
         let code = e.code.as_deref().unwrap_or("");
         let msg = e.message.as_deref().unwrap_or("");
-        t.push_str(&format!(", ERROR {code} {msg}").trim_end().to_string());
+        t.push_str(format!(", ERROR {code} {msg}").trim_end());
     }
     t
 }
