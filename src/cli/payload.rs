@@ -35,9 +35,9 @@ enum OutFormat {
 
 #[derive(Debug, Args)]
 struct Choose {
-    /// Connection id (as in the report); repeat for several. Default: all.
-    #[arg(long = "conn", value_name = "N")]
-    conns: Vec<u32>,
+    /// Connection id (as in the report), or one RFC 8441 session as ID/STREAM (`3/5`); repeat for several. Default: all.
+    #[arg(long = "conn", value_name = "N[/STREAM]")]
+    conns: Vec<wsinspect::payload::ConnChoice>,
     /// Only messages sent in this direction.
     #[arg(long, value_enum)]
     dir: Option<DirArg>,
@@ -330,7 +330,7 @@ pub fn payload(args: PayloadArgs) -> Result<ExitCode> {
     let mut json_messages = 0u64;
     for c in &analysis.connections {
         for (i, m) in c.messages.iter().enumerate() {
-            if !sel.wants(c.id, m.dir) {
+            if !sel.wants(c.key(), m.dir) {
                 continue;
             }
             let ctx = message_context(c.id, i, m, true);

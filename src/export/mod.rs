@@ -694,7 +694,7 @@ pub fn run(capture: &str, opts: &Options, plan: Plan<'_>) -> Result<Done, Export
             let chosen: Vec<&Connection> = analysis
                 .connections
                 .iter()
-                .filter(|c| sel.conns.is_empty() || sel.conns.contains(&c.id))
+                .filter(|c| sel.chooses(c.key()))
                 .collect();
             if chosen.is_empty() {
                 return Err(ExportError::Nothing(

@@ -35,16 +35,59 @@ use std::ops::ControlFlow;
 /// Which connections and directions a consumer wants.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
-    /// Connection ids; empty means all.
-    pub conns: Vec<u32>,
+    /// Connections (and RFC 8441 sessions); empty means all.
+    pub conns: Vec<ConnChoice>,
     /// One direction, or both.
     pub dir: Option<Direction>,
 }
 
+/// One `--conn` value: a connection id (`3`: the connection and every
+/// RFC 8441 session it carries), or one session (`3/5`: stream 5 of
+/// connection 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnChoice {
+    /// The connection id.
+    pub id: u32,
+    /// The HTTP/2 stream, for one session only.
+    pub stream: Option<u32>,
+}
+
+impl std::str::FromStr for ConnChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("`{s}` is not a connection id (3) or a session (3/5: stream 5 of connection 3)")
+        };
+        let (id, stream) = match s.trim().split_once('/') {
+            Some((a, b)) => (a, Some(b.trim().parse().map_err(|_| bad())?)),
+            None => (s.trim(), None),
+        };
+        Ok(ConnChoice {
+            id: id.trim().parse().map_err(|_| bad())?,
+            stream,
+        })
+    }
+}
+
+impl From<u32> for ConnChoice {
+    fn from(id: u32) -> Self {
+        ConnChoice { id, stream: None }
+    }
+}
+
 impl Selection {
-    /// True if messages of `conn` in `dir` are wanted.
-    pub fn wants(&self, conn: u32, dir: Direction) -> bool {
-        (self.conns.is_empty() || self.conns.contains(&conn)) && self.dir.is_none_or(|d| d == dir)
+    /// True if the record `key` is chosen.
+    pub fn chooses(&self, key: RecordKey) -> bool {
+        self.conns.is_empty()
+            || self
+                .conns
+                .iter()
+                .any(|c| c.id == key.conn && c.stream.is_none_or(|s| key.stream == Some(s)))
+    }
+
+    /// True if messages of the record `key` in `dir` are wanted.
+    pub fn wants(&self, key: RecordKey, dir: Direction) -> bool {
+        self.chooses(key) && self.dir.is_none_or(|d| d == dir)
     }
 }
 
@@ -92,7 +135,7 @@ impl<F: FnMut(&Connection, WholeMessage<'_>)> Consumer for PayloadCollector<F> {
     fn event(&mut self, ev: Event<'_>) -> ControlFlow<()> {
         match ev {
             Event::CaptureStart(ts) => self.start = Some(ts),
-            Event::Payload { conn, dir, chunk } if self.sel.wants(conn.id, dir) => {
+            Event::Payload { conn, dir, chunk } if self.sel.wants(conn.key(), dir) => {
                 self.current
                     .entry((conn.key(), dir))
                     .or_default()
@@ -102,7 +145,7 @@ impl<F: FnMut(&Connection, WholeMessage<'_>)> Consumer for PayloadCollector<F> {
                 conn,
                 index,
                 message,
-            } if self.sel.wants(conn.id, message.dir) => {
+            } if self.sel.wants(conn.key(), message.dir) => {
                 let buf = self
                     .current
                     .remove(&(conn.key(), message.dir))
@@ -447,7 +490,7 @@ impl Consumer for FlvCollector {
 impl FlvCollector {
     fn payload(&mut self, conn: &Connection, dir: Direction, chunk: &[u8]) {
         let key = (conn.key(), dir);
-        if !self.sel.wants(conn.id, dir) || matches!(self.streams.get(&key), Some(None)) {
+        if !self.sel.wants(conn.key(), dir) || matches!(self.streams.get(&key), Some(None)) {
             return;
         }
         self.current
@@ -458,7 +501,7 @@ impl FlvCollector {
 
     fn message_end(&mut self, conn: &Connection, msg_index: usize, msg: &Message) {
         let key = (conn.key(), msg.dir);
-        if !self.sel.wants(conn.id, msg.dir) {
+        if !self.sel.wants(conn.key(), msg.dir) {
             return;
         }
         let buf = self.current.remove(&key).unwrap_or_default();
@@ -487,14 +530,25 @@ mod tests {
 
     #[test]
     fn selection() {
+        let k = |conn, stream| RecordKey { conn, stream };
         let all = Selection::default();
-        assert!(all.wants(3, Direction::ClientToServer));
+        assert!(all.wants(k(3, None), Direction::ClientToServer));
         let s = Selection {
-            conns: vec![2],
+            conns: vec![2.into()],
             dir: Some(Direction::ServerToClient),
         };
-        assert!(s.wants(2, Direction::ServerToClient));
-        assert!(!s.wants(2, Direction::ClientToServer));
-        assert!(!s.wants(1, Direction::ServerToClient));
+        assert!(s.wants(k(2, None), Direction::ServerToClient));
+        assert!(s.wants(k(2, Some(5)), Direction::ServerToClient));
+        assert!(!s.wants(k(2, None), Direction::ClientToServer));
+        assert!(!s.wants(k(1, None), Direction::ServerToClient));
+        let one: ConnChoice = "2/5".parse().unwrap();
+        let s = Selection {
+            conns: vec![one],
+            dir: None,
+        };
+        assert!(s.wants(k(2, Some(5)), Direction::ClientToServer));
+        assert!(!s.wants(k(2, Some(3)), Direction::ClientToServer));
+        assert!(!s.wants(k(2, None), Direction::ClientToServer));
+        assert!("2/x".parse::<ConnChoice>().is_err() && "x".parse::<ConnChoice>().is_err());
     }
 }
