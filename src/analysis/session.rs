@@ -1529,17 +1529,21 @@ impl Session {
             _ => Vec::new(),
         };
         self.phases[server.idx()] = Phase::H2;
-        let dir = self.dir_of(server.other());
+        let client = server.other();
         for h in held {
-            let Some(h2) = self.h2.as_mut() else { return };
-            match h {
-                Held::Data(d, src, now, ts) => {
-                    h2.push(dir, &d, At { src, now, ts }, &mut self.conn, sink)
-                }
-                Held::Gap(n, now, ts) => {
-                    h2.gap(dir, n, At { src: now, now, ts }, &mut self.conn, sink)
-                }
+            self.held_into_h2(client, h, sink);
+        }
+    }
+
+    /// Hands one piece `side` held to HTTP/2, with its own provenance.
+    fn held_into_h2(&mut self, side: Side, h: Held, sink: &mut dyn Consumer) {
+        let dir = self.dir_of(side);
+        let Some(h2) = self.h2.as_mut() else { return };
+        match h {
+            Held::Data(d, src, now, ts) => {
+                h2.push(dir, &d, At { src, now, ts }, &mut self.conn, sink)
             }
+            Held::Gap(n, now, ts) => h2.gap(dir, n, At { src: now, now, ts }, &mut self.conn, sink),
         }
     }
 
@@ -1556,16 +1560,7 @@ impl Session {
             Held::Data(_, _, now, _) | Held::Gap(_, now, _) => *now,
         });
         for (side, h) in all {
-            let dir = self.dir_of(side);
-            let Some(h2) = self.h2.as_mut() else { return };
-            match h {
-                Held::Data(d, src, now, ts) => {
-                    h2.push(dir, &d, At { src, now, ts }, &mut self.conn, sink)
-                }
-                Held::Gap(n, now, ts) => {
-                    h2.gap(dir, n, At { src: now, now, ts }, &mut self.conn, sink)
-                }
-            }
+            self.held_into_h2(side, h, sink);
         }
     }
 

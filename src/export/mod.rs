@@ -109,28 +109,13 @@ pub fn messages_to_files(
     filter: Option<&MessageFilter>,
     dir: &Path,
 ) -> Result<ExportSummary, ExportError> {
-    std::fs::create_dir_all(dir).map_err(werr(dir))?;
-    let mut summary = ExportSummary::default();
-    let mut error: Option<ExportError> = None;
-    let mut c = PayloadCollector::new(sel, |conn: &Connection, m: WholeMessage<'_>| {
-        if error.is_some() || filter.is_some_and(|f| !f.matches(&subject(conn, &m))) {
-            return;
-        }
-        let path = dir.join(message_file_name(&m));
-        match std::fs::write(&path, m.payload) {
-            Ok(()) => {
-                summary.items += 1;
-                summary.bytes += m.payload.len() as u64;
-                summary.files.push(path);
-            }
-            Err(e) => error = Some(werr(&path)(e)),
-        }
-    });
-    pipeline::analyze_path_with(capture, opts, &mut c)?;
-    match error {
-        Some(e) => Err(e),
-        None => Ok(summary),
-    }
+    let plan = Plan {
+        sel,
+        filter,
+        files: Some(dir.to_path_buf()),
+        ..Plan::default()
+    };
+    Ok(run(capture, opts, plan)?.files.unwrap_or_default())
 }
 
 fn subject<'a>(conn: &'a Connection, m: &WholeMessage<'a>) -> Subject<'a> {
@@ -222,30 +207,16 @@ pub fn messages_to_ndjson(
     filter: Option<&MessageFilter>,
     out: &mut dyn Write,
 ) -> Result<ExportSummary, io::Error> {
-    serde_json::to_writer(&mut *out, &ndjson_header(MESSAGES_SCHEMA_VERSION))
-        .map_err(io::Error::other)?;
-    out.write_all(b"\n")?;
-    let mut summary = ExportSummary::default();
-    let mut error: Option<io::Error> = None;
-    let mut c = PayloadCollector::new(sel, |conn: &Connection, m: WholeMessage<'_>| {
-        if error.is_some() || filter.is_some_and(|f| !f.matches(&subject(conn, &m))) {
-            return;
-        }
-        let r = serde_json::to_writer(&mut *out, &message_json(&m))
-            .map_err(io::Error::other)
-            .and_then(|_| out.write_all(b"\n"));
-        match r {
-            Ok(()) => {
-                summary.items += 1;
-                summary.bytes += m.payload.len() as u64;
-            }
-            Err(e) => error = Some(e),
-        }
-    });
-    pipeline::analyze_path_with(capture, opts, &mut c).map_err(io::Error::other)?;
-    match error {
-        Some(e) => Err(e),
-        None => Ok(summary),
+    let plan = Plan {
+        sel,
+        filter,
+        ndjson: Some(out),
+        ..Plan::default()
+    };
+    match run(capture, opts, plan) {
+        Ok(done) => Ok(done.ndjson.unwrap_or_default()),
+        Err(ExportError::Write { source, .. }) => Err(source),
+        Err(e) => Err(io::Error::other(e)),
     }
 }
 
