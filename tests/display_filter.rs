@@ -491,3 +491,38 @@ fn the_binary_selects_the_same_messages_in_every_subcommand() {
     assert_eq!(counted, from_json.len() as u64);
     assert_eq!(from_tui, from_json);
 }
+
+/// Application fields (issue 21) on OCPP 1.6J from python `ocpp` peers:
+/// the messages a filter keeps are those whose records match, and the
+/// records go with their messages.
+#[test]
+fn application_fields_select_messages_by_their_records() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("captures/app/ocpp16.pcap");
+    let run = |expr: &str| {
+        let mut a = wsinspect::pipeline::analyze_path(
+            path.to_str().unwrap(),
+            Limits::default(),
+            &mut NullSink,
+        )
+        .expect("analyse");
+        Predicate::display(expr).expect("parses").apply(&mut a);
+        let c = &a.connections[0];
+        let kinds: Vec<String> = c
+            .app_messages
+            .iter()
+            .map(|r| format!("{} {}", r.kind, r.name.as_deref().unwrap_or("")))
+            .collect();
+        (c.messages.len(), kinds)
+    };
+    let (n, kinds) = run("app.name == \"Heartbeat\"");
+    assert_eq!(n, 4, "{kinds:?}");
+    assert!(kinds.iter().all(|k| k.ends_with("Heartbeat")), "{kinds:?}");
+    let (n, kinds) = run("app.error == 1");
+    assert_eq!((n, kinds), (1, vec!["CALLERROR DataTransfer".to_string()]));
+    let (n, _) = run("app.kind == \"CALL\"");
+    assert_eq!(n, 8);
+    let (n, kinds) = run("app.latency > 0.1");
+    assert_eq!(n, 1, "{kinds:?}");
+    let (n, _) = run("app && app.protocol == \"ocpp\"");
+    assert_eq!(n, 16);
+}

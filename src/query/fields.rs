@@ -284,6 +284,18 @@ macro_rules! field {
     };
 }
 
+/// The application records that sit on the subject's data message.
+fn app_records<'s>(s: &'s Subject<'s>) -> impl Iterator<Item = &'s crate::app::AppRecord> {
+    let index = match s.item {
+        Item::Message { index, .. } => Some(index as u64),
+        _ => None,
+    };
+    s.conn
+        .app_messages
+        .iter()
+        .filter(move |r| Some(r.index) == index)
+}
+
 fn rel_seconds(s: &Subject<'_>, out: &mut Vec<Val<'_>>) {
     if let Some(start) = s.capture_start {
         for t in s.times() {
@@ -637,6 +649,69 @@ pub static FIELDS: &[FieldDef] = &[
             Item::Control(_) => o.push(Val::B(true)),
             Item::Event { .. } => {}
         }
+    ),
+    field!(
+        "app",
+        Proto,
+        Wsinspect,
+        "The data message carries an application message (Socket.IO, MQTT, STOMP, GraphQL, JSON-RPC, OCPP …). Evaluated over the model (reports, `view`, `payload`, `stats`, `check`); in streamed outputs a message's application records come after it and are not seen.",
+        |s, o| if app_records(s).next().is_some() {
+            o.push(Val::Present)
+        }
+    ),
+    field!(
+        "app.protocol",
+        Str,
+        Wsinspect,
+        "Application protocol of each record on the message (`socket.io`, `mqtt`, `stomp`, `graphql_transport_ws`, `graphql_ws`, `json_rpc`, `ocpp`, `signalr`, `phoenix`, `wamp`, `action_cable`).",
+        |s, o| o.extend(app_records(s).map(|r| Val::S(Cow::Borrowed(r.protocol.name()))))
+    ),
+    field!(
+        "app.kind",
+        Str,
+        Wsinspect,
+        "The protocol's own type name of each record (`EVENT`, `ACK`, `PUBLISH`, `SEND`, `next`, `CALL`, `request` …).",
+        |s, o| o.extend(app_records(s).map(|r| Val::S(Cow::Borrowed(r.kind))))
+    ),
+    field!(
+        "app.name",
+        Str,
+        Wsinspect,
+        "Event, topic, destination, method, action or operation name of each record.",
+        |s, o| o.extend(
+            app_records(s)
+                .filter_map(|r| r.name.as_deref())
+                .map(|n| Val::S(Cow::Borrowed(n)))
+        )
+    ),
+    field!(
+        "app.id",
+        Str,
+        Wsinspect,
+        "Correlation id of each record (ack id, packet id, receipt, operation id, JSON-RPC id, OCPP unique id …).",
+        |s, o| o.extend(
+            app_records(s)
+                .filter_map(|r| r.id.as_deref())
+                .map(|n| Val::S(Cow::Borrowed(n)))
+        )
+    ),
+    field!(
+        "app.latency",
+        Float,
+        Wsinspect,
+        "For an answer: seconds since the request it answers (completion to completion).",
+        |s, o| o.extend(
+            app_records(s)
+                .filter_map(|r| r.latency_ns)
+                .map(|ns| Val::F(ns as f64 / 1e9))
+        )
+    ),
+    field!(
+        "app.error",
+        Bool,
+        Wsinspect,
+        "The record carries an application error (CONNECT_ERROR, MQTT reason code ≥ 0x80, STOMP ERROR, GraphQL error, JSON-RPC/OCPP error …).",
+        |s, o| o.extend(app_records(s).map(|r| Val::B(r.error.is_some())))
     ),
     field!(
         "ws.compressed",

@@ -109,6 +109,10 @@ impl Predicate {
                 .iter()
                 .map(|f| self.matches(&Subject::new(c, Item::Control(f), start)))
                 .collect();
+            // Application records go with the message they sit on (their
+            // `index` stays the message's place in the whole connection).
+            c.app_messages
+                .retain(|r| usize::try_from(r.index).is_ok_and(|i| keep_m.get(i) == Some(&true)));
             let mut k = keep_m.into_iter();
             c.messages.retain(|_| k.next().unwrap_or(false));
             let mut k = keep_c.into_iter();

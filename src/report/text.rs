@@ -225,10 +225,12 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
         });
     }
     for r in &c.app_messages {
-        // On the line after the message it sits on.
-        let m = usize::try_from(r.index)
-            .ok()
-            .and_then(|i| c.messages.get(i));
+        // On the line after the message it sits on (found by its first
+        // packet and sender: a display filter may have left out others).
+        let m = c
+            .messages
+            .iter()
+            .find(|m| m.first_packet == r.first_packet && m.dir == r.dir);
         lines.push(Line {
             packet: m.map_or(r.first_packet, |m| m.last_packet),
             order: 2,
