@@ -528,3 +528,31 @@ fn live_screens_of_every_size_draw_and_clicks_hit_the_panes() {
     assert_eq!((app.focus, app.sel), (Pane::Timeline, 1));
     assert!(!app.follow);
 }
+
+/// Application messages (issue 21) in the timeline and the detail pane:
+/// OCPP 1.6J, its timeline names each CALL, and the detail of the first
+/// message says what it is.
+#[test]
+fn application_messages_are_named_in_the_timeline_and_the_detail() {
+    let a = load("app/ocpp16.pcap");
+    let t = screen(&a, 160, 50, false, &[Open]);
+    let text = t.backend().to_string();
+    assert!(text.contains("[ocpp CALL BootNotification]"), "{text}");
+    assert!(text.contains("[ocpp CALLRESULT Heartbeat]"), "{text}");
+    // Down to the first data message, then its detail.
+    let mut keys = vec![Open];
+    let rows = wsinspect::tui::rows::connection_rows(&a, 0);
+    let first = rows
+        .iter()
+        .position(|r| {
+            matches!(
+                r.resolve(&a),
+                Some(wsinspect::tui::rows::Resolved::Message(_))
+            )
+        })
+        .expect("a message row");
+    keys.extend(std::iter::repeat_n(Down, first));
+    keys.push(Open);
+    let text = screen(&a, 160, 50, false, &keys).backend().to_string();
+    assert!(text.contains("ocpp CALL \"BootNotification\""), "{text}");
+}

@@ -753,6 +753,14 @@ fn message<'a>(
     if let Some(s) = &m.sha256 {
         l.push(kv(app, "sha256", s.to_string()));
     }
+    // What the application protocol makes of it (issue 21).
+    for r in c
+        .app_messages
+        .iter()
+        .filter(|r| r.first_packet == m.first_packet && r.dir == m.dir)
+    {
+        l.push(kv(app, "application", crate::report::text::app_line(r)));
+    }
     l.push(Line::raw(""));
     l.push(Line::styled(
         "frame headers",

@@ -165,7 +165,17 @@ pub fn preview(row: &Row, a: &Analysis, max: usize) -> String {
                     }
                 }
             };
-            clip_chars(format!("{flags}{body}"), max)
+            // The application message it carries, first (issue 21).
+            let app: String = c
+                .app_messages
+                .iter()
+                .filter(|r| r.first_packet == m.first_packet && r.dir == m.dir)
+                .map(|r| match &r.name {
+                    Some(n) => format!("[{} {} {n}] ", r.protocol, r.kind),
+                    None => format!("[{} {}] ", r.protocol, r.kind),
+                })
+                .collect();
+            clip_chars(format!("{app}{flags}{body}"), max)
         }
         Some(Resolved::Control(f)) => match (f.opcode, f.close_code) {
             (Opcode::Close, Some(k)) => {
