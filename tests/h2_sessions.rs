@@ -273,3 +273,45 @@ fn rfc8441_sessions_match_the_peers() {
         errs.join("\n")
     );
 }
+
+/// HTTP/2 picked up after its start (the first 19 packets of h2c_wsproto
+/// cut away: no preface, no SETTINGS, the CONNECTs' header blocks refer to
+/// table entries never seen): recognised by its frames, said so, nothing
+/// invented: no session is claimed for streams whose CONNECT was not
+/// decoded, and the stream opened after the pickup (GET /bye) is listed.
+#[test]
+fn http2_picked_up_mid_stream_is_recognised_without_inventing() {
+    let path = dir().join("h2c_wsproto_mid.pcap");
+    let mut sink = wsinspect::analysis::NullSink;
+    let a = pipeline::analyze_path_with(&path.to_string_lossy(), &Options::default(), &mut sink)
+        .unwrap();
+    assert_eq!(
+        a.connections.len(),
+        1,
+        "no session record: no CONNECT was decoded"
+    );
+    let c = &a.connections[0];
+    assert_eq!(c.protocol, wsinspect::model::Protocol::Http2);
+    assert_eq!(
+        c.h2.as_ref().map(|h| h.mode.as_str()),
+        Some("picked_up_mid_stream")
+    );
+    assert!(c.violations.is_empty(), "{:?}", c.violations);
+    assert!(
+        c.anomalies
+            .iter()
+            .any(|x| x.detail.contains("picked up after its start"))
+    );
+    let bye = c
+        .http_exchanges
+        .iter()
+        .find(|x| x.target == "/bye")
+        .expect("the stream opened after the pickup");
+    assert_eq!((bye.method.as_str(), bye.status), ("GET", Some(200)));
+    // A field whose table entry was lost is not guessed: no method.
+    assert!(
+        c.http_exchanges
+            .iter()
+            .all(|x| x.method.is_empty() || x.method == "GET")
+    );
+}

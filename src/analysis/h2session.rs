@@ -43,6 +43,9 @@ pub enum H2Mode {
     /// HTTP/1.1 `Upgrade: h2c` (RFC 7540 §3.2): stream 1 is the request
     /// that asked for it.
     Upgrade,
+    /// Picked up after its start, without the preface: frames found by
+    /// evidence, HPACK tables and streams opened before unknown.
+    PickedUp,
     /// The client preface was seen but not the connection's start: prior
     /// knowledge, or an h2c upgrade whose HTTP/1.1 request and 101 were
     /// not captured (whose stream 1 the capture then never saw opened).
@@ -56,6 +59,7 @@ impl H2Mode {
             H2Mode::PriorKnowledge => "prior_knowledge",
             H2Mode::Upgrade => "h2c_upgrade",
             H2Mode::StartNotCaptured => "start_not_captured",
+            H2Mode::PickedUp => "picked_up_mid_stream",
         }
     }
 }
@@ -119,6 +123,7 @@ impl H2Sessions {
         let h2_limits = H2Limits::default();
         let h2 = match mode {
             H2Mode::Upgrade => crate::h2::Connection::h2c_upgrade(h2_limits, http2_settings),
+            H2Mode::PickedUp => crate::h2::Connection::mid_stream(h2_limits),
             _ => crate::h2::Connection::new(h2_limits),
         };
         H2Sessions {
@@ -344,7 +349,7 @@ impl H2Sessions {
             // may have been opened before the capture (RFC 7540 §3.2:
             // the h2c upgrade's request is stream 1): not a peer's fault.
             H2EventKind::Violation(v)
-                if self.mode == H2Mode::StartNotCaptured
+                if matches!(self.mode, H2Mode::StartNotCaptured | H2Mode::PickedUp)
                     && v.kind == crate::h2::H2ViolationKind::FrameOnIdleStream => {}
             H2EventKind::Violation(v) => {
                 let kind = match v.kind {

@@ -269,6 +269,35 @@ pub struct Session {
     early_101_ts: Option<Timestamp>,
 }
 
+/// A stream picked up after its start whose first bytes chain as HTTP/2
+/// frame headers (in either role: which side is the client is not known
+/// yet).
+fn h2_evidence(probe: &Probe) -> Option<bool> {
+    let mut bytes = Vec::new();
+    for h in &probe.held {
+        if let Held::Data(d, ..) = h {
+            bytes.extend_from_slice(&d[..d.len().min(64 << 10)]);
+        }
+        if bytes.len() >= 64 << 10 {
+            break;
+        }
+    }
+    // Too few bytes for one frame header: no evidence either way, and
+    // nothing held for it (detection retries at the next pieces).
+    if bytes.len() < 9 {
+        return Some(false);
+    }
+    let verdicts = [Direction::ClientToServer, Direction::ServerToClient]
+        .map(|d| crate::h2::frames_at_start(&bytes, d));
+    if verdicts.contains(&Some(true)) {
+        Some(true)
+    } else if verdicts.contains(&None) {
+        None
+    } else {
+        Some(false)
+    }
+}
+
 /// A frame header that could start a WebSocket stream picked up mid-way.
 fn plausible_frame(data: &[u8]) -> Option<bool> {
     let h = FrameHeader::parse(data).or_else(|| {
@@ -658,6 +687,23 @@ impl Session {
             } else {
                 Detected::NeedMore
             };
+            // HTTP/2 picked up after its start: frame headers chain from
+            // the first byte (RFC 9113 §4.1); while too few bytes tell,
+            // they are held like a start line in progress.
+            let h2 =
+                if detected == Detected::Other && self.h2.is_none() && self.midstream_possible() {
+                    h2_evidence(&probe)
+                } else {
+                    Some(false)
+                };
+            if h2 == Some(true) {
+                self.phases[i] = Phase::Probe(probe);
+                return self.pick_up_h2(sink);
+            }
+            if h2.is_none() && probe.bytes <= MAX_PROBE {
+                self.phases[i] = Phase::Probe(probe);
+                return;
+            }
             match detected {
                 Detected::H2Preface => {
                     self.phases[i] = Phase::Probe(probe);
@@ -1472,6 +1518,53 @@ impl Session {
             Some(h2) => h2.take_sessions(&self.conn),
             None => Vec::new(),
         }
+    }
+
+    /// HTTP/2 picked up after its start (no preface, RFC 9113 §3.4): the
+    /// client is taken to be the side with the higher port (the
+    /// ephemeral one), as elsewhere without a SYN; both sides' held bytes
+    /// are replayed.
+    fn pick_up_h2(&mut self, sink: &mut dyn Consumer) {
+        let client = if self.endpoints[0].port() >= self.endpoints[1].port() {
+            Side(0)
+        } else {
+            Side(1)
+        };
+        self.set_client(client);
+        self.h2 = Some(Box::new(H2Sessions::new(
+            H2Mode::PickedUp,
+            self.limits,
+            None,
+        )));
+        let (packet, ts) = self
+            .first_held()
+            .unwrap_or((PacketNo::default(), self.now_ts));
+        let anomaly = Anomaly {
+            kind: AnomalyKind::Undecodable,
+            dir: None,
+            packet,
+            ts,
+            detail: "HTTP/2 picked up after its start (no connection preface): streams opened before the capture, and header blocks that refer to table entries never seen, are not decoded".into(),
+        };
+        let _ = sink.event(Event::Anomaly {
+            conn: &self.conn,
+            anomaly: Cow::Owned(anomaly),
+        });
+        self.replay_into_h2(sink);
+    }
+
+    /// The first packet (and its time) whose bytes a side holds undecided.
+    fn first_held(&self) -> Option<(PacketNo, Timestamp)> {
+        self.phases
+            .iter()
+            .filter_map(|p| match p {
+                Phase::Probe(p) => p.held.iter().find_map(|h| match h {
+                    Held::Data(_, src, _, ts) => Some((*src, *ts)),
+                    Held::Gap(..) => None,
+                }),
+                _ => None,
+            })
+            .min_by_key(|(p, _)| *p)
     }
 
     /// `client` sent the HTTP/2 connection preface: both sides are HTTP/2

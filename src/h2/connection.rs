@@ -1824,6 +1824,24 @@ fn chain(hold: &Hold, mut o: usize, dir: Direction, max_frame: u32) -> Option<bo
     Some(true)
 }
 
+/// Evidence that one direction of a stream picked up after its start is
+/// HTTP/2 (no preface seen): the bytes begin with frame headers a
+/// conforming sender could have written, each where the one before ends,
+/// [`RESYNC_FRAMES`] of them (RFC 9113 §4.1, §6). None while too few bytes
+/// are known to tell.
+pub fn frames_at_start(data: &[u8], dir: Direction) -> Option<bool> {
+    let mut o = 0usize;
+    for k in 0..RESYNC_FRAMES {
+        let b: [u8; HEADER_LEN] = data.get(o..o + HEADER_LEN)?.try_into().ok()?;
+        let h = FrameHeader::parse(&b);
+        if !plausible(&h, dir, DEFAULT_MAX_FRAME_SIZE, k == 0) {
+            return Some(false);
+        }
+        o += HEADER_LEN + h.len as usize;
+    }
+    Some(true)
+}
+
 /// A header a conforming sender could have written here.
 fn plausible(h: &FrameHeader, dir: Direction, max_frame: u32, first: bool) -> bool {
     if h.reserved || h.len > max_frame || h.flags & !h.kind.defined_flags() != 0 {

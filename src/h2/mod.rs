@@ -18,7 +18,7 @@ mod connection;
 pub mod frame;
 pub mod hpack;
 
-pub use connection::Connection;
+pub use connection::{Connection, frames_at_start};
 pub use frame::{ErrorCode, FrameType, Priority, Setting, SettingId, StreamId};
 pub use hpack::{DecodedBlock, Field, HpackError};
 

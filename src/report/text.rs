@@ -332,6 +332,7 @@ fn verdict(c: &Connection) -> String {
             Some("tls") => "over TLS",
             Some("h2c_upgrade") => "h2c, upgraded from HTTP/1.1",
             Some("start_not_captured") => "h2c, connection start not captured",
+            Some("picked_up_mid_stream") => "h2c, picked up mid-stream",
             _ => "h2c, prior knowledge",
         };
         return match sessions {
