@@ -55,6 +55,30 @@ struct Lists {
     spent: u64,
 }
 
+impl Lists {
+    /// Gives `conn` these records: its messages, control frames, findings
+    /// and application records.
+    fn attach_to(self, conn: &mut Connection) {
+        conn.messages = self.messages;
+        conn.control = self.control;
+        conn.violations = self.violations.iter().map(|v| v.detail.clone()).collect();
+        conn.violation_details = self.violations;
+        conn.anomalies = self.anomalies;
+        conn.app_messages = self.app;
+        conn.app_findings = self.app_findings;
+    }
+}
+
+/// Adds a reported record to the capture's totals; the message and
+/// control-frame counts come from its counters (a live capture may have
+/// trimmed its lists).
+fn add_totals(t: &mut CaptureStats, c: &Connection) {
+    t.websocket_connections += u64::from(c.is_websocket);
+    t.messages += c.stats.c2s.messages + c.stats.s2c.messages;
+    t.control_frames += c.stats.c2s.control_frames + c.stats.s2c.control_frames;
+    t.violations += c.violations.len() as u64;
+}
+
 /// Records not kept for want of budget.
 #[derive(Debug, Default, Clone, Copy)]
 struct Dropped {
@@ -226,21 +250,12 @@ impl<'s> ModelBuilder<'s> {
         }
         let message_cost: u64 = lists.messages.iter().map(message_cost).sum();
         let control_cost: u64 = lists.control.iter().map(control_cost).sum();
-        conn.messages = lists.messages;
-        conn.control = lists.control;
-        conn.violations = lists.violations.iter().map(|v| v.detail.clone()).collect();
-        conn.violation_details = lists.violations;
-        conn.anomalies = lists.anomalies;
-        conn.app_messages = lists.app;
-        conn.app_findings = lists.app_findings;
-        let t = &mut self.totals;
-        t.websocket_connections += u64::from(conn.is_websocket);
-        t.messages += conn.stats.c2s.messages + conn.stats.s2c.messages;
-        t.control_frames += conn.stats.c2s.control_frames + conn.stats.s2c.control_frames;
-        t.violations += conn.violations.len() as u64;
+        let spent = lists.spent;
+        lists.attach_to(&mut conn);
+        add_totals(&mut self.totals, &conn);
         match self.keep {
             Keep::Nothing => {
-                self.used = self.used.saturating_sub(lists.spent);
+                self.used = self.used.saturating_sub(spent);
                 self.lend(Event::End(Ended::Given(Box::new(conn))));
             }
             Keep::All => {
@@ -283,13 +298,7 @@ impl<'s> ModelBuilder<'s> {
             .into_iter()
             .map(|mut c| {
                 if let Some(l) = self.open.get(&c.key()) {
-                    c.messages = l.messages.clone();
-                    c.control = l.control.clone();
-                    c.violations = l.violations.iter().map(|v| v.detail.clone()).collect();
-                    c.violation_details = l.violations.clone();
-                    c.anomalies = l.anomalies.clone();
-                    c.app_messages = l.app.clone();
-                    c.app_findings = l.app_findings.clone();
+                    l.clone().attach_to(&mut c);
                 }
                 c
             })
@@ -323,11 +332,7 @@ impl<'s> ModelBuilder<'s> {
         stats.control_frames += self.totals.control_frames;
         stats.violations += self.totals.violations;
         for c in &current {
-            stats.websocket_connections += u64::from(c.is_websocket);
-            // From the counters: a live capture may have trimmed the lists.
-            stats.messages += c.stats.c2s.messages + c.stats.s2c.messages;
-            stats.control_frames += c.stats.c2s.control_frames + c.stats.s2c.control_frames;
-            stats.violations += c.violations.len() as u64;
+            add_totals(&mut stats, c);
         }
         anomalies.extend(summary.closing_anomalies);
         let end = PacketNo(summary.packets);

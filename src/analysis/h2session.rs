@@ -296,7 +296,7 @@ impl H2Sessions {
                         now: packet,
                         ts,
                     };
-                    w.data(dir, &bytes, at, &self.limits, sink);
+                    w.data(dir, &bytes, at, sink);
                     if end_stream {
                         w.end_stream(dir, packet);
                     }
@@ -726,14 +726,7 @@ impl WsSession {
         }
     }
 
-    fn data(
-        &mut self,
-        dir: Direction,
-        bytes: &[u8],
-        at: At,
-        _limits: &Limits,
-        sink: &mut dyn Consumer,
-    ) {
+    fn data(&mut self, dir: Direction, bytes: &[u8], at: At, sink: &mut dyn Consumer) {
         self.count(at.src, at.ts);
         self.count(at.now, at.ts);
         if bytes.is_empty() {

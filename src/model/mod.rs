@@ -439,6 +439,18 @@ impl Connection {
         }
     }
 
+    /// The application records that sit on data message `m` (found by its
+    /// first packet and sender, which a display filter's gaps in the
+    /// message list do not change).
+    pub fn app_records_on<'a>(
+        &'a self,
+        m: &'a Message,
+    ) -> impl Iterator<Item = &'a crate::app::AppRecord> + 'a {
+        self.app_messages
+            .iter()
+            .filter(move |r| r.first_packet == m.first_packet && r.dir == m.dir)
+    }
+
     /// Method of the request that carried the WebSocket upgrade (the
     /// handshake does not keep it; the exchange does).
     pub fn upgrade_method(&self) -> Option<&str> {

@@ -754,11 +754,7 @@ fn message<'a>(
         l.push(kv(app, "sha256", s.to_string()));
     }
     // What the application protocol makes of it (issue 21).
-    for r in c
-        .app_messages
-        .iter()
-        .filter(|r| r.first_packet == m.first_packet && r.dir == m.dir)
-    {
+    for r in c.app_records_on(m) {
         l.push(kv(app, "application", crate::report::text::app_line(r)));
     }
     l.push(Line::raw(""));

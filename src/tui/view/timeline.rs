@@ -167,9 +167,7 @@ pub fn preview(row: &Row, a: &Analysis, max: usize) -> String {
             };
             // The application message it carries, first (issue 21).
             let app: String = c
-                .app_messages
-                .iter()
-                .filter(|r| r.first_packet == m.first_packet && r.dir == m.dir)
+                .app_records_on(m)
                 .map(|r| match &r.name {
                     Some(n) => format!("[{} {} {n}] ", r.protocol, r.kind),
                     None => format!("[{} {}] ", r.protocol, r.kind),
