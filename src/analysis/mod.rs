@@ -1,5 +1,5 @@
 //! The analyzer: drives decode → TCP → session for every packet, and builds
-//! the [`model::Analysis`].
+//! the [`crate::model::Analysis`].
 //!
 //! Sans-IO: packets are pushed in ([`Analyzer::push`]), time comes from the
 //! packets, and events go out to a [`Consumer`] as they happen (NDJSON

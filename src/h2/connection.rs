@@ -1827,7 +1827,7 @@ fn chain(hold: &Hold, mut o: usize, dir: Direction, max_frame: u32) -> Option<bo
 /// Evidence that one direction of a stream picked up after its start is
 /// HTTP/2 (no preface seen): the bytes begin with frame headers a
 /// conforming sender could have written, each where the one before ends,
-/// [`RESYNC_FRAMES`] of them (RFC 9113 §4.1, §6). None while too few bytes
+/// `RESYNC_FRAMES` of them (RFC 9113 §4.1, §6). None while too few bytes
 /// are known to tell.
 pub fn frames_at_start(data: &[u8], dir: Direction) -> Option<bool> {
     let mut o = 0usize;

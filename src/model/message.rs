@@ -107,7 +107,7 @@ pub struct Message {
     #[serde(skip)]
     pub head: Vec<u8>,
     /// The payload whose SHA-256 is left to the consumer
-    /// ([`WsLimits::defer_digest`]); `sha256` is set by
+    /// ([`crate::ws::message::WsLimits::defer_digest`]); `sha256` is set by
     /// [`Message::settle_digest`]. Not in reports.
     #[serde(skip)]
     pub pending_digest: Option<PendingDigest>,
