@@ -10,7 +10,8 @@
 //! Node.js server, a pipelining client, curl against an HTTP/1.0 python
 //! server) and `connect_wss.pcap` (wss through a CONNECT proxy).
 
-mod common;
+mod support;
+use support as common;
 
 use common::{Conv, frame, link_frame, pcap};
 use std::path::{Path, PathBuf};

@@ -3,8 +3,8 @@
 //! message or a reported anomaly/violation), and whatever good traffic the
 //! capture also holds must still be fully reported.
 
-#[path = "hostile_common/mod.rs"]
-mod common;
+mod support;
+use support::hostile as common;
 
 use common::*;
 use wsinspect::analysis::Limits;

@@ -4,8 +4,8 @@
 //! through the real pipeline, decode to the same messages: opcode, length
 //! and SHA-256 of every message, in order, with no violation.
 
-#[path = "hostile_common/mod.rs"]
-mod common;
+mod support;
+use support::hostile as common;
 
 use common::*;
 use proptest::prelude::*;

@@ -3,7 +3,8 @@
 //! stats, check, baselines, payload, message NDJSON) validates against
 //! them, and nanosecond timestamps survive into the JSON exactly.
 
-mod common;
+mod support;
+use support as common;
 
 use serde_json::Value;
 use std::collections::BTreeSet;

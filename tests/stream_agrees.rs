@@ -5,7 +5,8 @@
 //! is settled at its end (held bytes replayed, a stream judged at its
 //! close), which used to reach the model but not the stream.
 
-mod common;
+mod support;
+use support as common;
 
 use common::{Conv, link_frame, pcap, upgrade_request};
 use serde_json::Value;

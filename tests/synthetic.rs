@@ -2,7 +2,8 @@
 //! types, byte orders, timestamp precisions, several interfaces, IPv4
 //! fragments, sequence wrap and port reuse.
 
-mod common;
+mod support;
+use support as common;
 
 use common::*;
 use wsinspect::analysis::{Limits, NullSink};

@@ -2,7 +2,8 @@
 //! the test: each finding printed at its own packet's time, connection
 //! numbers that match the JSON report and add up, singular and plural.
 
-mod common;
+mod support;
+use support as common;
 
 use common::*;
 use wsinspect::analysis::{Limits, NullSink};

@@ -15,9 +15,8 @@ pub const SERVER: [u8; 4] = [10, 0, 0, 2];
 pub use base::KEY;
 pub const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
-/// The TCP flag sets are the other test suites' (`tests/common`).
-#[path = "../common/mod.rs"]
-mod base;
+/// The TCP flag sets are the other test suites' (`tests/support`).
+use super as base;
 pub use base::{ACK, FIN, Flags, SYN, SYNACK};
 
 /// One Ethernet/IPv4/TCP packet.

@@ -2,6 +2,8 @@
 //! as captures with any link type, byte order and timestamp precision.
 #![allow(dead_code)]
 
+pub mod hostile;
+
 use etherparse::PacketBuilder;
 use std::net::{IpAddr, SocketAddr};
 use wsinspect::capture::writer::{Endian, PcapWriter, PcapngWriter};
