@@ -23,8 +23,6 @@ pub mod analysis;
 pub mod app;
 pub mod capture;
 pub mod check;
-#[cfg(feature = "parquet")]
-pub mod columnar;
 pub mod decode;
 pub mod export;
 pub mod flow;

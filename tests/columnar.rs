@@ -17,8 +17,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::OnceLock;
 use wsinspect::analysis::NullSink;
-use wsinspect::columnar::schema::{SCHEMA_VERSION, TABLES, VERSION_KEY};
-use wsinspect::columnar::{self, ExportOptions};
+use wsinspect::export::columnar::schema::{SCHEMA_VERSION, TABLES, VERSION_KEY};
+use wsinspect::export::columnar::{self, ExportOptions};
 use wsinspect::pipeline;
 use wsinspect::tls::KeyLog;
 

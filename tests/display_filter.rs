@@ -376,7 +376,7 @@ fn one_expression_same_messages_everywhere() {
         }
     }
     let mut keep = Keep(BTreeSet::new());
-    let mut sink = wsinspect::payload::WhereSink::new(&mut keep, pred.clone());
+    let mut sink = wsinspect::query::WhereSink::new(&mut keep, pred.clone());
     wsinspect::pipeline::analyze_path(path, Limits::default(), &mut sink).expect("analyse");
     // Exported (export --ndjson).
     let mut out = Vec::new();

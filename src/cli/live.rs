@@ -318,7 +318,7 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
                 let mut filtered;
                 let sink: &mut dyn Consumer = match &display {
                     Some(f) => {
-                        filtered = wsinspect::payload::WhereSink::new(sink, f.clone());
+                        filtered = wsinspect::query::WhereSink::new(sink, f.clone());
                         &mut filtered
                     }
                     None => sink,

@@ -466,7 +466,7 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
             opts.limits.ws.defer_digest = filter.is_none();
             let analysis = match filter {
                 Some(f) => {
-                    let mut w = wsinspect::payload::WhereSink::new(&mut sink, f);
+                    let mut w = wsinspect::query::WhereSink::new(&mut sink, f);
                     crate::cli::progress::analyze_path(&path, &opts, &mut w)?
                 }
                 None => crate::cli::progress::analyze_path(&path, &opts, &mut sink)?,

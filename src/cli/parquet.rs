@@ -12,7 +12,7 @@ use std::process::ExitCode;
 #[cfg(feature = "parquet")]
 use std::sync::Arc;
 #[cfg(feature = "parquet")]
-use wsinspect::columnar::{self, ExportOptions};
+use wsinspect::export::columnar::{self, ExportOptions};
 
 /// `ExportOptions::default()`, spelled out so that the flags and their
 /// help read the same in a build without the `parquet` feature.

@@ -8,6 +8,9 @@
 //! that keeps the packets whose address/port pair and packet range match a
 //! chosen connection.
 
+#[cfg(feature = "parquet")]
+pub mod columnar;
+
 use crate::analysis::{NullSink, Tee};
 use crate::capture::Timestamp;
 use crate::capture::writer::{Endian, PcapngWriter};

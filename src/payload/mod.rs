@@ -7,23 +7,19 @@
 //!   buffered.
 //! - [`flv`] / [`amf0`]: FLV streams (HTTP-FLV over WebSocket) and their
 //!   `onMetaData`; [`FlvCollector`] recognises and decodes them.
-//! - [`json_filter`]: the old `--where` expression language, evaluated over
-//!   [`message_context`] (still accepted by `--where`; the filter language
-//!   is now Wireshark's, [`crate::query`]).
-//! - [`WhereSink`]: a filter ([`MessageFilter`]) in front of a streaming sink.
+//! - [`message_context`]: a message as the old `--where` language
+//!   ([`crate::query::json_filter`]) sees it.
 //!
 //! Nothing here changes the model: the analysis is the same with or
 //! without these consumers (see `docs/architecture-notes-payload.md`).
 
 pub mod amf0;
 pub mod flv;
-pub mod json_filter;
 
 use crate::analysis::{Consumer, Event, Wants};
 use crate::capture::Timestamp;
 use crate::flow::Direction;
 use crate::model::{Connection, RecordKey};
-use crate::query::{Item, Subject};
 use crate::ws::frame::Opcode;
 use crate::ws::message::Message;
 use flv::{FlvEvent, FlvHeader, FlvParser, FlvStats, FlvTag};
@@ -206,7 +202,7 @@ pub struct PayloadMessage {
 
 /// The object an old-syntax `--where` expression is evaluated against for
 /// a message ([`PayloadMessage`]). `json` is parsed from the text only when `with_json` (see
-/// [`json_filter::Expr::uses_root`]); it is `null` when the text is not JSON, was cut at
+/// [`crate::query::json_filter::Expr::uses_root`]); it is `null` when the text is not JSON, was cut at
 /// the text cap, or the message is binary.
 pub fn message_context(conn_id: u32, index: usize, msg: &Message, with_json: bool) -> Value {
     let parsed = if with_json && !msg.text_truncated {
@@ -261,58 +257,6 @@ pub fn write_json(doc: PayloadDocument<'_>, out: &mut dyn std::io::Write) -> std
 /// The filter of every subcommand: a display filter (`-Y`), or the old
 /// `--where` language (see [`crate::query::Predicate`]).
 pub type MessageFilter = crate::query::Predicate;
-
-/// A [`Consumer`] that forwards everything except the messages and
-/// control frames a filter does not select (streamed outputs: NDJSON
-/// reports, live capture).
-pub struct WhereSink<'a> {
-    inner: &'a mut dyn Consumer,
-    filter: MessageFilter,
-    start: Option<Timestamp>,
-}
-
-impl<'a> WhereSink<'a> {
-    /// Filters the messages going to `inner`.
-    pub fn new(inner: &'a mut dyn Consumer, filter: MessageFilter) -> Self {
-        WhereSink {
-            inner,
-            filter,
-            start: None,
-        }
-    }
-}
-
-impl Consumer for WhereSink<'_> {
-    fn event(&mut self, ev: Event<'_>) -> ControlFlow<()> {
-        let selected = match &ev {
-            Event::CaptureStart(ts) => {
-                self.start = Some(*ts);
-                true
-            }
-            Event::Message {
-                conn,
-                index,
-                message,
-            } => self
-                .filter
-                .matches(&Subject::message(conn, *index, message, self.start)),
-            Event::Control { conn, frame } => {
-                self.filter
-                    .matches(&Subject::new(conn, Item::Control(frame), self.start))
-            }
-            _ => true,
-        };
-        if selected {
-            self.inner.event(ev)
-        } else {
-            ControlFlow::Continue(())
-        }
-    }
-
-    fn wants(&self) -> Wants {
-        self.inner.wants()
-    }
-}
 
 /// One FLV stream found in one direction of a connection.
 #[derive(Debug, Serialize, schemars::JsonSchema)]

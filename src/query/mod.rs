@@ -18,19 +18,23 @@
 //! table [`fields`], literals parsed and operators checked per field type,
 //! regular expressions compiled within size limits), [`eval`] (typed tree ×
 //! subject → bool). [`Predicate`] is the one filter type every output uses;
-//! it also keeps the old `--where` language working.
+//! it also keeps the old `--where` language working ([`json_filter`]).
+//! [`WhereSink`] puts a filter in front of a streamed output.
 
 pub mod check;
 pub mod error;
 pub mod eval;
 pub mod fields;
+pub mod json_filter;
 pub mod lexer;
 pub mod parser;
 pub mod predicate;
+pub mod sink;
 pub mod subject;
 
 pub use error::FilterError;
 pub use predicate::{Kept, Predicate};
+pub use sink::WhereSink;
 pub use subject::{Item, Subject};
 
 /// Longest filter accepted, in bytes.

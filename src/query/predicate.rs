@@ -2,10 +2,10 @@
 //! `payload`, `check`, `view`, `live`, the TUI), so that one expression
 //! selects the same messages everywhere.
 
+use super::json_filter;
 use super::subject::{Item, Subject};
 use super::{DisplayFilter, FilterError};
 use crate::model::Analysis;
-use crate::payload::json_filter;
 
 /// A compiled filter: a display filter, or an expression in the old
 /// `--where` language (accepted by `--where` only, when it is not a

@@ -588,7 +588,7 @@ mod tests {
             let a = match filter {
                 Some(f) => {
                     let f = crate::payload::MessageFilter::parse(f).expect("filter");
-                    let mut w = crate::payload::WhereSink::new(&mut sink, f);
+                    let mut w = crate::query::WhereSink::new(&mut sink, f);
                     crate::pipeline::analyze_path_with(path, &opts, &mut w)
                 }
                 None => crate::pipeline::analyze_path_with(path, &opts, &mut sink),
