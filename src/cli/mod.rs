@@ -478,7 +478,7 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
         }
         FormatArg::Json if filter.is_none() => {
             // Messages are parked on disk as they complete (bounded memory).
-            let mut spill = report::json::MessageSpill::new();
+            let mut spill = report::spill::MessageSpill::new();
             let mut opts = opts;
             // Hashed by the spill thread when it keeps up (or at the end,
             // with no spill file).
@@ -488,7 +488,7 @@ fn report(args: ReportArgs) -> Result<ExitCode> {
             opts.drop_finished = spill.is_active();
             let analysis = pipeline::analyze_path_with(&path, &opts, &mut spill)?;
             let mut out = locked_stdout();
-            report::json::write_spilled(analysis, spill, &mut out)?;
+            report::spill::write_spilled(analysis, spill, &mut out)?;
             out.flush()?;
         }
         FormatArg::Json | FormatArg::Text => {

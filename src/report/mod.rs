@@ -6,7 +6,7 @@ mod handoff;
 pub mod json;
 pub mod live_text;
 pub mod ndjson;
-mod spill_file;
+pub mod spill;
 pub mod text;
 
 use std::fmt;
