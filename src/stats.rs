@@ -7,7 +7,7 @@
 //! a `101` is its exchange's `response_ts` (the packet that completed the
 //! response head), so standard input gets upgrade timings too.
 
-use crate::capture::{PacketNo, Timestamp};
+use crate::capture::Timestamp;
 use crate::flow::Direction;
 use crate::model::{Analysis, Connection};
 use crate::ws::frame::Opcode;
@@ -385,7 +385,7 @@ pub fn connection_stats(c: &Connection) -> ConnectionStats {
         .and_then(|p| {
             c.http_exchanges
                 .iter()
-                .find(|x| x.response_packet == Some(PacketNo(p)))
+                .find(|x| x.response_packet == Some(p))
         })
         .and_then(|x| x.response_ts);
     let first_msg = c.messages.iter().map(|m| m.ts).min();

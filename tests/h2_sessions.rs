@@ -104,13 +104,13 @@ fn rfc8441_sessions_match_the_peers() {
             same(
                 &mut errs,
                 format!("{w} request_packet"),
-                h.request_packet.into(),
+                h.request_packet.map(|p| p.0).into(),
                 &th["request_packet"],
             );
             same(
                 &mut errs,
                 format!("{w} response_packet"),
-                h.response_packet.into(),
+                h.response_packet.map(|p| p.0).into(),
                 &th["response_packet"],
             );
             same(

@@ -175,7 +175,11 @@ fn a_response_whose_first_byte_arrives_alone_and_first_is_a_response() {
     let c = conn(&a, 40100);
     assert!(c.is_websocket, "{:?}", c.anomalies);
     assert_eq!(c.handshake.accept_valid, Some(true));
-    assert_eq!(c.handshake.response_packet, Some(4), "the packet with `H`");
+    assert_eq!(
+        c.handshake.response_packet,
+        Some(wsinspect::capture::PacketNo(4)),
+        "the packet with `H`"
+    );
     let got: Vec<_> = c.messages.iter().map(|m| (m.dir, m.opcode)).collect();
     assert_eq!(
         got,

@@ -202,7 +202,7 @@ fn ipv4_fragments_are_reassembled() {
     assert_eq!(c.handshake.accept_valid, Some(true));
     assert_eq!(
         c.handshake.request_packet,
-        Some(5),
+        Some(wsinspect::capture::PacketNo(5)),
         "completed by the second fragment's packet"
     );
     assert_eq!(c.messages.len(), 2);

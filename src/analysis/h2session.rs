@@ -640,7 +640,7 @@ impl WsSession {
         hs.offered_subprotocols = text(&ec.ws_protocol);
         hs.offered_extensions = text(&ec.ws_extensions);
         hs.request_complete = complete;
-        hs.request_packet = Some(first_packet.0);
+        hs.request_packet = Some(first_packet);
         hs.request_headers = headers_of(fields);
         let mut w = WsSession {
             record,
@@ -688,7 +688,7 @@ impl WsSession {
         self.count(packet, ts);
         let hs = &mut self.record.handshake;
         hs.status = Some(status);
-        hs.response_packet = Some(first_packet.0);
+        hs.response_packet = Some(first_packet);
         hs.response_complete = complete;
         hs.subprotocol = field(fields, b"sec-websocket-protocol");
         hs.extensions = field(fields, b"sec-websocket-extensions");

@@ -574,7 +574,7 @@ impl Session {
         let (status, response) = (hs.status, hs.response_packet);
         if let Some(x) = self.conn.http_exchanges.get_mut(idx) {
             x.status = status;
-            x.response_packet = response.map(PacketNo);
+            x.response_packet = response;
             x.response_ts = self.early_101_ts.take();
             x.response_complete = hs.response_complete;
         }

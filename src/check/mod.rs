@@ -441,7 +441,7 @@ fn check_connection(rule: &Rule, c: &Connection, out: &mut Vec<Finding>) {
                 out.push(finding(
                     rule,
                     c,
-                    h.response_packet.map(PacketNo),
+                    h.response_packet,
                     format!(
                         "Sec-WebSocket-Accept {} does not match the key {} (expected {}; RFC 6455 §4.2.2)",
                         h.sec_websocket_accept.as_deref().unwrap_or("?"),
@@ -618,7 +618,7 @@ fn check_connection(rule: &Rule, c: &Connection, out: &mut Vec<Finding>) {
                 )),
             };
             if let Some(d) = detail {
-                out.push(finding(rule, c, h.response_packet.map(PacketNo), d));
+                out.push(finding(rule, c, h.response_packet, d));
             }
         }
         Rule::RequireExtension(name) => {
@@ -642,7 +642,7 @@ fn check_connection(rule: &Rule, c: &Connection, out: &mut Vec<Finding>) {
                 )),
             };
             if let Some(d) = detail {
-                out.push(finding(rule, c, h.response_packet.map(PacketNo), d));
+                out.push(finding(rule, c, h.response_packet, d));
             }
         }
         Rule::NoWebsocket => {}
@@ -674,7 +674,7 @@ fn rejected_upgrade(rule: &Rule, c: &Connection, out: &mut Vec<Finding>) {
         out.push(finding(
             rule,
             c,
-            h.response_packet.map(PacketNo),
+            h.response_packet,
             format!(
                 "upgrade request {} {} answered {status} {}",
                 c.upgrade_method().unwrap_or("?"),

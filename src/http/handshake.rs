@@ -1,9 +1,12 @@
 //! The WebSocket opening handshake (RFC 6455 §4): what was offered and
-//! answered, and the Sec-WebSocket-Accept check.
+//! answered, and the Sec-WebSocket-Accept check. The record itself is the
+//! model's ([`Handshake`]); this module fills it from parsed heads.
 
 use base64::Engine;
-use serde::Serialize;
 use sha1::{Digest, Sha1};
+
+use crate::capture::PacketNo;
+pub use crate::model::handshake::{Handshake, Header};
 
 /// RFC 6455 §1.3: the GUID appended to the key before hashing.
 pub const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -15,58 +18,6 @@ pub fn expected_accept(key: &str) -> String {
     h.update(key.trim().as_bytes());
     h.update(WS_GUID.as_bytes());
     base64::engine::general_purpose::STANDARD.encode(h.finalize())
-}
-
-/// One HTTP header as received.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct Header {
-    /// Name, as sent.
-    pub name: String,
-    /// Value, lossily decoded if not UTF-8.
-    pub value: String,
-}
-
-/// The opening handshake of a connection, as far as it was captured.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default, schemars::JsonSchema)]
-pub struct Handshake {
-    /// An upgrade request (or a 101 response) was seen.
-    pub seen: bool,
-    /// Request target of the upgrade request.
-    pub request_target: Option<String>,
-    /// Sec-WebSocket-Key sent by the client.
-    pub sec_websocket_key: Option<String>,
-    /// Sec-WebSocket-Version sent by the client.
-    pub sec_websocket_version: Option<String>,
-    /// HTTP status of the response.
-    pub status: Option<u16>,
-    /// Reason phrase of the response.
-    pub reason: Option<String>,
-    /// Sec-WebSocket-Accept sent by the server.
-    pub sec_websocket_accept: Option<String>,
-    /// What the accept must be for the key sent.
-    pub expected_accept: Option<String>,
-    /// Whether accept matches key; None when either is unknown.
-    pub accept_valid: Option<bool>,
-    /// Subprotocol selected by the server.
-    pub subprotocol: Option<String>,
-    /// Extensions accepted by the server (raw header text).
-    pub extensions: Option<String>,
-    /// Subprotocols offered by the client.
-    pub offered_subprotocols: Option<String>,
-    /// Extensions offered by the client.
-    pub offered_extensions: Option<String>,
-    /// The request's whole header block was captured.
-    pub request_complete: bool,
-    /// The response's whole header block was captured.
-    pub response_complete: bool,
-    /// Packet that carried the start of the request.
-    pub request_packet: Option<u64>,
-    /// Packet that carried the start of the response.
-    pub response_packet: Option<u64>,
-    /// Request headers, in order.
-    pub request_headers: Vec<Header>,
-    /// Response headers, in order.
-    pub response_headers: Vec<Header>,
 }
 
 /// Joins the values of every header called `name` (case-insensitive), as
@@ -97,7 +48,7 @@ impl Handshake {
         self.offered_subprotocols = header_value(headers, "sec-websocket-protocol");
         self.offered_extensions = header_value(headers, "sec-websocket-extensions");
         self.request_complete = complete;
-        self.request_packet = Some(packet);
+        self.request_packet = Some(PacketNo(packet));
         self.request_headers = headers.to_vec();
         self.expected_accept = self.sec_websocket_key.as_deref().map(expected_accept);
         self.check_accept();
@@ -119,7 +70,7 @@ impl Handshake {
         self.subprotocol = header_value(headers, "sec-websocket-protocol");
         self.extensions = header_value(headers, "sec-websocket-extensions");
         self.response_complete = complete;
-        self.response_packet = Some(packet);
+        self.response_packet = Some(PacketNo(packet));
         self.response_headers = headers.to_vec();
         self.check_accept();
     }

@@ -7,9 +7,10 @@
 use crate::capture::{PacketNo, Timestamp};
 use crate::decode::Encap;
 use crate::flow::{Direction, Role};
-use crate::http::handshake::Handshake;
 pub use crate::tls::AlpnState;
+pub use handshake::Handshake;
 pub mod finding;
+pub mod handshake;
 pub mod message;
 
 pub use finding::{Anomaly, AnomalyKind, Violation, ViolationKind};
@@ -461,7 +462,7 @@ impl Connection {
         let packet = self.handshake.request_packet?;
         self.http_exchanges
             .iter()
-            .find(|x| x.request_packet.0 == packet)
+            .find(|x| x.request_packet == packet)
             .map(|x| x.method.as_str())
     }
 

@@ -84,7 +84,7 @@ impl<W: Write> Consumer for TextSink<W> {
         match &ev {
             Event::Handshake(_) => {
                 let h = &conn.handshake;
-                let p = PacketNo(h.response_packet.unwrap_or(conn.first_packet.0));
+                let p = h.response_packet.unwrap_or(conn.first_packet);
                 // The time of the 101 is its exchange's; without one (the
                 // response came before its request was whole) the line
                 // takes the time of the line before it.

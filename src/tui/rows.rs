@@ -256,7 +256,7 @@ impl Row {
             Some(Resolved::HttpRequest(x)) => {
                 hit(&x.method)
                     || hit(&x.target)
-                    || (c.handshake.request_packet == Some(x.request_packet.0)
+                    || (c.handshake.request_packet == Some(x.request_packet)
                         && c.handshake
                             .request_headers
                             .iter()
@@ -264,7 +264,7 @@ impl Row {
             }
             Some(Resolved::HttpResponse(x)) => {
                 x.status.is_some_and(|s| hit(&s.to_string()))
-                    || (c.handshake.response_packet == x.response_packet.map(|p| p.0)
+                    || (c.handshake.response_packet == x.response_packet
                         && (c.handshake.reason.as_deref().is_some_and(hit)
                             || c.handshake
                                 .response_headers

@@ -326,7 +326,7 @@ fn event<'a>(app: &App, a: &'a Analysis, row: &Row, width: u16) -> (String, Vec<
                 dir_style(app, Some(crate::flow::Direction::ClientToServer))
                     .add_modifier(Modifier::BOLD),
             )];
-            let is_upgrade = h.request_packet == Some(x.request_packet.0);
+            let is_upgrade = h.request_packet == Some(x.request_packet);
             if is_upgrade {
                 headers(app, &mut l, &h.request_headers);
                 if !x.request_complete {
@@ -362,8 +362,7 @@ fn event<'a>(app: &App, a: &'a Analysis, row: &Row, width: u16) -> (String, Vec<
                 .unwrap_or_else(|| "?".into());
             let title = format!("HTTP response · packet {p} · server → client");
             let h = &c.handshake;
-            let is_upgrade =
-                h.response_packet.is_some() && h.response_packet == x.response_packet.map(|p| p.0);
+            let is_upgrade = h.response_packet.is_some() && h.response_packet == x.response_packet;
             let status = x
                 .status
                 .map(|s| s.to_string())

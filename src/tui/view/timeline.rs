@@ -130,7 +130,7 @@ pub fn preview(row: &Row, a: &Analysis, max: usize) -> String {
         }
         Some(Resolved::HttpResponse(x)) => {
             let h = &c.handshake;
-            let is_upgrade = h.response_packet == x.response_packet.map(|p| p.0);
+            let is_upgrade = h.response_packet == x.response_packet;
             let reason = if is_upgrade {
                 h.reason.as_deref().unwrap_or("")
             } else {
