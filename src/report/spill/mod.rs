@@ -3,7 +3,7 @@
 //!
 //! [`MessageSpill`] is a [`Consumer`] that takes each message as soon as it
 //! completes, serializes it (pretty, at its final indentation) on a writer
-//! thread ([`super::handoff`]) and parks the text in an unlinked temporary file
+//! thread (`report::handoff`) and parks the text in an unlinked temporary file
 //! ([`file`]); [`write_spilled`] then writes the document, splicing every
 //! connection's messages back in, byte for byte what
 //! [`super::json::write`] writes. Peak memory no longer grows with the
