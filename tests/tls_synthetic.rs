@@ -111,7 +111,7 @@ fn synthetic_connections_decrypt() {
         assert!(apps.is_empty());
         let info = conn.info();
         assert_eq!(info.cipher_suite.as_deref(), case["suite"].as_str());
-        assert_eq!(info.reason.as_deref(), Some("no key log given"));
+        assert_eq!(info.reason, Some(wsinspect::model::NotDecrypted::NoKeyLog));
         if info.version.as_deref() == Some("1.3") {
             assert_eq!(info.alpn, None, "1.3 ALPN needs decryption");
         } else {

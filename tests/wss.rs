@@ -29,7 +29,7 @@ fn without_keys_tls_is_reported_but_nothing_is_invented() {
         assert_eq!(tls.version.as_deref(), Some(version));
         assert_eq!(tls.sni.as_deref(), Some("wss.corpus.test"));
         assert!(!tls.decrypted);
-        assert_eq!(tls.reason.as_deref(), Some("no key log given"));
+        assert_eq!(tls.reason, Some(wsinspect::model::NotDecrypted::NoKeyLog));
         assert!(
             c.messages.is_empty() && c.control.is_empty() && !c.is_websocket && !c.handshake.seen
         );

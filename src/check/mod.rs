@@ -478,9 +478,12 @@ fn check_connection(rule: &Rule, c: &Connection, out: &mut Vec<Finding>) {
         Rule::Undecrypted => {
             if let Some(t) = &c.tls
                 && !t.decrypted
-                && t.reason.as_deref() != Some("no key log given")
+                && t.reason != Some(crate::model::NotDecrypted::NoKeyLog)
             {
-                let why = t.reason.as_deref().unwrap_or("unknown reason");
+                let why = t
+                    .reason
+                    .as_ref()
+                    .map_or_else(|| "unknown reason".to_string(), ToString::to_string);
                 out.push(finding(
                     rule,
                     c,

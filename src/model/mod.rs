@@ -208,11 +208,68 @@ pub struct TlsSummary {
     /// captured; empty: it offered none).
     pub alpn_offered: Option<Vec<String>>,
     /// Why it was not decrypted.
-    pub reason: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub reason: Option<NotDecrypted>,
     /// TLS records seen: client, server.
     pub records: [u64; 2],
     /// Alerts and decryption problems, with their packets.
     pub notes: Vec<TlsNote>,
+}
+
+/// Why a TLS connection's records were not all decrypted: the first cause
+/// met. Written in reports as its sentence (the JSON is a string).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotDecrypted {
+    /// No key log was given (`--keylog`), or it was empty.
+    NoKeyLog,
+    /// The key log has no secret for this connection's client random.
+    NoKey,
+    /// The handshake was not captured: keys cannot be derived.
+    HandshakeNotCaptured,
+    /// A resumed session (PSK or TLS 1.2 session ID/ticket) whose secrets
+    /// are not in the key log.
+    ResumptionWithoutKeys,
+    /// A record failed authentication (wrong keys, or altered bytes).
+    BadRecordMac,
+    /// Bytes of the TLS stream are missing from the capture: record
+    /// boundaries and sequence numbers are lost from there.
+    BytesMissing,
+    /// A renegotiation (TLS 1.2), which the decryptor does not follow.
+    Renegotiation,
+    /// 0-RTT early data (RFC 8446 §2.3), not decrypted.
+    EarlyData,
+    /// Application data came before the handshake completed.
+    DataBeforeHandshake,
+    /// The key log's secret does not fit the negotiated cipher suite.
+    SecretSuiteMismatch,
+    /// The record layer could not be read (what was wrong).
+    Record(String),
+    /// A handshake message could not be read or is not supported (what).
+    Handshake(String),
+}
+
+impl std::fmt::Display for NotDecrypted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NotDecrypted::NoKeyLog => "no key log given",
+            NotDecrypted::NoKey => "no key for this client random",
+            NotDecrypted::HandshakeNotCaptured => "handshake not captured",
+            NotDecrypted::ResumptionWithoutKeys => "session resumption without keys",
+            NotDecrypted::BadRecordMac => "bad record MAC (wrong keys?)",
+            NotDecrypted::BytesMissing => "bytes missing from the capture",
+            NotDecrypted::Renegotiation => "renegotiation not supported",
+            NotDecrypted::EarlyData => "0-RTT early data not decrypted",
+            NotDecrypted::DataBeforeHandshake => "application data before the handshake completed",
+            NotDecrypted::SecretSuiteMismatch => "key log secret does not match the cipher suite",
+            NotDecrypted::Record(what) | NotDecrypted::Handshake(what) => what,
+        })
+    }
+}
+
+impl Serialize for NotDecrypted {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// Something the TLS layer saw (an alert, a bad record MAC ...).

@@ -28,12 +28,7 @@ pub use keylog::{KeyLog, KeyLogError};
 pub use crate::capture::PacketNo;
 
 /// Reasons reported in [`TlsInfo::reason`].
-const R_NO_KEYLOG: &str = "no key log given";
-const R_NO_KEY: &str = "no key for this client random";
-const R_NOT_CAPTURED: &str = "handshake not captured";
-const R_RESUMPTION: &str = "session resumption without keys";
-const R_BAD_MAC: &str = "bad record MAC (wrong keys?)";
-const R_MISSING: &str = "bytes missing from the capture";
+use crate::model::NotDecrypted;
 
 /// What [`TlsConnection::push`] reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +94,8 @@ pub struct TlsInfo {
     /// Every application/handshake record that needed decryption was decrypted.
     pub decrypted: bool,
     /// Why not decrypted; `None` when decrypted.
-    pub reason: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub reason: Option<NotDecrypted>,
     /// Records seen `[client, server]`.
     pub records: [u64; 2],
 }
@@ -151,7 +147,7 @@ pub struct TlsConnection {
     encrypted_extensions_seen: bool,
     /// Handshake not captured: only count records.
     blind: bool,
-    reason: Option<String>,
+    reason: Option<NotDecrypted>,
 }
 
 fn version_name(v: u16) -> String {
@@ -221,7 +217,7 @@ impl TlsConnection {
     pub fn new(keylog: Option<Arc<KeyLog>>) -> Self {
         let keylog = keylog.filter(|k| !k.is_empty());
         TlsConnection {
-            reason: keylog.is_none().then(|| R_NO_KEYLOG.to_string()),
+            reason: keylog.is_none().then_some(NotDecrypted::NoKeyLog),
             keylog,
             sides: Default::default(),
             client_hello: None,
@@ -286,7 +282,7 @@ impl TlsConnection {
             if self.client_hello.is_none() {
                 self.not_captured();
             } else {
-                self.fail(&detail);
+                self.fail(NotDecrypted::Record(detail));
             }
         }
     }
@@ -303,7 +299,7 @@ impl TlsConnection {
         }
         side.stopped = true;
         side.cipher = None;
-        self.fail(R_MISSING);
+        self.fail(NotDecrypted::BytesMissing);
     }
 
     fn alpn_state(&self) -> AlpnState {
@@ -360,14 +356,14 @@ impl TlsConnection {
     }
 
     /// Records the first reason decryption is incomplete.
-    fn fail(&mut self, reason: &str) {
+    fn fail(&mut self, reason: NotDecrypted) {
         if self.reason.is_none() {
-            self.reason = Some(reason.to_string());
+            self.reason = Some(reason);
         }
     }
 
     fn not_captured(&mut self) {
-        self.fail(R_NOT_CAPTURED);
+        self.fail(NotDecrypted::HandshakeNotCaptured);
         self.blind = true;
         for s in [&mut self.sides.0, &mut self.sides.1] {
             s.cipher = None;
@@ -431,9 +427,9 @@ impl TlsConnection {
             detail: detail.to_string(),
         });
         self.fail(if early {
-            "0-RTT early data not decrypted"
+            NotDecrypted::EarlyData
         } else {
-            "application data before the handshake completed"
+            NotDecrypted::DataBeforeHandshake
         });
     }
 
@@ -456,7 +452,7 @@ impl TlsConnection {
                 packet: rec.last_packet,
                 detail: "second ChangeCipherSpec (renegotiation) not supported".to_string(),
             });
-            self.fail("renegotiation not supported");
+            self.fail(NotDecrypted::Renegotiation);
             return;
         }
         side.encrypted = true;
@@ -469,7 +465,7 @@ impl TlsConnection {
             if let Some(suite) = suite {
                 match RecordCipher::new(suite.aead, &keys) {
                     Ok(c) => self.side_mut(from_client).cipher = Some(c),
-                    Err(_) => self.fail(R_NO_KEY),
+                    Err(_) => self.fail(NotDecrypted::NoKey),
                 }
             }
         }
@@ -522,7 +518,7 @@ impl TlsConnection {
             packet,
             detail: what.to_string(),
         });
-        self.fail(what);
+        self.fail(NotDecrypted::Handshake(what.to_string()));
     }
 
     /// ServerHello: negotiated version and suite; set up keys from the key log.
@@ -568,9 +564,9 @@ impl TlsConnection {
         };
         let random = ch.random;
         let missing = if psk || resumed12 {
-            R_RESUMPTION
+            NotDecrypted::ResumptionWithoutKeys
         } else {
-            R_NO_KEY
+            NotDecrypted::NoKey
         };
         if tls13 {
             let secrets = keylog.tls13(&random);
@@ -586,7 +582,7 @@ impl TlsConnection {
                         self.side_mut(from_client).cipher = Some(c);
                         self.side_mut(from_client).epoch = Epoch::Handshake;
                     }
-                    None => self.fail("key log secret does not match the cipher suite"),
+                    None => self.fail(NotDecrypted::SecretSuiteMismatch),
                 }
             }
         } else {
@@ -604,7 +600,7 @@ impl TlsConnection {
                     self.sides.0.pending12 = Some(c);
                     self.sides.1.pending12 = Some(s);
                 }
-                Err(_) => self.fail(R_NO_KEY),
+                Err(_) => self.fail(NotDecrypted::NoKey),
             }
         }
     }
@@ -624,7 +620,7 @@ impl TlsConnection {
         let tls13 = self.is_tls13();
         let Some(cipher) = self.side_mut(from_client).cipher.as_mut() else {
             if !tls13 && self.server_hello.is_none() {
-                self.fail(R_NOT_CAPTURED);
+                self.fail(NotDecrypted::HandshakeNotCaptured);
             }
             return; // cannot decrypt: reason already recorded
         };
@@ -668,7 +664,7 @@ impl TlsConnection {
                         packet: rec.last_packet,
                         detail: "0-RTT early data record not decrypted".to_string(),
                     });
-                    self.fail("0-RTT early data not decrypted");
+                    self.fail(NotDecrypted::EarlyData);
                     return;
                 }
                 self.side_mut(from_client).cipher = None;
@@ -677,7 +673,7 @@ impl TlsConnection {
                     packet: rec.last_packet,
                     detail: format!("{e}: cannot decrypt this direction any further"),
                 });
-                self.fail(R_BAD_MAC);
+                self.fail(NotDecrypted::BadRecordMac);
             }
         }
     }
@@ -800,7 +796,7 @@ impl TlsConnection {
                     packet,
                     detail: "no usable application traffic secret in the key log".to_string(),
                 });
-                self.fail(R_NO_KEY);
+                self.fail(NotDecrypted::NoKey);
             }
         }
     }

@@ -257,7 +257,7 @@ fn wrong_keys_give_bad_record_mac_and_no_output() {
     );
     let info = conn.info();
     assert!(!info.decrypted);
-    assert_eq!(info.reason.as_deref(), Some("bad record MAC (wrong keys?)"));
+    assert_eq!(info.reason, Some(crate::model::NotDecrypted::BadRecordMac));
     assert_eq!(info.records, [4, 5]);
 
     // Wrong application secret only: the handshake decrypts, application data does not.
@@ -267,8 +267,8 @@ fn wrong_keys_give_bad_record_mac_and_no_output() {
     assert!(!ev.iter().any(|e| matches!(e, Ev::App(true, ..))));
     assert!(ev.iter().any(|e| matches!(e, Ev::App(false, ..))));
     assert_eq!(
-        conn.info().reason.as_deref(),
-        Some("bad record MAC (wrong keys?)")
+        conn.info().reason,
+        Some(crate::model::NotDecrypted::BadRecordMac)
     );
 }
 
@@ -281,17 +281,14 @@ fn without_keys_reports_handshake_facts() {
     assert_eq!(info.version.as_deref(), Some("1.3"));
     assert_eq!(info.cipher_suite.as_deref(), Some("TLS_AES_128_GCM_SHA256"));
     assert_eq!(info.sni.as_deref(), Some("server"));
-    assert_eq!(info.reason.as_deref(), Some("no key log given"));
+    assert_eq!(info.reason, Some(crate::model::NotDecrypted::NoKeyLog));
     assert!(!info.decrypted);
     assert_eq!(info.records, [4, 5]);
 
     let other = rfc8448_keylog().replace(CLIENT_RANDOM, &"11".repeat(32));
     let mut conn = TlsConnection::new(keylog(&other));
     run_whole(&mut conn, &rfc8448_records());
-    assert_eq!(
-        conn.info().reason.as_deref(),
-        Some("no key for this client random")
-    );
+    assert_eq!(conn.info().reason, Some(crate::model::NotDecrypted::NoKey));
 }
 
 #[test]
@@ -301,7 +298,10 @@ fn mid_connection_start_is_handshake_not_captured() {
     let ev = run_whole(&mut conn, &records[5..]);
     assert!(!ev.iter().any(|e| matches!(e, Ev::App(..))));
     let info = conn.info();
-    assert_eq!(info.reason.as_deref(), Some("handshake not captured"));
+    assert_eq!(
+        info.reason,
+        Some(crate::model::NotDecrypted::HandshakeNotCaptured)
+    );
     assert_eq!(info.version, None);
 
     // Starting in the middle of a record: framing is garbage.
@@ -309,8 +309,8 @@ fn mid_connection_start_is_handshake_not_captured() {
     let mut ev = Vec::new();
     conn.push(true, &records[0].1[7..], pk(1), &mut collect_into(&mut ev));
     assert_eq!(
-        conn.info().reason.as_deref(),
-        Some("handshake not captured")
+        conn.info().reason,
+        Some(crate::model::NotDecrypted::HandshakeNotCaptured)
     );
 }
 
@@ -327,8 +327,8 @@ fn gap_stops_the_direction() {
     let apps: Vec<&Ev> = ev.iter().filter(|e| matches!(e, Ev::App(..))).collect();
     assert_eq!(apps, vec![&Ev::App(false, payload(), 7, 7)]);
     assert_eq!(
-        conn.info().reason.as_deref(),
-        Some("bytes missing from the capture")
+        conn.info().reason,
+        Some(crate::model::NotDecrypted::BytesMissing)
     );
 }
 
@@ -345,7 +345,12 @@ fn oversized_record_stops_the_direction() {
     );
     let info = conn.info();
     assert!(!info.decrypted);
-    assert!(info.reason.unwrap().contains("exceeds the maximum"));
+    assert!(
+        info.reason
+            .unwrap()
+            .to_string()
+            .contains("exceeds the maximum")
+    );
 }
 
 #[test]
@@ -478,7 +483,7 @@ fn unsupported_suite_is_reported() {
     let info = conn.info();
     assert_eq!(info.cipher_suite.as_deref(), Some("TLS_AES_128_CCM_SHA256"));
     assert_eq!(
-        info.reason.as_deref(),
+        info.reason.as_ref().map(ToString::to_string).as_deref(),
         Some("unsupported cipher suite TLS_AES_128_CCM_SHA256")
     );
 }
@@ -502,7 +507,7 @@ fn psk_resumption_without_keys() {
     let mut conn = TlsConnection::new(keylog(&other));
     run_whole(&mut conn, &[records[0].clone(), (false, sh)]);
     assert_eq!(
-        conn.info().reason.as_deref(),
-        Some("session resumption without keys")
+        conn.info().reason,
+        Some(crate::model::NotDecrypted::ResumptionWithoutKeys)
     );
 }

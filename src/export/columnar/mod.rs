@@ -336,6 +336,7 @@ impl ParquetSink {
             ])?;
         }
         if let Some(t) = &conn.tls {
+            let reason = t.reason.as_ref().map(ToString::to_string);
             let tls = match &mut self.tls {
                 Some(w) => w,
                 None => self.tls.insert(TableWriter::create(
@@ -355,7 +356,7 @@ impl ParquetSink {
                 Value::Bool(Some(t.decrypted)),
                 Value::Str(t.sni.as_deref()),
                 Value::Str(t.alpn.as_deref()),
-                Value::Str(t.reason.as_deref()),
+                Value::Str(reason.as_deref()),
                 Value::I64(Some(int(t.records[0]))),
                 Value::I64(Some(int(t.records[1]))),
                 Value::I64(Some(int(t.notes.len() as u64))),

@@ -184,7 +184,10 @@ fn connection<'a>(app: &App, a: &'a Analysis, c: &'a Connection) -> (String, Vec
                 if t.decrypted {
                     "decrypted".to_string()
                 } else {
-                    format!("not decrypted: {}", t.reason.as_deref().unwrap_or("?"))
+                    match &t.reason {
+                        Some(r) => format!("not decrypted: {r}"),
+                        None => "not decrypted: ?".to_string(),
+                    }
                 }
             ),
         ));
