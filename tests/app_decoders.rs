@@ -1558,6 +1558,79 @@ fn real_captures_match_their_truth() {
         }
     }
     eprintln!("{compared} records compared over {} captures", pcaps.len());
+    // Engine.IO long-polling: every HTTP exchange's `request_app` /
+    // `response_app`, exact, on every connection (plain HTTP ones too).
+    let mut polled = 0;
+    for pcap in &pcaps {
+        let truth: Value = serde_json::from_str(
+            &std::fs::read_to_string(pcap.with_extension("truth.json")).unwrap(),
+        )
+        .unwrap();
+        let a = wsinspect::pipeline::analyze_path(
+            pcap.to_str().unwrap(),
+            Limits::default(),
+            &mut NullSink,
+        )
+        .unwrap();
+        let name = pcap.file_name().unwrap().to_string_lossy();
+        for t in truth["connections"].as_array().unwrap() {
+            let Some(c) = a
+                .connections
+                .iter()
+                .find(|c| t["client"].as_str() == Some(c.client.to_string().as_str()))
+            else {
+                continue;
+            };
+            let tx = t["http_exchanges"].as_array().cloned().unwrap_or_default();
+            assert_eq!(c.http_exchanges.len(), tx.len(), "{name} {}", c.client);
+            let mut any = false;
+            for (i, (x, w)) in c.http_exchanges.iter().zip(&tx).enumerate() {
+                for (key, got) in [
+                    ("request_app", &x.request_app),
+                    ("response_app", &x.response_app),
+                ] {
+                    let want = w[key].as_array().cloned().unwrap_or_default();
+                    let at = format!("{name} {} exchange {i} {key}", c.client);
+                    let kinds: Vec<_> = got.iter().map(|r| r.kind).collect();
+                    let want_kinds: Vec<_> =
+                        want.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+                    assert_eq!(kinds, want_kinds, "{at}");
+                    for (r, w) in got.iter().zip(&want) {
+                        let id = match &w["id"] {
+                            Value::Null => None,
+                            Value::String(s) => Some(s.clone()),
+                            other => Some(other.to_string()),
+                        };
+                        assert_eq!(r.id, id, "{at}: id");
+                        // As above: an answer repeats its request's name.
+                        if w["name"].is_string() || r.answers.is_none() {
+                            assert_eq!(r.name.as_deref(), w["name"].as_str(), "{at}: name");
+                        }
+                        assert_eq!(r.answers, w["answers"].as_u64(), "{at}: answers");
+                        assert_eq!(r.error.is_some(), !w["error"].is_null(), "{at}: error");
+                        if let Some(ns) = w["namespace"].as_str() {
+                            assert_eq!(r.channel.as_deref(), Some(ns), "{at}: namespace");
+                        }
+                        if let Some(sid) = w["sid"].as_str() {
+                            assert_eq!(r.detail.session.as_deref(), Some(sid), "{at}: sid");
+                        }
+                        polled += 1;
+                        any = true;
+                    }
+                }
+            }
+            if any {
+                let d = c.app_protocol.expect("a polling connection is named");
+                assert_eq!(
+                    d.protocol.name(),
+                    t["app_protocol"].as_str().unwrap(),
+                    "{name}"
+                );
+            }
+        }
+    }
+    eprintln!("{polled} long-polling records compared");
+    assert!(polled >= 6, "{polled} long-polling records");
     assert!(
         compared >= 250 && pcaps.len() >= 10,
         "{compared} records, {} captures",

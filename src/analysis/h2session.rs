@@ -498,6 +498,8 @@ impl H2Sessions {
                         response_complete: false,
                         request_ts: ts,
                         response_ts: None,
+                        request_app: Vec::new(),
+                        response_app: Vec::new(),
                     });
                     Stream::Http(parent.http_exchanges.len() - 1)
                 }
@@ -522,6 +524,8 @@ impl H2Sessions {
                 response_complete: false,
                 request_ts: t,
                 response_ts: None,
+                request_app: Vec::new(),
+                response_app: Vec::new(),
             });
             self.streams
                 .insert(1, Stream::Http(parent.http_exchanges.len() - 1));

@@ -11,6 +11,7 @@ pub mod detect;
 pub mod event;
 pub mod flows;
 pub mod h2session;
+pub mod polling;
 pub mod session;
 
 pub use builder::{CaptureSummary, Keep, ModelBuilder};
@@ -396,6 +397,7 @@ impl<'s> Analyzer<'s> {
         });
         // What settling finds (held bytes replayed, frames of a stream
         // judged at its end, findings) is an event like any other.
+        t.session.fins(t.tcp.fin);
         t.session.finish(now, &mut self.out);
         let (conn, sessions) = finalize(t);
         let _ = self.out.event(Event::End(Ended::Given(Box::new(conn))));

@@ -40,13 +40,14 @@
 use super::appglue::{self, AppGlue};
 use super::detect::{Detected, FrameProbe, MidStream, SideEvidence, classify, judge};
 use super::h2session::{H2Mode, H2Sessions};
+use super::polling::Polling;
 use super::{Consumer, Event, Limits};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::{Direction, Role, Side};
 use crate::http::handshake::{has_token, header_value};
 use crate::http::{
-    Head, HttpEvent, HttpParser, LineMatch, MAX_START_LINE, looks_like_request, request_line,
-    status_line,
+    CapturedBody, Head, HttpEvent, HttpParser, LineMatch, MAX_START_LINE, looks_like_request,
+    request_line, status_line,
 };
 use crate::model::finding::{Anomaly, AnomalyKind, Violation, ViolationKind};
 use crate::model::{Connection, HttpExchange, Protocol, TlsNote, TlsSummary};
@@ -225,6 +226,11 @@ pub struct Session {
     /// The application protocol of the WebSocket session, once frames
     /// are decoded (created with the first WebSocket stream).
     app: Option<Box<AppGlue>>,
+    /// Engine.IO long-polling in the HTTP exchanges, once one is seen.
+    polling: Option<Box<Polling>>,
+    /// A FIN was captured from each side (a body read until close is
+    /// then whole).
+    fins: [bool; 2],
     keylog: Option<Arc<KeyLog>>,
     /// The client side, once known.
     pub client: Option<Side>,
@@ -381,6 +387,8 @@ impl Session {
             tls: None,
             h2: None,
             app: None,
+            polling: None,
+            fins: [false; 2],
             keylog,
             client: None,
             endpoints,
@@ -441,6 +449,11 @@ impl Session {
         if self.start[side.idx()] == Start::Unknown {
             self.start[side.idx()] = Start::Syn;
         }
+    }
+
+    /// Which sides sent a FIN, told before [`Self::finish`].
+    pub fn fins(&mut self, fin: [bool; 2]) {
+        self.fins = fin;
     }
 
     /// Mid-stream WebSocket may be considered: no side was seen from its
@@ -619,11 +632,13 @@ impl Session {
                 self.ws_events(evs, sink);
             }
             Phase::AwaitResponse(_, held, _) => held.push(Held::Gap(len, at.now, at.ts)),
-            Phase::Http(p) => {
-                if let Some(HttpEvent::Head(head, first)) = p.gap(len) {
-                    self.on_head(side, head, PacketNo(first), at, sink);
+            Phase::Http(p) => match p.gap(len) {
+                Some(HttpEvent::Head(head, first)) => {
+                    self.on_head(side, head, PacketNo(first), at, sink)
                 }
-            }
+                Some(HttpEvent::Body(body)) => self.on_body(side, body, at, sink),
+                _ => {}
+            },
             Phase::H2 => {
                 if let Some(h2) = self.h2.as_mut() {
                     h2.gap(dir, len, at, &mut self.conn, sink);
@@ -974,6 +989,7 @@ impl Session {
                     let dir = self.dir_of(side);
                     self.anomaly(AnomalyKind::BadHttp, Some(dir), at.now, why, sink);
                 }
+                Some(HttpEvent::Body(body)) => self.on_body(side, body, at, sink),
                 None => {}
             }
             if used == 0 {
@@ -1018,6 +1034,8 @@ impl Session {
             response_packet: None,
             request_complete: head.complete,
             response_complete: false,
+            request_app: Vec::new(),
+            response_app: Vec::new(),
         });
         self.pending.push_back(idx);
         if upgrade {
@@ -1041,6 +1059,7 @@ impl Session {
             }
         } else if let Phase::Http(p) = &mut self.phases[i] {
             p.expect_body(&head, None);
+            self.poll_body(side, idx, &head, first, at, sink);
         }
         self.last_request = Some((head, first));
         if self.ws_after_request && self.client == Some(side) {
@@ -1192,9 +1211,58 @@ impl Session {
         }
         if let Phase::Http(p) = &mut self.phases[side.idx()] {
             p.expect_body(&head, method.as_deref());
+            if let Some(i) = idx {
+                self.poll_body(side, i, &head, first, at, sink);
+            }
         }
         if answers_upgrade {
             self.release_held(side.other(), false, sink);
+        }
+    }
+
+    /// Keeps the body that `head` (of exchange `idx`) announces when it is
+    /// an Engine.IO long-polling payload (see [`Polling`]); the parser's
+    /// body framing is already set.
+    fn poll_body(
+        &mut self,
+        side: Side,
+        idx: usize,
+        head: &Head,
+        first: PacketNo,
+        at: At,
+        sink: &mut dyn Consumer,
+    ) {
+        let Some(x) = self.conn.http_exchanges.get(idx) else {
+            return;
+        };
+        if crate::app::detect::polling_eio(&x.target).is_none() {
+            return;
+        }
+        let dir = self.dir_of(side);
+        if self.polling.is_none() {
+            self.polling =
+                Polling::new(self.limits.app, crate::app::AppLimits::default()).map(Box::new);
+        }
+        let Some(poll) = self.polling.as_mut() else {
+            return;
+        };
+        if !poll.wants(dir, idx, &x.method, &x.target, x.status, &head.headers) {
+            return;
+        }
+        let cap = poll.max_body();
+        let Phase::Http(p) = &mut self.phases[side.idx()] else {
+            return;
+        };
+        if let Some(body) = p.capture_body(cap, first.0) {
+            self.on_body(side, body, at, sink);
+        }
+    }
+
+    /// A kept body ended (a long-polling payload).
+    fn on_body(&mut self, side: Side, body: CapturedBody, at: At, sink: &mut dyn Consumer) {
+        let dir = self.dir_of(side);
+        if let Some(poll) = self.polling.as_mut() {
+            poll.body(&mut self.conn, dir, body, at.now, at.ts, sink);
         }
     }
 
@@ -1471,6 +1539,22 @@ impl Session {
                 self.phases[i] = Phase::Unknown(p.attempts.saturating_add(1));
                 self.skip(Side(i as u8), bytes, last);
             }
+        }
+        for i in 0..2 {
+            // A kept body still in progress ends with the stream.
+            if let Phase::Http(p) = &mut self.phases[i]
+                && let Some(HttpEvent::Body(body)) = p.end_of_stream(self.fins[i])
+            {
+                let at = At {
+                    src: now,
+                    now,
+                    ts: self.now_ts,
+                };
+                self.on_body(Side(i as u8), body, at, sink);
+            }
+        }
+        if let Some(poll) = self.polling.as_mut() {
+            poll.finish(&mut self.conn, sink);
         }
         self.finishing = true;
         self.judge_midstream(true, sink);

@@ -121,6 +121,19 @@ pub fn by_target(target: &str) -> Option<AppProtocol> {
     None
 }
 
+/// The Engine.IO version (3 or 4, the two whose payload framing is
+/// decoded) of a long-polling request target: `transport=polling` and
+/// `EIO=3` or `EIO=4` in its query (the path is configurable on the server,
+/// `/socket.io/` by default, so it is not required).
+pub fn polling_eio(target: &str) -> Option<u8> {
+    if query_param(target, "transport") != Some("polling") {
+        return None;
+    }
+    query_param(target, "EIO")
+        .and_then(|v| v.parse().ok())
+        .filter(|v| matches!(v, 3 | 4))
+}
+
 /// The Engine.IO version from `EIO=` in the request target.
 pub fn eio_version(target: Option<&str>) -> Option<u8> {
     target

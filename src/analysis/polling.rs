@@ -1,0 +1,277 @@
+//! Engine.IO HTTP long-polling on one HTTP/1.x connection (issue 21): a
+//! Socket.IO session usually starts with `GET`/`POST
+//! /socket.io/?EIO=4&transport=polling[&sid=…]` before it upgrades to
+//! WebSocket. The exchange is taken for polling on evidence: its request
+//! target says so (`transport=polling`, `EIO=3|4`), and its body must then
+//! decode as an Engine.IO payload (what does not is a finding, and the
+//! connection is named `socket.io` only once a body decoded).
+//!
+//! A `POST`'s request body carries the client's packets, a `GET`'s `200`
+//! response body the server's (a `POST`'s response is the text `ok`, not a
+//! payload). The HTTP parser keeps those bodies (bounded by
+//! [`AppLimits::max_polling_body`]), the content coding is undone within
+//! the same bound, and [`PollingSession`] decodes and pairs the packets.
+//! Records go to the exchange (`request_app` / `response_app`) and are
+//! events ([`Event::HttpApp`]); findings are [`Event::AppFinding`]s.
+//!
+//! Pairing is within the connection: an ack sent over polling and
+//! answered over another connection of the same Engine.IO session (v4
+//! clients open one connection per poll) is not paired.
+
+use super::{Consumer, Event};
+use crate::app::eiopoll::PollingSession;
+use crate::app::{
+    AppChoice, AppFindingKind, AppLimits, AppOutput, AppProtocol, DetectedBy, Detection,
+};
+use crate::capture::{PacketNo, Timestamp};
+use crate::flow::Direction;
+use crate::http::handshake::Header;
+use crate::http::{BodyEnd, CapturedBody, body_codings, decode_content};
+use crate::model::Connection;
+
+/// A body awaited for an exchange.
+#[derive(Debug)]
+struct Awaiting {
+    exchange: usize,
+    codings: Vec<String>,
+}
+
+/// The polling exchanges of one connection.
+#[derive(Debug)]
+pub struct Polling {
+    limits: AppLimits,
+    choice: AppChoice,
+    session: Option<PollingSession>,
+    /// Per direction (c2s, s2c): the exchange whose body is being kept.
+    awaiting: [Option<Awaiting>; 2],
+    /// Per direction: the exchange of the last body decoded.
+    last_exchange: [Option<usize>; 2],
+    kept: usize,
+    not_kept: u64,
+}
+
+fn slot(dir: Direction) -> usize {
+    usize::from(dir == Direction::ServerToClient)
+}
+
+impl Polling {
+    /// Long-polling decoding for a connection, unless `--app` says
+    /// otherwise (`none`, or another protocol).
+    pub fn new(choice: AppChoice, limits: AppLimits) -> Option<Self> {
+        match choice {
+            AppChoice::None => None,
+            AppChoice::Forced(p) if p != AppProtocol::SocketIo => None,
+            _ => Some(Polling {
+                limits,
+                choice,
+                session: None,
+                awaiting: [None, None],
+                last_exchange: [None, None],
+                kept: 0,
+                not_kept: 0,
+            }),
+        }
+    }
+
+    /// The body cap to give the HTTP parser.
+    pub fn max_body(&self) -> usize {
+        self.limits.max_polling_body
+    }
+
+    /// Whether the body `dir` sends in exchange `exchange` (`method`,
+    /// `target`, the response's `status` when `dir` is the server's) is a
+    /// polling payload to decode; if so it is awaited.
+    pub fn wants(
+        &mut self,
+        dir: Direction,
+        exchange: usize,
+        method: &str,
+        target: &str,
+        status: Option<u16>,
+        headers: &[Header],
+    ) -> bool {
+        let Some(eio) = crate::app::detect::polling_eio(target) else {
+            return false;
+        };
+        let carries = match dir {
+            Direction::ClientToServer => method == "POST",
+            Direction::ServerToClient => method == "GET" && status == Some(200),
+        };
+        if !carries {
+            return false;
+        }
+        if self.session.as_ref().is_none_or(|s| s.eio() != eio) {
+            // A new Engine.IO version on the same connection starts over.
+            self.session = Some(PollingSession::new(eio, self.limits));
+        }
+        self.awaiting[slot(dir)] = Some(Awaiting {
+            exchange,
+            codings: body_codings(headers),
+        });
+        true
+    }
+
+    /// A kept body of `dir` ended: its packets are decoded into its
+    /// exchange; `packet`/`ts` are those of its last byte.
+    pub fn body(
+        &mut self,
+        conn: &mut Connection,
+        dir: Direction,
+        body: CapturedBody,
+        last: PacketNo,
+        ts: Timestamp,
+        sink: &mut dyn Consumer,
+    ) {
+        let (Some(a), Some(session)) = (self.awaiting[slot(dir)].take(), self.session.as_mut())
+        else {
+            return;
+        };
+        let what = format!(
+            "HTTP exchange {} {} body",
+            a.exchange,
+            match dir {
+                Direction::ClientToServer => "request",
+                Direction::ServerToClient => "response",
+            }
+        );
+        let first = if body.first_packet == 0 {
+            last
+        } else {
+            PacketNo(body.first_packet)
+        };
+        let cut = |why: String, kind| (kind, why);
+        let outcome = match body.end {
+            BodyEnd::Complete => {
+                match decode_content(&body.bytes, &a.codings, self.limits.max_polling_body) {
+                    Ok(bytes) => Ok(bytes),
+                    Err(crate::http::ContentError::OverCap(n)) => Err(cut(
+                        format!("decoded body longer than {n} bytes (cap)"),
+                        AppFindingKind::CapReached,
+                    )),
+                    Err(e) => Err(cut(e.to_string(), AppFindingKind::Undecodable)),
+                }
+            }
+            BodyEnd::OverCap => Err(cut(
+                format!(
+                    "body of {} bytes longer than {} (cap)",
+                    body.len, self.limits.max_polling_body
+                ),
+                AppFindingKind::CapReached,
+            )),
+            BodyEnd::Gap => Err(cut(
+                format!("bytes not captured after {} of the body", body.len),
+                AppFindingKind::Undecodable,
+            )),
+            BodyEnd::BadFraming => Err(cut(
+                "its chunked framing is broken (RFC 9112 §7.1)".into(),
+                AppFindingKind::Undecodable,
+            )),
+            BodyEnd::Unfinished => Err(cut(
+                format!("the connection ended after {} bytes of it", body.len),
+                AppFindingKind::Undecodable,
+            )),
+        };
+        let out = match outcome {
+            Ok(bytes) => session.body(dir, &bytes, first, ts, &what),
+            Err((kind, why)) => session.cut(dir, first, ts, kind, &what, &why),
+        };
+        if !out.records.is_empty() && conn.app_protocol.is_none() {
+            conn.app_protocol = Some(Detection {
+                protocol: AppProtocol::SocketIo,
+                by: if self.choice == AppChoice::Auto {
+                    DetectedBy::RequestTarget
+                } else {
+                    DetectedBy::Forced
+                },
+            });
+        }
+        self.emit(conn, Some((a.exchange, dir)), out, sink);
+    }
+
+    /// The connection ended.
+    pub fn finish(&mut self, conn: &mut Connection, sink: &mut dyn Consumer) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        let mut out = session.finish();
+        if self.not_kept > 0 {
+            let (packet, ts) = out
+                .findings
+                .last()
+                .map_or((PacketNo(0), Timestamp(0)), |f| (f.packet, f.ts));
+            out.findings.push(crate::app::AppFinding {
+                kind: AppFindingKind::CapReached,
+                protocol: AppProtocol::SocketIo,
+                dir: None,
+                index: None,
+                packet,
+                ts,
+                section: None,
+                detail: format!(
+                    "long-polling: {} more records not kept in the HTTP exchanges (cap {}); the NDJSON report has them",
+                    self.not_kept, self.limits.max_polling_records
+                ),
+            });
+            self.not_kept = 0;
+        }
+        self.emit(conn, None, out, sink);
+    }
+
+    /// Records into their exchange (the body that completed them; at the
+    /// end, a packet whose attachments never came goes to its direction's
+    /// last body), then events.
+    fn emit(
+        &mut self,
+        conn: &mut Connection,
+        at: Option<(usize, Direction)>,
+        out: AppOutput,
+        sink: &mut dyn Consumer,
+    ) {
+        if let Some((i, dir)) = at {
+            self.last_exchange[slot(dir)] = Some(i);
+        }
+        for record in out.records {
+            let Some(i) = self.last_exchange[slot(record.dir)] else {
+                continue;
+            };
+            let Some(x) = conn.http_exchanges.get_mut(i) else {
+                continue;
+            };
+            let list = match record.dir {
+                Direction::ClientToServer => &mut x.request_app,
+                Direction::ServerToClient => &mut x.response_app,
+            };
+            if self.kept < self.limits.max_polling_records {
+                self.kept += 1;
+                let dir = record.dir;
+                list.push(record);
+                let conn = &*conn;
+                let x = &conn.http_exchanges[i];
+                let list = match dir {
+                    Direction::ClientToServer => &x.request_app,
+                    Direction::ServerToClient => &x.response_app,
+                };
+                if let Some(record) = list.last() {
+                    let _ = sink.event(Event::HttpApp {
+                        conn,
+                        exchange: i,
+                        record,
+                    });
+                }
+            } else {
+                self.not_kept += 1;
+                let _ = sink.event(Event::HttpApp {
+                    conn: &*conn,
+                    exchange: i,
+                    record: &record,
+                });
+            }
+        }
+        for finding in &out.findings {
+            let _ = sink.event(Event::AppFinding {
+                conn: &*conn,
+                finding,
+            });
+        }
+    }
+}
