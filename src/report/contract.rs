@@ -32,7 +32,7 @@ use serde::{Serialize, Serializer};
 use std::borrow::Cow;
 
 /// Version of the JSON/NDJSON output contract (see the module docs).
-pub const SCHEMA_VERSION: &str = "1.1.0";
+pub const SCHEMA_VERSION: &str = "1.2.0";
 
 /// Version of the wsinspect that wrote the output.
 pub const WSINSPECT_VERSION: &str = env!("CARGO_PKG_VERSION");
