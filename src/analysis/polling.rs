@@ -14,12 +14,15 @@
 //! Records go to the exchange (`request_app` / `response_app`) and are
 //! events ([`Event::HttpApp`]); findings are [`Event::AppFinding`]s.
 //!
-//! Pairing is within the connection: an ack sent over polling and
-//! answered over another connection of the same Engine.IO session (v4
-//! clients open one connection per poll) is not paired.
+//! Bodies are decoded and paired per Engine.IO session, across the
+//! connections that carry it ([`PollRegistry`], shared by the analysis):
+//! v4 clients poll on a new connection each time, and keep-alive clients
+//! still send on a second connection while a `GET` waits. A body whose
+//! request has no `sid=` (the handshake `GET`) starts a session, named by
+//! its `open` packet.
 
 use super::{Consumer, Event};
-use crate::app::eiopoll::PollingSession;
+use crate::app::eiopoll::{PollRegistry, PollingSession};
 use crate::app::{
     AppChoice, AppFindingKind, AppLimits, AppOutput, AppProtocol, DetectedBy, Detection,
 };
@@ -28,12 +31,15 @@ use crate::flow::Direction;
 use crate::http::handshake::Header;
 use crate::http::{BodyEnd, CapturedBody, body_codings, decode_content};
 use crate::model::Connection;
+use std::sync::{Arc, Mutex};
 
 /// A body awaited for an exchange.
 #[derive(Debug)]
 struct Awaiting {
     exchange: usize,
     codings: Vec<String>,
+    eio: u8,
+    sid: Option<String>,
 }
 
 /// The polling exchanges of one connection.
@@ -41,11 +47,13 @@ struct Awaiting {
 pub struct Polling {
     limits: AppLimits,
     choice: AppChoice,
-    session: Option<PollingSession>,
+    registry: Arc<Mutex<PollRegistry>>,
     /// Per direction (c2s, s2c): the exchange whose body is being kept.
     awaiting: [Option<Awaiting>; 2],
     /// Per direction: the exchange of the last body decoded.
     last_exchange: [Option<usize>; 2],
+    /// The last body's first packet and time.
+    last_body: (PacketNo, Timestamp),
     kept: usize,
     not_kept: u64,
 }
@@ -57,16 +65,21 @@ fn slot(dir: Direction) -> usize {
 impl Polling {
     /// Long-polling decoding for a connection, unless `--app` says
     /// otherwise (`none`, or another protocol).
-    pub fn new(choice: AppChoice, limits: AppLimits) -> Option<Self> {
+    pub fn new(
+        choice: AppChoice,
+        limits: AppLimits,
+        registry: Arc<Mutex<PollRegistry>>,
+    ) -> Option<Self> {
         match choice {
             AppChoice::None => None,
             AppChoice::Forced(p) if p != AppProtocol::SocketIo => None,
             _ => Some(Polling {
                 limits,
                 choice,
-                session: None,
+                registry,
                 awaiting: [None, None],
                 last_exchange: [None, None],
+                last_body: (PacketNo(0), Timestamp(0)),
                 kept: 0,
                 not_kept: 0,
             }),
@@ -100,13 +113,11 @@ impl Polling {
         if !carries {
             return false;
         }
-        if self.session.as_ref().is_none_or(|s| s.eio() != eio) {
-            // A new Engine.IO version on the same connection starts over.
-            self.session = Some(PollingSession::new(eio, self.limits));
-        }
         self.awaiting[slot(dir)] = Some(Awaiting {
             exchange,
             codings: body_codings(headers),
+            eio,
+            sid: crate::app::detect::target_sid(target).map(str::to_owned),
         });
         true
     }
@@ -122,8 +133,7 @@ impl Polling {
         ts: Timestamp,
         sink: &mut dyn Consumer,
     ) {
-        let (Some(a), Some(session)) = (self.awaiting[slot(dir)].take(), self.session.as_mut())
-        else {
+        let Some(a) = self.awaiting[slot(dir)].take() else {
             return;
         };
         let what = format!(
@@ -139,6 +149,7 @@ impl Polling {
         } else {
             PacketNo(body.first_packet)
         };
+        self.last_body = (first, ts);
         let cut = |why: String, kind| (kind, why);
         let outcome = match body.end {
             BodyEnd::Complete => {
@@ -171,10 +182,39 @@ impl Polling {
                 AppFindingKind::Undecodable,
             )),
         };
-        let out = match outcome {
-            Ok(bytes) => session.body(dir, &bytes, first, ts, &what),
-            Err((kind, why)) => session.cut(dir, first, ts, kind, &what, &why),
+        let decode = |s: &mut PollingSession| match &outcome {
+            Ok(bytes) => s.body(dir, bytes, first, ts, &what),
+            Err((kind, why)) => s.cut(dir, first, ts, *kind, &what, why),
         };
+        let mut registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut out, forgot) = match &a.sid {
+            Some(sid) => {
+                let (s, forgot) = registry.session(sid, a.eio);
+                (decode(s), forgot)
+            }
+            None => {
+                // The handshake: a new session, kept once `open` names it.
+                let mut s = PollingSession::new(a.eio, self.limits);
+                let out = decode(&mut s);
+                (out, registry.adopt(s))
+            }
+        };
+        drop(registry);
+        if let Some(old) = forgot {
+            out.findings.push(crate::app::AppFinding {
+                kind: AppFindingKind::CapReached,
+                protocol: AppProtocol::SocketIo,
+                dir: None,
+                index: None,
+                packet: first,
+                ts,
+                section: None,
+                detail: format!(
+                    "long-polling: Engine.IO session {old} forgotten (more than {} followed at once): its later packets are numbered and paired afresh",
+                    crate::app::eiopoll::MAX_POLL_SESSIONS
+                ),
+            });
+        }
         if !out.records.is_empty() && conn.app_protocol.is_none() {
             conn.app_protocol = Some(Detection {
                 protocol: AppProtocol::SocketIo,
@@ -189,16 +229,12 @@ impl Polling {
     }
 
     /// The connection ended.
+    /// The sessions outlive the connection (their other connections may
+    /// go on): only this connection's cap is said here.
     pub fn finish(&mut self, conn: &mut Connection, sink: &mut dyn Consumer) {
-        let Some(session) = self.session.as_mut() else {
-            return;
-        };
-        let mut out = session.finish();
+        let mut out = AppOutput::default();
         if self.not_kept > 0 {
-            let (packet, ts) = out
-                .findings
-                .last()
-                .map_or((PacketNo(0), Timestamp(0)), |f| (f.packet, f.ts));
+            let (packet, ts) = self.last_body;
             out.findings.push(crate::app::AppFinding {
                 kind: AppFindingKind::CapReached,
                 protocol: AppProtocol::SocketIo,

@@ -42,6 +42,7 @@ use super::detect::{Detected, FrameProbe, MidStream, SideEvidence, classify, jud
 use super::h2session::{H2Mode, H2Sessions};
 use super::polling::Polling;
 use super::{Consumer, Event, Limits};
+use crate::app::eiopoll::{MAX_POLL_SESSIONS, PollRegistry};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::{Direction, Role, Side};
 use crate::http::handshake::{has_token, header_value};
@@ -62,6 +63,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::Mutex;
 
 /// Events per piece whose vector is kept for the next piece.
 const SCRATCH_EVENTS: usize = 16;
@@ -228,6 +230,8 @@ pub struct Session {
     app: Option<Box<AppGlue>>,
     /// Engine.IO long-polling in the HTTP exchanges, once one is seen.
     polling: Option<Box<Polling>>,
+    /// The analysis's Engine.IO sessions, shared by its connections.
+    poll_registry: Option<Arc<Mutex<PollRegistry>>>,
     /// A FIN was captured from each side (a body read until close is
     /// then whole).
     fins: [bool; 2],
@@ -388,6 +392,7 @@ impl Session {
             h2: None,
             app: None,
             polling: None,
+            poll_registry: None,
             fins: [false; 2],
             keylog,
             client: None,
@@ -449,6 +454,12 @@ impl Session {
         if self.start[side.idx()] == Start::Unknown {
             self.start[side.idx()] = Start::Syn;
         }
+    }
+
+    /// The Engine.IO sessions of the analysis, so that long-polling bodies
+    /// of one session on several connections are decoded as one.
+    pub fn share_polling(&mut self, registry: Arc<Mutex<PollRegistry>>) {
+        self.poll_registry = Some(registry);
     }
 
     /// Which sides sent a FIN, told before [`Self::finish`].
@@ -1240,8 +1251,11 @@ impl Session {
         }
         let dir = self.dir_of(side);
         if self.polling.is_none() {
-            self.polling =
-                Polling::new(self.limits.app, crate::app::AppLimits::default()).map(Box::new);
+            let limits = crate::app::AppLimits::default();
+            let registry = self.poll_registry.clone().unwrap_or_else(|| {
+                Arc::new(Mutex::new(PollRegistry::new(limits, MAX_POLL_SESSIONS)))
+            });
+            self.polling = Polling::new(self.limits.app, limits, registry).map(Box::new);
         }
         let Some(poll) = self.polling.as_mut() else {
             return;

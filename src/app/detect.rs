@@ -134,6 +134,11 @@ pub fn polling_eio(target: &str) -> Option<u8> {
         .filter(|v| matches!(v, 3 | 4))
 }
 
+/// The Engine.IO session id (`sid=`) of a request target, if any.
+pub fn target_sid(target: &str) -> Option<&str> {
+    query_param(target, "sid").filter(|s| !s.is_empty())
+}
+
 /// The Engine.IO version from `EIO=` in the request target.
 pub fn eio_version(target: Option<&str>) -> Option<u8> {
     target

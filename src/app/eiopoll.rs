@@ -250,16 +250,19 @@ fn split_v3(body: &[u8], max: usize) -> (Vec<PollPacket<'_>>, Option<FramingErro
     (out, None)
 }
 
-/// The long-polling side of one Engine.IO session as one connection
-/// carries it: the bodies of its polling exchanges, in capture order, both
-/// directions. Records are numbered by their packet's position among the
-/// connection's polling packets (`index`), and requests pair with answers
-/// among them (an ack sent over polling and answered over the WebSocket
-/// or another connection is not paired, and a request without an answer
-/// here is not reported unanswered: it may have been answered there).
+/// The long-polling side of one Engine.IO session (one `sid`): the bodies
+/// of its polling exchanges, in capture order, both directions, whichever
+/// connection carried them (v4 clients poll on a new connection each
+/// time; keep-alive clients still send while a `GET` waits, so on two).
+/// Records are numbered by their packet's position among the session's
+/// polling packets (`index`) and carry the session's `sid`; requests pair
+/// with answers among them. An ack sent over polling and answered over the
+/// WebSocket is not paired, and a request without an answer is not
+/// reported unanswered (it may have been answered there).
 pub struct PollingSession {
     limits: AppLimits,
     eio: u8,
+    sid: Option<String>,
     decoder: SocketIoDecoder,
     correlator: Correlator,
     next: u64,
@@ -283,6 +286,7 @@ impl PollingSession {
         PollingSession {
             limits,
             eio,
+            sid: None,
             decoder: SocketIoDecoder::new(limits, Some(eio)),
             correlator: Correlator::new(limits),
             next: 0,
@@ -345,8 +349,30 @@ impl PollingSession {
                 .push(self.finding(kind, dir, packet, ts, Some(e.section), e.detail));
         }
         self.correlator.observe(&mut out);
+        if self.sid.is_none() {
+            self.sid = out
+                .records
+                .iter()
+                .find(|r| r.kind == "open")
+                .and_then(|r| r.detail.session.clone());
+        }
+        for r in &mut out.records {
+            if r.detail.session.is_none() {
+                r.detail.session.clone_from(&self.sid);
+            }
+        }
         self.place(&mut out, what);
         out
+    }
+
+    /// The session's id: from the request target, or its `open` packet.
+    pub fn sid(&self) -> Option<&str> {
+        self.sid.as_deref()
+    }
+
+    /// Names the session (its requests carry `sid=`).
+    pub fn set_sid(&mut self, sid: &str) {
+        self.sid = Some(sid.to_owned());
     }
 
     /// A body that is not known whole (`why`): nothing decoded from it.
@@ -443,6 +469,84 @@ impl PollingSession {
             out.findings.truncate(room);
         }
         self.findings += out.findings.len();
+    }
+}
+
+/// The Engine.IO sessions seen polling, by `sid`, shared by every
+/// connection of an analysis so that a session's bodies are decoded and
+/// paired in capture order whichever connection carries them. At most
+/// `max` at once: the one unused longest is forgotten (its later packets
+/// start a new numbering), which the caller reports.
+#[derive(Debug)]
+pub struct PollRegistry {
+    limits: AppLimits,
+    max: usize,
+    clock: u64,
+    sessions: std::collections::HashMap<String, (PollingSession, u64)>,
+}
+
+/// Engine.IO sessions followed at once by default.
+pub const MAX_POLL_SESSIONS: usize = 256;
+
+impl PollRegistry {
+    /// An empty registry holding at most `max` sessions.
+    pub fn new(limits: AppLimits, max: usize) -> Self {
+        PollRegistry {
+            limits,
+            max: max.max(1),
+            clock: 0,
+            sessions: std::collections::HashMap::new(),
+        }
+    }
+
+    /// The session `sid` (Engine.IO `eio`), made if new; the second value is
+    /// the sid of a session forgotten to make room.
+    pub fn session(&mut self, sid: &str, eio: u8) -> (&mut PollingSession, Option<String>) {
+        self.clock += 1;
+        let mut forgot = None;
+        let fresh = self.sessions.get(sid).is_none_or(|(s, _)| s.eio != eio);
+        if fresh {
+            forgot = self.make_room(sid);
+            let mut s = PollingSession::new(eio, self.limits);
+            s.set_sid(sid);
+            self.sessions.insert(sid.to_owned(), (s, 0));
+        }
+        let e = self.sessions.get_mut(sid).expect("inserted");
+        e.1 = self.clock;
+        (&mut e.0, forgot)
+    }
+
+    /// Keeps a session first seen without a sid (the handshake `GET`),
+    /// once its `open` packet named it; returns the sid forgotten for it.
+    pub fn adopt(&mut self, s: PollingSession) -> Option<String> {
+        let sid = s.sid()?.to_owned();
+        self.clock += 1;
+        let forgot = self.make_room(&sid);
+        self.sessions.insert(sid, (s, self.clock));
+        forgot
+    }
+
+    /// Sessions followed now.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// True when none is followed.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    fn make_room(&mut self, keep: &str) -> Option<String> {
+        if self.sessions.len() < self.max || self.sessions.contains_key(keep) {
+            return None;
+        }
+        let oldest = self
+            .sessions
+            .iter()
+            .min_by_key(|(_, (_, used))| *used)
+            .map(|(k, _)| k.clone())?;
+        self.sessions.remove(&oldest);
+        Some(oldest)
     }
 }
 
@@ -594,5 +698,45 @@ mod tests {
                 .starts_with("HTTP exchange 3 request body: binary packet")
         );
         assert_eq!(s.finish().findings.len(), 0);
+    }
+
+    #[test]
+    fn the_registry_follows_sessions_across_bodies_and_forgets_the_oldest() {
+        let mut reg = PollRegistry::new(AppLimits::default(), 2);
+        let mut hs = PollingSession::new(4, AppLimits::default());
+        hs.body(
+            Direction::ServerToClient,
+            br#"0{"sid":"a"}"#,
+            PacketNo(1),
+            Timestamp(1),
+            "x",
+        );
+        assert_eq!(reg.adopt(hs), None);
+        let (s, f) = reg.session("a", 4);
+        assert_eq!(f, None);
+        let o = s.body(
+            Direction::ClientToServer,
+            b"421[\"x\"]",
+            PacketNo(2),
+            Timestamp(2),
+            "x",
+        );
+        assert_eq!(
+            (o.records[0].index, o.records[0].detail.session.as_deref()),
+            (1, Some("a"))
+        );
+        assert_eq!(reg.session("b", 4).1, None);
+        // "a" was used before "b": a third session forgets it.
+        assert_eq!(reg.session("c", 4).1.as_deref(), Some("a"));
+        assert_eq!(reg.len(), 2);
+        let (s, _) = reg.session("b", 4);
+        let o = s.body(
+            Direction::ServerToClient,
+            b"431[1]",
+            PacketNo(3),
+            Timestamp(5),
+            "x",
+        );
+        assert_eq!(o.records[0].answers, None);
     }
 }
