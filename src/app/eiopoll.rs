@@ -348,6 +348,9 @@ impl PollingSession {
             out.findings
                 .push(self.finding(kind, dir, packet, ts, Some(e.section), e.detail));
         }
+        // A binary packet's record completes with its last attachment: in
+        // the body's list it stands where its packet stands.
+        out.records.sort_by_key(|r| r.index);
         self.correlator.observe(&mut out);
         if self.sid.is_none() {
             self.sid = out
@@ -666,8 +669,8 @@ mod tests {
             "x",
         );
         let kinds: Vec<_> = o.records.iter().map(|r| r.kind).collect();
-        assert_eq!(kinds, ["CONNECT", "EVENT", "attachment", "BINARY_EVENT"]);
-        assert_eq!(o.records[3].detail.payload_len, Some(3));
+        assert_eq!(kinds, ["CONNECT", "EVENT", "BINARY_EVENT", "attachment"]);
+        assert_eq!(o.records[2].detail.payload_len, Some(3));
         assert!(o.findings.is_empty(), "{:?}", o.findings);
         let o = s.body(
             sv,
