@@ -182,6 +182,8 @@ def socketio_decode(t, times, peers):
                 recs = []
                 if (side == "request") != (ex["method"] == "POST"):
                     continue  # a GET carries its packets in the response; a POST's response is "ok"
+                if side == "response" and ex.get("status") != 200:
+                    continue  # an error (400 for a closed session) is a JSON text, not a payload
                 for kind, part in eio_payload(body, eio):
                     d = "c2s" if side == "request" else "s2c"
                     if kind == "binary":
