@@ -48,8 +48,10 @@ pub struct Polling {
     limits: AppLimits,
     choice: AppChoice,
     registry: Arc<Mutex<PollRegistry>>,
-    /// Per direction (c2s, s2c): the exchange whose body is being kept.
-    awaiting: [Option<Awaiting>; 2],
+    /// Bodies being kept, by direction and stream (HTTP/1.1: stream 0;
+    /// HTTP/2 interleaves streams), oldest first; at most
+    /// [`MAX_AWAITING`].
+    awaiting: Vec<((Direction, u32), Awaiting)>,
     /// Per direction: the exchange of the last body decoded.
     last_exchange: [Option<usize>; 2],
     /// The last body's first packet and time.
@@ -57,6 +59,10 @@ pub struct Polling {
     kept: usize,
     not_kept: u64,
 }
+
+/// HTTP/2 streams whose polling bodies are kept at once per connection
+/// (browsers multiplex several Engine.IO sessions on one connection).
+const MAX_AWAITING: usize = 64;
 
 fn slot(dir: Direction) -> usize {
     usize::from(dir == Direction::ServerToClient)
@@ -77,7 +83,7 @@ impl Polling {
                 limits,
                 choice,
                 registry,
-                awaiting: [None, None],
+                awaiting: Vec::new(),
                 last_exchange: [None, None],
                 last_body: (PacketNo(0), Timestamp(0)),
                 kept: 0,
@@ -97,6 +103,7 @@ impl Polling {
     pub fn wants(
         &mut self,
         dir: Direction,
+        stream: u32,
         exchange: usize,
         method: &str,
         target: &str,
@@ -113,13 +120,23 @@ impl Polling {
         if !carries {
             return false;
         }
-        self.awaiting[slot(dir)] = Some(Awaiting {
+        self.awaiting.retain(|(k, _)| *k != (dir, stream));
+        if self.awaiting.len() >= MAX_AWAITING {
+            self.awaiting.remove(0);
+        }
+        let a = Awaiting {
             exchange,
             codings: body_codings(headers),
             eio,
             sid: crate::app::detect::target_sid(target).map(str::to_owned),
-        });
+        };
+        self.awaiting.push(((dir, stream), a));
         true
+    }
+
+    /// Whether a body of `dir` on `stream` is being kept.
+    pub fn awaits(&self, dir: Direction, stream: u32) -> bool {
+        self.awaiting.iter().any(|(k, _)| *k == (dir, stream))
     }
 
     /// A kept body of `dir` ended: its packets are decoded into its
@@ -128,14 +145,16 @@ impl Polling {
         &mut self,
         conn: &mut Connection,
         dir: Direction,
+        stream: u32,
         body: CapturedBody,
         last: PacketNo,
         ts: Timestamp,
         sink: &mut dyn Consumer,
     ) {
-        let Some(a) = self.awaiting[slot(dir)].take() else {
+        let Some(at) = self.awaiting.iter().position(|(k, _)| *k == (dir, stream)) else {
             return;
         };
+        let (_, a) = self.awaiting.remove(at);
         let what = format!(
             "HTTP exchange {} {} body",
             a.exchange,

@@ -462,6 +462,24 @@ impl Session {
         self.poll_registry = Some(registry);
     }
 
+    /// HTTP/2 on this connection, sharing the Engine.IO sessions.
+    fn new_h2(&self, mode: H2Mode, settings: Option<&[u8]>) -> H2Sessions {
+        let mut h2 = H2Sessions::new(mode, self.limits, settings);
+        h2.share_polling(self.poll_registry());
+        h2
+    }
+
+    /// The analysis's Engine.IO sessions (a private registry when the
+    /// session was made alone).
+    fn poll_registry(&self) -> Arc<Mutex<PollRegistry>> {
+        self.poll_registry.clone().unwrap_or_else(|| {
+            Arc::new(Mutex::new(PollRegistry::new(
+                crate::app::AppLimits::default(),
+                MAX_POLL_SESSIONS,
+            )))
+        })
+    }
+
     /// Which sides sent a FIN, told before [`Self::finish`].
     pub fn fins(&mut self, fin: [bool; 2]) {
         self.fins = fin;
@@ -1252,15 +1270,13 @@ impl Session {
         let dir = self.dir_of(side);
         if self.polling.is_none() {
             let limits = crate::app::AppLimits::default();
-            let registry = self.poll_registry.clone().unwrap_or_else(|| {
-                Arc::new(Mutex::new(PollRegistry::new(limits, MAX_POLL_SESSIONS)))
-            });
-            self.polling = Polling::new(self.limits.app, limits, registry).map(Box::new);
+            self.polling =
+                Polling::new(self.limits.app, limits, self.poll_registry()).map(Box::new);
         }
         let Some(poll) = self.polling.as_mut() else {
             return;
         };
-        if !poll.wants(dir, idx, &x.method, &x.target, x.status, &head.headers) {
+        if !poll.wants(dir, 0, idx, &x.method, &x.target, x.status, &head.headers) {
             return;
         }
         let cap = poll.max_body();
@@ -1276,7 +1292,7 @@ impl Session {
     fn on_body(&mut self, side: Side, body: CapturedBody, at: At, sink: &mut dyn Consumer) {
         let dir = self.dir_of(side);
         if let Some(poll) = self.polling.as_mut() {
-            poll.body(&mut self.conn, dir, body, at.now, at.ts, sink);
+            poll.body(&mut self.conn, dir, 0, body, at.now, at.ts, sink);
         }
     }
 
@@ -1629,11 +1645,7 @@ impl Session {
             Side(1)
         };
         self.set_client(client);
-        self.h2 = Some(Box::new(H2Sessions::new(
-            H2Mode::PickedUp,
-            self.limits,
-            None,
-        )));
+        self.h2 = Some(Box::new(self.new_h2(H2Mode::PickedUp, None)));
         let (packet, ts) = self
             .first_held()
             .unwrap_or((PacketNo::default(), self.now_ts));
@@ -1677,7 +1689,7 @@ impl Session {
         } else {
             mode
         };
-        self.h2 = Some(Box::new(H2Sessions::new(mode, self.limits, None)));
+        self.h2 = Some(Box::new(self.new_h2(mode, None)));
         self.replay_into_h2(sink);
     }
 
@@ -1699,7 +1711,7 @@ impl Session {
                     .decode(v.trim().trim_end_matches('='))
                     .ok()
             });
-        let mut h2 = H2Sessions::new(H2Mode::Upgrade, self.limits, settings.as_deref());
+        let mut h2 = self.new_h2(H2Mode::Upgrade, settings.as_deref());
         if let Some(x) = exchange.and_then(|i| self.conn.http_exchanges.get(i)) {
             h2.set_upgrade_request(
                 x.method.clone(),

@@ -70,6 +70,13 @@ if want socketio_polling; then
   capture socketio_polling 9103 "$WORK/venvp/bin/python" "$HERE/socketio_polling.py" 9103
   "$PY" "$HERE/annotate.py" socketio_polling "$OUT/socketio_polling.pcap" "$OUT/socketio_polling.peers.ndjson" > "$OUT/socketio_polling.truth.json"
 fi
+if want socketio_h2; then
+  if [ ! -x "$WORK/venvp/bin/hypercorn" ]; then
+    python3 -m venv "$WORK/venvp" && "$WORK/venvp/bin/pip" install -q -r "$HERE/requirements-polling.txt"
+  fi
+  capture socketio_h2 9104 "$WORK/venvp/bin/python" "$HERE/socketio_h2.py" 9104
+  "$PY" "$HERE/h2_truth.py" "$OUT/socketio_h2.pcap" "$OUT/socketio_h2.peers.ndjson" > "$OUT/socketio_h2.truth.json"
+fi
 if want socketio_v3; then
   capture socketio_v3 9102 "$WORK/venv3/bin/python" "$HERE/socketio_v3.py" 9102
   "$PY" "$HERE/annotate.py" socketio_v3 "$OUT/socketio_v3.pcap" "$OUT/socketio_v3.peers.ndjson" > "$OUT/socketio_v3.truth.json"
