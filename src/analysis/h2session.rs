@@ -260,7 +260,7 @@ impl H2Sessions {
             return;
         };
         let headers = plain_headers(fields);
-        if !poll.wants(dir, stream, idx, &x.method, &x.target, x.status, &headers) {
+        if !poll.wants((dir, stream), idx, x, &headers) {
             return;
         }
         if end_stream {
@@ -270,7 +270,7 @@ impl H2Sessions {
                 end: BodyEnd::Complete,
                 first_packet: first_packet.0,
             };
-            poll.body(parent, dir, stream, body, first_packet, ts, sink);
+            poll.body(parent, (dir, stream), body, first_packet, ts, sink);
         } else {
             self.bodies.insert((dir, stream), H2Body::default());
         }
@@ -308,7 +308,7 @@ impl H2Sessions {
             end,
             first_packet: b.first_packet,
         };
-        poll.body(parent, dir, stream, body, packet, ts, sink);
+        poll.body(parent, (dir, stream), body, packet, ts, sink);
     }
 
     /// DATA of a stream whose polling body is kept.

@@ -30,7 +30,7 @@ use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Direction;
 use crate::http::handshake::Header;
 use crate::http::{BodyEnd, CapturedBody, body_codings, decode_content};
-use crate::model::Connection;
+use crate::model::{Connection, HttpExchange};
 use std::sync::{Arc, Mutex};
 
 /// A body awaited for an exchange.
@@ -59,6 +59,9 @@ pub struct Polling {
     kept: usize,
     not_kept: u64,
 }
+
+/// Which body: its direction and stream (HTTP/1.1: stream 0).
+pub type BodyKey = (Direction, u32);
 
 /// HTTP/2 streams whose polling bodies are kept at once per connection
 /// (browsers multiplex several Engine.IO sessions on one connection).
@@ -97,19 +100,17 @@ impl Polling {
         self.limits.max_polling_body
     }
 
-    /// Whether the body `dir` sends in exchange `exchange` (`method`,
-    /// `target`, the response's `status` when `dir` is the server's) is a
+    /// Whether the body `dir` sends on `stream` in exchange `exchange`
+    /// (`x`: its method, target and, for the server's body, status) is a
     /// polling payload to decode; if so it is awaited.
     pub fn wants(
         &mut self,
-        dir: Direction,
-        stream: u32,
+        (dir, stream): BodyKey,
         exchange: usize,
-        method: &str,
-        target: &str,
-        status: Option<u16>,
+        x: &HttpExchange,
         headers: &[Header],
     ) -> bool {
+        let (method, target, status) = (x.method.as_str(), x.target.as_str(), x.status);
         let Some(eio) = crate::app::detect::polling_eio(target) else {
             return false;
         };
@@ -144,8 +145,7 @@ impl Polling {
     pub fn body(
         &mut self,
         conn: &mut Connection,
-        dir: Direction,
-        stream: u32,
+        (dir, stream): BodyKey,
         body: CapturedBody,
         last: PacketNo,
         ts: Timestamp,

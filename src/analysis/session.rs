@@ -1276,7 +1276,7 @@ impl Session {
         let Some(poll) = self.polling.as_mut() else {
             return;
         };
-        if !poll.wants(dir, 0, idx, &x.method, &x.target, x.status, &head.headers) {
+        if !poll.wants((dir, 0), idx, x, &head.headers) {
             return;
         }
         let cap = poll.max_body();
@@ -1292,7 +1292,7 @@ impl Session {
     fn on_body(&mut self, side: Side, body: CapturedBody, at: At, sink: &mut dyn Consumer) {
         let dir = self.dir_of(side);
         if let Some(poll) = self.polling.as_mut() {
-            poll.body(&mut self.conn, dir, 0, body, at.now, at.ts, sink);
+            poll.body(&mut self.conn, (dir, 0), body, at.now, at.ts, sink);
         }
     }
 
