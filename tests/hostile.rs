@@ -1013,3 +1013,79 @@ fn h39_hostile_long_polling_bodies() {
     assert!(conn(&a, 42001).app_protocol.is_none());
     assert!(conn(&a, 42005).app_protocol.is_some());
 }
+
+#[test]
+fn h40_polling_exchanges_cut_at_every_byte() {
+    // A keep-alive connection: a POST of three packets (chunked), then a
+    // GET whose gzip response carries an ack; split in two segments at
+    // every offset of each direction, the records must not change.
+    use std::io::Write;
+    let target = "/socket.io/?EIO=4&transport=polling&sid=CUT";
+    let body =
+        b"421[\"a\",1]\x1e42[\"b\"]\x1e451-[\"c\",{\"_placeholder\":true,\"num\":0}]\x1ebAQID";
+    let mut req = format!(
+        "POST {target} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+        20
+    )
+    .into_bytes();
+    req.extend_from_slice(&body[..20]);
+    req.extend_from_slice(format!("\r\n{:x}\r\n", body.len() - 20).as_bytes());
+    req.extend_from_slice(&body[20..]);
+    req.extend_from_slice(b"\r\n0\r\n\r\n");
+    req.extend_from_slice(format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"431[true]\x1e2").unwrap();
+    let gz = gz.finish().unwrap();
+    let mut resp = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec();
+    resp.extend_from_slice(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            gz.len()
+        )
+        .as_bytes(),
+    );
+    resp.extend_from_slice(&gz);
+    let records = |c: &wsinspect::model::Connection| {
+        c.polling_records()
+            .map(|(i, r)| (i, r.kind, r.id.clone(), r.answers, r.detail.payload_len))
+            .collect::<Vec<_>>()
+    };
+    let run = |rc: usize, sc: usize| {
+        let mut f = Flow::new(40030, 80);
+        let mut v = f.open();
+        for part in [&req[..rc], &req[rc..]] {
+            if !part.is_empty() {
+                v.push(f.c2s(part));
+            }
+        }
+        for part in [&resp[..sc], &resp[sc..]] {
+            if !part.is_empty() {
+                v.push(f.s2c(part));
+            }
+        }
+        v.extend(f.close());
+        let a = analyze_ok(&pcap(&v));
+        let c = conn(&a, 40030);
+        assert!(c.app_findings.is_empty(), "{:?}", c.app_findings);
+        records(c)
+    };
+    let whole = run(0, 0);
+    assert_eq!(
+        whole.iter().map(|r| r.1).collect::<Vec<_>>(),
+        [
+            "EVENT",
+            "EVENT",
+            "BINARY_EVENT",
+            "attachment",
+            "ACK",
+            "ping"
+        ]
+    );
+    assert_eq!(whole[4].3, Some(0), "the ACK answers the first EVENT");
+    for rc in 0..req.len() {
+        assert_eq!(run(rc, 0), whole, "request cut at {rc}");
+    }
+    for sc in 0..resp.len() {
+        assert_eq!(run(0, sc), whole, "response cut at {sc}");
+    }
+}
