@@ -124,9 +124,10 @@ pub fn by_target(target: &str) -> Option<AppProtocol> {
 /// The Engine.IO version (3 or 4, the two whose payload framing is
 /// decoded) of a long-polling request target: `transport=polling` and
 /// `EIO=3` or `EIO=4` in its query (the path is configurable on the server,
-/// `/socket.io/` by default, so it is not required).
+/// `/socket.io/` by default, so it is not required). JSONP polling (`j=`:
+/// bodies wrapped in a script call or a form) is not decoded.
 pub fn polling_eio(target: &str) -> Option<u8> {
-    if query_param(target, "transport") != Some("polling") {
+    if query_param(target, "transport") != Some("polling") || query_param(target, "j").is_some() {
         return None;
     }
     query_param(target, "EIO")

@@ -85,6 +85,10 @@ fn b64(data: &[u8]) -> Option<Vec<u8>> {
 
 fn split_v4(body: &[u8], max: usize) -> (Vec<PollPacket<'_>>, Option<FramingError>) {
     let mut out = Vec::new();
+    if body.is_empty() {
+        // No packet (an empty payload), not one empty packet.
+        return (out, None);
+    }
     let mut at = 0usize;
     for part in body.split(|&b| b == 0x1e) {
         if out.len() >= max {
@@ -587,6 +591,20 @@ mod tests {
             ]
         );
         assert!(texts(4, b"4a\x1eb!!").1.is_some());
+        assert_eq!(texts(4, b""), (vec![], None));
+        assert_eq!(texts(3, b""), (vec![], None));
+        assert_eq!(
+            crate::app::detect::polling_eio("/socket.io/?EIO=3&transport=polling&j=0"),
+            None
+        );
+        assert_eq!(
+            crate::app::detect::polling_eio("/x/?transport=polling&EIO=4&sid=a"),
+            Some(4)
+        );
+        assert_eq!(
+            crate::app::detect::polling_eio("/socket.io/?EIO=4&transport=websocket"),
+            None
+        );
     }
 
     #[test]
