@@ -1089,3 +1089,36 @@ fn h40_polling_exchanges_cut_at_every_byte() {
         assert_eq!(run(0, sc), whole, "response cut at {sc}");
     }
 }
+
+#[test]
+fn h41_polling_bodies_count_in_the_memory_cap_across_connections() {
+    // A POST body of 8 000 bytes, in segments, against a 4 KiB cap on what
+    // all connections hold: the body is let go and said, not decoded.
+    let body = b"42[\"x\"]\x1e".repeat(1000);
+    let mut req = format!(
+        "POST /socket.io/?EIO=4&transport=polling&sid=M HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    let v = polling_conn(
+        42010,
+        &req,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    );
+    let limits = Limits {
+        max_buffered_total: 4096,
+        ..Limits::default()
+    };
+    let a = analyze(&pcap(&v), limits).expect("readable");
+    let c = conn(&a, 42010);
+    assert_eq!(c.polling_records().count(), 0);
+    let f: Vec<_> = c.app_findings.iter().map(|f| f.detail.as_str()).collect();
+    assert!(
+        matches!(&f[..], [d] if d.contains("memory cap across connections")),
+        "{f:?}"
+    );
+    // With the default cap the same body decodes.
+    let a = analyze_ok(&pcap(&v));
+    assert_eq!(conn(&a, 42010).polling_records().count(), 1000);
+}

@@ -132,6 +132,8 @@ struct H2Body {
     buf: Vec<u8>,
     len: u64,
     first_packet: u64,
+    /// Let go under the memory cap across connections.
+    shed: bool,
 }
 
 /// A header list's regular fields as HTTP/1.1-style headers (for the
@@ -296,6 +298,7 @@ impl H2Sessions {
         let over = b.len > poll.max_body() as u64;
         let end = match end {
             BodyEnd::Complete if over => BodyEnd::OverCap,
+            BodyEnd::Complete if b.shed => BodyEnd::Shed,
             e => e,
         };
         let body = CapturedBody {
@@ -311,6 +314,20 @@ impl H2Sessions {
         poll.body(parent, (dir, stream), body, packet, ts, sink);
     }
 
+    /// Bytes of long-polling bodies held now.
+    pub fn kept_bytes(&self) -> usize {
+        self.bodies.values().map(|b| b.buf.capacity()).sum()
+    }
+
+    /// Lets the long-polling bodies in progress go (a memory cap): each
+    /// ends as [`BodyEnd::Shed`].
+    pub fn shed_kept(&mut self) {
+        for b in self.bodies.values_mut() {
+            b.shed = true;
+            b.buf = Vec::new();
+        }
+    }
+
     /// DATA of a stream whose polling body is kept.
     fn poll_data(&mut self, dir: Direction, stream: u32, bytes: &[u8], first_packet: PacketNo) {
         let (Some(b), Some(poll)) = (self.bodies.get_mut(&(dir, stream)), self.polling.as_ref())
@@ -321,7 +338,7 @@ impl H2Sessions {
             b.first_packet = first_packet.0;
         }
         b.len = b.len.saturating_add(bytes.len() as u64);
-        if b.len <= poll.max_body() as u64 {
+        if b.len <= poll.max_body() as u64 && !b.shed {
             b.buf.extend_from_slice(bytes);
         } else {
             b.buf = Vec::new();

@@ -1,8 +1,9 @@
-//! Engine.IO HTTP long-polling on one HTTP/1.x connection (issue 21): a
+//! Engine.IO HTTP long-polling on one connection, HTTP/1.x or HTTP/2
+//! (issue 21): a
 //! Socket.IO session usually starts with `GET`/`POST
 //! /socket.io/?EIO=4&transport=polling[&sid=…]` before it upgrades to
 //! WebSocket. The exchange is taken for polling on evidence: its request
-//! target says so (`transport=polling`, `EIO=3|4`), and its body must then
+//! target says so (`transport=polling`, `EIO=3` or `4`), and its body must then
 //! decode as an Engine.IO payload (what does not is a finding, and the
 //! connection is named `socket.io` only once a body decoded).
 //!
@@ -50,7 +51,7 @@ pub struct Polling {
     registry: Arc<Mutex<PollRegistry>>,
     /// Bodies being kept, by direction and stream (HTTP/1.1: stream 0;
     /// HTTP/2 interleaves streams), oldest first; at most
-    /// [`MAX_AWAITING`].
+    /// [`MAX_AWAITING`] (more are not kept: `refused`).
     awaiting: Vec<((Direction, u32), Awaiting)>,
     /// Per direction: the exchange of the last body decoded.
     last_exchange: [Option<usize>; 2],
@@ -58,6 +59,7 @@ pub struct Polling {
     last_body: (PacketNo, Timestamp),
     kept: usize,
     not_kept: u64,
+    refused: u64,
 }
 
 /// Which body: its direction and stream (HTTP/1.1: stream 0).
@@ -65,7 +67,7 @@ pub type BodyKey = (Direction, u32);
 
 /// HTTP/2 streams whose polling bodies are kept at once per connection
 /// (browsers multiplex several Engine.IO sessions on one connection).
-const MAX_AWAITING: usize = 64;
+const MAX_AWAITING: usize = 16;
 
 fn slot(dir: Direction) -> usize {
     usize::from(dir == Direction::ServerToClient)
@@ -91,6 +93,7 @@ impl Polling {
                 last_body: (PacketNo(0), Timestamp(0)),
                 kept: 0,
                 not_kept: 0,
+                refused: 0,
             }),
         }
     }
@@ -123,7 +126,8 @@ impl Polling {
         }
         self.awaiting.retain(|(k, _)| *k != (dir, stream));
         if self.awaiting.len() >= MAX_AWAITING {
-            self.awaiting.remove(0);
+            self.refused += 1;
+            return false;
         }
         let a = Awaiting {
             exchange,
@@ -200,6 +204,11 @@ impl Polling {
                 format!("the connection ended after {} bytes of it", body.len),
                 AppFindingKind::Undecodable,
             )),
+            BodyEnd::Shed => Err(cut(
+                "its bytes were let go under the memory cap across connections (--max-buffered-total)"
+                    .into(),
+                AppFindingKind::CapReached,
+            )),
         };
         let decode = |s: &mut PollingSession| match &outcome {
             Ok(bytes) => s.body(dir, bytes, first, ts, &what),
@@ -268,6 +277,23 @@ impl Polling {
                 ),
             });
             self.not_kept = 0;
+        }
+        if self.refused > 0 {
+            let (packet, ts) = self.last_body;
+            out.findings.push(crate::app::AppFinding {
+                kind: AppFindingKind::CapReached,
+                protocol: AppProtocol::SocketIo,
+                dir: None,
+                index: None,
+                packet,
+                ts,
+                section: None,
+                detail: format!(
+                    "long-polling: {} bodies not decoded: more than {MAX_AWAITING} in progress at once",
+                    self.refused
+                ),
+            });
+            self.refused = 0;
         }
         self.emit(conn, None, out, sink);
     }

@@ -940,20 +940,33 @@ impl Session {
     /// Bytes held undecided (probes, and client bytes awaiting an upgrade's
     /// answer), counted by the analyzer against `max_buffered_total`.
     pub fn held_cost(&self) -> u64 {
+        let h2 = self.h2.as_ref().map_or(0, |h| h.kept_bytes());
         self.phases
             .iter()
             .map(|p| match p {
                 Phase::Probe(pr) => pr.bytes as u64,
                 Phase::AwaitResponse(_, _, n) => *n as u64,
+                // A long-polling body kept to be decoded.
+                Phase::Http(hp) => hp.kept_bytes() as u64,
                 _ => 0,
             })
-            .sum()
+            .sum::<u64>()
+            + h2 as u64
     }
 
     /// The memory cap across connections was reached: undecided sides
     /// decide on what they hold, or drop it and start again at their next
     /// piece (reported like any skipped bytes).
     pub fn shed_held(&mut self, sink: &mut dyn Consumer) {
+        // Long-polling bodies in progress are let go (said at their end).
+        for p in &mut self.phases {
+            if let Phase::Http(hp) = p {
+                hp.shed_kept();
+            }
+        }
+        if let Some(h2) = self.h2.as_mut() {
+            h2.shed_kept();
+        }
         self.judge_midstream(true, sink);
         for i in 0..2 {
             if let Phase::Probe(p) = &self.phases[i] {

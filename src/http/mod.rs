@@ -86,6 +86,9 @@ pub enum BodyEnd {
     BadFraming,
     /// The stream ended before the body did.
     Unfinished,
+    /// Its bytes were let go to stay under the analysis's memory cap
+    /// across connections (`--max-buffered-total`).
+    Shed,
 }
 
 /// The body being kept.
@@ -95,6 +98,7 @@ struct Capture {
     len: u64,
     cap: usize,
     first_packet: u64,
+    shed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,8 +320,23 @@ impl HttpParser {
             len: 0,
             cap,
             first_packet: 0,
+            shed: false,
         });
         None
+    }
+
+    /// Bytes of a kept body held now.
+    pub fn kept_bytes(&self) -> usize {
+        self.capture.as_ref().map_or(0, |c| c.buf.capacity())
+    }
+
+    /// Lets the kept body's bytes go (a memory cap): it ends as
+    /// [`BodyEnd::Shed`], never decoded from a part.
+    pub fn shed_kept(&mut self) {
+        if let Some(c) = &mut self.capture {
+            c.shed = true;
+            c.buf = Vec::new();
+        }
     }
 
     /// The stream ended (`fin`: by a FIN the capture saw): a body read
@@ -336,6 +355,8 @@ impl HttpParser {
         let c = self.capture.take()?;
         let end = if end == BodyEnd::Complete && c.len > c.cap as u64 {
             BodyEnd::OverCap
+        } else if end == BodyEnd::Complete && c.shed {
+            BodyEnd::Shed
         } else {
             end
         };
@@ -358,7 +379,7 @@ impl HttpParser {
                 c.first_packet = packet;
             }
             c.len = c.len.saturating_add(bytes.len() as u64);
-            if c.len <= c.cap as u64 {
+            if c.len <= c.cap as u64 && !c.shed {
                 c.buf.extend_from_slice(bytes);
             } else if !c.buf.is_empty() {
                 // Past the cap the body is not decoded: let it go now.
@@ -1012,6 +1033,27 @@ mod tests {
             bodies(&mut p, &[b'0'; 4096], 64, &mut vec![]);
         }
         assert!(matches!(&p.body, Body::ChunkSize(l) if l.len() <= 2048));
+    }
+
+    #[test]
+    fn a_shed_body_is_said_not_decoded() {
+        let mut p = HttpParser::new(false, 1 << 16);
+        let mut out = vec![];
+        bodies(
+            &mut p,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nabc",
+            64,
+            &mut out,
+        );
+        assert!(p.kept_bytes() >= 3);
+        p.shed_kept();
+        assert_eq!(p.kept_bytes(), 0);
+        bodies(&mut p, b"def", 64, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].end, out[0].len, out[0].bytes.len()),
+            (BodyEnd::Shed, 6, 0)
+        );
     }
 
     #[test]
