@@ -272,7 +272,11 @@ fn app_stats(a: &Analysis) -> Vec<AppStats> {
             .filter(|f| f.kind == crate::app::AppFindingKind::Unanswered)
             .filter_map(|f| f.index.map(|i| (i, f)))
             .collect();
-        for r in &c.app_messages {
+        // Long-polling records (in HTTP bodies) count with the WebSocket
+        // ones; their `index` counts polling packets, so unanswered
+        // findings (about messages) are matched to WebSocket records only.
+        let polled = c.polling_records().map(|(_, r)| (r, true));
+        for (r, in_body) in c.app_messages.iter().map(|r| (r, false)).chain(polled) {
             let key = (
                 r.protocol.name().to_string(),
                 r.kind.to_string(),
@@ -304,10 +308,12 @@ fn app_stats(a: &Analysis) -> Vec<AppStats> {
                 g.answers += 1;
                 lat.push(ns as f64 / 1e6);
             }
-            g.unanswered += unanswered
-                .iter()
-                .filter(|(i, f)| *i == r.index && f.dir == Some(r.dir))
-                .count() as u64;
+            if !in_body {
+                g.unanswered += unanswered
+                    .iter()
+                    .filter(|(i, f)| *i == r.index && f.dir == Some(r.dir))
+                    .count() as u64;
+            }
         }
     }
     groups

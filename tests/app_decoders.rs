@@ -1558,6 +1558,153 @@ fn real_captures_match_their_truth() {
         }
     }
     eprintln!("{compared} records compared over {} captures", pcaps.len());
+    // Engine.IO long-polling: every HTTP exchange's `request_app` /
+    // `response_app`, exact, on every connection (plain HTTP ones too).
+    let mut polled = 0;
+    for pcap in &pcaps {
+        let truth: Value = serde_json::from_str(
+            &std::fs::read_to_string(pcap.with_extension("truth.json")).unwrap(),
+        )
+        .unwrap();
+        let a = wsinspect::pipeline::analyze_path(
+            pcap.to_str().unwrap(),
+            Limits::default(),
+            &mut NullSink,
+        )
+        .unwrap();
+        let name = pcap.file_name().unwrap().to_string_lossy();
+        for t in truth["connections"].as_array().unwrap() {
+            let Some(c) = a
+                .connections
+                .iter()
+                .find(|c| t["client"].as_str() == Some(c.client.to_string().as_str()))
+            else {
+                continue;
+            };
+            let tx = t["http_exchanges"].as_array().cloned().unwrap_or_default();
+            assert_eq!(c.http_exchanges.len(), tx.len(), "{name} {}", c.client);
+            let mut any = false;
+            for (i, (x, w)) in c.http_exchanges.iter().zip(&tx).enumerate() {
+                for (key, got) in [
+                    ("request_app", &x.request_app),
+                    ("response_app", &x.response_app),
+                ] {
+                    let want = w[key].as_array().cloned().unwrap_or_default();
+                    let at = format!("{name} {} exchange {i} {key}", c.client);
+                    let kinds: Vec<_> = got.iter().map(|r| r.kind).collect();
+                    let want_kinds: Vec<_> =
+                        want.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+                    assert_eq!(kinds, want_kinds, "{at}");
+                    for (r, w) in got.iter().zip(&want) {
+                        let id = match &w["id"] {
+                            Value::Null => None,
+                            Value::String(s) => Some(s.clone()),
+                            other => Some(other.to_string()),
+                        };
+                        assert_eq!(r.id, id, "{at}: id");
+                        // As above: an answer repeats its request's name.
+                        if w["name"].is_string() || r.answers.is_none() {
+                            assert_eq!(r.name.as_deref(), w["name"].as_str(), "{at}: name");
+                        }
+                        // (The truth does not pair polling packets: checked below.)
+                        assert_eq!(r.error.is_some(), !w["error"].is_null(), "{at}: error");
+                        if let Some(ns) = w["namespace"].as_str() {
+                            assert_eq!(r.channel.as_deref(), Some(ns), "{at}: namespace");
+                        }
+                        if let Some(sid) = w["sid"].as_str() {
+                            assert_eq!(r.detail.session.as_deref(), Some(sid), "{at}: sid");
+                        }
+                        polled += 1;
+                        any = true;
+                    }
+                }
+            }
+            if any {
+                let d = c.app_protocol.expect("a polling connection is named");
+                assert_eq!(
+                    d.protocol.name(),
+                    t["app_protocol"].as_str().unwrap(),
+                    "{name}"
+                );
+            }
+        }
+    }
+    eprintln!("{polled} long-polling records compared");
+    // Pairing across the connections of one Engine.IO session: in
+    // socketio_v4 the client's CONNECT is POSTed on one connection and the
+    // server's answer comes in a GET response on another.
+    let a = wsinspect::pipeline::analyze_path(
+        dir.join("socketio_v4.pcap").to_str().unwrap(),
+        Limits::default(),
+        &mut NullSink,
+    )
+    .unwrap();
+    let polls: Vec<_> = a
+        .connections
+        .iter()
+        .flat_map(|c| c.polling_records().map(move |(_, r)| (c.id, r)))
+        .collect();
+    let (req_conn, req) = polls
+        .iter()
+        .find(|(_, r)| r.kind == "CONNECT" && r.dir == Direction::ClientToServer)
+        .unwrap();
+    let (ans_conn, ans) = polls
+        .iter()
+        .find(|(_, r)| r.kind == "CONNECT" && r.dir == Direction::ServerToClient)
+        .unwrap();
+    assert_ne!(req_conn, ans_conn);
+    assert_eq!(req.detail.session, ans.detail.session);
+    assert_eq!(ans.answers, Some(req.index));
+    assert_eq!(
+        ans.latency_ns,
+        Some(i64::try_from(ans.ts.0 - req.ts.0).unwrap())
+    );
+    assert!(ans.latency_ns.unwrap() > 0);
+    // socketio_polling (python-socketio 5, polling only, two keep-alive
+    // connections) and socketio_h2 (over HTTP/2, one connection, streams
+    // interleaved): every ACK answers the EVENT of the other direction
+    // with its id in the same session, wherever the two travelled.
+    for (file, want_acks, want_across) in
+        [("socketio_polling.pcap", 5, 3), ("socketio_h2.pcap", 2, 0)]
+    {
+        let a = wsinspect::pipeline::analyze_path(
+            dir.join(file).to_str().unwrap(),
+            Limits::default(),
+            &mut NullSink,
+        )
+        .unwrap();
+        let polls: Vec<_> = a
+            .connections
+            .iter()
+            .flat_map(|c| c.polling_records().map(move |(_, r)| (c.id, r)))
+            .collect();
+        let mut acks = 0;
+        let mut across = 0;
+        for (conn, r) in polls.iter().filter(|(_, r)| r.kind == "ACK") {
+            let (req_conn, req) = polls
+                .iter()
+                .find(|(_, q)| {
+                    matches!(q.kind, "EVENT" | "BINARY_EVENT")
+                        && q.id == r.id
+                        && q.dir != r.dir
+                        && q.detail.session == r.detail.session
+                })
+                .expect("its request");
+            assert_eq!(r.answers, Some(req.index), "{file}: ACK {:?}", r.id);
+            assert_eq!(
+                r.latency_ns,
+                Some(i64::try_from(r.ts.0 - req.ts.0).unwrap())
+            );
+            acks += 1;
+            across += usize::from(conn != req_conn);
+        }
+        assert_eq!(acks, want_acks, "{file}");
+        assert!(
+            across >= want_across,
+            "{file}: {across} acks on another connection than their event"
+        );
+    }
+    assert!(polled >= 34, "{polled} long-polling records");
     assert!(
         compared >= 250 && pcaps.len() >= 10,
         "{compared} records, {} captures",

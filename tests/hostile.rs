@@ -901,3 +901,224 @@ fn h38_closed_connections_leave_the_flow_table_after_their_linger() {
         "A is finished when its linger is over, not at the end of the capture"
     );
 }
+
+/// One Engine.IO long-polling exchange on `cport`: `request` then
+/// `response` (heads and bodies as given), then FIN both ways.
+fn polling_conn(cport: u16, request: &[u8], response: &[u8]) -> Vec<Vec<u8>> {
+    let mut f = Flow::new(cport, 80);
+    let mut v = f.open();
+    v.extend(f.c2s_all(request));
+    v.extend(f.s2c_all(response));
+    v.extend(f.close());
+    v
+}
+
+#[test]
+fn h39_hostile_long_polling_bodies() {
+    use std::io::Write;
+    use wsinspect::app::AppFindingKind as K;
+    let post = |target: &str, extra: &str, body: &[u8]| {
+        let mut r =
+            format!("POST {target} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n{extra}\r\n")
+                .into_bytes();
+        r.extend_from_slice(body);
+        r
+    };
+    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let v4 = "/socket.io/?EIO=4&transport=polling&sid=S1";
+    let v3 = "/socket.io/?EIO=3&transport=polling&sid=S3";
+    let get = format!("GET {v4} HTTP/1.1\r\nHost: x\r\n\r\n");
+    // A body that claims 1 GiB, 2 MiB of which come before the FIN.
+    let mut big = post(v4, "Content-Length: 1073741824\r\n", b"");
+    big.extend(std::iter::repeat_n(b'4', 2 << 20));
+    // A chunk size that overflows 64 bits.
+    let mut chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    chunked.extend_from_slice(b"fffffffffffffffffff1\r\n42[\"x\"]\r\n0\r\n\r\n");
+    // An endless v3 length prefix.
+    let endless = [b'9'; 5000];
+    let endless = post(
+        v3,
+        &format!("Content-Length: {}\r\n", endless.len()),
+        &endless,
+    );
+    // 100 000 packets in one body.
+    let many = b"3\x1e".repeat(100_000);
+    let many = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", many.len())
+        .into_bytes()
+        .into_iter()
+        .chain(many)
+        .collect::<Vec<_>>();
+    // A gzip-coded body (decoded), and one in a coding not decoded.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"42[\"zipped\"]\x1e42[\"again\"]").unwrap();
+    let gz = gz.finish().unwrap();
+    let mut gzipped = format!(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        gz.len()
+    )
+    .into_bytes();
+    gzipped.extend_from_slice(&gz);
+    let br = b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 4\r\n\r\nabcd";
+
+    let mut hostile = polling_conn(42001, &big, ok);
+    hostile.extend(polling_conn(42002, get.as_bytes(), &chunked));
+    hostile.extend(polling_conn(42003, &endless, ok));
+    hostile.extend(polling_conn(42004, get.as_bytes(), &many));
+    hostile.extend(polling_conn(42005, get.as_bytes(), &gzipped));
+    hostile.extend(polling_conn(42006, get.as_bytes(), br));
+    let a = sandwich(hostile);
+    let finds = |port| {
+        conn(&a, port)
+            .app_findings
+            .iter()
+            .map(|f| (f.kind, f.detail.clone()))
+            .collect::<Vec<_>>()
+    };
+    let records = |port| conn(&a, port).polling_records().count();
+    let f = finds(42001);
+    assert!(
+        matches!(&f[..], [(K::Undecodable, d)] if d.contains("ended after 2097152 bytes")),
+        "{f:?}"
+    );
+    assert_eq!(records(42001), 0);
+    let f = finds(42002);
+    assert!(
+        matches!(&f[..], [(K::Undecodable, d)] if d.contains("chunked framing")),
+        "{f:?}"
+    );
+    let f = finds(42003);
+    assert!(
+        matches!(&f[..], [(K::Malformed, d)] if d.contains("<length>:")),
+        "{f:?}"
+    );
+    assert_eq!(records(42003), 0);
+    let f = finds(42004);
+    assert!(
+        matches!(&f[..], [(K::CapReached, d)] if d.contains("more than 1000 packets")),
+        "{f:?}"
+    );
+    assert_eq!(records(42004), 1000);
+    assert!(finds(42005).is_empty(), "{:?}", finds(42005));
+    let names: Vec<_> = conn(&a, 42005)
+        .polling_records()
+        .map(|(_, r)| r.name.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["zipped", "again"]);
+    let f = finds(42006);
+    assert!(
+        matches!(&f[..], [(K::Undecodable, d)] if d.contains("\"br\" not decoded")),
+        "{f:?}"
+    );
+    // Only bodies that decoded name the connection.
+    assert!(conn(&a, 42001).app_protocol.is_none());
+    assert!(conn(&a, 42005).app_protocol.is_some());
+}
+
+#[test]
+fn h40_polling_exchanges_cut_at_every_byte() {
+    // A keep-alive connection: a POST of three packets (chunked), then a
+    // GET whose gzip response carries an ack; split in two segments at
+    // every offset of each direction, the records must not change.
+    use std::io::Write;
+    let target = "/socket.io/?EIO=4&transport=polling&sid=CUT";
+    let body =
+        b"421[\"a\",1]\x1e42[\"b\"]\x1e451-[\"c\",{\"_placeholder\":true,\"num\":0}]\x1ebAQID";
+    let mut req = format!(
+        "POST {target} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+        20
+    )
+    .into_bytes();
+    req.extend_from_slice(&body[..20]);
+    req.extend_from_slice(format!("\r\n{:x}\r\n", body.len() - 20).as_bytes());
+    req.extend_from_slice(&body[20..]);
+    req.extend_from_slice(b"\r\n0\r\n\r\n");
+    req.extend_from_slice(format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"431[true]\x1e2").unwrap();
+    let gz = gz.finish().unwrap();
+    let mut resp = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec();
+    resp.extend_from_slice(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            gz.len()
+        )
+        .as_bytes(),
+    );
+    resp.extend_from_slice(&gz);
+    let records = |c: &wsinspect::model::Connection| {
+        c.polling_records()
+            .map(|(i, r)| (i, r.kind, r.id.clone(), r.answers, r.detail.payload_len))
+            .collect::<Vec<_>>()
+    };
+    let run = |rc: usize, sc: usize| {
+        let mut f = Flow::new(40030, 80);
+        let mut v = f.open();
+        for part in [&req[..rc], &req[rc..]] {
+            if !part.is_empty() {
+                v.push(f.c2s(part));
+            }
+        }
+        for part in [&resp[..sc], &resp[sc..]] {
+            if !part.is_empty() {
+                v.push(f.s2c(part));
+            }
+        }
+        v.extend(f.close());
+        let a = analyze_ok(&pcap(&v));
+        let c = conn(&a, 40030);
+        assert!(c.app_findings.is_empty(), "{:?}", c.app_findings);
+        records(c)
+    };
+    let whole = run(0, 0);
+    assert_eq!(
+        whole.iter().map(|r| r.1).collect::<Vec<_>>(),
+        [
+            "EVENT",
+            "EVENT",
+            "BINARY_EVENT",
+            "attachment",
+            "ACK",
+            "ping"
+        ]
+    );
+    assert_eq!(whole[4].3, Some(0), "the ACK answers the first EVENT");
+    for rc in 0..req.len() {
+        assert_eq!(run(rc, 0), whole, "request cut at {rc}");
+    }
+    for sc in 0..resp.len() {
+        assert_eq!(run(0, sc), whole, "response cut at {sc}");
+    }
+}
+
+#[test]
+fn h41_polling_bodies_count_in_the_memory_cap_across_connections() {
+    // A POST body of 8 000 bytes, in segments, against a 4 KiB cap on what
+    // all connections hold: the body is let go and said, not decoded.
+    let body = b"42[\"x\"]\x1e".repeat(1000);
+    let mut req = format!(
+        "POST /socket.io/?EIO=4&transport=polling&sid=M HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    let v = polling_conn(
+        42010,
+        &req,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    );
+    let limits = Limits {
+        max_buffered_total: 4096,
+        ..Limits::default()
+    };
+    let a = analyze(&pcap(&v), limits).expect("readable");
+    let c = conn(&a, 42010);
+    assert_eq!(c.polling_records().count(), 0);
+    let f: Vec<_> = c.app_findings.iter().map(|f| f.detail.as_str()).collect();
+    assert!(
+        matches!(&f[..], [d] if d.contains("memory cap across connections")),
+        "{f:?}"
+    );
+    // With the default cap the same body decodes.
+    let a = analyze_ok(&pcap(&v));
+    assert_eq!(conn(&a, 42010).polling_records().count(), 1000);
+}

@@ -1,9 +1,13 @@
 //! Application-protocol layer (src/app/) over arbitrary messages: the
 //! first byte picks the protocol (or detection, with a handshake hint),
 //! the rest is split into messages of both directions, text or binary,
-//! complete or not. No panic, and bounded retained memory.
+//! complete or not. No panic, and bounded retained memory. The same bytes
+//! are then Engine.IO long-polling bodies (v3 or v4 by the control byte's
+//! lowest bit, split in two bodies at the position its next bits say), fed
+//! to `app::eiopoll::PollingSession`.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+use wsinspect::app::eiopoll::PollingSession;
 use wsinspect::app::{AppChoice, AppInput, AppLimits, AppProtocol, AppSession, HandshakeHints};
 use wsinspect::capture::{PacketNo, Timestamp};
 use wsinspect::flow::Direction;
@@ -78,4 +82,25 @@ fuzz_target!(|data: &[u8]| {
     let out = s.finish();
     produced += out.records.len() + out.findings.len();
     assert!(produced <= 4 * data.len() + 16 + limits.max_pending);
+
+    // Long-polling payloads.
+    let body = &data[1..];
+    let eio = if ctl & 1 == 0 { 4 } else { 3 };
+    let cut = (usize::from(ctl >> 1) * body.len() / 128).min(body.len());
+    let mut poll = PollingSession::new(eio, limits);
+    let mut produced = 0usize;
+    for (i, part) in [&body[..cut], &body[cut..]].into_iter().enumerate() {
+        let dir = if i == 0 { Direction::ClientToServer } else { Direction::ServerToClient };
+        let out = poll.body(dir, part, PacketNo(i as u64 + 1), Timestamp(i as i128), "body");
+        // One record per packet (and one per attachment), a packet is at
+        // least one byte, at most the cap per body; findings are few.
+        assert!(out.records.len() <= 2 * limits.max_records_per_message + 1);
+        assert!(out.records.len() <= 2 * part.len() + 2, "{} records", out.records.len());
+        produced += out.records.len() + out.findings.len();
+        assert!(poll.held_bytes() <= limits.max_buffered);
+        assert!(poll.pending() <= limits.max_pending);
+    }
+    let out = poll.finish();
+    produced += out.records.len() + out.findings.len();
+    assert!(produced <= 4 * data.len() + 16);
 });

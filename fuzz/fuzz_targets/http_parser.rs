@@ -1,10 +1,12 @@
 //! HTTP/1.1 header-block parser over arbitrary bytes cut at arbitrary points,
 //! and the detection of start lines and mid-stream frames on the same bytes.
 //! First byte: request/response and chunk size; the rest is the stream.
+//! Bodies are kept (capped at 64 bytes) on every other run (`ctl & 0x40`):
+//! a kept body is whole only when its framing ended within the cap.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use wsinspect::analysis::detect::{Detected, FrameProbe, classify};
-use wsinspect::http::{HttpEvent, HttpParser, LineMatch, request_line, status_line};
+use wsinspect::http::{BodyEnd, HttpEvent, HttpParser, LineMatch, request_line, status_line};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&ctl, mut rest)) = data.split_first() else {
@@ -57,13 +59,31 @@ fuzz_target!(|data: &[u8]| {
             assert!(rounds <= limit, "parser does not make progress");
             let (used, ev) = p.push(piece, pkt);
             assert!(used <= piece.len());
-            if let Some(HttpEvent::Head(h, _)) = &ev {
-                p.expect_body(h, Some("GET"));
+            match &ev {
+                Some(HttpEvent::Head(h, first)) => {
+                    p.expect_body(h, Some("GET"));
+                    if ctl & 0x40 != 0
+                        && let Some(b) = p.capture_body(64, *first)
+                    {
+                        assert!(b.bytes.is_empty() && b.end == BodyEnd::Complete);
+                    }
+                }
+                Some(HttpEvent::Body(b)) => {
+                    assert!(b.bytes.len() <= 64 && b.bytes.len() as u64 <= b.len);
+                    assert!(b.end == BodyEnd::Complete || b.bytes.is_empty());
+                    if b.end == BodyEnd::Complete {
+                        assert_eq!(b.bytes.len() as u64, b.len);
+                    }
+                }
+                _ => {}
             }
             if used == 0 && ev.is_none() {
                 break;
             }
             piece = &piece[used..];
         }
+    }
+    if let Some(HttpEvent::Body(b)) = p.end_of_stream(ctl & 0x20 != 0) {
+        assert!(b.end == BodyEnd::Complete || b.bytes.is_empty());
     }
 });

@@ -109,7 +109,10 @@ impl AppGlue {
     /// came; the record gets the protocol and how it was recognised.
     pub fn finish(&mut self, conn: &mut Connection, sink: &mut dyn Consumer) {
         let out = self.session.finish();
-        conn.app_protocol = self.session.detection();
+        // Long-polling on the same connection may have named it already.
+        if let Some(d) = self.session.detection() {
+            conn.app_protocol = Some(d);
+        }
         emit(conn, out, sink);
     }
 }

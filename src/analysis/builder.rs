@@ -495,9 +495,11 @@ impl Consumer for ModelBuilder<'_> {
                 );
             }
             Event::End(conn) => self.end(conn.into_owned()),
-            ev @ (Event::CaptureStart(_) | Event::Handshake(_) | Event::Payload { .. }) => {
-                self.lend(ev)
-            }
+            // Polling records live in their exchange, in the record.
+            ev @ (Event::CaptureStart(_)
+            | Event::Handshake(_)
+            | Event::Payload { .. }
+            | Event::HttpApp { .. }) => self.lend(ev),
         }
         if self.stopped {
             ControlFlow::Break(())

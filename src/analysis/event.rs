@@ -91,6 +91,17 @@ pub enum Event<'a> {
         /// are few next to messages, and large).
         record: &'a AppRecord,
     },
+    /// An application message carried in the body of an HTTP exchange
+    /// (Engine.IO long-polling); it follows the body's last packet. The
+    /// record is also in the exchange's `request_app` or `response_app`.
+    HttpApp {
+        /// The connection.
+        conn: &'a Connection,
+        /// The exchange's position in `conn.http_exchanges`.
+        exchange: usize,
+        /// The record.
+        record: &'a AppRecord,
+    },
     /// An application-layer finding (malformed, unanswered, incomplete …).
     AppFinding {
         /// The session.
@@ -287,6 +298,15 @@ impl<'a> Event<'a> {
                 anomaly: Cow::Borrowed(anomaly.as_ref()),
             },
             Event::App { conn, record } => Event::App { conn, record },
+            Event::HttpApp {
+                conn,
+                exchange,
+                record,
+            } => Event::HttpApp {
+                conn,
+                exchange: *exchange,
+                record,
+            },
             Event::AppFinding { conn, finding } => Event::AppFinding { conn, finding },
             Event::End(c) => Event::End(Ended::Lent(c.as_ref())),
         }
@@ -303,6 +323,7 @@ impl<'a> Event<'a> {
             | Event::Violation { conn, .. }
             | Event::Anomaly { conn, .. }
             | Event::App { conn, .. }
+            | Event::HttpApp { conn, .. }
             | Event::AppFinding { conn, .. } => Some(conn),
             Event::End(c) => Some(c.as_ref()),
         }

@@ -11,8 +11,10 @@
 //! TCP facts they share with it are known.
 
 use super::appglue::AppGlue;
+use super::polling::Polling;
 use super::session::{At, fan_out};
 use super::{Consumer, Event, Limits};
+use crate::app::eiopoll::PollRegistry;
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::{Direction, Role};
 use crate::h2::connect::{
@@ -22,6 +24,7 @@ use crate::h2::connect::{
 use crate::h2::hpack::Field;
 use crate::h2::{H2AnomalyKind, H2Event, H2EventKind, H2Limits, HeaderBlock};
 use crate::http::handshake::Header;
+use crate::http::{BodyEnd, CapturedBody};
 use crate::model::{
     Anomaly, AnomalyKind, ConnStats, Connection, GoAway, H2Summary, HttpExchange, Protocol,
     StreamEnd, StreamReset, Transport, Violation, ViolationKind,
@@ -32,6 +35,7 @@ use crate::ws::message::{WsContext, WsEvent};
 use crate::ws::pingwatch::PingWatch;
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// How HTTP/2 began on the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +118,35 @@ pub struct H2Sessions {
     /// The HTTP/1.1 request that asked for `h2c` (stream 1).
     upgrade_request: Option<(String, String, PacketNo, Timestamp)>,
     cap_reported: bool,
+    /// Engine.IO long-polling bodies of the HTTP exchanges (see
+    /// `analysis::polling`), made at the first polling exchange.
+    polling: Option<Box<Polling>>,
+    poll_registry: Option<Arc<Mutex<PollRegistry>>>,
+    /// Polling bodies in progress, by direction and stream.
+    bodies: HashMap<(Direction, u32), H2Body>,
+}
+
+/// A long-polling body in progress on a stream: its DATA, up to the cap.
+#[derive(Debug, Default)]
+struct H2Body {
+    buf: Vec<u8>,
+    len: u64,
+    first_packet: u64,
+    /// Let go under the memory cap across connections.
+    shed: bool,
+}
+
+/// A header list's regular fields as HTTP/1.1-style headers (for the
+/// content coding of a body).
+fn plain_headers(fields: &[Field]) -> Vec<Header> {
+    fields
+        .iter()
+        .filter(|f| !f.name.starts_with(b":"))
+        .map(|f| Header {
+            name: String::from_utf8_lossy(&f.name).into_owned(),
+            value: String::from_utf8_lossy(&f.value).into_owned(),
+        })
+        .collect()
 }
 
 impl H2Sessions {
@@ -137,6 +170,9 @@ impl H2Sessions {
             limits,
             upgrade_request: None,
             cap_reported: false,
+            polling: None,
+            poll_registry: None,
+            bodies: HashMap::new(),
         }
     }
 
@@ -184,6 +220,131 @@ impl H2Sessions {
         }
     }
 
+    /// The analysis's Engine.IO sessions, for long-polling over HTTP/2.
+    pub fn share_polling(&mut self, registry: Arc<Mutex<PollRegistry>>) {
+        self.poll_registry = Some(registry);
+    }
+
+    /// Keeps the body `dir` sends on `stream` (exchange `idx`) when it is
+    /// an Engine.IO long-polling payload; a HEADERS with END_STREAM has
+    /// none (an empty body).
+    #[allow(clippy::too_many_arguments)]
+    fn poll_start(
+        &mut self,
+        dir: Direction,
+        stream: u32,
+        idx: usize,
+        fields: &[Field],
+        end_stream: bool,
+        first_packet: PacketNo,
+        ts: Timestamp,
+        parent: &mut Connection,
+        sink: &mut dyn Consumer,
+    ) {
+        let Some(x) = parent.http_exchanges.get(idx) else {
+            return;
+        };
+        if crate::app::detect::polling_eio(&x.target).is_none() {
+            return;
+        }
+        if self.polling.is_none() {
+            let registry = self.poll_registry.clone().unwrap_or_else(|| {
+                Arc::new(Mutex::new(PollRegistry::new(
+                    crate::app::AppLimits::default(),
+                    crate::app::eiopoll::MAX_POLL_SESSIONS,
+                )))
+            });
+            self.polling =
+                Polling::new(self.limits.app, crate::app::AppLimits::default(), registry)
+                    .map(Box::new);
+        }
+        let Some(poll) = self.polling.as_mut() else {
+            return;
+        };
+        let headers = plain_headers(fields);
+        if !poll.wants((dir, stream), idx, x, &headers) {
+            return;
+        }
+        if end_stream {
+            let body = CapturedBody {
+                bytes: Vec::new(),
+                len: 0,
+                end: BodyEnd::Complete,
+                first_packet: first_packet.0,
+            };
+            poll.body(parent, (dir, stream), body, first_packet, ts, sink);
+        } else {
+            self.bodies.insert((dir, stream), H2Body::default());
+        }
+    }
+
+    /// A polling body on `stream` ended (`end`: how); `packet`/`ts` of its
+    /// last frame.
+    #[allow(clippy::too_many_arguments)]
+    fn poll_end(
+        &mut self,
+        dir: Direction,
+        stream: u32,
+        end: BodyEnd,
+        packet: PacketNo,
+        ts: Timestamp,
+        parent: &mut Connection,
+        sink: &mut dyn Consumer,
+    ) {
+        let (Some(b), Some(poll)) = (self.bodies.remove(&(dir, stream)), self.polling.as_mut())
+        else {
+            return;
+        };
+        let over = b.len > poll.max_body() as u64;
+        let end = match end {
+            BodyEnd::Complete if over => BodyEnd::OverCap,
+            BodyEnd::Complete if b.shed => BodyEnd::Shed,
+            e => e,
+        };
+        let body = CapturedBody {
+            bytes: if end == BodyEnd::Complete {
+                b.buf
+            } else {
+                Vec::new()
+            },
+            len: b.len,
+            end,
+            first_packet: b.first_packet,
+        };
+        poll.body(parent, (dir, stream), body, packet, ts, sink);
+    }
+
+    /// Bytes of long-polling bodies held now.
+    pub fn kept_bytes(&self) -> usize {
+        self.bodies.values().map(|b| b.buf.capacity()).sum()
+    }
+
+    /// Lets the long-polling bodies in progress go (a memory cap): each
+    /// ends as [`BodyEnd::Shed`].
+    pub fn shed_kept(&mut self) {
+        for b in self.bodies.values_mut() {
+            b.shed = true;
+            b.buf = Vec::new();
+        }
+    }
+
+    /// DATA of a stream whose polling body is kept.
+    fn poll_data(&mut self, dir: Direction, stream: u32, bytes: &[u8], first_packet: PacketNo) {
+        let (Some(b), Some(poll)) = (self.bodies.get_mut(&(dir, stream)), self.polling.as_ref())
+        else {
+            return;
+        };
+        if b.len == 0 {
+            b.first_packet = first_packet.0;
+        }
+        b.len = b.len.saturating_add(bytes.len() as u64);
+        if b.len <= poll.max_body() as u64 && !b.shed {
+            b.buf.extend_from_slice(bytes);
+        } else {
+            b.buf = Vec::new();
+        }
+    }
+
     /// The connection ended: what is held is reported, the sessions end.
     pub fn finish(
         &mut self,
@@ -198,6 +359,12 @@ impl H2Sessions {
         }
         for e in evs {
             self.on_event(e, parent, sink);
+        }
+        // Polling bodies the capture did not see end.
+        let mut open: Vec<(Direction, u32)> = self.bodies.keys().copied().collect();
+        open.sort_by_key(|&(d, st)| (st, d == Direction::ServerToClient));
+        for (d, st) in open {
+            self.poll_end(d, st, BodyEnd::Unfinished, now, ts, parent, sink);
         }
         for s in self.streams.values_mut() {
             if let Stream::Ws(w) = s {
@@ -300,14 +467,23 @@ impl H2Sessions {
                     if end_stream {
                         w.end_stream(dir, packet);
                     }
+                } else if self.bodies.contains_key(&(dir, stream.0)) {
+                    self.poll_data(dir, stream.0, &bytes, first_packet);
+                    if end_stream {
+                        self.poll_end(dir, stream.0, BodyEnd::Complete, packet, ts, parent, sink);
+                    }
                 }
             }
             H2EventKind::DataGap { stream, len } => {
                 if let Some(Stream::Ws(w)) = self.streams.get_mut(&stream.0) {
                     w.gap(dir, len, packet, ts, sink);
                 }
+                self.poll_end(dir, stream.0, BodyEnd::Gap, packet, ts, parent, sink);
             }
             H2EventKind::RstStream { stream, code } => {
+                for d in [Direction::ClientToServer, Direction::ServerToClient] {
+                    self.poll_end(d, stream.0, BodyEnd::Unfinished, packet, ts, parent, sink);
+                }
                 if let Some(Stream::Ws(w)) = self.streams.get_mut(&stream.0) {
                     w.count(packet, ts);
                     let end = w.record.stream_end.get_or_insert_with(StreamEnd::default);
@@ -404,6 +580,10 @@ impl H2Sessions {
         sink: &mut dyn Consumer,
     ) {
         let fields = &block.decoded.fields;
+        if end_stream && self.bodies.contains_key(&(dir, stream)) {
+            // Trailers end a kept body (RFC 9113 §8.1).
+            self.poll_end(dir, stream, BodyEnd::Complete, packet, ts, parent, sink);
+        }
         if dir == Direction::ClientToServer {
             if self.streams.contains_key(&stream) {
                 // Trailers, or a second block: the end of the request.
@@ -498,11 +678,30 @@ impl H2Sessions {
                         response_complete: false,
                         request_ts: ts,
                         response_ts: None,
+                        request_app: Vec::new(),
+                        response_app: Vec::new(),
                     });
                     Stream::Http(parent.http_exchanges.len() - 1)
                 }
             };
+            let http = match entry {
+                Stream::Http(i) => Some(i),
+                _ => None,
+            };
             self.streams.insert(stream, entry);
+            if let Some(i) = http {
+                self.poll_start(
+                    dir,
+                    stream,
+                    i,
+                    fields,
+                    end_stream,
+                    first_packet,
+                    ts,
+                    parent,
+                    sink,
+                );
+            }
             return;
         }
         // The server's answer.
@@ -522,6 +721,8 @@ impl H2Sessions {
                 response_complete: false,
                 request_ts: t,
                 response_ts: None,
+                request_app: Vec::new(),
+                response_app: Vec::new(),
             });
             self.streams
                 .insert(1, Stream::Http(parent.http_exchanges.len() - 1));
@@ -529,7 +730,8 @@ impl H2Sessions {
         let status = response_status(fields);
         match self.streams.get_mut(&stream) {
             Some(Stream::Http(i)) => {
-                if let Some(x) = parent.http_exchanges.get_mut(*i)
+                let i = *i;
+                if let Some(x) = parent.http_exchanges.get_mut(i)
                     && let Some(s) = status
                     && (x.status.is_none() || x.status.is_some_and(is_interim))
                 {
@@ -537,6 +739,19 @@ impl H2Sessions {
                     x.response_packet = Some(first_packet);
                     x.response_complete = block.complete();
                     x.response_ts = Some(ts);
+                    if !is_interim(s) {
+                        self.poll_start(
+                            dir,
+                            stream,
+                            i,
+                            fields,
+                            end_stream,
+                            first_packet,
+                            ts,
+                            parent,
+                            sink,
+                        );
+                    }
                 }
             }
             Some(Stream::Ws(w)) => {

@@ -11,6 +11,7 @@ pub mod detect;
 pub mod event;
 pub mod flows;
 pub mod h2session;
+pub mod polling;
 pub mod session;
 mod tracked;
 
@@ -108,6 +109,8 @@ pub struct Analyzer<'s> {
     last_ts: Timestamp,
     malformed_reported: u64,
     keylog: Option<Arc<KeyLog>>,
+    /// Engine.IO sessions seen long-polling, shared by the connections.
+    polls: Arc<std::sync::Mutex<crate::app::eiopoll::PollRegistry>>,
     /// Flows finished early because of `max_live_flows`.
     evictions: u64,
     /// The model, which lends every event on to the output.
@@ -147,6 +150,12 @@ impl<'s> Analyzer<'s> {
             last_ts: Timestamp::default(),
             malformed_reported: 0,
             keylog: None,
+            polls: Arc::new(std::sync::Mutex::new(
+                crate::app::eiopoll::PollRegistry::new(
+                    crate::app::AppLimits::default(),
+                    crate::app::eiopoll::MAX_POLL_SESSIONS,
+                ),
+            )),
             evictions: 0,
             out,
             unsupported: BTreeMap::new(),
@@ -325,13 +334,14 @@ impl<'s> Analyzer<'s> {
             None
         };
         let conn = empty_connection(self.next_id, &tcp, ts, packet);
-        let session = Session::new(
+        let mut session = Session::new(
             conn,
             tcp.endpoints,
             client,
             self.limits,
             self.keylog.clone(),
         );
+        session.share_polling(self.polls.clone());
         let tracked = Tracked {
             tcp,
             session,
@@ -373,6 +383,7 @@ impl<'s> Analyzer<'s> {
         });
         // What settling finds (held bytes replayed, frames of a stream
         // judged at its end, findings) is an event like any other.
+        t.session.fins(t.tcp.fin);
         t.session.finish(now, &mut self.out);
         let (conn, sessions) = finalize(t);
         let _ = self.out.event(Event::End(Ended::Given(Box::new(conn))));

@@ -51,12 +51,14 @@ use probe::{Probe, cut_start_line};
 
 use super::appglue::{self, AppGlue};
 use super::detect::{Detected, classify};
-use super::h2session::H2Sessions;
+use super::h2session::{H2Mode, H2Sessions};
+use super::polling::Polling;
 use super::{Consumer, Event, Limits};
+use crate::app::eiopoll::{MAX_POLL_SESSIONS, PollRegistry};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::{Direction, Role, Side};
 use crate::http::handshake::{has_token, header_value};
-use crate::http::{Head, HttpEvent, HttpParser, looks_like_request};
+use crate::http::{CapturedBody, Head, HttpEvent, HttpParser, looks_like_request};
 use crate::model::finding::{Anomaly, AnomalyKind, Violation, ViolationKind};
 use crate::model::{Connection, HttpExchange, Protocol, TlsNote, TlsSummary};
 use crate::tcp::Piece;
@@ -70,6 +72,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::Mutex;
 
 /// Events per piece whose vector is kept for the next piece.
 const SCRATCH_EVENTS: usize = 16;
@@ -153,6 +156,13 @@ pub struct Session {
     /// The application protocol of the WebSocket session, once frames
     /// are decoded (created with the first WebSocket stream).
     app: Option<Box<AppGlue>>,
+    /// Engine.IO long-polling in the HTTP exchanges, once one is seen.
+    polling: Option<Box<Polling>>,
+    /// The analysis's Engine.IO sessions, shared by its connections.
+    poll_registry: Option<Arc<Mutex<PollRegistry>>>,
+    /// A FIN was captured from each side (a body read until close is
+    /// then whole).
+    fins: [bool; 2],
     keylog: Option<Arc<KeyLog>>,
     /// The client side, once known.
     pub client: Option<Side>,
@@ -210,6 +220,9 @@ impl Session {
             tls: None,
             h2: None,
             app: None,
+            polling: None,
+            poll_registry: None,
+            fins: [false; 2],
             keylog,
             client: None,
             endpoints,
@@ -270,6 +283,35 @@ impl Session {
         if self.start[side.idx()] == Start::Unknown {
             self.start[side.idx()] = Start::Syn;
         }
+    }
+
+    /// The Engine.IO sessions of the analysis, so that long-polling bodies
+    /// of one session on several connections are decoded as one.
+    pub fn share_polling(&mut self, registry: Arc<Mutex<PollRegistry>>) {
+        self.poll_registry = Some(registry);
+    }
+
+    /// HTTP/2 on this connection, sharing the Engine.IO sessions.
+    fn new_h2(&self, mode: H2Mode, settings: Option<&[u8]>) -> H2Sessions {
+        let mut h2 = H2Sessions::new(mode, self.limits, settings);
+        h2.share_polling(self.poll_registry());
+        h2
+    }
+
+    /// The analysis's Engine.IO sessions (a private registry when the
+    /// session was made alone).
+    fn poll_registry(&self) -> Arc<Mutex<PollRegistry>> {
+        self.poll_registry.clone().unwrap_or_else(|| {
+            Arc::new(Mutex::new(PollRegistry::new(
+                crate::app::AppLimits::default(),
+                MAX_POLL_SESSIONS,
+            )))
+        })
+    }
+
+    /// Which sides sent a FIN, told before [`Self::finish`].
+    pub fn fins(&mut self, fin: [bool; 2]) {
+        self.fins = fin;
     }
 
     /// Feeds one in-order piece of `side`'s TCP stream.
@@ -381,11 +423,13 @@ impl Session {
                 self.ws_events(evs, sink);
             }
             Phase::AwaitResponse(_, held, _) => held.push(Held::Gap(len, at.now, at.ts)),
-            Phase::Http(p) => {
-                if let Some(HttpEvent::Head(head, first)) = p.gap(len) {
-                    self.on_head(side, head, PacketNo(first), at, sink);
+            Phase::Http(p) => match p.gap(len) {
+                Some(HttpEvent::Head(head, first)) => {
+                    self.on_head(side, head, PacketNo(first), at, sink)
                 }
-            }
+                Some(HttpEvent::Body(body)) => self.on_body(side, body, at, sink),
+                _ => {}
+            },
             Phase::H2 => {
                 if let Some(h2) = self.h2.as_mut() {
                     h2.gap(dir, len, at, &mut self.conn, sink);
@@ -442,6 +486,46 @@ impl Session {
         }
     }
 
+    /// Bytes held undecided (probes, and client bytes awaiting an upgrade's
+    /// answer), counted by the analyzer against `max_buffered_total`.
+    pub fn held_cost(&self) -> u64 {
+        let h2 = self.h2.as_ref().map_or(0, |h| h.kept_bytes());
+        self.phases
+            .iter()
+            .map(|p| match p {
+                Phase::Probe(pr) => pr.bytes as u64,
+                Phase::AwaitResponse(_, _, n) => *n as u64,
+                // A long-polling body kept to be decoded.
+                Phase::Http(hp) => hp.kept_bytes() as u64,
+                _ => 0,
+            })
+            .sum::<u64>()
+            + h2 as u64
+    }
+
+    /// The memory cap across connections was reached: undecided sides
+    /// decide on what they hold, or drop it and start again at their next
+    /// piece (reported like any skipped bytes).
+    pub fn shed_held(&mut self, sink: &mut dyn Consumer) {
+        // Long-polling bodies in progress are let go (said at their end).
+        for p in &mut self.phases {
+            if let Phase::Http(hp) = p {
+                hp.shed_kept();
+            }
+        }
+        if let Some(h2) = self.h2.as_mut() {
+            h2.shed_kept();
+        }
+        self.judge_midstream(true, sink);
+        for i in 0..2 {
+            if let Phase::Probe(p) = &self.phases[i] {
+                let (bytes, last) = Probe::held_bytes(&p.held);
+                self.phases[i] = Phase::Unknown(p.attempts.saturating_add(1));
+                self.skip(Side(i as u8), bytes, last);
+            }
+        }
+    }
+
     /// A WebSocket stream for `side`; the first one also starts the
     /// application layer (the handshake, when seen, is known by then).
     fn new_ws(&mut self, side: Side) -> WsStream {
@@ -470,6 +554,7 @@ impl Session {
                     let dir = self.dir_of(side);
                     self.anomaly(AnomalyKind::BadHttp, Some(dir), at.now, why, sink);
                 }
+                Some(HttpEvent::Body(body)) => self.on_body(side, body, at, sink),
                 None => {}
             }
             if used == 0 {
@@ -514,6 +599,8 @@ impl Session {
             response_packet: None,
             request_complete: head.complete,
             response_complete: false,
+            request_app: Vec::new(),
+            response_app: Vec::new(),
         });
         self.pending.push_back(idx);
         if upgrade {
@@ -537,6 +624,7 @@ impl Session {
             }
         } else if let Phase::Http(p) = &mut self.phases[i] {
             p.expect_body(&head, None);
+            self.poll_body(side, idx, &head, first, at, sink);
         }
         self.last_request = Some((head, first));
         if self.ws_after_request && self.client == Some(side) {
@@ -688,9 +776,59 @@ impl Session {
         }
         if let Phase::Http(p) = &mut self.phases[side.idx()] {
             p.expect_body(&head, method.as_deref());
+            if let Some(i) = idx {
+                self.poll_body(side, i, &head, first, at, sink);
+            }
         }
         if answers_upgrade {
             self.release_held(side.other(), false, sink);
+        }
+    }
+
+    /// Keeps the body that `head` (of exchange `idx`) announces when it is
+    /// an Engine.IO long-polling payload (see [`Polling`]); the parser's
+    /// body framing is already set.
+    fn poll_body(
+        &mut self,
+        side: Side,
+        idx: usize,
+        head: &Head,
+        first: PacketNo,
+        at: At,
+        sink: &mut dyn Consumer,
+    ) {
+        let Some(x) = self.conn.http_exchanges.get(idx) else {
+            return;
+        };
+        if crate::app::detect::polling_eio(&x.target).is_none() {
+            return;
+        }
+        let dir = self.dir_of(side);
+        if self.polling.is_none() {
+            let limits = crate::app::AppLimits::default();
+            self.polling =
+                Polling::new(self.limits.app, limits, self.poll_registry()).map(Box::new);
+        }
+        let Some(poll) = self.polling.as_mut() else {
+            return;
+        };
+        if !poll.wants((dir, 0), idx, x, &head.headers) {
+            return;
+        }
+        let cap = poll.max_body();
+        let Phase::Http(p) = &mut self.phases[side.idx()] else {
+            return;
+        };
+        if let Some(body) = p.capture_body(cap, first.0) {
+            self.on_body(side, body, at, sink);
+        }
+    }
+
+    /// A kept body ended (a long-polling payload).
+    fn on_body(&mut self, side: Side, body: CapturedBody, at: At, sink: &mut dyn Consumer) {
+        let dir = self.dir_of(side);
+        if let Some(poll) = self.polling.as_mut() {
+            poll.body(&mut self.conn, (dir, 0), body, at.now, at.ts, sink);
         }
     }
 
@@ -967,6 +1105,22 @@ impl Session {
                 self.phases[i] = Phase::Unknown(p.attempts.saturating_add(1));
                 self.skip(Side(i as u8), bytes, last);
             }
+        }
+        for i in 0..2 {
+            // A kept body still in progress ends with the stream.
+            if let Phase::Http(p) = &mut self.phases[i]
+                && let Some(HttpEvent::Body(body)) = p.end_of_stream(self.fins[i])
+            {
+                let at = At {
+                    src: now,
+                    now,
+                    ts: self.now_ts,
+                };
+                self.on_body(Side(i as u8), body, at, sink);
+            }
+        }
+        if let Some(poll) = self.polling.as_mut() {
+            poll.finish(&mut self.conn, sink);
         }
         self.finishing = true;
         self.judge_midstream(true, sink);

@@ -121,6 +121,25 @@ pub fn by_target(target: &str) -> Option<AppProtocol> {
     None
 }
 
+/// The Engine.IO version (3 or 4, the two whose payload framing is
+/// decoded) of a long-polling request target: `transport=polling` and
+/// `EIO=3` or `EIO=4` in its query (the path is configurable on the server,
+/// `/socket.io/` by default, so it is not required). JSONP polling (`j=`:
+/// bodies wrapped in a script call or a form) is not decoded.
+pub fn polling_eio(target: &str) -> Option<u8> {
+    if query_param(target, "transport") != Some("polling") || query_param(target, "j").is_some() {
+        return None;
+    }
+    query_param(target, "EIO")
+        .and_then(|v| v.parse().ok())
+        .filter(|v| matches!(v, 3 | 4))
+}
+
+/// The Engine.IO session id (`sid=`) of a request target, if any.
+pub fn target_sid(target: &str) -> Option<&str> {
+    query_param(target, "sid").filter(|s| !s.is_empty())
+}
+
 /// The Engine.IO version from `EIO=` in the request target.
 pub fn eio_version(target: Option<&str>) -> Option<u8> {
     target

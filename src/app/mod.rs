@@ -23,6 +23,7 @@
 pub mod actioncable;
 pub mod correlate;
 pub mod detect;
+pub mod eiopoll;
 pub mod graphql;
 pub mod json;
 pub mod jsonrpc;
@@ -179,9 +180,15 @@ pub struct AppLimits {
     pub max_items: usize,
     /// Characters kept in a name, id or error text.
     pub max_text: usize,
-    /// Records made from one message (JSON-RPC batches); the rest of the
-    /// message is counted in a finding.
+    /// Records made from one message (JSON-RPC batches) or one Engine.IO
+    /// long-polling body; the rest is counted in a finding.
     pub max_records_per_message: usize,
+    /// Engine.IO long-polling: the largest HTTP body kept to be decoded
+    /// (before and after its content coding is undone).
+    pub max_polling_body: usize,
+    /// Engine.IO long-polling: records kept in one connection's HTTP
+    /// exchanges; later ones are still events (NDJSON), not kept.
+    pub max_polling_records: usize,
 }
 
 impl Default for AppLimits {
@@ -197,6 +204,8 @@ impl Default for AppLimits {
             max_items: 64,
             max_text: 256,
             max_records_per_message: 1000,
+            max_polling_body: 1 << 20,
+            max_polling_records: 10_000,
         }
     }
 }

@@ -517,7 +517,14 @@ fn check_connection(rule: &Rule, c: &Connection, out: &mut Vec<Finding>) {
             }
         }
         Rule::AppErrors => {
-            for r in c.app_messages.iter().filter(|r| r.error.is_some()) {
+            // Long-polling records (in HTTP bodies) with the WebSocket ones.
+            let polled = c.polling_records().map(|(_, r)| r);
+            for r in c
+                .app_messages
+                .iter()
+                .chain(polled)
+                .filter(|r| r.error.is_some())
+            {
                 let e = r.error.as_ref();
                 out.push(finding(
                     rule,
@@ -557,7 +564,9 @@ fn check_connection(rule: &Rule, c: &Connection, out: &mut Vec<Finding>) {
             }
         }
         Rule::MaxLatency(max) => {
-            for r in &c.app_messages {
+            let ws = c.app_messages.iter().map(|r| (r, "message"));
+            let polled = c.polling_records().map(|(_, r)| (r, "polling packet"));
+            for (r, unit) in ws.chain(polled) {
                 if let (Some(ns), Some(req)) = (r.latency_ns, r.answers)
                     && ns > 0
                     && ns as u64 > *max
@@ -568,7 +577,7 @@ fn check_connection(rule: &Rule, c: &Connection, out: &mut Vec<Finding>) {
                         c,
                         Some(r.first_packet),
                         format!(
-                            "{} {}{} answered message {req} after {:.3} ms, over {:.3} ms",
+                            "{} {}{} answered {unit} {req} after {:.3} ms, over {:.3} ms",
                             r.protocol,
                             r.kind,
                             r.name

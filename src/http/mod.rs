@@ -1,8 +1,14 @@
 //! HTTP/1.1 message framing for one direction of a connection (RFC 9112):
-//! header blocks parsed with httparse, bodies skipped (never buffered) by
-//! Content-Length or chunked coding with trailers, or read until close, so
-//! that keep-alive and pipelined exchanges and the upgrade request are found
-//! wherever they are in the stream. The caller sets each body's framing
+//! header blocks parsed with httparse, bodies skipped by Content-Length or
+//! chunked coding with trailers, or read until close, so that keep-alive
+//! and pipelined exchanges and the upgrade request are found wherever they
+//! are in the stream. A body is never buffered unless the caller asks for
+//! it, per message, with [`HttpParser::capture_body`]: then its bytes
+//! (de-chunked) are kept up to a cap and delivered as [`HttpEvent::Body`]
+//! when its framing ends; a body longer than the cap, cut by a gap or
+//! unfinished is reported as such ([`BodyEnd`]), never completed by guess.
+//! [`decode_content`] undoes the content codings (RFC 9110 §8.4) within a
+//! cap. The caller sets each body's framing
 //! from the head ([`HttpParser::expect_body`]): HEAD, 1xx, 204 and 304
 //! responses have none, and an interim 1xx is followed by the final
 //! response to the same request.
@@ -46,6 +52,53 @@ pub enum HttpEvent {
     Head(Head, u64),
     /// The header block exceeds the cap or is not HTTP.
     Invalid(String),
+    /// The body asked for with [`HttpParser::capture_body`] ended (or can
+    /// go no further).
+    Body(CapturedBody),
+}
+
+/// A message body kept for the caller (RFC 9112 §6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturedBody {
+    /// The body's bytes after the transfer coding was removed (de-chunked);
+    /// empty unless `end` is [`BodyEnd::Complete`] (an incomplete body is
+    /// never handed on to be decoded).
+    pub bytes: Vec<u8>,
+    /// Body bytes seen (de-chunked), also past the cap.
+    pub len: u64,
+    /// How it ended.
+    pub end: BodyEnd,
+    /// The packet that carried its first byte (the head's when empty).
+    pub first_packet: u64,
+}
+
+/// How a captured body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyEnd {
+    /// Its framing ended: every byte is known.
+    Complete,
+    /// It is longer than the cap: its bytes were not kept.
+    OverCap,
+    /// Bytes of it were not captured (loss, snaplen).
+    Gap,
+    /// Its chunked framing is broken (RFC 9112 §7.1): where it ends is not
+    /// known.
+    BadFraming,
+    /// The stream ended before the body did.
+    Unfinished,
+    /// Its bytes were let go to stay under the analysis's memory cap
+    /// across connections (`--max-buffered-total`).
+    Shed,
+}
+
+/// The body being kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Capture {
+    buf: Vec<u8>,
+    len: u64,
+    cap: usize,
+    first_packet: u64,
+    shed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +121,10 @@ pub struct HttpParser {
     body: Body,
     max_header: usize,
     lost: bool,
+    /// The body of the current message, when the caller asked for it.
+    capture: Option<Capture>,
+    /// A kept body that has just ended, for the caller.
+    done: Option<CapturedBody>,
 }
 
 /// Longest request or status line looked at when deciding whether a
@@ -241,6 +298,93 @@ impl HttpParser {
             body: Body::None,
             max_header,
             lost: false,
+            capture: None,
+            done: None,
+        }
+    }
+
+    /// Keeps the body whose framing [`Self::expect_body`] just set, up to
+    /// `cap` bytes: it comes back as [`HttpEvent::Body`] when it ends. A
+    /// message without a body gives its empty body at once.
+    pub fn capture_body(&mut self, cap: usize, head_packet: u64) -> Option<CapturedBody> {
+        if self.body == Body::None {
+            return Some(CapturedBody {
+                bytes: Vec::new(),
+                len: 0,
+                end: BodyEnd::Complete,
+                first_packet: head_packet,
+            });
+        }
+        self.capture = Some(Capture {
+            buf: Vec::new(),
+            len: 0,
+            cap,
+            first_packet: 0,
+            shed: false,
+        });
+        None
+    }
+
+    /// Bytes of a kept body held now.
+    pub fn kept_bytes(&self) -> usize {
+        self.capture.as_ref().map_or(0, |c| c.buf.capacity())
+    }
+
+    /// Lets the kept body's bytes go (a memory cap): it ends as
+    /// [`BodyEnd::Shed`], never decoded from a part.
+    pub fn shed_kept(&mut self) {
+        if let Some(c) = &mut self.capture {
+            c.shed = true;
+            c.buf = Vec::new();
+        }
+    }
+
+    /// The stream ended (`fin`: by a FIN the capture saw): a body read
+    /// until close is complete, any other kept body is unfinished.
+    pub fn end_of_stream(&mut self, fin: bool) -> Option<HttpEvent> {
+        let end = if fin && self.body == Body::UntilClose {
+            BodyEnd::Complete
+        } else {
+            BodyEnd::Unfinished
+        };
+        self.body = Body::None;
+        self.end_capture(end).map(HttpEvent::Body)
+    }
+
+    fn end_capture(&mut self, end: BodyEnd) -> Option<CapturedBody> {
+        let c = self.capture.take()?;
+        let end = if end == BodyEnd::Complete && c.len > c.cap as u64 {
+            BodyEnd::OverCap
+        } else if end == BodyEnd::Complete && c.shed {
+            BodyEnd::Shed
+        } else {
+            end
+        };
+        Some(CapturedBody {
+            bytes: if end == BodyEnd::Complete {
+                c.buf
+            } else {
+                Vec::new()
+            },
+            len: c.len,
+            end,
+            first_packet: c.first_packet,
+        })
+    }
+
+    /// Body bytes consumed: kept while within the cap.
+    fn keep(&mut self, bytes: &[u8], packet: u64) {
+        if let Some(c) = &mut self.capture {
+            if c.len == 0 {
+                c.first_packet = packet;
+            }
+            c.len = c.len.saturating_add(bytes.len() as u64);
+            if c.len <= c.cap as u64 && !c.shed {
+                c.buf.extend_from_slice(bytes);
+            } else if !c.buf.is_empty() {
+                // Past the cap the body is not decoded: let it go now.
+                c.buf = Vec::new();
+            }
         }
     }
 
@@ -252,6 +396,7 @@ impl HttpParser {
     /// Sets how the body after a response head is framed; `request_method`
     /// is the method of the request it answers (HEAD has no body).
     pub fn expect_body(&mut self, head: &Head, request_method: Option<&str>) {
+        self.capture = None;
         let status = head.status.unwrap_or(0);
         let no_body = !self.is_request
             && ((100..200).contains(&status)
@@ -296,7 +441,10 @@ impl HttpParser {
                 return (data.len(), None);
             }
         }
-        let consumed = self.skip_body(data);
+        let consumed = self.skip_body(data, packet);
+        if let Some(b) = self.done.take() {
+            return (consumed, Some(HttpEvent::Body(b)));
+        }
         if consumed > 0 || data.is_empty() {
             return (consumed, None);
         }
@@ -342,22 +490,24 @@ impl HttpParser {
 
     /// `len` bytes were not captured. Returns the partial head, if a header
     /// block was in progress.
+    /// A kept body in progress ends there ([`BodyEnd::Gap`]).
     pub fn gap(&mut self, len: u64) -> Option<HttpEvent> {
+        let cut = self.end_capture(BodyEnd::Gap).map(HttpEvent::Body);
         match &mut self.body {
             Body::Length(n) if *n > len => {
                 *n -= len;
-                return None;
+                return cut;
             }
             Body::Length(_) => {
                 self.body = Body::None;
-                return None;
+                return cut;
             }
-            Body::UntilClose => return None,
+            Body::UntilClose => return cut,
             Body::None => {}
             _ => {
                 self.body = Body::None;
                 self.lost = true;
-                return None;
+                return cut;
             }
         }
         self.lost = true;
@@ -369,20 +519,28 @@ impl HttpParser {
         head.map(|h| HttpEvent::Head(h, self.first_packet))
     }
 
-    /// Consumes body bytes; returns how many.
-    fn skip_body(&mut self, data: &[u8]) -> usize {
+    /// Consumes body bytes (kept when asked); returns how many. A kept
+    /// body that ends is left in `done`.
+    fn skip_body(&mut self, data: &[u8], packet: u64) -> usize {
         let mut used = 0;
         while used < data.len() {
             let rest = &data[used..];
             match &mut self.body {
                 Body::None => break,
-                Body::UntilClose => return data.len(),
+                Body::UntilClose => {
+                    self.keep(rest, packet);
+                    return data.len();
+                }
                 Body::Length(n) => {
                     let take = (*n).min(rest.len() as u64);
                     *n -= take;
                     used += take as usize;
-                    if *n == 0 {
+                    let ended = *n == 0;
+                    self.keep(&rest[..take as usize], packet);
+                    if ended {
                         self.body = Body::None;
+                        self.done = self.end_capture(BodyEnd::Complete);
+                        break;
                     }
                 }
                 Body::ChunkSize(line) => {
@@ -404,6 +562,7 @@ impl HttpParser {
                             Some(n) => Body::ChunkData(n),
                             None => {
                                 self.lost = true;
+                                self.done = self.end_capture(BodyEnd::BadFraming);
                                 Body::None
                             }
                         };
@@ -416,6 +575,7 @@ impl HttpParser {
                     if *n == 0 {
                         self.body = Body::ChunkCrlf(2);
                     }
+                    self.keep(&rest[..take as usize], packet);
                 }
                 Body::ChunkCrlf(k) => {
                     *k -= 1;
@@ -435,6 +595,8 @@ impl HttpParser {
                     used += take;
                     if empty_line {
                         self.body = Body::None;
+                        self.done = self.end_capture(BodyEnd::Complete);
+                        break;
                     } else if pos.is_some() {
                         line.clear();
                     } else if line.len() < 1024 {
@@ -445,6 +607,84 @@ impl HttpParser {
         }
         used
     }
+}
+
+/// Why a body's content codings could not be undone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContentError {
+    /// A coding this tool does not decode (`br`, `zstd`, `compress` …).
+    #[error("content coding {0:?} not decoded")]
+    Unknown(String),
+    /// The coded bytes are corrupt or end early.
+    #[error("{coding} body does not decode: {why}")]
+    Corrupt {
+        /// The coding.
+        coding: &'static str,
+        /// What the decoder said.
+        why: String,
+    },
+    /// The decoded body is longer than the cap.
+    #[error("decoded body longer than {0} bytes")]
+    OverCap(usize),
+}
+
+/// The codings applied to a body, in the order they were applied: the
+/// `Content-Encoding` list (RFC 9110 §8.4), then the transfer codings
+/// other than `chunked` (RFC 9112 §6.1), which the parser already removed.
+/// `identity` is no coding.
+pub fn body_codings(headers: &[Header]) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in ["content-encoding", "transfer-encoding"] {
+        if let Some(v) = handshake::header_value(headers, name) {
+            out.extend(
+                v.split(',')
+                    .map(|c| c.trim().to_ascii_lowercase())
+                    .filter(|c| !c.is_empty() && c != "identity" && c != "chunked"),
+            );
+        }
+    }
+    out
+}
+
+/// Undoes `codings` (as [`body_codings`] lists them) on `body`, last
+/// applied first, producing at most `cap` bytes: `gzip` / `x-gzip` (RFC
+/// 1952) and `deflate` (RFC 9110 §8.4.1.2: the zlib format of RFC 1950;
+/// the raw deflate some servers send instead is accepted too). Anything
+/// else is [`ContentError::Unknown`]: never guessed.
+pub fn decode_content(
+    body: &[u8],
+    codings: &[String],
+    cap: usize,
+) -> Result<Vec<u8>, ContentError> {
+    use std::io::Read;
+    let mut cur = body.to_vec();
+    for coding in codings.iter().rev() {
+        let read = |r: &mut dyn Read, name: &'static str| -> Result<Vec<u8>, ContentError> {
+            let mut out = Vec::new();
+            r.take(cap as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| ContentError::Corrupt {
+                    coding: name,
+                    why: e.to_string(),
+                })?;
+            if out.len() > cap {
+                return Err(ContentError::OverCap(cap));
+            }
+            Ok(out)
+        };
+        cur = match coding.as_str() {
+            "gzip" | "x-gzip" => read(&mut flate2::read::MultiGzDecoder::new(&cur[..]), "gzip")?,
+            "deflate" => match read(&mut flate2::read::ZlibDecoder::new(&cur[..]), "deflate") {
+                Ok(v) => v,
+                Err(ContentError::Corrupt { .. }) => {
+                    read(&mut flate2::read::DeflateDecoder::new(&cur[..]), "deflate")?
+                }
+                Err(e) => return Err(e),
+            },
+            other => return Err(ContentError::Unknown(other.to_string())),
+        };
+    }
+    Ok(cur)
 }
 
 /// RFC 9112 §6.3 item 5: a Content-Length that is a list of one repeated
@@ -638,6 +878,240 @@ mod tests {
                 .collect();
             assert_eq!(statuses, [200, 200, 404], "cut {cut}");
         }
+    }
+
+    /// Feeds `data` (requests or responses answering GET), asking for
+    /// every body with `cap`; returns each head's status or target and its
+    /// body.
+    fn bodies(p: &mut HttpParser, data: &[u8], cap: usize, out: &mut Vec<CapturedBody>) {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let (used, ev) = p.push(rest, 7);
+            match ev {
+                Some(HttpEvent::Head(h, pk)) => {
+                    p.expect_body(&h, Some("GET"));
+                    out.extend(p.capture_body(cap, pk));
+                }
+                Some(HttpEvent::Body(b)) => out.push(b),
+                _ => {}
+            }
+            if used == 0 {
+                break;
+            }
+            rest = &rest[used..];
+        }
+    }
+
+    const BODIES: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nX-T: 1\r\nX-U: 2\r\n\r\nHTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\n\r\nuntil close";
+
+    #[test]
+    fn bodies_are_kept_when_asked_at_every_cut() {
+        let whole = {
+            let mut p = HttpParser::new(false, 1 << 16);
+            let mut out = vec![];
+            bodies(&mut p, BODIES, 1 << 10, &mut out);
+            out.extend(p.end_of_stream(true).into_iter().filter_map(|e| match e {
+                HttpEvent::Body(b) => Some(b),
+                _ => None,
+            }));
+            out
+        };
+        let texts: Vec<_> = whole.iter().map(|b| (b.bytes.as_slice(), b.end)).collect();
+        assert_eq!(
+            texts,
+            [
+                (&b"hello"[..], BodyEnd::Complete),
+                (b"abc0123456789abcdef", BodyEnd::Complete),
+                (b"", BodyEnd::Complete),
+                (b"", BodyEnd::Complete),
+                (b"until close", BodyEnd::Complete),
+            ]
+        );
+        for cut in 0..BODIES.len() {
+            for cut2 in [
+                cut,
+                (cut + 1).min(BODIES.len()),
+                (cut + 7).min(BODIES.len()),
+            ] {
+                let mut p = HttpParser::new(false, 1 << 16);
+                let mut out = vec![];
+                bodies(&mut p, &BODIES[..cut], 1 << 10, &mut out);
+                bodies(&mut p, &BODIES[cut..cut2], 1 << 10, &mut out);
+                bodies(&mut p, &BODIES[cut2..], 1 << 10, &mut out);
+                if let Some(HttpEvent::Body(b)) = p.end_of_stream(true) {
+                    out.push(b);
+                }
+                let got: Vec<_> = out.iter().map(|b| (b.bytes.as_slice(), b.end)).collect();
+                assert_eq!(got, texts, "cut {cut}..{cut2}");
+            }
+        }
+        // Without a FIN, the body read until close is not known whole.
+        let mut p = HttpParser::new(false, 1 << 16);
+        bodies(&mut p, BODIES, 1 << 10, &mut vec![]);
+        let Some(HttpEvent::Body(b)) = p.end_of_stream(false) else {
+            panic!()
+        };
+        assert_eq!((b.end, b.len, b.bytes.len()), (BodyEnd::Unfinished, 11, 0));
+    }
+
+    #[test]
+    fn a_body_past_the_cap_is_cut_not_kept() {
+        let mut p = HttpParser::new(false, 1 << 16);
+        let mut out = vec![];
+        bodies(&mut p, BODIES, 4, &mut out);
+        let ends: Vec<_> = out.iter().map(|b| (b.end, b.len, b.bytes.len())).collect();
+        assert_eq!(
+            ends,
+            [
+                (BodyEnd::OverCap, 5, 0),
+                (BodyEnd::OverCap, 19, 0),
+                (BodyEnd::Complete, 0, 0),
+                (BodyEnd::Complete, 0, 0),
+            ]
+        );
+        // A body that claims 1 GiB: skipped, never held, reported at its end.
+        let mut p = HttpParser::new(true, 1 << 16);
+        let mut out = vec![];
+        let head = b"POST /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nContent-Length: 1073741824\r\n\r\n";
+        bodies(&mut p, head, 1 << 20, &mut out);
+        let chunk = vec![b'4'; 1 << 20];
+        for _ in 0..1024 {
+            bodies(&mut p, &chunk, 1 << 20, &mut out);
+            assert!(
+                p.capture
+                    .as_ref()
+                    .is_none_or(|c| c.buf.capacity() <= 2 << 20)
+            );
+        }
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].end, out[0].len), (BodyEnd::OverCap, 1 << 30));
+    }
+
+    #[test]
+    fn cut_and_broken_bodies_are_said() {
+        // A gap inside a kept body.
+        let mut p = HttpParser::new(false, 1 << 16);
+        let mut out = vec![];
+        bodies(
+            &mut p,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+            64,
+            &mut out,
+        );
+        let Some(HttpEvent::Body(b)) = p.gap(3) else {
+            panic!()
+        };
+        assert_eq!((b.end, b.len), (BodyEnd::Gap, 3));
+        // The rest of the body is skipped, the next response parsed.
+        bodies(
+            &mut p,
+            b"defgHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx",
+            64,
+            &mut out,
+        );
+        assert_eq!(out.last().map(|b| b.bytes.clone()), Some(b"x".to_vec()));
+        // A chunk size that overflows 64 bits, and one that is not hex.
+        for bad in [&b"fffffffffffffffff0"[..], b"zz"] {
+            let mut p = HttpParser::new(false, 1 << 16);
+            let mut out = vec![];
+            let mut data = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            data.extend_from_slice(bad);
+            data.extend_from_slice(b"\r\nabc");
+            bodies(&mut p, &data, 64, &mut out);
+            assert_eq!(out.len(), 1);
+            assert_eq!(out[0].end, BodyEnd::BadFraming);
+        }
+        // A chunk-size line that never ends is consumed, not held.
+        let mut p = HttpParser::new(false, 1 << 16);
+        bodies(
+            &mut p,
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            64,
+            &mut vec![],
+        );
+        for _ in 0..100 {
+            bodies(&mut p, &[b'0'; 4096], 64, &mut vec![]);
+        }
+        assert!(matches!(&p.body, Body::ChunkSize(l) if l.len() <= 2048));
+    }
+
+    #[test]
+    fn a_shed_body_is_said_not_decoded() {
+        let mut p = HttpParser::new(false, 1 << 16);
+        let mut out = vec![];
+        bodies(
+            &mut p,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nabc",
+            64,
+            &mut out,
+        );
+        assert!(p.kept_bytes() >= 3);
+        p.shed_kept();
+        assert_eq!(p.kept_bytes(), 0);
+        bodies(&mut p, b"def", 64, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].end, out[0].len, out[0].bytes.len()),
+            (BodyEnd::Shed, 6, 0)
+        );
+    }
+
+    #[test]
+    fn content_codings_are_undone_within_the_cap() {
+        use flate2::Compression;
+        use std::io::Write;
+        let text = b"4hello\x1e2probe".repeat(100);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(&text).unwrap();
+        let gz = gz.finish().unwrap();
+        let mut zl = flate2::write::ZlibEncoder::new(Vec::new(), Compression::default());
+        zl.write_all(&text).unwrap();
+        let zl = zl.finish().unwrap();
+        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), Compression::default());
+        raw.write_all(&text).unwrap();
+        let raw = raw.finish().unwrap();
+        let c = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(decode_content(&gz, &c(&["gzip"]), 1 << 20).unwrap(), text);
+        assert_eq!(
+            decode_content(&zl, &c(&["deflate"]), 1 << 20).unwrap(),
+            text
+        );
+        assert_eq!(
+            decode_content(&raw, &c(&["deflate"]), 1 << 20).unwrap(),
+            text
+        );
+        assert_eq!(decode_content(&text, &[], 1 << 20).unwrap(), text);
+        assert_eq!(
+            decode_content(&gz, &c(&["gzip"]), 100),
+            Err(ContentError::OverCap(100))
+        );
+        assert!(matches!(
+            decode_content(&gz[..gz.len() / 2], &c(&["gzip"]), 1 << 20),
+            Err(ContentError::Corrupt { .. })
+        ));
+        assert_eq!(
+            decode_content(&gz, &c(&["br"]), 1 << 20),
+            Err(ContentError::Unknown("br".into()))
+        );
+        // A gzip bomb stops at the cap.
+        let mut bomb = flate2::write::GzEncoder::new(Vec::new(), Compression::best());
+        bomb.write_all(&vec![0u8; 64 << 20]).unwrap();
+        let bomb = bomb.finish().unwrap();
+        assert_eq!(
+            decode_content(&bomb, &c(&["gzip"]), 1 << 20),
+            Err(ContentError::OverCap(1 << 20))
+        );
+        let h = |n: &str, v: &str| Header {
+            name: n.into(),
+            value: v.into(),
+        };
+        assert_eq!(
+            body_codings(&[
+                h("Content-Encoding", "gzip"),
+                h("Transfer-Encoding", "deflate, chunked")
+            ]),
+            ["gzip", "deflate"]
+        );
     }
 
     #[test]

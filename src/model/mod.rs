@@ -107,6 +107,15 @@ pub struct HttpExchange {
     )]
     #[schemars(with = "crate::report::contract::response_ts::OptionPair")]
     pub response_ts: Option<Timestamp>,
+    /// Engine.IO long-polling (issue 21): the application records of the
+    /// request body (a `POST`'s packets), in order; `index` counts the
+    /// connection's polling packets, both directions. Absent when the body
+    /// carried none or was not one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_app: Vec<crate::app::AppRecord>,
+    /// The same for the response body (a `GET`'s packets).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub response_app: Vec<crate::app::AppRecord>,
 }
 
 /// Per-direction counters.
@@ -489,6 +498,18 @@ pub struct UnsupportedTunnel {
 }
 
 impl Connection {
+    /// The application records carried in HTTP bodies (Engine.IO
+    /// long-polling), with their exchange's position, in exchange order
+    /// (request body first).
+    pub fn polling_records(&self) -> impl Iterator<Item = (usize, &crate::app::AppRecord)> {
+        self.http_exchanges.iter().enumerate().flat_map(|(i, x)| {
+            x.request_app
+                .iter()
+                .chain(&x.response_app)
+                .map(move |r| (i, r))
+        })
+    }
+
     /// Which record this is.
     pub fn key(&self) -> RecordKey {
         RecordKey {

@@ -32,7 +32,7 @@ use serde::{Serialize, Serializer};
 use std::borrow::Cow;
 
 /// Version of the JSON/NDJSON output contract (see the module docs).
-pub const SCHEMA_VERSION: &str = "1.1.0";
+pub const SCHEMA_VERSION: &str = "1.2.0";
 
 /// Version of the wsinspect that wrote the output.
 pub const WSINSPECT_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -541,7 +541,16 @@ pub fn ndjson_schema() -> serde_json::Value {
     };
     let mut lines = vec![header.to_value()];
     for (event, key, body) in per_conn {
-        lines.push(conn_line(event, key, body.to_value()));
+        let mut line = conn_line(event, key, body.to_value());
+        if event == "app"
+            && let Some(Value::Object(props)) = line.get_mut("properties")
+        {
+            props.insert(
+                "http_exchange".into(),
+                json!({"description": "For a record carried in an HTTP body (Engine.IO long-polling): the exchange's position in the connection's `http_exchanges`; the record is also in its `request_app` or `response_app`. Absent for a record on a WebSocket message.", "type": "integer", "minimum": 0}),
+            );
+        }
+        lines.push(line);
     }
     lines.push(conn_line(
         "connection_end",

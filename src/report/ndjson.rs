@@ -431,6 +431,17 @@ impl<W: Write> Consumer for NdjsonSink<W> {
             }
             Event::Anomaly { conn, anomaly } => with_conn("anomaly", conn, "anomaly", &*anomaly),
             Event::App { conn, record } => with_conn("app", conn, "app", record),
+            Event::HttpApp {
+                conn,
+                exchange,
+                record,
+            } => {
+                let mut v = with_conn("app", conn, "app", record);
+                if let Value::Object(map) = &mut v {
+                    map.insert("http_exchange".into(), json!(exchange));
+                }
+                v
+            }
             Event::AppFinding { conn, finding } => {
                 with_conn("app_finding", conn, "app_finding", finding)
             }

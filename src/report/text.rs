@@ -140,17 +140,18 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
             crate::app::DetectedBy::Content => "from the messages' content",
             crate::app::DetectedBy::Forced => "as --app asked",
         };
-        let answered = c
-            .app_messages
-            .iter()
-            .filter(|r| r.latency_ns.is_some())
-            .count();
-        let errors = c.app_messages.iter().filter(|r| r.error.is_some()).count();
+        let all = || {
+            c.app_messages
+                .iter()
+                .chain(c.polling_records().map(|(_, r)| r))
+        };
+        let answered = all().filter(|r| r.latency_ns.is_some()).count();
+        let errors = all().filter(|r| r.error.is_some()).count();
         writeln!(
             out,
             "  application: {} ({by}): {}, {} answered, {}",
             d.protocol,
-            count(c.app_messages.len() as u64, "record"),
+            count(all().count() as u64, "record"),
             answered,
             count(errors as u64, "error")
         )?;
@@ -182,6 +183,15 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
             ts: Some(x.request_ts),
             text: format!("→ HTTP {} {}{up}", x.method, x.target),
         });
+        // Long-polling packets of the body, under the head (the sort is
+        // stable).
+        let polled = |r: &crate::app::AppRecord, packet: PacketNo| Line {
+            packet,
+            order: 1,
+            ts: Some(r.ts),
+            text: app_line_in(r, "polling packet"),
+        };
+        lines.extend(x.request_app.iter().map(|r| polled(r, x.request_packet)));
         if let (Some(p), Some(s)) = (x.response_packet, x.status) {
             lines.push(Line {
                 packet: p,
@@ -189,6 +199,7 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
                 ts: x.response_ts,
                 text: format!("← HTTP {s}"),
             });
+            lines.extend(x.response_app.iter().map(|r| polled(r, p)));
         }
     }
     for m in &c.messages {
@@ -457,6 +468,12 @@ fn preview_text(t: &str) -> String {
 /// An application message: protocol, its own type name, what it names,
 /// its id, and for an answer which request it answers and how late.
 pub(crate) fn app_line(r: &crate::app::AppRecord) -> String {
+    app_line_in(r, "message")
+}
+
+/// An application record's line; `unit` names what its `answers` counts
+/// (a WebSocket message, or a long-polling packet).
+fn app_line_in(r: &crate::app::AppRecord, unit: &str) -> String {
     let mut t = format!("{}   {} {}", r.dir.arrow(), r.protocol, r.kind);
     if let Some(n) = &r.name {
         t.push_str(&format!(" {n:?}"));
@@ -469,7 +486,7 @@ pub(crate) fn app_line(r: &crate::app::AppRecord) -> String {
     }
     if let (Some(i), Some(ns)) = (r.answers, r.latency_ns) {
         t.push_str(&format!(
-            ", answers message {i} after {:.3} ms",
+            ", answers {unit} {i} after {:.3} ms",
             ns as f64 / 1e6
         ));
     }

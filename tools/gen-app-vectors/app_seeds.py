@@ -70,3 +70,17 @@ for name, msgs in sets.items():
     proto = "mqtt" if name.startswith("mqtt") else name
     seed(PROTOS.index(proto), msgs)
     seed(AUTO, msgs)
+
+# Engine.IO long-polling bodies (the target's second half): control bytes
+# with ctl % 13 == 12 (no WebSocket protocol); bit 0 clear is v4 (38), set
+# v3 (25, 51); the bits above pick where the two bodies split.
+def poll_seed(ctl, body):
+    data = bytes([ctl]) + body
+    with open(os.path.join(OUT, hashlib.sha1(data).hexdigest()[:16]), "wb") as f:
+        f.write(data)
+
+
+poll_seed(38, b'0{"sid":"a","upgrades":["websocket"]}\x1e40\x1e421["x",1]\x1e'
+          b'451-["u",{"_placeholder":true,"num":0}]\x1ebAQID\x1e431[true]\x1e2\x1e6')
+poll_seed(25, "6:4hello4:4€€€6:b4AQID2:40".encode())
+poll_seed(25 + 26, b"\x00\x06\xff4hello\x01\x04\xff\x04\x01\x02\x03\x00\x02\xff40")

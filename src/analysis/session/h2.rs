@@ -1,10 +1,10 @@
 //! Where a session becomes HTTP/2 (RFC 9113 §3): the client's preface,
 //! a `101` to `h2c`, or frames picked up after the start; from there both
-//! sides' bytes go to [`H2Sessions`], with the bytes held so far replayed
+//! sides' bytes go to [`crate::analysis::h2session::H2Sessions`], with the bytes held so far replayed
 //! in capture order.
 
 use super::{At, Held, Phase, Session, Start};
-use crate::analysis::h2session::{H2Mode, H2Sessions};
+use crate::analysis::h2session::H2Mode;
 use crate::analysis::{Consumer, Event};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Side;
@@ -25,11 +25,7 @@ impl Session {
             Side(1)
         };
         self.set_client(client);
-        self.h2 = Some(Box::new(H2Sessions::new(
-            H2Mode::PickedUp,
-            self.limits,
-            None,
-        )));
+        self.h2 = Some(Box::new(self.new_h2(H2Mode::PickedUp, None)));
         let (packet, ts) = self
             .first_held()
             .unwrap_or((PacketNo::default(), self.now_ts));
@@ -73,7 +69,7 @@ impl Session {
         } else {
             mode
         };
-        self.h2 = Some(Box::new(H2Sessions::new(mode, self.limits, None)));
+        self.h2 = Some(Box::new(self.new_h2(mode, None)));
         self.replay_into_h2(sink);
     }
 
@@ -95,7 +91,7 @@ impl Session {
                     .decode(v.trim().trim_end_matches('='))
                     .ok()
             });
-        let mut h2 = H2Sessions::new(H2Mode::Upgrade, self.limits, settings.as_deref());
+        let mut h2 = self.new_h2(H2Mode::Upgrade, settings.as_deref());
         if let Some(x) = exchange.and_then(|i| self.conn.http_exchanges.get(i)) {
             h2.set_upgrade_request(
                 x.method.clone(),

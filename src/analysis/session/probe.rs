@@ -419,33 +419,6 @@ impl Session {
         }
     }
 
-    /// Bytes held undecided (probes, and client bytes awaiting an upgrade's
-    /// answer), counted by the analyzer against `max_buffered_total`.
-    pub fn held_cost(&self) -> u64 {
-        self.phases
-            .iter()
-            .map(|p| match p {
-                Phase::Probe(pr) => pr.bytes as u64,
-                Phase::AwaitResponse(_, _, n) => *n as u64,
-                _ => 0,
-            })
-            .sum()
-    }
-
-    /// The memory cap across connections was reached: undecided sides
-    /// decide on what they hold, or drop it and start again at their next
-    /// piece (reported like any skipped bytes).
-    pub fn shed_held(&mut self, sink: &mut dyn Consumer) {
-        self.judge_midstream(true, sink);
-        for i in 0..2 {
-            if let Phase::Probe(p) = &self.phases[i] {
-                let (bytes, last) = Probe::held_bytes(&p.held);
-                self.phases[i] = Phase::Unknown(p.attempts.saturating_add(1));
-                self.skip(Side(i as u8), bytes, last);
-            }
-        }
-    }
-
     pub(super) fn skip(&mut self, side: Side, bytes: u64, last: Option<PacketNo>) {
         let s = &mut self.skipped[side.idx()];
         s.0 = s.0.saturating_add(bytes);

@@ -3,7 +3,7 @@ connections and an `app` record on every message, from the captured
 payloads, and compares them with the peers' logs. `_key` marks a request
 (the key its answer carries), `_answers_key` an answer; annotate.pair()
 turns them into `answers` and `latency_ms`."""
-import json
+import base64, json
 from urllib.parse import parse_qs, urlsplit
 
 SPECS = {}
@@ -86,8 +86,9 @@ def eio_payload(body, eio):
     (binary), the length as one byte per decimal digit, 0xFF, the packet."""
     if not body:
         return []
-    if eio == 4:
-        return [("text", x) for x in body.decode().split("\x1e")]
+    if eio == 4:  # a binary packet is 'b' + base64
+        return [("binary", base64.b64decode(x[1:])) if x.startswith("b") else ("text", x)
+                for x in body.decode().split("\x1e")]
     out, p = [], 0
     if body[0] in (0, 1):
         while p < len(body):
@@ -181,11 +182,15 @@ def socketio_decode(t, times, peers):
                 recs = []
                 if (side == "request") != (ex["method"] == "POST"):
                     continue  # a GET carries its packets in the response; a POST's response is "ok"
+                if side == "response" and ex.get("status") != 200:
+                    continue  # an error (400 for a closed session) is a JSON text, not a payload
                 for kind, part in eio_payload(body, eio):
                     d = "c2s" if side == "request" else "s2c"
                     if kind == "binary":
+                        # (v3 keeps the packet type byte 4 before the data)
                         recs.append({"protocol": "socket.io", "engineio": "message", "kind": "attachment",
-                                     "name": None, "id": None, "attachment_len": len(part) - 1})
+                                     "name": None, "id": None,
+                                     "attachment_len": len(part) - 1 if eio == 3 else len(part)})
                         captured.setdefault(sid, {"c2s": [], "s2c": []})[d].append((pkt, "message", "<binary>"))
                         continue
                     rec = eio_record(part[0], part[1:], eio)
@@ -245,6 +250,23 @@ SPECS["socketio"] = {
               "EIO4: the server sends ping, the client answers pong (the reverse of EIO3). CONNECT to /admin is refused by a middleware: CONNECT_ERROR {message:'not authorized'} (app.error). "
               "latency_ms = capture time of the answer's last_packet minus the request's last_packet; the server delays its acks by 15 ms (hello), 25 ms (upload), 10 ms (msg), 8 ms (/admin refusal); the client acks 'question' after 20 ms. "
               "ACK records carry no event name (the protocol does not send it): name is null."),
+}
+
+SPECS["socketio_polling"] = {
+    "decode": socketio_decode,
+    "decode_as": ["tcp.port==9103,http"],
+    "generator": "PyPI python-socketio 5.18.1 + python-engineio 4.15.1 (Engine.IO v4, Socket.IO protocol v5), aiohttp 3.14.5 server and client, python 3.11, tools/gen-captures/app/socketio_polling.py",
+    "notes": ("One Engine.IO v4 session that never upgrades: the client is limited to HTTP long-polling (transports=['polling']). "
+              "TRAP: the aiohttp client keeps two keep-alive TCP connections, one for the waiting GET and one for POSTs, and which connection carries "
+              "which request changes as the pool hands them out: a request and its answer are often on different connections (the client's CONNECT is "
+              "POSTed on one, the server's CONNECT answer comes in a GET response on the other); they belong together by the request target's sid. "
+              "TRAP: several packets per body, 0x1e-separated: the server's connect handler emits 'welcome' and 'news' before its CONNECT answer goes out; "
+              "the client's three 'hello' EVENTs (ack ids 1-3) go in one POST and the server's three ACKs in one GET response; a POST carries EVENT 'note' "
+              "(no ack), BINARY_EVENT 'upload' ('451-[...]') and its attachment as a base64 packet ('b' + base64, Engine.IO v4: no type byte). "
+              "The server acks 'upload' after 25 ms and, before that, emits 'question' with ack id 1, which the client acks after 20 ms in a POST: acks "
+              "over polling both ways. A POST's response body is the text 'ok' (not a payload); the last GET, still waiting when the client disconnects "
+              "(DISCONNECT and Engine.IO close in one POST), is answered 400. No answers/latency are given for polling records (pairing across "
+              "connections is by sid, which the WebSocket-message pairing of these truth files does not model)."),
 }
 
 # --------------------------------------------------------------------- MQTT

@@ -6,7 +6,8 @@
 # Debian mosquitto, Debian rabbitmq-server (with the rabbitmq_web_stomp plugin).
 # npm packages: package.json here (installed into $WORK/node);
 # PyPI packages: requirements.txt here (installed into $WORK/venv) and
-# requirements-eio3.txt (into $WORK/venv3).
+# requirements-eio3.txt (into $WORK/venv3), requirements-polling.txt (into
+# $WORK/venvp: python-socketio 5, for socketio_polling).
 #
 # Usage: tools/gen-captures/app/run.sh [OUTDIR] [capture ...]
 #   OUTDIR defaults to captures/app; with no capture names all are made.
@@ -61,6 +62,20 @@ want() { [ ${#SELECTED[@]} -eq 0 ] || [[ " ${SELECTED[*]} " == *" $1 "* ]]; }
 if want socketio_v4; then
   capture socketio_v4 9101 node "$HERE/socketio_v4.js" 9101
   "$PY" "$HERE/annotate.py" socketio "$OUT/socketio_v4.pcap" "$OUT/socketio_v4.peers.ndjson" > "$OUT/socketio_v4.truth.json"
+fi
+if want socketio_polling; then
+  if [ ! -x "$WORK/venvp/bin/python" ]; then
+    python3 -m venv "$WORK/venvp" && "$WORK/venvp/bin/pip" install -q -r "$HERE/requirements-polling.txt"
+  fi
+  capture socketio_polling 9103 "$WORK/venvp/bin/python" "$HERE/socketio_polling.py" 9103
+  "$PY" "$HERE/annotate.py" socketio_polling "$OUT/socketio_polling.pcap" "$OUT/socketio_polling.peers.ndjson" > "$OUT/socketio_polling.truth.json"
+fi
+if want socketio_h2; then
+  if [ ! -x "$WORK/venvp/bin/hypercorn" ]; then
+    python3 -m venv "$WORK/venvp" && "$WORK/venvp/bin/pip" install -q -r "$HERE/requirements-polling.txt"
+  fi
+  capture socketio_h2 9104 "$WORK/venvp/bin/python" "$HERE/socketio_h2.py" 9104
+  "$PY" "$HERE/h2_truth.py" "$OUT/socketio_h2.pcap" "$OUT/socketio_h2.peers.ndjson" > "$OUT/socketio_h2.truth.json"
 fi
 if want socketio_v3; then
   capture socketio_v3 9102 "$WORK/venv3/bin/python" "$HERE/socketio_v3.py" 9102
