@@ -5,9 +5,8 @@
 //!
 //! Four files, all `tempfile::tempfile()` (0600, unlinked, gone at exit):
 //! - **rows**: one fixed-size [`Row`] per timeline line (message, control
-//!   frame, violation, anomaly, application record and finding, TCP
-//!   event, HTTP request and response), in the order the stream delivered
-//!   them;
+//!   frame, violation, anomaly, TCP event, HTTP request and response), in
+//!   the order the stream delivered them;
 //! - **records**: what a row needs when it is shown (the model's record,
 //!   encoded by [`codec`]);
 //! - **spill**: every message's whole decoded payload (unmasked,
@@ -15,11 +14,12 @@
 //! - **chains**: each connection's row numbers, in blocks, so that one
 //!   connection's timeline is addressed without scanning the others.
 //!
-//! What stays in memory: per connection its record without the lists
-//! (the summary the connections pane shows, its TCP events and HTTP
-//! exchanges) and the last, unfilled block of its chain; the message in
-//! progress per direction, bounded; and the readers' bounded caches.
-//! Nothing per message. Writing is [`IndexWriter`] (a [`Consumer`]);
+//! What stays in memory: per connection its record without messages and
+//! control frames (the summary the connections pane shows: TCP events,
+//! HTTP exchanges, and the findings and application records the model's
+//! budget kept, `--max-model-bytes`) and the last, unfilled block of its
+//! chains; the message in progress per direction, bounded; and the
+//! readers' bounded caches. Nothing per message. Writing is [`IndexWriter`] (a [`Consumer`]);
 //! reading is [`Index`], which may run on another thread while the writer
 //! still appends: readers see what the last flush published.
 
@@ -81,10 +81,6 @@ pub enum RowKind {
     Violation = 6,
     /// An anomaly.
     Anomaly = 7,
-    /// An application record (its JSON in the records file).
-    App = 8,
-    /// An application finding (its JSON in the records file).
-    AppFinding = 9,
 }
 
 impl RowKind {
@@ -97,8 +93,6 @@ impl RowKind {
             5 => RowKind::Control,
             6 => RowKind::Violation,
             7 => RowKind::Anomaly,
-            8 => RowKind::App,
-            9 => RowKind::AppFinding,
             _ => return None,
         })
     }
@@ -113,6 +107,12 @@ pub mod flags {
     pub const PAYLOAD_CUT: u8 = 2;
     /// The message is complete.
     pub const COMPLETE: u8 = 4;
+    /// The message's payload is in the spill (an index built from a model,
+    /// [`super::IndexWriter::from_analysis`], has only the model's head).
+    pub const SPILLED: u8 = 8;
+    /// The row's time was not recorded: it is the previous timed event's
+    /// of its connection (a lower bound).
+    pub const TS_INEXACT: u8 = 16;
 }
 
 /// One line of the timeline, as the rows file holds it.
@@ -198,15 +198,13 @@ impl Row {
 pub enum Record {
     /// A data message (the model's record: text up to `--max-text-bytes`,
     /// the head; the whole payload is in the spill).
-    Message(Message),
+    Message(Arc<Message>),
     /// A control frame.
-    Control(ControlFrame),
+    Control(Arc<ControlFrame>),
     /// A violation.
-    Violation(Violation),
+    Violation(Arc<Violation>),
     /// An anomaly.
-    Anomaly(Anomaly),
-    /// An application record or finding, as its JSON.
-    App(String),
+    Anomaly(Arc<Anomaly>),
     /// TCP events and HTTP rows have no record (they are in the summary).
     None,
 }
@@ -214,9 +212,7 @@ pub enum Record {
 /// One connection (or RFC 8441 session) of the index.
 #[derive(Debug, Clone)]
 pub struct ConnEntry {
-    /// Its record without the lists that have rows (messages, control
-    /// frames, findings, application records); TCP events and HTTP
-    /// exchanges stay. The latest the stream showed: at its first event, at
+    /// Its record without messages and control frames (they have rows). The latest the stream showed: at its first event, at
     /// its handshake, and whole at its end.
     pub record: Connection,
     /// The connection has ended.
@@ -258,6 +254,8 @@ struct Shared {
     chains: ReadEnd,
     /// Rows readers may read.
     published: AtomicU64,
+    /// Publications so far (summaries may change without new rows).
+    generation: AtomicU64,
     conns: RwLock<Vec<ConnEntry>>,
     start: Mutex<Option<Timestamp>>,
     notices: Mutex<Vec<String>>,
@@ -284,7 +282,7 @@ const RECORD_BYTES_KEPT: usize = 8 << 20;
 struct Cache {
     clock: u64,
     rows: HashMap<u64, (u64, Arc<Vec<u8>>)>,
-    records: HashMap<u64, (u64, Arc<Record>, usize)>,
+    records: HashMap<u64, (u64, Record, usize)>,
     record_bytes: usize,
 }
 
@@ -304,7 +302,7 @@ impl Cache {
         }
     }
 
-    fn put_record(&mut self, row: u64, rec: Arc<Record>, cost: usize) {
+    fn put_record(&mut self, row: u64, rec: Record, cost: usize) {
         let t = self.tick();
         if let Some((_, _, c)) = self.records.insert(row, (t, rec, cost)) {
             self.record_bytes -= c;
@@ -325,6 +323,16 @@ impl Index {
     /// Rows readers may read (grows while the writer runs).
     pub fn len(&self) -> u64 {
         self.shared.published.load(Ordering::Acquire)
+    }
+
+    /// Whether `other` reads the same index.
+    pub fn same(&self, other: &Index) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    /// Changes whenever the writer publishes (rows, or connection records).
+    pub fn generation(&self) -> u64 {
+        self.shared.generation.load(Ordering::Acquire)
     }
 
     /// No row yet.
@@ -469,7 +477,7 @@ impl Index {
     }
 
     /// The record of `row`, from the cache or the records file.
-    pub fn record(&self, row: &Row) -> Option<Arc<Record>> {
+    pub fn record(&self, row: &Row) -> Option<Record> {
         {
             let mut c = self.cache();
             let t = c.tick();
@@ -488,15 +496,13 @@ impl Index {
                 .ok()?;
             let mut d = Dec(&bytes);
             match row.kind {
-                RowKind::Message => Record::Message(codec::get_message(&mut d)?),
-                RowKind::Control => Record::Control(codec::get_control(&mut d)?),
-                RowKind::Violation => Record::Violation(codec::get_violation(&mut d)?),
-                RowKind::Anomaly => Record::Anomaly(codec::get_anomaly(&mut d)?),
-                RowKind::App | RowKind::AppFinding => Record::App(d.string()?),
+                RowKind::Message => Record::Message(Arc::new(codec::get_message(&mut d)?)),
+                RowKind::Control => Record::Control(Arc::new(codec::get_control(&mut d)?)),
+                RowKind::Violation => Record::Violation(Arc::new(codec::get_violation(&mut d)?)),
+                RowKind::Anomaly => Record::Anomaly(Arc::new(codec::get_anomaly(&mut d)?)),
                 _ => Record::None,
             }
         };
-        let rec = Arc::new(rec);
         let cost = row.rec_len as usize * 2 + 256;
         self.cache().put_record(row.no, rec.clone(), cost);
         Some(rec)

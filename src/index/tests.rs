@@ -64,10 +64,10 @@ fn messages_and_whole_payloads_read_back_exactly() {
                 .unwrap_or_else(|| panic!("{name}: message {i} of {key}"));
             assert_eq!(row.kind, RowKind::Message);
             let rec = index.record(&row).unwrap();
-            let Record::Message(m) = rec.as_ref() else {
+            let Record::Message(m) = &rec else {
                 panic!("not a message record")
             };
-            assert_eq!(m, msg, "{name}: message {i} of {key}");
+            assert_eq!(m.as_ref(), msg, "{name}: message {i} of {key}");
             assert_eq!(row.pay_len, payload.len() as u64);
             assert_eq!(&index.payload(&row, 0, usize::MAX).unwrap(), payload);
             let mut out = Vec::new();
@@ -96,10 +96,10 @@ fn rows_match_the_model_record_for_record() {
             for k in 0..index.conn_len(slot) {
                 let r = index.conn_row(slot, k).unwrap();
                 assert_eq!(r.slot, slot);
-                match index.record(&r).unwrap().as_ref() {
-                    Record::Control(f) => ctl.push(f.clone()),
-                    Record::Violation(v) => vio.push(v.clone()),
-                    Record::Anomaly(a) => ano.push(a.clone()),
+                match index.record(&r).unwrap() {
+                    Record::Control(f) => ctl.push((*f).clone()),
+                    Record::Violation(v) => vio.push((*v).clone()),
+                    Record::Anomaly(a) => ano.push((*a).clone()),
                     Record::Message(_) => msgs += 1,
                     _ if r.kind == RowKind::Tcp => tcp += 1,
                     _ => {}

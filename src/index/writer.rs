@@ -42,7 +42,6 @@ struct ConnState {
     control: u64,
     violations: u64,
     anomalies: u64,
-    apps: u64,
     tcp_written: usize,
     http_request_written: usize,
     http_response_written: Vec<bool>,
@@ -77,18 +76,32 @@ fn dir_slot(d: Direction) -> usize {
     }
 }
 
-/// The record as the index keeps it: without the lists that have rows.
+/// The record as the index keeps it: without messages and control frames
+/// but its close frames (the findings and application records stay: the builder's budget bounds
+/// them, and display filters and the detail pane read them).
 fn summary(c: &Connection) -> Connection {
     Connection {
         messages: Vec::new(),
-        control: Vec::new(),
-        violations: Vec::new(),
-        violation_details: Vec::new(),
-        anomalies: Vec::new(),
-        app_messages: Vec::new(),
-        app_findings: Vec::new(),
+        // The close frames stay (how the connection ended).
+        control: closes(&c.control),
         ..c.clone()
     }
+}
+
+/// The first close frame of each direction, at most.
+fn closes(
+    control: &[crate::model::message::ControlFrame],
+) -> Vec<crate::model::message::ControlFrame> {
+    let mut out: Vec<crate::model::message::ControlFrame> = Vec::new();
+    for f in control
+        .iter()
+        .filter(|f| f.opcode == crate::ws::frame::Opcode::Close)
+    {
+        if out.len() < 2 && !out.iter().any(|o| o.dir == f.dir) {
+            out.push(f.clone());
+        }
+    }
+    out
 }
 
 impl IndexWriter {
@@ -106,6 +119,7 @@ impl IndexWriter {
             spill: spill.reader(),
             chains: chains.reader(),
             published: Default::default(),
+            generation: Default::default(),
             conns: RwLock::new(Vec::new()),
             start: Mutex::new(None),
             notices: Mutex::new(Vec::new()),
@@ -262,6 +276,7 @@ impl IndexWriter {
         self.shared
             .published
             .store(self.total_rows, Ordering::Release);
+        self.shared.generation.fetch_add(1, Ordering::AcqRel);
         self.since_publish = 0;
         self.last_publish = Instant::now();
         Ok(())
@@ -376,14 +391,17 @@ impl IndexWriter {
             {
                 // The model may lack the response's time: the request's is
                 // a lower bound, as the view has always shown it.
-                let ts = x.response_ts.unwrap_or(x.request_ts);
-                rows.push(base(
+                let mut r = base(
                     RowKind::HttpResponse,
                     Some(Direction::ServerToClient),
                     p,
-                    ts,
+                    x.response_ts.unwrap_or(x.request_ts),
                     i,
-                ));
+                );
+                if x.response_ts.is_none() {
+                    r.flags |= flags::TS_INEXACT;
+                }
+                rows.push(r);
             }
         }
         let st = self.state(slot);
@@ -437,7 +455,9 @@ impl IndexWriter {
             Event::CaptureAnomaly(_) => {}
             Event::Handshake(c) => {
                 if let Some(e) = self.conns().get_mut(slot as usize) {
+                    let seen = std::mem::take(&mut e.record.control);
                     e.record = summary(c);
+                    e.record.control = closes(&[seen, e.record.control.clone()].concat());
                 }
                 self.summary_rows(slot, c)?;
             }
@@ -447,7 +467,7 @@ impl IndexWriter {
                 let p = self.take_payload(slot, m.dir)?;
                 let mut enc = Enc::default();
                 codec::put_message(&mut enc, m);
-                let mut fl = if m.complete { flags::COMPLETE } else { 0 };
+                let mut fl = flags::SPILLED | if m.complete { flags::COMPLETE } else { 0 };
                 if p.cut {
                     fl |= flags::PAYLOAD_CUT;
                 }
@@ -474,6 +494,12 @@ impl IndexWriter {
             }
             Event::Control { frame, .. } => {
                 let f = frame.as_ref();
+                if f.opcode == crate::ws::frame::Opcode::Close
+                    && let Some(e) = self.conns().get_mut(slot as usize)
+                    && !e.record.control.iter().any(|o| o.dir == f.dir)
+                {
+                    e.record.control.push(f.clone());
+                }
                 let mut enc = Enc::default();
                 codec::put_control(&mut enc, f);
                 let (rec_off, rec_len) = self.record(enc)?;
@@ -519,35 +545,7 @@ impl IndexWriter {
                     ..plain(RowKind::Anomaly, a.dir, a.packet, a.ts)
                 })?;
             }
-            Event::App { record, .. } => {
-                let mut enc = Enc::default();
-                enc.str(&serde_json::to_string(record).unwrap_or_default());
-                let (rec_off, rec_len) = self.record(enc)?;
-                let st = self.state(slot);
-                let seq = st.apps;
-                st.apps += 1;
-                self.push_row(Row {
-                    seq,
-                    rec_off,
-                    rec_len,
-                    ..plain(
-                        RowKind::App,
-                        Some(record.dir),
-                        record.first_packet,
-                        record.ts,
-                    )
-                })?;
-            }
-            Event::AppFinding { finding, .. } => {
-                let mut enc = Enc::default();
-                enc.str(&serde_json::to_string(finding).unwrap_or_default());
-                let (rec_off, rec_len) = self.record(enc)?;
-                self.push_row(Row {
-                    rec_off,
-                    rec_len,
-                    ..plain(RowKind::AppFinding, finding.dir, finding.packet, finding.ts)
-                })?;
-            }
+            Event::App { .. } | Event::AppFinding { .. } => {}
             Event::End(c) => {
                 self.summary_rows(slot, &c)?;
                 // A message unfinished at the end has no record: its bytes go.
@@ -556,8 +554,11 @@ impl IndexWriter {
                         self.pending_bytes -= p.buf.len();
                     }
                 }
-                let record = summary(&c);
+                let mut record = summary(&c);
                 if let Some(e) = self.conns().get_mut(slot as usize) {
+                    // Close frames seen, in case the model's budget dropped them.
+                    record.control =
+                        closes(&[std::mem::take(&mut e.record.control), record.control].concat());
                     e.record = record;
                     e.ended = true;
                 }
@@ -565,6 +566,8 @@ impl IndexWriter {
                     st.http_response_written = Vec::new();
                 }
                 self.touched.push(slot);
+                // Its record changed: readers should see it.
+                self.since_publish += 1;
             }
         }
         if self.since_publish >= PUBLISH_ROWS
@@ -573,6 +576,146 @@ impl IndexWriter {
             self.publish()?;
         }
         Ok(())
+    }
+}
+
+impl IndexWriter {
+    /// An index of a finished model, rows in capture order (by packet,
+    /// then TCP, HTTP, WebSocket, findings; by connection), as the view
+    /// has always ordered them. Payloads are the model's heads only (no
+    /// [`flags::SPILLED`]). For the live view's snapshots and for tests.
+    pub fn from_analysis(a: &crate::model::Analysis) -> io::Result<Index> {
+        let (mut w, index) = IndexWriter::new(IndexLimits::default())?;
+        if let Ok(mut s) = w.shared.start.lock() {
+            *s = Some(a.start_ts);
+        }
+        struct Item {
+            conn: usize,
+            kind: RowKind,
+            seq: usize,
+            packet: u64,
+            ts: Option<Timestamp>,
+        }
+        let mut items = Vec::new();
+        for (ci, c) in a.connections.iter().enumerate() {
+            let slot = w.slot(c);
+            if let Some(e) = w.conns().get_mut(slot as usize) {
+                e.record = summary(c);
+                e.ended = true;
+            }
+            let mut push = |kind, seq, packet: PacketNo, ts| {
+                items.push(Item {
+                    conn: ci,
+                    kind,
+                    seq,
+                    packet: packet.0,
+                    ts,
+                })
+            };
+            for (i, e) in c.tcp_events.iter().enumerate() {
+                push(RowKind::Tcp, i, e.packet, Some(e.ts));
+            }
+            for (i, x) in c.http_exchanges.iter().enumerate() {
+                push(
+                    RowKind::HttpRequest,
+                    i,
+                    x.request_packet,
+                    Some(x.request_ts),
+                );
+                if let Some(p) = x.response_packet {
+                    push(RowKind::HttpResponse, i, p, x.response_ts);
+                }
+            }
+            for (i, m) in c.messages.iter().enumerate() {
+                push(RowKind::Message, i, m.last_packet, Some(m.end_ts));
+            }
+            for (i, f) in c.control.iter().enumerate() {
+                push(RowKind::Control, i, f.packet, Some(f.ts));
+            }
+            for (i, v) in c.violation_details.iter().enumerate() {
+                push(RowKind::Violation, i, v.packet, Some(v.ts));
+            }
+            for (i, an) in c.anomalies.iter().enumerate() {
+                push(RowKind::Anomaly, i, an.packet, Some(an.ts));
+            }
+        }
+        let group = |k: RowKind| match k {
+            RowKind::Tcp => 0,
+            RowKind::HttpRequest | RowKind::HttpResponse => 1,
+            RowKind::Message | RowKind::Control => 2,
+            RowKind::Violation | RowKind::Anomaly => 3,
+        };
+        items.sort_by_key(|r| (r.packet, group(r.kind), r.conn, r.kind, r.seq));
+        let mut last: Vec<Option<Timestamp>> = vec![None; a.connections.len()];
+        for it in items {
+            let c = &a.connections[it.conn];
+            let ts = match it.ts {
+                Some(t) => {
+                    last[it.conn] = Some(t);
+                    t
+                }
+                None => last[it.conn].unwrap_or(c.start_ts),
+            };
+            let mut row = Row {
+                no: 0,
+                slot: u32::try_from(it.conn).unwrap_or(u32::MAX),
+                kind: it.kind,
+                dir: None,
+                opcode: None,
+                flags: if it.ts.is_some() {
+                    0
+                } else {
+                    flags::TS_INEXACT
+                },
+                packet: PacketNo(it.packet),
+                ts,
+                length: 0,
+                seq: it.seq as u64,
+                rec_off: 0,
+                rec_len: 0,
+                pay_off: 0,
+                pay_len: 0,
+            };
+            let mut enc = Enc::default();
+            match it.kind {
+                RowKind::Tcp => row.dir = c.tcp_events.get(it.seq).map(|e| e.dir),
+                RowKind::HttpRequest => row.dir = Some(Direction::ClientToServer),
+                RowKind::HttpResponse => row.dir = Some(Direction::ServerToClient),
+                RowKind::Message => {
+                    let m = &c.messages[it.seq];
+                    codec::put_message(&mut enc, m);
+                    row.dir = Some(m.dir);
+                    row.opcode = Some(m.opcode);
+                    row.length = m.payload_len.unwrap_or(m.wire_payload_len);
+                    if m.complete {
+                        row.flags |= flags::COMPLETE;
+                    }
+                }
+                RowKind::Control => {
+                    let f = &c.control[it.seq];
+                    codec::put_control(&mut enc, f);
+                    row.dir = Some(f.dir);
+                    row.opcode = Some(f.opcode);
+                    row.length = f.payload_len;
+                }
+                RowKind::Violation => {
+                    let v = &c.violation_details[it.seq];
+                    codec::put_violation(&mut enc, v);
+                    row.dir = v.dir;
+                }
+                RowKind::Anomaly => {
+                    let an = &c.anomalies[it.seq];
+                    codec::put_anomaly(&mut enc, an);
+                    row.dir = an.dir;
+                }
+            }
+            if !enc.0.is_empty() {
+                (row.rec_off, row.rec_len) = w.record(enc)?;
+            }
+            w.push_row(row)?;
+        }
+        w.finish();
+        Ok(index)
     }
 }
 

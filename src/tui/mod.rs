@@ -2,27 +2,31 @@
 //!
 //! Layout of the module (design-anchors rule 10):
 //! - [`action`]: keys and mouse → [`action::Action`], from one keymap table;
-//! - [`app`]: the view state and `App::update(Action, &Analysis)`, pure;
-//! - [`rows`]: the timeline as indexes into the model (no payload copies);
-//! - [`view`]: pure render functions of (`&App`, `&Analysis`);
+//! - [`source`]: what is shown — the index ([`crate::index`]) and the
+//!   capture's summary;
+//! - [`app`]: the view state and `App::update(Action, &Source)`;
+//! - [`rows`]: the timeline as rows of the index, read by position;
+//! - [`view`]: pure render functions of (`&App`, `&Source`);
 //! - this file: the only terminal I/O — setup, the event loop, teardown.
 //!
-//! The UI presents the [`Analysis`] and nothing else: it never parses
-//! packets. [`run`] shows a finished model (`wsinspect view`);
-//! [`run_live`] shows a model that grows (`wsinspect live`): the capture
-//! thread sends [`LiveUpdate`]s and the view state is carried over with
-//! [`App::refresh`]. The terminal is restored on every exit path: normal return,
+//! The UI presents the analysis and nothing else: it never parses
+//! packets. [`run`] shows an index while it is being built (`wsinspect
+//! view`: the analysis runs on another thread and the view picks up what
+//! it published, as `less` does); [`run_live`] shows a model that grows
+//! (`wsinspect live`): the capture thread sends [`LiveUpdate`]s and the
+//! view state is carried over with [`App::refresh`]. The terminal is restored on every exit path: normal return,
 //! error (a drop guard), and panic (a hook that restores before the
 //! default hook prints the message).
 
 pub mod action;
 pub mod app;
 pub mod rows;
+pub mod source;
 pub mod view;
 
 use crate::live::Drops;
 use crate::model::Analysis;
-use app::{App, LiveStatus};
+use app::{App, Indexing, LiveStatus};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
@@ -30,6 +34,7 @@ use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
+use source::Source;
 use std::io::{self, IsTerminal, Stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -105,9 +110,19 @@ fn install_panic_hook() {
     }));
 }
 
-/// Runs the UI over `analysis` until the user quits.
-pub fn run(analysis: &Analysis, config: Config) -> Result<(), TuiError> {
-    with_terminal(|t| event_loop(t, analysis, config))
+/// How the view learns of the analysis's progress.
+#[derive(Debug)]
+pub struct Progress {
+    /// Bytes of the capture read so far, and its size when known.
+    pub read: (crate::pipeline::ReadCounter, Option<u64>),
+    /// The analysis's end: the capture's totals, or why it failed.
+    pub done: Receiver<Result<Analysis, crate::pipeline::PipelineError>>,
+}
+
+/// Runs the UI over `source` until the user quits, picking up what the
+/// index publishes while `progress` says the analysis runs.
+pub fn run(source: Source, progress: Option<Progress>, config: Config) -> Result<(), TuiError> {
+    with_terminal(|t| event_loop(t, source, progress, config))
 }
 
 /// Sets the terminal up, runs `body`, and restores the terminal whatever
@@ -168,11 +183,17 @@ pub fn run_live(
 }
 
 /// Applies an update: new model, drop counters, capture state.
-fn take_update(app: &mut App, current: &mut Analysis, u: LiveUpdate, started: Instant) {
+fn take_update(
+    app: &mut App,
+    current: &mut Source,
+    u: LiveUpdate,
+    started: Instant,
+) -> Result<(), TuiError> {
     let (next, drops, stopped) = match u {
         LiveUpdate::Snapshot(a, d) => (a, d, None),
         LiveUpdate::Stopped(a, d, why) => (a, d, Some(why)),
     };
+    let next = Source::from_analysis(&next)?;
     app.refresh(current, &next);
     *current = next;
     let live = app.live.get_or_insert_with(LiveStatus::default);
@@ -182,6 +203,7 @@ fn take_update(app: &mut App, current: &mut Analysis, u: LiveUpdate, started: In
         live.elapsed = started.elapsed();
         live.stopped = stopped;
     }
+    Ok(())
 }
 
 fn live_loop(
@@ -194,13 +216,13 @@ fn live_loop(
     let started = Instant::now();
     let size = terminal.size()?;
     let mut current = match &first {
-        LiveUpdate::Snapshot(a, _) | LiveUpdate::Stopped(a, _, _) => a.clone(),
+        LiveUpdate::Snapshot(a, _) | LiveUpdate::Stopped(a, _, _) => Source::from_analysis(a)?,
     };
     let mut app = App::new(&current, (size.width, size.height), config.color);
     if let Some(f) = &config.filter {
         app.set_filter(&current, f);
     }
-    take_update(&mut app, &mut current, first, started);
+    take_update(&mut app, &mut current, first, started)?;
     loop {
         if let Some(live) = app.live.as_mut()
             && live.stopped.is_none()
@@ -242,7 +264,7 @@ fn live_loop(
             }
         };
         if let Some(u) = newest {
-            take_update(&mut app, &mut current, u, started);
+            take_update(&mut app, &mut current, u, started)?;
         }
         let capturing = app.live.as_ref().is_some_and(|l| l.stopped.is_none());
         if gone && capturing {
@@ -251,18 +273,68 @@ fn live_loop(
     }
 }
 
+/// How often the view picks up what the index published while the
+/// analysis runs.
+const INDEX_POLL: Duration = Duration::from_millis(250);
+
 fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
-    a: &Analysis,
+    mut a: Source,
+    mut progress: Option<Progress>,
     config: Config,
 ) -> Result<(), TuiError> {
     let size = terminal.size()?;
-    let mut app = App::new(a, (size.width, size.height), config.color);
+    let mut app = App::new(&a, (size.width, size.height), config.color);
     if let Some(f) = &config.filter {
-        app.set_filter(a, f);
+        app.set_filter(&a, f);
     }
     loop {
-        terminal.draw(|f| view::render(&app, a, f))?;
+        if let Some(p) = &progress {
+            // The analysis runs: pick up what the index published.
+            let done = match p.done.try_recv() {
+                Ok(Ok(totals)) => Some(Ok(totals)),
+                Ok(Err(why)) => Some(Err(why.to_string())),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => Some(Err("the analysis stopped".into())),
+            };
+            let old = a.clone();
+            let changed = match done {
+                Some(end) => {
+                    progress = None;
+                    app.indexing = None;
+                    match end {
+                        Ok(totals) => a.set_totals(totals),
+                        Err(why) => {
+                            a.refresh();
+                            app.notice = Some(format!("the analysis failed: {why}"));
+                        }
+                    }
+                    true
+                }
+                None => {
+                    app.indexing = Some(Indexing {
+                        fraction: p
+                            .read
+                            .1
+                            .filter(|&n| n > 0)
+                            .map(|n| p.read.0.get() as f64 / n as f64),
+                        events: a
+                            .index
+                            .progress()
+                            .events
+                            .load(std::sync::atomic::Ordering::Relaxed),
+                    });
+                    a.refresh()
+                }
+            };
+            if changed {
+                app.refresh(&old, &a);
+            }
+        }
+        terminal.draw(|f| view::render(&app, &a, f))?;
+        if progress.is_some() && !event::poll(INDEX_POLL)? {
+            continue;
+        }
         let act = match event::read()? {
             Event::Key(k) => action::map_key(k, app.input.is_some()),
             Event::Mouse(m) => action::map_mouse(m),
@@ -270,7 +342,7 @@ fn event_loop(
             _ => None,
         };
         if let Some(act) = act {
-            app.update(act, a);
+            app.update(act, &a);
         }
         if app.quit {
             return Ok(());

@@ -10,9 +10,10 @@ use super::{
 };
 use crate::capture::Timestamp;
 use crate::http::handshake::Header;
-use crate::model::{Analysis, Connection};
+use crate::model::Connection;
 use crate::tui::app::{App, Pane, PayloadView};
 use crate::tui::rows::{Resolved, Row, printable, tcp_name};
+use crate::tui::source::Source;
 use crate::tui::view::connections;
 use crate::ws::frame::{CloseCode, LengthFormat, Opcode};
 use crate::ws::message::{FrameInfo, HEAD_BYTES, Message};
@@ -27,12 +28,12 @@ use ratatui::widgets::Paragraph;
 const MAX_TEXT_CHARS: usize = 256 * 1024;
 
 /// Number of lines the pane has for the current selection, for scrolling.
-pub fn line_count(app: &App, a: &Analysis, width: u16) -> usize {
+pub fn line_count(app: &App, a: &Source, width: u16) -> usize {
     build(app, a, width).1.len()
 }
 
 /// Draws the pane.
-pub fn render(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
+pub fn render(app: &App, a: &Source, frame: &mut Frame<'_>, area: Rect) {
     let width = area.width.saturating_sub(2);
     let (title, lines) = build(app, a, width);
     let h = usize::from(area.height.saturating_sub(2));
@@ -54,8 +55,8 @@ pub fn render(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
 }
 
 /// The title and every line of the pane.
-pub fn build<'a>(app: &App, a: &'a Analysis, width: u16) -> (String, Vec<Line<'a>>) {
-    let row = app.selected_row().copied();
+pub fn build<'a>(app: &App, a: &'a Source, width: u16) -> (String, Vec<Line<'a>>) {
+    let row = app.selected_row();
     match (app.focus, row) {
         (Pane::Connections, _) | (_, None) => match a.connections.get(app.conn) {
             Some(c) => connection(app, a, c),
@@ -83,7 +84,7 @@ fn when(ts: Timestamp, t0: Timestamp) -> String {
     format!("{} s  ({d} {t} UTC)", rel_time(ts, t0))
 }
 
-fn connection<'a>(app: &App, a: &'a Analysis, c: &'a Connection) -> (String, Vec<Line<'a>>) {
+fn connection<'a>(app: &App, a: &'a Source, c: &'a Connection) -> (String, Vec<Line<'a>>) {
     let title = match c.stream_id {
         Some(s) => format!("Connection #{}, stream {s}", c.id),
         None => format!("Connection #{}", c.id),
@@ -285,7 +286,7 @@ fn connection<'a>(app: &App, a: &'a Analysis, c: &'a Connection) -> (String, Vec
     (title, l)
 }
 
-fn event<'a>(app: &App, a: &'a Analysis, row: &Row, width: u16) -> (String, Vec<Line<'a>>) {
+fn event<'a>(app: &App, a: &'a Source, row: &Row, width: u16) -> (String, Vec<Line<'a>>) {
     let Some(c) = row.connection(a) else {
         return ("Detail".into(), Vec::new());
     };
@@ -453,7 +454,7 @@ fn event<'a>(app: &App, a: &'a Analysis, row: &Row, width: u16) -> (String, Vec<
             }
             (title, l)
         }
-        Some(Resolved::Message(m)) => message(app, c, m, t0, width),
+        Some(Resolved::Message(m)) => message(app, c, &m, t0, width),
         Some(Resolved::Control(f)) => {
             let title = format!(
                 "{} frame · packet {} · {}",
@@ -690,13 +691,13 @@ fn pretty_json(text: &str) -> Result<String, String> {
     }
 }
 
-fn message<'a>(
+fn message(
     app: &App,
     c: &Connection,
-    m: &'a Message,
+    m: &Message,
     t0: Timestamp,
     width: u16,
-) -> (String, Vec<Line<'a>>) {
+) -> (String, Vec<Line<'static>>) {
     let pk = if m.first_packet == m.last_packet {
         format!("packet {}", m.first_packet)
     } else {
@@ -771,7 +772,7 @@ fn message<'a>(
     (title, l)
 }
 
-fn payload<'a>(app: &App, m: &'a Message, width: u16, l: &mut Vec<Line<'a>>) {
+fn payload(app: &App, m: &Message, width: u16, l: &mut Vec<Line<'static>>) {
     let bold = Style::default().add_modifier(Modifier::BOLD);
     let total = m.payload_len.unwrap_or(m.wire_payload_len);
     let text = m.text.as_deref();
