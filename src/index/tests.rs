@@ -196,3 +196,34 @@ fn garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn sorted_index_is_in_the_models_order() {
+    for name in SAMPLES {
+        let model = analyze_path(&sample(name), Limits::default(), &mut NullSink).unwrap();
+        let want = IndexWriter::from_analysis(&model).unwrap();
+        let (index, _) = index_with_payloads(&sample(name), IndexLimits::default());
+        let sorted = index.sorted(u64::MAX).expect("done and small");
+        assert!(index.sorted(index.len().saturating_sub(1)).is_none() || index.is_empty());
+        let key = |i: &Index, no| {
+            let r = i.row(no).unwrap();
+            let conn = i.connection(r.slot).unwrap().record.key();
+            (r.packet, r.kind, r.seq, conn)
+        };
+        assert_eq!(sorted.len(), want.len(), "{name}");
+        for no in 0..want.len() {
+            assert_eq!(key(&sorted, no), key(&want, no), "{name} row {no}");
+        }
+        // Records and payloads read through the sorted rows.
+        for no in 0..sorted.len() {
+            let r = sorted.row(no).unwrap();
+            assert!(sorted.record(&r).is_some());
+            if r.kind == RowKind::Message {
+                assert_eq!(
+                    sorted.payload(&r, 0, usize::MAX).unwrap().len() as u64,
+                    r.pay_len
+                );
+            }
+        }
+    }
+}

@@ -719,6 +719,90 @@ impl IndexWriter {
     }
 }
 
+impl Index {
+    /// The same index with its rows in capture order (by packet, then TCP,
+    /// HTTP, WebSocket, findings; by connection), as the view has always
+    /// ordered a finished model, when it has at most `limit` rows (the
+    /// sort holds 24 bytes per row while it runs); `None` past the limit,
+    /// before the index is done, or when a file fails. Records and the
+    /// payload spill are shared, not copied.
+    pub fn sorted(&self, limit: u64) -> Option<Index> {
+        if !self.done() || self.len() > limit {
+            return None;
+        }
+        let conns = self.connections().clone();
+        // Connections in the model's order (by key).
+        let mut by_key: Vec<(RecordKey, usize)> = conns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.record.key(), i))
+            .collect();
+        by_key.sort();
+        let mut rank = vec![0u32; conns.len()];
+        for (r, (_, i)) in by_key.iter().enumerate() {
+            rank[*i] = u32::try_from(r).unwrap_or(u32::MAX);
+        }
+        let group = |k: RowKind| match k {
+            RowKind::Tcp => 0u8,
+            RowKind::HttpRequest | RowKind::HttpResponse => 1,
+            RowKind::Message | RowKind::Control => 2,
+            RowKind::Violation | RowKind::Anomaly => 3,
+        };
+        let mut keys: Vec<(u64, u8, u32, u8, u32, u32)> = Vec::new();
+        keys.try_reserve_exact(usize::try_from(self.len()).ok()?)
+            .ok()?;
+        for no in 0..self.len() {
+            let r = self.row(no)?;
+            keys.push((
+                r.packet.0,
+                group(r.kind),
+                rank.get(r.slot as usize).copied().unwrap_or(u32::MAX),
+                r.kind as u8,
+                u32::try_from(r.seq).unwrap_or(u32::MAX),
+                u32::try_from(no).ok()?,
+            ));
+        }
+        keys.sort_unstable();
+        let (mut w, _) = IndexWriter::new(IndexLimits::default()).ok()?;
+        // Rows point into these files, not the new writer's.
+        let shared = Arc::new(Shared {
+            rows: w.rows.reader(),
+            records: self.shared.records.clone(),
+            spill: self.shared.spill.clone(),
+            chains: w.chains.reader(),
+            published: Default::default(),
+            generation: Default::default(),
+            conns: RwLock::new(
+                conns
+                    .iter()
+                    .map(|c| ConnEntry {
+                        record: c.record.clone(),
+                        ended: c.ended,
+                        rows: 0,
+                        messages: 0,
+                        chain: Chain::default(),
+                        msgs: Chain::default(),
+                    })
+                    .collect(),
+            ),
+            start: Mutex::new(self.start()),
+            notices: Mutex::new(self.notices()),
+            progress: self.shared.progress.clone(),
+            cache: Mutex::new(Cache::default()),
+        });
+        w.shared = shared.clone();
+        w.states = (0..conns.len()).map(|_| ConnState::default()).collect();
+        // Messages keep their order within a connection: their chain is
+        // rebuilt in index order of their number.
+        for (.., no) in keys {
+            let r = self.row(u64::from(no))?;
+            w.push_row(r).ok()?;
+        }
+        w.finish();
+        Some(Index { shared })
+    }
+}
+
 impl Consumer for IndexWriter {
     fn event(&mut self, ev: Event<'_>) -> ControlFlow<()> {
         self.shared.progress.events.fetch_add(1, Ordering::Relaxed);

@@ -273,6 +273,10 @@ fn live_loop(
     }
 }
 
+/// Rows up to which a finished index is re-sorted into capture order
+/// (the sort holds 24 bytes per row while it runs).
+const SORT_LIMIT: u64 = 500_000;
+
 /// How often the view picks up what the index published while the
 /// analysis runs.
 const INDEX_POLL: Duration = Duration::from_millis(250);
@@ -303,7 +307,12 @@ fn event_loop(
                     progress = None;
                     app.indexing = None;
                     match end {
-                        Ok(totals) => a.set_totals(totals),
+                        // A capture of moderate size is shown in exact
+                        // capture order once indexed, as a model was.
+                        Ok(totals) => match a.index.sorted(SORT_LIMIT) {
+                            Some(sorted) => a = Source::new(sorted, totals),
+                            None => a.set_totals(totals),
+                        },
                         Err(why) => {
                             a.refresh();
                             app.notice = Some(format!("the analysis failed: {why}"));
