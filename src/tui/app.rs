@@ -52,6 +52,8 @@ pub enum InputKind {
     Search,
     /// `f`: a filter.
     Filter,
+    /// `s`: the path to save a payload to.
+    Save,
 }
 
 /// The input line while it is open.
@@ -335,6 +337,11 @@ pub struct App {
     pub live: Option<LiveStatus>,
     /// Indexing progress while the analysis runs; `None` once it is done.
     pub indexing: Option<Indexing>,
+    /// A payload to save (row, path), asked with `s`: the event loop
+    /// writes it (the state changes here do no I/O) and says how it went.
+    pub save: Option<(Row, String)>,
+    /// The row `s` was pressed on, while its path is typed.
+    save_row: Option<Row>,
 }
 
 /// Which timeline positions are shown.
@@ -376,6 +383,8 @@ impl App {
             follow: false,
             live: None,
             indexing: None,
+            save: None,
+            save_row: None,
         };
         app.rebuild_rows(a);
         app.follow = app.on_last_row();
@@ -630,6 +639,26 @@ impl App {
                 self.payload_view = self.payload_view.next();
                 self.detail_scroll = 0;
             }
+            Action::SavePayload => match self.selected_row() {
+                Some(r) if r.ix.flags & crate::index::flags::SPILLED != 0 => {
+                    let id = a.connections.get(r.conn).map_or(0, |c| c.id);
+                    let m = match r.event {
+                        EventRef::Message(i) => i,
+                        _ => 0,
+                    };
+                    self.save_row = Some(r);
+                    self.input = Some(Input {
+                        kind: InputKind::Save,
+                        buf: format!("conn{id}-msg{m}.bin"),
+                    });
+                }
+                Some(r) if matches!(r.event, EventRef::Message(_)) => {
+                    self.notice = Some(
+                        "this view has only the first bytes of the payload (wsinspect export saves whole payloads)".into(),
+                    );
+                }
+                _ => self.notice = Some("s saves a data message's payload: select one".into()),
+            },
             Action::Click(x, y) => self.click(a, x, y),
             Action::ScrollUp(x, y) => self.wheel(a, x, y, -(WHEEL as isize)),
             Action::ScrollDown(x, y) => self.wheel(a, x, y, WHEEL as isize),
@@ -655,6 +684,13 @@ impl App {
                 match kind {
                     InputKind::Search => self.set_search(a, &buf),
                     InputKind::Filter => self.set_filter(a, &buf),
+                    InputKind::Save => {
+                        if let Some(r) = self.save_row.take()
+                            && !buf.trim().is_empty()
+                        {
+                            self.save = Some((r, buf.trim().to_string()));
+                        }
+                    }
                 }
             }
             Action::Resize(w, h) => self.size = (w, h),

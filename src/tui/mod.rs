@@ -242,6 +242,7 @@ fn live_loop(
                 if let Some(act) = act {
                     app.update(act, &current);
                 }
+                take_save(&mut app, &current);
                 if app.quit {
                     stop.store(true, Ordering::Relaxed);
                     return Ok(());
@@ -270,6 +271,16 @@ fn live_loop(
         if gone && capturing {
             return Ok(());
         }
+    }
+}
+
+/// Writes the payload `s` asked for, and says how it went.
+fn take_save(app: &mut App, a: &Source) {
+    if let Some((row, path)) = app.save.take() {
+        app.notice = Some(match a.save_payload(&row.ix, &path) {
+            Ok(n) => format!("saved {n} bytes to {path}"),
+            Err(e) => format!("could not save to {path}: {e}"),
+        });
     }
 }
 
@@ -353,6 +364,7 @@ fn event_loop(
         if let Some(act) = act {
             app.update(act, &a);
         }
+        take_save(&mut app, &a);
         if app.quit {
             return Ok(());
         }

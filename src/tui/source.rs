@@ -138,6 +138,23 @@ impl Source {
             .map_or(0, |s| usize::try_from(self.index.conn_len(s)).unwrap_or(0))
     }
 
+    /// Writes a message row's whole kept payload to a new file at `path`,
+    /// created with mode 0600 (payloads may be decrypted data); an existing
+    /// file is not overwritten. Returns the bytes written.
+    pub fn save_payload(&self, row: &crate::index::Row, path: &str) -> io::Result<u64> {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        let mut f = io::BufWriter::new(o.open(path)?);
+        let n = self.index.copy_payload(row, &mut f)?;
+        io::Write::flush(&mut f)?;
+        Ok(n)
+    }
+
     /// The record of an index row.
     pub fn record(&self, row: &crate::index::Row) -> Option<Record> {
         self.index.record(row)

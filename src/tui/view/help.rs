@@ -2,6 +2,7 @@
 
 use crate::tui::action::KEYMAP;
 use crate::tui::app::App;
+use crate::tui::source::Source;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -25,7 +26,7 @@ const LEGEND: &[(&str, &str)] = &[
 ];
 
 /// Draws the overlay over the middle of the screen.
-pub fn render(_app: &App, frame: &mut Frame<'_>, area: Rect) {
+pub fn render(_app: &App, a: &Source, frame: &mut Frame<'_>, area: Rect) {
     let bold = Style::default().add_modifier(Modifier::BOLD);
     let mut l = vec![Line::styled("Keys", bold)];
     for b in KEYMAP {
@@ -45,6 +46,16 @@ pub fn render(_app: &App, frame: &mut Frame<'_>, area: Rect) {
             Span::styled(format!("  {sym:<8}"), bold),
             Span::raw(*what),
         ]));
+    }
+    l.push(Line::from(vec![
+        Span::styled("Index  ", bold),
+        Span::raw(format!(
+            "{} in private temporary files (rows, records, payloads), removed on exit",
+            super::bytes(a.index.disk_bytes())
+        )),
+    ]));
+    for n in a.index.notices() {
+        l.push(Line::raw(format!("  {n}")));
     }
     l.push(Line::raw(""));
     l.push(Line::raw("Any key closes this help."));

@@ -107,7 +107,7 @@ pub fn render(app: &App, a: &Source, frame: &mut Frame<'_>) {
     }
     status::render_bottom(app, frame, areas.hints);
     if app.help {
-        help::render(app, frame, frame.area());
+        help::render(app, a, frame, frame.area());
     }
 }
 

@@ -138,6 +138,7 @@ pub fn render_bottom(app: &App, frame: &mut Frame<'_>, area: Rect) {
     let line = if let Some(input) = &app.input {
         let prompt = match input.kind {
             InputKind::Search => " / search: ",
+            InputKind::Save => " s save the whole payload to (created 0600, not overwritten): ",
             InputKind::Filter => {
                 " f filter (c2s s2c text binary ping pong close control http tcp errors, words): "
             }
