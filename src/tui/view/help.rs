@@ -47,18 +47,14 @@ pub fn render(_app: &App, a: &Source, frame: &mut Frame<'_>, area: Rect) {
             Span::raw(*what),
         ]));
     }
-    l.push(Line::from(vec![
-        Span::styled("Index  ", bold),
-        Span::raw(format!(
-            "{} in private temporary files (rows, records, payloads), removed on exit",
-            super::bytes(a.index.disk_bytes())
-        )),
-    ]));
-    for n in a.index.notices() {
-        l.push(Line::raw(format!("  {n}")));
-    }
     l.push(Line::raw(""));
-    l.push(Line::raw("Any key closes this help."));
+    for n in a.index.notices() {
+        l.push(Line::raw(n));
+    }
+    l.push(Line::raw(format!(
+        "Index: {} in private temporary files, removed on exit. Any key closes this help.",
+        super::bytes(a.index.disk_bytes())
+    )));
     let want_w = 96u16.min(area.width);
     let want_h = u16::try_from(l.len() + 2)
         .unwrap_or(u16::MAX)
