@@ -168,3 +168,17 @@ fn the_text_view_lays_out_the_whole_text() {
     );
     assert!(screen.contains("row 2599 of the large message"), "{screen}");
 }
+
+#[test]
+fn search_reads_whole_payloads() {
+    let (a, _) = indexed();
+    let mut app = App::new(&a, (120, 40), false);
+    run(&mut app, &a, &[Open]);
+    // Far past the first KiB the model keeps of the text.
+    app.set_search(&a, "row 2599 of the large");
+    assert_eq!(app.match_rank().0, 1, "{:?}", app.notice);
+    assert!(matches!(
+        app.selected_row().map(|r| r.event),
+        Some(EventRef::Message(0))
+    ));
+}

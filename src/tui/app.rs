@@ -342,7 +342,41 @@ pub struct App {
     pub save: Option<(Row, String)>,
     /// The row `s` was pressed on, while its path is typed.
     save_row: Option<Row>,
+    /// A scan too long for one frame, for the event loop to run on a
+    /// thread ([`App::scan`], then [`App::finish_scan`]).
+    pub pending: Option<Scan>,
+    /// The scan running, and how far it is (0 to 1); Esc cancels it.
+    pub scanning: Option<(Scan, f64)>,
+    /// Esc was pressed while a scan ran: the event loop stops it.
+    pub cancel_scan: bool,
+    /// Changes whenever the timeline or its filter changes, so that the
+    /// result of a scan started before is dropped.
+    generation: u64,
 }
+
+/// A scan of the timeline that the event loop runs on a thread when the
+/// timeline is long (more than [`INLINE_ROWS`] rows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scan {
+    /// The rows that pass the filter and the control toggle.
+    Filter(u64),
+    /// The visible rows that match the search.
+    Search(u64),
+}
+
+impl Scan {
+    /// What it is called on the status line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scan::Filter(_) => "filtering",
+            Scan::Search(_) => "searching",
+        }
+    }
+}
+
+/// Timelines up to this many rows are filtered and searched at once;
+/// longer ones on a thread, with progress, cancelable.
+pub const INLINE_ROWS: usize = 100_000;
 
 /// Which timeline positions are shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -385,6 +419,10 @@ impl App {
             indexing: None,
             save: None,
             save_row: None,
+            pending: None,
+            scanning: None,
+            cancel_scan: false,
+            generation: 0,
         };
         app.rebuild_rows(a);
         app.follow = app.on_last_row();
@@ -577,6 +615,7 @@ impl App {
             return;
         }
         match action {
+            Action::Quit if self.scanning.is_some() => self.cancel_scan = true,
             Action::Quit => self.quit = true,
             Action::Up => self.step(a, self.focus, -1),
             Action::Down => self.step(a, self.focus, 1),
@@ -703,8 +742,94 @@ impl App {
     /// selection.
     pub fn set_search(&mut self, a: &Source, text: &str) {
         self.search = text.trim().to_lowercase();
+        self.generation += 1;
+        if !self.search.is_empty() && self.visible_len() > INLINE_ROWS {
+            self.matches.clear();
+            self.pending = Some(Scan::Search(self.generation));
+            self.notice = Some(format!("searching for \"{}\"… (Esc cancels)", text.trim()));
+            return;
+        }
         self.recompute_matches(a);
         self.search_jump(text);
+        self.clamp(a);
+    }
+
+    /// Runs `scan` over this state (on the event loop's thread), checking
+    /// `cancel` and counting rows done in `done`; `None` when cancelled.
+    pub fn scan(
+        &self,
+        a: &Source,
+        scan: Scan,
+        cancel: &std::sync::atomic::AtomicBool,
+        done: &std::sync::atomic::AtomicU64,
+    ) -> Option<Vec<usize>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut out = Vec::new();
+        let n = match scan {
+            Scan::Filter(_) => self.rows.len(),
+            Scan::Search(_) => self.visible_len(),
+        };
+        for i in 0..n {
+            if i % 1024 == 0 {
+                if cancel.load(Relaxed) {
+                    return None;
+                }
+                done.store(i as u64, Relaxed);
+            }
+            let hit = match scan {
+                Scan::Filter(_) => self.rows.get(i).is_some_and(|r| self.passes(a, &r)),
+                Scan::Search(_) => self.row_at(i).is_some_and(|r| r.contains(a, &self.search)),
+            };
+            if hit {
+                out.push(i);
+            }
+        }
+        Some(out)
+    }
+
+    /// Rows a scan goes through.
+    pub fn scan_len(&self, scan: Scan) -> usize {
+        match scan {
+            Scan::Filter(_) => self.rows.len(),
+            Scan::Search(_) => self.visible_len(),
+        }
+    }
+
+    /// Takes the result of a scan run on a thread (dropped when the
+    /// timeline changed since it started); `None`: it was cancelled.
+    pub fn finish_scan(&mut self, a: &Source, scan: Scan, result: Option<Vec<usize>>) {
+        self.scanning = None;
+        self.cancel_scan = false;
+        let (Scan::Filter(g) | Scan::Search(g)) = scan;
+        if g != self.generation {
+            return;
+        }
+        let Some(v) = result else {
+            self.notice = Some(format!("{} cancelled", scan.name()));
+            return;
+        };
+        match scan {
+            Scan::Search(_) => {
+                self.matches = v;
+                let text = self.search.clone();
+                self.search_jump(&text);
+            }
+            Scan::Filter(_) => {
+                let keep = self.selected_row();
+                self.visible = Visible::Only(v);
+                match keep {
+                    Some(k) => self.select_row(&k),
+                    None => self.sel = 0,
+                }
+                if self.visible_len() == 0 {
+                    self.notice = Some("the filter hides every event".into());
+                }
+                if !self.search.is_empty() {
+                    let text = self.search.clone();
+                    self.set_search(a, &text);
+                }
+            }
+        }
         self.clamp(a);
     }
 
@@ -778,6 +903,7 @@ impl App {
     }
 
     fn rebuild_rows(&mut self, a: &Source) {
+        self.generation += 1;
         self.rows = Timeline::new(a, self.all, self.conn);
         self.visible = Visible::All;
         self.sel = 0;
@@ -789,6 +915,12 @@ impl App {
     /// Recomputes `visible` after a change of filter or control toggle,
     /// keeping the selected row selected when it is still visible.
     fn refilter(&mut self, a: &Source) {
+        self.generation += 1;
+        if self.filters() && self.rows.len() > INLINE_ROWS {
+            self.pending = Some(Scan::Filter(self.generation));
+            self.notice = Some("filtering… (Esc cancels)".into());
+            return;
+        }
         let keep = self.selected_row();
         self.visible = self.passing(a);
         match keep {
@@ -817,13 +949,13 @@ impl App {
             return range.collect();
         }
         range
-            .filter(|&i| {
-                self.rows.get(i).is_some_and(|r| {
-                    (self.show_control || !r.kind(a).is_control())
-                        && (self.filter.is_empty() || self.filter.matches(&r, a))
-                })
-            })
+            .filter(|&i| self.rows.get(i).is_some_and(|r| self.passes(a, &r)))
             .collect()
+    }
+
+    fn passes(&self, a: &Source, r: &Row) -> bool {
+        (self.show_control || !r.kind(a).is_control())
+            && (self.filter.is_empty() || self.filter.matches(r, a))
     }
 
     /// Selects `row` if visible, else the first visible row after it (in
@@ -858,6 +990,12 @@ impl App {
     }
 
     fn recompute_matches(&mut self, a: &Source) {
+        if !self.search.is_empty() && self.visible_len() > INLINE_ROWS {
+            self.generation += 1;
+            self.matches.clear();
+            self.pending = Some(Scan::Search(self.generation));
+            return;
+        }
         self.matches = if self.search.is_empty() {
             Vec::new()
         } else {
@@ -1197,6 +1335,41 @@ mod tests {
         assert_eq!(app.match_rank(), (4, 4), "N wraps to the last match");
         run(&mut app, &a, &[Action::NextMatch]);
         assert_eq!(app.sel, first, "n wraps to the first match");
+    }
+
+    #[test]
+    fn scans_on_a_thread_give_what_inline_gives() {
+        use std::sync::atomic::{AtomicBool, AtomicU64};
+        let a = load("close_codes.pcapng");
+        let mut app = App::new(&a, (120, 40), false);
+        run(&mut app, &a, &[Action::ToggleAllConnections]);
+        app.set_search(&a, "1000");
+        let inline = app.matches.clone();
+        assert!(!inline.is_empty());
+        let (stop, done) = (AtomicBool::new(false), AtomicU64::new(0));
+        let g = app.generation;
+        let scanned = app.scan(&a, Scan::Search(g), &stop, &done);
+        assert_eq!(scanned.as_ref(), Some(&inline));
+        app.set_filter(&a, "close");
+        let Visible::Only(filtered) = app.visible.clone() else {
+            panic!("a filter lists rows")
+        };
+        let g = app.generation;
+        assert_eq!(
+            app.scan(&a, Scan::Filter(g), &stop, &done),
+            Some(filtered.clone())
+        );
+        // A result for an older timeline is dropped; a cancelled scan says so.
+        app.finish_scan(&a, Scan::Filter(g - 1), Some(vec![]));
+        assert_eq!(app.visible, Visible::Only(filtered));
+        app.finish_scan(&a, Scan::Filter(g), None);
+        assert_eq!(app.notice.as_deref(), Some("filtering cancelled"));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(app.scan(&a, Scan::Filter(g), &stop, &done), None);
+        // Esc stops a running scan instead of quitting.
+        app.scanning = Some((Scan::Filter(g), 0.5));
+        run(&mut app, &a, &[Action::Quit]);
+        assert!(app.cancel_scan && !app.quit);
     }
 
     #[test]

@@ -223,12 +223,14 @@ fn live_loop(
         app.set_filter(&current, f);
     }
     take_update(&mut app, &mut current, first, started)?;
+    let mut scan: Option<Running> = None;
     loop {
         if let Some(live) = app.live.as_mut()
             && live.stopped.is_none()
         {
             live.elapsed = started.elapsed();
         }
+        drive_scan(&mut app, &current, &mut scan);
         terminal.draw(|f| view::render(&app, &current, f))?;
         if event::poll(LIVE_POLL)? {
             // Everything typed since the last frame, then one redraw.
@@ -274,6 +276,69 @@ fn live_loop(
     }
 }
 
+/// A scan running on its thread.
+struct Running {
+    scan: app::Scan,
+    total: usize,
+    done: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    cancel: std::sync::Arc<AtomicBool>,
+    result: Receiver<Option<Vec<usize>>>,
+}
+
+/// Starts the scan the app asked for (a new one replaces the one
+/// running), takes a finished one's result, stops one on Esc, and shows
+/// how far it is.
+fn drive_scan(app: &mut App, a: &Source, running: &mut Option<Running>) {
+    if let Some(scan) = app.pending.take() {
+        if let Some(r) = running.take() {
+            r.cancel.store(true, Ordering::Relaxed);
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let cancel = std::sync::Arc::new(AtomicBool::new(false));
+        let (snapshot, source) = (app.clone(), a.clone());
+        let (d, c) = (done.clone(), cancel.clone());
+        let spawned = std::thread::Builder::new()
+            .name("view-scan".into())
+            .spawn(move || {
+                let _ = tx.send(snapshot.scan(&source, scan, &c, &d));
+            });
+        match spawned {
+            Ok(_) => {
+                *running = Some(Running {
+                    scan,
+                    total: app.scan_len(scan),
+                    done,
+                    cancel,
+                    result: rx,
+                })
+            }
+            Err(e) => app.notice = Some(format!("could not start {}: {e}", scan.name())),
+        }
+    }
+    if let Some(r) = running.as_ref() {
+        if app.cancel_scan {
+            r.cancel.store(true, Ordering::Relaxed);
+        }
+        match r.result.try_recv() {
+            Ok(v) => {
+                let scan = r.scan;
+                *running = None;
+                app.finish_scan(a, scan, v);
+            }
+            Err(TryRecvError::Disconnected) => {
+                let scan = r.scan;
+                *running = None;
+                app.finish_scan(a, scan, None);
+            }
+            Err(TryRecvError::Empty) => {
+                let f = r.done.load(Ordering::Relaxed) as f64 / r.total.max(1) as f64;
+                app.scanning = Some((r.scan, f));
+            }
+        }
+    }
+}
+
 /// Writes the payload `s` asked for, and says how it went.
 fn take_save(app: &mut App, a: &Source) {
     if let Some((row, path)) = app.save.take() {
@@ -289,8 +354,8 @@ fn take_save(app: &mut App, a: &Source) {
 const SORT_LIMIT: u64 = 500_000;
 
 /// How often the view picks up what the index published while the
-/// analysis runs.
-const INDEX_POLL: Duration = Duration::from_millis(250);
+/// analysis runs (and shows a scan's progress).
+const INDEX_POLL: Duration = Duration::from_millis(200);
 
 fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
@@ -303,6 +368,7 @@ fn event_loop(
     if let Some(f) = &config.filter {
         app.set_filter(&a, f);
     }
+    let mut scan: Option<Running> = None;
     loop {
         if let Some(p) = &progress {
             // The analysis runs: pick up what the index published.
@@ -351,8 +417,9 @@ fn event_loop(
                 app.refresh(&old, &a);
             }
         }
+        drive_scan(&mut app, &a, &mut scan);
         terminal.draw(|f| view::render(&app, &a, f))?;
-        if progress.is_some() && !event::poll(INDEX_POLL)? {
+        if (progress.is_some() || scan.is_some()) && !event::poll(INDEX_POLL)? {
             continue;
         }
         let act = match event::read()? {

@@ -292,7 +292,10 @@ impl Row {
                                 .any(|h| hit(&h.name) || hit(&h.value))))
             }
             Some(Resolved::Message(m)) => {
-                m.text.as_deref().is_some_and(hit) || hit(&hex(&m.head)) || hit(&printable(&m.head))
+                m.text.as_deref().is_some_and(hit)
+                    || hit(&hex(&m.head))
+                    || hit(&printable(&m.head))
+                    || self.whole_payload_contains(a, m.head.len(), needle)
             }
             Some(Resolved::Control(f)) => {
                 f.close_reason.as_deref().is_some_and(hit)
@@ -302,6 +305,23 @@ impl Row {
             Some(Resolved::Violation(v)) => hit(&v.detail) || hit(v.kind.rfc()),
             Some(Resolved::Anomaly(an)) => hit(&an.detail),
         }
+    }
+}
+
+/// Bytes of a whole payload searched as text.
+const MAX_SEARCHED: usize = 16 << 20;
+
+impl Row {
+    /// Whether the whole payload in the index's spill, read as text
+    /// (lossy UTF-8), contains `needle`; only past what the model's head
+    /// already showed.
+    fn whole_payload_contains(&self, a: &Source, head: usize, needle: &str) -> bool {
+        if self.ix.flags & flags::SPILLED == 0 || self.ix.pay_len <= head as u64 {
+            return false;
+        }
+        a.index
+            .payload(&self.ix, 0, MAX_SEARCHED)
+            .is_ok_and(|b| contains_ci(&String::from_utf8_lossy(&b), needle))
     }
 }
 

@@ -116,6 +116,13 @@ pub fn render_top(app: &App, a: &Source, frame: &mut Frame<'_>, area: Rect) {
     if !app.show_control {
         state.push("control hidden".into());
     }
+    if let Some((scan, f)) = app.scanning {
+        state.push(format!(
+            "{} {:.0} % · Esc cancels",
+            scan.name(),
+            (f * 100.0).clamp(0.0, 100.0)
+        ));
+    }
     if app.payload_view != crate::tui::app::PayloadView::Auto {
         state.push(format!("view: {}", app.payload_view.name()));
     }
