@@ -11,6 +11,9 @@ use wsinspect::index::{IndexLimits, IndexWriter};
 use wsinspect::pipeline::ReadCounter;
 use wsinspect::tui::{self, source::Source};
 
+/// The model budget of `view` (`--max-model-bytes` lowers it further).
+const VIEW_MODEL_BYTES: u64 = 64 << 20;
+
 /// Arguments of `view`.
 #[derive(Debug, Args)]
 pub struct ViewArgs {
@@ -42,8 +45,11 @@ pub fn view(args: ViewArgs) -> Result<ExitCode> {
     }
     let mut options = args.analysis.options()?;
     // The index keeps every connection's summary; the model keeps only
-    // the capture's totals.
+    // the capture's totals, and, while connections are open, their
+    // control frames and findings (the index has them too): 64 MiB of them
+    // at most, so that memory does not follow the capture.
     options.drop_finished = true;
+    options.limits.max_model_bytes = options.limits.max_model_bytes.min(VIEW_MODEL_BYTES);
     let counter = ReadCounter::new();
     options.progress = Some(counter.clone());
     let size = (path != "-")

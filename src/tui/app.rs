@@ -770,7 +770,7 @@ impl App {
             Scan::Search(_) => self.visible_len(),
         };
         for i in 0..n {
-            if i % 1024 == 0 {
+            if i.is_multiple_of(1024) {
                 if cancel.load(Relaxed) {
                     return None;
                 }

@@ -378,7 +378,9 @@ fn event_loop(
                 Err(TryRecvError::Empty) => None,
                 Err(TryRecvError::Disconnected) => Some(Err("the analysis stopped".into())),
             };
-            let old = a.clone();
+            // The summary before, for the selection's mapping (copied
+            // only when the index has news).
+            let old = (done.is_some() || a.stale()).then(|| a.clone());
             let changed = match done {
                 Some(end) => {
                     progress = None;
@@ -413,7 +415,7 @@ fn event_loop(
                     a.refresh()
                 }
             };
-            if changed {
+            if changed && let Some(old) = old {
                 app.refresh(&old, &a);
             }
         }

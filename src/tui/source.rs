@@ -71,6 +71,11 @@ impl Source {
         self.refresh();
     }
 
+    /// Whether the index published something since the last refresh.
+    pub fn stale(&self) -> bool {
+        (self.index.generation(), self.index.done()) != self.seen
+    }
+
     /// Picks up rows and connections published since the last call; true
     /// when something changed.
     pub fn refresh(&mut self) -> bool {
