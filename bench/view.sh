@@ -8,6 +8,7 @@
 #   TRIPLE=1 bench/view.sh           # also a capture 3x larger (mergecap of
 #                                    # copies shifted in time with editcap),
 #                                    # made under $BENCH_DATA/viewindex/ and deleted
+#                                    # (KEEP=1 keeps it, REGEN=1 remakes it)
 #
 # Environment: BIN (default target/release/wsinspect under CARGO_TARGET_DIR),
 # BENCH_DATA (default /work/bench-data), SEARCH (a word searched with /,
@@ -28,12 +29,14 @@ caps=("$@")
 if [[ "${TRIPLE:-0}" == 1 ]]; then
   mkdir -p "$BENCH_DATA/viewindex"
   base=${caps[0]}
+  if [[ ! -f "$BENCH_DATA/viewindex/triple.pcap" || "${REGEN:-0}" == 1 ]]; then
   span=$(capinfos -a -e -S "$base" | awk '/First packet/ {f=$NF} /Last packet/ {l=$NF} END {printf "%d", l - f + 60}')
   editcap -t "$span" "$base" "$BENCH_DATA/viewindex/copy2.pcap"
   editcap -t "$((span * 2))" "$base" "$BENCH_DATA/viewindex/copy3.pcap"
   mergecap -F pcap -w "$BENCH_DATA/viewindex/triple.pcap" "$base" \
     "$BENCH_DATA/viewindex/copy2.pcap" "$BENCH_DATA/viewindex/copy3.pcap"
   rm -f "$BENCH_DATA/viewindex/copy2.pcap" "$BENCH_DATA/viewindex/copy3.pcap"
+  fi
   caps+=("$BENCH_DATA/viewindex/triple.pcap")
 fi
 
@@ -51,7 +54,19 @@ wait_for() {
   done
   echo "$(now) - $t0" | bc | xargs printf "%.2f s"
 }
+# Waits until the screen no longer matches $1 (after it did, or not).
+wait_gone() {
+  local t0 t; t0=$(now)
+  sleep 0.3
+  while screen | grep -qE -- "$1"; do
+    t=$(echo "$(now) - $t0" | bc)
+    if (( $(echo "$t > $2" | bc) )); then echo "timeout"; return; fi
+    sleep 0.05
+  done
+  echo "$(now) - $t0" | bc | xargs printf "%.2f s"
+}
 mib() { echo "$(( $1 / 1024 )) MiB"; }
+status() { screen | tail -1 | sed 's/  */ /g'; }
 
 for cap in "${caps[@]}"; do
   tmux kill-session -t "$S" 2>/dev/null || true
@@ -76,12 +91,13 @@ for cap in "${caps[@]}"; do
   echo "- End in the whole timeline: VmHWM $(mib "$(kb VmHWM)"), RSS $(mib "$(kb VmRSS)")"
   tmux send-keys -t "$S" / "$SEARCH" Enter
   s=$(wait_for "match|no match" 900)
-  echo "- search \"$SEARCH\": $s; VmHWM $(mib "$(kb VmHWM)"), RSS $(mib "$(kb VmRSS)")"
-  tmux send-keys -t "$S" f C-u
+  echo "- search \"$SEARCH\": $s ($(status)); VmHWM $(mib "$(kb VmHWM)"), RSS $(mib "$(kb VmRSS)")"
+  tmux send-keys -t "$S" f
   for _ in $(seq 1 40); do tmux send-keys -t "$S" BSpace; done
   tmux send-keys -t "$S" "$FILTER" Enter
-  f=$(wait_for "filter: " 900)
-  echo "- filter \"$FILTER\": $f; VmHWM $(mib "$(kb VmHWM)"), RSS $(mib "$(kb VmRSS)")"
+  f=$(wait_gone "filtering|searching" 900)
+  events=$(screen | grep -oE "Timeline[^─]*" | head -1)
+  echo "- filter \"$FILTER\" (then the search again): $f ($events); VmHWM $(mib "$(kb VmHWM)"), RSS $(mib "$(kb VmRSS)")"
   tmux send-keys -t "$S" End; sleep 1
   hwm=$(kb VmHWM)
   tmux send-keys -t "$S" q
@@ -93,4 +109,4 @@ for cap in "${caps[@]}"; do
   echo
 done
 tmux kill-session -t "$S" 2>/dev/null || true
-if [[ "${TRIPLE:-0}" == 1 ]]; then rm -rf "$BENCH_DATA/viewindex"; fi
+if [[ "${TRIPLE:-0}" == 1 && "${KEEP:-0}" != 1 ]]; then rm -rf "$BENCH_DATA/viewindex"; fi

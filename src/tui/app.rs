@@ -7,6 +7,7 @@
 //! `&Source` only.
 
 use super::action::Action;
+use super::posset::PosSet;
 use super::rows::{EventRef, Kind, Resolved, Row, Timeline};
 use super::source::Source;
 use super::view::{self, Areas};
@@ -312,7 +313,7 @@ pub struct App {
     /// Active search, lower case (empty: none).
     pub search: String,
     /// Positions in `visible` whose row matches the search.
-    matches: Vec<usize>,
+    matches: PosSet,
     /// The input line, while typing.
     pub input: Option<Input>,
     /// Help overlay shown.
@@ -383,8 +384,8 @@ pub const INLINE_ROWS: usize = 100_000;
 enum Visible {
     /// All of them (nothing filters: no list is held).
     All,
-    /// These, in order.
-    Only(Vec<usize>),
+    /// These.
+    Only(PosSet),
 }
 
 /// Mouse wheel step, in rows.
@@ -406,7 +407,7 @@ impl App {
             show_control: true,
             filter: Filter::default(),
             search: String::new(),
-            matches: Vec::new(),
+            matches: PosSet::new(),
             input: None,
             help: false,
             payload_view: PayloadView::Auto,
@@ -458,7 +459,9 @@ impl App {
         self.visible = match std::mem::replace(&mut self.visible, Visible::All) {
             // The same index grew: only the new rows are filtered.
             Visible::Only(mut v) if same => {
-                v.extend(self.passing_in(new, before..self.rows.len()));
+                for p in self.passing_in(new, before..self.rows.len()).iter() {
+                    v.push(p);
+                }
                 Visible::Only(v)
             }
             _ => self.passing(new),
@@ -541,7 +544,7 @@ impl App {
     pub fn row_at(&self, i: usize) -> Option<Row> {
         match &self.visible {
             Visible::All => self.rows.get(i),
-            Visible::Only(v) => self.rows.get(*v.get(i)?),
+            Visible::Only(v) => self.rows.get(v.select(i)?),
         }
     }
 
@@ -552,17 +555,17 @@ impl App {
 
     /// Whether visible position `i` matches the search.
     pub fn is_match(&self, i: usize) -> bool {
-        self.matches.binary_search(&i).is_ok()
+        self.matches.contains(i)
     }
 
     /// Number of search matches, and the 1-based rank of the selection
     /// among them (0 when the selection is not a match).
     pub fn match_rank(&self) -> (usize, usize) {
-        let rank = self
-            .matches
-            .binary_search(&self.sel)
-            .map(|i| i + 1)
-            .unwrap_or(0);
+        let rank = if self.matches.contains(self.sel) {
+            self.matches.rank(self.sel) + 1
+        } else {
+            0
+        };
         (self.matches.len(), rank)
     }
 
@@ -744,7 +747,7 @@ impl App {
         self.search = text.trim().to_lowercase();
         self.generation += 1;
         if !self.search.is_empty() && self.visible_len() > INLINE_ROWS {
-            self.matches.clear();
+            self.matches = PosSet::new();
             self.pending = Some(Scan::Search(self.generation));
             self.notice = Some(format!("searching for \"{}\"… (Esc cancels)", text.trim()));
             return;
@@ -762,9 +765,9 @@ impl App {
         scan: Scan,
         cancel: &std::sync::atomic::AtomicBool,
         done: &std::sync::atomic::AtomicU64,
-    ) -> Option<Vec<usize>> {
+    ) -> Option<PosSet> {
         use std::sync::atomic::Ordering::Relaxed;
-        let mut out = Vec::new();
+        let mut out = PosSet::new();
         let n = match scan {
             Scan::Filter(_) => self.rows.len(),
             Scan::Search(_) => self.visible_len(),
@@ -797,7 +800,7 @@ impl App {
 
     /// Takes the result of a scan run on a thread (dropped when the
     /// timeline changed since it started); `None`: it was cancelled.
-    pub fn finish_scan(&mut self, a: &Source, scan: Scan, result: Option<Vec<usize>>) {
+    pub fn finish_scan(&mut self, a: &Source, scan: Scan, result: Option<PosSet>) {
         self.scanning = None;
         self.cancel_scan = false;
         let (Scan::Filter(g) | Scan::Search(g)) = scan;
@@ -882,18 +885,11 @@ impl App {
             return;
         }
         let next = if forward {
-            self.matches
-                .iter()
-                .find(|&&m| m > self.sel)
-                .or(self.matches.first())
+            self.matches.next_after(self.sel).or(self.matches.first())
         } else {
-            self.matches
-                .iter()
-                .rev()
-                .find(|&&m| m < self.sel)
-                .or(self.matches.last())
+            self.matches.prev_before(self.sel).or(self.matches.last())
         };
-        if let Some(&m) = next {
+        if let Some(m) = next {
             self.sel = m;
             self.detail_scroll = 0;
         }
@@ -944,7 +940,7 @@ impl App {
     }
 
     /// The positions in `range` that pass.
-    fn passing_in(&self, a: &Source, range: std::ops::Range<usize>) -> Vec<usize> {
+    fn passing_in(&self, a: &Source, range: std::ops::Range<usize>) -> PosSet {
         if !self.filters() {
             return range.collect();
         }
@@ -992,12 +988,12 @@ impl App {
     fn recompute_matches(&mut self, a: &Source) {
         if !self.search.is_empty() && self.visible_len() > INLINE_ROWS {
             self.generation += 1;
-            self.matches.clear();
+            self.matches = PosSet::new();
             self.pending = Some(Scan::Search(self.generation));
             return;
         }
         self.matches = if self.search.is_empty() {
-            Vec::new()
+            PosSet::new()
         } else {
             let s = &self.search;
             self.visible_rows()
@@ -1360,7 +1356,7 @@ mod tests {
             Some(filtered.clone())
         );
         // A result for an older timeline is dropped; a cancelled scan says so.
-        app.finish_scan(&a, Scan::Filter(g - 1), Some(vec![]));
+        app.finish_scan(&a, Scan::Filter(g - 1), Some(PosSet::new()));
         assert_eq!(app.visible, Visible::Only(filtered));
         app.finish_scan(&a, Scan::Filter(g), None);
         assert_eq!(app.notice.as_deref(), Some("filtering cancelled"));

@@ -20,6 +20,7 @@
 
 pub mod action;
 pub mod app;
+pub mod posset;
 pub mod rows;
 pub mod source;
 pub mod view;
@@ -282,7 +283,7 @@ struct Running {
     total: usize,
     done: std::sync::Arc<std::sync::atomic::AtomicU64>,
     cancel: std::sync::Arc<AtomicBool>,
-    result: Receiver<Option<Vec<usize>>>,
+    result: Receiver<Option<posset::PosSet>>,
 }
 
 /// Starts the scan the app asked for (a new one replaces the one
@@ -336,6 +337,11 @@ fn drive_scan(app: &mut App, a: &Source, running: &mut Option<Running>) {
                 app.scanning = Some((r.scan, f));
             }
         }
+    }
+    // A finished filter may ask for the search again: start it now, not at
+    // the next key.
+    if running.is_none() && app.pending.is_some() {
+        drive_scan(app, a, running);
     }
 }
 
