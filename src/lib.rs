@@ -29,6 +29,7 @@ pub mod flow;
 pub mod h2;
 pub mod hexfmt;
 pub mod http;
+pub mod index;
 pub mod live;
 pub mod model;
 pub mod payload;

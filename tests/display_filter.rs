@@ -469,8 +469,9 @@ fn the_binary_selects_the_same_messages_in_every_subcommand() {
     let counted = stats["c2s"]["messages"].as_u64().unwrap_or(99)
         + stats["s2c"]["messages"].as_u64().unwrap_or(99);
     // The TUI's timeline over every connection, with the same line typed in.
-    let a =
+    let model =
         wsinspect::pipeline::analyze_path(path, Limits::default(), &mut NullSink).expect("analyse");
+    let a = wsinspect::tui::source::Source::from_analysis(&model).expect("index");
     let mut app = wsinspect::tui::app::App::new(&a, (120, 40), false);
     app.update(wsinspect::tui::action::Action::ToggleAllConnections, &a);
     app.set_filter(&a, expr);
@@ -478,7 +479,7 @@ fn the_binary_selects_the_same_messages_in_every_subcommand() {
         .visible_rows()
         .filter_map(|r| match r.event {
             wsinspect::tui::rows::EventRef::Message(i) => {
-                let c = &a.connections[r.conn];
+                let c = &model.connections[r.conn];
                 Some((u64::from(c.id), c.messages[i].first_packet.0))
             }
             _ => None,

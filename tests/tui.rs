@@ -6,15 +6,16 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 use wsinspect::analysis::{Limits, NullSink};
-use wsinspect::model::Analysis;
 use wsinspect::pipeline::analyze_path;
 use wsinspect::tui::action::Action::{self, *};
 use wsinspect::tui::app::App;
+use wsinspect::tui::source::Source;
 use wsinspect::tui::view;
 
-fn load(name: &str) -> Analysis {
+fn load(name: &str) -> Source {
     let p = format!("{}/captures/{name}", env!("CARGO_MANIFEST_DIR"));
-    analyze_path(&p, Limits::default(), &mut NullSink).expect("sample capture")
+    let a = analyze_path(&p, Limits::default(), &mut NullSink).expect("sample capture");
+    Source::from_analysis(&a).expect("index")
 }
 
 fn typed(s: &str) -> Vec<Action> {
@@ -22,7 +23,7 @@ fn typed(s: &str) -> Vec<Action> {
 }
 
 /// Drives the app with `keys` on a `w`×`h` terminal and returns it drawn.
-fn screen(a: &Analysis, w: u16, h: u16, color: bool, keys: &[Action]) -> Terminal<TestBackend> {
+fn screen(a: &Source, w: u16, h: u16, color: bool, keys: &[Action]) -> Terminal<TestBackend> {
     let mut app = App::new(a, (w, h), color);
     for &k in keys {
         app.update(k, a);
@@ -320,7 +321,7 @@ use wsinspect::tui::app::{LiveStatus, Pane};
 /// Models of `name` as a live capture sees it: the session's snapshot
 /// after the first `cuts[i]` packets, as `wsinspect live` publishes them
 /// (whole model kept, as for the TUI).
-fn growing(name: &str, cuts: &[usize]) -> Vec<Analysis> {
+fn growing(name: &str, cuts: &[usize]) -> Vec<Source> {
     let p = format!("{}/captures/{name}", env!("CARGO_MANIFEST_DIR"));
     let file = std::fs::File::open(p).expect("sample capture");
     let mut r = CaptureReader::new(std::io::BufReader::new(file)).expect("capture header");
@@ -343,7 +344,7 @@ fn growing(name: &str, cuts: &[usize]) -> Vec<Analysis> {
             s.push(*ts, d, *o).expect("push");
         }
         pushed = pushed.max(cut.min(pkts.len()));
-        out.push(s.snapshot());
+        out.push(Source::from_analysis(&s.snapshot()).expect("index"));
     }
     out
 }
@@ -360,13 +361,13 @@ fn live_refresh_keeps_the_selected_event() {
     for k in [Open, Down, Down, Down] {
         app.update(k, old);
     }
-    let before = app.selected_row().copied().expect("a selected event");
+    let before = app.selected_row().expect("a selected event");
     assert!(!app.follow, "the selection is not on the last row");
     let (rows_before, sel_before) = (app.visible_len(), app.sel);
     app.refresh(old, new);
     assert!(app.visible_len() > rows_before, "the capture grew");
     assert_eq!(app.sel, sel_before);
-    assert_eq!(app.selected_row().copied(), Some(before));
+    assert_eq!(app.selected_row(), Some(before));
     assert_eq!(app.focus, Pane::Timeline);
 }
 
@@ -434,12 +435,12 @@ fn live_refresh_keeps_connection_and_filter() {
         app.update(k, old);
     }
     app.refresh(old, new);
-    let r = app.selected_row().copied().expect("row");
+    let r = app.selected_row().expect("row");
     assert_eq!(app.conn, r.conn);
     assert_eq!(Some(r.packet), last_packet(&app));
 }
 
-fn live_screen(a: &Analysis, app: &App) -> Terminal<TestBackend> {
+fn live_screen(a: &Source, app: &App) -> Terminal<TestBackend> {
     let mut t = Terminal::new(TestBackend::new(app.size.0, app.size.1)).expect("test terminal");
     t.draw(|f| view::render(app, a, f)).expect("draw");
     t
@@ -541,7 +542,8 @@ fn application_messages_are_named_in_the_timeline_and_the_detail() {
     assert!(text.contains("[ocpp CALLRESULT Heartbeat]"), "{text}");
     // Down to the first data message, then its detail.
     let mut keys = vec![Open];
-    let rows = wsinspect::tui::rows::connection_rows(&a, 0);
+    let tl = wsinspect::tui::rows::Timeline::new(&a, false, 0);
+    let rows: Vec<_> = (0..tl.len()).filter_map(|i| tl.get(i)).collect();
     let first = rows
         .iter()
         .position(|r| {

@@ -53,6 +53,9 @@ pub enum Action {
     ToggleAllConnections,
     /// Cycle the payload view of the detail pane: auto, text, hex, JSON.
     CyclePayloadView,
+    /// Save the selected message's whole payload to a file (asks for the
+    /// path).
+    SavePayload,
     /// A character typed into the search/filter line.
     Input(char),
     /// Delete the last typed character.
@@ -221,6 +224,13 @@ pub const KEYMAP: &[Binding] = &[
         label: "t",
         help: "payload view: auto → text → hex → JSON",
         hint: Some(("t", "text/hex/json")),
+    },
+    Binding {
+        keys: &[KeyCode::Char('s')],
+        action: Action::SavePayload,
+        label: "s",
+        help: "save the selected message's whole payload to a file (0600)",
+        hint: None,
     },
 ];
 

@@ -1,16 +1,18 @@
 //! The view state of the TUI and its one transition function.
 //!
-//! [`App::update`] takes an [`Action`] and the (read-only) [`Analysis`] and
-//! changes selection, scroll, focus, filter and search. It does no I/O and
-//! reads no clock, so every key sequence can be replayed in a unit test.
-//! Rendering ([`super::view`]) reads `&App` and `&Analysis` only.
+//! [`App::update`] takes an [`Action`] and the (read-only) [`Source`] and
+//! changes selection, scroll, focus, filter and search. It reads no clock,
+//! and reads the index only by position, so every key sequence can be
+//! replayed in a unit test. Rendering ([`super::view`]) reads `&App` and
+//! `&Source` only.
 
 use super::action::Action;
-use super::rows::{self, EventRef, Kind, Row};
+use super::posset::PosSet;
+use super::rows::{EventRef, Kind, Resolved, Row, Timeline};
+use super::source::Source;
 use super::view::{self, Areas};
 use crate::capture::PacketNo;
 use crate::flow::Direction;
-use crate::model::Analysis;
 use crate::query::{DisplayFilter, FilterError, Item, Subject};
 use ratatui::layout::{Position, Rect};
 use std::time::Duration;
@@ -51,6 +53,8 @@ pub enum InputKind {
     Search,
     /// `f`: a filter.
     Filter,
+    /// `s`: the path to save a payload to.
+    Save,
 }
 
 /// The input line while it is open.
@@ -216,9 +220,10 @@ impl Filter {
     }
 
     /// Whether `row` passes.
-    pub fn matches(&self, row: &Row, a: &Analysis) -> bool {
+    pub fn matches(&self, row: &Row, a: &Source) -> bool {
         if let Some(d) = &self.display {
-            return row_subject(row, a).is_some_and(|s| d.matches(&s));
+            let resolved = row.resolve(a);
+            return row_subject(row, resolved.as_ref(), a).is_some_and(|s| d.matches(&s));
         }
         if !self.dirs.is_empty() && !row.dir(a).is_some_and(|d| self.dirs.contains(&d)) {
             return false;
@@ -230,18 +235,20 @@ impl Filter {
     }
 }
 
-/// The display-filter subject of a timeline row.
-fn row_subject<'a>(row: &Row, a: &'a Analysis) -> Option<Subject<'a>> {
+/// The display-filter subject of a timeline row (`resolved`: its record).
+fn row_subject<'a>(
+    row: &Row,
+    resolved: Option<&'a Resolved<'a>>,
+    a: &'a Source,
+) -> Option<Subject<'a>> {
     let c = a.connections.get(row.conn)?;
-    let item = match row.event {
-        EventRef::Message(i) => Item::Message {
-            index: i,
-            msg: c.messages.get(i)?,
-        },
-        EventRef::Control(i) => Item::Control(c.control.get(i)?),
-        other => {
-            let violation = match other {
-                EventRef::Violation(i) => Some(c.violation_details.get(i)?),
+    let item = match (row.event, resolved) {
+        (EventRef::Message(i), Some(Resolved::Message(m))) => Item::Message { index: i, msg: m },
+        (EventRef::Control(_), Some(Resolved::Control(f))) => Item::Control(f),
+        (EventRef::Message(_) | EventRef::Control(_), _) => return None,
+        (_, r) => {
+            let violation = match r {
+                Some(Resolved::Violation(v)) => Some(v),
                 _ => None,
             };
             Item::Event {
@@ -269,21 +276,30 @@ pub struct LiveStatus {
     pub stopped: Option<String>,
 }
 
+/// The index is still being built (`wsinspect view` opens at once).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Indexing {
+    /// Fraction of the capture read (0 to 1), when known.
+    pub fraction: Option<f64>,
+    /// Events indexed so far.
+    pub events: u64,
+}
+
 /// The whole view state.
 #[derive(Debug, Clone)]
 pub struct App {
     /// Focused pane.
     pub focus: Pane,
-    /// Selected connection (index into `Analysis::connections`).
+    /// Selected connection (index into the source's `connections`).
     pub conn: usize,
     /// First connection shown.
     pub conn_offset: usize,
     /// The timeline shows every connection, interleaved.
     pub all: bool,
-    /// Every row of the current timeline, in capture order.
-    rows: Vec<Row>,
+    /// The current timeline (read from the index by position).
+    rows: Timeline,
     /// Positions in `rows` that pass the filter and the control toggle.
-    visible: Vec<usize>,
+    visible: Visible,
     /// Selected position in `visible`.
     pub sel: usize,
     /// First visible position shown.
@@ -297,7 +313,7 @@ pub struct App {
     /// Active search, lower case (empty: none).
     pub search: String,
     /// Positions in `visible` whose row matches the search.
-    matches: Vec<usize>,
+    matches: PosSet,
     /// The input line, while typing.
     pub input: Option<Input>,
     /// Help overlay shown.
@@ -320,6 +336,56 @@ pub struct App {
     pub follow: bool,
     /// Live capture state (`wsinspect live`); `None` for a capture file.
     pub live: Option<LiveStatus>,
+    /// Indexing progress while the analysis runs; `None` once it is done.
+    pub indexing: Option<Indexing>,
+    /// A payload to save (row, path), asked with `s`: the event loop
+    /// writes it (the state changes here do no I/O) and says how it went.
+    pub save: Option<(Row, String)>,
+    /// The row `s` was pressed on, while its path is typed.
+    save_row: Option<Row>,
+    /// A scan too long for one frame, for the event loop to run on a
+    /// thread ([`App::scan`], then [`App::finish_scan`]).
+    pub pending: Option<Scan>,
+    /// The scan running, and how far it is (0 to 1); Esc cancels it.
+    pub scanning: Option<(Scan, f64)>,
+    /// Esc was pressed while a scan ran: the event loop stops it.
+    pub cancel_scan: bool,
+    /// Changes whenever the timeline or its filter changes, so that the
+    /// result of a scan started before is dropped.
+    generation: u64,
+}
+
+/// A scan of the timeline that the event loop runs on a thread when the
+/// timeline is long (more than [`INLINE_ROWS`] rows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scan {
+    /// The rows that pass the filter and the control toggle.
+    Filter(u64),
+    /// The visible rows that match the search.
+    Search(u64),
+}
+
+impl Scan {
+    /// What it is called on the status line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scan::Filter(_) => "filtering",
+            Scan::Search(_) => "searching",
+        }
+    }
+}
+
+/// Timelines up to this many rows are filtered and searched at once;
+/// longer ones on a thread, with progress, cancelable.
+pub const INLINE_ROWS: usize = 100_000;
+
+/// Which timeline positions are shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Visible {
+    /// All of them (nothing filters: no list is held).
+    All,
+    /// These.
+    Only(PosSet),
 }
 
 /// Mouse wheel step, in rows.
@@ -327,21 +393,21 @@ const WHEEL: usize = 3;
 
 impl App {
     /// The initial state for `a` on a terminal of `size`.
-    pub fn new(a: &Analysis, size: (u16, u16), color: bool) -> App {
+    pub fn new(a: &Source, size: (u16, u16), color: bool) -> App {
         let mut app = App {
             focus: Pane::Connections,
             conn: 0,
             conn_offset: 0,
             all: false,
-            rows: Vec::new(),
-            visible: Vec::new(),
+            rows: Timeline::default(),
+            visible: Visible::All,
             sel: 0,
             offset: 0,
             detail_scroll: 0,
             show_control: true,
             filter: Filter::default(),
             search: String::new(),
-            matches: Vec::new(),
+            matches: PosSet::new(),
             input: None,
             help: false,
             payload_view: PayloadView::Auto,
@@ -351,6 +417,13 @@ impl App {
             notice: None,
             follow: false,
             live: None,
+            indexing: None,
+            save: None,
+            save_row: None,
+            pending: None,
+            scanning: None,
+            cancel_scan: false,
+            generation: 0,
         };
         app.rebuild_rows(a);
         app.follow = app.on_last_row();
@@ -360,7 +433,7 @@ impl App {
     /// Whether the selection is on the last timeline row (or there is no
     /// row yet): where follow mode keeps it.
     pub fn on_last_row(&self) -> bool {
-        self.sel.saturating_add(1) >= self.visible.len()
+        self.sel.saturating_add(1) >= self.visible_len()
     }
 
     /// Moves to a newer model of the same capture (a live capture grew).
@@ -372,36 +445,44 @@ impl App {
     /// mode the last row is selected instead. Filter, search, focus and
     /// payload view are kept; the detail pane keeps its scroll while it
     /// shows the same event.
-    pub fn refresh(&mut self, old: &Analysis, new: &Analysis) {
-        let id_in = |a: &Analysis, i: usize| a.connections.get(i).map(|c| c.id);
-        let key = |a: &Analysis, r: &Row| (r.packet, id_in(a, r.conn), r.event);
+    pub fn refresh(&mut self, old: &Source, new: &Source) {
+        let id_in = |a: &Source, i: usize| a.connections.get(i).map(|c| c.id);
+        let key = |a: &Source, r: &Row| (r.packet, id_in(a, r.conn), r.event);
         let conn_id = id_in(old, self.conn);
-        let kept = self.selected_row().map(|r| key(old, r));
+        let kept = self.selected_row().map(|r| key(old, &r));
         if let Some(i) = conn_id.and_then(|id| new.connections.iter().position(|c| c.id == id)) {
             self.conn = i;
         }
-        self.rows = if self.all {
-            rows::all_rows(new)
-        } else {
-            rows::connection_rows(new, self.conn)
+        let before = self.rows.len();
+        let same = self.rows.reads(&new.index);
+        self.rows = Timeline::new(new, self.all, self.conn);
+        self.visible = match std::mem::replace(&mut self.visible, Visible::All) {
+            // The same index grew: only the new rows are filtered.
+            Visible::Only(mut v) if same => {
+                for p in self.passing_in(new, before..self.rows.len()).iter() {
+                    v.push(p);
+                }
+                Visible::Only(v)
+            }
+            _ => self.passing(new),
         };
-        self.visible = self.passing(new);
-        let last = self.visible.len().saturating_sub(1);
+        let last = self.visible_len().saturating_sub(1);
         self.sel = match kept {
             _ if self.follow => last,
             Some(k) => {
-                let exact = self.visible_rows().position(|r| key(new, r) == k);
-                exact
-                    .or_else(|| self.visible_rows().position(|r| r.packet >= k.0))
-                    .unwrap_or(last)
+                let at = self.first_at_packet(k.0);
+                (at..self.visible_len().min(at + 64))
+                    .find(|&i| self.row_at(i).is_some_and(|r| key(new, &r) == k))
+                    .unwrap_or(at.min(last))
             }
             None => 0,
         };
-        if self.selected_row().map(|r| key(new, r)) != kept {
+        if self.selected_row().map(|r| key(new, &r)) != kept {
             self.detail_scroll = 0;
         }
         if self.all
             && let Some(r) = self.selected_row()
+            && r.conn != usize::MAX
         {
             self.conn = r.conn;
         }
@@ -409,29 +490,49 @@ impl App {
         self.clamp(new);
     }
 
+    /// The first visible position whose row's packet is at least `packet`
+    /// (rows are in capture order, so a binary search finds it).
+    fn first_at_packet(&self, packet: u64) -> usize {
+        let (mut lo, mut hi) = (0, self.visible_len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.row_at(mid).is_some_and(|r| r.packet < packet) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
     /// Selects the last timeline row and turns follow mode on.
     fn follow_end(&mut self) {
-        let last = self.visible.len().saturating_sub(1);
+        let last = self.visible_len().saturating_sub(1);
         if self.sel != last {
             self.sel = last;
             self.detail_scroll = 0;
         }
         if self.all
             && let Some(r) = self.selected_row()
+            && r.conn != usize::MAX
         {
             self.conn = r.conn;
         }
         self.follow = true;
     }
 
-    /// The rows that pass the filter, in order.
-    pub fn visible_rows(&self) -> impl Iterator<Item = &Row> + '_ {
-        self.visible.iter().filter_map(|&i| self.rows.get(i))
+    /// The rows that pass the filter, in order (each read from the index:
+    /// for tests and short timelines).
+    pub fn visible_rows(&self) -> impl Iterator<Item = Row> + '_ {
+        (0..self.visible_len()).filter_map(|i| self.row_at(i))
     }
 
     /// Number of rows that pass the filter.
     pub fn visible_len(&self) -> usize {
-        self.visible.len()
+        match &self.visible {
+            Visible::All => self.rows.len(),
+            Visible::Only(v) => v.len(),
+        }
     }
 
     /// Total rows of the timeline before filtering.
@@ -440,40 +541,43 @@ impl App {
     }
 
     /// The row at visible position `i`.
-    pub fn row_at(&self, i: usize) -> Option<&Row> {
-        self.visible.get(i).and_then(|&r| self.rows.get(r))
+    pub fn row_at(&self, i: usize) -> Option<Row> {
+        match &self.visible {
+            Visible::All => self.rows.get(i),
+            Visible::Only(v) => self.rows.get(v.select(i)?),
+        }
     }
 
     /// The selected timeline row.
-    pub fn selected_row(&self) -> Option<&Row> {
+    pub fn selected_row(&self) -> Option<Row> {
         self.row_at(self.sel)
     }
 
     /// Whether visible position `i` matches the search.
     pub fn is_match(&self, i: usize) -> bool {
-        self.matches.binary_search(&i).is_ok()
+        self.matches.contains(i)
     }
 
     /// Number of search matches, and the 1-based rank of the selection
     /// among them (0 when the selection is not a match).
     pub fn match_rank(&self) -> (usize, usize) {
-        let rank = self
-            .matches
-            .binary_search(&self.sel)
-            .map(|i| i + 1)
-            .unwrap_or(0);
+        let rank = if self.matches.contains(self.sel) {
+            self.matches.rank(self.sel) + 1
+        } else {
+            0
+        };
         (self.matches.len(), rank)
     }
 
     /// The pane areas for the current size. A live capture takes one more
     /// line at the top, for its state (see [`LiveStatus`]).
-    pub fn areas(&self, a: &Analysis) -> Areas {
+    pub fn areas(&self, a: &Source) -> Areas {
         let extra = u16::from(self.live.is_some() && self.size.1 > 2);
         let mut areas = view::layout(
             Rect::new(0, extra, self.size.0, self.size.1 - extra),
             self.focus,
             a.connections.len(),
-            self.visible.len(),
+            self.visible_len(),
         );
         areas.status = Rect::new(0, 0, self.size.0, 1 + extra);
         areas
@@ -481,22 +585,22 @@ impl App {
 
     /// Applies one action. The only way the view state changes (besides
     /// [`App::refresh`] when the model itself grows).
-    pub fn update(&mut self, action: Action, a: &Analysis) {
-        let before = (self.sel, self.conn, self.all, self.visible.len());
+    pub fn update(&mut self, action: Action, a: &Source) {
+        let before = (self.sel, self.conn, self.all, self.visible_len());
         self.apply(action, a);
         match action {
             Action::Follow | Action::Resize(..) => {}
             Action::Bottom if self.focus == Pane::Timeline => self.follow = true,
             // Whatever moved the timeline selection decides: on the last
             // row it follows, anywhere else it stays put.
-            _ if before != (self.sel, self.conn, self.all, self.visible.len()) => {
+            _ if before != (self.sel, self.conn, self.all, self.visible_len()) => {
                 self.follow = self.on_last_row();
             }
             _ => {}
         }
     }
 
-    fn apply(&mut self, action: Action, a: &Analysis) {
+    fn apply(&mut self, action: Action, a: &Source) {
         if !matches!(action, Action::Resize(..)) {
             self.notice = None;
         }
@@ -514,6 +618,7 @@ impl App {
             return;
         }
         match action {
+            Action::Quit if self.scanning.is_some() => self.cancel_scan = true,
             Action::Quit => self.quit = true,
             Action::Up => self.step(a, self.focus, -1),
             Action::Down => self.step(a, self.focus, 1),
@@ -526,7 +631,7 @@ impl App {
             Action::Open => match self.focus {
                 Pane::Connections => {
                     if self.all {
-                        self.select_first_row_of_conn();
+                        self.select_first_row_of_conn(a);
                     }
                     self.focus = Pane::Timeline;
                 }
@@ -565,7 +670,7 @@ impl App {
                 });
             }
             Action::ToggleAllConnections => {
-                let keep = self.selected_row().copied();
+                let keep = self.selected_row();
                 self.all = !self.all;
                 self.rebuild_rows(a);
                 if let Some(k) = keep {
@@ -576,6 +681,26 @@ impl App {
                 self.payload_view = self.payload_view.next();
                 self.detail_scroll = 0;
             }
+            Action::SavePayload => match self.selected_row() {
+                Some(r) if r.ix.flags & crate::index::flags::SPILLED != 0 => {
+                    let id = a.connections.get(r.conn).map_or(0, |c| c.id);
+                    let m = match r.event {
+                        EventRef::Message(i) => i,
+                        _ => 0,
+                    };
+                    self.save_row = Some(r);
+                    self.input = Some(Input {
+                        kind: InputKind::Save,
+                        buf: format!("conn{id}-msg{m}.bin"),
+                    });
+                }
+                Some(r) if matches!(r.event, EventRef::Message(_)) => {
+                    self.notice = Some(
+                        "this view has only the first bytes of the payload (wsinspect export saves whole payloads)".into(),
+                    );
+                }
+                _ => self.notice = Some("s saves a data message's payload: select one".into()),
+            },
             Action::Click(x, y) => self.click(a, x, y),
             Action::ScrollUp(x, y) => self.wheel(a, x, y, -(WHEEL as isize)),
             Action::ScrollDown(x, y) => self.wheel(a, x, y, WHEEL as isize),
@@ -585,7 +710,7 @@ impl App {
         self.clamp(a);
     }
 
-    fn update_input(&mut self, action: Action, a: &Analysis) {
+    fn update_input(&mut self, action: Action, a: &Source) {
         let Some(input) = self.input.as_mut() else {
             return;
         };
@@ -601,6 +726,13 @@ impl App {
                 match kind {
                     InputKind::Search => self.set_search(a, &buf),
                     InputKind::Filter => self.set_filter(a, &buf),
+                    InputKind::Save => {
+                        if let Some(r) = self.save_row.take()
+                            && !buf.trim().is_empty()
+                        {
+                            self.save = Some((r, buf.trim().to_string()));
+                        }
+                    }
                 }
             }
             Action::Resize(w, h) => self.size = (w, h),
@@ -611,10 +743,96 @@ impl App {
 
     /// Sets the search and jumps to the first match at or after the
     /// selection.
-    pub fn set_search(&mut self, a: &Analysis, text: &str) {
+    pub fn set_search(&mut self, a: &Source, text: &str) {
         self.search = text.trim().to_lowercase();
+        self.generation += 1;
+        if !self.search.is_empty() && self.visible_len() > INLINE_ROWS {
+            self.matches = PosSet::new();
+            self.pending = Some(Scan::Search(self.generation));
+            self.notice = Some(format!("searching for \"{}\"… (Esc cancels)", text.trim()));
+            return;
+        }
         self.recompute_matches(a);
         self.search_jump(text);
+        self.clamp(a);
+    }
+
+    /// Runs `scan` over this state (on the event loop's thread), checking
+    /// `cancel` and counting rows done in `done`; `None` when cancelled.
+    pub fn scan(
+        &self,
+        a: &Source,
+        scan: Scan,
+        cancel: &std::sync::atomic::AtomicBool,
+        done: &std::sync::atomic::AtomicU64,
+    ) -> Option<PosSet> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut out = PosSet::new();
+        let n = match scan {
+            Scan::Filter(_) => self.rows.len(),
+            Scan::Search(_) => self.visible_len(),
+        };
+        for i in 0..n {
+            if i.is_multiple_of(1024) {
+                if cancel.load(Relaxed) {
+                    return None;
+                }
+                done.store(i as u64, Relaxed);
+            }
+            let hit = match scan {
+                Scan::Filter(_) => self.rows.get(i).is_some_and(|r| self.passes(a, &r)),
+                Scan::Search(_) => self.row_at(i).is_some_and(|r| r.contains(a, &self.search)),
+            };
+            if hit {
+                out.push(i);
+            }
+        }
+        Some(out)
+    }
+
+    /// Rows a scan goes through.
+    pub fn scan_len(&self, scan: Scan) -> usize {
+        match scan {
+            Scan::Filter(_) => self.rows.len(),
+            Scan::Search(_) => self.visible_len(),
+        }
+    }
+
+    /// Takes the result of a scan run on a thread (dropped when the
+    /// timeline changed since it started); `None`: it was cancelled.
+    pub fn finish_scan(&mut self, a: &Source, scan: Scan, result: Option<PosSet>) {
+        self.scanning = None;
+        self.cancel_scan = false;
+        let (Scan::Filter(g) | Scan::Search(g)) = scan;
+        if g != self.generation {
+            return;
+        }
+        let Some(v) = result else {
+            self.notice = Some(format!("{} cancelled", scan.name()));
+            return;
+        };
+        match scan {
+            Scan::Search(_) => {
+                self.matches = v;
+                let text = self.search.clone();
+                self.search_jump(&text);
+            }
+            Scan::Filter(_) => {
+                let keep = self.selected_row();
+                self.visible = Visible::Only(v);
+                match keep {
+                    Some(k) => self.select_row(&k),
+                    None => self.sel = 0,
+                }
+                if self.visible_len() == 0 {
+                    self.notice = Some("the filter hides every event".into());
+                }
+                if !self.search.is_empty() {
+                    let text = self.search.clone();
+                    self.set_search(a, &text);
+                }
+            }
+        }
         self.clamp(a);
     }
 
@@ -642,7 +860,7 @@ impl App {
     }
 
     /// Sets the filter, keeping the selected row when it still passes.
-    pub fn set_filter(&mut self, a: &Analysis, text: &str) {
+    pub fn set_filter(&mut self, a: &Source, text: &str) {
         self.filter = Filter::parse(text);
         self.refilter(a);
         if let Some(e) = &self.filter.not_display {
@@ -651,7 +869,7 @@ impl App {
                 e.message,
                 e.expr.get(..e.span.start).map_or(0, |p| p.chars().count()) + 1
             ));
-        } else if self.visible.is_empty() {
+        } else if self.visible_len() == 0 {
             self.notice = Some("the filter hides every event".into());
         }
         self.clamp(a);
@@ -667,18 +885,11 @@ impl App {
             return;
         }
         let next = if forward {
-            self.matches
-                .iter()
-                .find(|&&m| m > self.sel)
-                .or(self.matches.first())
+            self.matches.next_after(self.sel).or(self.matches.first())
         } else {
-            self.matches
-                .iter()
-                .rev()
-                .find(|&&m| m < self.sel)
-                .or(self.matches.last())
+            self.matches.prev_before(self.sel).or(self.matches.last())
         };
-        if let Some(&m) = next {
+        if let Some(m) = next {
             self.sel = m;
             self.detail_scroll = 0;
         }
@@ -687,12 +898,10 @@ impl App {
         }
     }
 
-    fn rebuild_rows(&mut self, a: &Analysis) {
-        self.rows = if self.all {
-            rows::all_rows(a)
-        } else {
-            rows::connection_rows(a, self.conn)
-        };
+    fn rebuild_rows(&mut self, a: &Source) {
+        self.generation += 1;
+        self.rows = Timeline::new(a, self.all, self.conn);
+        self.visible = Visible::All;
         self.sel = 0;
         self.offset = 0;
         self.detail_scroll = 0;
@@ -701,8 +910,14 @@ impl App {
 
     /// Recomputes `visible` after a change of filter or control toggle,
     /// keeping the selected row selected when it is still visible.
-    fn refilter(&mut self, a: &Analysis) {
-        let keep = self.selected_row().copied();
+    fn refilter(&mut self, a: &Source) {
+        self.generation += 1;
+        if self.filters() && self.rows.len() > INLINE_ROWS {
+            self.pending = Some(Scan::Filter(self.generation));
+            self.notice = Some("filtering… (Esc cancels)".into());
+            return;
+        }
+        let keep = self.selected_row();
         self.visible = self.passing(a);
         match keep {
             Some(k) => self.select_row(&k),
@@ -711,39 +926,74 @@ impl App {
         self.recompute_matches(a);
     }
 
-    /// Positions in `rows` that pass the filter and the control toggle.
-    fn passing(&self, a: &Analysis) -> Vec<usize> {
-        self.rows
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| {
-                (self.show_control || !r.kind(a).is_control())
-                    && (self.filter.is_empty() || self.filter.matches(r, a))
-            })
-            .map(|(i, _)| i)
+    fn filters(&self) -> bool {
+        !self.show_control || !self.filter.is_empty()
+    }
+
+    /// The positions of the timeline that pass the filter and the control
+    /// toggle (all of them, without a list, when nothing filters).
+    fn passing(&self, a: &Source) -> Visible {
+        if !self.filters() {
+            return Visible::All;
+        }
+        Visible::Only(self.passing_in(a, 0..self.rows.len()))
+    }
+
+    /// The positions in `range` that pass.
+    fn passing_in(&self, a: &Source, range: std::ops::Range<usize>) -> PosSet {
+        if !self.filters() {
+            return range.collect();
+        }
+        range
+            .filter(|&i| self.rows.get(i).is_some_and(|r| self.passes(a, &r)))
             .collect()
     }
 
-    /// Selects `row` if visible, else the first visible row after it.
-    fn select_row(&mut self, row: &Row) {
-        let key = |r: &Row| (r.packet, r.conn, r.event);
-        let want = key(row);
-        let pos = self.visible_rows().position(|r| key(r) >= want);
-        self.sel = pos.unwrap_or(self.visible.len().saturating_sub(1));
+    fn passes(&self, a: &Source, r: &Row) -> bool {
+        (self.show_control || !r.kind(a).is_control())
+            && (self.filter.is_empty() || self.filter.matches(r, a))
     }
 
-    fn select_first_row_of_conn(&mut self) {
+    /// Selects `row` if visible, else the first visible row after it (in
+    /// the index's order, which every timeline follows).
+    fn select_row(&mut self, row: &Row) {
+        let want = row.ix.no;
+        let (mut lo, mut hi) = (0, self.visible_len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.row_at(mid).is_some_and(|r| r.ix.no < want) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        self.sel = lo.min(self.visible_len().saturating_sub(1));
+    }
+
+    fn select_first_row_of_conn(&mut self, a: &Source) {
         let conn = self.conn;
-        let pos = self.visible_rows().position(|r| r.conn == conn);
-        if let Some(p) = pos {
+        let Some(first) = a.slot(conn).and_then(|s| a.index.conn_row(s, 0)) else {
+            return;
+        };
+        self.select_row(&Row::of(a, first));
+        // The first visible row of the connection at or after its first row.
+        let found = (self.sel..self.visible_len())
+            .find(|&i| self.row_at(i).is_some_and(|r| r.conn == conn));
+        if let Some(p) = found {
             self.sel = p;
             self.detail_scroll = 0;
         }
     }
 
-    fn recompute_matches(&mut self, a: &Analysis) {
+    fn recompute_matches(&mut self, a: &Source) {
+        if !self.search.is_empty() && self.visible_len() > INLINE_ROWS {
+            self.generation += 1;
+            self.matches = PosSet::new();
+            self.pending = Some(Scan::Search(self.generation));
+            return;
+        }
         self.matches = if self.search.is_empty() {
-            Vec::new()
+            PosSet::new()
         } else {
             let s = &self.search;
             self.visible_rows()
@@ -755,7 +1005,7 @@ impl App {
     }
 
     /// Rows a page moves in `pane`.
-    fn page(&self, a: &Analysis, pane: Pane) -> isize {
+    fn page(&self, a: &Source, pane: Pane) -> isize {
         let areas = self.areas(a);
         let h = match pane {
             Pane::Connections => view::list_height(areas.connections),
@@ -769,7 +1019,7 @@ impl App {
     }
 
     /// Moves the selection of `pane` by `delta` (saturating at both ends).
-    fn step(&mut self, a: &Analysis, pane: Pane, delta: isize) {
+    fn step(&mut self, a: &Source, pane: Pane, delta: isize) {
         let moved = |cur: usize, len: usize| -> usize {
             let max = len.saturating_sub(1);
             if delta < 0 {
@@ -784,14 +1034,14 @@ impl App {
                 if n != self.conn {
                     self.conn = n;
                     if self.all {
-                        self.select_first_row_of_conn();
+                        self.select_first_row_of_conn(a);
                     } else {
                         self.rebuild_rows(a);
                     }
                 }
             }
             Pane::Timeline => {
-                let n = moved(self.sel, self.visible.len());
+                let n = moved(self.sel, self.visible_len());
                 if n != self.sel {
                     self.sel = n;
                     self.detail_scroll = 0;
@@ -814,12 +1064,13 @@ impl App {
         if pane == Pane::Timeline
             && self.all
             && let Some(r) = self.selected_row()
+            && r.conn != usize::MAX
         {
             self.conn = r.conn;
         }
     }
 
-    fn pane_at(&self, a: &Analysis, x: u16, y: u16) -> Option<(Pane, Rect)> {
+    fn pane_at(&self, a: &Source, x: u16, y: u16) -> Option<(Pane, Rect)> {
         let areas = self.areas(a);
         let p = Position::new(x, y);
         [
@@ -831,7 +1082,7 @@ impl App {
         .find_map(|(pane, r)| r.filter(|r| r.contains(p)).map(|r| (pane, r)))
     }
 
-    fn click(&mut self, a: &Analysis, x: u16, y: u16) {
+    fn click(&mut self, a: &Source, x: u16, y: u16) {
         let Some((pane, r)) = self.pane_at(a, x, y) else {
             return;
         };
@@ -851,7 +1102,7 @@ impl App {
             }
             Pane::Timeline => {
                 let target = self.offset + line;
-                if target < self.visible.len() {
+                if target < self.visible_len() {
                     self.step(a, pane, target as isize - self.sel as isize);
                 }
             }
@@ -859,7 +1110,7 @@ impl App {
         }
     }
 
-    fn wheel(&mut self, a: &Analysis, x: u16, y: u16, delta: isize) {
+    fn wheel(&mut self, a: &Source, x: u16, y: u16, delta: isize) {
         if let Some((pane, _)) = self.pane_at(a, x, y) {
             self.focus = pane;
             self.step(a, pane, delta);
@@ -867,10 +1118,10 @@ impl App {
     }
 
     /// Keeps selections in range and on screen after any change.
-    fn clamp(&mut self, a: &Analysis) {
+    fn clamp(&mut self, a: &Source) {
         let n = a.connections.len();
         self.conn = self.conn.min(n.saturating_sub(1));
-        self.sel = self.sel.min(self.visible.len().saturating_sub(1));
+        self.sel = self.sel.min(self.visible_len().saturating_sub(1));
         let areas = self.areas(a);
         self.conn_offset = follow(
             self.conn,
@@ -882,7 +1133,7 @@ impl App {
             self.sel,
             self.offset,
             view::list_height(areas.timeline),
-            self.visible.len(),
+            self.visible_len(),
         );
     }
 }
@@ -910,12 +1161,13 @@ mod tests {
     use crate::tui::rows::EventRef;
     use crate::ws::frame::Opcode;
 
-    pub(crate) fn load(name: &str) -> Analysis {
+    pub(crate) fn load(name: &str) -> Source {
         let p = format!("{}/captures/{name}", env!("CARGO_MANIFEST_DIR"));
-        analyze_path(&p, Limits::default(), &mut NullSink).expect("sample capture")
+        let a = analyze_path(&p, Limits::default(), &mut NullSink).expect("sample capture");
+        Source::from_analysis(&a).expect("index")
     }
 
-    fn run(app: &mut App, a: &Analysis, actions: &[Action]) {
+    fn run(app: &mut App, a: &Source, actions: &[Action]) {
         for &x in actions {
             app.update(x, a);
         }
@@ -1005,7 +1257,7 @@ mod tests {
         let mut app = App::new(&a, (120, 40), false);
         app.set_filter(&a, "ANYONE");
         assert_eq!(app.visible_len(), 1);
-        let row = app.selected_row().copied();
+        let row = app.selected_row();
         assert!(matches!(row.map(|r| r.event), Some(EventRef::Message(_))));
     }
 
@@ -1015,7 +1267,9 @@ mod tests {
         let mut app = App::new(&a, (120, 40), false);
         app.set_filter(&a, "websocket.opcode == 1 && ws.dir == \"s2c\"");
         assert!(app.filter.is_display() && app.notice.is_none());
-        let want: usize = a
+        let p = format!("{}/captures/subprotocol.pcapng", env!("CARGO_MANIFEST_DIR"));
+        let model = analyze_path(&p, Limits::default(), &mut NullSink).unwrap();
+        let want: usize = model
             .connections
             .iter()
             .flat_map(|c| &c.messages)
@@ -1080,6 +1334,41 @@ mod tests {
     }
 
     #[test]
+    fn scans_on_a_thread_give_what_inline_gives() {
+        use std::sync::atomic::{AtomicBool, AtomicU64};
+        let a = load("close_codes.pcapng");
+        let mut app = App::new(&a, (120, 40), false);
+        run(&mut app, &a, &[Action::ToggleAllConnections]);
+        app.set_search(&a, "1000");
+        let inline = app.matches.clone();
+        assert!(!inline.is_empty());
+        let (stop, done) = (AtomicBool::new(false), AtomicU64::new(0));
+        let g = app.generation;
+        let scanned = app.scan(&a, Scan::Search(g), &stop, &done);
+        assert_eq!(scanned.as_ref(), Some(&inline));
+        app.set_filter(&a, "close");
+        let Visible::Only(filtered) = app.visible.clone() else {
+            panic!("a filter lists rows")
+        };
+        let g = app.generation;
+        assert_eq!(
+            app.scan(&a, Scan::Filter(g), &stop, &done),
+            Some(filtered.clone())
+        );
+        // A result for an older timeline is dropped; a cancelled scan says so.
+        app.finish_scan(&a, Scan::Filter(g - 1), Some(PosSet::new()));
+        assert_eq!(app.visible, Visible::Only(filtered));
+        app.finish_scan(&a, Scan::Filter(g), None);
+        assert_eq!(app.notice.as_deref(), Some("filtering cancelled"));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(app.scan(&a, Scan::Filter(g), &stop, &done), None);
+        // Esc stops a running scan instead of quitting.
+        app.scanning = Some((Scan::Filter(g), 0.5));
+        run(&mut app, &a, &[Action::Quit]);
+        assert!(app.cancel_scan && !app.quit);
+    }
+
+    #[test]
     fn search_without_match_says_so() {
         let a = load("seed_echo.pcapng");
         let mut app = App::new(&a, (120, 40), false);
@@ -1107,14 +1396,14 @@ mod tests {
         while app.sel < idx {
             app.update(Action::Down, &a);
         }
-        let chosen = app.selected_row().copied();
+        let chosen = app.selected_row();
         app.update(Action::ToggleControl, &a);
         assert!(app.visible_len() < all);
         assert!(app.visible_rows().all(|r| !r.kind(&a).is_control()));
-        assert_eq!(app.selected_row().copied(), chosen);
+        assert_eq!(app.selected_row(), chosen);
         app.update(Action::ToggleControl, &a);
         assert_eq!(app.visible_len(), all);
-        assert_eq!(app.selected_row().copied(), chosen);
+        assert_eq!(app.selected_row(), chosen);
     }
 
     #[test]

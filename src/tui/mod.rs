@@ -2,27 +2,32 @@
 //!
 //! Layout of the module (design-anchors rule 10):
 //! - [`action`]: keys and mouse → [`action::Action`], from one keymap table;
-//! - [`app`]: the view state and `App::update(Action, &Analysis)`, pure;
-//! - [`rows`]: the timeline as indexes into the model (no payload copies);
-//! - [`view`]: pure render functions of (`&App`, `&Analysis`);
+//! - [`source`]: what is shown — the index ([`crate::index`]) and the
+//!   capture's summary;
+//! - [`app`]: the view state and `App::update(Action, &Source)`;
+//! - [`rows`]: the timeline as rows of the index, read by position;
+//! - [`view`]: pure render functions of (`&App`, `&Source`);
 //! - this file: the only terminal I/O — setup, the event loop, teardown.
 //!
-//! The UI presents the [`Analysis`] and nothing else: it never parses
-//! packets. [`run`] shows a finished model (`wsinspect view`);
-//! [`run_live`] shows a model that grows (`wsinspect live`): the capture
-//! thread sends [`LiveUpdate`]s and the view state is carried over with
-//! [`App::refresh`]. The terminal is restored on every exit path: normal return,
+//! The UI presents the analysis and nothing else: it never parses
+//! packets. [`run`] shows an index while it is being built (`wsinspect
+//! view`: the analysis runs on another thread and the view picks up what
+//! it published, as `less` does); [`run_live`] shows a model that grows
+//! (`wsinspect live`): the capture thread sends [`LiveUpdate`]s and the
+//! view state is carried over with [`App::refresh`]. The terminal is restored on every exit path: normal return,
 //! error (a drop guard), and panic (a hook that restores before the
 //! default hook prints the message).
 
 pub mod action;
 pub mod app;
+pub mod posset;
 pub mod rows;
+pub mod source;
 pub mod view;
 
 use crate::live::Drops;
 use crate::model::Analysis;
-use app::{App, LiveStatus};
+use app::{App, Indexing, LiveStatus};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
@@ -30,6 +35,7 @@ use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
+use source::Source;
 use std::io::{self, IsTerminal, Stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -105,9 +111,19 @@ fn install_panic_hook() {
     }));
 }
 
-/// Runs the UI over `analysis` until the user quits.
-pub fn run(analysis: &Analysis, config: Config) -> Result<(), TuiError> {
-    with_terminal(|t| event_loop(t, analysis, config))
+/// How the view learns of the analysis's progress.
+#[derive(Debug)]
+pub struct Progress {
+    /// Bytes of the capture read so far, and its size when known.
+    pub read: (crate::pipeline::ReadCounter, Option<u64>),
+    /// The analysis's end: the capture's totals, or why it failed.
+    pub done: Receiver<Result<Analysis, crate::pipeline::PipelineError>>,
+}
+
+/// Runs the UI over `source` until the user quits, picking up what the
+/// index publishes while `progress` says the analysis runs.
+pub fn run(source: Source, progress: Option<Progress>, config: Config) -> Result<(), TuiError> {
+    with_terminal(|t| event_loop(t, source, progress, config))
 }
 
 /// Sets the terminal up, runs `body`, and restores the terminal whatever
@@ -168,11 +184,17 @@ pub fn run_live(
 }
 
 /// Applies an update: new model, drop counters, capture state.
-fn take_update(app: &mut App, current: &mut Analysis, u: LiveUpdate, started: Instant) {
+fn take_update(
+    app: &mut App,
+    current: &mut Source,
+    u: LiveUpdate,
+    started: Instant,
+) -> Result<(), TuiError> {
     let (next, drops, stopped) = match u {
         LiveUpdate::Snapshot(a, d) => (a, d, None),
         LiveUpdate::Stopped(a, d, why) => (a, d, Some(why)),
     };
+    let next = Source::from_analysis(&next)?;
     app.refresh(current, &next);
     *current = next;
     let live = app.live.get_or_insert_with(LiveStatus::default);
@@ -182,6 +204,7 @@ fn take_update(app: &mut App, current: &mut Analysis, u: LiveUpdate, started: In
         live.elapsed = started.elapsed();
         live.stopped = stopped;
     }
+    Ok(())
 }
 
 fn live_loop(
@@ -194,19 +217,21 @@ fn live_loop(
     let started = Instant::now();
     let size = terminal.size()?;
     let mut current = match &first {
-        LiveUpdate::Snapshot(a, _) | LiveUpdate::Stopped(a, _, _) => a.clone(),
+        LiveUpdate::Snapshot(a, _) | LiveUpdate::Stopped(a, _, _) => Source::from_analysis(a)?,
     };
     let mut app = App::new(&current, (size.width, size.height), config.color);
     if let Some(f) = &config.filter {
         app.set_filter(&current, f);
     }
-    take_update(&mut app, &mut current, first, started);
+    take_update(&mut app, &mut current, first, started)?;
+    let mut scan: Option<Running> = None;
     loop {
         if let Some(live) = app.live.as_mut()
             && live.stopped.is_none()
         {
             live.elapsed = started.elapsed();
         }
+        drive_scan(&mut app, &current, &mut scan);
         terminal.draw(|f| view::render(&app, &current, f))?;
         if event::poll(LIVE_POLL)? {
             // Everything typed since the last frame, then one redraw.
@@ -220,6 +245,7 @@ fn live_loop(
                 if let Some(act) = act {
                     app.update(act, &current);
                 }
+                take_save(&mut app, &current);
                 if app.quit {
                     stop.store(true, Ordering::Relaxed);
                     return Ok(());
@@ -242,7 +268,7 @@ fn live_loop(
             }
         };
         if let Some(u) = newest {
-            take_update(&mut app, &mut current, u, started);
+            take_update(&mut app, &mut current, u, started)?;
         }
         let capturing = app.live.as_ref().is_some_and(|l| l.stopped.is_none());
         if gone && capturing {
@@ -251,18 +277,159 @@ fn live_loop(
     }
 }
 
+/// A scan running on its thread.
+struct Running {
+    scan: app::Scan,
+    total: usize,
+    done: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    cancel: std::sync::Arc<AtomicBool>,
+    result: Receiver<Option<posset::PosSet>>,
+}
+
+/// Starts the scan the app asked for (a new one replaces the one
+/// running), takes a finished one's result, stops one on Esc, and shows
+/// how far it is.
+fn drive_scan(app: &mut App, a: &Source, running: &mut Option<Running>) {
+    if let Some(scan) = app.pending.take() {
+        if let Some(r) = running.take() {
+            r.cancel.store(true, Ordering::Relaxed);
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let cancel = std::sync::Arc::new(AtomicBool::new(false));
+        let (snapshot, source) = (app.clone(), a.clone());
+        let (d, c) = (done.clone(), cancel.clone());
+        let spawned = std::thread::Builder::new()
+            .name("view-scan".into())
+            .spawn(move || {
+                let _ = tx.send(snapshot.scan(&source, scan, &c, &d));
+            });
+        match spawned {
+            Ok(_) => {
+                *running = Some(Running {
+                    scan,
+                    total: app.scan_len(scan),
+                    done,
+                    cancel,
+                    result: rx,
+                })
+            }
+            Err(e) => app.notice = Some(format!("could not start {}: {e}", scan.name())),
+        }
+    }
+    if let Some(r) = running.as_ref() {
+        if app.cancel_scan {
+            r.cancel.store(true, Ordering::Relaxed);
+        }
+        match r.result.try_recv() {
+            Ok(v) => {
+                let scan = r.scan;
+                *running = None;
+                app.finish_scan(a, scan, v);
+            }
+            Err(TryRecvError::Disconnected) => {
+                let scan = r.scan;
+                *running = None;
+                app.finish_scan(a, scan, None);
+            }
+            Err(TryRecvError::Empty) => {
+                let f = r.done.load(Ordering::Relaxed) as f64 / r.total.max(1) as f64;
+                app.scanning = Some((r.scan, f));
+            }
+        }
+    }
+    // A finished filter may ask for the search again: start it now, not at
+    // the next key.
+    if running.is_none() && app.pending.is_some() {
+        drive_scan(app, a, running);
+    }
+}
+
+/// Writes the payload `s` asked for, and says how it went.
+fn take_save(app: &mut App, a: &Source) {
+    if let Some((row, path)) = app.save.take() {
+        app.notice = Some(match a.save_payload(&row.ix, &path) {
+            Ok(n) => format!("saved {n} bytes to {path}"),
+            Err(e) => format!("could not save to {path}: {e}"),
+        });
+    }
+}
+
+/// Rows up to which a finished index is re-sorted into capture order
+/// (the sort holds 24 bytes per row while it runs).
+const SORT_LIMIT: u64 = 500_000;
+
+/// How often the view picks up what the index published while the
+/// analysis runs (and shows a scan's progress).
+const INDEX_POLL: Duration = Duration::from_millis(200);
+
 fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
-    a: &Analysis,
+    mut a: Source,
+    mut progress: Option<Progress>,
     config: Config,
 ) -> Result<(), TuiError> {
     let size = terminal.size()?;
-    let mut app = App::new(a, (size.width, size.height), config.color);
+    let mut app = App::new(&a, (size.width, size.height), config.color);
     if let Some(f) = &config.filter {
-        app.set_filter(a, f);
+        app.set_filter(&a, f);
     }
+    let mut scan: Option<Running> = None;
     loop {
-        terminal.draw(|f| view::render(&app, a, f))?;
+        if let Some(p) = &progress {
+            // The analysis runs: pick up what the index published.
+            let done = match p.done.try_recv() {
+                Ok(Ok(totals)) => Some(Ok(totals)),
+                Ok(Err(why)) => Some(Err(why.to_string())),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => Some(Err("the analysis stopped".into())),
+            };
+            // The summary before, for the selection's mapping (copied
+            // only when the index has news).
+            let old = (done.is_some() || a.stale()).then(|| a.clone());
+            let changed = match done {
+                Some(end) => {
+                    progress = None;
+                    app.indexing = None;
+                    match end {
+                        // A capture of moderate size is shown in exact
+                        // capture order once indexed, as a model was.
+                        Ok(totals) => match a.index.sorted(SORT_LIMIT) {
+                            Some(sorted) => a = Source::new(sorted, totals),
+                            None => a.set_totals(totals),
+                        },
+                        Err(why) => {
+                            a.refresh();
+                            app.notice = Some(format!("the analysis failed: {why}"));
+                        }
+                    }
+                    true
+                }
+                None => {
+                    app.indexing = Some(Indexing {
+                        fraction: p
+                            .read
+                            .1
+                            .filter(|&n| n > 0)
+                            .map(|n| p.read.0.get() as f64 / n as f64),
+                        events: a
+                            .index
+                            .progress()
+                            .events
+                            .load(std::sync::atomic::Ordering::Relaxed),
+                    });
+                    a.refresh()
+                }
+            };
+            if changed && let Some(old) = old {
+                app.refresh(&old, &a);
+            }
+        }
+        drive_scan(&mut app, &a, &mut scan);
+        terminal.draw(|f| view::render(&app, &a, f))?;
+        if (progress.is_some() || scan.is_some()) && !event::poll(INDEX_POLL)? {
+            continue;
+        }
         let act = match event::read()? {
             Event::Key(k) => action::map_key(k, app.input.is_some()),
             Event::Mouse(m) => action::map_mouse(m),
@@ -270,8 +437,9 @@ fn event_loop(
             _ => None,
         };
         if let Some(act) = act {
-            app.update(act, a);
+            app.update(act, &a);
         }
+        take_save(&mut app, &a);
         if app.quit {
             return Ok(());
         }

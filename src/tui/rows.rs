@@ -1,19 +1,22 @@
-//! The timeline as an index over the model.
+//! The timeline as rows of the index.
 //!
-//! A [`Row`] names one event of a connection by its position in the model
-//! (`tcp_events[i]`, `messages[i]`, …); nothing is copied out of the
-//! [`Analysis`]. Rows are built once per selected connection (or once for
-//! all connections) and sorted by packet number, so rendering a frame only
-//! touches the rows on screen.
+//! A [`Row`] is an index row ([`crate::index::Row`]) with its connection's
+//! place in the view; timelines are the index's (every connection's rows,
+//! or one connection's chain), read by position, so rendering a frame only
+//! reads the rows on screen and nothing is held per row.
 
 use crate::capture::Timestamp;
 use crate::flow::Direction;
 use crate::hexfmt::hex;
-use crate::model::{Analysis, Connection, TcpEventKind};
+use crate::index::{Index, Record, Row as IxRow, RowKind, flags};
+use crate::model::{Connection, TcpEventKind};
+use crate::tui::source::Source;
 use crate::ws::frame::{CloseCode, Opcode};
 use crate::ws::message::{ControlFrame, Message};
+use std::sync::Arc;
 
-/// Which element of a connection a row shows.
+/// Which element of a connection a row shows (its index among the
+/// connection's elements of that sort).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EventRef {
     /// `tcp_events[i]`: SYN, SYN+ACK, FIN, RST.
@@ -22,20 +25,21 @@ pub enum EventRef {
     HttpRequest(usize),
     /// `http_exchanges[i]`, the response.
     HttpResponse(usize),
-    /// `messages[i]`.
+    /// The connection's `i`-th data message.
     Message(usize),
-    /// `control[i]`.
+    /// The connection's `i`-th control frame.
     Control(usize),
-    /// `violation_details[i]`.
+    /// The connection's `i`-th violation.
     Violation(usize),
-    /// `anomalies[i]`.
+    /// The connection's `i`-th anomaly.
     Anomaly(usize),
 }
 
-/// One line of the timeline.
+/// One line of the timeline: an index row, and where it sits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Row {
-    /// Index into `Analysis::connections`.
+    /// Index into the source's `connections` (`usize::MAX` for a
+    /// connection that is not reported).
     pub conn: usize,
     /// What it shows.
     pub event: EventRef,
@@ -47,6 +51,97 @@ pub struct Row {
     pub ts: Timestamp,
     /// Whether `ts` was recorded for this event.
     pub ts_exact: bool,
+    /// The index row.
+    pub ix: IxRow,
+}
+
+impl Row {
+    /// The timeline row of index row `ix`.
+    pub fn of(s: &Source, ix: IxRow) -> Row {
+        Row::with_positions(s.positions(), ix)
+    }
+
+    fn with_positions(positions: &[Option<usize>], ix: IxRow) -> Row {
+        let seq = usize::try_from(ix.seq).unwrap_or(usize::MAX);
+        Row {
+            conn: positions
+                .get(ix.slot as usize)
+                .copied()
+                .flatten()
+                .unwrap_or(usize::MAX),
+            event: match ix.kind {
+                RowKind::Tcp => EventRef::Tcp(seq),
+                RowKind::HttpRequest => EventRef::HttpRequest(seq),
+                RowKind::HttpResponse => EventRef::HttpResponse(seq),
+                RowKind::Message => EventRef::Message(seq),
+                RowKind::Control => EventRef::Control(seq),
+                RowKind::Violation => EventRef::Violation(seq),
+                RowKind::Anomaly => EventRef::Anomaly(seq),
+            },
+            packet: ix.packet.0,
+            ts: ix.ts,
+            ts_exact: ix.flags & flags::TS_INEXACT == 0,
+            ix,
+        }
+    }
+}
+
+/// A timeline: every connection's rows, or one connection's, as far as
+/// the index had published them when it was made. Cheap to clone; reads
+/// rows by position through the index's cache.
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    index: Option<Index>,
+    positions: Arc<Vec<Option<usize>>>,
+    /// The connection's slot; `None`: every connection.
+    slot: Option<u32>,
+    len: usize,
+}
+
+impl Timeline {
+    /// The timeline of every connection (`all`) or of connection `conn`.
+    pub fn new(s: &Source, all: bool, conn: usize) -> Timeline {
+        let slot = if all { None } else { s.slot(conn) };
+        let len = match (all, slot) {
+            (true, _) => s.all_len(),
+            (false, Some(_)) => s.conn_len(conn),
+            (false, None) => 0,
+        };
+        Timeline {
+            index: Some(s.index.clone()),
+            positions: s.positions_arc(),
+            slot,
+            len,
+        }
+    }
+
+    /// Rows in it.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// No rows.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether it reads `index`.
+    pub fn reads(&self, index: &Index) -> bool {
+        self.index.as_ref().is_some_and(|i| i.same(index))
+    }
+
+    /// Row `i`.
+    pub fn get(&self, i: usize) -> Option<Row> {
+        if i >= self.len {
+            return None;
+        }
+        let index = self.index.as_ref()?;
+        let ix = match self.slot {
+            None => index.row(i as u64)?,
+            Some(s) => index.conn_row(s, i as u64)?,
+        };
+        Some(Row::with_positions(&self.positions, ix))
+    }
 }
 
 /// Coarse kind of a row, for filters and colours.
@@ -84,90 +179,10 @@ impl Kind {
     }
 }
 
-fn order(e: EventRef) -> u8 {
-    match e {
-        EventRef::Tcp(_) => 0,
-        EventRef::HttpRequest(_) | EventRef::HttpResponse(_) => 1,
-        EventRef::Message(_) | EventRef::Control(_) => 2,
-        EventRef::Violation(_) | EventRef::Anomaly(_) => 3,
-    }
-}
-
-/// The rows of one connection, unsorted, without times filled in.
-fn push_rows(ci: usize, c: &Connection, out: &mut Vec<Row>) {
-    let row = |event, packet: u64, ts: Option<Timestamp>| Row {
-        conn: ci,
-        event,
-        packet,
-        ts: ts.unwrap_or(c.start_ts),
-        ts_exact: ts.is_some(),
-    };
-    for (i, e) in c.tcp_events.iter().enumerate() {
-        out.push(row(EventRef::Tcp(i), e.packet.0, Some(e.ts)));
-    }
-    for (i, x) in c.http_exchanges.iter().enumerate() {
-        out.push(row(
-            EventRef::HttpRequest(i),
-            x.request_packet.0,
-            Some(x.request_ts),
-        ));
-        if let Some(p) = x.response_packet {
-            out.push(row(EventRef::HttpResponse(i), p.0, x.response_ts));
-        }
-    }
-    for (i, m) in c.messages.iter().enumerate() {
-        out.push(row(EventRef::Message(i), m.last_packet.0, Some(m.end_ts)));
-    }
-    for (i, f) in c.control.iter().enumerate() {
-        out.push(row(EventRef::Control(i), f.packet.0, Some(f.ts)));
-    }
-    for (i, v) in c.violation_details.iter().enumerate() {
-        out.push(row(EventRef::Violation(i), v.packet.0, Some(v.ts)));
-    }
-    for (i, a) in c.anomalies.iter().enumerate() {
-        out.push(row(EventRef::Anomaly(i), a.packet.0, Some(a.ts)));
-    }
-}
-
-/// Sorts rows into capture order and gives untimed rows the time of the
-/// previous timed row of the same connection.
-fn finish(rows: &mut [Row], conns: usize) {
-    rows.sort_by_key(|r| (r.packet, order(r.event), r.conn, r.event));
-    let mut last: Vec<Option<Timestamp>> = vec![None; conns];
-    for r in rows.iter_mut() {
-        let Some(slot) = last.get_mut(r.conn) else {
-            continue;
-        };
-        if r.ts_exact {
-            *slot = Some(r.ts);
-        } else if let Some(t) = *slot {
-            r.ts = t;
-        }
-    }
-}
-
-/// The timeline of connection `ci`.
-pub fn connection_rows(a: &Analysis, ci: usize) -> Vec<Row> {
-    let mut rows = Vec::new();
-    if let Some(c) = a.connections.get(ci) {
-        push_rows(ci, c, &mut rows);
-    }
-    finish(&mut rows, a.connections.len());
-    rows
-}
-
-/// The timelines of every connection, interleaved by packet number.
-pub fn all_rows(a: &Analysis) -> Vec<Row> {
-    let mut rows = Vec::new();
-    for (ci, c) in a.connections.iter().enumerate() {
-        push_rows(ci, c, &mut rows);
-    }
-    finish(&mut rows, a.connections.len());
-    rows
-}
-
-/// The model element a row points at, resolved.
-#[derive(Debug, Clone, Copy)]
+/// The element a row points at, resolved: TCP and HTTP rows from the
+/// connection's summary, the others read from the index (shared with its
+/// cache).
+#[derive(Debug, Clone)]
 pub enum Resolved<'a> {
     /// A TCP event.
     Tcp(&'a crate::model::TcpEvent),
@@ -176,73 +191,78 @@ pub enum Resolved<'a> {
     /// An HTTP response.
     HttpResponse(&'a crate::model::HttpExchange),
     /// A data message.
-    Message(&'a Message),
+    Message(Arc<Message>),
     /// A control frame.
-    Control(&'a ControlFrame),
+    Control(Arc<ControlFrame>),
     /// A violation.
-    Violation(&'a crate::model::finding::Violation),
+    Violation(Arc<crate::model::finding::Violation>),
     /// An anomaly.
-    Anomaly(&'a crate::model::finding::Anomaly),
+    Anomaly(Arc<crate::model::finding::Anomaly>),
 }
 
 impl Row {
     /// The connection of the row.
-    pub fn connection<'a>(&self, a: &'a Analysis) -> Option<&'a Connection> {
+    pub fn connection<'a>(&self, a: &'a Source) -> Option<&'a Connection> {
         a.connections.get(self.conn)
     }
 
-    /// Looks the row's element up in the model (None if the model does not
-    /// have it, which cannot happen for rows built from the same model).
-    pub fn resolve<'a>(&self, a: &'a Analysis) -> Option<Resolved<'a>> {
+    /// Looks the row's element up: in the connection's summary or in the
+    /// index (None if neither has it).
+    pub fn resolve<'a>(&self, a: &'a Source) -> Option<Resolved<'a>> {
         let c = self.connection(a)?;
+        let rec = || a.record(&self.ix);
         Some(match self.event {
             EventRef::Tcp(i) => Resolved::Tcp(c.tcp_events.get(i)?),
             EventRef::HttpRequest(i) => Resolved::HttpRequest(c.http_exchanges.get(i)?),
             EventRef::HttpResponse(i) => Resolved::HttpResponse(c.http_exchanges.get(i)?),
-            EventRef::Message(i) => Resolved::Message(c.messages.get(i)?),
-            EventRef::Control(i) => Resolved::Control(c.control.get(i)?),
-            EventRef::Violation(i) => Resolved::Violation(c.violation_details.get(i)?),
-            EventRef::Anomaly(i) => Resolved::Anomaly(c.anomalies.get(i)?),
+            EventRef::Message(_) => match rec()? {
+                Record::Message(m) => Resolved::Message(m),
+                _ => return None,
+            },
+            EventRef::Control(_) => match rec()? {
+                Record::Control(f) => Resolved::Control(f),
+                _ => return None,
+            },
+            EventRef::Violation(_) => match rec()? {
+                Record::Violation(v) => Resolved::Violation(v),
+                _ => return None,
+            },
+            EventRef::Anomaly(_) => match rec()? {
+                Record::Anomaly(an) => Resolved::Anomaly(an),
+                _ => return None,
+            },
         })
     }
 
-    /// Direction of the event, when it has one.
-    pub fn dir(&self, a: &Analysis) -> Option<Direction> {
-        match self.resolve(a)? {
-            Resolved::Tcp(e) => Some(e.dir),
-            Resolved::HttpRequest(_) => Some(Direction::ClientToServer),
-            Resolved::HttpResponse(_) => Some(Direction::ServerToClient),
-            Resolved::Message(m) => Some(m.dir),
-            Resolved::Control(f) => Some(f.dir),
-            Resolved::Violation(v) => v.dir,
-            Resolved::Anomaly(an) => an.dir,
-        }
+    /// Direction of the event, when it has one (from the row alone).
+    pub fn dir(&self, _: &Source) -> Option<Direction> {
+        self.ix.dir
     }
 
-    /// Coarse kind, for filters and colours.
-    pub fn kind(&self, a: &Analysis) -> Kind {
-        match self.resolve(a) {
-            Some(Resolved::Tcp(_)) | None => Kind::Tcp,
-            Some(Resolved::HttpRequest(_) | Resolved::HttpResponse(_)) => Kind::Http,
-            Some(Resolved::Message(m)) => match m.opcode {
-                Opcode::Text => Kind::Text,
+    /// Coarse kind, for filters and colours (from the row alone).
+    pub fn kind(&self, _: &Source) -> Kind {
+        match self.ix.kind {
+            RowKind::Tcp => Kind::Tcp,
+            RowKind::HttpRequest | RowKind::HttpResponse => Kind::Http,
+            RowKind::Message => match self.ix.opcode {
+                Some(Opcode::Text) => Kind::Text,
                 _ => Kind::Binary,
             },
-            Some(Resolved::Control(f)) => match f.opcode {
-                Opcode::Ping => Kind::Ping,
-                Opcode::Pong => Kind::Pong,
-                Opcode::Close => Kind::Close,
+            RowKind::Control => match self.ix.opcode {
+                Some(Opcode::Ping) => Kind::Ping,
+                Some(Opcode::Pong) => Kind::Pong,
+                Some(Opcode::Close) => Kind::Close,
                 _ => Kind::OtherControl,
             },
-            Some(Resolved::Violation(_)) => Kind::Violation,
-            Some(Resolved::Anomaly(_)) => Kind::Anomaly,
+            RowKind::Violation => Kind::Violation,
+            RowKind::Anomaly => Kind::Anomaly,
         }
     }
 
     /// Whether the lower-cased `needle` occurs in what the row carries:
     /// payload text, payload bytes as hex and as printable ASCII, close
     /// reasons, HTTP request lines and headers, violation sentences.
-    pub fn contains(&self, a: &Analysis, needle: &str) -> bool {
+    pub fn contains(&self, a: &Source, needle: &str) -> bool {
         if needle.is_empty() {
             return true;
         }
@@ -272,7 +292,10 @@ impl Row {
                                 .any(|h| hit(&h.name) || hit(&h.value))))
             }
             Some(Resolved::Message(m)) => {
-                m.text.as_deref().is_some_and(hit) || hit(&hex(&m.head)) || hit(&printable(&m.head))
+                m.text.as_deref().is_some_and(hit)
+                    || hit(&hex(&m.head))
+                    || hit(&printable(&m.head))
+                    || self.whole_payload_contains(a, m.head.len(), needle)
             }
             Some(Resolved::Control(f)) => {
                 f.close_reason.as_deref().is_some_and(hit)
@@ -282,6 +305,23 @@ impl Row {
             Some(Resolved::Violation(v)) => hit(&v.detail) || hit(v.kind.rfc()),
             Some(Resolved::Anomaly(an)) => hit(&an.detail),
         }
+    }
+}
+
+/// Bytes of a whole payload searched as text.
+const MAX_SEARCHED: usize = 16 << 20;
+
+impl Row {
+    /// Whether the whole payload in the index's spill, read as text
+    /// (lossy UTF-8), contains `needle`; only past what the model's head
+    /// already showed.
+    fn whole_payload_contains(&self, a: &Source, head: usize, needle: &str) -> bool {
+        if self.ix.flags & flags::SPILLED == 0 || self.ix.pay_len <= head as u64 {
+            return false;
+        }
+        a.index
+            .payload(&self.ix, 0, MAX_SEARCHED)
+            .is_ok_and(|b| contains_ci(&String::from_utf8_lossy(&b), needle))
     }
 }
 

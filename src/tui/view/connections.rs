@@ -1,8 +1,9 @@
 //! The connection list: one row per connection, with how it went.
 
 use super::{bytes, dim_style, error_style, fg, list_height, pane_block, warn_style};
-use crate::model::{Analysis, Connection, Protocol, TcpEnd};
+use crate::model::{Connection, Protocol, TcpEnd};
 use crate::tui::app::{App, Pane};
+use crate::tui::source::Source;
 use crate::ws::frame::Opcode;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -126,7 +127,7 @@ pub fn duration(c: &Connection) -> String {
 }
 
 /// Draws the list.
-pub fn render(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
+pub fn render(app: &App, a: &Source, frame: &mut Frame<'_>, area: Rect) {
     let title = format!("Connections ({})", a.connections.len());
     let block = pane_block(app, Pane::Connections, title);
     let w = area.width.saturating_sub(2);

@@ -10,9 +10,10 @@ use super::{
 };
 use crate::capture::Timestamp;
 use crate::http::handshake::Header;
-use crate::model::{Analysis, Connection};
+use crate::model::Connection;
 use crate::tui::app::{App, Pane, PayloadView};
 use crate::tui::rows::{Resolved, Row, printable, tcp_name};
+use crate::tui::source::Source;
 use crate::tui::view::connections;
 use crate::ws::frame::{CloseCode, LengthFormat, Opcode};
 use crate::ws::message::{FrameInfo, HEAD_BYTES, Message};
@@ -27,46 +28,87 @@ use ratatui::widgets::Paragraph;
 const MAX_TEXT_CHARS: usize = 256 * 1024;
 
 /// Number of lines the pane has for the current selection, for scrolling.
-pub fn line_count(app: &App, a: &Analysis, width: u16) -> usize {
-    build(app, a, width).1.len()
+pub fn line_count(app: &App, a: &Source, width: u16) -> usize {
+    let (_, lines, paged) = build(app, a, width);
+    lines.len() + paged.map_or(0, |p| p.lines())
+}
+
+/// A whole payload's hex dump after the built lines, laid out on demand:
+/// only the lines on screen are read from the index's spill.
+#[derive(Debug, Clone, Copy)]
+pub struct Paged {
+    row: crate::index::Row,
+}
+
+impl Paged {
+    /// Lines of 16 bytes.
+    pub fn lines(&self) -> usize {
+        usize::try_from(self.row.pay_len.div_ceil(16)).unwrap_or(usize::MAX)
+    }
+
+    /// Lines `from..to` of the dump.
+    fn window(&self, a: &Source, from: usize, to: usize, l: &mut Vec<Line<'_>>) {
+        let off = from as u64 * 16;
+        let n = to.saturating_sub(from) * 16;
+        match a.index.payload(&self.row, off, n) {
+            Ok(b) => hexdump_at(off, &b, l),
+            Err(e) => l.push(Line::raw(format!("(the payload could not be read: {e})"))),
+        }
+    }
 }
 
 /// Draws the pane.
-pub fn render(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
+pub fn render(app: &App, a: &Source, frame: &mut Frame<'_>, area: Rect) {
     let width = area.width.saturating_sub(2);
-    let (title, lines) = build(app, a, width);
+    let (title, lines, paged) = build(app, a, width);
+    let total = lines.len() + paged.map_or(0, |p| p.lines());
     let h = usize::from(area.height.saturating_sub(2));
-    let scroll = app.detail_scroll.min(lines.len().saturating_sub(1));
-    let more = lines.len().saturating_sub(scroll + h);
+    let scroll = app.detail_scroll.min(total.saturating_sub(1));
+    let more = total.saturating_sub(scroll + h);
     let title = if scroll > 0 || more > 0 {
         format!(
             "{title} · lines {}–{} of {}",
             scroll + 1,
-            (scroll + h).min(lines.len()),
-            lines.len()
+            (scroll + h).min(total),
+            total
         )
     } else {
         title
     };
-    let shown: Vec<Line<'_>> = lines.into_iter().skip(scroll).take(h).collect();
+    let built = lines.len();
+    let mut shown: Vec<Line<'_>> = lines.into_iter().skip(scroll).take(h).collect();
+    if let Some(p) = paged
+        && shown.len() < h
+    {
+        let from = scroll.saturating_sub(built);
+        p.window(a, from, (from + h - shown.len()).min(p.lines()), &mut shown);
+    }
     let block = pane_block(app, Pane::Detail, title);
     frame.render_widget(Paragraph::new(shown).block(block), area);
 }
 
 /// The title and every line of the pane.
-pub fn build<'a>(app: &App, a: &'a Analysis, width: u16) -> (String, Vec<Line<'a>>) {
-    let row = app.selected_row().copied();
+pub fn build<'a>(app: &App, a: &'a Source, width: u16) -> (String, Vec<Line<'a>>, Option<Paged>) {
+    let row = app.selected_row();
     match (app.focus, row) {
         (Pane::Connections, _) | (_, None) => match a.connections.get(app.conn) {
-            Some(c) => connection(app, a, c),
+            Some(c) => {
+                let (t, l) = connection(app, a, c);
+                (t, l, None)
+            }
             None => (
                 "Detail".into(),
                 vec![Line::raw(
                     "No HTTP or WebSocket connection in this capture.",
                 )],
+                None,
             ),
         },
-        (_, Some(r)) => event(app, a, &r, width),
+        (_, Some(r)) => {
+            let mut paged = None;
+            let (t, l) = event(app, a, &r, width, &mut paged);
+            (t, l, paged)
+        }
     }
 }
 
@@ -83,7 +125,7 @@ fn when(ts: Timestamp, t0: Timestamp) -> String {
     format!("{} s  ({d} {t} UTC)", rel_time(ts, t0))
 }
 
-fn connection<'a>(app: &App, a: &'a Analysis, c: &'a Connection) -> (String, Vec<Line<'a>>) {
+fn connection<'a>(app: &App, a: &'a Source, c: &'a Connection) -> (String, Vec<Line<'a>>) {
     let title = match c.stream_id {
         Some(s) => format!("Connection #{}, stream {s}", c.id),
         None => format!("Connection #{}", c.id),
@@ -288,7 +330,13 @@ fn connection<'a>(app: &App, a: &'a Analysis, c: &'a Connection) -> (String, Vec
     (title, l)
 }
 
-fn event<'a>(app: &App, a: &'a Analysis, row: &Row, width: u16) -> (String, Vec<Line<'a>>) {
+fn event<'a>(
+    app: &App,
+    a: &'a Source,
+    row: &Row,
+    width: u16,
+    paged: &mut Option<Paged>,
+) -> (String, Vec<Line<'a>>) {
     let Some(c) = row.connection(a) else {
         return ("Detail".into(), Vec::new());
     };
@@ -455,7 +503,16 @@ fn event<'a>(app: &App, a: &'a Analysis, row: &Row, width: u16) -> (String, Vec<
             }
             (title, l)
         }
-        Some(Resolved::Message(m)) => message(app, c, m, t0, width),
+        Some(Resolved::Message(m)) => {
+            let whole = Whole::of(app, a, row);
+            let (t, l) = message(app, c, &m, t0, width, whole.as_ref());
+            if let Some(w) = whole
+                && w.paged
+            {
+                *paged = Some(Paged { row: row.ix });
+            }
+            (t, l)
+        }
         Some(Resolved::Control(f)) => {
             let title = format!(
                 "{} frame · packet {} · {}",
@@ -638,6 +695,11 @@ fn unhex(h: &str) -> Vec<u8> {
 
 /// `0000  31 32 33 …  |123|`, 16 bytes a line.
 pub fn hexdump(b: &[u8], l: &mut Vec<Line<'_>>) {
+    hexdump_at(0, b, l)
+}
+
+/// The same for bytes that start at offset `at` of the payload.
+pub fn hexdump_at(at: u64, b: &[u8], l: &mut Vec<Line<'_>>) {
     for (i, chunk) in b.chunks(16).enumerate() {
         let mut hex = String::with_capacity(50);
         for (j, x) in chunk.iter().enumerate() {
@@ -648,7 +710,7 @@ pub fn hexdump(b: &[u8], l: &mut Vec<Line<'_>>) {
         }
         l.push(Line::raw(format!(
             "{:04x}  {hex:<49} |{}|",
-            i * 16,
+            at + i as u64 * 16,
             printable(chunk)
         )));
     }
@@ -692,13 +754,14 @@ fn pretty_json(text: &str) -> Result<String, String> {
     }
 }
 
-fn message<'a>(
+fn message(
     app: &App,
     c: &Connection,
-    m: &'a Message,
+    m: &Message,
     t0: Timestamp,
     width: u16,
-) -> (String, Vec<Line<'a>>) {
+    whole: Option<&Whole>,
+) -> (String, Vec<Line<'static>>) {
     let pk = if m.first_packet == m.last_packet {
         format!("packet {}", m.first_packet)
     } else {
@@ -769,11 +832,141 @@ fn message<'a>(
     }
     violations_at(app, c, m.dir, m.first_packet.0, m.last_packet.0, &mut l);
     l.push(Line::raw(""));
-    payload(app, m, width, &mut l);
+    match whole {
+        Some(w) => whole_payload(app, m, w, width, &mut l),
+        None => payload(app, m, width, &mut l),
+    }
     (title, l)
 }
 
-fn payload<'a>(app: &App, m: &'a Message, width: u16, l: &mut Vec<Line<'a>>) {
+/// Text and JSON views lay out at most this much of a whole payload (the
+/// hex view pages through all of it; `s` saves all of it).
+const MAX_WHOLE_TEXT: u64 = 4 << 20;
+
+/// A message's whole payload, as the index kept it.
+#[derive(Debug)]
+struct Whole {
+    /// Bytes kept.
+    kept: u64,
+    /// The payload was cut (`--max-spill-bytes`).
+    cut: bool,
+    /// The text, for a text message (the first [`MAX_WHOLE_TEXT`] bytes).
+    text: Option<String>,
+    /// The view is the paged hex dump.
+    paged: bool,
+    /// Why the whole payload could not be read, if it could not.
+    error: Option<String>,
+}
+
+impl Whole {
+    /// The whole payload of a message row, if the index has it.
+    fn of(app: &App, a: &Source, row: &Row) -> Option<Whole> {
+        let ix = &row.ix;
+        if ix.flags & crate::index::flags::SPILLED == 0 {
+            return None;
+        }
+        let mut w = Whole {
+            kept: ix.pay_len,
+            cut: ix.flags & crate::index::flags::PAYLOAD_CUT != 0,
+            text: None,
+            paged: false,
+            error: None,
+        };
+        if ix.opcode == Some(Opcode::Text) {
+            let n = usize::try_from(ix.pay_len.min(MAX_WHOLE_TEXT)).unwrap_or(0);
+            match a.index.payload(ix, 0, n) {
+                Ok(b) => w.text = Some(String::from_utf8_lossy(&b).into_owned()),
+                Err(e) => w.error = Some(e.to_string()),
+            }
+        }
+        // The views that fall to the hex dump (see `whole_payload`).
+        w.paged = w.error.is_none()
+            && match app.payload_view {
+                PayloadView::Hex => true,
+                PayloadView::Auto | PayloadView::Text => w.text.is_none(),
+                PayloadView::Json => false,
+            };
+        Some(w)
+    }
+}
+
+/// The payload section from the whole payload (issue 22): text and JSON
+/// views of the text, or a hex dump paged through every byte.
+fn whole_payload(app: &App, m: &Message, w: &Whole, width: u16, l: &mut Vec<Line<'static>>) {
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    if let Some(e) = &w.error {
+        l.push(Line::styled(
+            format!("the whole payload could not be read ({e}); the model's first bytes:"),
+            warn_style(app),
+        ));
+        return payload(app, m, width, l);
+    }
+    let mut of = format!("{} bytes", w.kept);
+    if w.cut {
+        of.push_str(", cut at --max-spill-bytes");
+    } else if !m.complete {
+        of.push_str(" captured, up to the first gap");
+    }
+    let text = w.text.as_deref();
+    let json = text.map(pretty_json);
+    let view = match app.payload_view {
+        PayloadView::Auto => match (&json, text) {
+            (Some(Ok(_)), _) => PayloadView::Json,
+            (_, Some(_)) => PayloadView::Text,
+            _ => PayloadView::Hex,
+        },
+        v => v,
+    };
+    let shown = if w.kept > MAX_WHOLE_TEXT {
+        format!("; first {MAX_WHOLE_TEXT} bytes shown, t: hex of all")
+    } else {
+        String::new()
+    };
+    match (view, text) {
+        (PayloadView::Json, Some(_)) => match json {
+            Some(Ok(p)) => {
+                l.push(Line::styled(
+                    format!("payload (JSON, pretty-printed, {of}{shown}; t: other views, s: save)"),
+                    bold,
+                ));
+                for line in p.lines() {
+                    l.push(Line::raw(line.to_string()));
+                }
+            }
+            _ => {
+                l.push(Line::styled("payload (not JSON)", bold));
+                let why = match json {
+                    Some(Err(e)) => format!("does not parse as JSON: {e}"),
+                    _ => "not JSON".into(),
+                };
+                l.push(Line::styled(why, warn_style(app)));
+            }
+        },
+        (PayloadView::Json, None) => {
+            l.push(Line::styled("payload (not JSON)", bold));
+            l.push(Line::styled(
+                "a binary or undecoded payload is not JSON",
+                dim_style(app),
+            ));
+        }
+        (PayloadView::Text, Some(t)) => {
+            l.push(Line::styled(
+                format!("payload (text, {of}{shown}; s: save)"),
+                bold,
+            ));
+            wrap_text(t, usize::from(width.max(10)), l);
+        }
+        _ => {
+            l.push(Line::styled(
+                format!("payload (hex, {of}, whole; s: save)"),
+                bold,
+            ));
+            // The dump itself is paged (see `Paged`).
+        }
+    }
+}
+
+fn payload(app: &App, m: &Message, width: u16, l: &mut Vec<Line<'static>>) {
     let bold = Style::default().add_modifier(Modifier::BOLD);
     let total = m.payload_len.unwrap_or(m.wire_payload_len);
     let text = m.text.as_deref();

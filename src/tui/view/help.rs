@@ -2,6 +2,7 @@
 
 use crate::tui::action::KEYMAP;
 use crate::tui::app::App;
+use crate::tui::source::Source;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -25,7 +26,7 @@ const LEGEND: &[(&str, &str)] = &[
 ];
 
 /// Draws the overlay over the middle of the screen.
-pub fn render(_app: &App, frame: &mut Frame<'_>, area: Rect) {
+pub fn render(_app: &App, a: &Source, frame: &mut Frame<'_>, area: Rect) {
     let bold = Style::default().add_modifier(Modifier::BOLD);
     let mut l = vec![Line::styled("Keys", bold)];
     for b in KEYMAP {
@@ -47,7 +48,13 @@ pub fn render(_app: &App, frame: &mut Frame<'_>, area: Rect) {
         ]));
     }
     l.push(Line::raw(""));
-    l.push(Line::raw("Any key closes this help."));
+    for n in a.index.notices() {
+        l.push(Line::raw(n));
+    }
+    l.push(Line::raw(format!(
+        "Index: {} in private temporary files, removed on exit. Any key closes this help.",
+        super::bytes(a.index.disk_bytes())
+    )));
     let want_w = 96u16.min(area.width);
     let want_h = u16::try_from(l.len() + 2)
         .unwrap_or(u16::MAX)

@@ -1,4 +1,4 @@
-//! Rendering: pure functions of (`&App`, `&Analysis`) into a ratatui frame.
+//! Rendering: pure functions of (`&App`, `&Source`) into a ratatui frame.
 //!
 //! Nothing here changes state or reads the clock; the same state always
 //! draws the same screen, which is what the snapshot tests rely on. Lists
@@ -14,7 +14,7 @@ pub mod timeline;
 use super::app::{App, Pane};
 use crate::capture::Timestamp;
 use crate::flow::Direction;
-use crate::model::Analysis;
+use crate::tui::source::Source;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -93,7 +93,7 @@ pub fn list_height(area: Option<Rect>) -> usize {
 }
 
 /// Draws the whole screen.
-pub fn render(app: &App, a: &Analysis, frame: &mut Frame<'_>) {
+pub fn render(app: &App, a: &Source, frame: &mut Frame<'_>) {
     let areas = app.areas(a);
     status::render_top(app, a, frame, areas.status);
     if let Some(r) = areas.connections {
@@ -107,7 +107,7 @@ pub fn render(app: &App, a: &Analysis, frame: &mut Frame<'_>) {
     }
     status::render_bottom(app, frame, areas.hints);
     if app.help {
-        help::render(app, frame, frame.area());
+        help::render(app, a, frame, frame.area());
     }
 }
 

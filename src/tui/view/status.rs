@@ -2,9 +2,9 @@
 //! bottom line (input line, notice, or key hints from the keymap).
 
 use super::{error_style, fg};
-use crate::model::Analysis;
 use crate::tui::action;
 use crate::tui::app::{App, InputKind, LiveStatus};
+use crate::tui::source::Source;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -60,28 +60,44 @@ fn live_line(app: &App, live: &LiveStatus) -> Line<'static> {
 
 /// The capture summary line; for a live capture, a second line with its
 /// state.
-pub fn render_top(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
+pub fn render_top(app: &App, a: &Source, frame: &mut Frame<'_>, area: Rect) {
     let bold = Style::default().add_modifier(Modifier::BOLD);
     let mut spans = vec![
         Span::styled(" wsinspect ", bold.add_modifier(Modifier::REVERSED)),
         Span::raw(" "),
         Span::styled(a.capture.clone(), bold),
     ];
-    spans.extend([
-        Span::raw(format!(
-            " · {} · {} · {}",
-            plural(a.packet_count, "packet", "packets"),
-            plural(a.connections.len() as u64, "connection", "connections"),
-            plural(a.stats.messages, "message", "messages"),
-        )),
-        Span::raw(" · "),
-    ]);
-    let v = plural(a.stats.violations, "violation", "violations");
-    spans.push(if a.stats.violations > 0 {
-        Span::styled(format!("! {v}"), error_style(app))
+    if let Some(ix) = &app.indexing {
+        // The totals come at the end; meanwhile, how far the index is.
+        let pct = ix
+            .fraction
+            .map(|f| format!(" {:.0} %", (f * 100.0).clamp(0.0, 100.0)))
+            .unwrap_or_default();
+        spans.push(Span::raw(format!(
+            " · {} · ",
+            plural(a.connections.len() as u64, "connection", "connections")
+        )));
+        spans.push(Span::styled(
+            format!("indexing{pct} · {} events", grouped(ix.events)),
+            fg(app, Color::Yellow),
+        ));
     } else {
-        Span::raw(v)
-    });
+        spans.extend([
+            Span::raw(format!(
+                " · {} · {} · {}",
+                plural(a.packet_count, "packet", "packets"),
+                plural(a.connections.len() as u64, "connection", "connections"),
+                plural(a.stats.messages, "message", "messages"),
+            )),
+            Span::raw(" · "),
+        ]);
+        let v = plural(a.stats.violations, "violation", "violations");
+        spans.push(if a.stats.violations > 0 {
+            Span::styled(format!("! {v}"), error_style(app))
+        } else {
+            Span::raw(v)
+        });
+    }
 
     if !a.capture_anomalies.is_empty() {
         spans.push(Span::styled(
@@ -99,6 +115,13 @@ pub fn render_top(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
     }
     if !app.show_control {
         state.push("control hidden".into());
+    }
+    if let Some((scan, f)) = app.scanning {
+        state.push(format!(
+            "{} {:.0} % · Esc cancels",
+            scan.name(),
+            (f * 100.0).clamp(0.0, 100.0)
+        ));
     }
     if app.payload_view != crate::tui::app::PayloadView::Auto {
         state.push(format!("view: {}", app.payload_view.name()));
@@ -122,6 +145,7 @@ pub fn render_bottom(app: &App, frame: &mut Frame<'_>, area: Rect) {
     let line = if let Some(input) = &app.input {
         let prompt = match input.kind {
             InputKind::Search => " / search: ",
+            InputKind::Save => " s save the whole payload to (created 0600, not overwritten): ",
             InputKind::Filter => {
                 " f filter (c2s s2c text binary ping pong close control http tcp errors, words): "
             }
@@ -156,4 +180,17 @@ pub fn render_bottom(app: &App, frame: &mut Frame<'_>, area: Rect) {
         Line::from(spans)
     };
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// `412 000`: thousands apart, as the status line shows counts that grow.
+fn grouped(n: u64) -> String {
+    let d = n.to_string();
+    let mut out = String::new();
+    for (i, c) in d.chars().enumerate() {
+        if i > 0 && (d.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
 }

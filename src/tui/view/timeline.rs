@@ -5,10 +5,10 @@ use super::{
     arrow, dim_style, dir_style, error_style, fg, list_height, one_line, pane_block, rel_time, utc,
     warn_style,
 };
-use crate::model::Analysis;
 use crate::model::finding::AnomalyKind;
 use crate::tui::app::{App, Pane};
 use crate::tui::rows::{Kind, Resolved, Row, tcp_name};
+use crate::tui::source::Source;
 use crate::ws::frame::{CloseCode, Opcode};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -44,7 +44,7 @@ pub fn anomaly_name(k: AnomalyKind) -> &'static str {
 
 /// The cells of one row that do not depend on width: kind label, packet
 /// numbers, sizes (wire, decompressed).
-pub fn kind_label(row: &Row, a: &Analysis) -> String {
+pub fn kind_label(row: &Row, a: &Source) -> String {
     match row.resolve(a) {
         None => "?".into(),
         Some(Resolved::Tcp(e)) => tcp_name(e.kind).into(),
@@ -75,7 +75,7 @@ fn short_op(op: Opcode) -> String {
 }
 
 /// Packet number(s) of a row: `8`, or `10–28` for a message that spans.
-pub fn packets(row: &Row, a: &Analysis) -> String {
+pub fn packets(row: &Row, a: &Source) -> String {
     match row.resolve(a) {
         Some(Resolved::Message(m)) if m.first_packet != m.last_packet => {
             format!("{}–{}", m.first_packet, m.last_packet)
@@ -85,7 +85,7 @@ pub fn packets(row: &Row, a: &Analysis) -> String {
 }
 
 /// (wire size, decompressed size) of frames; blank for other events.
-pub fn sizes(row: &Row, a: &Analysis) -> (String, String) {
+pub fn sizes(row: &Row, a: &Source) -> (String, String) {
     match row.resolve(a) {
         Some(Resolved::Message(m)) => (
             m.wire_payload_len.to_string(),
@@ -99,7 +99,7 @@ pub fn sizes(row: &Row, a: &Analysis) -> (String, String) {
 }
 
 /// The preview column: text, hex, close code, request line, verdict.
-pub fn preview(row: &Row, a: &Analysis, max: usize) -> String {
+pub fn preview(row: &Row, a: &Source, max: usize) -> String {
     let Some(c) = row.connection(a) else {
         return String::new();
     };
@@ -167,7 +167,7 @@ pub fn preview(row: &Row, a: &Analysis, max: usize) -> String {
             };
             // The application message it carries, first (issue 21).
             let app: String = c
-                .app_records_on(m)
+                .app_records_on(&m)
                 .map(|r| match &r.name {
                     Some(n) => format!("[{} {} {n}] ", r.protocol, r.kind),
                     None => format!("[{} {}] ", r.protocol, r.kind),
@@ -221,7 +221,7 @@ fn spaced_hex(h: &str) -> String {
 }
 
 /// Draws the timeline: only the rows that fit on screen are formatted.
-pub fn render(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
+pub fn render(app: &App, a: &Source, frame: &mut Frame<'_>, area: Rect) {
     let conn = a.connections.get(app.conn);
     let scope = if app.all {
         "all connections".to_string()
@@ -318,18 +318,18 @@ pub fn render(app: &App, a: &Analysis, frame: &mut Frame<'_>, area: Rect) {
             let id = row.connection(a).map(|c| c.id).unwrap_or(0);
             cells.push(Cell::from(format!("#{id}")));
         }
-        cells.push(Cell::from(packets(row, a)));
+        cells.push(Cell::from(packets(&row, a)));
         cells.push(Cell::from(Span::styled(arrow(dir), dir_style(app, dir))));
         cells.push(Cell::from(Span::styled(
-            kind_label(row, a),
+            kind_label(&row, a),
             kind_style(app, kind),
         )));
         if show_sizes {
-            let (wire, data) = sizes(row, a);
+            let (wire, data) = sizes(&row, a);
             cells.push(Cell::from(wire));
             cells.push(Cell::from(data));
         }
-        let pv = preview(row, a, preview_w);
+        let pv = preview(&row, a, preview_w);
         let pv_style = match kind {
             Kind::Violation | Kind::Anomaly => kind_style(app, kind),
             Kind::Http if pv.contains('✗') => error_style(app),
