@@ -545,7 +545,7 @@ impl IndexWriter {
                     ..plain(RowKind::Anomaly, a.dir, a.packet, a.ts)
                 })?;
             }
-            Event::App { .. } | Event::AppFinding { .. } => {}
+            Event::App { .. } | Event::AppFinding { .. } | Event::HttpApp { .. } => {}
             Event::End(c) => {
                 self.summary_rows(slot, &c)?;
                 // A message unfinished at the end has no record: its bytes go.
