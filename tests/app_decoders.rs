@@ -1711,3 +1711,78 @@ fn real_captures_match_their_truth() {
         pcaps.len()
     );
 }
+
+/// `app.*` display filters select the same messages as they stream
+/// (NDJSON reports, `live`: the records travel with each message) as over
+/// the finished model, on every real capture whose protocol the handshake
+/// named (a protocol found by content is named only after the messages it
+/// held have streamed).
+#[test]
+fn app_filters_select_the_same_messages_streamed_and_in_the_model() {
+    use std::collections::BTreeSet;
+    use wsinspect::analysis::{Consumer, Event, Limits, NullSink};
+    use wsinspect::query::{Predicate, WhereSink};
+    struct Keep(BTreeSet<(u32, u64)>);
+    impl Consumer for Keep {
+        fn event(&mut self, ev: Event<'_>) -> std::ops::ControlFlow<()> {
+            if let Event::Message { conn, message, .. } = ev {
+                self.0.insert((conn.id, message.first_packet.0));
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/app");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("captures/app") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "pcap") {
+            continue;
+        }
+        let p = path.to_str().unwrap_or_default();
+        let model = wsinspect::pipeline::analyze_path(p, Limits::default(), &mut NullSink)
+            .expect("analyse");
+        let named = model.connections.iter().find_map(|c| {
+            let d = c.app_protocol?;
+            let r = c.app_messages.first()?;
+            (d.by != DetectedBy::Content).then_some(r.kind)
+        });
+        let Some(kind) = named else { continue };
+        let pred = Predicate::display(&format!("app.kind == \"{kind}\"")).expect("parses");
+        let mut applied = model.clone();
+        pred.apply(&mut applied);
+        let in_model: BTreeSet<(u32, u64)> = applied
+            .connections
+            .iter()
+            .flat_map(|c| c.messages.iter().map(move |m| (c.id, m.first_packet.0)))
+            .collect();
+        let mut keep = Keep(BTreeSet::new());
+        let mut sink = WhereSink::new(&mut keep, pred.clone());
+        wsinspect::pipeline::analyze_path(p, Limits::default(), &mut sink).expect("analyse");
+        assert!(
+            !in_model.is_empty(),
+            "{p}: app.kind == {kind} selects nothing"
+        );
+        assert_eq!(keep.0, in_model, "{p}: app.kind == {kind}");
+        let mut out = Vec::new();
+        wsinspect::export::messages_to_ndjson(
+            p,
+            &Default::default(),
+            Default::default(),
+            Some(&pred),
+            &mut out,
+        )
+        .expect("export");
+        let exported: BTreeSet<(u32, u64)> = String::from_utf8_lossy(&out)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["event"] == "message")
+            .map(|v| {
+                let conn = v["conn"].as_u64().unwrap_or(0) as u32;
+                (conn, v["first_packet"].as_u64().unwrap_or(0))
+            })
+            .collect();
+        assert_eq!(exported, in_model, "export -Y app.kind == {kind}: {p}");
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} captures checked");
+}

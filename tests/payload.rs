@@ -570,6 +570,7 @@ fn flv_joined_midstream_gets_a_header() {
                 conn,
                 index: i,
                 message: Cow::Borrowed(m),
+                app: &[],
             });
         }
         at += len;

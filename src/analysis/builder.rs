@@ -388,18 +388,21 @@ impl Consumer for ModelBuilder<'_> {
                 conn,
                 index,
                 message,
+                app,
             } => {
                 if self.wants.takes_messages {
                     self.lend(Event::Message {
                         conn,
                         index,
                         message,
+                        app,
                     });
                 } else {
                     self.lend(Event::Message {
                         conn,
                         index,
                         message: Cow::Borrowed(message.as_ref()),
+                        app,
                     });
                     let m = message.into_owned();
                     let (cost, packet) = (message_cost(&m), m.last_packet);

@@ -59,6 +59,10 @@ pub enum Event<'a> {
         index: usize,
         /// The record.
         message: Cow<'a, Message>,
+        /// The application records this message completed (issue 21), also
+        /// sent as [`Event::App`] right after it: given here so that a
+        /// filter on `app.*` can select the message as it streams.
+        app: &'a [crate::app::AppRecord],
     },
     /// A control frame completed.
     Control {
@@ -280,10 +284,12 @@ impl<'a> Event<'a> {
                 conn,
                 index,
                 message,
+                app,
             } => Event::Message {
                 conn,
                 index: *index,
                 message: Cow::Borrowed(message.as_ref()),
+                app,
             },
             Event::Control { conn, frame } => Event::Control {
                 conn,

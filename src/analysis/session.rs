@@ -1208,6 +1208,7 @@ pub(super) fn fan_out(
                     conn,
                     index,
                     message: Cow::Owned(m),
+                    app: named.as_ref().map_or(&[], |o| o.records.as_slice()),
                 });
                 if let Some(out) = named {
                     appglue::emit(conn, out, sink);

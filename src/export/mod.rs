@@ -122,7 +122,7 @@ pub fn messages_to_files(
 }
 
 fn subject<'a>(conn: &'a Connection, m: &WholeMessage<'a>) -> Subject<'a> {
-    Subject::message(conn, m.index, m.msg, m.capture_start)
+    Subject::streamed_message(conn, m.index, m.msg, m.app, m.capture_start)
 }
 
 /// One line of the message NDJSON (`export --ndjson`, `payload --ndjson`),

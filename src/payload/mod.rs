@@ -103,6 +103,8 @@ pub struct WholeMessage<'a> {
     pub payload: &'a [u8],
     /// Time of the capture's first packet, when known (for filters).
     pub capture_start: Option<Timestamp>,
+    /// The application records the message completed (for filters).
+    pub app: &'a [crate::app::AppRecord],
 }
 
 /// Rebuilds whole payloads of the selected messages.
@@ -141,6 +143,7 @@ impl<F: FnMut(&Connection, WholeMessage<'_>)> Consumer for PayloadCollector<F> {
                 conn,
                 index,
                 message,
+                app,
             } if self.sel.wants(conn.key(), message.dir) => {
                 let buf = self
                     .current
@@ -155,6 +158,7 @@ impl<F: FnMut(&Connection, WholeMessage<'_>)> Consumer for PayloadCollector<F> {
                         msg: &message,
                         payload: &buf,
                         capture_start: self.start,
+                        app,
                     },
                 );
             }
@@ -413,6 +417,7 @@ impl Consumer for FlvCollector {
                 conn,
                 index,
                 message,
+                ..
             } => self.message_end(conn, index, &message),
             Event::End(conn) => {
                 let key = conn.key();
@@ -463,6 +468,7 @@ impl FlvCollector {
                 msg,
                 payload: &buf,
                 capture_start: None,
+                app: &[],
             });
         }
     }

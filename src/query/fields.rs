@@ -290,8 +290,8 @@ fn app_records<'s>(s: &'s Subject<'s>) -> impl Iterator<Item = &'s crate::app::A
         Item::Message { index, .. } => Some(index as u64),
         _ => None,
     };
-    s.conn
-        .app_messages
+    s.app
+        .unwrap_or(&s.conn.app_messages)
         .iter()
         .filter(move |r| Some(r.index) == index)
 }
@@ -654,7 +654,7 @@ pub static FIELDS: &[FieldDef] = &[
         "app",
         Proto,
         Wsinspect,
-        "The data message carries an application message (Socket.IO, MQTT, STOMP, GraphQL, JSON-RPC, OCPP …). Evaluated over the model (reports, `view`, `payload`, `stats`, `check`); in streamed outputs a message's application records come after it and are not seen.",
+        "The data message carries an application message (Socket.IO, MQTT, STOMP, GraphQL, JSON-RPC, OCPP …). Streamed outputs (NDJSON, `live`) see the records a message completed; a message held while the protocol was found by content is named only in the model.",
         |s, o| if app_records(s).next().is_some() {
             o.push(Val::Present)
         }

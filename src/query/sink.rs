@@ -38,9 +38,10 @@ impl Consumer for WhereSink<'_> {
                 conn,
                 index,
                 message,
-            } => self
-                .filter
-                .matches(&Subject::message(conn, *index, message, self.start)),
+                app,
+            } => self.filter.matches(&Subject::streamed_message(
+                conn, *index, message, app, self.start,
+            )),
             Event::Control { conn, frame } => {
                 self.filter
                     .matches(&Subject::new(conn, Item::Control(frame), self.start))

@@ -3,6 +3,7 @@
 //! connection it belongs to. Field values are read from here, never copied
 //! into a context object first.
 
+use crate::app::AppRecord;
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Direction;
 use crate::model::Connection;
@@ -49,6 +50,10 @@ pub struct Subject<'a> {
     /// Time of the capture's first packet: `frame.time_relative` counts
     /// from it. `None` leaves that field absent.
     pub capture_start: Option<Timestamp>,
+    /// A streamed message's application records (the connection's
+    /// `app_messages` are not filled while it streams); `None`: read them
+    /// from the connection.
+    pub app: Option<&'a [AppRecord]>,
     json: OnceCell<Option<Value>>,
 }
 
@@ -82,6 +87,7 @@ impl<'a> Subject<'a> {
             conn,
             item,
             capture_start,
+            app: None,
             json: OnceCell::new(),
         }
     }
@@ -94,6 +100,21 @@ impl<'a> Subject<'a> {
         capture_start: Option<Timestamp>,
     ) -> Self {
         Subject::new(conn, Item::Message { index, msg }, capture_start)
+    }
+
+    /// The data message `msg` as it streams, with the application records
+    /// it completed (`Event::Message`'s `app`).
+    pub fn streamed_message(
+        conn: &'a Connection,
+        index: usize,
+        msg: &'a Message,
+        app: &'a [AppRecord],
+        capture_start: Option<Timestamp>,
+    ) -> Self {
+        Subject {
+            app: Some(app),
+            ..Subject::message(conn, index, msg, capture_start)
+        }
     }
 
     /// The sender of the item.
