@@ -558,3 +558,24 @@ fn application_messages_are_named_in_the_timeline_and_the_detail() {
     let text = screen(&a, 160, 50, false, &keys).backend().to_string();
     assert!(text.contains("ocpp CALL \"BootNotification\""), "{text}");
 }
+
+/// A long-polling exchange's detail names the Engine.IO / Socket.IO
+/// packets its body carried (issue 21).
+#[test]
+fn long_polling_packets_in_the_exchange_detail() {
+    let a = load("app/socketio_polling.pcap");
+    let mut keys = vec![Open];
+    let mut found = None;
+    for _ in 0..12 {
+        let t = screen(&a, 140, 45, false, &[keys.as_slice(), &[Open]].concat());
+        let text = t.backend().to_string();
+        if text.contains("HTTP response") && text.contains("application") {
+            found = Some(text);
+            break;
+        }
+        keys.push(Down);
+    }
+    let text = found.expect("an HTTP response row with application lines");
+    assert!(text.contains("socket.io"), "{text}");
+    assert!(text.contains("open"), "{text}");
+}

@@ -471,6 +471,11 @@ pub(crate) fn app_line(r: &crate::app::AppRecord) -> String {
     app_line_in(r, "message")
 }
 
+/// A long-polling packet's application record (issue 21).
+pub(crate) fn polling_app_line(r: &crate::app::AppRecord) -> String {
+    app_line_in(r, "polling packet")
+}
+
 /// An application record's line; `unit` names what its `answers` counts
 /// (a WebSocket message, or a long-polling packet).
 fn app_line_in(r: &crate::app::AppRecord, unit: &str) -> String {

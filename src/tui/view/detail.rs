@@ -404,6 +404,14 @@ fn event<'a>(
                     dim_style(app),
                 ));
             }
+            // Long-polling packets of the request body (issue 21).
+            for r in &x.request_app {
+                l.push(kv(
+                    app,
+                    "application",
+                    crate::report::text::polling_app_line(r),
+                ));
+            }
             (title, l)
         }
         Some(Resolved::HttpResponse(x)) => {
@@ -499,6 +507,14 @@ fn event<'a>(
                 l.push(Line::styled(
                     "(headers are kept for the WebSocket upgrade response only)",
                     dim_style(app),
+                ));
+            }
+            // Long-polling packets of the response body (issue 21).
+            for r in &x.response_app {
+                l.push(kv(
+                    app,
+                    "application",
+                    crate::report::text::polling_app_line(r),
                 ));
             }
             (title, l)

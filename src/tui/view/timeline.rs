@@ -126,7 +126,8 @@ pub fn preview(row: &Row, a: &Source, max: usize) -> String {
             } else {
                 " [header cut]"
             };
-            one_line(&format!("{} {}{up}{cut}", x.method, x.target), max)
+            let app = app_tags(&x.request_app);
+            one_line(&format!("{app}{} {}{up}{cut}", x.method, x.target), max)
         }
         Some(Resolved::HttpResponse(x)) => {
             let h = &c.handshake;
@@ -144,7 +145,8 @@ pub fn preview(row: &Row, a: &Source, max: usize) -> String {
                 _ => "",
             };
             let status = x.status.map(|s| s.to_string()).unwrap_or_default();
-            one_line(&format!("{status} {reason}{verdict}"), max)
+            let app = app_tags(&x.response_app);
+            one_line(&format!("{app}{status} {reason}{verdict}"), max)
         }
         Some(Resolved::Message(m)) => {
             let flags = match (m.complete, m.compressed) {
@@ -166,13 +168,7 @@ pub fn preview(row: &Row, a: &Source, max: usize) -> String {
                 }
             };
             // The application message it carries, first (issue 21).
-            let app: String = c
-                .app_records_on(&m)
-                .map(|r| match &r.name {
-                    Some(n) => format!("[{} {} {n}] ", r.protocol, r.kind),
-                    None => format!("[{} {}] ", r.protocol, r.kind),
-                })
-                .collect();
+            let app = app_tags(c.app_records_on(&m));
             clip_chars(format!("{app}{flags}{body}"), max)
         }
         Some(Resolved::Control(f)) => match (f.opcode, f.close_code) {
@@ -349,4 +345,17 @@ pub fn render(app: &App, a: &Source, frame: &mut Frame<'_>, area: Rect) {
         .column_spacing(1)
         .block(block);
     frame.render_widget(table, area);
+}
+
+/// Application records as the timeline names them, first in the row:
+/// `[socket.io EVENT chat] ` (issue 21): a message's, or the long-polling
+/// packets an HTTP body carried.
+fn app_tags<'r>(records: impl IntoIterator<Item = &'r crate::app::AppRecord>) -> String {
+    records
+        .into_iter()
+        .map(|r| match &r.name {
+            Some(n) => format!("[{} {} {n}] ", r.protocol, r.kind),
+            None => format!("[{} {}] ", r.protocol, r.kind),
+        })
+        .collect()
 }
