@@ -579,3 +579,64 @@ fn long_polling_packets_in_the_exchange_detail() {
     assert!(text.contains("socket.io"), "{text}");
     assert!(text.contains("open"), "{text}");
 }
+
+/// `wsinspect live`'s view: the capture thread's analyzer fills the index
+/// (each event once, no model copies) and the view reads it, with the
+/// capture's totals beside. A quiet moment (a tick without packets)
+/// publishes what was written, so a lone message shows without waiting
+/// for the next packet; at the end the index holds every row a view of
+/// the whole file shows.
+#[test]
+fn live_view_reads_the_index_the_capture_fills() {
+    use wsinspect::index::{IndexLimits, IndexWriter};
+    let p = format!("{}/captures/seed_echo.pcapng", env!("CARGO_MANIFEST_DIR"));
+    let file = std::fs::File::open(&p).expect("sample capture");
+    let mut r = CaptureReader::new(std::io::BufReader::new(file)).expect("capture header");
+    let mut pkts = Vec::new();
+    let mut link = LinkType::Ethernet;
+    while let Some(p) = r.next_packet().expect("packet") {
+        link = p.link;
+        pkts.push((p.ts, p.data.to_vec(), p.orig_len));
+    }
+    let (mut writer, index) = IndexWriter::new(IndexLimits::default()).expect("index");
+    let (rows_early, source_early, rows_after_tick);
+    {
+        let mut s = LiveSession::new(
+            "lo",
+            link,
+            65535,
+            SessionOptions::default(),
+            None,
+            &mut writer,
+        )
+        .expect("session");
+        for (ts, d, o) in pkts.iter().take(8) {
+            s.push(*ts, d, *o).expect("push");
+        }
+        rows_early = index.len();
+        source_early = Source::new(index.clone(), s.totals());
+        assert!(source_early.connections.is_empty() || rows_early > 0);
+        assert_eq!(source_early.packet_count, 8);
+        s.tick(pkts[7].0).expect("tick");
+        rows_after_tick = index.len();
+        for (ts, d, o) in pkts.iter().skip(8) {
+            s.push(*ts, d, *o).expect("push");
+        }
+        s.finish().expect("finish");
+    }
+    writer.finish();
+    assert!(
+        rows_after_tick > rows_early,
+        "a tick publishes what was written"
+    );
+    let mut live = Source::new(index, (*source_early).clone());
+    live.refresh();
+    // The same rows as `view` of the whole file.
+    let (mut w2, whole) = IndexWriter::new(IndexLimits::default()).expect("index");
+    analyze_path(&p, Limits::default(), &mut w2).expect("analyse");
+    w2.finish();
+    assert_eq!(live.all_len() as u64, whole.len());
+    assert_eq!(live.connections.len(), 1);
+    let app = App::new(&live, (120, 40), false);
+    assert!(app.total_rows() > 0);
+}

@@ -167,6 +167,11 @@ impl<'s> ModelBuilder<'s> {
         self.keep = keep;
     }
 
+    /// Passes a quiet moment on (see [`Consumer::idle`]).
+    pub fn idle(&mut self) {
+        self.downstream.idle();
+    }
+
     fn lend(&mut self, ev: Event<'_>) {
         if !self.stopped {
             self.stopped = self.downstream.event(ev).is_break();
@@ -304,6 +309,15 @@ impl<'s> ModelBuilder<'s> {
             })
             .collect();
         self.assemble(self.done.clone(), current, self.anomalies.clone(), summary)
+    }
+
+    /// The capture's totals so far, counting the connections in progress
+    /// (`current`, without their lists), with no connection record: no
+    /// message is copied.
+    pub fn totals(&self, current: Vec<Connection>, summary: CaptureSummary) -> Analysis {
+        let mut a = self.assemble(Vec::new(), current, self.anomalies.clone(), summary);
+        a.connections = Vec::new();
+        a
     }
 
     /// Ends the model: every connection has ended (the analyzer sent

@@ -186,6 +186,10 @@ pub trait Consumer {
     fn wants(&self) -> Wants {
         Wants::default()
     }
+
+    /// No event for a while (a live capture's quiet moments): a consumer
+    /// that batches its output makes what it holds visible now.
+    fn idle(&mut self) {}
 }
 
 impl<C: Consumer + ?Sized> Consumer for &mut C {
@@ -194,6 +198,9 @@ impl<C: Consumer + ?Sized> Consumer for &mut C {
     }
     fn wants(&self) -> Wants {
         (**self).wants()
+    }
+    fn idle(&mut self) {
+        (**self).idle()
     }
 }
 
@@ -208,6 +215,11 @@ impl<C: Consumer> Consumer for Option<C> {
     }
     fn wants(&self) -> Wants {
         self.as_ref().map(Consumer::wants).unwrap_or_default()
+    }
+    fn idle(&mut self) {
+        if let Some(c) = self {
+            c.idle()
+        }
     }
 }
 
@@ -265,6 +277,11 @@ impl<A: Consumer, B: Consumer> Consumer for Tee<A, B> {
 
     fn wants(&self) -> Wants {
         self.first.wants().and(self.second.wants())
+    }
+
+    fn idle(&mut self) {
+        self.first.idle();
+        self.second.idle();
     }
 }
 

@@ -22,7 +22,9 @@ use crate::capture::{PacketNo, RawPacket, Timestamp};
 use crate::decode::{Decoder, Skip, TcpSegment, Unsupported};
 use crate::flow::{FlowKey, Side};
 use crate::model::finding::{Anomaly, AnomalyKind};
-use crate::model::{Analysis, CaptureAnomaly, CaptureStats, Protocol, UnsupportedTunnel};
+use crate::model::{
+    Analysis, CaptureAnomaly, CaptureStats, Connection, Protocol, UnsupportedTunnel,
+};
 use crate::tcp::{GapCause, Piece, TcpConn};
 use crate::tls::KeyLog;
 use crate::ws::message::WsLimits;
@@ -436,6 +438,12 @@ impl<'s> Analyzer<'s> {
         }
     }
 
+    /// A quiet moment of a live capture: consumers that batch (the view's
+    /// index) make what they hold visible.
+    pub fn idle(&mut self) {
+        self.out.idle();
+    }
+
     /// Live captures (bounded memory for long-lived connections): keeps
     /// only the last `keep` messages and control frames of each connection
     /// in progress; older ones, already streamed to the sink, are dropped
@@ -448,6 +456,19 @@ impl<'s> Analyzer<'s> {
     /// (summaries only when evicting) and the ones in progress as they
     /// stand (protocol provisional, pending bytes not yet flushed).
     pub fn snapshot(&self, info: CaptureInfo) -> Analysis {
+        self.out.snapshot(self.in_progress(), self.summary(info))
+    }
+
+    /// The capture's totals so far (counts, statistics, capture anomalies),
+    /// without any connection record: what a view over an index of the
+    /// event stream needs, at the cost of copying no message.
+    pub fn totals(&self, info: CaptureInfo) -> Analysis {
+        self.out.totals(self.in_progress(), self.summary(info))
+    }
+
+    /// The records of the connections in progress as they stand, without
+    /// their kept messages and control frames.
+    fn in_progress(&self) -> Vec<Connection> {
         let mut current = Vec::new();
         for t in self.flows.values() {
             let mut c = t.session.conn.clone();
@@ -465,7 +486,7 @@ impl<'s> Analyzer<'s> {
             }
             current.push(c);
         }
-        self.out.snapshot(current, self.summary(info))
+        current
     }
 
     /// Ends the analysis and returns the model.

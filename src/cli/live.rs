@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use wsinspect::analysis::{Consumer, Event, NullSink, Wants};
+use wsinspect::index::{IndexLimits, IndexWriter};
 use wsinspect::live::bpf::Filter;
 use wsinspect::live::{
     self, DEFAULT_SNAPLEN, Drops, FilterMode, LiveConfig, LiveSession, LiveSource, RunControl,
@@ -135,6 +136,10 @@ impl<S: Consumer> Consumer for StopOnError<'_, S> {
     fn wants(&self) -> Wants {
         self.inner.wants()
     }
+
+    fn idle(&mut self) {
+        self.inner.idle()
+    }
 }
 
 /// Runs a live capture.
@@ -235,9 +240,10 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
     let opts = SessionOptions {
         limits: analysis.limits,
         keylog: analysis.keylog,
-        // JSON prints the whole model at the end, and the TUI shows it
-        // all, so they keep everything.
-        evict_finished: !matches!(format, LiveFormat::Json | LiveFormat::Tui),
+        // JSON prints the whole model at the end, so it keeps everything;
+        // the TUI reads the index its events fill, and keeps only
+        // summaries of finished connections (for the closing headline).
+        evict_finished: format != LiveFormat::Json,
         ..SessionOptions::default()
     };
     let ctl = RunControl {
@@ -264,29 +270,35 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
         LiveFormat::Tui => {
             let (tx, rx) = mpsc::channel();
             let iface = iface.as_str();
+            // The view's index, filled by the capture thread's analyzer:
+            // rows and records as they happen, no model copies (issue 18).
+            let (mut writer, index) = IndexWriter::new(IndexLimits::default())?;
             let (reason, analysis, drops) = std::thread::scope(|scope| -> Result<_> {
                 let capture = scope.spawn(|| -> Result<(StopReason, Analysis, Drops)> {
                     let tx = tx;
-                    let mut sink = NullSink;
                     let save = save.map(|w| w as Box<dyn Write>);
                     let mut session =
-                        LiveSession::new(iface, link, snaplen, opts, save, &mut sink)?;
-                    let _ = tx.send(LiveUpdate::Snapshot(session.snapshot(), Drops::default()));
+                        LiveSession::new(iface, link, snaplen, opts, save, &mut writer)?;
+                    let _ = tx.send(LiveUpdate::Totals(session.totals(), Drops::default()));
                     let mut sent = (0, Drops::default(), Instant::now());
                     let reason = live::run(&mut source, &mut session, &ctl, &mut |s| {
-                        // A snapshot copies the model: only when something
-                        // changed, or every second (connections finish on
-                        // ticks, without new packets).
+                        // Totals when something changed, or every second
+                        // (connections finish on ticks, without new
+                        // packets); the rows go through the index.
                         if (s.packets(), s.drops()) != (sent.0, sent.1)
                             || sent.2.elapsed() >= Duration::from_secs(1)
                         {
-                            let _ = tx.send(LiveUpdate::Snapshot(s.snapshot(), s.drops()));
+                            let _ = tx.send(LiveUpdate::Totals(s.totals(), s.drops()));
                             sent = (s.packets(), s.drops(), Instant::now());
                         }
                     });
                     let (reason, analysis, drops) = finish(reason, source, session)?;
+                    writer.finish();
                     let _ = tx.send(LiveUpdate::Stopped(
-                        analysis.clone(),
+                        wsinspect::model::Analysis {
+                            connections: Vec::new(),
+                            ..analysis.clone()
+                        },
                         drops,
                         why(reason).to_string(),
                     ));
@@ -296,7 +308,7 @@ pub(super) fn run(args: LiveArgs) -> Result<ExitCode> {
                     filter: args.display.text().map(str::to_string),
                     ..tui::Config::with_color(crate::cli::color_enabled(true))
                 };
-                let ui = tui::run_live(rx, &stop, config);
+                let ui = tui::run_live(index, rx, &stop, config);
                 // However the UI ended, the capture stops (and flushes -w).
                 stop.store(true, Ordering::Relaxed);
                 let captured = capture

@@ -821,4 +821,15 @@ impl Consumer for IndexWriter {
             takes_messages: true,
         }
     }
+
+    /// A live capture is quiet: rows written since the last publication
+    /// become visible now, not at the next packet.
+    fn idle(&mut self) {
+        if self.failed.is_none()
+            && self.since_publish > 0
+            && let Err(e) = self.publish()
+        {
+            self.fail(e);
+        }
+    }
 }

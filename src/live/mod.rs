@@ -659,6 +659,7 @@ impl<'s> LiveSession<'s> {
     /// evicting, and flushes the saved file.
     pub fn tick(&mut self, now: Timestamp) -> io::Result<()> {
         self.analyzer.retire_closed(now, self.linger_ns);
+        self.analyzer.idle();
         if let Some(n) = self.keep_recent {
             self.analyzer.trim_live(n);
         }
@@ -686,6 +687,11 @@ impl<'s> LiveSession<'s> {
     /// The model so far (see [`Analyzer::snapshot`]).
     pub fn snapshot(&self) -> Analysis {
         self.analyzer.snapshot(self.info.clone())
+    }
+
+    /// The capture's totals so far (see [`Analyzer::totals`]).
+    pub fn totals(&self) -> Analysis {
+        self.analyzer.totals(self.info.clone())
     }
 
     /// Ends the analysis: drops become capture anomalies, the saved file is

@@ -58,4 +58,8 @@ impl Consumer for WhereSink<'_> {
     fn wants(&self) -> Wants {
         self.inner.wants()
     }
+
+    fn idle(&mut self) {
+        self.inner.idle()
+    }
 }

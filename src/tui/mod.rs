@@ -12,11 +12,13 @@
 //! The UI presents the analysis and nothing else: it never parses
 //! packets. [`run`] shows an index while it is being built (`wsinspect
 //! view`: the analysis runs on another thread and the view picks up what
-//! it published, as `less` does); [`run_live`] shows a model that grows
-//! (`wsinspect live`): the capture thread sends [`LiveUpdate`]s and the
-//! view state is carried over with [`App::refresh`]. The terminal is restored on every exit path: normal return,
-//! error (a drop guard), and panic (a hook that restores before the
-//! default hook prints the message).
+//! it published, as `less` does); [`run_live`] shows the index a live
+//! capture writes (`wsinspect live`): the capture thread's analyzer feeds
+//! the index (deltas: each event once, issue 18) and sends the capture's
+//! totals as [`LiveUpdate`]s; the view state is carried over with
+//! [`App::refresh`]. The terminal is restored on every exit path: normal
+//! return, error (a drop guard), and panic (a hook that restores before
+//! the default hook prints the message).
 
 pub mod action;
 pub mod app;
@@ -149,14 +151,16 @@ fn with_terminal(
 /// What a live capture sends to [`run_live`].
 #[derive(Debug, Clone)]
 pub enum LiveUpdate {
-    /// The model so far, and the drop counters at that time.
-    Snapshot(Analysis, Drops),
-    /// The capture stopped (for the reason given): the final model.
+    /// The capture's totals so far ([`crate::analysis::Analyzer::totals`]:
+    /// no connection record, those come from the index), and the drop
+    /// counters at that time.
+    Totals(Analysis, Drops),
+    /// The capture stopped (for the reason given): its final totals.
     Stopped(Analysis, Drops, String),
 }
 
-/// How often the live UI wakes up without input, to pick up the newest
-/// snapshot and tick the clock (the capture sends one every 250 ms).
+/// How often the live UI wakes up without input, to pick up what the
+/// index published and the newest totals, and tick the clock.
 const LIVE_POLL: Duration = Duration::from_millis(100);
 
 /// Runs the UI over a live capture until the user quits.
@@ -170,6 +174,7 @@ const LIVE_POLL: Duration = Duration::from_millis(100);
 /// signal), or the capture side goes away without a final model (it
 /// failed), the UI returns too.
 pub fn run_live(
+    index: crate::index::Index,
     rx: Receiver<LiveUpdate>,
     stop: &AtomicBool,
     config: Config,
@@ -180,23 +185,19 @@ pub fn run_live(
     let Ok(first) = rx.recv() else {
         return Ok(());
     };
-    with_terminal(|t| live_loop(t, first, &rx, stop, config))
+    with_terminal(|t| live_loop(t, index, first, &rx, stop, config))
 }
 
-/// Applies an update: new model, drop counters, capture state.
-fn take_update(
-    app: &mut App,
-    current: &mut Source,
-    u: LiveUpdate,
-    started: Instant,
-) -> Result<(), TuiError> {
-    let (next, drops, stopped) = match u {
-        LiveUpdate::Snapshot(a, d) => (a, d, None),
+/// Applies an update: the capture's totals (and what the index published
+/// since), drop counters, capture state.
+fn take_update(app: &mut App, current: &mut Source, u: LiveUpdate, started: Instant) {
+    let (totals, drops, stopped) = match u {
+        LiveUpdate::Totals(a, d) => (a, d, None),
         LiveUpdate::Stopped(a, d, why) => (a, d, Some(why)),
     };
-    let next = Source::from_analysis(&next)?;
-    app.refresh(current, &next);
-    *current = next;
+    let old = current.clone();
+    current.set_totals(totals);
+    app.refresh(&old, current);
     let live = app.live.get_or_insert_with(LiveStatus::default);
     live.kernel_drops = drops.kernel;
     live.own_drops = drops.own;
@@ -204,11 +205,11 @@ fn take_update(
         live.elapsed = started.elapsed();
         live.stopped = stopped;
     }
-    Ok(())
 }
 
 fn live_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    index: crate::index::Index,
     first: LiveUpdate,
     rx: &Receiver<LiveUpdate>,
     stop: &AtomicBool,
@@ -217,13 +218,13 @@ fn live_loop(
     let started = Instant::now();
     let size = terminal.size()?;
     let mut current = match &first {
-        LiveUpdate::Snapshot(a, _) | LiveUpdate::Stopped(a, _, _) => Source::from_analysis(a)?,
+        LiveUpdate::Totals(a, _) | LiveUpdate::Stopped(a, _, _) => Source::new(index, a.clone()),
     };
     let mut app = App::new(&current, (size.width, size.height), config.color);
     if let Some(f) = &config.filter {
         app.set_filter(&current, f);
     }
-    take_update(&mut app, &mut current, first, started)?;
+    take_update(&mut app, &mut current, first, started);
     let mut scan: Option<Running> = None;
     loop {
         if let Some(live) = app.live.as_mut()
@@ -268,7 +269,13 @@ fn live_loop(
             }
         };
         if let Some(u) = newest {
-            take_update(&mut app, &mut current, u, started)?;
+            take_update(&mut app, &mut current, u, started);
+        } else if current.stale() {
+            // Rows the index published between two totals.
+            let old = current.clone();
+            if current.refresh() {
+                app.refresh(&old, &current);
+            }
         }
         let capturing = app.live.as_ref().is_some_and(|l| l.stopped.is_none());
         if gone && capturing {
