@@ -373,7 +373,9 @@ fn main() {
         buf: Vec::with_capacity(2048),
     };
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let arg = |i: usize, default: u64| -> u64 { args.get(i).map_or(default, |s| s.parse().expect(usage)) };
+    let arg = |i: usize, default: u64| -> u64 {
+        args.get(i).map_or(default, |s| s.parse().expect(usage))
+    };
     let (n_conns, total, min, max) = match kind {
         "large" => (24usize, arg(3, 125_000), 10usize, 5000usize),
         "small" => {

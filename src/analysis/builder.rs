@@ -560,8 +560,7 @@ fn record_cost(c: &Connection) -> u64 {
         .iter()
         .map(|x| size_of_val(x) + x.method.len() + x.target.len())
         .sum::<usize>();
-    let lists = size_of_val(c.tcp_events.as_slice())
-        + size_of_val(c.encapsulation.as_slice());
+    let lists = size_of_val(c.tcp_events.as_slice()) + size_of_val(c.encapsulation.as_slice());
     let summaries = c.tls.as_ref().map_or(0, size_of_val)
         + c.h2.as_ref().map_or(0, size_of_val)
         + text(&c.upgraded_to);

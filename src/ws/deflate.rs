@@ -163,7 +163,7 @@ const FLAGS: u32 = inflate_flags::TINFL_FLAG_HAS_MORE_INPUT
 /// a ring (its wrapping mode): a copy reads the bytes up to 32 KiB behind
 /// the write position. That ring is the window and the output buffer at
 /// once, so nothing is copied out, and between deflate blocks the rest of
-/// the decompressor (Huffman tables, ~11 KiB) reduces to the few bits of
+/// the decompressor (Huffman tables, ~10 KiB) reduces to the few bits of
 /// the last input byte not yet used ([`BlockBoundaryState`]). A
 /// permessage-deflate message ends with a sync flush (RFC 7692 §7.2.1), an
 /// empty stored block, so every direction that waits for its next message
@@ -471,9 +471,7 @@ impl Inflater {
             self.in_since_restart = self.in_since_restart.saturating_add(step.used as u64);
             if step.produced > 0 {
                 let start = self.out_this_message;
-                self.out_this_message = self
-                    .out_this_message
-                    .saturating_add(step.produced as u64);
+                self.out_this_message = self.out_this_message.saturating_add(step.produced as u64);
                 if self.out_this_message > cap {
                     return Err(InflateError::TooLarge(cap));
                 }
@@ -506,7 +504,10 @@ impl Inflater {
                 TINFLStatus::BlockBoundary if input.is_empty() => {
                     // Where every message ends (its sync flush): put the
                     // decompressors away until the next one.
-                    self.main.iter_mut().chain(self.twin.iter_mut()).for_each(Lane::rest);
+                    self.main
+                        .iter_mut()
+                        .chain(self.twin.iter_mut())
+                        .for_each(Lane::rest);
                     return Ok(());
                 }
                 TINFLStatus::BlockBoundary | TINFLStatus::HasMoreOutput => {}
@@ -812,8 +813,10 @@ mod tests {
         let mut got = Vec::new();
         inf.start_message();
         for w in at.windows(2) {
-            inf.push(&data[w[0]..w[1]], u64::MAX, &mut |b| got.extend_from_slice(b))
-                .ok()?;
+            inf.push(&data[w[0]..w[1]], u64::MAX, &mut |b| {
+                got.extend_from_slice(b)
+            })
+            .ok()?;
         }
         inf.finish_message(u64::MAX, &mut |b| got.extend_from_slice(b))
             .ok()?;
