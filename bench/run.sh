@@ -11,6 +11,8 @@
 #   TSHARK_REPS  runs of tshark (default 1: it is slow)
 #   SKIP_TSHARK  set to 1 to skip tshark
 #   SCALE        set to 1 to add the 100 MB / 1 GB scaling runs
+#   SKIP_CONNMEM set to 1 to skip the open-connection runs (1 200 concurrent connections,
+#                and the memory per open connection from 600 and 1 200, plain and compressed)
 #   REGEN        set to 1 to regenerate captures that already exist
 #
 # Needs: cargo, /usr/bin/time (package `time`) and tshark; missing ones are
@@ -159,6 +161,46 @@ gen_named large large 125000
 gen_named small small 1000 1000
 bench large
 bench small
+
+# conc_row NAME: the two reports of one concurrent capture (throughput and peak RSS).
+conc_rows() {
+  local name=$1 f=$BENCH_DATA/$1.pcap bytes packets
+  bytes=$(stat -c %s "$f")
+  packets=$(meta "$name" packets)
+  for fmt in json ndjson; do
+    read -r t rss cpu < <(measure "$REPS" "$WS" report --format $fmt "$f")
+    awk -v n="$name" -v fmt="$fmt" -v t="$t" -v rss="$rss" -v b="$bytes" -v p="$packets" -v c="$cpu" 'BEGIN {
+      printf "| %s | %s | %.0f | %.2f | %.0f | %.0f | %.2f | %.1f |\n", n, fmt, b / 1e6, t, b / 1e6 / t, p / t, c, rss / 1024 }'
+    echo "$rss" > "$BENCH_DATA/.rss.$name.$fmt"
+  done
+}
+
+if [[ "${SKIP_CONNMEM:-0}" != 1 ]]; then
+  # Issue 22: memory follows the open connections. conc1200: 1 200 connections open for
+  # the whole capture, a fifth compressed (most with context takeover); then the same
+  # shape all plain and all compressed at 600 and 1 200 connections: the difference of
+  # the peak RSS divided by the 600 extra connections is what one open connection costs.
+  gen_named conc1200 concurrent 1200 300 20
+  for k in plain:0 deflate:100; do
+    for n in 600 1200; do gen_named "conc-${k%%:*}$n" concurrent "$n" 300 "${k##*:}"; done
+  done
+  check conc1200
+  echo
+  echo "### open connections: 300 messages of 10–600 bytes per connection, all open to the end"
+  echo
+  echo "| capture | report | MB | best wall s | MB/s | packets/s | CPU s | peak RSS MiB |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|"
+  for n in conc1200 conc-plain600 conc-plain1200 conc-deflate600 conc-deflate1200; do conc_rows "$n"; done
+  echo
+  for fmt in json ndjson; do
+    for k in plain deflate; do
+      awk -v a="$(cat "$BENCH_DATA/.rss.conc-${k}600.$fmt")" -v b="$(cat "$BENCH_DATA/.rss.conc-${k}1200.$fmt")" -v k="$k" -v fmt="$fmt" 'BEGIN {
+        printf "- %s connections, report --format %s: %.1f KiB per open connection (peak RSS %.1f → %.1f MiB from 600 to 1 200)\n", k, fmt, (b - a) / 600, a / 1024, b / 1024 }'
+    done
+  done
+  awk -v r="$(cat "$BENCH_DATA/.rss.conc1200.json")" 'BEGIN {
+    printf "- conc1200 peak RSS %.1f MiB (report --format json, target ≤ 64 MiB): %s\n", r / 1024, (r <= 64 * 1024) ? "met" : "NOT MET" }'
+fi
 
 if [[ "${SCALE:-0}" == 1 ]]; then
   gen_named scale100m large 40000

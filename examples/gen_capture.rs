@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --example gen_capture -- large OUT.pcap [MESSAGES]
 //! cargo run --release --example gen_capture -- small OUT.pcap [CONNECTIONS] [MESSAGES_PER_CONN]
+//! cargo run --release --example gen_capture -- concurrent OUT.pcap [CONNECTIONS] [MESSAGES_PER_CONN] [DEFLATE_PERCENT]
 //! ```
 //!
 //! `large`: 24 concurrent connections, messages of 10–5 000 bytes both
@@ -15,6 +16,19 @@
 //! `small`: many connections (default 1 000) exchanging chat-like messages
 //! of 10–300 bytes, each data segment answered by a pure ACK (about half the
 //! packets); one connection in four negotiates permessage-deflate.
+//!
+//! `concurrent`: many connections (default 1 200) open at once for the
+//! whole capture, their messages (10–600 bytes, default 300 per connection)
+//! interleaved at random from the first to the last; `DEFLATE_PERCENT`
+//! (default 20) of them negotiate permessage-deflate and compress every
+//! message as a real peer does (one raw deflate stream per direction,
+//! sync-flushed, RFC 7692 §7.2.1). Of the compressed connections, one in
+//! eight negotiates `server_no_context_takeover` and one in eight both
+//! `*_no_context_takeover` (the compressor is reset after each message of
+//! such a direction, §7.1.1); the rest keep their context, and each of
+//! their directions inflates well past the 32 KiB window. The benchmark runs
+//! it at N and 2N connections, all plain and all compressed, to measure
+//! the memory each open connection costs.
 //!
 //! The output is deterministic (fixed-seed xorshift). The totals printed on
 //! stderr (`messages=… packets=…`) let the benchmark check the analyzer's
@@ -87,8 +101,10 @@ struct Side {
     port: u16,
     mac: [u8; 6],
     seq: u32,
-    /// Per-direction deflate context (context takeover).
+    /// Per-direction deflate context.
     deflate: Option<Compress>,
+    /// This direction negotiated `*_no_context_takeover` (RFC 7692 §7.1.1).
+    no_takeover: bool,
 }
 
 struct Conn {
@@ -188,6 +204,12 @@ impl<W: Write> Gen<W> {
     }
 
     fn open(&mut self, conn: &mut Conn, deflate: bool, rng: &mut Rng) {
+        self.open_with(conn, deflate.then_some(Takeover::Both), rng);
+    }
+
+    /// Opens a connection; `deflate`: permessage-deflate is negotiated,
+    /// with which directions keeping their context.
+    fn open_with(&mut self, conn: &mut Conn, deflate: Option<Takeover>, rng: &mut Rng) {
         // SYN, SYN+ACK, ACK.
         self.packet(&conn.c, &conn.s, 0x02, &[]);
         conn.c.seq = conn.c.seq.wrapping_add(1);
@@ -196,7 +218,7 @@ impl<W: Write> Gen<W> {
         self.packet(&conn.c, &conn.s, 0x10, &[]);
         let key_raw = binary_payload(rng, 16);
         let key = base64::engine::general_purpose::STANDARD.encode(key_raw);
-        let ext = if deflate {
+        let ext = if deflate.is_some() {
             "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
         } else {
             ""
@@ -209,18 +231,25 @@ impl<W: Write> Gen<W> {
         h.update(key.as_bytes());
         h.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
         let accept = base64::engine::general_purpose::STANDARD.encode(h.finalize());
-        let ext = if deflate {
-            "Sec-WebSocket-Extensions: permessage-deflate\r\n"
-        } else {
-            ""
+        let ext = match deflate {
+            None => "",
+            Some(Takeover::Both) => "Sec-WebSocket-Extensions: permessage-deflate\r\n",
+            Some(Takeover::ClientOnly) => {
+                "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n"
+            }
+            Some(Takeover::Neither) => {
+                "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n"
+            }
         };
         let resp = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{ext}\r\n"
         );
         self.send(conn, false, resp.as_bytes());
-        if deflate {
+        if let Some(t) = deflate {
             conn.c.deflate = Some(Compress::new(Compression::default(), false));
             conn.s.deflate = Some(Compress::new(Compression::default(), false));
+            conn.c.no_takeover = t == Takeover::Neither;
+            conn.s.no_takeover = t != Takeover::Both;
         }
     }
 
@@ -258,6 +287,10 @@ impl<W: Write> Gen<W> {
                     }
                 }
                 body.truncate(body.len() - 4);
+                if side.no_takeover {
+                    // RFC 7692 §7.1.1: the next message starts a new window.
+                    z.reset();
+                }
                 first |= 0x40;
                 self.compressed += 1;
             }
@@ -284,6 +317,17 @@ impl<W: Write> Gen<W> {
     }
 }
 
+/// Which directions of a permessage-deflate connection keep their
+/// compression context (RFC 7692 §7.1.1).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Takeover {
+    Both,
+    /// `server_no_context_takeover`.
+    ClientOnly,
+    /// `server_no_context_takeover; client_no_context_takeover`.
+    Neither,
+}
+
 fn conn(i: usize) -> Conn {
     let i16 = i as u16;
     Conn {
@@ -293,6 +337,7 @@ fn conn(i: usize) -> Conn {
             mac: [2, 0, 0, 0, (i >> 8) as u8, i as u8],
             seq: 0x1000_0000u32.wrapping_mul(i as u32 + 1),
             deflate: None,
+            no_takeover: false,
         },
         s: Side {
             ip: [10, 2, 0, 1],
@@ -300,13 +345,14 @@ fn conn(i: usize) -> Conn {
             mac: [2, 0, 0, 0, 0xff, 0xff],
             seq: 0x7000_0000u32.wrapping_add(i as u32 * 7919),
             deflate: None,
+            no_takeover: false,
         },
     }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: gen_capture large|small OUT.pcap [N] [M]";
+    let usage = "usage: gen_capture large|small|concurrent OUT.pcap [N] [M] [DEFLATE_PERCENT]";
     let kind = args.get(1).expect(usage).as_str();
     let out = args.get(2).expect(usage);
     let file = std::fs::File::create(out).expect("create output");
@@ -327,24 +373,43 @@ fn main() {
         buf: Vec::with_capacity(2048),
     };
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let arg = |i: usize, default: u64| -> u64 {
+        args.get(i).map_or(default, |s| s.parse().expect(usage))
+    };
     let (n_conns, total, min, max) = match kind {
-        "large" => {
-            let total: u64 = args.get(3).map_or(125_000, |s| s.parse().expect(usage));
-            (24usize, total, 10usize, 5000usize)
-        }
+        "large" => (24usize, arg(3, 125_000), 10usize, 5000usize),
         "small" => {
-            let conns: usize = args.get(3).map_or(1000, |s| s.parse().expect(usage));
-            let per: u64 = args.get(4).map_or(1000, |s| s.parse().expect(usage));
-            (conns, conns as u64 * per, 10, 300)
+            let conns = arg(3, 1000) as usize;
+            (conns, conns as u64 * arg(4, 1000), 10, 300)
+        }
+        "concurrent" => {
+            let conns = arg(3, 1200) as usize;
+            (conns, conns as u64 * arg(4, 300), 10, 600)
         }
         _ => panic!("{usage}"),
     };
     let mut conns: Vec<Conn> = (0..n_conns).map(conn).collect();
-    // Large: every other connection negotiates permessage-deflate; small:
-    // one in four (each live context costs ~75 KiB of inflate state).
-    let every = if kind == "large" { 2 } else { 4 };
-    for (i, c) in conns.iter_mut().enumerate() {
-        g.open(c, i % every == 0, &mut rng);
+    let concurrent = kind == "concurrent";
+    if concurrent {
+        // Spread the compressed connections evenly: connection i is
+        // compressed when the running share passes the next whole one.
+        let percent = arg(5, 20).min(100) as usize;
+        for (i, c) in conns.iter_mut().enumerate() {
+            let compressed = (i + 1) * percent / 100 > i * percent / 100;
+            let takeover = match (i * percent / 100) % 8 {
+                6 => Takeover::ClientOnly,
+                7 => Takeover::Neither,
+                _ => Takeover::Both,
+            };
+            g.open_with(c, compressed.then_some(takeover), &mut rng);
+        }
+    } else {
+        // Large: every other connection negotiates permessage-deflate; small:
+        // one in four (each live context costs ~75 KiB of inflate state).
+        let every = if kind == "large" { 2 } else { 4 };
+        for (i, c) in conns.iter_mut().enumerate() {
+            g.open(c, i % every == 0, &mut rng);
+        }
     }
     for _ in 0..total {
         let i = rng.range(0, n_conns - 1);
@@ -355,7 +420,8 @@ fn main() {
         } else {
             (0x2, binary_payload(&mut rng, len))
         };
-        let compress = rng.chance(50);
+        // A real peer compresses every message; the other modes mix.
+        let compress = concurrent || rng.chance(50);
         g.message(
             &mut conns[i],
             from_client,

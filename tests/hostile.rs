@@ -760,6 +760,37 @@ fn h34_many_tiny_messages_hit_the_model_budget() {
 }
 
 #[test]
+fn h34b_many_connections_records_are_charged_to_the_model_budget() {
+    // 2 000 short, well-formed connections with a 512 KiB model budget:
+    // the finished records the model keeps (text report, TUI, check) stay
+    // within it; the rest are counted, and the cap is said.
+    let mut p = Vec::new();
+    for i in 0..2000u16 {
+        p.extend(good_exchange(41000 + i));
+    }
+    let limits = Limits {
+        max_model_bytes: 512 << 10,
+        ..Limits::default()
+    };
+    let a = analyze(&pcap(&p), limits).unwrap();
+    let kept = a.connections.len();
+    assert!(kept > 10 && kept < 2000, "{kept}");
+    // A record is kept whole or not at all.
+    for c in &a.connections {
+        assert_good(&a, c.client.port());
+    }
+    assert_eq!(a.stats.websocket_connections, 2000);
+    assert_eq!(a.stats.messages, 2 * 2000);
+    let said = all_anomalies(&a);
+    assert!(
+        said.contains(&format!("{} connections", 2000 - kept)),
+        "{said}"
+    );
+    // With the default budget every one is kept.
+    assert_eq!(analyze_ok(&pcap(&p)).connections.len(), 2000);
+}
+
+#[test]
 fn h35_frames_cut_at_every_byte_with_duplicates() {
     // The same exchange, every byte in its own segment, each sent twice.
     let mut f = Flow::new(40020, 80);

@@ -85,11 +85,13 @@ struct Dropped {
     messages: u64,
     control: u64,
     other: u64,
+    /// Finished connections whose record did not fit.
+    connections: u64,
 }
 
 impl Dropped {
     fn any(&self) -> bool {
-        self.messages + self.control + self.other > 0
+        self.messages + self.control + self.other + self.connections > 0
     }
 }
 
@@ -202,7 +204,7 @@ impl<'s> ModelBuilder<'s> {
             self.anomalies.push(CaptureAnomaly {
                 packet,
                 detail: format!(
-                    "the report's records reached their memory cap (--max-model-bytes: {} bytes in all, a quarter of it per connection): later messages, control frames and findings are counted but not kept",
+                    "the report's records reached their memory cap (--max-model-bytes: {} bytes in all, a quarter of it per connection): later connections, messages, control frames and findings are counted but not kept",
                     self.max_bytes
                 ),
             });
@@ -258,23 +260,29 @@ impl<'s> ModelBuilder<'s> {
         let spent = lists.spent;
         lists.attach_to(&mut conn);
         add_totals(&mut self.totals, &conn);
-        match self.keep {
-            Keep::Nothing => {
-                self.used = self.used.saturating_sub(spent);
-                self.lend(Event::End(Ended::Given(Box::new(conn))));
-            }
-            Keep::All => {
-                self.lend(Event::End(Ended::Lent(&conn)));
-                self.done.push(conn);
-            }
-            Keep::Summaries => {
-                self.lend(Event::End(Ended::Lent(&conn)));
-                let freed = (message_cost + control_cost).saturating_mul(2);
-                self.used = self.used.saturating_sub(freed);
-                conn.messages = Vec::new();
-                conn.control = Vec::new();
-                self.done.push(conn);
-            }
+        if self.keep == Keep::Nothing {
+            self.used = self.used.saturating_sub(spent);
+            return self.lend(Event::End(Ended::Given(Box::new(conn))));
+        }
+        self.lend(Event::End(Ended::Lent(&conn)));
+        if self.keep == Keep::Summaries {
+            let freed = (message_cost + control_cost).saturating_mul(2);
+            self.used = self.used.saturating_sub(freed);
+            conn.messages = Vec::new();
+            conn.control = Vec::new();
+        }
+        // The record itself (handshake, HTTP exchanges, TCP events, …)
+        // stays for the whole run: it is charged to the total budget, with
+        // no per-connection floor, so that the finished connections a
+        // model keeps never outgrow --max-model-bytes. One that does not
+        // fit goes with what it held; the totals still count it.
+        let cost = record_cost(&conn).saturating_mul(2);
+        if cost <= self.max_bytes.saturating_sub(self.used) {
+            self.used = self.used.saturating_add(cost);
+            self.done.push(conn);
+        } else {
+            self.used = self.used.saturating_sub(spent);
+            self.drop_record(|d| &mut d.connections, conn.last_packet);
         }
     }
 
@@ -364,8 +372,8 @@ impl<'s> ModelBuilder<'s> {
             anomalies.push(CaptureAnomaly {
                 packet: end,
                 detail: format!(
-                    "not kept in the report (--max-model-bytes): {} messages, {} control frames, {} other records; the statistics still count the messages and control frames",
-                    d.messages, d.control, d.other
+                    "not kept in the report (--max-model-bytes): {} connections, {} messages, {} control frames, {} other records; the statistics still count the connections, messages and control frames",
+                    d.connections, d.messages, d.control, d.other
                 ),
             });
         }
@@ -538,6 +546,44 @@ fn message_cost(m: &Message) -> u64 {
         .sum::<usize>();
     let frames = m.frame_headers.len() * (size_of::<FrameInfo>() + 16);
     (size_of::<Message>() + m.held_bytes() + hex + frames) as u64
+}
+
+/// Estimated memory of a finished connection's record besides the lists
+/// the events filled (charged as they came, violations included): what the
+/// session wrote into it.
+fn record_cost(c: &Connection) -> u64 {
+    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    let h = &c.handshake;
+    let handshake = [
+        &h.request_target,
+        &h.sec_websocket_key,
+        &h.sec_websocket_version,
+        &h.reason,
+        &h.sec_websocket_accept,
+        &h.expected_accept,
+        &h.subprotocol,
+        &h.extensions,
+        &h.offered_subprotocols,
+        &h.offered_extensions,
+    ]
+    .into_iter()
+    .map(text)
+    .sum::<usize>()
+        + h.request_headers
+            .iter()
+            .chain(&h.response_headers)
+            .map(|x| size_of_val(x) + x.name.len() + x.value.len())
+            .sum::<usize>();
+    let exchanges = c
+        .http_exchanges
+        .iter()
+        .map(|x| size_of_val(x) + x.method.len() + x.target.len())
+        .sum::<usize>();
+    let lists = size_of_val(c.tcp_events.as_slice()) + size_of_val(c.encapsulation.as_slice());
+    let summaries = c.tls.as_ref().map_or(0, size_of_val)
+        + c.h2.as_ref().map_or(0, size_of_val)
+        + text(&c.upgraded_to);
+    (size_of::<Connection>() + handshake + exchanges + lists + summaries) as u64
 }
 
 /// Estimated memory of a kept control frame.

@@ -56,9 +56,9 @@ pub struct Limits {
     /// up its holes, then its undecided bytes.
     pub max_buffered_total: u64,
     /// Approximate memory of the records kept in the model (messages,
-    /// control frames, violations, anomalies, HTTP exchanges); beyond it
-    /// new records are counted and streamed to the sink but not kept. One
-    /// connection may use at most a quarter of it.
+    /// control frames, violations, anomalies, and the records of finished
+    /// connections); beyond it new records are counted and streamed to the
+    /// sink but not kept. One connection may use at most a quarter of it.
     pub max_model_bytes: u64,
     /// Nested encapsulation layers (tunnels, VLAN tags, MPLS labels)
     /// followed per packet; deeper packets are counted as unsupported.
