@@ -14,6 +14,11 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Writes bytes as a lower-case hex string (`#[serde(serialize_with)]`).
+pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex(bytes))
+}
+
 /// A fixed-size binary value (a digest, a masking key) that reports show
 /// as lower-case hex.
 ///

@@ -364,7 +364,7 @@ pub fn connection_stats(c: &Connection) -> ConnectionStats {
             f.opcode == Opcode::Pong
                 && f.dir == p.dir.reverse()
                 && f.ts >= p.ts
-                && f.payload_hex == p.payload_hex
+                && f.payload == p.payload
                 && !used.get(*i).copied().unwrap_or(true)
         });
         match found {

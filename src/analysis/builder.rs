@@ -589,5 +589,5 @@ fn record_cost(c: &Connection) -> u64 {
 /// Estimated memory of a kept control frame.
 fn control_cost(c: &ControlFrame) -> u64 {
     let reason = c.close_reason.as_ref().map_or(0, String::len);
-    (size_of::<ControlFrame>() + c.payload_hex.len() + reason + 16) as u64
+    (size_of::<ControlFrame>() + c.payload.len() + reason + 16) as u64
 }

@@ -307,7 +307,7 @@ pub fn put_control(e: &mut Enc, f: &ControlFrame) {
     e.opt_str(f.close_reason.as_deref());
     e.u64(f.packet.0);
     e.i128(f.ts.0);
-    e.str(&f.payload_hex);
+    e.bytes(&f.payload);
     put_frame(e, &f.frame);
 }
 
@@ -329,7 +329,7 @@ pub fn get_control(d: &mut Dec<'_>) -> Option<ControlFrame> {
         close_reason: d.opt_string()?,
         packet: PacketNo(d.u64()?),
         ts: Timestamp(d.i128()?),
-        payload_hex: d.string()?,
+        payload: d.bytes()?.to_vec(),
         frame: get_frame(d)?,
     })
 }

@@ -177,10 +177,13 @@ pub struct ControlFrame {
     #[serde(flatten, serialize_with = "crate::report::contract::ts::serialize")]
     #[schemars(with = "crate::report::contract::ts::Pair")]
     pub ts: Timestamp,
-    /// Payload in hex (ping/pong/close), at most 125 bytes (the most a
+    /// The payload (ping/pong/close), at most 125 bytes (the most a
     /// control frame may carry, RFC 6455 §5.5); the reason of a longer
-    /// close frame is whole in `close_reason`.
-    pub payload_hex: String,
+    /// close frame is whole in `close_reason`. Reports write it as hex
+    /// (`payload_hex`).
+    #[serde(rename = "payload_hex", serialize_with = "crate::hexfmt::serialize")]
+    #[schemars(rename = "payload_hex", with = "String")]
+    pub payload: Vec<u8>,
     /// The frame header.
     pub frame: FrameInfo,
 }

@@ -562,10 +562,10 @@ pub(crate) fn control_line(f: &ControlFrame) -> String {
         (op, _) => format!(
             "{op} {}{}",
             count(f.payload_len, "byte"),
-            if f.payload_hex.is_empty() {
+            if f.payload.is_empty() {
                 String::new()
             } else {
-                format!(" 0x{}", f.payload_hex)
+                format!(" 0x{}", crate::hexfmt::hex(&f.payload))
             }
         ),
     };

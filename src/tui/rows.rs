@@ -300,7 +300,7 @@ impl Row {
             Some(Resolved::Control(f)) => {
                 f.close_reason.as_deref().is_some_and(hit)
                     || f.close_code.is_some_and(|k| hit(&CloseCode(k).to_string()))
-                    || hit(&f.payload_hex)
+                    || hit(&crate::hexfmt::hex(&f.payload))
             }
             Some(Resolved::Violation(v)) => hit(&v.detail) || hit(v.kind.rfc()),
             Some(Resolved::Anomaly(an)) => hit(&an.detail),

@@ -682,7 +682,7 @@ impl MessageAssembler {
             close_reason,
             packet: now,
             ts,
-            payload_hex: hex(&c.payload[..c.payload.len().min(MAX_CONTROL_PAYLOAD)]),
+            payload: c.payload[..c.payload.len().min(MAX_CONTROL_PAYLOAD)].to_vec(),
             frame: c.info,
         }));
     }

@@ -288,6 +288,6 @@ mod tests {
             .unwrap();
         assert_eq!(close.close_reason.as_deref(), Some(reason.as_str()));
         assert_eq!(close.payload_len, 302);
-        assert_eq!(close.payload_hex.len(), 250);
+        assert_eq!(close.payload.len(), 125);
     }
 }

@@ -124,7 +124,7 @@ mod tests {
             close_reason: None,
             packet: PacketNo(packet),
             ts: Timestamp::default(),
-            payload_hex: String::new(),
+            payload: Vec::new(),
             frame: crate::ws::message::FrameInfo {
                 fin: h.fin,
                 rsv: 0,

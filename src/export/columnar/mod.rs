@@ -295,7 +295,7 @@ impl ParquetSink {
                 Value::Str(c.close_reason.as_deref()),
                 Value::I64(Some(int(c.packet.0))),
                 ts(c.ts),
-                Value::Str(Some(&c.payload_hex)),
+                Value::Str(Some(&crate::hexfmt::hex(&c.payload))),
                 Value::Bool(Some(c.frame.fin)),
                 Value::I32(Some(i32::from(c.frame.rsv))),
                 Value::Str(c.frame.mask_key.map(|k| k.to_string()).as_deref()),

@@ -599,14 +599,13 @@ fn event<'a>(
             ));
             l.push(frame_line(&f.frame));
             violations_at(app, c, f.dir, f.packet.0, f.packet.0, &mut l);
-            if !f.payload_hex.is_empty() {
+            if !f.payload.is_empty() {
                 l.push(Line::raw(""));
                 l.push(Line::styled(
                     "payload (hex)",
                     Style::default().add_modifier(Modifier::BOLD),
                 ));
-                let raw = unhex(&f.payload_hex);
-                hexdump(&raw, &mut l);
+                hexdump(&f.payload, &mut l);
             }
             (title, l)
         }
@@ -696,17 +695,6 @@ fn spaced(h: &str) -> String {
         .map(|p| String::from_utf8_lossy(p).into_owned())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn unhex(h: &str) -> Vec<u8> {
-    h.as_bytes()
-        .chunks(2)
-        .filter_map(|p| {
-            std::str::from_utf8(p)
-                .ok()
-                .and_then(|s| u8::from_str_radix(s, 16).ok())
-        })
-        .collect()
 }
 
 /// `0000  31 32 33 …  |123|`, 16 bytes a line.
@@ -1124,10 +1112,5 @@ mod tests {
         wrap_text("abcdef\n\nxy", 4, &mut l);
         let s: Vec<String> = l.iter().map(|x| x.to_string()).collect();
         assert_eq!(s, ["abcd", "ef", "", "xy"]);
-    }
-
-    #[test]
-    fn unhex_round_trip() {
-        assert_eq!(unhex("03e8627965"), vec![0x03, 0xe8, b'b', b'y', b'e']);
     }
 }

@@ -182,8 +182,8 @@ pub fn preview(row: &Row, a: &Source, max: usize) -> String {
                 clip_chars(format!("{}{reason}", CloseCode(k)), max)
             }
             (Opcode::Close, None) => "no status code".into(),
-            _ if f.payload_hex.is_empty() => "(empty)".into(),
-            _ => clip_chars(spaced_hex(&f.payload_hex), max),
+            _ if f.payload.is_empty() => "(empty)".into(),
+            _ => clip_chars(spaced_hex(&f.payload), max),
         },
         Some(Resolved::Violation(v)) => one_line(&format!("{}: {}", v.kind.rfc(), v.detail), max),
         Some(Resolved::Anomaly(an)) => one_line(&an.detail, max),
@@ -208,10 +208,9 @@ fn hex_preview(b: &[u8], max: usize) -> String {
     s.join(" ")
 }
 
-fn spaced_hex(h: &str) -> String {
-    h.as_bytes()
-        .chunks(2)
-        .map(|p| String::from_utf8_lossy(p).into_owned())
+fn spaced_hex(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02x}"))
         .collect::<Vec<_>>()
         .join(" ")
 }
