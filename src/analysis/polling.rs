@@ -261,38 +261,29 @@ impl Polling {
     /// go on): only this connection's cap is said here.
     pub fn finish(&mut self, conn: &mut Connection, sink: &mut dyn Consumer) {
         let mut out = AppOutput::default();
+        let (packet, ts) = self.last_body;
+        let cap = |detail: String| crate::app::AppFinding {
+            kind: AppFindingKind::CapReached,
+            protocol: AppProtocol::SocketIo,
+            dir: None,
+            index: None,
+            packet,
+            ts,
+            section: None,
+            detail,
+        };
         if self.not_kept > 0 {
-            let (packet, ts) = self.last_body;
-            out.findings.push(crate::app::AppFinding {
-                kind: AppFindingKind::CapReached,
-                protocol: AppProtocol::SocketIo,
-                dir: None,
-                index: None,
-                packet,
-                ts,
-                section: None,
-                detail: format!(
-                    "long-polling: {} more records not kept in the HTTP exchanges (cap {}); the NDJSON report has them",
-                    self.not_kept, self.limits.max_polling_records
-                ),
-            });
+            out.findings.push(cap(format!(
+                "long-polling: {} more records not kept in the HTTP exchanges (cap {}); the NDJSON report has them",
+                self.not_kept, self.limits.max_polling_records
+            )));
             self.not_kept = 0;
         }
         if self.refused > 0 {
-            let (packet, ts) = self.last_body;
-            out.findings.push(crate::app::AppFinding {
-                kind: AppFindingKind::CapReached,
-                protocol: AppProtocol::SocketIo,
-                dir: None,
-                index: None,
-                packet,
-                ts,
-                section: None,
-                detail: format!(
-                    "long-polling: {} bodies not decoded: more than {MAX_AWAITING} in progress at once",
-                    self.refused
-                ),
-            });
+            out.findings.push(cap(format!(
+                "long-polling: {} bodies not decoded: more than {MAX_AWAITING} in progress at once",
+                self.refused
+            )));
             self.refused = 0;
         }
         self.emit(conn, None, out, sink);

@@ -248,6 +248,18 @@ impl IndexWriter {
         Ok(())
     }
 
+    /// A finding's row (violation, anomaly): its record written, then the
+    /// row pointing at it.
+    fn finding_row(&mut self, enc: Enc, seq: u64, at: Row) -> io::Result<()> {
+        let (rec_off, rec_len) = self.record(enc)?;
+        self.push_row(Row {
+            seq,
+            rec_off,
+            rec_len,
+            ..at
+        })
+    }
+
     fn record(&mut self, enc: Enc) -> io::Result<(u64, u32)> {
         let len = u32::try_from(enc.0.len()).map_err(|_| io::Error::other("record too large"))?;
         Ok((self.records.append(&enc.0)?, len))
@@ -519,31 +531,17 @@ impl IndexWriter {
                 let v = violation.as_ref();
                 let mut enc = Enc::default();
                 codec::put_violation(&mut enc, v);
-                let (rec_off, rec_len) = self.record(enc)?;
-                let st = self.state(slot);
-                let seq = st.violations;
-                st.violations += 1;
-                self.push_row(Row {
-                    seq,
-                    rec_off,
-                    rec_len,
-                    ..plain(RowKind::Violation, v.dir, v.packet, v.ts)
-                })?;
+                let seq = seq_next(&mut self.state(slot).violations);
+                let at = plain(RowKind::Violation, v.dir, v.packet, v.ts);
+                self.finding_row(enc, seq, at)?;
             }
             Event::Anomaly { anomaly, .. } => {
                 let a = anomaly.as_ref();
                 let mut enc = Enc::default();
                 codec::put_anomaly(&mut enc, a);
-                let (rec_off, rec_len) = self.record(enc)?;
-                let st = self.state(slot);
-                let seq = st.anomalies;
-                st.anomalies += 1;
-                self.push_row(Row {
-                    seq,
-                    rec_off,
-                    rec_len,
-                    ..plain(RowKind::Anomaly, a.dir, a.packet, a.ts)
-                })?;
+                let seq = seq_next(&mut self.state(slot).anomalies);
+                let at = plain(RowKind::Anomaly, a.dir, a.packet, a.ts);
+                self.finding_row(enc, seq, at)?;
             }
             Event::App { .. } | Event::AppFinding { .. } | Event::HttpApp { .. } => {}
             Event::End(c) => {
@@ -832,4 +830,11 @@ impl Consumer for IndexWriter {
             self.fail(e);
         }
     }
+}
+
+/// The next number of a per-connection sequence, counting it.
+fn seq_next(n: &mut u64) -> u64 {
+    let seq = *n;
+    *n += 1;
+    seq
 }
