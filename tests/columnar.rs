@@ -45,6 +45,8 @@ fn sample_captures() -> Vec<PathBuf> {
     // TCP connection's id).
     v.push(root().join("captures/app/ocpp16.pcap"));
     v.push(root().join("captures/h2/h2c_wsproto.pcap"));
+    // Socket.IO long-polling only (records in HTTP exchanges).
+    v.push(root().join("captures/app/socketio_polling.pcap"));
     v
 }
 
@@ -738,4 +740,45 @@ fn app_messages_rows_are_the_reports_records() {
             .iter()
             .all(|r| r["transport"] == "h2" && r["conn_id"] == 1)
     );
+}
+
+/// Long-polling packets are rows too, after the WebSocket records, each
+/// naming the HTTP exchange whose body carried it (issue 21).
+#[test]
+fn long_polling_packets_are_app_messages_rows() {
+    let f = fixture();
+    let t = table("app_messages", "socketio_polling");
+    let report = &f.reports["socketio_polling"];
+    let mut want = Vec::new();
+    for c in report["connections"].as_array().unwrap() {
+        for (i, x) in c["http_exchanges"].as_array().unwrap().iter().enumerate() {
+            for side in ["request_app", "response_app"] {
+                for r in x.get(side).and_then(Value::as_array).into_iter().flatten() {
+                    want.push((c["id"].clone(), i, r["kind"].clone(), r["name"].clone()));
+                }
+            }
+        }
+    }
+    assert!(want.len() >= 10, "{} polling records", want.len());
+    let got: Vec<(Value, usize, Value, Value)> = t
+        .rows
+        .iter()
+        .map(|r| {
+            let x = r["http_exchange"].as_u64().expect("http_exchange set") as usize;
+            (
+                r["conn_id"].clone(),
+                x,
+                r["kind"].clone(),
+                r["name"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    let c = table("connections", "socketio_polling");
+    let counted: u64 = c
+        .rows
+        .iter()
+        .map(|r| r["app_message_count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted as usize, want.len());
 }

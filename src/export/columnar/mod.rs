@@ -362,7 +362,14 @@ impl ParquetSink {
                 Value::I64(Some(int(t.notes.len() as u64))),
             ])?;
         }
-        for (i, r) in conn.app_messages.iter().enumerate() {
+        // WebSocket records, then the long-polling packets of the HTTP
+        // exchanges (issue 21), numbered on.
+        let records = conn
+            .app_messages
+            .iter()
+            .map(|r| (None, r))
+            .chain(conn.polling_records().map(|(x, r)| (Some(x), r)));
+        for (i, (exchange, r)) in records.enumerate() {
             let app = match &mut self.app {
                 Some(w) => w,
                 None => self.app.insert(TableWriter::create(
@@ -396,6 +403,7 @@ impl ParquetSink {
                 ts(r.ts),
                 Value::I32(r.detail.qos.map(i32::from)),
                 Value::I64(r.detail.payload_len.map(int)),
+                Value::I64(exchange.map(|x| int(x as u64))),
             ])?;
         }
         Ok(())
@@ -556,7 +564,9 @@ fn connection_row(t: &mut TableWriter, cap: &str, c: &Connection) -> Result<(), 
         Value::I64(c.stream_id.map(i64::from)),
         Value::Str(transport.as_deref()),
         Value::Str(app),
-        Value::I64(Some(int(c.app_messages.len() as u64))),
+        Value::I64(Some(int(
+            (c.app_messages.len() + c.polling_records().count()) as u64,
+        ))),
     ]);
     t.row(&row)
 }

@@ -359,6 +359,7 @@ pub const APP_MESSAGES: TableDef = TableDef {
         opt("ts", Ts),
         opt("qos", I32),
         opt("payload_len", I64),
+        opt("http_exchange", I64),
     ],
 };
 
