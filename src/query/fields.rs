@@ -654,7 +654,7 @@ pub static FIELDS: &[FieldDef] = &[
         "app",
         Proto,
         Wsinspect,
-        "The data message carries an application message (Socket.IO, MQTT, STOMP, GraphQL, JSON-RPC, OCPP …). Streamed outputs (NDJSON, `live`) see the records a message completed; a message held while the protocol was found by content is named only in the model.",
+        "The data message carries an application message (Socket.IO, MQTT, STOMP, GraphQL, JSON-RPC, OCPP …). Streamed outputs (NDJSON, `live`) see the records a message completed; a message held while the protocol was found by content is named only in the model. Long-polling packets (in HTTP bodies) are not messages: no filter selects them.",
         |s, o| if app_records(s).next().is_some() {
             o.push(Val::Present)
         }
