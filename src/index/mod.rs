@@ -149,6 +149,35 @@ pub struct Row {
     pub pay_len: u64,
 }
 
+impl Row {
+    /// A row of `kind` for connection `slot`, at `packet`/`ts`, pointing at
+    /// nothing yet (no record, no payload, sequence 0).
+    pub fn plain(
+        slot: u32,
+        kind: RowKind,
+        dir: Option<Direction>,
+        packet: PacketNo,
+        ts: Timestamp,
+    ) -> Row {
+        Row {
+            no: 0,
+            slot,
+            kind,
+            dir,
+            opcode: None,
+            flags: 0,
+            packet,
+            ts,
+            length: 0,
+            seq: 0,
+            rec_off: 0,
+            rec_len: 0,
+            pay_off: 0,
+            pay_len: 0,
+        }
+    }
+}
+
 /// Bytes of one row in the rows file.
 pub const ROW_BYTES: usize = 80;
 

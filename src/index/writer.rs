@@ -369,21 +369,9 @@ impl IndexWriter {
         let (tcp_from, req_from) = (st.tcp_written, st.http_request_written);
         let resp_done = st.http_response_written.clone();
         let mut rows = Vec::new();
-        let base = |kind, dir, packet: PacketNo, ts: Timestamp, seq: usize| Row {
-            no: 0,
-            slot,
-            kind,
-            dir,
-            opcode: None,
-            flags: 0,
-            packet,
-            ts,
-            length: 0,
+        let base = |kind, dir, packet, ts, seq: usize| Row {
             seq: seq as u64,
-            rec_off: 0,
-            rec_len: 0,
-            pay_off: 0,
-            pay_len: 0,
+            ..Row::plain(slot, kind, dir, packet, ts)
         };
         for (i, e) in c.tcp_events.iter().enumerate().skip(tcp_from) {
             rows.push(base(RowKind::Tcp, Some(e.dir), e.packet, e.ts, i));
@@ -444,22 +432,7 @@ impl IndexWriter {
             Some(c) => self.slot(c),
             None => 0,
         };
-        let plain = |kind, dir, packet: PacketNo, ts: Timestamp| Row {
-            no: 0,
-            slot,
-            kind,
-            dir,
-            opcode: None,
-            flags: 0,
-            packet,
-            ts,
-            length: 0,
-            seq: 0,
-            rec_off: 0,
-            rec_len: 0,
-            pay_off: 0,
-            pay_len: 0,
-        };
+        let plain = |kind, dir, packet, ts| Row::plain(slot, kind, dir, packet, ts);
         match ev {
             Event::CaptureStart(ts) => {
                 *self.shared.start.lock().unwrap_or_else(|e| e.into_inner()) = Some(ts);
@@ -654,25 +627,15 @@ impl IndexWriter {
                 }
                 None => last[it.conn].unwrap_or(c.start_ts),
             };
+            let slot = u32::try_from(it.conn).unwrap_or(u32::MAX);
             let mut row = Row {
-                no: 0,
-                slot: u32::try_from(it.conn).unwrap_or(u32::MAX),
-                kind: it.kind,
-                dir: None,
-                opcode: None,
                 flags: if it.ts.is_some() {
                     0
                 } else {
                     flags::TS_INEXACT
                 },
-                packet: PacketNo(it.packet),
-                ts,
-                length: 0,
                 seq: it.seq as u64,
-                rec_off: 0,
-                rec_len: 0,
-                pay_off: 0,
-                pay_len: 0,
+                ..Row::plain(slot, it.kind, None, PacketNo(it.packet), ts)
             };
             let mut enc = Enc::default();
             match it.kind {
