@@ -11,30 +11,14 @@ JSON lines (t_ns, peer, ev, text) on stdout.
 
 Usage: socketio_polling.py PORT   (requirements-polling.txt)
 """
-import asyncio, json, logging, sys, time
+import asyncio, json, sys, time
 
 import socketio
 from aiohttp import web
 
+from eiolog import logger
+
 PORT = int(sys.argv[1])
-
-
-class JsonLines(logging.Handler):
-    def __init__(self, peer):
-        super().__init__()
-        self.peer = peer
-
-    def emit(self, record):
-        print(json.dumps({"t_ns": time.perf_counter_ns(), "peer": self.peer, "ev": "log",
-                          "text": record.getMessage()}), flush=True)
-
-
-def logger(peer):
-    lg = logging.getLogger(f"eio.{peer}")
-    lg.setLevel(logging.INFO)
-    lg.propagate = False
-    lg.addHandler(JsonLines(peer))
-    return lg
 
 
 sio = socketio.AsyncServer(async_mode="aiohttp", ping_interval=2, ping_timeout=2,

@@ -7,10 +7,12 @@ ev, text) on stdout.
 
 Usage: socketio_v3.py PORT   (requirements-eio3.txt)
 """
-import asyncio, json, logging, sys, time
+import asyncio, json, sys, time
 
 import socketio
 from aiohttp import web
+
+from eiolog import logger
 
 PORT = int(sys.argv[1])
 
@@ -24,24 +26,6 @@ async def _wait_compat(fs, *a, **k):
 
 
 asyncio.wait = _wait_compat
-
-
-class JsonLines(logging.Handler):
-    def __init__(self, peer):
-        super().__init__()
-        self.peer = peer
-
-    def emit(self, record):
-        print(json.dumps({"t_ns": time.perf_counter_ns(), "peer": self.peer, "ev": "log",
-                          "text": record.getMessage()}), flush=True)
-
-
-def logger(peer):
-    lg = logging.getLogger(f"eio.{peer}")
-    lg.setLevel(logging.INFO)
-    lg.propagate = False
-    lg.addHandler(JsonLines(peer))
-    return lg
 
 
 sio = socketio.AsyncServer(async_mode="aiohttp", ping_interval=1, ping_timeout=2,
