@@ -188,22 +188,31 @@ pub fn run_live(
     with_terminal(|t| live_loop(t, index, first, &rx, stop, config))
 }
 
-/// Applies an update: the capture's totals (and what the index published
-/// since), drop counters, capture state.
+/// Applies an update: the capture's totals, drop counters, capture state
+/// (the rows come from the index, see [`pick_up`]).
 fn take_update(app: &mut App, current: &mut Source, u: LiveUpdate, started: Instant) {
     let (totals, drops, stopped) = match u {
         LiveUpdate::Totals(a, d) => (a, d, None),
         LiveUpdate::Stopped(a, d, why) => (a, d, Some(why)),
     };
-    let old = current.clone();
-    current.set_totals(totals);
-    app.refresh(&old, current);
+    current.update_totals(totals);
     let live = app.live.get_or_insert_with(LiveStatus::default);
     live.kernel_drops = drops.kernel;
     live.own_drops = drops.own;
     if live.stopped.is_none() {
         live.elapsed = started.elapsed();
         live.stopped = stopped;
+    }
+}
+
+/// Rows and connections the index published since the last look; the
+/// summary is copied (for the selection's mapping) only when there are.
+fn pick_up(app: &mut App, current: &mut Source) {
+    if current.stale() {
+        let old = current.clone();
+        if current.refresh() {
+            app.refresh(&old, current);
+        }
     }
 }
 
@@ -225,6 +234,7 @@ fn live_loop(
         app.set_filter(&current, f);
     }
     take_update(&mut app, &mut current, first, started);
+    pick_up(&mut app, &mut current);
     let mut scan: Option<Running> = None;
     loop {
         if let Some(live) = app.live.as_mut()
@@ -270,13 +280,8 @@ fn live_loop(
         };
         if let Some(u) = newest {
             take_update(&mut app, &mut current, u, started);
-        } else if current.stale() {
-            // Rows the index published between two totals.
-            let old = current.clone();
-            if current.refresh() {
-                app.refresh(&old, &current);
-            }
         }
+        pick_up(&mut app, &mut current);
         let capturing = app.live.as_ref().is_some_and(|l| l.stopped.is_none());
         if gone && capturing {
             return Ok(());

@@ -63,12 +63,19 @@ impl Source {
 
     /// Sets the capture's totals (known when the analysis has finished).
     pub fn set_totals(&mut self, totals: Analysis) {
+        self.update_totals(totals);
+        self.seen = (u64::MAX, false);
+        self.refresh();
+    }
+
+    /// Replaces the capture's totals (a live capture's, as they grow) and
+    /// keeps the connections; what the index published is picked up by
+    /// [`Self::refresh`].
+    pub fn update_totals(&mut self, totals: Analysis) {
         self.summary = Analysis {
             connections: std::mem::take(&mut self.summary.connections),
             ..totals
         };
-        self.seen = (u64::MAX, false);
-        self.refresh();
     }
 
     /// Whether the index published something since the last refresh.
