@@ -169,11 +169,6 @@ impl<'s> ModelBuilder<'s> {
         self.keep = keep;
     }
 
-    /// Passes a quiet moment on (see [`Consumer::idle`]).
-    pub fn idle(&mut self) {
-        self.downstream.idle();
-    }
-
     fn lend(&mut self, ev: Event<'_>) {
         if !self.stopped {
             self.stopped = self.downstream.event(ev).is_break();
@@ -400,6 +395,11 @@ impl<'s> ModelBuilder<'s> {
 }
 
 impl Consumer for ModelBuilder<'_> {
+    /// A quiet moment is the downstream's (nothing is batched here).
+    fn idle(&mut self) {
+        self.downstream.idle();
+    }
+
     fn event(&mut self, ev: Event<'_>) -> ControlFlow<()> {
         match ev {
             Event::CaptureAnomaly(a) => {
