@@ -1496,18 +1496,25 @@ fn real_captures_match_their_truth() {
         })
         .collect();
     pcaps.sort();
+    // Each capture's truth and analysis, read once for both checks below.
+    let runs: Vec<_> = pcaps
+        .iter()
+        .map(|pcap| {
+            let truth: Value = serde_json::from_str(
+                &std::fs::read_to_string(pcap.with_extension("truth.json")).unwrap(),
+            )
+            .unwrap();
+            let a = wsinspect::pipeline::analyze_path(
+                pcap.to_str().unwrap(),
+                Limits::default(),
+                &mut NullSink,
+            )
+            .unwrap();
+            (pcap, truth, a)
+        })
+        .collect();
     let mut compared = 0;
-    for pcap in &pcaps {
-        let truth: Value = serde_json::from_str(
-            &std::fs::read_to_string(pcap.with_extension("truth.json")).unwrap(),
-        )
-        .unwrap();
-        let a = wsinspect::pipeline::analyze_path(
-            pcap.to_str().unwrap(),
-            Limits::default(),
-            &mut NullSink,
-        )
-        .unwrap();
+    for (pcap, truth, a) in &runs {
         for c in a.connections.iter().filter(|c| !c.messages.is_empty()) {
             let name = pcap.file_name().unwrap().to_string_lossy();
             let t = truth["connections"]
@@ -1561,17 +1568,7 @@ fn real_captures_match_their_truth() {
     // Engine.IO long-polling: every HTTP exchange's `request_app` /
     // `response_app`, exact, on every connection (plain HTTP ones too).
     let mut polled = 0;
-    for pcap in &pcaps {
-        let truth: Value = serde_json::from_str(
-            &std::fs::read_to_string(pcap.with_extension("truth.json")).unwrap(),
-        )
-        .unwrap();
-        let a = wsinspect::pipeline::analyze_path(
-            pcap.to_str().unwrap(),
-            Limits::default(),
-            &mut NullSink,
-        )
-        .unwrap();
+    for (pcap, truth, a) in &runs {
         let name = pcap.file_name().unwrap().to_string_lossy();
         for t in truth["connections"].as_array().unwrap() {
             let Some(c) = a
