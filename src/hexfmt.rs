@@ -19,6 +19,17 @@ pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::E
     s.serialize_str(&hex(bytes))
 }
 
+/// Writes optional bytes as a lower-case hex string, or null.
+pub fn serialize_opt<B: AsRef<[u8]>, S: serde::Serializer>(
+    bytes: &Option<B>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match bytes {
+        Some(b) => s.serialize_str(&hex(b.as_ref())),
+        None => s.serialize_none(),
+    }
+}
+
 /// A fixed-size binary value (a digest, a masking key) that reports show
 /// as lower-case hex.
 ///

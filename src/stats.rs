@@ -223,7 +223,7 @@ pub struct CaptureStatsReport {
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct AppStats {
     /// The protocol.
-    pub protocol: crate::app::AppProtocol,
+    pub protocol: crate::model::app::AppProtocol,
     /// Its type name for the message (`EVENT`, `PUBLISH`, `CALL` …).
     pub kind: String,
     /// Event, topic, destination, method or action.
@@ -266,10 +266,10 @@ fn app_stats(a: &Analysis) -> Vec<AppStats> {
     type Key = (String, String, Option<String>);
     let mut groups: BTreeMap<Key, (AppStats, Vec<f64>)> = BTreeMap::new();
     for c in &a.connections {
-        let unanswered: Vec<(u64, &crate::app::AppFinding)> = c
+        let unanswered: Vec<(u64, &crate::model::app::AppFinding)> = c
             .app_findings
             .iter()
-            .filter(|f| f.kind == crate::app::AppFindingKind::Unanswered)
+            .filter(|f| f.kind == crate::model::app::AppFindingKind::Unanswered)
             .filter_map(|f| f.index.map(|i| (i, f)))
             .collect();
         // Long-polling records (in HTTP bodies) count with the WebSocket

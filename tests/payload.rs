@@ -522,7 +522,7 @@ fn ws_stream_emits_payload_chunks_only_when_asked() {
                     assert!(!message_seen_after, "chunk after its message");
                     payload.extend_from_slice(bytes);
                 }
-                WsEvent::Message(m) => {
+                WsEvent::Message(m, _) => {
                     message_seen_after = true;
                     assert_eq!(m.text.as_deref(), Some("hello world"));
                 }
@@ -570,6 +570,7 @@ fn flv_joined_midstream_gets_a_header() {
                 conn,
                 index: i,
                 message: Cow::Borrowed(m),
+                deferred: None,
                 app: &[],
             });
         }

@@ -8,8 +8,8 @@
 //! carried, as many as the budget allowed.
 
 use super::event::{Consumer, Ended, Event, Wants};
-use crate::app::{AppFinding, AppRecord};
 use crate::capture::{PacketNo, Timestamp};
+use crate::model::app::{AppFinding, AppRecord};
 use crate::model::finding::{Anomaly, AnomalyKind, Violation};
 use crate::model::{
     Analysis, CaptureAnomaly, CaptureStats, Connection, RecordKey, UnsupportedTunnel,
@@ -77,6 +77,23 @@ fn add_totals(t: &mut CaptureStats, c: &Connection) {
     t.messages += c.stats.c2s.messages + c.stats.s2c.messages;
     t.control_frames += c.stats.c2s.control_frames + c.stats.s2c.control_frames;
     t.violations += c.violations.len() as u64;
+}
+
+/// What a connection in progress adds to the capture's totals (the
+/// counters [`add_totals`] reads from a record), taken without copying the
+/// record.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenTally {
+    /// It would be reported (a protocol was recognised).
+    pub reported: bool,
+    /// WebSocket on the evidence so far.
+    pub websocket: bool,
+    /// Data messages, both directions.
+    pub messages: u64,
+    /// Control frames, both directions.
+    pub control_frames: u64,
+    /// Violations.
+    pub violations: u64,
 }
 
 /// Records not kept for want of budget.
@@ -317,20 +334,25 @@ impl<'s> ModelBuilder<'s> {
     /// The capture's totals so far, counting the connections in progress
     /// (`current`, without their lists), with no connection record: no
     /// message is copied.
-    pub fn totals(&self, current: Vec<Connection>, summary: CaptureSummary) -> Analysis {
-        let mut a = self.assemble(Vec::new(), current, self.anomalies.clone(), summary);
-        a.connections = Vec::new();
+    pub fn totals(
+        &self,
+        open: impl Iterator<Item = OpenTally>,
+        summary: CaptureSummary,
+    ) -> Analysis {
+        let mut a = self.assemble(Vec::new(), Vec::new(), self.anomalies.clone(), summary);
+        for t in open.filter(|t| t.reported) {
+            a.stats.websocket_connections += u64::from(t.websocket);
+            a.stats.messages += t.messages;
+            a.stats.control_frames += t.control_frames;
+            a.stats.violations += t.violations;
+        }
         a
     }
 
     /// Ends the model: every connection has ended (the analyzer sent
     /// their [`Event::End`]).
     pub fn finish(mut self, summary: CaptureSummary) -> Analysis {
-        let mut done = std::mem::take(&mut self.done);
-        // Digests a consumer did not take over (WsLimits::defer_digest).
-        for m in done.iter_mut().flat_map(|c| c.messages.iter_mut()) {
-            m.settle_digest();
-        }
+        let done = std::mem::take(&mut self.done);
         let anomalies = std::mem::take(&mut self.anomalies);
         self.assemble(done, Vec::new(), anomalies, summary)
     }
@@ -410,6 +432,7 @@ impl Consumer for ModelBuilder<'_> {
                 conn,
                 index,
                 message,
+                deferred,
                 app,
             } => {
                 if self.wants.takes_messages {
@@ -417,6 +440,7 @@ impl Consumer for ModelBuilder<'_> {
                         conn,
                         index,
                         message,
+                        deferred,
                         app,
                     });
                 } else {
@@ -424,9 +448,14 @@ impl Consumer for ModelBuilder<'_> {
                         conn,
                         index,
                         message: Cow::Borrowed(message.as_ref()),
+                        deferred: deferred.as_deref().map(Cow::Borrowed),
                         app,
                     });
-                    let m = message.into_owned();
+                    let mut m = message.into_owned();
+                    // The model holds settled digests only.
+                    if let Some(d) = deferred {
+                        d.settle(&mut m);
+                    }
                     let (cost, packet) = (message_cost(&m), m.last_packet);
                     self.keep_record(
                         conn.key(),
@@ -540,9 +569,9 @@ impl Consumer for ModelBuilder<'_> {
 
 /// Estimated memory of a kept message: the record and what it owns.
 fn message_cost(m: &Message) -> u64 {
-    let hex = [&m.captured_prefix_hex, &m.preview_hex]
+    let hex = [&m.captured_prefix, &m.preview]
         .iter()
-        .map(|s| s.as_ref().map_or(0, String::len))
+        .map(|s| s.as_ref().map_or(0, Vec::len))
         .sum::<usize>();
     let frames = m.frame_headers.len() * (size_of::<FrameInfo>() + 16);
     (size_of::<Message>() + m.held_bytes() + hex + frames) as u64

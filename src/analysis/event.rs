@@ -15,12 +15,12 @@
 //! receives them owned, so that nothing is copied on the hot path; the
 //! others borrow.
 
-use crate::app::{AppFinding, AppRecord};
 use crate::capture::Timestamp;
 use crate::flow::Direction;
+use crate::model::app::{AppFinding, AppRecord};
 use crate::model::finding::{Anomaly, Violation};
 use crate::model::{CaptureAnomaly, Connection};
-use crate::ws::message::{ControlFrame, Message};
+use crate::ws::message::{ControlFrame, Message, PendingDigest};
 use std::borrow::Cow;
 use std::ops::ControlFlow;
 
@@ -59,10 +59,14 @@ pub enum Event<'a> {
         index: usize,
         /// The record.
         message: Cow<'a, Message>,
+        /// Where its payload is when its SHA-256 was left to the consumer
+        /// ([`crate::ws::message::WsLimits::defer_digest`]): whoever keeps
+        /// or writes the record settles it first.
+        deferred: Option<Cow<'a, PendingDigest>>,
         /// The application records this message completed (issue 21), also
         /// sent as [`Event::App`] right after it: given here so that a
         /// filter on `app.*` can select the message as it streams.
-        app: &'a [crate::app::AppRecord],
+        app: &'a [crate::model::app::AppRecord],
     },
     /// A control frame completed.
     Control {
@@ -301,11 +305,13 @@ impl<'a> Event<'a> {
                 conn,
                 index,
                 message,
+                deferred,
                 app,
             } => Event::Message {
                 conn,
                 index: *index,
                 message: Cow::Borrowed(message.as_ref()),
+                deferred: deferred.as_deref().map(Cow::Borrowed),
                 app,
             },
             Event::Control { conn, frame } => Event::Control {

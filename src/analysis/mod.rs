@@ -15,7 +15,7 @@ pub mod polling;
 pub mod session;
 mod tracked;
 
-pub use builder::{CaptureSummary, Keep, ModelBuilder};
+pub use builder::{CaptureSummary, Keep, ModelBuilder, OpenTally};
 pub use event::{Consumer, Ended, Event, NullSink, Tee, Wants};
 
 use crate::capture::{PacketNo, RawPacket, Timestamp};
@@ -463,7 +463,18 @@ impl<'s> Analyzer<'s> {
     /// without any connection record: what a view over an index of the
     /// event stream needs, at the cost of copying no message.
     pub fn totals(&self, info: CaptureInfo) -> Analysis {
-        self.out.totals(self.in_progress(), self.summary(info))
+        let open = self.flows.values().map(|t| {
+            let c = &t.session.conn;
+            let websocket = c.is_websocket_so_far();
+            OpenTally {
+                reported: websocket || t.session.recognised() || c.reported(),
+                websocket,
+                messages: c.stats.c2s.messages + c.stats.s2c.messages,
+                control_frames: c.stats.c2s.control_frames + c.stats.s2c.control_frames,
+                violations: c.violations.len() as u64,
+            }
+        });
+        self.out.totals(open, self.summary(info))
     }
 
     /// The records of the connections in progress as they stand, without
@@ -475,10 +486,7 @@ impl<'s> Analyzer<'s> {
             let client = t.session.client.unwrap_or_else(|| guess_client(&t.tcp));
             tcp_fields(&mut c, &t.tcp, &t.tcp_events, client);
             c.encapsulation = encap_routes(t, client);
-            let hs = &c.handshake;
-            let frames = c.stats.c2s.frames + c.stats.s2c.frames;
-            c.is_websocket =
-                (hs.status == Some(101) && hs.accept_valid == Some(true)) || frames > 0;
+            c.is_websocket = c.is_websocket_so_far();
             if c.is_websocket {
                 c.protocol = Protocol::Websocket;
             } else if t.session.recognised() {

@@ -229,7 +229,7 @@ impl Polling {
         };
         drop(registry);
         if let Some(old) = forgot {
-            out.findings.push(crate::app::AppFinding {
+            out.findings.push(crate::model::app::AppFinding {
                 kind: AppFindingKind::CapReached,
                 protocol: AppProtocol::SocketIo,
                 dir: None,
@@ -262,7 +262,7 @@ impl Polling {
     pub fn finish(&mut self, conn: &mut Connection, sink: &mut dyn Consumer) {
         let mut out = AppOutput::default();
         let (packet, ts) = self.last_body;
-        let cap = |detail: String| crate::app::AppFinding {
+        let cap = |detail: String| crate::model::app::AppFinding {
             kind: AppFindingKind::CapReached,
             protocol: AppProtocol::SocketIo,
             dir: None,

@@ -696,7 +696,7 @@ pub(super) fn fan_out(
 ) {
     for e in evs.drain(..) {
         match e {
-            WsEvent::Message(m) => {
+            WsEvent::Message(m, deferred) => {
                 let st = conn.stats.dir_mut(m.dir);
                 st.messages += 1;
                 st.frames += u64::from(m.frames);
@@ -709,6 +709,7 @@ pub(super) fn fan_out(
                     conn,
                     index,
                     message: Cow::Owned(m),
+                    deferred: deferred.map(Cow::Owned),
                     app: named.as_ref().map_or(&[], |o| o.records.as_slice()),
                 });
                 if let Some(out) = named {

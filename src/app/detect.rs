@@ -9,33 +9,9 @@
 //! name …). "It is JSON" is never evidence.
 
 use super::json::{self, Value};
-use super::{AppInput, AppLimits, AppProtocol};
+use super::{AppInput, AppLimits, AppProtocol, DetectedBy, Detection};
 use crate::flow::Direction;
 use crate::ws::frame::Opcode;
-use serde::Serialize;
-
-/// How the protocol was chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DetectedBy {
-    /// The negotiated `Sec-WebSocket-Protocol`.
-    Subprotocol,
-    /// The request target of the upgrade request.
-    RequestTarget,
-    /// A signature in the first messages.
-    Content,
-    /// `--app PROTOCOL`.
-    Forced,
-}
-
-/// A protocol and how it was chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct Detection {
-    /// The protocol.
-    pub protocol: AppProtocol,
-    /// The evidence.
-    pub by: DetectedBy,
-}
 
 /// The user's choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -553,7 +553,7 @@ fn check_connection(rule: &Rule, c: &Connection, out: &mut Vec<Finding>) {
             for f in c
                 .app_findings
                 .iter()
-                .filter(|f| f.kind == crate::app::AppFindingKind::Malformed)
+                .filter(|f| f.kind == crate::model::app::AppFindingKind::Malformed)
             {
                 out.push(finding(
                     rule,

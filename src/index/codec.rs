@@ -44,11 +44,14 @@ impl Enc {
         self.bytes(s.as_bytes());
     }
     pub fn opt_str(&mut self, s: Option<&str>) {
-        match s {
+        self.opt_bytes(s.map(str::as_bytes));
+    }
+    pub fn opt_bytes(&mut self, b: Option<&[u8]>) {
+        match b {
             None => self.u8(0),
-            Some(s) => {
+            Some(b) => {
                 self.u8(1);
-                self.str(s);
+                self.bytes(b);
             }
         }
     }
@@ -102,6 +105,13 @@ impl<'a> Dec<'a> {
         match self.u8()? {
             0 => Some(None),
             1 => Some(Some(self.string()?)),
+            _ => None,
+        }
+    }
+    pub fn opt_bytes(&mut self) -> Option<Option<Vec<u8>>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => Some(Some(self.bytes()?.to_vec())),
             _ => None,
         }
     }
@@ -221,8 +231,8 @@ pub fn put_message(e: &mut Enc, m: &Message) {
     e.u64(m.last_packet.0);
     e.i128(m.ts.0);
     e.i128(m.end_ts.0);
-    e.opt_str(m.captured_prefix_hex.as_deref());
-    e.opt_str(m.preview_hex.as_deref());
+    e.opt_bytes(m.captured_prefix.as_deref());
+    e.opt_bytes(m.preview.as_deref());
     e.u32(u32::try_from(m.frame_headers.len()).unwrap_or(u32::MAX));
     for f in m.frame_headers.iter().take(u32::MAX as usize) {
         put_frame(e, f);
@@ -249,8 +259,8 @@ pub fn get_message(d: &mut Dec<'_>) -> Option<Message> {
     let last_packet = PacketNo(d.u64()?);
     let ts = Timestamp(d.i128()?);
     let end_ts = Timestamp(d.i128()?);
-    let captured_prefix_hex = d.opt_string()?;
-    let preview_hex = d.opt_string()?;
+    let captured_prefix = d.opt_bytes()?;
+    let preview = d.opt_bytes()?;
     let n = d.u32()? as usize;
     // Each frame takes at least 29 bytes: a count larger than what is left
     // is a cut record, not a reason to allocate.
@@ -284,11 +294,10 @@ pub fn get_message(d: &mut Dec<'_>) -> Option<Message> {
         last_packet,
         ts,
         end_ts,
-        captured_prefix_hex,
-        preview_hex,
+        captured_prefix,
+        preview,
         frame_headers,
         head,
-        pending_digest: None,
     })
 }
 

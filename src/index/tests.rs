@@ -17,9 +17,7 @@ fn index_with_payloads(
     let (mut w, index) = IndexWriter::new(limits).unwrap();
     let mut seen = Vec::new();
     let collector = PayloadCollector::new(Selection::default(), |c, m| {
-        let mut msg = m.msg.clone();
-        msg.pending_digest = None;
-        seen.push((c.key(), m.index, msg, m.payload.to_vec()));
+        seen.push((c.key(), m.index, m.msg.clone(), m.payload.to_vec()));
     });
     let opts = Options {
         drop_finished: true,

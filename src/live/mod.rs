@@ -871,6 +871,43 @@ mod tests {
         assert!(a.messages.is_empty() && !b.messages.is_empty());
     }
 
+    /// The totals the live view gets every tick (no connection copied)
+    /// are the statistics of the whole model so far, all along the capture.
+    #[test]
+    fn totals_match_the_snapshot_after_every_packet() {
+        for (name, every) in [
+            ("seed_echo.pcapng", 1),
+            ("midstream.pcap", 17),
+            ("many_conns.pcap", 23),
+            ("lossy_netns.pcap", 97),
+        ] {
+            let (link, pkts) = packets(name);
+            let mut sink = NullSink;
+            let mut s = LiveSession::new(
+                "lo",
+                link,
+                65535,
+                SessionOptions::default(),
+                None,
+                &mut sink,
+            )
+            .unwrap();
+            let mut websocket_seen = false;
+            for (i, (ts, d, o)) in pkts.iter().enumerate() {
+                s.push(*ts, d, *o).unwrap();
+                if i % every != 0 && i + 1 != pkts.len() {
+                    continue;
+                }
+                let (totals, snap) = (s.totals(), s.snapshot());
+                assert!(totals.connections.is_empty());
+                assert_eq!(totals.stats, snap.stats, "{name}");
+                assert_eq!(totals.capture_anomalies, snap.capture_anomalies, "{name}");
+                websocket_seen |= totals.stats.websocket_connections > 0;
+            }
+            assert!(websocket_seen, "{name}: a WebSocket connection in progress");
+        }
+    }
+
     #[test]
     fn sll2_header_is_built_from_the_socket_address() {
         let r = Received {

@@ -8,7 +8,6 @@ use crate::hexfmt::Hex;
 use crate::ws::frame::{FrameHeader, LengthFormat, Opcode};
 use crate::ws::mask::MaskKey;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 /// The SHA-256 of a message's decoded payload, shown in hex.
 pub type PayloadDigest = Hex<32>;
@@ -95,66 +94,40 @@ pub struct Message {
     #[serde(flatten, serialize_with = "crate::report::contract::end_ts::serialize")]
     #[schemars(with = "crate::report::contract::end_ts::Pair")]
     pub end_ts: Timestamp,
-    /// The visible bytes of an incomplete message (until the first gap).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub captured_prefix_hex: Option<String>,
-    /// First bytes of a binary payload, in hex.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preview_hex: Option<String>,
+    /// The visible bytes of an incomplete message (until the first gap),
+    /// or the exact first bytes of an undecodable one; reports write them
+    /// as hex (`captured_prefix_hex`).
+    #[serde(
+        rename = "captured_prefix_hex",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::hexfmt::serialize_opt"
+    )]
+    #[schemars(rename = "captured_prefix_hex", with = "Option<String>")]
+    pub captured_prefix: Option<Vec<u8>>,
+    /// First bytes of a binary payload (up to
+    /// 32 bytes); reports write them as hex
+    /// (`preview_hex`).
+    #[serde(
+        rename = "preview_hex",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::hexfmt::serialize_opt"
+    )]
+    #[schemars(rename = "preview_hex", with = "Option<String>")]
+    pub preview: Option<Vec<u8>>,
     /// Header of every frame.
     pub frame_headers: Vec<FrameInfo>,
-    /// First bytes of the payload, for previews (not in reports).
+    /// The payload's first bytes (up to `ws::message::HEAD_BYTES`): what
+    /// previews, the FLV tag reader and application detection read. Not in
+    /// reports, which show it as `preview_hex` or `captured_prefix_hex`.
     #[serde(skip)]
     pub head: Vec<u8>,
-    /// The payload whose SHA-256 is left to the consumer
-    /// ([`crate::ws::message::WsLimits::defer_digest`]); `sha256` is set by
-    /// [`Message::settle_digest`]. Not in reports.
-    #[serde(skip)]
-    pub pending_digest: Option<PendingDigest>,
-}
-
-/// Where the payload of a message with a deferred digest is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PendingDigest {
-    /// The message's `text` is its whole payload.
-    Text,
-    /// The message's `head` is its whole payload.
-    Head,
-    /// A copy of the whole payload.
-    Bytes(Vec<u8>),
 }
 
 impl Message {
-    /// Payload bytes this record holds (its text, its head and a payload
-    /// awaiting its digest): what it weighs when handed between threads.
+    /// Payload bytes this record holds (its text and its head): what it
+    /// weighs when handed between threads.
     pub fn held_bytes(&self) -> usize {
-        let pending = match &self.pending_digest {
-            Some(PendingDigest::Bytes(b)) => b.len(),
-            _ => 0,
-        };
-        self.text.as_ref().map_or(0, String::len) + self.head.len() + pending
-    }
-
-    /// The SHA-256 was deferred and is not computed yet.
-    pub fn digest_pending(&self) -> bool {
-        self.sha256.is_none() && self.pending_digest.is_some()
-    }
-
-    /// Computes a deferred SHA-256 (no-op otherwise). Meant for the thread
-    /// that writes the message, so that hashing leaves the analysis thread;
-    /// the payload copy stays in the record, to be freed with it by the
-    /// thread that allocated it.
-    pub fn settle_digest(&mut self) {
-        if !self.digest_pending() {
-            return;
-        }
-        let payload = match &self.pending_digest {
-            None => return,
-            Some(PendingDigest::Text) => self.text.as_deref().unwrap_or_default().as_bytes(),
-            Some(PendingDigest::Head) => &self.head,
-            Some(PendingDigest::Bytes(b)) => b,
-        };
-        self.sha256 = Some(Hex(Sha256::digest(payload).into()));
+        self.text.as_ref().map_or(0, String::len) + self.head.len()
     }
 }
 

@@ -9,6 +9,7 @@ use crate::decode::Encap;
 use crate::flow::{Direction, Role};
 pub use crate::tls::AlpnState;
 pub use handshake::Handshake;
+pub mod app;
 pub mod finding;
 pub mod handshake;
 pub mod message;
@@ -112,10 +113,10 @@ pub struct HttpExchange {
     /// connection's polling packets, both directions. Absent when the body
     /// carried none or was not one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub request_app: Vec<crate::app::AppRecord>,
+    pub request_app: Vec<crate::model::app::AppRecord>,
     /// The same for the response body (a `GET`'s packets).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub response_app: Vec<crate::app::AppRecord>,
+    pub response_app: Vec<crate::model::app::AppRecord>,
 }
 
 /// Per-direction counters.
@@ -373,14 +374,14 @@ pub struct Connection {
     /// The application protocol its messages carry, and how it was
     /// recognised (subprotocol, request target, content, `--app`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub app_protocol: Option<crate::app::Detection>,
+    pub app_protocol: Option<crate::model::app::Detection>,
     /// Application messages, in order; `index` is the data message each
     /// sits on.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub app_messages: Vec<crate::app::AppRecord>,
+    pub app_messages: Vec<crate::model::app::AppRecord>,
     /// Application-layer findings.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub app_findings: Vec<crate::app::AppFinding>,
+    pub app_findings: Vec<crate::model::app::AppFinding>,
     /// Counters.
     pub stats: ConnStats,
 }
@@ -501,7 +502,7 @@ impl Connection {
     /// The application records carried in HTTP bodies (Engine.IO
     /// long-polling), with their exchange's position, in exchange order
     /// (request body first).
-    pub fn polling_records(&self) -> impl Iterator<Item = (usize, &crate::app::AppRecord)> {
+    pub fn polling_records(&self) -> impl Iterator<Item = (usize, &crate::model::app::AppRecord)> {
         self.http_exchanges.iter().enumerate().flat_map(|(i, x)| {
             x.request_app
                 .iter()
@@ -524,7 +525,7 @@ impl Connection {
     pub fn app_records_on<'a>(
         &'a self,
         m: &'a Message,
-    ) -> impl Iterator<Item = &'a crate::app::AppRecord> + 'a {
+    ) -> impl Iterator<Item = &'a crate::model::app::AppRecord> + 'a {
         self.app_messages
             .iter()
             .filter(move |r| r.first_packet == m.first_packet && r.dir == m.dir)
@@ -548,6 +549,14 @@ impl Connection {
     /// only such connections are reported.
     pub fn reported(&self) -> bool {
         self.protocol != Protocol::Unknown
+    }
+
+    /// WebSocket on the evidence so far: a `101` whose
+    /// `Sec-WebSocket-Accept` is valid (RFC 6455 §4.2.2), or frames.
+    pub fn is_websocket_so_far(&self) -> bool {
+        let hs = &self.handshake;
+        let frames = self.stats.c2s.frames + self.stats.s2c.frames;
+        (hs.status == Some(101) && hs.accept_valid == Some(true)) || frames > 0
     }
 }
 

@@ -104,7 +104,7 @@ pub struct WholeMessage<'a> {
     /// Time of the capture's first packet, when known (for filters).
     pub capture_start: Option<Timestamp>,
     /// The application records the message completed (for filters).
-    pub app: &'a [crate::app::AppRecord],
+    pub app: &'a [crate::model::app::AppRecord],
 }
 
 /// Rebuilds whole payloads of the selected messages.
@@ -144,6 +144,7 @@ impl<F: FnMut(&Connection, WholeMessage<'_>)> Consumer for PayloadCollector<F> {
                 index,
                 message,
                 app,
+                ..
             } if self.sel.wants(conn.key(), message.dir) => {
                 let buf = self
                     .current

@@ -285,7 +285,7 @@ macro_rules! field {
 }
 
 /// The application records that sit on the subject's data message.
-fn app_records<'s>(s: &'s Subject<'s>) -> impl Iterator<Item = &'s crate::app::AppRecord> {
+fn app_records<'s>(s: &'s Subject<'s>) -> impl Iterator<Item = &'s crate::model::app::AppRecord> {
     let index = match s.item {
         Item::Message { index, .. } => Some(index as u64),
         _ => None,

@@ -39,6 +39,7 @@ impl Consumer for WhereSink<'_> {
                 index,
                 message,
                 app,
+                ..
             } => self.filter.matches(&Subject::streamed_message(
                 conn, *index, message, app, self.start,
             )),

@@ -3,10 +3,10 @@
 //! connection it belongs to. Field values are read from here, never copied
 //! into a context object first.
 
-use crate::app::AppRecord;
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Direction;
 use crate::model::Connection;
+use crate::model::app::AppRecord;
 use crate::model::finding::ViolationKind;
 use crate::ws::message::{ControlFrame, FrameInfo, Message};
 use serde_json::Value;

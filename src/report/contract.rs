@@ -478,11 +478,15 @@ pub fn ndjson_schema() -> serde_json::Value {
         ("control", "control", g.subschema_for::<ControlFrame>()),
         ("violation", "violation", g.subschema_for::<Violation>()),
         ("anomaly", "anomaly", g.subschema_for::<Anomaly>()),
-        ("app", "app", g.subschema_for::<crate::app::AppRecord>()),
+        (
+            "app",
+            "app",
+            g.subschema_for::<crate::model::app::AppRecord>(),
+        ),
         (
             "app_finding",
             "app_finding",
-            g.subschema_for::<crate::app::AppFinding>(),
+            g.subschema_for::<crate::model::app::AppFinding>(),
         ),
     ];
     let analysis = g.subschema_for::<Analysis>();

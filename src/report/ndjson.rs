@@ -16,7 +16,7 @@ use crate::flow::Direction;
 use crate::model::{Analysis, Connection, RecordKey};
 use crate::ws::frame::{LengthFormat, Opcode};
 use crate::ws::mask::MaskKey;
-use crate::ws::message::{FrameInfo, Message, PayloadDigest};
+use crate::ws::message::{FrameInfo, Message, PayloadDigest, PendingDigest, Unsettled};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::borrow::Cow;
@@ -70,7 +70,7 @@ enum Item {
     /// Lines already rendered (the rare events).
     Lines(Vec<u8>),
     /// A `message` line, serialized by the writer thread.
-    Message(Arc<LineFrame>, Message),
+    Message(Arc<LineFrame>, Unsettled),
     /// A `connection_end` line, rendered by the writer thread.
     End(Box<Connection>),
 }
@@ -220,21 +220,32 @@ impl<W: Write> NdjsonSink<W> {
     }
 
     /// Writes `m`'s line, or queues it for the writer thread.
-    fn message_line(&mut self, conn: &Connection, mut m: Cow<'_, Message>) {
+    fn message_line(
+        &mut self,
+        conn: &Connection,
+        mut m: Cow<'_, Message>,
+        deferred: Option<Cow<'_, PendingDigest>>,
+    ) {
         if self.error.is_some() {
             return;
         }
         let frame = self.frame(conn);
         match &mut self.out {
             Output::Inline(out) => {
-                if m.digest_pending() {
-                    m.to_mut().settle_digest();
+                if let Some(d) = deferred {
+                    d.settle(m.to_mut());
                 }
                 if let Err(e) = frame.write(out, &m) {
                     self.error = Some(e);
                 }
             }
-            Output::Threaded(w) => w.push_message(frame, m.into_owned()),
+            Output::Threaded(w) => w.push_message(
+                frame,
+                Unsettled {
+                    message: m.into_owned(),
+                    digest: deferred.map(Cow::into_owned),
+                },
+            ),
         }
     }
 
@@ -276,11 +287,11 @@ where
 }
 
 impl Worker {
-    fn push_message(&mut self, frame: Arc<LineFrame>, mut m: Message) {
+    fn push_message(&mut self, frame: Arc<LineFrame>, mut m: Unsettled) {
         self.take_pending();
         // A deferred digest is the writer's work unless it lags behind.
         if self.queue.writer_is_behind() {
-            m.settle_digest();
+            m.settle_now();
         }
         let bytes = m.held_bytes();
         self.queue.push(Item::Message(frame, m), bytes);
@@ -327,8 +338,8 @@ fn write_batches<W: Write>(out: W, inbox: Inbox<Item>, failed: &AtomicBool) -> i
             result = match item {
                 Item::Lines(b) => out.write_all(b),
                 Item::Message(frame, m) => {
-                    m.settle_digest();
-                    frame.write(&mut out, m)
+                    m.settle_now();
+                    frame.write(&mut out, &m.message)
                 }
                 Item::End(conn) => match end_line(conn) {
                     Some(v) => serde_json::to_writer(&mut out, &v)
@@ -421,8 +432,13 @@ impl<W: Write> Consumer for NdjsonSink<W> {
             Event::Handshake(conn) => with_conn("handshake", conn, "handshake", &conn.handshake),
             // The hot event: written (or queued for the writer thread) as
             // it completes, directly, without a `Value` tree.
-            Event::Message { conn, message, .. } => {
-                self.message_line(conn, message);
+            Event::Message {
+                conn,
+                message,
+                deferred,
+                ..
+            } => {
+                self.message_line(conn, message, deferred);
                 return self.flow();
             }
             Event::Control { conn, frame } => with_conn("control", conn, "control", &*frame),
@@ -483,8 +499,11 @@ impl<W: Write> NdjsonSink<W> {
 /// [`Message`] gains a field.
 #[derive(Serialize)]
 struct SortedMessage<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    captured_prefix_hex: Option<&'a str>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::hexfmt::serialize_opt"
+    )]
+    captured_prefix_hex: Option<&'a [u8]>,
     complete: bool,
     compressed: bool,
     dir: Direction,
@@ -496,8 +515,11 @@ struct SortedMessage<'a> {
     last_packet: PacketNo,
     opcode: Opcode,
     payload_len: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    preview_hex: Option<&'a str>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::hexfmt::serialize_opt"
+    )]
+    preview_hex: Option<&'a [u8]>,
     sha256: Option<&'a PayloadDigest>,
     text: Option<&'a str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -513,7 +535,7 @@ struct SortedMessage<'a> {
 impl<'a> SortedMessage<'a> {
     fn new(m: &'a Message) -> Self {
         SortedMessage {
-            captured_prefix_hex: m.captured_prefix_hex.as_deref(),
+            captured_prefix_hex: m.captured_prefix.as_deref(),
             complete: m.complete,
             compressed: m.compressed,
             dir: m.dir,
@@ -524,7 +546,7 @@ impl<'a> SortedMessage<'a> {
             last_packet: m.last_packet,
             opcode: m.opcode,
             payload_len: m.payload_len,
-            preview_hex: m.preview_hex.as_deref(),
+            preview_hex: m.preview.as_deref(),
             sha256: m.sha256.as_ref(),
             text: m.text.as_deref(),
             text_truncated: m.text_truncated,
@@ -835,8 +857,8 @@ mod tests {
                     // And with every optional field flipped.
                     let mut m2 = m.clone();
                     m2.text_truncated = !m.text_truncated;
-                    m2.captured_prefix_hex = m.captured_prefix_hex.clone().xor(Some("ab".into()));
-                    m2.preview_hex = m.preview_hex.clone().xor(Some("cd".into()));
+                    m2.captured_prefix = m.captured_prefix.clone().xor(Some(vec![0xab]));
+                    m2.preview = m.preview.clone().xor(Some(vec![0xcd]));
                     m2.sha256 = m.sha256.xor(Some(crate::hexfmt::Hex([0xef; 32])));
                     m2.text = m.text.clone().xor(Some("t".into()));
                     m2.payload_len = m.payload_len.xor(Some(1));

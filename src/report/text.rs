@@ -4,6 +4,7 @@
 use super::count;
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Direction;
+use crate::hexfmt::hex;
 use crate::model::{AlpnState, Analysis, Connection, Protocol, TcpEnd, TcpEventKind, TlsSummary};
 use crate::ws::frame::{CloseCode, Opcode};
 use crate::ws::message::{ControlFrame, Message};
@@ -135,10 +136,10 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
     handshake_summary(c, out)?;
     if let Some(d) = &c.app_protocol {
         let by = match d.by {
-            crate::app::DetectedBy::Subprotocol => "from the subprotocol",
-            crate::app::DetectedBy::RequestTarget => "from the request target",
-            crate::app::DetectedBy::Content => "from the messages' content",
-            crate::app::DetectedBy::Forced => "as --app asked",
+            crate::model::app::DetectedBy::Subprotocol => "from the subprotocol",
+            crate::model::app::DetectedBy::RequestTarget => "from the request target",
+            crate::model::app::DetectedBy::Content => "from the messages' content",
+            crate::model::app::DetectedBy::Forced => "as --app asked",
         };
         let all = || {
             c.app_messages
@@ -185,7 +186,7 @@ fn connection(c: &Connection, t0: Timestamp, out: &mut impl Write) -> io::Result
         });
         // Long-polling packets of the body, under the head (the sort is
         // stable).
-        let polled = |r: &crate::app::AppRecord, packet: PacketNo| Line {
+        let polled = |r: &crate::model::app::AppRecord, packet: PacketNo| Line {
             packet,
             order: 1,
             ts: Some(r.ts),
@@ -467,18 +468,18 @@ fn preview_text(t: &str) -> String {
 
 /// An application message: protocol, its own type name, what it names,
 /// its id, and for an answer which request it answers and how late.
-pub(crate) fn app_line(r: &crate::app::AppRecord) -> String {
+pub(crate) fn app_line(r: &crate::model::app::AppRecord) -> String {
     app_line_in(r, "message")
 }
 
 /// A long-polling packet's application record (issue 21).
-pub(crate) fn polling_app_line(r: &crate::app::AppRecord) -> String {
+pub(crate) fn polling_app_line(r: &crate::model::app::AppRecord) -> String {
     app_line_in(r, "polling packet")
 }
 
 /// An application record's line; `unit` names what its `answers` counts
 /// (a WebSocket message, or a long-polling packet).
-fn app_line_in(r: &crate::app::AppRecord, unit: &str) -> String {
+fn app_line_in(r: &crate::model::app::AppRecord, unit: &str) -> String {
     let mut t = format!("{}   {} {}", r.dir.arrow(), r.protocol, r.kind);
     if let Some(n) = &r.name {
         t.push_str(&format!(" {n:?}"));
@@ -525,15 +526,15 @@ pub(crate) fn message_line(m: &Message) -> String {
     let body = match (&m.text, m.opcode, m.complete) {
         (Some(t), _, _) => preview_text(t),
         (None, Opcode::Text, true) => "invalid UTF-8".into(),
-        (None, _, false) if m.undecodable.is_some() => match m.captured_prefix_hex.as_deref() {
-            Some(p) if !p.is_empty() => format!("not decodable, exact first bytes: {p}"),
+        (None, _, false) if m.undecodable.is_some() => match m.captured_prefix.as_deref() {
+            Some(p) if !p.is_empty() => format!("not decodable, exact first bytes: {}", hex(p)),
             _ => "not decodable".into(),
         },
         (None, _, false) => format!(
             "incomplete in the capture, visible: {}",
-            m.captured_prefix_hex.as_deref().unwrap_or("")
+            hex(m.captured_prefix.as_deref().unwrap_or_default())
         ),
-        _ => format!("0x{}", m.preview_hex.as_deref().unwrap_or("")),
+        _ => format!("0x{}", hex(m.preview.as_deref().unwrap_or_default())),
     };
     let pkts = if m.first_packet != m.last_packet {
         format!(" (packets {}–{})", m.first_packet, m.last_packet)

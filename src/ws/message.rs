@@ -12,9 +12,9 @@ use super::frame::{CloseCode, FrameHeader, Opcode};
 use super::utf8::Utf8Validator;
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::Direction;
-use crate::hexfmt::{Hex, hex};
+use crate::hexfmt::Hex;
 use crate::model::finding::{Anomaly, AnomalyKind, Violation, ViolationKind};
-pub use crate::model::message::{ControlFrame, FrameInfo, Message, PayloadDigest, PendingDigest};
+pub use crate::model::message::{ControlFrame, FrameInfo, Message, PayloadDigest};
 use sha2::{Digest, Sha256};
 
 /// Bytes of each message kept for previews and hex dumps.
@@ -31,8 +31,9 @@ pub const PREVIEW_BYTES: usize = 32;
 /// What an assembler reports.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WsEvent {
-    /// A data message completed.
-    Message(Message),
+    /// A data message completed; with its payload's place when its SHA-256
+    /// was left to the consumer ([`WsLimits::defer_digest`]).
+    Message(Message, Option<PendingDigest>),
     /// A control frame completed.
     Control(ControlFrame),
     /// A rule was broken.
@@ -53,6 +54,75 @@ pub enum WsEvent {
     },
 }
 
+/// Where the payload of a message whose SHA-256 was deferred is: the
+/// assembler's hand-over to a writer thread, never part of the model
+/// (`sha256` is set by [`PendingDigest::settle`] before a record is kept or
+/// written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PendingDigest {
+    /// The message's `text` is its whole payload.
+    Text,
+    /// The message's `head` is its whole payload.
+    Head,
+    /// A copy of the whole payload.
+    Bytes(Vec<u8>),
+}
+
+impl PendingDigest {
+    /// Payload bytes it holds beyond the message's own.
+    pub fn held_bytes(&self) -> usize {
+        match self {
+            PendingDigest::Bytes(b) => b.len(),
+            _ => 0,
+        }
+    }
+
+    /// Sets `m.sha256` to the digest of the payload this designates (a
+    /// no-op when `m` has one). Meant for the thread that writes the
+    /// message, so that hashing leaves the analysis thread.
+    pub fn settle(&self, m: &mut Message) {
+        if m.sha256.is_some() {
+            return;
+        }
+        let payload = match self {
+            PendingDigest::Text => m.text.as_deref().unwrap_or_default().as_bytes(),
+            PendingDigest::Head => &m.head,
+            PendingDigest::Bytes(b) => b,
+        };
+        m.sha256 = Some(Hex(Sha256::digest(payload).into()));
+    }
+}
+
+/// A message handed to a writer thread with its digest perhaps still to
+/// compute.
+#[derive(Debug)]
+pub struct Unsettled {
+    /// The record.
+    pub message: Message,
+    /// Its payload's place when its SHA-256 is still to compute.
+    pub digest: Option<PendingDigest>,
+}
+
+impl Unsettled {
+    /// Payload bytes the hand-over holds.
+    pub fn held_bytes(&self) -> usize {
+        self.message.held_bytes() + self.digest.as_ref().map_or(0, PendingDigest::held_bytes)
+    }
+
+    /// Computes the digest now (the writer lags behind).
+    pub fn settle_now(&mut self) {
+        if let Some(d) = self.digest.take() {
+            d.settle(&mut self.message);
+        }
+    }
+
+    /// The record, its digest computed.
+    pub fn settled(mut self) -> Message {
+        self.settle_now();
+        self.message
+    }
+}
+
 /// Limits that bound memory and CPU per message.
 #[derive(Debug, Clone, Copy)]
 pub struct WsLimits {
@@ -67,7 +137,7 @@ pub struct WsLimits {
     /// [`crate::ws::deflate::RATIO_FLOOR`] bytes (bomb guard); 0 = off.
     pub max_inflate_ratio: u64,
     /// Leave the SHA-256 of complete messages to the consumer, which
-    /// calls [`Message::settle_digest`]: a report writer thread then
+    /// calls [`PendingDigest::settle`]: a report writer thread then
     /// hashes instead of the analysis thread. Deferred: texts kept whole
     /// (their text is the payload) and binaries of up to
     /// [`MAX_DEFERRED_DIGEST`] bytes (those longer than the head carry a
@@ -486,11 +556,10 @@ impl MessageAssembler {
                 last_packet: now,
                 ts,
                 end_ts: ts,
-                captured_prefix_hex: None,
-                preview_hex: None,
+                captured_prefix: None,
+                preview: None,
                 frame_headers: vec![FrameInfo::new(&h, first)],
                 head: Vec::new(),
-                pending_digest: None,
             },
             hasher: Sha256::new(),
             hashing: Hashing::start(self.limits, h.opcode),
@@ -576,7 +645,7 @@ impl MessageAssembler {
                 if let Some(b) = self.building.as_mut() {
                     b.msg.wire_payload_len += n;
                     if !b.broken {
-                        b.msg.captured_prefix_hex = Some(hex(&b.msg.head));
+                        b.msg.captured_prefix = Some(b.msg.head.clone());
                     }
                     b.broken = true;
                     b.msg.complete = false;
@@ -703,7 +772,7 @@ impl MessageAssembler {
             Some((first, n)) => {
                 b.msg.payload_len = Some(total);
                 if first > 0 {
-                    b.msg.captured_prefix_hex = Some(hex(&b.msg.head));
+                    b.msg.captured_prefix = Some(b.msg.head.clone());
                 }
                 format!(
                     "copies {n} of its {total} bytes (the first at offset {first}) from compression history {}",
@@ -765,6 +834,7 @@ impl MessageAssembler {
             self.undecodable(&mut b, u, total, at, out);
         }
         let mut m = b.msg;
+        let mut pending = None;
         m.last_packet = now;
         m.end_ts = ts;
         let is_text = m.opcode == Opcode::Text;
@@ -778,8 +848,8 @@ impl MessageAssembler {
                         .fold(0u64, |a, f| a.saturating_add(f.payload_len))
                 });
             }
-            if m.captured_prefix_hex.is_none() && !m.compressed {
-                m.captured_prefix_hex = Some(hex(&m.head));
+            if m.captured_prefix.is_none() && !m.compressed {
+                m.captured_prefix = Some(m.head.clone());
             }
         } else {
             m.payload_len = Some(b.decoded_len);
@@ -787,10 +857,10 @@ impl MessageAssembler {
             let mut hasher = b.hasher;
             match b.hashing {
                 Hashing::Streamed => m.sha256 = Some(Hex(hasher.finalize().into())),
-                Hashing::InCopy(v) => m.pending_digest = Some(PendingDigest::Bytes(v)),
-                Hashing::InHead => m.pending_digest = Some(PendingDigest::Head),
+                Hashing::InCopy(v) => pending = Some(PendingDigest::Bytes(v)),
+                Hashing::InHead => pending = Some(PendingDigest::Head),
                 // The text becomes the record's `text` below, byte for byte.
-                Hashing::InText if valid => m.pending_digest = Some(PendingDigest::Text),
+                Hashing::InText if valid => pending = Some(PendingDigest::Text),
                 Hashing::InText => {
                     hasher.update(&b.text);
                     m.sha256 = Some(Hex(hasher.finalize().into()));
@@ -803,7 +873,7 @@ impl MessageAssembler {
                     m.text = Some(match String::from_utf8(b.text) {
                         Ok(s) => s,
                         Err(e) => {
-                            if m.pending_digest.take().is_some() {
+                            if pending.take().is_some() {
                                 m.sha256 = Some(Hex(Sha256::digest(e.as_bytes()).into()));
                             }
                             let valid_len = e.utf8_error().valid_up_to();
@@ -823,9 +893,9 @@ impl MessageAssembler {
             }
         }
         if !is_text {
-            m.preview_hex = Some(hex(&m.head[..m.head.len().min(PREVIEW_BYTES)]));
+            m.preview = Some(m.head[..m.head.len().min(PREVIEW_BYTES)].to_vec());
         }
-        out(WsEvent::Message(m));
+        out(WsEvent::Message(m, pending));
     }
 }
 

@@ -75,7 +75,11 @@ mod tests {
     use sha2::{Digest, Sha256};
 
     /// The messages of `wire` (server frames), with digests deferred or not.
-    fn messages(wire: &[u8], defer: bool, max_text: usize) -> Vec<Message> {
+    fn messages(
+        wire: &[u8],
+        defer: bool,
+        max_text: usize,
+    ) -> Vec<(Message, Option<PendingDigest>)> {
         let limits = WsLimits {
             defer_digest: defer,
             max_text_bytes: max_text,
@@ -89,8 +93,8 @@ mod tests {
             PacketNo(1),
             Timestamp::default(),
             &mut |e| {
-                if let WsEvent::Message(m) = e {
-                    out.push(m)
+                if let WsEvent::Message(m, d) = e {
+                    out.push((m, d))
                 }
             },
         );
@@ -106,9 +110,9 @@ mod tests {
 
     /// Where each message's deferred payload is: text, head, a copy, or
     /// nowhere (hashed as it streamed).
-    fn pending(ms: &[Message]) -> Vec<&'static str> {
+    fn pending(ms: &[(Message, Option<PendingDigest>)]) -> Vec<&'static str> {
         ms.iter()
-            .map(|m| match m.pending_digest {
+            .map(|(_, d)| match d {
                 Some(PendingDigest::Text) => "text",
                 Some(PendingDigest::Head) => "head",
                 Some(PendingDigest::Bytes(_)) => "copy",
@@ -155,8 +159,10 @@ mod tests {
             pending(&deferred_wide),
             ["text", "head", "-", "-", "text", "text", "copy"]
         );
-        for m in deferred.iter_mut().chain(&mut deferred_wide) {
-            m.settle_digest();
+        for (m, d) in deferred.iter_mut().chain(&mut deferred_wide) {
+            if let Some(d) = d.take() {
+                d.settle(m);
+            }
         }
         let want: Vec<_> = payloads
             .iter()
@@ -164,7 +170,10 @@ mod tests {
             .chain([sha(b"text tail"), sha(&medium)])
             .collect();
         for got in [&streamed, &deferred, &deferred_wide] {
-            let digests: Vec<_> = got.iter().map(|m| m.sha256.unwrap().to_string()).collect();
+            let digests: Vec<_> = got
+                .iter()
+                .map(|(m, _)| m.sha256.unwrap().to_string())
+                .collect();
             assert_eq!(digests, want);
         }
     }
@@ -196,7 +205,7 @@ mod tests {
     fn msgs(evs: &[WsEvent]) -> Vec<&Message> {
         evs.iter()
             .filter_map(|e| match e {
-                WsEvent::Message(m) => Some(m),
+                WsEvent::Message(m, _) => Some(m),
                 _ => None,
             })
             .collect()

@@ -24,6 +24,7 @@ mod table;
 use crate::analysis::{Consumer, Event, Wants};
 use crate::capture::Timestamp;
 use crate::flow::{Direction, Role};
+use crate::hexfmt::hex;
 use crate::model::{Analysis, Connection, Protocol, TcpEnd};
 use crate::pipeline::{self, PipelineError};
 use crate::ws::message::Message;
@@ -231,6 +232,8 @@ impl ParquetSink {
             None => (None, false),
         };
         let sha256 = m.sha256.map(|d| d.to_string());
+        let preview = m.preview.as_deref().map(hex);
+        let prefix = m.captured_prefix.as_deref().map(hex);
         self.messages.row(&[
             Value::Str(Some(&self.capture)),
             Value::I64(Some(i64::from(conn.id))),
@@ -252,8 +255,8 @@ impl ParquetSink {
             Value::I64(Some(int(m.last_packet.0))),
             ts(m.ts),
             ts(m.end_ts),
-            Value::Str(m.preview_hex.as_deref()),
-            Value::Str(m.captured_prefix_hex.as_deref()),
+            Value::Str(preview.as_deref()),
+            Value::Str(prefix.as_deref()),
             Value::I64(conn.stream_id.map(i64::from)),
         ])
     }

@@ -21,8 +21,9 @@ use super::handoff::{Handoff, handoff};
 use super::json::write;
 use crate::analysis::{Consumer, Event, Wants};
 use crate::model::{Analysis, Connection, RecordKey};
-use crate::ws::message::Message;
+use crate::ws::message::{Message, Unsettled};
 use file::SpillFile;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::ops::ControlFlow;
@@ -62,7 +63,7 @@ struct Parked {
 #[allow(clippy::large_enum_variant)]
 enum Parcel {
     /// A completed message of connection `.0`.
-    Message(RecordKey, Message),
+    Message(RecordKey, Unsettled),
     /// A finished connection's record (after its messages), to be
     /// serialized without them.
     Finished(Box<Connection>),
@@ -227,8 +228,8 @@ impl Parker {
     fn take(&mut self, parcel: &mut Parcel) {
         match parcel {
             Parcel::Message(conn, m) => {
-                m.settle_digest();
-                self.park(*conn, m);
+                m.settle_now();
+                self.park(*conn, &m.message);
             }
             Parcel::Finished(c) => match serde_json::to_vec_pretty(c) {
                 Ok(text) => self.park_record(c.key(), &text),
@@ -385,13 +386,21 @@ impl Consumer for MessageSpill {
             return ControlFlow::Continue(());
         }
         match ev {
-            Event::Message { conn, message, .. } => {
-                let mut m = message.into_owned();
+            Event::Message {
+                conn,
+                message,
+                deferred,
+                ..
+            } => {
+                let mut m = Unsettled {
+                    message: message.into_owned(),
+                    digest: deferred.map(Cow::into_owned),
+                };
                 // A deferred digest is the worker's unless it lags behind.
                 if let Mode::Threaded { queue, .. } = &mut self.mode
                     && queue.writer_is_behind()
                 {
-                    m.settle_digest();
+                    m.settle_now();
                 }
                 let bytes = m.held_bytes();
                 self.hand(Parcel::Message(conn.key(), m), bytes);

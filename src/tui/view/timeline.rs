@@ -349,7 +349,7 @@ pub fn render(app: &App, a: &Source, frame: &mut Frame<'_>, area: Rect) {
 /// Application records as the timeline names them, first in the row:
 /// `[socket.io EVENT chat] ` (issue 21): a message's, or the long-polling
 /// packets an HTTP body carried.
-fn app_tags<'r>(records: impl IntoIterator<Item = &'r crate::app::AppRecord>) -> String {
+fn app_tags<'r>(records: impl IntoIterator<Item = &'r crate::model::app::AppRecord>) -> String {
     records
         .into_iter()
         .map(|r| match &r.name {
