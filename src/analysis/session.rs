@@ -18,7 +18,14 @@
 //!   1xx interim responses (100, 103) leave the exchange waiting for its final one.
 //!   Unknown(n): detection retried on the next pieces (a capture may start
 //!   inside a frame or a body), up to DETECT_ATTEMPTS, then given up.
+//!   HTTP/2 (a preface, frames picked up mid-stream, or a 101 to h2c) ──► H2
+//!   2xx to CONNECT (RFC 9110 §9.3.6): both sides ──► Detect (the tunnel's bytes)
 //! ```
+//!
+//! The arrows are one exhaustive match, `Stage::next`. Every move goes
+//! through `Session::take`/`put`/`replace`, which check it against that
+//! table in debug builds, so tests and fuzzing fail on a move the diagram
+//! does not draw.
 //!
 //! Evidence rules (issue 17, `analysis/detect.rs`): a side whose SYN was
 //! captured and whose first bytes were not an upgrade is never WebSocket;
@@ -104,9 +111,77 @@ enum Phase {
     /// the next pieces (a capture may start in the middle of a frame or a
     /// body), up to [`DETECT_ATTEMPTS`].
     Unknown(u8),
+    /// Taken out by a move in progress ([`Session::take`]), to be consumed;
+    /// never the phase of a side between two pieces.
     Opaque,
     /// HTTP/2: both sides' bytes go to [`Session::h2`].
     H2,
+}
+
+/// A phase without its state: a box of the diagram in the module doc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Detect,
+    Probe,
+    Unknown,
+    Http,
+    AwaitResponse,
+    Ws,
+    Upgraded,
+    H2,
+    Opaque,
+}
+
+impl Phase {
+    fn stage(&self) -> Stage {
+        match self {
+            Phase::Detect => Stage::Detect,
+            Phase::Probe(_) => Stage::Probe,
+            Phase::Unknown(_) => Stage::Unknown,
+            Phase::Http(_) => Stage::Http,
+            Phase::AwaitResponse(..) => Stage::AwaitResponse,
+            Phase::Ws(_) => Stage::Ws,
+            Phase::Upgraded => Stage::Upgraded,
+            Phase::H2 => Stage::H2,
+            Phase::Opaque => Stage::Opaque,
+        }
+    }
+}
+
+impl Stage {
+    /// The diagram's arrows: where a side may move from `self`, in one
+    /// exhaustive match (a new phase must say where it leads). Staying is
+    /// always allowed. The session files decide and perform the moves,
+    /// every one through [`Session::put`] or [`Session::replace`], which
+    /// check it against this table in debug builds (tests, fuzzing).
+    fn next(self) -> &'static [Stage] {
+        use Stage::*;
+        match self {
+            // First bytes: held undecided (Probe), not recognised
+            // (Unknown), a start line (Http), HTTP/2 (H2), or a side
+            // joining a connection already judged WebSocket (Ws).
+            Detect => &[Probe, Unknown, Http, Ws, H2],
+            // A start line (Http), frames judged on both sides (Ws), an
+            // HTTP/2 preface or frames (H2), or too little evidence
+            // (Unknown: detection retried at the next piece).
+            Probe => &[Unknown, Http, Ws, H2],
+            // Detection retried on a later piece, up to DETECT_ATTEMPTS.
+            Unknown => &[Probe, Http, Ws, H2],
+            // An upgrade request waits for its answer (AwaitResponse); the
+            // server's side on a 101 websocket (Ws), another upgrade
+            // (Upgraded), h2c (H2) or a 2xx to CONNECT (Detect); the
+            // client's side when a 101 came before its request was whole
+            // (Ws).
+            Http => &[AwaitResponse, Ws, Upgraded, H2, Detect],
+            // The answer: 101 websocket (Ws), 101 other (Upgraded), h2c
+            // (H2), 2xx to CONNECT (Detect), any other final (Http).
+            AwaitResponse => &[Http, Ws, Upgraded, H2, Detect],
+            // Final: frames, counted bytes or HTTP/2 until the end.
+            Ws | Upgraded | H2 => &[],
+            // Taken out: checked from the stage it was taken from.
+            Opaque => &[],
+        }
+    }
 }
 
 /// Whether a side's stream was seen from its first byte.
@@ -169,6 +244,8 @@ pub struct Session {
     pub client: Option<Side>,
     endpoints: [SocketAddr; 2],
     phases: [Phase; 2],
+    /// Per side: the stage a move in progress took the phase from.
+    taken: [Option<Stage>; 2],
     /// The model record being filled.
     pub conn: Connection,
     /// Indexes of exchanges awaiting their response.
@@ -228,6 +305,7 @@ impl Session {
             client: None,
             endpoints,
             phases: [Phase::Detect, Phase::Detect],
+            taken: [None, None],
             conn,
             pending: VecDeque::new(),
             upgrade_exchange: None,
@@ -250,6 +328,33 @@ impl Session {
             s.set_client(c);
         }
         s
+    }
+
+    /// Takes `side`'s phase out to consume it; the move ends with
+    /// [`Self::put`].
+    fn take(&mut self, side: Side) -> Phase {
+        let i = side.idx();
+        let p = std::mem::replace(&mut self.phases[i], Phase::Opaque);
+        if p.stage() != Stage::Opaque {
+            self.taken[i] = Some(p.stage());
+        }
+        p
+    }
+
+    /// Moves `side` to `to`: from the phase [`Self::take`] took, or from
+    /// its current one.
+    fn put(&mut self, side: Side, to: Phase) {
+        let i = side.idx();
+        let from = self.taken[i].take().unwrap_or(self.phases[i].stage());
+        check_move(from, to.stage());
+        self.phases[i] = to;
+    }
+
+    /// Moves `side` to `to` and returns the phase it leaves.
+    fn replace(&mut self, side: Side, to: Phase) -> Phase {
+        let i = side.idx();
+        check_move(self.phases[i].stage(), to.stage());
+        std::mem::replace(&mut self.phases[i], to)
     }
 
     /// Direction in which `side` sends (client unknown: side 0 is taken as client).
@@ -413,7 +518,8 @@ impl Session {
             // after the hole, without them.
             Phase::Probe(p) => {
                 let (bytes, last) = Probe::held_bytes(&p.held);
-                self.phases[i] = Phase::Unknown(p.attempts.saturating_add(1));
+                let attempts = p.attempts.saturating_add(1);
+                self.put(side, Phase::Unknown(attempts));
                 self.skip(side, bytes, last);
             }
             Phase::Detect | Phase::Unknown(_) | Phase::Opaque | Phase::Upgraded => {}
@@ -450,7 +556,8 @@ impl Session {
             && p.idle()
         {
             self.ws_after_request = false;
-            self.phases[side.idx()] = Phase::Ws(Box::new(self.new_ws(side)));
+            let ws = Phase::Ws(Box::new(self.new_ws(side)));
+            self.put(side, ws);
         }
     }
 
@@ -497,7 +604,7 @@ impl Session {
         for i in 0..2 {
             if let Phase::Probe(p) = &self.phases[i] {
                 let (bytes, last) = Probe::held_bytes(&p.held);
-                self.phases[i] = Phase::Unknown(p.attempts.saturating_add(1));
+                self.put(Side(i as u8), Phase::Unknown(p.attempts.saturating_add(1)));
                 self.skip(Side(i as u8), bytes, last);
             }
         }
@@ -603,7 +710,7 @@ impl Session {
                 && classify(&p.prefix) == Detected::H2Settings
             {
                 let (bytes, last) = Probe::held_bytes(&p.held);
-                self.phases[i] = Phase::Unknown(p.attempts.saturating_add(1));
+                self.put(Side(i as u8), Phase::Unknown(p.attempts.saturating_add(1)));
                 self.skip(Side(i as u8), bytes, last);
             }
         }
@@ -681,6 +788,15 @@ impl Session {
     pub fn role_of(&self, side: Side) -> Role {
         self.dir_of(side).sender()
     }
+}
+
+/// Debug builds (tests, fuzzing): a move the diagram does not draw is a
+/// bug in the session files.
+fn check_move(from: Stage, to: Stage) {
+    debug_assert!(
+        to != Stage::Opaque && (from == to || from.next().contains(&to)),
+        "a side moved from {from:?} to {to:?}, which the phase diagram does not draw"
+    );
 }
 
 /// Hands the events of a WebSocket stream to the consumer as events about
@@ -767,5 +883,63 @@ pub(super) fn fan_out(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stage::{self, *};
+    use super::check_move;
+
+    const ALL: [Stage; 9] = [
+        Detect,
+        Probe,
+        Unknown,
+        Http,
+        AwaitResponse,
+        Ws,
+        Upgraded,
+        H2,
+        Opaque,
+    ];
+
+    /// The diagram: every resting phase is reachable from the first one,
+    /// WebSocket, another upgrade and HTTP/2 are final, and nothing moves
+    /// into the placeholder of a move in progress.
+    #[test]
+    fn the_diagram_reaches_every_phase_and_ends_where_it_should() {
+        let mut seen = vec![Detect];
+        let mut i = 0;
+        while let Some(&s) = seen.get(i) {
+            for &n in s.next() {
+                if !seen.contains(&n) {
+                    seen.push(n);
+                }
+            }
+            i += 1;
+        }
+        for s in ALL.into_iter().filter(|&s| s != Opaque) {
+            assert!(seen.contains(&s), "{s:?} unreachable");
+        }
+        for s in [Ws, Upgraded, H2, Opaque] {
+            assert!(s.next().is_empty(), "{s:?} is final");
+        }
+        assert!(ALL.iter().all(|s| !s.next().contains(&Opaque)));
+        // An upgrade request is answered before frames: HTTP never turns
+        // back into undecided bytes.
+        assert!(!Http.next().contains(&Probe) && !Http.next().contains(&Unknown));
+    }
+
+    #[test]
+    fn a_drawn_move_and_staying_pass() {
+        check_move(AwaitResponse, Ws);
+        check_move(Probe, Probe);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "does not draw")]
+    fn an_undrawn_move_is_caught() {
+        check_move(Ws, Http);
     }
 }

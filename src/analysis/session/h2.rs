@@ -101,18 +101,16 @@ impl Session {
             );
         }
         self.h2 = Some(Box::new(h2));
-        let client = server.other().idx();
-        // A request head still in progress ends before the switch.
-        let held = match std::mem::replace(&mut self.phases[client], Phase::H2) {
-            Phase::AwaitResponse(_, held, _) => held,
-            Phase::Http(p) if !p.idle() => {
-                self.phases[client] = Phase::Http(p);
-                Vec::new()
-            }
-            _ => Vec::new(),
-        };
-        self.phases[server.idx()] = Phase::H2;
         let client = server.other();
+        // A request head still in progress ends before the switch.
+        let held = match &self.phases[client.idx()] {
+            Phase::Http(p) if !p.idle() => Vec::new(),
+            _ => match self.replace(client, Phase::H2) {
+                Phase::AwaitResponse(_, held, _) => held,
+                _ => Vec::new(),
+            },
+        };
+        self.put(server, Phase::H2);
         for h in held {
             self.held_into_h2(client, h, sink);
         }
@@ -135,7 +133,7 @@ impl Session {
     pub(super) fn replay_into_h2(&mut self, sink: &mut dyn Consumer) {
         let mut all: Vec<(Side, Held)> = Vec::new();
         for side in [Side(0), Side(1)] {
-            if let Phase::Probe(p) = std::mem::replace(&mut self.phases[side.idx()], Phase::H2) {
+            if let Phase::Probe(p) = self.replace(side, Phase::H2) {
                 all.extend(p.held.into_iter().map(|h| (side, h)));
             }
         }

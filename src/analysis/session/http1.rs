@@ -25,16 +25,16 @@ impl Session {
         self.set_client(if request { side } else { side.other() });
         let mut replay = Vec::new();
         for (s, req) in [(side, request), (side.other(), !request)] {
-            let i = s.idx();
-            let held = match std::mem::replace(&mut self.phases[i], Phase::Opaque) {
+            if !matches!(
+                self.phases[s.idx()],
+                Phase::Probe(_) | Phase::Detect | Phase::Unknown(_)
+            ) {
+                continue;
+            }
+            let held = match self.replace(s, Phase::Http(HttpParser::new(req, max))) {
                 Phase::Probe(p) => p.held,
-                Phase::Detect | Phase::Unknown(_) => Vec::new(),
-                other => {
-                    self.phases[i] = other;
-                    continue;
-                }
+                _ => Vec::new(),
             };
-            self.phases[i] = Phase::Http(HttpParser::new(req, max));
             replay.push((s, held));
         }
         for (s, held) in replay {
@@ -130,8 +130,10 @@ impl Session {
             // Wait for the response: the next bytes are frames (or another
             // protocol) after a 101 and HTTP otherwise.
             self.upgrade_exchange = Some(idx);
-            if let Phase::Http(p) = std::mem::replace(&mut self.phases[i], Phase::Opaque) {
-                self.phases[i] = Phase::AwaitResponse(p, Vec::new(), 0);
+            if matches!(self.phases[i], Phase::Http(_))
+                && let Phase::Http(p) = self.take(side)
+            {
+                self.put(side, Phase::AwaitResponse(p, Vec::new(), 0));
             }
         } else if let Phase::Http(p) = &mut self.phases[i] {
             p.expect_body(&head, None);
@@ -182,7 +184,8 @@ impl Session {
             self.upgrade_exchange = None;
         }
         self.check_accept(first, sink);
-        self.phases[side.idx()] = Phase::Ws(Box::new(self.new_ws(side)));
+        let ws = Phase::Ws(Box::new(self.new_ws(side)));
+        self.put(side, ws);
     }
 
     pub(super) fn check_request(&mut self, head: &Head, first: PacketNo, sink: &mut dyn Consumer) {
@@ -356,9 +359,9 @@ impl Session {
     pub(super) fn open_tunnel(&mut self, server: Side, sink: &mut dyn Consumer) {
         self.last_request = None;
         self.set_client(server.other());
-        self.phases[server.idx()] = Phase::Detect;
+        self.put(server, Phase::Detect);
         let client = server.other();
-        let held = match std::mem::replace(&mut self.phases[client.idx()], Phase::Detect) {
+        let held = match self.replace(client, Phase::Detect) {
             Phase::AwaitResponse(_, held, _) => held,
             _ => Vec::new(),
         };
@@ -431,10 +434,11 @@ impl Session {
         {
             return self.upgrade_to_h2(server, idx, request, sink);
         }
-        self.phases[server.idx()] = Phase::Upgraded;
-        let client = server.other().idx();
-        match std::mem::replace(&mut self.phases[client], Phase::Upgraded) {
+        self.put(server, Phase::Upgraded);
+        let client = server.other();
+        match self.take(client) {
             Phase::AwaitResponse(_, held, _) => {
+                self.put(client, Phase::Upgraded);
                 // (gaps among them were counted as missing when held)
                 let bytes: usize = held
                     .iter()
@@ -446,8 +450,8 @@ impl Session {
                 self.conn.stats.c2s.upgraded_bytes += bytes as u64;
             }
             // A request head still in progress ends before the switch.
-            Phase::Http(p) if !p.idle() => self.phases[client] = Phase::Http(p),
-            _ => {}
+            Phase::Http(p) if !p.idle() => self.put(client, Phase::Http(p)),
+            _ => self.put(client, Phase::Upgraded),
         }
     }
 
@@ -489,35 +493,35 @@ impl Session {
                 .as_deref()
                 .and_then(DeflateParams::from_extensions),
         };
-        self.phases[server.idx()] = Phase::Ws(Box::new(self.new_ws(server)));
+        let ws = Phase::Ws(Box::new(self.new_ws(server)));
+        self.put(server, ws);
         self.release_held(server.other(), true, sink);
     }
 
     /// Replays the client bytes held during the upgrade, as frames (`ws`)
     /// or as HTTP.
     pub(super) fn release_held(&mut self, client: Side, ws: bool, sink: &mut dyn Consumer) {
-        let i = client.idx();
-        let phase = std::mem::replace(&mut self.phases[i], Phase::Opaque);
-        let (parser, held) = match phase {
+        let (parser, held) = match self.take(client) {
             Phase::AwaitResponse(p, held, _) => (p, held),
             // The request head is unfinished or not seen yet: wait for it.
             Phase::Http(p) if ws && (!p.idle() || self.conn.http_exchanges.is_empty()) => {
-                self.phases[i] = Phase::Http(p);
+                self.put(client, Phase::Http(p));
                 self.ws_after_request = true;
                 self.early_101_ts = Some(self.now_ts);
                 return;
             }
             Phase::Http(p) if ws => (p, Vec::new()),
             other => {
-                self.phases[i] = other;
+                self.put(client, other);
                 return;
             }
         };
-        self.phases[i] = if ws {
+        let next = if ws {
             Phase::Ws(Box::new(self.new_ws(client)))
         } else {
             Phase::Http(parser)
         };
+        self.put(client, next);
         let now_ts = self.now_ts;
         for h in held {
             match h {

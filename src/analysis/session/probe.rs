@@ -214,7 +214,7 @@ impl Session {
         if self.midstream == MidState::Ws && !matches!(self.phases[i], Phase::Probe(_)) {
             return self.join_ws(side, data, at, sink);
         }
-        let mut probe = match std::mem::replace(&mut self.phases[i], Phase::Opaque) {
+        let mut probe = match self.take(side) {
             Phase::Probe(p) => p,
             Phase::Unknown(n) => Box::new(Probe {
                 attempts: n,
@@ -256,16 +256,16 @@ impl Session {
                     Some(false)
                 };
             if h2 == Some(true) {
-                self.phases[i] = Phase::Probe(probe);
+                self.put(side, Phase::Probe(probe));
                 return self.pick_up_h2(sink);
             }
             if h2.is_none() && probe.bytes <= MAX_PROBE {
-                self.phases[i] = Phase::Probe(probe);
+                self.put(side, Phase::Probe(probe));
                 return;
             }
             match detected {
                 Detected::H2Preface => {
-                    self.phases[i] = Phase::Probe(probe);
+                    self.put(side, Phase::Probe(probe));
                     return self.start_h2(side, H2Mode::PriorKnowledge, sink);
                 }
                 Detected::H2Settings => {
@@ -273,25 +273,26 @@ impl Session {
                     // (RFC 9113 §3.4): held while the other side decides.
                     let full = probe.bytes > MAX_PROBE;
                     let (bytes, last) = Probe::held_bytes(&probe.held);
-                    self.phases[i] = if full {
+                    let next = if full {
                         self.skip(side, bytes, last);
                         Phase::Unknown(probe.attempts.saturating_add(1))
                     } else {
                         Phase::Probe(probe)
                     };
+                    self.put(side, next);
                     return;
                 }
                 Detected::HttpRequest | Detected::HttpResponse => {
                     let request = detected == Detected::HttpRequest;
-                    self.phases[i] = Phase::Probe(probe);
+                    self.put(side, Phase::Probe(probe));
                     return self.start_http(side, request, sink);
                 }
                 Detected::NeedMore => {
-                    self.phases[i] = Phase::Probe(probe);
+                    self.put(side, Phase::Probe(probe));
                     return;
                 }
                 Detected::Tls | Detected::Other if !self.midstream_possible() => {
-                    self.phases[i] = Phase::Unknown(probe.attempts.saturating_add(1));
+                    self.put(side, Phase::Unknown(probe.attempts.saturating_add(1)));
                     return;
                 }
                 Detected::Tls | Detected::Other => {
@@ -310,13 +311,14 @@ impl Session {
         }
         let failed = probe.framing && probe.alts.is_empty();
         let full = probe.bytes > MAX_PROBE;
-        self.phases[i] = if failed {
+        let next = if failed {
             let (bytes, last) = Probe::held_bytes(&probe.held);
             self.skip(side, bytes, last);
             Phase::Unknown(probe.attempts.saturating_add(1))
         } else {
             Phase::Probe(probe)
         };
+        self.put(side, next);
         self.judge_midstream(full, sink);
         if full
             && self.midstream == MidState::Open
@@ -325,7 +327,7 @@ impl Session {
             // Not enough evidence in the bytes one side may hold: they go,
             // and detection starts again at this side's next piece.
             let (bytes, last) = Probe::held_bytes(&p.held);
-            self.phases[i] = Phase::Unknown(p.attempts.saturating_add(1));
+            self.put(side, Phase::Unknown(p.attempts.saturating_add(1)));
             self.skip(side, bytes, last);
         }
     }
@@ -338,14 +340,15 @@ impl Session {
         let i = side.idx();
         let masked = self.client == Some(side);
         if plausible_stream(data) == Some(masked) {
-            self.phases[i] = Phase::Ws(Box::new(self.new_ws(side)));
+            let ws = Phase::Ws(Box::new(self.new_ws(side)));
+            self.put(side, ws);
             self.data(side, data, at, sink);
         } else {
             let n = match self.phases[i] {
                 Phase::Unknown(n) => n,
                 _ => 0,
             };
-            self.phases[i] = Phase::Unknown(n.saturating_add(1));
+            self.put(side, Phase::Unknown(n.saturating_add(1)));
             self.skip(side, data.len() as u64, Some(at.now));
         }
     }
@@ -378,11 +381,12 @@ impl Session {
             MidStream::No if last && !self.finishing => {}
             MidStream::No => {
                 self.midstream = MidState::Refused;
-                for p in &mut self.phases {
-                    if let Phase::Probe(pr) = p
+                for i in 0..2 {
+                    if let Phase::Probe(pr) = &self.phases[i]
                         && pr.framing
                     {
-                        *p = Phase::Unknown(pr.attempts.saturating_add(1));
+                        let attempts = pr.attempts.saturating_add(1);
+                        self.put(Side(i as u8), Phase::Unknown(attempts));
                     }
                 }
             }
@@ -396,7 +400,7 @@ impl Session {
                         continue;
                     }
                     let ws = Phase::Ws(Box::new(self.new_ws(side)));
-                    if let Phase::Probe(pr) = std::mem::replace(&mut self.phases[i], ws) {
+                    if let Phase::Probe(pr) = self.replace(side, ws) {
                         // Bytes before the first frame boundary found are
                         // not frames (the tail of one begun before the capture).
                         let from = pr.best().map_or(0, |a| a.from);
