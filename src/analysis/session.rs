@@ -891,17 +891,8 @@ mod tests {
     use super::Stage::{self, *};
     use super::check_move;
 
-    const ALL: [Stage; 9] = [
-        Detect,
-        Probe,
-        Unknown,
-        Http,
-        AwaitResponse,
-        Ws,
-        Upgraded,
-        H2,
-        Opaque,
-    ];
+    #[rustfmt::skip]
+    const ALL: [Stage; 9] = [Detect, Probe, Unknown, Http, AwaitResponse, Ws, Upgraded, H2, Opaque];
 
     /// The diagram: every resting phase is reachable from the first one,
     /// WebSocket, another upgrade and HTTP/2 are final, and nothing moves
