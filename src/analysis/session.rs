@@ -45,7 +45,9 @@
 //! and replays the client's bytes while an upgrade is answered; `tls` is
 //! the wss front end; `h2` enters HTTP/2; this file holds the phases and
 //! their dispatch, the session's held-memory accounting, the settling at
-//! the end, and the WebSocket fan-out.
+//! the end, and the WebSocket fan-out. A concern's state is its own
+//! struct in its file (`http1::Http1`, `tls::TlsFront`,
+//! `probe::Midstream`), one field of [`Session`].
 //!
 //! Bytes after the 101 response in the same segment belong to the frame
 //! decoder (the "tail" of the handshake). Client bytes sent after an
@@ -67,9 +69,9 @@ use super::{Consumer, Event, Limits};
 use crate::app::eiopoll::{MAX_POLL_SESSIONS, PollRegistry};
 use crate::capture::{PacketNo, Timestamp};
 use crate::flow::{Direction, Role, Side};
-use crate::http::{Head, HttpEvent, HttpParser, looks_like_request};
+use crate::http::{HttpEvent, HttpParser, looks_like_request};
 use crate::model::finding::{Anomaly, AnomalyKind, Violation, ViolationKind};
-use crate::model::{Connection, Protocol, TlsNote, TlsSummary};
+use crate::model::{Connection, Protocol, TlsSummary};
 use crate::tcp::Piece;
 use crate::tls::{KeyLog, TlsConnection};
 use crate::ws::WsStream;
@@ -77,7 +79,6 @@ use crate::ws::frame::Opcode;
 use crate::ws::message::{WsContext, WsEvent};
 use crate::ws::pingwatch::PingWatch;
 use std::borrow::Cow;
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -197,17 +198,6 @@ enum Start {
     Joined,
 }
 
-/// The mid-stream WebSocket question for a connection without handshake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MidState {
-    /// Undecided.
-    Open,
-    /// Decided WebSocket on framing evidence.
-    Ws,
-    /// Decided not WebSocket (contradicting evidence).
-    Refused,
-}
-
 /// Pieces of an unrecognised stream on which detection is tried.
 const DETECT_ATTEMPTS: u8 = 16;
 
@@ -225,8 +215,8 @@ pub struct At {
 /// Application-layer state of one connection.
 #[derive(Debug)]
 pub struct Session {
-    /// TLS layer, when the connection starts with a TLS record (wss).
-    tls: Option<Box<TlsConnection>>,
+    /// The wss front end.
+    tls: tls::TlsFront,
     /// HTTP/2 and the RFC 8441 sessions on its streams.
     h2: Option<Box<H2Sessions>>,
     /// The application protocol of the WebSocket session, once frames
@@ -239,7 +229,6 @@ pub struct Session {
     /// A FIN was captured from each side (a body read until close is
     /// then whole).
     fins: [bool; 2],
-    keylog: Option<Arc<KeyLog>>,
     /// The client side, once known.
     pub client: Option<Side>,
     endpoints: [SocketAddr; 2],
@@ -248,41 +237,25 @@ pub struct Session {
     taken: [Option<Stage>; 2],
     /// The model record being filled.
     pub conn: Connection,
-    /// Indexes of exchanges awaiting their response.
-    pending: VecDeque<usize>,
-    /// Exchange index of the upgrade request awaiting its response.
-    upgrade_exchange: Option<usize>,
+    /// The HTTP/1.1 exchanges in progress.
+    http: http1::Http1,
     ws_ctx: WsContext,
     limits: Limits,
-    /// The last request head, to fill the handshake when a 101 answers a
-    /// request whose Upgrade header was not captured.
-    last_request: Option<(Head, PacketNo)>,
-    tls_notes: Vec<TlsNote>,
-    /// A 101 was delivered before the client's request head was complete in
-    /// stream order (the capture saw the response first: cross-direction
-    /// reordering or a retransmitted request). The client side stays HTTP
-    /// until its request head ends, then switches to WebSocket.
-    ws_after_request: bool,
     /// The WebSocket events of the piece being handled (reused).
     ws_scratch: Vec<WsEvent>,
     /// Per side: seen from its first byte or not.
     start: [Start; 2],
-    midstream: MidState,
+    /// The mid-stream WebSocket question and what it dropped.
+    mid: probe::Midstream,
     /// A `101` switched to a protocol other than WebSocket.
     upgraded: bool,
     /// [`Self::finish`] is running: no more bytes will come.
     finishing: bool,
-    /// Per side: bytes dropped undecoded before detection found frames (a
-    /// capture that starts inside a frame), and the last packet of them.
-    skipped: [(u64, Option<PacketNo>); 2],
     /// Pings awaiting their pong, across both directions.
     pings: PingWatch,
     /// Time of the packet whose bytes are being handled: the time of the
     /// findings they raise.
     now_ts: Timestamp,
-    /// Time of a 101 that came before its request was whole
-    /// (`ws_after_request`): the exchange gets it when the request ends.
-    early_101_ts: Option<Timestamp>,
 }
 
 impl Session {
@@ -295,34 +268,31 @@ impl Session {
         keylog: Option<Arc<KeyLog>>,
     ) -> Self {
         let mut s = Session {
-            tls: None,
+            tls: tls::TlsFront {
+                conn: None,
+                keylog,
+                notes: Vec::new(),
+            },
             h2: None,
             app: None,
             polling: None,
             poll_registry: None,
             fins: [false; 2],
-            keylog,
             client: None,
             endpoints,
             phases: [Phase::Detect, Phase::Detect],
             taken: [None, None],
             conn,
-            pending: VecDeque::new(),
-            upgrade_exchange: None,
+            http: http1::Http1::default(),
             ws_ctx: WsContext::default(),
             limits,
-            last_request: None,
-            tls_notes: Vec::new(),
-            ws_after_request: false,
             ws_scratch: Vec::new(),
             start: [Start::Unknown; 2],
-            midstream: MidState::Open,
+            mid: probe::Midstream::default(),
             upgraded: false,
             finishing: false,
-            skipped: [(0, None); 2],
             pings: PingWatch::default(),
             now_ts: Timestamp::default(),
-            early_101_ts: None,
         };
         if let Some(c) = client {
             s.set_client(c);
@@ -428,14 +398,14 @@ impl Session {
             (Start::Syn, Piece::Gap(_)) | (Start::Unknown, _) => *st = Start::Joined,
             _ => {}
         }
-        if self.tls.is_none()
+        if self.tls.conn.is_none()
             && matches!(self.phases[side.idx()], Phase::Detect)
             && let Piece::Data(d) = &piece
             && TlsConnection::looks_like_tls(d)
         {
             self.start_tls(side, d);
         }
-        if self.tls.is_some() {
+        if self.tls.conn.is_some() {
             self.tls_piece(side, piece, at, sink);
         } else {
             self.app_piece(side, piece, at, sink);
@@ -549,13 +519,13 @@ impl Session {
     /// bytes do not start a request (its request was never captured), they
     /// are frames.
     fn ws_without_request(&mut self, side: Side) {
-        if !self.ws_after_request || self.client != Some(side) {
+        if !self.http.ws_after_request || self.client != Some(side) {
             return;
         }
         if let Phase::Http(p) = &self.phases[side.idx()]
             && p.idle()
         {
-            self.ws_after_request = false;
+            self.http.ws_after_request = false;
             let ws = Phase::Ws(Box::new(self.new_ws(side)));
             self.put(side, ws);
         }
@@ -746,7 +716,7 @@ impl Session {
         } else {
             self.conn.protocol
         };
-        if let Some(tls) = &self.tls {
+        if let Some(tls) = &self.tls.conn {
             let info = tls.info();
             self.conn.tls = Some(TlsSummary {
                 version: info.version,
@@ -758,7 +728,7 @@ impl Session {
                 alpn_offered: info.alpn_offered,
                 reason: info.reason,
                 records: info.records,
-                notes: std::mem::take(&mut self.tls_notes),
+                notes: std::mem::take(&mut self.tls.notes),
             });
         }
         if let Some(h2) = self.h2.as_mut() {

@@ -62,7 +62,7 @@ impl Session {
     /// in capture order.
     pub(super) fn start_h2(&mut self, client: Side, mode: H2Mode, sink: &mut dyn Consumer) {
         self.set_client(client);
-        let mode = if self.tls.is_some() {
+        let mode = if self.tls.conn.is_some() {
             H2Mode::Tls
         } else if self.start[client.idx()] != Start::Whole {
             H2Mode::StartNotCaptured

@@ -7,7 +7,7 @@
 use super::super::polling::Polling;
 use super::{At, Held, Phase, Session};
 use crate::analysis::{Consumer, Event};
-use crate::capture::PacketNo;
+use crate::capture::{PacketNo, Timestamp};
 use crate::flow::{Direction, Side};
 use crate::http::handshake::{has_token, header_value};
 use crate::http::{CapturedBody, Head, HttpEvent, HttpParser};
@@ -16,6 +16,27 @@ use crate::model::finding::{AnomalyKind, ViolationKind};
 use crate::tcp::Piece;
 use crate::ws::deflate::DeflateParams;
 use crate::ws::message::WsContext;
+use std::collections::VecDeque;
+
+/// What HTTP/1.1 tracks across a connection's exchanges.
+#[derive(Debug, Default)]
+pub(super) struct Http1 {
+    /// Indexes of exchanges awaiting their response.
+    pub(super) pending: VecDeque<usize>,
+    /// Exchange index of the upgrade request awaiting its response.
+    pub(super) upgrade_exchange: Option<usize>,
+    /// The last request head, to fill the handshake when a 101 answers a
+    /// request whose Upgrade header was not captured.
+    pub(super) last_request: Option<(Head, PacketNo)>,
+    /// A 101 was delivered before the client's request head was complete in
+    /// stream order (the capture saw the response first: cross-direction
+    /// reordering or a retransmitted request). The client side stays HTTP
+    /// until its request head ends, then switches to WebSocket.
+    pub(super) ws_after_request: bool,
+    /// Time of a 101 that came before its request was whole
+    /// (`ws_after_request`): the exchange gets it when the request ends.
+    pub(super) early_101_ts: Option<Timestamp>,
+}
 
 impl Session {
     /// A start line decided: `side` sends requests (`request`) or
@@ -113,7 +134,7 @@ impl Session {
             request_app: Vec::new(),
             response_app: Vec::new(),
         });
-        self.pending.push_back(idx);
+        self.http.pending.push_back(idx);
         if upgrade {
             self.conn
                 .handshake
@@ -129,7 +150,7 @@ impl Session {
         if any_upgrade || tunnel || !head.complete {
             // Wait for the response: the next bytes are frames (or another
             // protocol) after a 101 and HTTP otherwise.
-            self.upgrade_exchange = Some(idx);
+            self.http.upgrade_exchange = Some(idx);
             if matches!(self.phases[i], Phase::Http(_))
                 && let Phase::Http(p) = self.take(side)
             {
@@ -139,8 +160,8 @@ impl Session {
             p.expect_body(&head, None);
             self.poll_body(side, idx, &head, first, at, sink);
         }
-        self.last_request = Some((head, first));
-        if self.ws_after_request && self.client == Some(side) {
+        self.http.last_request = Some((head, first));
+        if self.http.ws_after_request && self.client == Some(side) {
             self.late_request_completes_upgrade(side, idx, first, sink);
         }
     }
@@ -170,18 +191,18 @@ impl Session {
         first: PacketNo,
         sink: &mut dyn Consumer,
     ) {
-        self.ws_after_request = false;
+        self.http.ws_after_request = false;
         let hs = &self.conn.handshake;
         let (status, response) = (hs.status, hs.response_packet);
         if let Some(x) = self.conn.http_exchanges.get_mut(idx) {
             x.status = status;
             x.response_packet = response;
-            x.response_ts = self.early_101_ts.take();
+            x.response_ts = self.http.early_101_ts.take();
             x.response_complete = hs.response_complete;
         }
-        self.pending.retain(|&p| p != idx);
-        if self.upgrade_exchange == Some(idx) {
-            self.upgrade_exchange = None;
+        self.http.pending.retain(|&p| p != idx);
+        if self.http.upgrade_exchange == Some(idx) {
+            self.http.upgrade_exchange = None;
         }
         self.check_accept(first, sink);
         let ws = Phase::Ws(Box::new(self.new_ws(side)));
@@ -241,7 +262,7 @@ impl Session {
         if status == 101 && !self.is_websocket_101(&head) {
             return self.switch_to_other(side, &head, first, at, sink);
         }
-        let idx = self.pending.pop_front();
+        let idx = self.http.pending.pop_front();
         let method = idx
             .and_then(|i| self.conn.http_exchanges.get(i))
             .map(|x| x.method.clone());
@@ -251,17 +272,17 @@ impl Session {
             x.response_ts = Some(at.ts);
             x.response_complete = head.complete;
         }
-        let answers_upgrade = idx.is_some() && idx == self.upgrade_exchange;
+        let answers_upgrade = idx.is_some() && idx == self.http.upgrade_exchange;
         if method.as_deref() == Some("CONNECT") && (200..300).contains(&status) {
             if answers_upgrade {
-                self.upgrade_exchange = None;
+                self.http.upgrade_exchange = None;
             }
             return self.open_tunnel(side, sink);
         }
         let is_upgrade = answers_upgrade && self.conn.handshake.seen;
         if status == 101 || is_upgrade {
             if !self.conn.handshake.seen
-                && let Some((req, req_first)) = self.last_request.clone()
+                && let Some((req, req_first)) = self.http.last_request.clone()
             {
                 self.conn.handshake.set_request(
                     &req.target,
@@ -280,11 +301,11 @@ impl Session {
             let _ = sink.event(Event::Handshake(&self.conn));
         }
         if answers_upgrade {
-            self.upgrade_exchange = None;
+            self.http.upgrade_exchange = None;
         }
         if status == 101 {
             // No HTTP follows on this connection: the request's copy goes.
-            self.last_request = None;
+            self.http.last_request = None;
             self.switch_to_ws(side, &head, first, sink);
             return;
         }
@@ -357,7 +378,7 @@ impl Session {
     /// new stream from its first byte, detected again, TLS included. Client
     /// bytes held while the answer was awaited are replayed into it.
     pub(super) fn open_tunnel(&mut self, server: Side, sink: &mut dyn Consumer) {
-        self.last_request = None;
+        self.http.last_request = None;
         self.set_client(server.other());
         self.put(server, Phase::Detect);
         let client = server.other();
@@ -389,7 +410,7 @@ impl Session {
         if self.conn.handshake.seen {
             return true;
         }
-        match self.last_request.as_ref() {
+        match self.http.last_request.as_ref() {
             Some((r, _)) if header_value(&r.headers, "upgrade").is_some() => {
                 has_token(&r.headers, "upgrade", "websocket")
             }
@@ -408,10 +429,10 @@ impl Session {
         at: At,
         sink: &mut dyn Consumer,
     ) {
-        let idx = self.pending.pop_front();
+        let idx = self.http.pending.pop_front();
         let request_upgrade = idx
             .and_then(|i| self.conn.http_exchanges.get(i))
-            .and(self.last_request.as_ref())
+            .and(self.http.last_request.as_ref())
             .and_then(|(r, _)| header_value(&r.headers, "upgrade"));
         if let Some(x) = idx.and_then(|i| self.conn.http_exchanges.get_mut(i)) {
             x.status = Some(101);
@@ -419,12 +440,12 @@ impl Session {
             x.response_ts = Some(at.ts);
             x.response_complete = head.complete;
         }
-        if idx.is_some() && idx == self.upgrade_exchange {
-            self.upgrade_exchange = None;
+        if idx.is_some() && idx == self.http.upgrade_exchange {
+            self.http.upgrade_exchange = None;
         }
         self.upgraded = true;
         self.conn.upgraded_to = header_value(&head.headers, "upgrade").or(request_upgrade);
-        let request = self.last_request.take();
+        let request = self.http.last_request.take();
         self.set_client(server.other());
         if self
             .conn
@@ -506,8 +527,8 @@ impl Session {
             // The request head is unfinished or not seen yet: wait for it.
             Phase::Http(p) if ws && (!p.idle() || self.conn.http_exchanges.is_empty()) => {
                 self.put(client, Phase::Http(p));
-                self.ws_after_request = true;
-                self.early_101_ts = Some(self.now_ts);
+                self.http.ws_after_request = true;
+                self.http.early_101_ts = Some(self.now_ts);
                 return;
             }
             Phase::Http(p) if ws => (p, Vec::new()),

@@ -7,7 +7,7 @@
 
 use super::super::detect::{Detected, FrameProbe, MidStream, SideEvidence, classify, judge};
 use super::super::h2session::H2Mode;
-use super::{At, Held, MidState, Phase, Session, Start};
+use super::{At, Held, Phase, Session, Start};
 use crate::analysis::Consumer;
 use crate::capture::PacketNo;
 use crate::flow::{Direction, Side};
@@ -195,11 +195,33 @@ pub(super) const MAX_PROBE: usize = 128 << 10;
 /// Frame runs followed at once per side.
 pub(super) const MAX_ALTS: usize = 4;
 
+/// The mid-stream WebSocket question for a connection without handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum MidState {
+    /// Undecided.
+    #[default]
+    Open,
+    /// Decided WebSocket on framing evidence.
+    Ws,
+    /// Decided not WebSocket (contradicting evidence).
+    Refused,
+}
+
+/// The mid-stream question of a connection and what it dropped.
+#[derive(Debug, Default)]
+pub(super) struct Midstream {
+    /// The answer so far.
+    pub(super) state: MidState,
+    /// Per side: bytes dropped undecoded before detection found frames (a
+    /// capture that starts inside a frame), and the last packet of them.
+    pub(super) skipped: [(u64, Option<PacketNo>); 2],
+}
+
 impl Session {
     /// Mid-stream WebSocket may be considered: no side was seen from its
     /// start (a side whose SYN was captured would have shown the upgrade).
     pub(super) fn midstream_possible(&self) -> bool {
-        self.midstream == MidState::Open
+        self.mid.state == MidState::Open
             && !self
                 .start
                 .iter()
@@ -211,7 +233,7 @@ impl Session {
     /// (mid-stream WebSocket), then replayed with their provenance.
     pub(super) fn probe_data(&mut self, side: Side, data: &[u8], at: At, sink: &mut dyn Consumer) {
         let i = side.idx();
-        if self.midstream == MidState::Ws && !matches!(self.phases[i], Phase::Probe(_)) {
+        if self.mid.state == MidState::Ws && !matches!(self.phases[i], Phase::Probe(_)) {
             return self.join_ws(side, data, at, sink);
         }
         let mut probe = match self.take(side) {
@@ -321,7 +343,7 @@ impl Session {
         self.put(side, next);
         self.judge_midstream(full, sink);
         if full
-            && self.midstream == MidState::Open
+            && self.mid.state == MidState::Open
             && let Phase::Probe(p) = &self.phases[i]
         {
             // Not enough evidence in the bytes one side may hold: they go,
@@ -380,7 +402,7 @@ impl Session {
             // probe_data); at the end or on contradicting masking it is final.
             MidStream::No if last && !self.finishing => {}
             MidStream::No => {
-                self.midstream = MidState::Refused;
+                self.mid.state = MidState::Refused;
                 for i in 0..2 {
                     if let Phase::Probe(pr) = &self.phases[i]
                         && pr.framing
@@ -391,7 +413,7 @@ impl Session {
                 }
             }
             MidStream::WebSocket { client } => {
-                self.midstream = MidState::Ws;
+                self.mid.state = MidState::Ws;
                 self.set_client(Side(client as u8));
                 let mut held = Vec::new();
                 for i in 0..2 {
@@ -424,7 +446,7 @@ impl Session {
     }
 
     pub(super) fn skip(&mut self, side: Side, bytes: u64, last: Option<PacketNo>) {
-        let s = &mut self.skipped[side.idx()];
+        let s = &mut self.mid.skipped[side.idx()];
         s.0 = s.0.saturating_add(bytes);
         if last.is_some() {
             s.1 = last;
@@ -434,11 +456,11 @@ impl Session {
     /// On a connection found to be WebSocket without its handshake, the
     /// bytes dropped before frames were found are reported, never filled.
     pub(super) fn report_skipped(&mut self, sink: &mut dyn Consumer) {
-        if self.midstream != MidState::Ws {
+        if self.mid.state != MidState::Ws {
             return;
         }
         for i in 0..2 {
-            let (bytes, last) = std::mem::take(&mut self.skipped[i]);
+            let (bytes, last) = std::mem::take(&mut self.mid.skipped[i]);
             if let (true, Some(packet)) = (bytes > 0, last) {
                 let dir = self.dir_of(Side(i as u8));
                 let detail = format!(

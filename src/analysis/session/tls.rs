@@ -9,7 +9,19 @@ use crate::capture::PacketNo;
 use crate::flow::{Direction, Side};
 use crate::model::{Protocol, TlsNote};
 use crate::tcp::Piece;
-use crate::tls::{TlsConnection, TlsOutput};
+use crate::tls::{KeyLog, TlsConnection, TlsOutput};
+use std::sync::Arc;
+
+/// The wss front end of a connection.
+#[derive(Debug)]
+pub(super) struct TlsFront {
+    /// The TLS layer, once the connection's first bytes were a TLS record.
+    pub(super) conn: Option<Box<TlsConnection>>,
+    /// The secrets to decrypt with.
+    pub(super) keylog: Option<Arc<KeyLog>>,
+    /// What the report says about the decryption.
+    pub(super) notes: Vec<TlsNote>,
+}
 
 impl Session {
     /// The connection is TLS: a ClientHello (handshake type 1) names the
@@ -20,7 +32,7 @@ impl Session {
             Some(2) => self.set_client(side.other()),
             _ => {}
         }
-        self.tls = Some(Box::new(TlsConnection::new(self.keylog.clone())));
+        self.tls.conn = Some(Box::new(TlsConnection::new(self.tls.keylog.clone())));
         self.conn.protocol = Protocol::Tls;
     }
 
@@ -34,9 +46,11 @@ impl Session {
         sink: &mut dyn Consumer,
     ) {
         let from_client = self.dir_of(side) == Direction::ClientToServer;
-        let Some(tls) = self.tls.as_mut() else { return };
+        let Some(tls) = self.tls.conn.as_mut() else {
+            return;
+        };
         let mut plain: Vec<(Vec<u8>, PacketNo, PacketNo)> = Vec::new();
-        let notes = &mut self.tls_notes;
+        let notes = &mut self.tls.notes;
         match piece {
             Piece::Data(d) => tls.push(from_client, d, at.src, &mut |o| match o {
                 TlsOutput::AppData {
