@@ -58,7 +58,10 @@ struct Open {
     pending: [Option<Pending>; 2],
     /// The latest record of the connection (its summary), until it is
     /// written after the connection's end.
-    summary: Option<Box<Connection>>,
+    /// Kept encoded: one allocation per open connection, not the record's
+    /// few dozen, which would stay scattered among the allocations that
+    /// come and go while it is open.
+    summary: Option<Summary>,
     /// `summary` changed since it was last written.
     dirty: bool,
     ended: bool,
@@ -90,6 +93,28 @@ fn dir_slot(d: Direction) -> usize {
     match d {
         Direction::ClientToServer => 0,
         Direction::ServerToClient => 1,
+    }
+}
+
+/// An open connection's latest summary, encoded, and whether it is
+/// reported.
+#[derive(Debug)]
+struct Summary {
+    bytes: Box<[u8]>,
+    reported: bool,
+    /// Its close frames (the first per direction), kept across updates.
+    closes: Vec<crate::model::message::ControlFrame>,
+}
+
+impl Summary {
+    fn of(record: &Connection) -> Summary {
+        let mut e = Enc::default();
+        sumcodec::put_connection(&mut e, record);
+        Summary {
+            bytes: e.0.into_boxed_slice(),
+            reported: record.reported(),
+            closes: record.control.clone(),
+        }
     }
 }
 
@@ -192,7 +217,7 @@ impl IndexWriter {
         self.slots.insert(c.key(), s);
         self.states.push(ConnState {
             open: Some(Box::new(Open {
-                summary: Some(Box::new(summary(c))),
+                summary: Some(Summary::of(&summary(c))),
                 dirty: true,
                 ..Open::default()
             })),
@@ -208,9 +233,9 @@ impl IndexWriter {
     fn set_summary(&mut self, slot: u32, c: &Connection) {
         let mut record = summary(c);
         if let Some(st) = self.open(slot) {
-            let seen = st.summary.take().map(|s| s.control).unwrap_or_default();
+            let seen = st.summary.take().map(|s| s.closes).unwrap_or_default();
             record.control = closes(&[seen, record.control].concat());
-            st.summary = Some(Box::new(record));
+            st.summary = Some(Summary::of(&record));
             st.dirty = true;
         }
         self.touched.push(slot);
@@ -380,16 +405,13 @@ impl IndexWriter {
             let Some(rec) = st.summary.as_ref() else {
                 continue;
             };
-            let mut e = Enc::default();
-            sumcodec::put_connection(&mut e, rec);
-            let (reported, ended) = (rec.reported(), st.ended);
-            if ended {
+            let len = u32::try_from(rec.bytes.len())
+                .map_err(|_| io::Error::other("summary too large"))?;
+            let off = self.summaries.append(&rec.bytes)?;
+            placed.push((s, off, len, rec.reported, st.ended));
+            if st.ended {
                 cs.open = None;
             }
-            let len =
-                u32::try_from(e.0.len()).map_err(|_| io::Error::other("summary too large"))?;
-            let off = self.summaries.append(&e.0)?;
-            placed.push((s, off, len, reported, ended));
         }
         self.summaries.flush()?;
         self.records.flush()?;
@@ -613,10 +635,13 @@ impl IndexWriter {
                 let f = frame.as_ref();
                 if f.opcode == crate::ws::frame::Opcode::Close
                     && let Some(st) = self.open(slot)
-                    && let Some(rec) = st.summary.as_mut()
-                    && !rec.control.iter().any(|o| o.dir == f.dir)
+                    && let Some(sum) = st.summary.as_mut()
+                    && !sum.closes.iter().any(|o| o.dir == f.dir)
+                    && let Some(mut rec) =
+                        sumcodec::get_connection(&mut super::codec::Dec(&sum.bytes))
                 {
                     rec.control.push(f.clone());
+                    *sum = Summary::of(&rec);
                     st.dirty = true;
                     self.touched.push(slot);
                 }
