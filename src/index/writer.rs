@@ -58,9 +58,11 @@ struct Open {
     pending: [Option<Pending>; 2],
     /// The latest record of the connection (its summary), until it is
     /// written after the connection's end.
+    ///
     /// Kept encoded: one allocation per open connection, not the record's
     /// few dozen, which would stay scattered among the allocations that
-    /// come and go while it is open.
+    /// come and go while it is open (and keep their pages resident after
+    /// it ended).
     summary: Option<Summary>,
     /// `summary` changed since it was last written.
     dirty: bool,
@@ -319,16 +321,16 @@ impl IndexWriter {
         let is_msg = row.kind == RowKind::Message;
         let (mut all_full, mut msgs_full) = (None, None);
         {
-            let chains = self.chains.reader();
+            let chains = &self.shared.chains;
             let mut conns = self.conns();
             if let Some(c) = conns.get_mut(slot as usize) {
-                unseal(&chains, &mut c.chain)?;
+                unseal(chains, &mut c.chain)?;
                 c.chain.tail.push(no32);
                 if c.chain.tail.len() == CHAIN_BLOCK {
                     all_full = Some(c.chain.tail.clone());
                 }
                 if is_msg {
-                    unseal(&chains, &mut c.msgs)?;
+                    unseal(chains, &mut c.msgs)?;
                     c.msgs.tail.push(no32);
                     if c.msgs.tail.len() == CHAIN_BLOCK {
                         msgs_full = Some(c.msgs.tail.clone());
