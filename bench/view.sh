@@ -7,7 +7,8 @@
 #   bench/view.sh [CAPTURE ...]      # default: $BENCH_DATA/small.pcap
 #   TRIPLE=1 bench/view.sh           # also a capture 3x larger (mergecap of
 #                                    # copies shifted in time with editcap),
-#                                    # made under $BENCH_DATA/viewindex/ and deleted
+#                                    # made under $TRIPLE_DIR (default
+#                                    # $BENCH_DATA/viewindex) and deleted
 #                                    # (KEEP=1 keeps it, REGEN=1 remakes it)
 #
 # Environment: BIN (default target/release/wsinspect under CARGO_TARGET_DIR),
@@ -21,23 +22,24 @@ BENCH_DATA=${BENCH_DATA:-/work/bench-data}
 BIN=${BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/wsinspect}
 SEARCH=${SEARCH:-hello}
 FILTER=${FILTER:-websocket.opcode == 2}
+TRIPLE_DIR=${TRIPLE_DIR:-$BENCH_DATA/viewindex}
 command -v tmux >/dev/null || { echo "needs tmux" >&2; exit 1; }
 [[ -x $BIN ]] || { echo "no binary at $BIN (cargo build --release)" >&2; exit 1; }
 
 caps=("$@")
 [[ ${#caps[@]} -gt 0 ]] || caps=("$BENCH_DATA/small.pcap")
 if [[ "${TRIPLE:-0}" == 1 ]]; then
-  mkdir -p "$BENCH_DATA/viewindex"
+  mkdir -p "$TRIPLE_DIR"
   base=${caps[0]}
-  if [[ ! -f "$BENCH_DATA/viewindex/triple.pcap" || "${REGEN:-0}" == 1 ]]; then
+  if [[ ! -f "$TRIPLE_DIR/triple.pcap" || "${REGEN:-0}" == 1 ]]; then
   span=$(capinfos -a -e -S "$base" | awk '/First packet/ {f=$NF} /Last packet/ {l=$NF} END {printf "%d", l - f + 60}')
-  editcap -t "$span" "$base" "$BENCH_DATA/viewindex/copy2.pcap"
-  editcap -t "$((span * 2))" "$base" "$BENCH_DATA/viewindex/copy3.pcap"
-  mergecap -F pcap -w "$BENCH_DATA/viewindex/triple.pcap" "$base" \
-    "$BENCH_DATA/viewindex/copy2.pcap" "$BENCH_DATA/viewindex/copy3.pcap"
-  rm -f "$BENCH_DATA/viewindex/copy2.pcap" "$BENCH_DATA/viewindex/copy3.pcap"
+  editcap -t "$span" "$base" "$TRIPLE_DIR/copy2.pcap"
+  editcap -t "$((span * 2))" "$base" "$TRIPLE_DIR/copy3.pcap"
+  mergecap -F pcap -w "$TRIPLE_DIR/triple.pcap" "$base" \
+    "$TRIPLE_DIR/copy2.pcap" "$TRIPLE_DIR/copy3.pcap"
+  rm -f "$TRIPLE_DIR/copy2.pcap" "$TRIPLE_DIR/copy3.pcap"
   fi
-  caps+=("$BENCH_DATA/viewindex/triple.pcap")
+  caps+=("$TRIPLE_DIR/triple.pcap")
 fi
 
 S=wsinspect-view-bench
@@ -109,4 +111,4 @@ for cap in "${caps[@]}"; do
   echo
 done
 tmux kill-session -t "$S" 2>/dev/null || true
-if [[ "${TRIPLE:-0}" == 1 && "${KEEP:-0}" != 1 ]]; then rm -rf "$BENCH_DATA/viewindex"; fi
+if [[ "${TRIPLE:-0}" == 1 && "${KEEP:-0}" != 1 ]]; then rm -rf "$TRIPLE_DIR"; fi

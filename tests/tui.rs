@@ -399,7 +399,7 @@ fn live_follow_moves_to_the_new_last_row() {
 #[test]
 fn live_start_with_no_connection_follows_the_first_one() {
     let snaps = growing("seed_echo.pcapng", &[0, 6, 1000]);
-    assert!(snaps[0].connections.is_empty());
+    assert_eq!(snaps[0].conn_count(), 0);
     let mut app = App::new(&snaps[0], (120, 40), false);
     assert!(app.follow, "an empty timeline is followed");
     app.refresh(&snaps[0], &snaps[1]);
@@ -417,15 +417,15 @@ fn live_refresh_keeps_connection_and_filter() {
     let snaps = growing("many_conns.pcap", &[160, 1_000_000]);
     let (old, new) = (&snaps[0], &snaps[1]);
     assert!(
-        new.connections.len() > old.connections.len(),
+        new.conn_count() > old.conn_count(),
         "new connections arrive"
     );
     let mut app = App::new(old, (120, 40), false);
     app.update(Down, old);
-    let id = old.connections[app.conn].id;
+    let id = old.connection(app.conn).expect("selected").id;
     app.set_filter(old, "c2s");
     app.refresh(old, new);
-    assert_eq!(new.connections[app.conn].id, id);
+    assert_eq!(new.connection(app.conn).expect("selected").id, id);
     assert_eq!(app.filter.text, "c2s");
     assert!(app.visible_rows().all(|r| r.conn == app.conn));
     // In the all-connections timeline, following selects the newest
@@ -615,7 +615,7 @@ fn live_view_reads_the_index_the_capture_fills() {
         }
         rows_early = index.len();
         source_early = Source::new(index.clone(), s.totals());
-        assert!(source_early.connections.is_empty() || rows_early > 0);
+        assert!(source_early.conn_count() == 0 || rows_early > 0);
         assert_eq!(source_early.packet_count, 8);
         s.tick(pkts[7].0).expect("tick");
         rows_after_tick = index.len();
@@ -636,7 +636,7 @@ fn live_view_reads_the_index_the_capture_fills() {
     analyze_path(&p, Limits::default(), &mut w2).expect("analyse");
     w2.finish();
     assert_eq!(live.all_len() as u64, whole.len());
-    assert_eq!(live.connections.len(), 1);
+    assert_eq!(live.conn_count(), 1);
     let app = App::new(&live, (120, 40), false);
     assert!(app.total_rows() > 0);
 }

@@ -74,7 +74,7 @@ impl Enc {
 pub struct Dec<'a>(pub &'a [u8]);
 
 impl<'a> Dec<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let (h, t) = self.0.split_at_checked(n)?;
         self.0 = t;
         Some(h)

@@ -14,17 +14,25 @@
 //! - **chains**: each connection's row numbers, in blocks, so that one
 //!   connection's timeline is addressed without scanning the others.
 //!
-//! What stays in memory: per connection its record without messages and
-//! control frames (the summary the connections pane shows: TCP events,
-//! HTTP exchanges, and the findings and application records the model's
-//! budget kept, `--max-model-bytes`) and the last, unfilled block of its
-//! chains; the message in progress per direction, bounded; and the
-//! readers' bounded caches. Nothing per message. Writing is [`IndexWriter`] (a [`Consumer`]);
+//! - **summaries**: each connection's record without its messages and
+//!   control frames (the summary the connections pane, the detail pane
+//!   and display filters read: TCP events, HTTP exchanges, close frames,
+//!   and the findings and application records the model's budget kept,
+//!   `--max-model-bytes`), written again when it changes (handshake,
+//!   close, end), encoded by `summary`.
+//!
+//! What stays in memory: per connection a few fixed-size words
+//! ([`ConnEntry`]: key, counts, where its summary is) and, while it is
+//! open, the writer's copy of its summary and the last, unfilled block of
+//! its chains; the message in progress per direction, bounded; and the
+//! readers' bounded caches (rows, records, summaries). Nothing per
+//! message. Writing is [`IndexWriter`] (a [`Consumer`]);
 //! reading is [`Index`], which may run on another thread while the writer
 //! still appends: readers see what the last flush published.
 
 mod codec;
 mod file;
+mod summary;
 mod writer;
 
 pub use writer::IndexWriter;
@@ -238,28 +246,54 @@ pub enum Record {
     None,
 }
 
-/// One connection (or RFC 8441 session) of the index.
+/// One connection (or RFC 8441 session) of the index: a few fixed-size
+/// words; its record is in the summaries file ([`Index::summary`]).
 #[derive(Debug, Clone)]
 pub struct ConnEntry {
-    /// Its record without messages and control frames (they have rows). The latest the stream showed: at its first event, at
-    /// its handshake, and whole at its end.
-    pub record: Connection,
+    /// Which record it is (the model orders connections by it).
+    pub key: RecordKey,
+    /// Its record was published and it carried something wsinspect
+    /// understands ([`Connection::reported`]): the view lists it.
+    pub reported: bool,
     /// The connection has ended.
     pub ended: bool,
     /// Rows of the connection readers may read.
     pub rows: u64,
     /// Messages of the connection readers may read.
     pub messages: u64,
+    /// Its latest published record in the summaries file (length 0: none
+    /// yet).
+    sum_off: u64,
+    sum_len: u32,
     chain: Chain,
     msgs: Chain,
 }
 
-/// A connection's row numbers: full blocks in the chains file, the last
-/// one in memory.
+impl ConnEntry {
+    fn new(key: RecordKey) -> ConnEntry {
+        ConnEntry {
+            key,
+            reported: false,
+            ended: false,
+            rows: 0,
+            messages: 0,
+            sum_off: 0,
+            sum_len: 0,
+            chain: Chain::default(),
+            msgs: Chain::default(),
+        }
+    }
+}
+
+/// A connection's row numbers: full blocks in the chains file (block `n`
+/// at byte `n * CHAIN_BLOCK * 4`), the last one in memory. When the
+/// connection ends its last block goes to the file too (padded, `sealed`
+/// entries of it in use), so that an ended connection holds no tail.
 #[derive(Debug, Clone, Default)]
 struct Chain {
-    blocks: Vec<u64>,
+    blocks: Vec<u32>,
     tail: Vec<u32>,
+    sealed: u8,
 }
 
 /// Row numbers per chain block.
@@ -281,6 +315,7 @@ struct Shared {
     records: ReadEnd,
     spill: ReadEnd,
     chains: ReadEnd,
+    summaries: ReadEnd,
     /// Rows readers may read.
     published: AtomicU64,
     /// Publications so far (summaries may change without new rows).
@@ -304,6 +339,10 @@ const ROW_BLOCK: u64 = 256;
 const ROW_BLOCKS_KEPT: usize = 64;
 /// Record bytes kept decoded (an estimate of their heap size).
 const RECORD_BYTES_KEPT: usize = 8 << 20;
+/// Summary bytes kept decoded (an estimate of their heap size: about 1 300
+/// connections of a plain WebSocket capture, so that a scan of the whole
+/// timeline of as many interleaved connections reads each once).
+const SUMMARY_BYTES_KEPT: usize = 4 << 20;
 
 /// The readers' bounded caches: blocks of rows and decoded records, least
 /// recently used out first.
@@ -313,9 +352,42 @@ struct Cache {
     rows: HashMap<u64, (u64, Arc<Vec<u8>>)>,
     records: HashMap<u64, (u64, Record, usize)>,
     record_bytes: usize,
+    /// Per slot: the summary's offset in the file (a newer one replaces
+    /// it), the summary, its cost.
+    summaries: HashMap<u32, (u64, u64, Arc<Connection>, usize)>,
+    summary_bytes: usize,
+}
+
+/// Takes the least recently used half of `map` out (one sort per half
+/// of its entries, not a scan per insertion); returns the cost freed.
+fn evict_half<K: Copy + Eq + std::hash::Hash, V>(
+    map: &mut HashMap<K, V>,
+    tick: impl Fn(&V) -> u64,
+    cost: impl Fn(&V) -> usize,
+) -> usize {
+    let mut by_age: Vec<(u64, K)> = map.iter().map(|(k, v)| (tick(v), *k)).collect();
+    by_age.sort_unstable_by_key(|e| e.0);
+    let mut freed = 0;
+    for (_, k) in by_age.iter().take(by_age.len().div_ceil(2)) {
+        if let Some(v) = map.remove(k) {
+            freed += cost(&v);
+        }
+    }
+    freed
 }
 
 impl Cache {
+    fn put_summary(&mut self, slot: u32, off: u64, c: Arc<Connection>, cost: usize) {
+        let t = self.tick();
+        if let Some((_, _, _, old)) = self.summaries.insert(slot, (t, off, c, cost)) {
+            self.summary_bytes -= old;
+        }
+        self.summary_bytes += cost;
+        if self.summary_bytes > SUMMARY_BYTES_KEPT && self.summaries.len() > 1 {
+            self.summary_bytes -= evict_half(&mut self.summaries, |v| v.0, |v| v.3);
+        }
+    }
+
     fn tick(&mut self) -> u64 {
         self.clock += 1;
         self.clock
@@ -337,13 +409,8 @@ impl Cache {
             self.record_bytes -= c;
         }
         self.record_bytes += cost;
-        while self.record_bytes > RECORD_BYTES_KEPT && self.records.len() > 1 {
-            let Some((&old, _)) = self.records.iter().min_by_key(|(_, (t, _, _))| *t) else {
-                break;
-            };
-            if let Some((_, _, c)) = self.records.remove(&old) {
-                self.record_bytes -= c;
-            }
+        if self.record_bytes > RECORD_BYTES_KEPT && self.records.len() > 1 {
+            self.record_bytes -= evict_half(&mut self.records, |v| v.0, |v| v.2);
         }
     }
 }
@@ -393,10 +460,11 @@ impl Index {
             .clone()
     }
 
-    /// Bytes the index's files hold on disk (rows, records, spill, chains).
+    /// Bytes the index's files hold on disk (rows, records, spill, chains,
+    /// summaries).
     pub fn disk_bytes(&self) -> u64 {
         let s = &self.shared;
-        s.rows.len() + s.records.len() + s.spill.len() + s.chains.len()
+        s.rows.len() + s.records.len() + s.spill.len() + s.chains.len() + s.summaries.len()
     }
 
     /// Payload bytes in the spill.
@@ -412,6 +480,40 @@ impl Index {
     /// A connection's entry, copied.
     pub fn connection(&self, slot: u32) -> Option<ConnEntry> {
         self.connections().get(slot as usize).cloned()
+    }
+
+    /// Connection `slot`'s latest published record (without its messages
+    /// and control frames but its close frames), from the cache or the
+    /// summaries file; `None` before one was published.
+    pub fn summary(&self, slot: u32) -> Option<Arc<Connection>> {
+        let (off, len) = {
+            let conns = self.connections();
+            let c = conns.get(slot as usize)?;
+            (c.sum_off, c.sum_len)
+        };
+        if len == 0 {
+            return None;
+        }
+        {
+            let mut c = self.cache();
+            let t = c.tick();
+            if let Some(e) = c.summaries.get_mut(&slot)
+                && e.1 == off
+            {
+                e.0 = t;
+                return Some(e.2.clone());
+            }
+        }
+        let bytes = self.shared.summaries.read(off, len as usize).ok()?;
+        let conn = Arc::new(summary::get_connection(&mut Dec(&bytes))?);
+        let cost = std::mem::size_of::<Connection>() + 2 * len as usize;
+        self.cache().put_summary(slot, off, conn.clone(), cost);
+        Some(conn)
+    }
+
+    /// The key of connection `slot`.
+    pub fn key(&self, slot: u32) -> Option<RecordKey> {
+        self.connections().get(slot as usize).map(|c| c.key)
     }
 
     /// Row `no` of the whole timeline.
@@ -493,8 +595,9 @@ impl Index {
         let b = usize::try_from(k / CHAIN_BLOCK as u64).ok()?;
         let i = usize::try_from(k % CHAIN_BLOCK as u64).ok()?;
         Some(match chain.blocks.get(b) {
-            Some(&off) => {
-                let bytes = self.shared.chains.read(off + 4 * i as u64, 4).ok()?;
+            Some(&n) => {
+                let at = u64::from(n) * (CHAIN_BLOCK as u64 * 4) + 4 * i as u64;
+                let bytes = self.shared.chains.read(at, 4).ok()?;
                 u64::from(u32::from_le_bytes(bytes.try_into().ok()?))
             }
             None => u64::from(*chain.tail.get(i)?),
@@ -605,7 +708,7 @@ impl Index {
     pub fn slot_of(&self, key: RecordKey) -> Option<u32> {
         self.connections()
             .iter()
-            .position(|c| c.record.key() == key)
+            .position(|c| c.key == key)
             .and_then(|i| u32::try_from(i).ok())
     }
 }

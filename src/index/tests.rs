@@ -87,9 +87,16 @@ fn rows_match_the_model_record_for_record() {
         for c in &model.connections {
             let slot = index.slot_of(c.key()).expect("every reported connection");
             let entry = index.connection(slot).unwrap();
-            assert!(entry.ended);
-            assert_eq!(entry.record.stats, c.stats, "{name}");
-            assert_eq!(entry.record.tcp_events, c.tcp_events);
+            assert!(entry.ended && entry.reported);
+            assert_eq!(entry.key, c.key());
+            // The summary is the model's record but its messages and
+            // control frames (its close frames stay).
+            let want = Connection {
+                messages: Vec::new(),
+                control: writer::closes(&c.control),
+                ..c.clone()
+            };
+            assert_eq!(index.summary(slot).as_deref(), Some(&want), "{name}");
             let (mut ctl, mut vio, mut ano, mut msgs, mut tcp) = (vec![], vec![], vec![], 0, 0);
             for k in 0..index.conn_len(slot) {
                 let r = index.conn_row(slot, k).unwrap();
@@ -205,7 +212,7 @@ fn sorted_index_is_in_the_models_order() {
         assert!(index.sorted(index.len().saturating_sub(1)).is_none() || index.is_empty());
         let key = |i: &Index, no| {
             let r = i.row(no).unwrap();
-            let conn = i.connection(r.slot).unwrap().record.key();
+            let conn = i.key(r.slot).unwrap();
             (r.packet, r.kind, r.seq, conn)
         };
         assert_eq!(sorted.len(), want.len(), "{name}");
@@ -224,4 +231,119 @@ fn sorted_index_is_in_the_models_order() {
             }
         }
     }
+}
+
+/// Every capture under `captures/` (the wss ones with their key logs, so
+/// that decrypted TLS summaries are covered too).
+fn every_capture() -> Vec<(std::path::PathBuf, Option<std::path::PathBuf>)> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
+                out.push(p);
+            }
+        }
+    }
+    let mut paths = Vec::new();
+    walk(
+        std::path::Path::new(&format!("{}/captures", env!("CARGO_MANIFEST_DIR"))),
+        &mut paths,
+    );
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let keylog = p.with_extension("keylog");
+            let keylog = keylog.exists().then_some(keylog);
+            (p, keylog)
+        })
+        .collect()
+}
+
+#[test]
+fn every_connection_record_reads_back_exactly() {
+    let mut checked = 0;
+    // What the samples cover: every optional part of a record at least once.
+    let mut seen = [false; 7];
+    for (path, keylog) in every_capture() {
+        let mut opts = Options::default();
+        if let Some(k) = keylog {
+            let text = std::fs::read_to_string(k).unwrap();
+            opts.keylog = Some(std::sync::Arc::new(crate::tls::KeyLog::parse(&text).0));
+        }
+        let Ok(a) = analyze_path_with(path.to_str().unwrap(), &opts, &mut NullSink) else {
+            continue;
+        };
+        for c in &a.connections {
+            let mut e = codec::Enc::default();
+            summary::put_connection(&mut e, c);
+            let mut d = Dec(&e.0);
+            let back = summary::get_connection(&mut d);
+            assert_eq!(back.as_ref(), Some(c), "{}", path.display());
+            assert!(d.0.is_empty(), "{}", path.display());
+            // A cut record is none, never a panic.
+            for cut in [0, 1, e.0.len() / 2, e.0.len() - 1] {
+                assert!(summary::get_connection(&mut Dec(&e.0[..cut])).is_none());
+            }
+            checked += 1;
+            for (i, has) in [
+                c.tls.as_ref().is_some_and(|t| t.decrypted),
+                !c.app_messages.is_empty(),
+                !c.app_findings.is_empty(),
+                !c.encapsulation.is_empty(),
+                c.h2.is_some(),
+                c.stream_end.is_some(),
+                c.http_exchanges
+                    .iter()
+                    .any(|x| !x.request_app.is_empty() || !x.response_app.is_empty()),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                seen[i] |= has;
+            }
+        }
+    }
+    assert!(checked > 100, "{checked}");
+    assert_eq!(seen, [true; 7]);
+}
+
+#[test]
+fn ended_connections_hold_no_chain_tail_and_no_summary() {
+    let (index, _) = index_with_payloads(&sample("many_conns.pcap"), IndexLimits::default());
+    let conns = index.connections();
+    assert_eq!(conns.len(), 50);
+    for c in conns.iter() {
+        assert!(c.ended && c.sum_len > 0);
+        assert_eq!(c.chain.tail.capacity() + c.msgs.tail.capacity(), 0);
+    }
+}
+
+#[test]
+fn summaries_are_read_through_a_bounded_cache() {
+    let model = analyze_path(&sample("many_conns.pcap"), Limits::default(), &mut NullSink).unwrap();
+    let index = IndexWriter::from_analysis(&model).unwrap();
+    for _ in 0..3 {
+        for (slot, c) in model.connections.iter().enumerate() {
+            let s = index.summary(slot as u32).unwrap();
+            assert_eq!((s.key(), s.stats), (c.key(), c.stats));
+        }
+    }
+    let cache = index.cache();
+    assert!(cache.summary_bytes <= SUMMARY_BYTES_KEPT);
+    assert_eq!(cache.summaries.len(), 50);
+    drop(cache);
+    // Past its budget, the least recently used half goes.
+    let mut c = Cache::default();
+    let one = index.summary(0).unwrap();
+    for slot in 0..1000u32 {
+        c.put_summary(slot, 0, one.clone(), SUMMARY_BYTES_KEPT / 100);
+    }
+    assert!(c.summary_bytes <= SUMMARY_BYTES_KEPT && c.summaries.len() <= 100);
+    assert!(c.summaries.contains_key(&999) && !c.summaries.contains_key(&0));
 }

@@ -1,9 +1,11 @@
 //! Builds an [`Index`] from the analyzer's event stream.
 
 use super::codec::{self, Enc};
+use super::file::ReadEnd;
 use super::file::SpillFile;
 use super::{
-    CHAIN_BLOCK, Cache, Chain, ConnEntry, Index, IndexLimits, Progress, Row, RowKind, Shared, flags,
+    CHAIN_BLOCK, Cache, Chain, ConnEntry, Index, IndexLimits, Progress, Row, RowKind, Shared,
+    flags, summary as sumcodec,
 };
 use crate::analysis::{Consumer, Event, Wants};
 use crate::capture::{PacketNo, Timestamp};
@@ -34,18 +36,37 @@ struct Pending {
     cut: bool,
 }
 
-/// The writer's state of one connection.
+/// The writer's state of one connection: its counters (rows are
+/// numbered in `u32`, so are they), and while it is open the rest.
 #[derive(Debug, Default)]
 struct ConnState {
-    rows: u64,
-    messages: u64,
-    control: u64,
-    violations: u64,
-    anomalies: u64,
+    rows: u32,
+    messages: u32,
+    control: u32,
+    violations: u32,
+    anomalies: u32,
+    /// Until the connection's end has been written.
+    open: Option<Box<Open>>,
+}
+
+/// What the writer holds of a connection until its end is written.
+#[derive(Debug, Default)]
+struct Open {
     tcp_written: usize,
     http_request_written: usize,
     http_response_written: Vec<bool>,
     pending: [Option<Pending>; 2],
+    /// The latest record of the connection (its summary), until it is
+    /// written after the connection's end.
+    ///
+    /// Kept encoded: one allocation per open connection, not the record's
+    /// few dozen, which would stay scattered among the allocations that
+    /// come and go while it is open (and keep their pages resident after
+    /// it ended).
+    summary: Option<Summary>,
+    /// `summary` changed since it was last written.
+    dirty: bool,
+    ended: bool,
 }
 
 /// Writes the index; a [`Consumer`] that asks for payload chunks and
@@ -57,6 +78,7 @@ pub struct IndexWriter {
     records: SpillFile,
     spill: SpillFile,
     chains: SpillFile,
+    summaries: SpillFile,
     shared: Arc<Shared>,
     slots: HashMap<RecordKey, u32>,
     states: Vec<ConnState>,
@@ -76,6 +98,28 @@ fn dir_slot(d: Direction) -> usize {
     }
 }
 
+/// An open connection's latest summary, encoded, and whether it is
+/// reported.
+#[derive(Debug)]
+struct Summary {
+    bytes: Box<[u8]>,
+    reported: bool,
+    /// Its close frames (the first per direction), kept across updates.
+    closes: Vec<crate::model::message::ControlFrame>,
+}
+
+impl Summary {
+    fn of(record: &Connection) -> Summary {
+        let mut e = Enc::default();
+        sumcodec::put_connection(&mut e, record);
+        Summary {
+            bytes: e.0.into_boxed_slice(),
+            reported: record.reported(),
+            closes: record.control.clone(),
+        }
+    }
+}
+
 /// The record as the index keeps it: without messages and control frames
 /// but its close frames (the findings and application records stay: the builder's budget bounds
 /// them, and display filters and the detail pane read them).
@@ -89,7 +133,7 @@ fn summary(c: &Connection) -> Connection {
 }
 
 /// The first close frame of each direction, at most.
-fn closes(
+pub(super) fn closes(
     control: &[crate::model::message::ControlFrame],
 ) -> Vec<crate::model::message::ControlFrame> {
     let mut out: Vec<crate::model::message::ControlFrame> = Vec::new();
@@ -107,7 +151,8 @@ fn closes(
 impl IndexWriter {
     /// A writer and the index it fills.
     pub fn new(limits: IndexLimits) -> io::Result<(IndexWriter, Index)> {
-        let (rows, records, spill, chains) = (
+        let (rows, records, spill, chains, summaries) = (
+            SpillFile::new()?,
             SpillFile::new()?,
             SpillFile::new()?,
             SpillFile::new()?,
@@ -118,6 +163,7 @@ impl IndexWriter {
             records: records.reader(),
             spill: spill.reader(),
             chains: chains.reader(),
+            summaries: summaries.reader(),
             published: Default::default(),
             generation: Default::default(),
             conns: RwLock::new(Vec::new()),
@@ -136,6 +182,7 @@ impl IndexWriter {
                 records,
                 spill,
                 chains,
+                summaries,
                 shared,
                 slots: HashMap::new(),
                 states: Vec::new(),
@@ -170,22 +217,93 @@ impl IndexWriter {
         }
         let s = u32::try_from(self.states.len()).unwrap_or(u32::MAX);
         self.slots.insert(c.key(), s);
-        self.states.push(ConnState::default());
-        self.conns().push(ConnEntry {
-            record: summary(c),
-            ended: false,
-            rows: 0,
-            messages: 0,
-            chain: Chain::default(),
-            msgs: Chain::default(),
+        self.states.push(ConnState {
+            open: Some(Box::new(Open {
+                summary: Some(Summary::of(&summary(c))),
+                dirty: true,
+                ..Open::default()
+            })),
+            ..ConnState::default()
         });
+        self.conns().push(ConnEntry::new(c.key()));
+        self.touched.push(s);
         s
+    }
+
+    /// Sets the summary of `slot` to `c`'s, keeping the close frames seen
+    /// (the model's budget may have dropped them from its record).
+    fn set_summary(&mut self, slot: u32, c: &Connection) {
+        let mut record = summary(c);
+        if let Some(st) = self.open(slot) {
+            let seen = st.summary.take().map(|s| s.closes).unwrap_or_default();
+            record.control = closes(&[seen, record.control].concat());
+            st.summary = Some(Summary::of(&record));
+            st.dirty = true;
+        }
+        self.touched.push(slot);
+    }
+
+    /// Moves the unfilled chain blocks of an ended connection to the
+    /// chains file (padded), so that it holds no tail in memory.
+    fn seal(&mut self, slot: u32) -> io::Result<()> {
+        let tails = {
+            let conns = self.shared.conns.read().unwrap_or_else(|e| e.into_inner());
+            let Some(c) = conns.get(slot as usize) else {
+                return Ok(());
+            };
+            [c.chain.tail.clone(), c.msgs.tail.clone()]
+        };
+        let mut blocks = [None, None];
+        for (b, tail) in blocks.iter_mut().zip(&tails) {
+            if !tail.is_empty() {
+                *b = Some(self.put_block(tail)?);
+            }
+        }
+        if blocks != [None, None] {
+            self.chains.flush()?;
+        }
+        let mut conns = self.conns();
+        if let Some(c) = conns.get_mut(slot as usize) {
+            for (chain, (b, tail)) in [&mut c.chain, &mut c.msgs]
+                .into_iter()
+                .zip(blocks.iter().zip(&tails))
+            {
+                if let Some(n) = *b {
+                    chain.blocks.push(n);
+                    chain.sealed = u8::try_from(tail.len()).unwrap_or(u8::MAX);
+                }
+                chain.tail = Vec::new();
+                chain.blocks.shrink_to_fit();
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends a chain block (padded to [`CHAIN_BLOCK`] numbers); returns
+    /// its number.
+    fn put_block(&mut self, numbers: &[u32]) -> io::Result<u32> {
+        let mut bytes: Vec<u8> = numbers.iter().flat_map(|n| n.to_le_bytes()).collect();
+        bytes.resize(CHAIN_BLOCK * 4, 0);
+        let off = self.chains.append(&bytes)?;
+        u32::try_from(off / (CHAIN_BLOCK as u64 * 4))
+            .map_err(|_| io::Error::other("chains file too large"))
     }
 
     fn state(&mut self, slot: u32) -> &mut ConnState {
         // Slots index `states` by construction.
         let i = (slot as usize).min(self.states.len().saturating_sub(1));
         &mut self.states[i]
+    }
+
+    /// The open state of `slot` (made again, empty, for an event after
+    /// the connection's end).
+    fn open(&mut self, slot: u32) -> Option<&mut Open> {
+        Some(
+            self.states
+                .get_mut(slot as usize)?
+                .open
+                .get_or_insert_with(Box::default),
+        )
     }
 
     /// Appends a row (its record already written), chaining it to its
@@ -203,44 +321,46 @@ impl IndexWriter {
         let is_msg = row.kind == RowKind::Message;
         let (mut all_full, mut msgs_full) = (None, None);
         {
+            let chains = &self.shared.chains;
             let mut conns = self.conns();
             if let Some(c) = conns.get_mut(slot as usize) {
+                unseal(chains, &mut c.chain)?;
                 c.chain.tail.push(no32);
                 if c.chain.tail.len() == CHAIN_BLOCK {
-                    all_full = Some(std::mem::take(&mut c.chain.tail));
+                    all_full = Some(c.chain.tail.clone());
                 }
                 if is_msg {
+                    unseal(chains, &mut c.msgs)?;
                     c.msgs.tail.push(no32);
                     if c.msgs.tail.len() == CHAIN_BLOCK {
-                        msgs_full = Some(std::mem::take(&mut c.msgs.tail));
+                        msgs_full = Some(c.msgs.tail.clone());
                     }
                 }
             }
         }
         // A full block goes to the chains file, published at once, before
         // readers are pointed at it (until then they read the same numbers
-        // from the tail, which is taken only under the lock below).
-        let mut put = |block: Option<Vec<u32>>| -> io::Result<Option<u64>> {
-            block
-                .map(|b| {
-                    let bytes: Vec<u8> = b.iter().flat_map(|n| n.to_le_bytes()).collect();
-                    self.chains.append(&bytes)
-                })
-                .transpose()
-        };
-        let (all_off, msgs_off) = (put(all_full)?, put(msgs_full)?);
-        if all_off.is_some() || msgs_off.is_some() {
+        // from the tail, which is emptied only under the lock below).
+        let all_block = all_full.map(|b| self.put_block(&b)).transpose()?;
+        let msgs_block = msgs_full.map(|b| self.put_block(&b)).transpose()?;
+        if all_block.is_some() || msgs_block.is_some() {
             self.chains.flush()?;
             let mut conns = self.conns();
             if let Some(c) = conns.get_mut(slot as usize) {
-                c.chain.blocks.extend(all_off);
-                c.msgs.blocks.extend(msgs_off);
+                if let Some(n) = all_block {
+                    c.chain.blocks.push(n);
+                    c.chain.tail.clear();
+                }
+                if let Some(n) = msgs_block {
+                    c.msgs.blocks.push(n);
+                    c.msgs.tail.clear();
+                }
             }
         }
         let st = self.state(slot);
-        st.rows += 1;
+        st.rows = st.rows.saturating_add(1);
         if is_msg {
-            st.messages += 1;
+            st.messages = st.messages.saturating_add(1);
         }
         if st.rows == 1 || self.touched.last() != Some(&slot) {
             self.touched.push(slot);
@@ -267,21 +387,52 @@ impl IndexWriter {
 
     /// Makes everything written so far visible to readers.
     fn publish(&mut self) -> io::Result<()> {
+        self.touched.sort_unstable();
+        self.touched.dedup();
+        let touched = std::mem::take(&mut self.touched);
+        // Summaries that changed go to their file, and are pointed at
+        // below; an ended connection's is written for the last time and
+        // leaves memory.
+        let mut placed = Vec::new();
+        for &s in &touched {
+            let Some(cs) = self.states.get_mut(s as usize) else {
+                continue;
+            };
+            let Some(st) = cs.open.as_mut() else {
+                continue;
+            };
+            if !std::mem::take(&mut st.dirty) {
+                continue;
+            }
+            let Some(rec) = st.summary.as_ref() else {
+                continue;
+            };
+            let len = u32::try_from(rec.bytes.len())
+                .map_err(|_| io::Error::other("summary too large"))?;
+            let off = self.summaries.append(&rec.bytes)?;
+            placed.push((s, off, len, rec.reported, st.ended));
+            if st.ended {
+                cs.open = None;
+            }
+        }
+        self.summaries.flush()?;
         self.records.flush()?;
         self.spill.flush()?;
         self.chains.flush()?;
         self.rows.flush()?;
-        self.touched.sort_unstable();
-        self.touched.dedup();
-        let touched = std::mem::take(&mut self.touched);
         {
             let mut conns = self.shared.conns.write().unwrap_or_else(|e| e.into_inner());
-            for s in touched {
+            for &s in &touched {
                 if let (Some(c), Some(st)) =
                     (conns.get_mut(s as usize), self.states.get(s as usize))
                 {
-                    c.rows = st.rows;
-                    c.messages = st.messages;
+                    c.rows = u64::from(st.rows);
+                    c.messages = u64::from(st.messages);
+                }
+            }
+            for (s, off, len, reported, ended) in placed {
+                if let Some(c) = conns.get_mut(s as usize) {
+                    (c.sum_off, c.sum_len, c.reported, c.ended) = (off, len, reported, ended);
                 }
             }
         }
@@ -324,11 +475,11 @@ impl IndexWriter {
             ));
         }
         let over = self.pending_bytes + take > PENDING_TOTAL;
-        let i = slot as usize;
-        let Some(st) = self.states.get_mut(i) else {
+        let Some(st) = self.states.get_mut(slot as usize) else {
             return Ok(());
         };
-        let p = st.pending[dir_slot(dir)].get_or_insert_with(Pending::default);
+        let p = st.open.get_or_insert_with(Box::default).pending[dir_slot(dir)]
+            .get_or_insert_with(Pending::default);
         p.buf.extend_from_slice(&chunk[..take]);
         p.kept += take as u64;
         p.cut |= take < chunk.len();
@@ -337,7 +488,10 @@ impl IndexWriter {
             let buf = std::mem::take(&mut p.buf);
             self.pending_bytes -= buf.len();
             let off = self.spill.append(&buf)?;
-            if let Some(p) = self.states[i].pending[dir_slot(dir)].as_mut() {
+            if let Some(p) = self
+                .open(slot)
+                .and_then(|o| o.pending[dir_slot(dir)].as_mut())
+            {
                 p.extents.push((off, buf.len() as u64));
             }
         }
@@ -347,10 +501,12 @@ impl IndexWriter {
     /// The whole payload of the message just completed: spilled, with its
     /// extents.
     fn take_payload(&mut self, slot: u32, dir: Direction) -> io::Result<Pending> {
-        let Some(st) = self.states.get_mut(slot as usize) else {
-            return Ok(Pending::default());
-        };
-        let Some(mut p) = st.pending[dir_slot(dir)].take() else {
+        let Some(mut p) = self
+            .states
+            .get_mut(slot as usize)
+            .and_then(|st| st.open.as_mut())
+            .and_then(|o| o.pending[dir_slot(dir)].take())
+        else {
             return Ok(Pending::default());
         };
         if !p.buf.is_empty() {
@@ -365,7 +521,9 @@ impl IndexWriter {
     /// Rows for the TCP events and HTTP exchanges `c` has that were not
     /// written yet.
     fn summary_rows(&mut self, slot: u32, c: &Connection) -> io::Result<()> {
-        let st = self.state(slot);
+        let Some(st) = self.open(slot) else {
+            return Ok(());
+        };
         let (tcp_from, req_from) = (st.tcp_written, st.http_request_written);
         let resp_done = st.http_response_written.clone();
         let mut rows = Vec::new();
@@ -404,7 +562,9 @@ impl IndexWriter {
                 rows.push(r);
             }
         }
-        let st = self.state(slot);
+        let Some(st) = self.open(slot) else {
+            return Ok(());
+        };
         st.tcp_written = c.tcp_events.len();
         st.http_request_written = c.http_exchanges.len();
         st.http_response_written = c
@@ -439,11 +599,7 @@ impl IndexWriter {
             }
             Event::CaptureAnomaly(_) => {}
             Event::Handshake(c) => {
-                if let Some(e) = self.conns().get_mut(slot as usize) {
-                    let seen = std::mem::take(&mut e.record.control);
-                    e.record = summary(c);
-                    e.record.control = closes(&[seen, e.record.control.clone()].concat());
-                }
+                self.set_summary(slot, c);
                 self.summary_rows(slot, c)?;
             }
             Event::Payload { dir, chunk, .. } => self.payload(slot, dir, chunk)?,
@@ -480,17 +636,21 @@ impl IndexWriter {
             Event::Control { frame, .. } => {
                 let f = frame.as_ref();
                 if f.opcode == crate::ws::frame::Opcode::Close
-                    && let Some(e) = self.conns().get_mut(slot as usize)
-                    && !e.record.control.iter().any(|o| o.dir == f.dir)
+                    && let Some(st) = self.open(slot)
+                    && let Some(sum) = st.summary.as_mut()
+                    && !sum.closes.iter().any(|o| o.dir == f.dir)
+                    && let Some(mut rec) =
+                        sumcodec::get_connection(&mut super::codec::Dec(&sum.bytes))
                 {
-                    e.record.control.push(f.clone());
+                    rec.control.push(f.clone());
+                    *sum = Summary::of(&rec);
+                    st.dirty = true;
+                    self.touched.push(slot);
                 }
                 let mut enc = Enc::default();
                 codec::put_control(&mut enc, f);
                 let (rec_off, rec_len) = self.record(enc)?;
-                let st = self.state(slot);
-                let seq = st.control;
-                st.control += 1;
+                let seq = u64::from(seq_next(&mut self.state(slot).control));
                 self.push_row(Row {
                     opcode: Some(f.opcode),
                     length: f.payload_len,
@@ -504,7 +664,7 @@ impl IndexWriter {
                 let v = violation.as_ref();
                 let mut enc = Enc::default();
                 codec::put_violation(&mut enc, v);
-                let seq = seq_next(&mut self.state(slot).violations);
+                let seq = u64::from(seq_next(&mut self.state(slot).violations));
                 let at = plain(RowKind::Violation, v.dir, v.packet, v.ts);
                 self.finding_row(enc, seq, at)?;
             }
@@ -512,7 +672,7 @@ impl IndexWriter {
                 let a = anomaly.as_ref();
                 let mut enc = Enc::default();
                 codec::put_anomaly(&mut enc, a);
-                let seq = seq_next(&mut self.state(slot).anomalies);
+                let seq = u64::from(seq_next(&mut self.state(slot).anomalies));
                 let at = plain(RowKind::Anomaly, a.dir, a.packet, a.ts);
                 self.finding_row(enc, seq, at)?;
             }
@@ -520,23 +680,21 @@ impl IndexWriter {
             Event::End(c) => {
                 self.summary_rows(slot, &c)?;
                 // A message unfinished at the end has no record: its bytes go.
-                if let Some(st) = self.states.get_mut(slot as usize) {
-                    for p in st.pending.iter_mut().filter_map(Option::take) {
-                        self.pending_bytes -= p.buf.len();
-                    }
+                if let Some(st) = self.open(slot) {
+                    let freed: usize = st
+                        .pending
+                        .iter_mut()
+                        .filter_map(Option::take)
+                        .map(|p| p.buf.len())
+                        .sum();
+                    self.pending_bytes -= freed;
                 }
-                let mut record = summary(&c);
-                if let Some(e) = self.conns().get_mut(slot as usize) {
-                    // Close frames seen, in case the model's budget dropped them.
-                    record.control =
-                        closes(&[std::mem::take(&mut e.record.control), record.control].concat());
-                    e.record = record;
-                    e.ended = true;
-                }
-                if let Some(st) = self.states.get_mut(slot as usize) {
+                self.set_summary(slot, &c);
+                if let Some(st) = self.open(slot) {
+                    st.ended = true;
                     st.http_response_written = Vec::new();
                 }
-                self.touched.push(slot);
+                self.seal(slot)?;
                 // Its record changed: readers should see it.
                 self.since_publish += 1;
             }
@@ -570,9 +728,9 @@ impl IndexWriter {
         let mut items = Vec::new();
         for (ci, c) in a.connections.iter().enumerate() {
             let slot = w.slot(c);
-            if let Some(e) = w.conns().get_mut(slot as usize) {
-                e.record = summary(c);
-                e.ended = true;
+            w.set_summary(slot, c);
+            if let Some(st) = w.open(slot) {
+                st.ended = true;
             }
             let mut push = |kind, seq, packet: PacketNo, ts| {
                 items.push(Item {
@@ -693,11 +851,8 @@ impl Index {
         }
         let conns = self.connections().clone();
         // Connections in the model's order (by key).
-        let mut by_key: Vec<(RecordKey, usize)> = conns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.record.key(), i))
-            .collect();
+        let mut by_key: Vec<(RecordKey, usize)> =
+            conns.iter().enumerate().map(|(i, c)| (c.key, i)).collect();
         by_key.sort();
         let mut rank = vec![0u32; conns.len()];
         for (r, (_, i)) in by_key.iter().enumerate() {
@@ -731,18 +886,18 @@ impl Index {
             records: self.shared.records.clone(),
             spill: self.shared.spill.clone(),
             chains: w.chains.reader(),
+            summaries: self.shared.summaries.clone(),
             published: Default::default(),
             generation: Default::default(),
             conns: RwLock::new(
                 conns
                     .iter()
                     .map(|c| ConnEntry {
-                        record: c.record.clone(),
-                        ended: c.ended,
                         rows: 0,
                         messages: 0,
                         chain: Chain::default(),
                         msgs: Chain::default(),
+                        ..c.clone()
                     })
                     .collect(),
             ),
@@ -795,9 +950,63 @@ impl Consumer for IndexWriter {
     }
 }
 
+/// Takes a sealed chain's last block back into its tail: a row came after
+/// the connection's end.
+fn unseal(chains: &ReadEnd, chain: &mut Chain) -> io::Result<()> {
+    if chain.sealed == 0 {
+        return Ok(());
+    }
+    if let Some(n) = chain.blocks.pop() {
+        let bytes = chains.read(
+            u64::from(n) * (CHAIN_BLOCK as u64 * 4),
+            4 * chain.sealed as usize,
+        )?;
+        chain.tail = bytes
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+    }
+    chain.sealed = 0;
+    Ok(())
+}
+
 /// The next number of a per-connection sequence, counting it.
-fn seq_next(n: &mut u64) -> u64 {
+fn seq_next(n: &mut u32) -> u32 {
     let seq = *n;
-    *n += 1;
+    *n = n.saturating_add(1);
     seq
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row after a connection's end takes its sealed block back: every
+    /// row number reads back in order, before and after.
+    #[test]
+    fn rows_after_the_end_unseal_the_chain() {
+        let p = format!("{}/captures/seed_echo.pcapng", env!("CARGO_MANIFEST_DIR"));
+        let model = crate::pipeline::analyze_path(
+            &p,
+            crate::analysis::Limits::default(),
+            &mut crate::analysis::NullSink,
+        )
+        .unwrap();
+        let (mut w, index) = IndexWriter::new(IndexLimits::default()).unwrap();
+        let slot = w.slot(&model.connections[0]);
+        let row = |i: u64| Row::plain(slot, RowKind::Tcp, None, PacketNo(i), Timestamp(0));
+        for n in [70u64, 3, 64, 1] {
+            let before = w.total_rows;
+            for i in before..before + n {
+                w.push_row(row(i)).unwrap();
+            }
+            w.seal(slot).unwrap();
+            w.publish().unwrap();
+            let c = index.connection(slot).unwrap();
+            assert!(c.chain.tail.is_empty() && c.rows == before + n);
+            for k in 0..c.rows {
+                assert_eq!(index.conn_row(slot, k).map(|r| r.packet.0), Some(k));
+            }
+        }
+    }
 }

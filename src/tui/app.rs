@@ -222,8 +222,11 @@ impl Filter {
     /// Whether `row` passes.
     pub fn matches(&self, row: &Row, a: &Source) -> bool {
         if let Some(d) = &self.display {
-            let resolved = row.resolve(a);
-            return row_subject(row, resolved.as_ref(), a).is_some_and(|s| d.matches(&s));
+            let Some(c) = row.connection(a) else {
+                return false;
+            };
+            let resolved = row.resolve_in(a, &c);
+            return row_subject(row, &c, resolved.as_ref(), a).is_some_and(|s| d.matches(&s));
         }
         if !self.dirs.is_empty() && !row.dir(a).is_some_and(|d| self.dirs.contains(&d)) {
             return false;
@@ -235,13 +238,14 @@ impl Filter {
     }
 }
 
-/// The display-filter subject of a timeline row (`resolved`: its record).
+/// The display-filter subject of a timeline row of connection `c`
+/// (`resolved`: its record).
 fn row_subject<'a>(
     row: &Row,
-    resolved: Option<&'a Resolved<'a>>,
+    c: &'a crate::model::Connection,
+    resolved: Option<&'a Resolved>,
     a: &'a Source,
 ) -> Option<Subject<'a>> {
-    let c = a.connections.get(row.conn)?;
     let item = match (row.event, resolved) {
         (EventRef::Message(i), Some(Resolved::Message(m))) => Item::Message { index: i, msg: m },
         (EventRef::Control(_), Some(Resolved::Control(f))) => Item::Control(f),
@@ -439,18 +443,17 @@ impl App {
     /// Moves to a newer model of the same capture (a live capture grew).
     ///
     /// The view state is made of indexes into the model, so they are
-    /// mapped over: the selected connection is kept by its id, the
+    /// mapped over: the selected connection is kept by its key, the
     /// selected event by its packet number and place in the connection (or
     /// the first event after it, if it is filtered out now). In follow
     /// mode the last row is selected instead. Filter, search, focus and
     /// payload view are kept; the detail pane keeps its scroll while it
     /// shows the same event.
     pub fn refresh(&mut self, old: &Source, new: &Source) {
-        let id_in = |a: &Source, i: usize| a.connections.get(i).map(|c| c.id);
-        let key = |a: &Source, r: &Row| (r.packet, id_in(a, r.conn), r.event);
-        let conn_id = id_in(old, self.conn);
+        let key = |a: &Source, r: &Row| (r.packet, a.index.key(r.ix.slot), r.event);
+        let conn_key = old.key_at(self.conn);
         let kept = self.selected_row().map(|r| key(old, &r));
-        if let Some(i) = conn_id.and_then(|id| new.connections.iter().position(|c| c.id == id)) {
+        if let Some(i) = conn_key.and_then(|k| new.position_of(k)) {
             self.conn = i;
         }
         let before = self.rows.len();
@@ -576,7 +579,7 @@ impl App {
         let mut areas = view::layout(
             Rect::new(0, extra, self.size.0, self.size.1 - extra),
             self.focus,
-            a.connections.len(),
+            a.conn_count(),
             self.visible_len(),
         );
         areas.status = Rect::new(0, 0, self.size.0, 1 + extra);
@@ -683,7 +686,7 @@ impl App {
             }
             Action::SavePayload => match self.selected_row() {
                 Some(r) if r.ix.flags & crate::index::flags::SPILLED != 0 => {
-                    let id = a.connections.get(r.conn).map_or(0, |c| c.id);
+                    let id = r.connection(a).map_or(0, |c| c.id);
                     let m = match r.event {
                         EventRef::Message(i) => i,
                         _ => 0,
@@ -1030,7 +1033,7 @@ impl App {
         };
         match pane {
             Pane::Connections => {
-                let n = moved(self.conn, a.connections.len());
+                let n = moved(self.conn, a.conn_count());
                 if n != self.conn {
                     self.conn = n;
                     if self.all {
@@ -1096,7 +1099,7 @@ impl App {
         match pane {
             Pane::Connections => {
                 let target = self.conn_offset + line;
-                if target < a.connections.len() {
+                if target < a.conn_count() {
                     self.step(a, pane, target as isize - self.conn as isize);
                 }
             }
@@ -1119,7 +1122,7 @@ impl App {
 
     /// Keeps selections in range and on screen after any change.
     fn clamp(&mut self, a: &Source) {
-        let n = a.connections.len();
+        let n = a.conn_count();
         self.conn = self.conn.min(n.saturating_sub(1));
         self.sel = self.sel.min(self.visible_len().saturating_sub(1));
         let areas = self.areas(a);

@@ -61,14 +61,13 @@ impl Row {
         Row::with_positions(s.positions(), ix)
     }
 
-    fn with_positions(positions: &[Option<usize>], ix: IxRow) -> Row {
+    fn with_positions(positions: &[u32], ix: IxRow) -> Row {
         let seq = usize::try_from(ix.seq).unwrap_or(usize::MAX);
         Row {
             conn: positions
                 .get(ix.slot as usize)
-                .copied()
-                .flatten()
-                .unwrap_or(usize::MAX),
+                .filter(|&&p| p != u32::MAX)
+                .map_or(usize::MAX, |&p| p as usize),
             event: match ix.kind {
                 RowKind::Tcp => EventRef::Tcp(seq),
                 RowKind::HttpRequest => EventRef::HttpRequest(seq),
@@ -92,7 +91,7 @@ impl Row {
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
     index: Option<Index>,
-    positions: Arc<Vec<Option<usize>>>,
+    positions: Arc<Vec<u32>>,
     /// The connection's slot; `None`: every connection.
     slot: Option<u32>,
     len: usize,
@@ -180,16 +179,16 @@ impl Kind {
 }
 
 /// The element a row points at, resolved: TCP and HTTP rows from the
-/// connection's summary, the others read from the index (shared with its
-/// cache).
+/// connection's summary (copied out of it), the others read from the
+/// index (shared with its cache).
 #[derive(Debug, Clone)]
-pub enum Resolved<'a> {
+pub enum Resolved {
     /// A TCP event.
-    Tcp(&'a crate::model::TcpEvent),
+    Tcp(crate::model::TcpEvent),
     /// An HTTP request.
-    HttpRequest(&'a crate::model::HttpExchange),
+    HttpRequest(crate::model::HttpExchange),
     /// An HTTP response.
-    HttpResponse(&'a crate::model::HttpExchange),
+    HttpResponse(crate::model::HttpExchange),
     /// A data message.
     Message(Arc<Message>),
     /// A control frame.
@@ -201,20 +200,24 @@ pub enum Resolved<'a> {
 }
 
 impl Row {
-    /// The connection of the row.
-    pub fn connection<'a>(&self, a: &'a Source) -> Option<&'a Connection> {
-        a.connections.get(self.conn)
+    /// The connection of the row (its summary), if it is listed.
+    pub fn connection(&self, a: &Source) -> Option<Arc<Connection>> {
+        a.connection(self.conn)
     }
 
     /// Looks the row's element up: in the connection's summary or in the
     /// index (None if neither has it).
-    pub fn resolve<'a>(&self, a: &'a Source) -> Option<Resolved<'a>> {
-        let c = self.connection(a)?;
+    pub fn resolve(&self, a: &Source) -> Option<Resolved> {
+        self.resolve_in(a, self.connection(a)?.as_ref())
+    }
+
+    /// The same, with the row's connection at hand.
+    pub fn resolve_in(&self, a: &Source, c: &Connection) -> Option<Resolved> {
         let rec = || a.record(&self.ix);
         Some(match self.event {
-            EventRef::Tcp(i) => Resolved::Tcp(c.tcp_events.get(i)?),
-            EventRef::HttpRequest(i) => Resolved::HttpRequest(c.http_exchanges.get(i)?),
-            EventRef::HttpResponse(i) => Resolved::HttpResponse(c.http_exchanges.get(i)?),
+            EventRef::Tcp(i) => Resolved::Tcp(*c.tcp_events.get(i)?),
+            EventRef::HttpRequest(i) => Resolved::HttpRequest(c.http_exchanges.get(i)?.clone()),
+            EventRef::HttpResponse(i) => Resolved::HttpResponse(c.http_exchanges.get(i)?.clone()),
             EventRef::Message(_) => match rec()? {
                 Record::Message(m) => Resolved::Message(m),
                 _ => return None,
@@ -270,7 +273,7 @@ impl Row {
         let Some(c) = self.connection(a) else {
             return false;
         };
-        match self.resolve(a) {
+        match self.resolve_in(a, &c) {
             None => false,
             Some(Resolved::Tcp(e)) => hit(tcp_name(e.kind)),
             Some(Resolved::HttpRequest(x)) => {

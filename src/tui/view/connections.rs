@@ -128,7 +128,7 @@ pub fn duration(c: &Connection) -> String {
 
 /// Draws the list.
 pub fn render(app: &App, a: &Source, frame: &mut Frame<'_>, area: Rect) {
-    let title = format!("Connections ({})", a.connections.len());
+    let title = format!("Connections ({})", a.conn_count());
     let block = pane_block(app, Pane::Connections, title);
     let w = area.width.saturating_sub(2);
     let wide = w >= 140;
@@ -167,13 +167,10 @@ pub fn render(app: &App, a: &Source, frame: &mut Frame<'_>, area: Rect) {
         widths.push(Constraint::Min(16));
     }
     let height = list_height(Some(area));
-    let rows = a
-        .connections
-        .iter()
-        .enumerate()
-        .skip(app.conn_offset)
-        .take(height)
+    let rows = (app.conn_offset..a.conn_count().min(app.conn_offset.saturating_add(height)))
+        .filter_map(|i| Some((i, a.connection(i)?)))
         .map(|(i, c)| {
+            let c = c.as_ref();
             let (hs, bad) = handshake(c);
             let m = mark(c);
             let mark_style = if m == "!" {

@@ -91,10 +91,10 @@ pub fn render(app: &App, a: &Source, frame: &mut Frame<'_>, area: Rect) {
 pub fn build<'a>(app: &App, a: &'a Source, width: u16) -> (String, Vec<Line<'a>>, Option<Paged>) {
     let row = app.selected_row();
     match (app.focus, row) {
-        (Pane::Connections, _) | (_, None) => match a.connections.get(app.conn) {
+        (Pane::Connections, _) | (_, None) => match a.connection(app.conn) {
             Some(c) => {
-                let (t, l) = connection(app, a, c);
-                (t, l, None)
+                let (t, l) = connection(app, a, &c);
+                (t, owned(l), None)
             }
             None => (
                 "Detail".into(),
@@ -330,18 +330,51 @@ fn connection<'a>(app: &App, a: &'a Source, c: &'a Connection) -> (String, Vec<L
     (title, l)
 }
 
-fn event<'a>(
+/// The lines of a row's event (owned: they are laid out from the
+/// connection's summary, which the index's cache lends).
+fn event(
+    app: &App,
+    a: &Source,
+    row: &Row,
+    width: u16,
+    paged: &mut Option<Paged>,
+) -> (String, Vec<Line<'static>>) {
+    let Some(c) = row.connection(a) else {
+        return ("Detail".into(), Vec::new());
+    };
+    let resolved = row.resolve_in(a, &c);
+    let (t, l) = event_in(app, a, row, width, paged, &c, resolved.as_ref());
+    (t, owned(l))
+}
+
+/// Lines that own their text.
+fn owned(lines: Vec<Line<'_>>) -> Vec<Line<'static>> {
+    lines
+        .into_iter()
+        .map(|l| {
+            let spans: Vec<Span<'static>> = l
+                .spans
+                .into_iter()
+                .map(|s| Span::styled(s.content.into_owned(), s.style))
+                .collect();
+            let mut o = Line::from(spans).style(l.style);
+            o.alignment = l.alignment;
+            o
+        })
+        .collect()
+}
+
+fn event_in<'a>(
     app: &App,
     a: &'a Source,
     row: &Row,
     width: u16,
     paged: &mut Option<Paged>,
+    c: &'a Connection,
+    resolved: Option<&'a Resolved>,
 ) -> (String, Vec<Line<'a>>) {
-    let Some(c) = row.connection(a) else {
-        return ("Detail".into(), Vec::new());
-    };
     let t0 = if app.all { a.start_ts } else { c.start_ts };
-    match row.resolve(a) {
+    match resolved {
         None => ("Detail".into(), Vec::new()),
         Some(Resolved::Tcp(e)) => {
             let title = format!(
@@ -521,7 +554,7 @@ fn event<'a>(
         }
         Some(Resolved::Message(m)) => {
             let whole = Whole::of(app, a, row);
-            let (t, l) = message(app, c, &m, t0, width, whole.as_ref());
+            let (t, l) = message(app, c, m, t0, width, whole.as_ref());
             if let Some(w) = whole
                 && w.paged
             {

@@ -75,7 +75,7 @@ pub fn render_top(app: &App, a: &Source, frame: &mut Frame<'_>, area: Rect) {
             .unwrap_or_default();
         spans.push(Span::raw(format!(
             " · {} · ",
-            plural(a.connections.len() as u64, "connection", "connections")
+            plural(a.conn_count() as u64, "connection", "connections")
         )));
         spans.push(Span::styled(
             format!("indexing{pct} · {} events", grouped(ix.events)),
@@ -86,7 +86,7 @@ pub fn render_top(app: &App, a: &Source, frame: &mut Frame<'_>, area: Rect) {
             Span::raw(format!(
                 " · {} · {} · {}",
                 plural(a.packet_count, "packet", "packets"),
-                plural(a.connections.len() as u64, "connection", "connections"),
+                plural(a.conn_count() as u64, "connection", "connections"),
                 plural(a.stats.messages, "message", "messages"),
             )),
             Span::raw(" · "),

@@ -217,11 +217,11 @@ fn spaced_hex(b: &[u8]) -> String {
 
 /// Draws the timeline: only the rows that fit on screen are formatted.
 pub fn render(app: &App, a: &Source, frame: &mut Frame<'_>, area: Rect) {
-    let conn = a.connections.get(app.conn);
+    let conn = a.connection(app.conn);
     let scope = if app.all {
         "all connections".to_string()
     } else {
-        match conn {
+        match &conn {
             Some(c) => {
                 let target = c
                     .handshake
@@ -278,7 +278,7 @@ pub fn render(app: &App, a: &Source, frame: &mut Frame<'_>, area: Rect) {
     let preview_w = usize::from(w.saturating_sub(fixed).max(10));
     // Times are relative to the connection's start, or to the capture's
     // start when connections are interleaved.
-    let t0 = match (app.all, conn) {
+    let t0 = match (app.all, &conn) {
         (false, Some(c)) => c.start_ts,
         _ => a.start_ts,
     };
