@@ -24,6 +24,14 @@
 //! compressor that reaches further than it agreed to. A decoder with a
 //! 32 KiB window decodes streams made with any smaller window.
 //!
+//! **Never copy from before the window.** A back-reference may reach only
+//! bytes decoded since the window was last empty (the direction's first
+//! message, every message without context takeover, a new stream after a
+//! final block). One that reaches further (a hostile or broken sender; no
+//! compressor makes it) fails the message as corrupt, naming the window's
+//! size, as zlib does ("invalid distance too far back"), instead of
+//! copying the zeros of an unwritten window: see [`Lane`].
+//!
 //! **Memory follows the open messages.** Each lane inflates into its own
 //! 32 KiB ring, which is the window; every message ends at a deflate block
 //! boundary (its sync flush), where the decompressor proper is dropped and
