@@ -1210,16 +1210,16 @@ mod tests {
                 Ok(&b"ababa"[..])
             );
             assert_eq!(
-                zlib_reference(&[bad.clone()], reset),
+                zlib_reference(std::slice::from_ref(&bad), reset),
                 vec![Err(TOO_FAR.to_string())]
             );
             assert_eq!(
-                zlib_reference(&[good.clone()], reset),
+                zlib_reference(std::slice::from_ref(&good), reset),
                 vec![Ok(b"ababa".to_vec())]
             );
             // flate2's stream (miniz_oxide's wrapping window) copies zeros.
             assert_eq!(
-                miniz_reference(&[bad.clone()], reset),
+                miniz_reference(std::slice::from_ref(&bad), reset),
                 vec![Some(b"ab\0ab".to_vec())]
             );
         }
@@ -1326,7 +1326,10 @@ mod tests {
         let got = try_pieces(&mut Inflater::new(true), &one, &[]).unwrap();
         assert_eq!(got.len(), full + 100 + 258);
         assert!(got.iter().all(|&b| b == b'z'));
-        assert_eq!(zlib_reference(&[one.clone()], true), vec![Ok(got)]);
+        assert_eq!(
+            zlib_reference(std::slice::from_ref(&one), true),
+            vec![Ok(got)]
+        );
         let mut syms = run_of(b'z', full - 10);
         syms.push(Copy(258, 32768));
         assert_eq!(

@@ -295,51 +295,53 @@ pub fn fixed_deflate(syms: &[Sym]) -> Vec<u8> {
         2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
     ];
     let mut out = Vec::new();
-    let (mut acc, mut n) = (0u64, 0u32);
-    let mut put = |v: u32, bits: u32| {
-        acc |= u64::from(v) << n;
-        n += bits;
-        while n >= 8 {
-            out.push(acc as u8);
-            acc >>= 8;
-            n -= 8;
-        }
-    };
-    // Huffman codes go most significant bit first (§3.1.1).
-    let code =
-        |put: &mut dyn FnMut(u32, u32), c: u32, len: u32| put(c.reverse_bits() >> (32 - len), len);
-    let lit_len = |put: &mut dyn FnMut(u32, u32), sym: u32| match sym {
-        0..=143 => code(put, 0x30 + sym, 8),
-        144..=255 => code(put, 0x190 + sym - 144, 9),
-        256..=279 => code(put, sym - 256, 7),
-        _ => code(put, 0xc0 + sym - 280, 8),
-    };
-    put(0b010, 3); // BFINAL = 0, BTYPE = 01 (fixed codes)
-    for s in syms {
-        match *s {
-            Sym::Lit(x) => lit_len(&mut put, x.into()),
-            Sym::Copy(len, dist) => {
-                let l = LEN_BASE
-                    .iter()
-                    .rposition(|&x| x <= len)
-                    .expect("length ≥ 3");
-                lit_len(&mut put, 257 + l as u32);
-                put(u32::from(len - LEN_BASE[l]), LEN_EXTRA[l]);
-                let d = DIST_BASE
-                    .iter()
-                    .rposition(|&x| x <= dist)
-                    .expect("distance ≥ 1");
-                code(&mut put, d as u32, 5);
-                put(
-                    u32::from(dist - DIST_BASE[d]),
-                    (d as u32).saturating_sub(2) / 2,
-                );
+    {
+        let (mut acc, mut n) = (0u64, 0u32);
+        let mut put = |v: u32, bits: u32| {
+            acc |= u64::from(v) << n;
+            n += bits;
+            while n >= 8 {
+                out.push(acc as u8);
+                acc >>= 8;
+                n -= 8;
+            }
+        };
+        // Huffman codes go most significant bit first (§3.1.1).
+        let code = |put: &mut dyn FnMut(u32, u32), c: u32, len: u32| {
+            put(c.reverse_bits() >> (32 - len), len)
+        };
+        let lit_len = |put: &mut dyn FnMut(u32, u32), sym: u32| match sym {
+            0..=143 => code(put, 0x30 + sym, 8),
+            144..=255 => code(put, 0x190 + sym - 144, 9),
+            256..=279 => code(put, sym - 256, 7),
+            _ => code(put, 0xc0 + sym - 280, 8),
+        };
+        put(0b010, 3); // BFINAL = 0, BTYPE = 01 (fixed codes)
+        for s in syms {
+            match *s {
+                Sym::Lit(x) => lit_len(&mut put, x.into()),
+                Sym::Copy(len, dist) => {
+                    let l = LEN_BASE
+                        .iter()
+                        .rposition(|&x| x <= len)
+                        .expect("length ≥ 3");
+                    lit_len(&mut put, 257 + l as u32);
+                    put(u32::from(len - LEN_BASE[l]), LEN_EXTRA[l]);
+                    let d = DIST_BASE
+                        .iter()
+                        .rposition(|&x| x <= dist)
+                        .expect("distance ≥ 1");
+                    code(&mut put, d as u32, 5);
+                    put(
+                        u32::from(dist - DIST_BASE[d]),
+                        (d as u32).saturating_sub(2) / 2,
+                    );
+                }
             }
         }
+        lit_len(&mut put, 256); // end of block
+        put(0, 3); // BFINAL = 0, BTYPE = 00: the sync flush's stored block
+        put(0, 7); // to the byte boundary
     }
-    lit_len(&mut put, 256); // end of block
-    put(0, 3); // BFINAL = 0, BTYPE = 00: the sync flush's stored block
-    put(0, 7); // to the byte boundary
-    drop(put);
     out
 }
