@@ -176,6 +176,57 @@ def main():
     put("deflate", b"\x01" + out)
     c = zlib.compressobj(6, zlib.DEFLATED, -15)
     put("deflate", b"\x20" + c.compress(b"a" * 5000) + c.flush(zlib.Z_SYNC_FLUSH)[:-4])
+    # Hand-made fixed-code blocks whose copies reach before the window's
+    # first byte (the third message with context takeover, the second
+    # without): a hostile sender's, which no compressor makes.
+    hello = fixed_block([c for c in b"hello"])
+    again = fixed_block([ord(" "), (5, 6)])
+    past = fixed_block([ord(" "), (5, 13)])
+    for ctl in (b"\x01", b"\x00"):
+        put("deflate", ctl + hello + b"\xfe" + again + b"\xfe" + past)
+    put("deflate", b"\x05" + fixed_block([ord("a"), (3, 2)]))
+
+
+def fixed_block(syms):
+    """One non-final block with fixed codes (RFC 1951 §3.2.6) of literals
+    (ints) and copies ((length 3-10, distance 1-32768)), then the sync
+    flush's stored-block header, its `00 00 ff ff` cut (RFC 7692 §7.2.1)."""
+    bits = []
+
+    def put_bits(v, n):
+        bits.extend((v >> i) & 1 for i in range(n))
+
+    def code(v, n):  # Huffman codes go most significant bit first
+        bits.extend((v >> (n - 1 - i)) & 1 for i in range(n))
+
+    def lit_len(sym):
+        if sym < 144:
+            code(0x30 + sym, 8)
+        elif sym < 256:
+            code(0x190 + sym - 144, 9)
+        elif sym < 280:
+            code(sym - 256, 7)
+        else:
+            code(0xC0 + sym - 280, 8)
+
+    base = [1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769,
+            1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577]
+    put_bits(0, 1)
+    put_bits(1, 2)
+    for s in syms:
+        if isinstance(s, int):
+            lit_len(s)
+            continue
+        length, dist = s
+        lit_len(257 + length - 3)
+        d = max(i for i, b in enumerate(base) if b <= dist)
+        code(d, 5)
+        put_bits(dist - base[d], max(d - 2, 0) // 2)
+    lit_len(256)
+    put_bits(0, 3)
+    while len(bits) % 8:
+        bits.append(0)
+    return bytes(sum(b << i for i, b in enumerate(bits[k:k + 8])) for k in range(0, len(bits), 8))
 
 
 if __name__ == "__main__":

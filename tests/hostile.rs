@@ -1153,3 +1153,96 @@ fn h41_polling_bodies_count_in_the_memory_cap_across_connections() {
     let a = analyze_ok(&pcap(&v));
     assert_eq!(conn(&a, 42010).polling_records().count(), 1000);
 }
+
+#[test]
+fn h42_deflate_copy_from_before_the_window() {
+    // Real handshakes (python websockets) with hand-made deflate payloads
+    // whose back-references reach before the window's first byte (RFC 1951
+    // §3.2.5). Inflating against an empty window used to copy zeros: bytes
+    // nobody sent. Now such a message is the sender's `inflate_error`, not
+    // decoded, and what a real peer may do (copy from an earlier message
+    // under context takeover) still decodes.
+    use Sym::*;
+    use wsinspect::flow::Direction;
+    let hello = fixed_deflate(&b"hello".map(Lit));
+    // " hello": a space, then 5 bytes copied from 6 back.
+    let again = fixed_deflate(&[Lit(b' '), Copy(5, 6)]);
+    // A space, then 13 back: one more than the 12 bytes two messages made.
+    let past = fixed_deflate(&[Lit(b' '), Copy(5, 13)]);
+    // 'a', then 3 bytes copied from 2 back: before the first byte.
+    let first = fixed_deflate(&[Lit(b'a'), Copy(3, 2)]);
+    let msg = |z: &[u8], mask| frame(0xc1, mask, z);
+    let mut hostile = real_handshake_conn(
+        42020,
+        REAL_NO_TAKEOVER,
+        &[
+            msg(&hello, MASK),
+            // Without context takeover the window is empty again.
+            msg(&again, MASK),
+            msg(&hello, MASK),
+        ],
+        &[msg(&first, None)],
+    );
+    hostile.extend(real_handshake_conn(
+        42021,
+        REAL_TAKEOVER,
+        &[msg(&hello, MASK), msg(&again, MASK), msg(&past, MASK)],
+        &[],
+    ));
+    let a = sandwich(hostile);
+
+    let too_far = |c: &wsinspect::model::Connection| {
+        c.violation_details
+            .iter()
+            .map(|v| {
+                assert_eq!(v.kind, ViolationKind::InflateError, "{v:?}");
+                let held = v
+                    .detail
+                    .split("exceeds the ")
+                    .nth(1)
+                    .and_then(|r| r.split(' ').next())
+                    .unwrap_or_else(|| panic!("{}", v.detail));
+                assert!(
+                    v.detail
+                        .contains("back-reference reaches before the window's first byte"),
+                    "{}",
+                    v.detail
+                );
+                (v.dir, held.parse::<u64>().expect("a number"))
+            })
+            .collect::<Vec<_>>()
+    };
+    let shown = |c: &wsinspect::model::Connection| {
+        c.messages
+            .iter()
+            .map(|m| {
+                assert!(m.compressed);
+                assert_eq!(m.complete, m.sha256.is_some());
+                m.text.clone()
+            })
+            .collect::<Vec<_>>()
+    };
+
+    let c = conn(&a, 42020);
+    assert_eq!(
+        too_far(c),
+        [
+            (Some(Direction::ClientToServer), 1),
+            (Some(Direction::ServerToClient), 1)
+        ]
+    );
+    let hello_text = Some("hello".to_string());
+    assert_eq!(
+        shown(c),
+        [hello_text.clone(), None, hello_text.clone(), None],
+        "the bad messages are not decoded; the next one starts afresh"
+    );
+
+    let c = conn(&a, 42021);
+    assert_eq!(too_far(c), [(Some(Direction::ClientToServer), 12)]);
+    assert_eq!(
+        shown(c),
+        [hello_text, Some(" hello".to_string()), None],
+        "a copy into the previous message is valid with takeover"
+    );
+}

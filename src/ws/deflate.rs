@@ -24,6 +24,14 @@
 //! compressor that reaches further than it agreed to. A decoder with a
 //! 32 KiB window decodes streams made with any smaller window.
 //!
+//! **Never copy from before the window.** A back-reference may reach only
+//! bytes decoded since the window was last empty (the direction's first
+//! message, every message without context takeover, a new stream after a
+//! final block). One that reaches further (a hostile or broken sender; no
+//! compressor makes it) fails the message as corrupt, naming the window's
+//! size, as zlib does ("invalid distance too far back"), instead of
+//! copying the zeros of an unwritten window: see [`Lane`].
+//!
 //! **Memory follows the open messages.** Each lane inflates into its own
 //! 32 KiB ring, which is the window; every message ends at a deflate block
 //! boundary (its sync flush), where the decompressor proper is dropped and
@@ -168,10 +176,28 @@ const FLAGS: u32 = inflate_flags::TINFL_FLAG_HAS_MORE_INPUT
 /// permessage-deflate message ends with a sync flush (RFC 7692 §7.2.1), an
 /// empty stored block, so every direction that waits for its next message
 /// waits at a block boundary and holds only its 32 KiB.
+///
+/// **A copy never reaches before the window's first byte.** Until the ring
+/// has wrapped since it was last emptied, the window is exactly
+/// `ring[..pos]`, and a distance past `pos` (RFC 1951 §3.2.5) points at
+/// bytes that never existed: in wrapping mode miniz would read the ring's
+/// unwritten zeros and hand on bytes nobody sent. So until then the lane
+/// calls miniz with `TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF`, whose own
+/// bounds check (a distance greater than the output position) fails the
+/// stream; as zlib does ("invalid distance too far back"). Both modes
+/// decode the same way otherwise (only the copy's source index is masked
+/// differently, and before the wrap it needs no mask), and the write
+/// position is the same, so switching at the wrap, even inside a block or
+/// a copy, is sound. A lane primed with a sentinel holds a whole (unknown)
+/// window from the start.
+#[derive(Clone)]
 struct Lane {
     /// The last [`MAX_WINDOW`] bytes of output, written at `pos`.
     ring: Box<[u8]>,
     pos: usize,
+    /// The ring holds a whole window: it wrapped since it was last emptied,
+    /// or it was primed. Until then the window is `ring[..pos]`.
+    full: bool,
     /// The decompressor, while inside a block (or stopped somewhere other
     /// than at a boundary); `None` between blocks, where `boundary` holds
     /// what the next block needs.
@@ -187,27 +213,31 @@ struct Step {
     /// Output written at `ring[start..start + produced]`.
     start: usize,
     produced: usize,
+    /// The call failed on a copy reaching before the window's first byte,
+    /// when the window held this many bytes.
+    too_far: Option<usize>,
 }
 
 impl Lane {
-    /// A fresh stream whose window is 32 KiB of `fill`: zeros for a known
-    /// empty window (as a new zlib or miniz stream has), a sentinel for the
-    /// twins that detect unknown history. Back-references before the start
-    /// of the stream read the fill.
-    fn new(fill: u8) -> Self {
+    /// A stream whose window is empty (`None`: as a new zlib or miniz
+    /// stream's) or, for the twins that detect unknown history, 32 KiB of
+    /// a sentinel byte, which any distance may copy.
+    fn new(primed: Option<u8>) -> Self {
         Lane {
-            ring: vec![fill; MAX_WINDOW].into_boxed_slice(),
+            ring: vec![primed.unwrap_or(0); MAX_WINDOW].into_boxed_slice(),
             pos: 0,
+            full: primed.is_some(),
             z: None,
             boundary: BlockBoundaryState::default(),
         }
     }
 
     /// Starts a new stream in the same memory (a final block ended the
-    /// last one): an empty window, as `new(0)`.
+    /// last one): an empty window, as `new(None)`.
     fn restart(&mut self) {
         self.ring.fill(0);
         self.pos = 0;
+        self.full = false;
         self.z = None;
         self.boundary = BlockBoundaryState::default();
     }
@@ -215,18 +245,48 @@ impl Lane {
     /// One decompress call: at most [`OUT_CHUNK`] bytes of output, and never
     /// past the end of the ring (the next call continues at its start).
     fn step(&mut self, input: &[u8]) -> Step {
+        let rebuilt = self.z.is_none();
         let z = self.z.get_or_insert_with(|| {
             Box::new(DecompressorOxide::from_block_boundary_state(&self.boundary))
         });
         let start = self.pos;
+        let flags = if self.full {
+            FLAGS
+        } else {
+            FLAGS | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF
+        };
+        // To tell a copy from before the window from other corrupt data
+        // when the call fails (miniz reports both as `Failed`), the state
+        // it started from; a rebuilt one is rebuilt again for free.
+        let before = (!self.full && !rebuilt).then(|| z.clone());
         let (status, used, produced) =
-            decompress_with_limit(z, input, &mut self.ring, start, OUT_CHUNK, FLAGS);
+            decompress_with_limit(z, input, &mut self.ring, start, OUT_CHUNK, flags);
+        let mut too_far = None;
+        if (status as i32) < 0 && !self.full {
+            // The same call in wrapping mode decodes the same bytes up to
+            // the failing point; there, it fails too unless the failure was
+            // the bounds check, whose copy it makes (or starts, at the end
+            // of the output). What it writes past the failure is never
+            // handed on: the stream is dead.
+            let mut again = before.unwrap_or_else(|| {
+                Box::new(DecompressorOxide::from_block_boundary_state(&self.boundary))
+            });
+            let (s, _, p) =
+                decompress_with_limit(&mut again, input, &mut self.ring, start, OUT_CHUNK, FLAGS);
+            if (s as i32) >= 0 || p > produced {
+                too_far = Some(start + produced);
+            }
+        }
+        if start + produced == MAX_WINDOW {
+            self.full = true;
+        }
         self.pos = (start + produced) & (MAX_WINDOW - 1);
         Step {
             status,
             used,
             start,
             produced,
+            too_far,
         }
     }
 
@@ -247,6 +307,7 @@ impl Lane {
 }
 
 /// Inflates messages of one direction.
+#[derive(Clone)]
 pub struct Inflater {
     /// `None` when the window is known to be empty: before the first
     /// compressed message, and between messages of a sender that does not
@@ -356,8 +417,8 @@ impl Inflater {
         self.stale = None;
         self.loss = loss;
         self.known_run = 0;
-        self.main = Some(Lane::new(0x00));
-        self.twin = Some(Lane::new(0xff));
+        self.main = Some(Lane::new(Some(0x00)));
+        self.twin = Some(Lane::new(Some(0xff)));
     }
 
     /// Bytes of the compressed stream were lost: from the next message on,
@@ -451,8 +512,13 @@ impl Inflater {
             return Ok(());
         }
         loop {
-            let main = self.main.get_or_insert_with(|| Lane::new(0));
+            let main = self.main.get_or_insert_with(|| Lane::new(None));
             let step = main.step(input);
+            if let Some(held) = step.too_far {
+                return Err(InflateError::Corrupt(format!(
+                    "a back-reference reaches before the window's first byte: its distance exceeds the {held} bytes of window (decoded since the window was last empty; RFC 1951 §3.2.5)"
+                )));
+            }
             if (step.status as i32) < 0 {
                 return Err(InflateError::Corrupt("deflate decompression error".into()));
             }
@@ -760,9 +826,15 @@ mod tests {
         }
     }
 
+    /// zlib's message for a copy from before the window's first byte.
+    const TOO_FAR: &str = "invalid distance too far back";
+
     /// Inflates a whole stream with one long-lived flate2 decompressor
-    /// (the reference): `None` for a message it rejects.
-    fn reference(wire: &[Vec<u8>], reset_each_message: bool) -> Vec<Option<Vec<u8>>> {
+    /// (miniz_oxide's stream, the decoder under test driven the usual
+    /// way): `None` for a message it rejects. It never rejects a copy from
+    /// before the stream's start: its window starts as zeros, which it
+    /// copies, so it judges everything but that.
+    fn miniz_reference(wire: &[Vec<u8>], reset_each_message: bool) -> Vec<Option<Vec<u8>>> {
         use flate2::{Decompress, FlushDecompress, Status};
         let mut z = Decompress::new(false);
         let mut broken = false;
@@ -804,8 +876,67 @@ mod tests {
             .collect()
     }
 
-    /// Feeds one message in pieces cut at `cuts` (offsets, any order).
-    fn inflate_pieces(inf: &mut Inflater, data: &[u8], cuts: &[usize]) -> Option<Vec<u8>> {
+    /// Inflates a whole stream with one long-lived zlib decompressor
+    /// (zlib-rs: zlib's algorithm, independent of the miniz_oxide under
+    /// test): per message its bytes, or zlib's reason to reject it. It
+    /// judges copies from before the window; on malformed Huffman tables
+    /// zlib and miniz differ (one rejects what the other waits on).
+    fn zlib_reference(wire: &[Vec<u8>], reset_each_message: bool) -> Vec<Result<Vec<u8>, String>> {
+        use zlib_rs::{Inflate, InflateFlush, Status};
+        let fresh = || Inflate::new(false, 15);
+        let mut z = fresh();
+        let mut broken = None;
+        wire.iter()
+            .map(|m| {
+                if reset_each_message {
+                    z = fresh();
+                    broken = None;
+                }
+                if let Some(why) = &broken {
+                    return Err(String::clone(why));
+                }
+                let input = [&m[..], &[0, 0, 0xff, 0xff]].concat();
+                let mut got = Vec::new();
+                let mut at = 0;
+                loop {
+                    let before = (z.total_in(), z.total_out());
+                    let mut buf = vec![0u8; 4096];
+                    // A byte at a time: zlib-rs's fast path (taken with
+                    // more input at hand) loses the reason it rejected a
+                    // stream ("repeated call with bad state"); its byte-wise
+                    // path keeps it.
+                    let next = &input[at..input.len().min(at + 1)];
+                    match z.decompress(next, &mut buf, InflateFlush::SyncFlush) {
+                        Err(e) => {
+                            let why = z.error_message().unwrap_or(e.as_str()).to_string();
+                            broken = Some(why.clone());
+                            return Err(why);
+                        }
+                        Ok(st) => {
+                            let used = (z.total_in() - before.0) as usize;
+                            let made = (z.total_out() - before.1) as usize;
+                            at += used;
+                            got.extend_from_slice(&buf[..made]);
+                            if st == Status::StreamEnd {
+                                z = fresh();
+                            }
+                            if used == 0 && made == 0 && at == input.len() {
+                                return Ok(got);
+                            }
+                        }
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// Feeds one message in pieces cut at `cuts` (offsets, any order),
+    /// returning its bytes or why it failed.
+    fn try_pieces(
+        inf: &mut Inflater,
+        data: &[u8],
+        cuts: &[usize],
+    ) -> Result<Vec<u8>, InflateError> {
         let mut at: Vec<usize> = cuts.iter().map(|c| c % (data.len() + 1)).collect();
         at.push(0);
         at.push(data.len());
@@ -815,13 +946,33 @@ mod tests {
         for w in at.windows(2) {
             inf.push(&data[w[0]..w[1]], u64::MAX, &mut |b| {
                 got.extend_from_slice(b)
-            })
-            .ok()?;
+            })?;
         }
-        inf.finish_message(u64::MAX, &mut |b| got.extend_from_slice(b))
-            .ok()?;
+        inf.finish_message(u64::MAX, &mut |b| got.extend_from_slice(b))?;
         assert!(inf.unknown_history().is_none());
-        Some(got)
+        Ok(got)
+    }
+
+    /// Whether our verdict on a message is right: an inflated message
+    /// equals miniz's stream's and zlib does not find a copy from before
+    /// the window in it; one we reject for such a copy zlib rejects (for
+    /// the same reason, unless it stopped first at a malformed Huffman
+    /// table miniz takes); one we reject otherwise miniz's stream rejects.
+    fn right_verdict(
+        got: &Result<Vec<u8>, InflateError>,
+        miniz: &Option<Vec<u8>>,
+        zlib: &Result<Vec<u8>, String>,
+    ) -> bool {
+        let zlib_too_far = zlib.as_ref().err().is_some_and(|w| w == TOO_FAR);
+        match got {
+            Ok(g) => miniz.as_ref() == Some(g) && !zlib_too_far,
+            Err(InflateError::Corrupt(e))
+                if e.contains("reaches before the window's first byte") =>
+            {
+                zlib.is_err()
+            }
+            Err(_) => miniz.is_none(),
+        }
     }
 
     proptest! {
@@ -830,7 +981,8 @@ mod tests {
         /// The decompressor is put away between messages and rebuilt from
         /// the block-boundary bits and the ring: every message, cut
         /// anywhere, inflates to what one long-lived flate2 decompressor
-        /// makes of the whole stream, with and without context takeover,
+        /// makes of the whole stream (and zlib finds no copy from before
+        /// the window in it), with and without context takeover,
         /// and whatever the compression level or final block.
         #[test]
         fn rebuilt_between_messages_equals_one_long_decompressor(
@@ -861,21 +1013,22 @@ mod tests {
                     }
                 })
                 .collect();
-            let want = reference(&wire, reset);
+            let miniz = miniz_reference(&wire, reset);
+            let zlib = zlib_reference(&wire, reset);
             let mut inf = Inflater::new(reset);
-            for (i, ((m, z), w)) in ms.iter().zip(&wire).zip(&want).enumerate() {
-                let got = inflate_pieces(&mut inf, z, &cuts);
-                prop_assert_eq!(&got, w);
-                if w.is_none() {
+            for (i, (((m, z), w), zw)) in ms.iter().zip(&wire).zip(&miniz).zip(&zlib).enumerate() {
+                let got = try_pieces(&mut inf, z, &cuts);
+                prop_assert!(right_verdict(&got, w, zw), "{:?} vs {:?} / zlib {:?}", got, w, zw);
+                let Ok(got) = got else {
                     // Rejected by both (only the noise after a final block
                     // is rejected); from here ours marks its history lost,
                     // which other tests cover.
                     break;
-                }
+                };
                 // After a final block, the appended tail begins a stream
                 // the sender never made: both decoders see the same noise.
                 if reset || final_at.is_none_or(|f| i <= f) {
-                    prop_assert_eq!(got.as_ref(), Some(m));
+                    prop_assert_eq!(&got, m);
                 }
                 // Idle between messages: no decompressor (unless a final
                 // block made the appended sync-flush tail start a new
@@ -888,25 +1041,317 @@ mod tests {
 
         /// Arbitrary bytes (mostly corrupt): the rebuilt decompressor
         /// agrees with the long-lived one on every message it accepts, and
-        /// fails where it fails.
+        /// fails where it fails, except that it rejects a copy from before
+        /// the window, where zlib does too (random fixed-code blocks make
+        /// such copies often).
         #[test]
         fn arbitrary_input_matches_the_reference(
             wire in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 1..8),
+            reset in any::<bool>(),
             cuts in prop::collection::vec(any::<usize>(), 0..4),
         ) {
-            let want = reference(&wire, false);
-            let mut inf = Inflater::new(false);
-            for (z, w) in wire.iter().zip(&want) {
-                let got = inflate_pieces(&mut inf, z, &cuts);
-                if w.is_none() {
+            let miniz = miniz_reference(&wire, reset);
+            let zlib = zlib_reference(&wire, reset);
+            let mut inf = Inflater::new(reset);
+            for ((z, w), zw) in wire.iter().zip(&miniz).zip(&zlib) {
+                let got = try_pieces(&mut inf, z, &cuts);
+                prop_assert!(right_verdict(&got, w, zw), "{:?} vs {:?} / zlib {:?}", got, w, zw);
+                if got.is_err() && !reset {
                     // After the first failure the reference is done; ours
                     // marks its history lost, which other tests cover.
-                    prop_assert!(got.is_none());
                     break;
                 }
-                prop_assert_eq!(&got, w);
             }
         }
+    }
+
+    /// One symbol of a hand-made block.
+    #[derive(Clone, Copy)]
+    enum Sym {
+        Lit(u8),
+        /// A back-reference (RFC 1951 §3.2.5): `len` 3–258, `dist`
+        /// 1–32768.
+        Copy(u16, u16),
+    }
+
+    /// A bit writer, least significant bit first (RFC 1951 §3.1.1).
+    #[derive(Default)]
+    struct Bits {
+        out: Vec<u8>,
+        acc: u64,
+        n: u32,
+    }
+
+    impl Bits {
+        fn put(&mut self, v: u32, n: u32) {
+            self.acc |= u64::from(v) << self.n;
+            self.n += n;
+            while self.n >= 8 {
+                self.out.push(self.acc as u8);
+                self.acc >>= 8;
+                self.n -= 8;
+            }
+        }
+
+        /// A Huffman code: most significant bit first.
+        fn code(&mut self, code: u32, len: u32) {
+            self.put(code.reverse_bits() >> (32 - len), len);
+        }
+
+        /// Fixed literal/length code (RFC 1951 §3.2.6).
+        fn lit_len(&mut self, sym: u32) {
+            match sym {
+                0..=143 => self.code(0x30 + sym, 8),
+                144..=255 => self.code(0x190 + sym - 144, 9),
+                256..=279 => self.code(sym - 256, 7),
+                _ => self.code(0xc0 + sym - 280, 8),
+            }
+        }
+    }
+
+    /// A hand-made message: one non-final block with fixed codes holding
+    /// `syms`, then the sync flush's empty stored block without its
+    /// `00 00 ff ff`, which the sender removes (RFC 7692 §7.2.1) and
+    /// `finish_message` puts back. No compressor makes a copy from before
+    /// the window; a hostile peer can.
+    fn fixed_block(syms: &[Sym]) -> Vec<u8> {
+        const LEN_BASE: [u16; 29] = [
+            3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99,
+            115, 131, 163, 195, 227, 258,
+        ];
+        const LEN_EXTRA: [u32; 29] = [
+            0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
+        ];
+        const DIST_BASE: [u16; 30] = [
+            1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025,
+            1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
+        ];
+        let mut b = Bits::default();
+        b.put(0, 1); // BFINAL = 0
+        b.put(1, 2); // BTYPE = 01, fixed codes
+        for s in syms {
+            match *s {
+                Sym::Lit(x) => b.lit_len(x.into()),
+                Sym::Copy(len, dist) => {
+                    let l = LEN_BASE.iter().rposition(|&x| x <= len).unwrap();
+                    b.lit_len(257 + l as u32);
+                    b.put(u32::from(len - LEN_BASE[l]), LEN_EXTRA[l]);
+                    let d = DIST_BASE.iter().rposition(|&x| x <= dist).unwrap();
+                    b.code(d as u32, 5);
+                    b.put(
+                        u32::from(dist - DIST_BASE[d]),
+                        (d as u32).saturating_sub(2) / 2,
+                    );
+                }
+            }
+        }
+        b.lit_len(256); // end of block
+        b.put(0, 3); // BFINAL = 0, BTYPE = 00: the sync flush's stored block
+        if b.n > 0 {
+            b.out.push(b.acc as u8);
+        }
+        b.out
+    }
+
+    /// `n` bytes of output from few symbols: a literal, then copies of it.
+    fn run_of(byte: u8, n: usize) -> Vec<Sym> {
+        let mut syms = vec![Sym::Lit(byte)];
+        let mut left = n - 1;
+        while left > 0 {
+            // A copy is at least 3 bytes: end on literals.
+            let len = if left >= 261 {
+                258
+            } else if left >= 3 {
+                left
+            } else {
+                0
+            };
+            if len == 0 {
+                syms.extend(std::iter::repeat_n(Sym::Lit(byte), left));
+                break;
+            }
+            syms.push(Sym::Copy(len as u16, 1));
+            left -= len;
+        }
+        syms
+    }
+
+    /// The message cut at every offset (and whole): the same verdict each
+    /// time, returned.
+    fn at_every_cut(inf: &mut Inflater, data: &[u8]) -> Result<Vec<u8>, InflateError> {
+        let whole = try_pieces(&mut inf.clone(), data, &[]);
+        for cut in 0..=data.len() {
+            assert_eq!(
+                try_pieces(&mut inf.clone(), data, &[cut]),
+                whole,
+                "cut at {cut}"
+            );
+        }
+        try_pieces(inf, data, &[])
+    }
+
+    fn too_far(held: usize) -> Result<Vec<u8>, InflateError> {
+        Err(InflateError::Corrupt(format!(
+            "a back-reference reaches before the window's first byte: its distance exceeds the {held} bytes of window (decoded since the window was last empty; RFC 1951 §3.2.5)"
+        )))
+    }
+
+    /// A copy from before the first byte of a fresh window is an error,
+    /// not zeros; at exactly the window's size it is valid. zlib agrees.
+    #[test]
+    fn a_copy_before_a_fresh_window_fails() {
+        use Sym::*;
+        let bad = fixed_block(&[Lit(b'a'), Lit(b'b'), Copy(3, 3)]);
+        let good = fixed_block(&[Lit(b'a'), Lit(b'b'), Copy(3, 2)]);
+        for reset in [false, true] {
+            assert_eq!(at_every_cut(&mut Inflater::new(reset), &bad), too_far(2));
+            assert_eq!(
+                at_every_cut(&mut Inflater::new(reset), &good).as_deref(),
+                Ok(&b"ababa"[..])
+            );
+            assert_eq!(
+                zlib_reference(std::slice::from_ref(&bad), reset),
+                vec![Err(TOO_FAR.to_string())]
+            );
+            assert_eq!(
+                zlib_reference(std::slice::from_ref(&good), reset),
+                vec![Ok(b"ababa".to_vec())]
+            );
+            // flate2's stream (miniz_oxide's wrapping window) copies zeros.
+            assert_eq!(
+                miniz_reference(std::slice::from_ref(&bad), reset),
+                vec![Some(b"ab\0ab".to_vec())]
+            );
+        }
+        // Nothing decoded at all: any copy is before the window.
+        let first = fixed_block(&[Copy(3, 1)]);
+        assert_eq!(at_every_cut(&mut Inflater::new(false), &first), too_far(0));
+    }
+
+    /// Without context takeover every message starts with an empty window
+    /// (RFC 7692 §7.1.1): a copy into the previous message fails. With
+    /// takeover the same copy is valid (§7.2.3), and the window counts
+    /// every message since it was last empty.
+    #[test]
+    fn a_copy_into_the_previous_message_needs_takeover() {
+        use Sym::*;
+        let hello = fixed_block(&b"hello".map(Lit));
+        let again = fixed_block(&[Lit(b' '), Copy(5, 6)]);
+        let past = fixed_block(&[Lit(b' '), Copy(5, 13)]);
+        let mut reset = Inflater::new(true);
+        assert_eq!(
+            at_every_cut(&mut reset, &hello).as_deref(),
+            Ok(&b"hello"[..])
+        );
+        assert_eq!(at_every_cut(&mut reset, &again), too_far(1));
+        // The failure costs nothing later: the next message is fresh.
+        assert_eq!(
+            at_every_cut(&mut reset, &hello).as_deref(),
+            Ok(&b"hello"[..])
+        );
+
+        let mut keep = Inflater::new(false);
+        assert_eq!(
+            at_every_cut(&mut keep, &hello).as_deref(),
+            Ok(&b"hello"[..])
+        );
+        assert_eq!(
+            at_every_cut(&mut keep, &again).as_deref(),
+            Ok(&b" hello"[..])
+        );
+        // 12 bytes held after the space; 13 back is one too far.
+        assert_eq!(at_every_cut(&mut keep, &past), too_far(12));
+        let wire = [hello.clone(), again.clone(), past.clone()];
+        assert_eq!(
+            zlib_reference(&wire, false),
+            vec![
+                Ok(b"hello".to_vec()),
+                Ok(b" hello".to_vec()),
+                Err(TOO_FAR.to_string())
+            ]
+        );
+        assert_eq!(
+            zlib_reference(&wire[..2], true),
+            vec![Ok(b"hello".to_vec()), Err(TOO_FAR.to_string())]
+        );
+        // The window is stale after the failure: the next message is
+        // judged against unknown history, never inflated against it.
+        assert!(keep.history_incomplete());
+    }
+
+    /// At the window's edge: one byte short of 32 KiB, a copy of 32 768
+    /// fails and one of 32 767 does not; once the ring has wrapped (32 KiB
+    /// decoded, in one message or across several) every distance is valid.
+    #[test]
+    fn the_edge_of_a_whole_window() {
+        use Sym::*;
+        let full = MAX_WINDOW;
+        let short = fixed_block(&run_of(b'x', full - 1));
+        let at = |d: u16| fixed_block(&[Copy(3, d)]);
+        let mut inf = Inflater::new(false);
+        assert_eq!(
+            try_pieces(&mut inf, &short, &[]).map(|v| v.len()),
+            Ok(full - 1)
+        );
+        assert_eq!(at_every_cut(&mut inf, &at(32768)), too_far(full - 1));
+
+        let mut inf = Inflater::new(false);
+        try_pieces(&mut inf, &short, &[]).unwrap();
+        assert_eq!(
+            at_every_cut(&mut inf, &at(32767)).as_deref(),
+            Ok(&b"xxx"[..])
+        );
+        // That made 32 770 bytes: the ring wrapped.
+        assert_eq!(
+            at_every_cut(&mut inf, &at(32768)).as_deref(),
+            Ok(&b"xxx"[..])
+        );
+
+        // Wrapping exactly at the end of a message, then a copy of the
+        // window's first byte.
+        let mut syms = vec![Lit(b'y')];
+        syms.extend(run_of(b'x', full - 1));
+        let exact = fixed_block(&syms);
+        let mut inf = Inflater::new(false);
+        try_pieces(&mut inf, &exact, &[]).unwrap();
+        assert_eq!(
+            at_every_cut(&mut inf, &at(32768)).as_deref(),
+            Ok(&b"yxx"[..])
+        );
+
+        // Inside one message, across the wrap.
+        let mut syms = run_of(b'z', full + 100);
+        syms.push(Copy(258, 32768));
+        let one = fixed_block(&syms);
+        let got = try_pieces(&mut Inflater::new(true), &one, &[]).unwrap();
+        assert_eq!(got.len(), full + 100 + 258);
+        assert!(got.iter().all(|&b| b == b'z'));
+        assert_eq!(
+            zlib_reference(std::slice::from_ref(&one), true),
+            vec![Ok(got)]
+        );
+        let mut syms = run_of(b'z', full - 10);
+        syms.push(Copy(258, 32768));
+        assert_eq!(
+            try_pieces(&mut Inflater::new(true), &fixed_block(&syms), &[]),
+            too_far(full - 10)
+        );
+    }
+
+    /// A twin primed with a sentinel (unknown history) still takes any
+    /// distance: the bytes it copies are reported unknown, not an error.
+    #[test]
+    fn unknown_history_still_takes_any_distance() {
+        let mut inf = Inflater::mid_stream();
+        let far = fixed_block(&[Sym::Lit(b'a'), Sym::Copy(3, 30000)]);
+        let mut got = Vec::new();
+        inf.start_message();
+        inf.push(&far, u64::MAX, &mut |b| got.extend_from_slice(b))
+            .unwrap();
+        inf.finish_message(u64::MAX, &mut |b| got.extend_from_slice(b))
+            .unwrap();
+        assert_eq!(got, b"a");
+        assert_eq!(inf.unknown_history().and_then(|u| u.unknown), Some((1, 3)));
     }
 
     /// The twin is dropped once a whole window of exact output followed

@@ -231,3 +231,117 @@ pub fn all_anomalies(a: &Analysis) -> String {
     }
     s.join("\n")
 }
+
+/// The opening handshake of a real peer (python `websockets` 17.4 on both
+/// sides, `captures/deflate_no_takeover.pcap`): permessage-deflate with
+/// `*_no_context_takeover` both ways (RFC 7692 §7.1.1).
+pub const REAL_NO_TAKEOVER: (&[u8], &[u8]) = (
+    b"GET /quotes HTTP/1.1\r\nHost: 127.0.0.1:9008\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: bPuxfcSotPnsutu4zgRKRw==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits\r\nUser-Agent: Python/3.11 websockets/17.4\r\n\r\n",
+    b"HTTP/1.1 101 Switching Protocols\r\nDate: Tue, 24 Nov 2026 15:55:26 GMT\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: Hsyr898+ELkjhRp8OKhWwp/e1mM=\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10\r\nServer: Python/3.11 websockets/17.4\r\n\r\n",
+);
+
+/// The same peers with context takeover (`captures/deflate_takeover.pcap`).
+pub const REAL_TAKEOVER: (&[u8], &[u8]) = (
+    b"GET /quotes HTTP/1.1\r\nHost: 127.0.0.1:9007\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: 6W8N6IuGQwuNXx9t42PojA==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\nUser-Agent: Python/3.11 websockets/17.4\r\n\r\n",
+    b"HTTP/1.1 101 Switching Protocols\r\nDate: Tue, 24 Nov 2026 15:55:23 GMT\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: 1FF/PUHhgBKi/Hzgnv5ETiiRFZc=\r\nSec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=12; client_max_window_bits=12\r\nServer: Python/3.11 websockets/17.4\r\n\r\n",
+);
+
+/// A connection on `cport` opened with a real `handshake` (request,
+/// response), then `cframes` from the client and `sframes` from the
+/// server (encoded), each in its own segments, then FINs.
+pub fn real_handshake_conn(
+    cport: u16,
+    handshake: (&[u8], &[u8]),
+    cframes: &[Vec<u8>],
+    sframes: &[Vec<u8>],
+) -> Vec<Vec<u8>> {
+    let mut f = Flow::new(cport, 9008);
+    let mut v = f.open();
+    v.push(f.c2s(handshake.0));
+    v.push(f.s2c(handshake.1));
+    for fr in cframes {
+        v.extend(f.c2s_all(fr));
+    }
+    for fr in sframes {
+        v.extend(f.s2c_all(fr));
+    }
+    v.extend(f.close());
+    v
+}
+
+/// One symbol of a hand-made deflate block.
+#[derive(Clone, Copy)]
+pub enum Sym {
+    Lit(u8),
+    /// A back-reference (RFC 1951 §3.2.5): length 3–258, distance 1–32768.
+    Copy(u16, u16),
+}
+
+/// A hand-made permessage-deflate payload: one non-final block with fixed
+/// Huffman codes (RFC 1951 §3.2.6) holding `syms`, then the sync flush's
+/// empty stored block without the `00 00 ff ff` the sender removes (RFC
+/// 7692 §7.2.1). No compressor makes a copy from before the window; a
+/// hostile peer can.
+pub fn fixed_deflate(syms: &[Sym]) -> Vec<u8> {
+    const LEN_BASE: [u16; 29] = [
+        3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115,
+        131, 163, 195, 227, 258,
+    ];
+    const LEN_EXTRA: [u32; 29] = [
+        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
+    ];
+    const DIST_BASE: [u16; 30] = [
+        1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537,
+        2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
+    ];
+    let mut out = Vec::new();
+    {
+        let (mut acc, mut n) = (0u64, 0u32);
+        let mut put = |v: u32, bits: u32| {
+            acc |= u64::from(v) << n;
+            n += bits;
+            while n >= 8 {
+                out.push(acc as u8);
+                acc >>= 8;
+                n -= 8;
+            }
+        };
+        // Huffman codes go most significant bit first (§3.1.1).
+        let code = |put: &mut dyn FnMut(u32, u32), c: u32, len: u32| {
+            put(c.reverse_bits() >> (32 - len), len)
+        };
+        let lit_len = |put: &mut dyn FnMut(u32, u32), sym: u32| match sym {
+            0..=143 => code(put, 0x30 + sym, 8),
+            144..=255 => code(put, 0x190 + sym - 144, 9),
+            256..=279 => code(put, sym - 256, 7),
+            _ => code(put, 0xc0 + sym - 280, 8),
+        };
+        put(0b010, 3); // BFINAL = 0, BTYPE = 01 (fixed codes)
+        for s in syms {
+            match *s {
+                Sym::Lit(x) => lit_len(&mut put, x.into()),
+                Sym::Copy(len, dist) => {
+                    let l = LEN_BASE
+                        .iter()
+                        .rposition(|&x| x <= len)
+                        .expect("length ≥ 3");
+                    lit_len(&mut put, 257 + l as u32);
+                    put(u32::from(len - LEN_BASE[l]), LEN_EXTRA[l]);
+                    let d = DIST_BASE
+                        .iter()
+                        .rposition(|&x| x <= dist)
+                        .expect("distance ≥ 1");
+                    code(&mut put, d as u32, 5);
+                    put(
+                        u32::from(dist - DIST_BASE[d]),
+                        (d as u32).saturating_sub(2) / 2,
+                    );
+                }
+            }
+        }
+        lit_len(&mut put, 256); // end of block
+        put(0, 3); // BFINAL = 0, BTYPE = 00: the sync flush's stored block
+        put(0, 7); // to the byte boundary
+    }
+    out
+}
