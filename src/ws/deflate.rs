@@ -203,7 +203,22 @@ struct Lane {
     /// what the next block needs.
     z: Option<Box<DecompressorOxide>>,
     boundary: BlockBoundaryState,
+    /// While the window is not full: the input `z` took since it was
+    /// rebuilt from `boundary`, so that a failed call can be replayed in
+    /// wrapping mode ([`Lane::replayed_further`]); `None` when the window is
+    /// full, or past [`REPLAY_CAP`] bytes.
+    replay: Option<Vec<u8>>,
+    /// Where the ring stood when `z` was rebuilt.
+    replay_from: usize,
+    /// Output `z` made since.
+    replay_out: usize,
 }
+
+/// Compressed bytes kept for a replay. A message's bytes while its window
+/// is not full are about its output (under 32 KiB); only hostile input
+/// (endless empty blocks) goes past this, and its failure, if any, is then
+/// reported as corrupt data without saying which kind.
+const REPLAY_CAP: usize = 64 << 10;
 
 /// One decompress call's result.
 struct Step {
@@ -229,6 +244,9 @@ impl Lane {
             full: primed.is_some(),
             z: None,
             boundary: BlockBoundaryState::default(),
+            replay: None,
+            replay_from: 0,
+            replay_out: 0,
         }
     }
 
@@ -240,12 +258,17 @@ impl Lane {
         self.full = false;
         self.z = None;
         self.boundary = BlockBoundaryState::default();
+        self.replay = None;
     }
 
     /// One decompress call: at most [`OUT_CHUNK`] bytes of output, and never
     /// past the end of the ring (the next call continues at its start).
     fn step(&mut self, input: &[u8]) -> Step {
-        let rebuilt = self.z.is_none();
+        if self.z.is_none() {
+            self.replay = (!self.full).then(Vec::new);
+            self.replay_from = self.pos;
+            self.replay_out = 0;
+        }
         let z = self.z.get_or_insert_with(|| {
             Box::new(DecompressorOxide::from_block_boundary_state(&self.boundary))
         });
@@ -255,30 +278,23 @@ impl Lane {
         } else {
             FLAGS | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF
         };
-        // To tell a copy from before the window from other corrupt data
-        // when the call fails (miniz reports both as `Failed`), the state
-        // it started from; a rebuilt one is rebuilt again for free.
-        let before = (!self.full && !rebuilt).then(|| z.clone());
         let (status, used, produced) =
             decompress_with_limit(z, input, &mut self.ring, start, OUT_CHUNK, flags);
         let mut too_far = None;
-        if (status as i32) < 0 && !self.full {
-            // The same call in wrapping mode decodes the same bytes up to
-            // the failing point; there, it fails too unless the failure was
-            // the bounds check, whose copy it makes (or starts, at the end
-            // of the output). What it writes past the failure is never
-            // handed on: the stream is dead.
-            let mut again = before.unwrap_or_else(|| {
-                Box::new(DecompressorOxide::from_block_boundary_state(&self.boundary))
-            });
-            let (s, _, p) =
-                decompress_with_limit(&mut again, input, &mut self.ring, start, OUT_CHUNK, FLAGS);
-            if (s as i32) >= 0 || p > produced {
+        if (status as i32) < 0 {
+            if !self.full && self.replayed_further(input, produced) {
                 too_far = Some(start + produced);
+            }
+        } else if let Some(kept) = self.replay.as_mut() {
+            kept.extend_from_slice(input.get(..used).unwrap_or_default());
+            self.replay_out += produced;
+            if kept.len() > REPLAY_CAP {
+                self.replay = None;
             }
         }
         if start + produced == MAX_WINDOW {
             self.full = true;
+            self.replay = None;
         }
         self.pos = (start + produced) & (MAX_WINDOW - 1);
         Step {
@@ -290,12 +306,50 @@ impl Lane {
         }
     }
 
+    /// A call in non-wrapping mode failed after `produced` bytes: was it the
+    /// bounds check (a copy from before the window's first byte) rather
+    /// than other corrupt data? miniz reports both as `Failed`. The input
+    /// since `z` was rebuilt, replayed from `boundary` in wrapping mode,
+    /// decodes the same bytes up to the failing point; there it fails too
+    /// unless the failure was the bounds check, whose copy it makes (or
+    /// starts). What the replay writes past the failure is never handed
+    /// on: the stream is dead. Replaying on failure, rather than copying
+    /// the decompressor (~10 KiB) before every call, keeps the common path
+    /// as fast as before.
+    fn replayed_further(&mut self, input: &[u8], produced: usize) -> bool {
+        let Some(mut data) = self.replay.take() else {
+            return false;
+        };
+        data.extend_from_slice(input);
+        let made_before = self.replay_out + produced;
+        let mut z = Box::new(DecompressorOxide::from_block_boundary_state(&self.boundary));
+        let (mut at, mut pos, mut made) = (0, self.replay_from, 0);
+        loop {
+            let rest = data.get(at..).unwrap_or_default();
+            let (s, u, p) =
+                decompress_with_limit(&mut z, rest, &mut self.ring, pos, OUT_CHUNK, FLAGS);
+            at += u;
+            made += p;
+            pos = (pos + p) & (MAX_WINDOW - 1);
+            if made > made_before {
+                return true;
+            }
+            if (s as i32) < 0 {
+                return false;
+            }
+            if s == TINFLStatus::Done || (u == 0 && p == 0) {
+                return true;
+            }
+        }
+    }
+
     /// Just after a [`TINFLStatus::BlockBoundary`]: keeps only the bits
     /// the next block needs.
     fn rest(&mut self) {
         if let Some(st) = self.z.as_ref().and_then(|z| z.block_boundary_state()) {
             self.boundary = st;
             self.z = None;
+            self.replay = None;
         }
     }
 
