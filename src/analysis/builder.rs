@@ -69,24 +69,12 @@ impl Lists {
     }
 }
 
-/// Adds a reported record to the capture's totals; the message and
-/// control-frame counts come from its counters (a live capture may have
-/// trimmed its lists).
-fn add_totals(t: &mut CaptureStats, c: &Connection) {
-    t.websocket_connections += u64::from(c.is_websocket);
-    t.messages += c.stats.c2s.messages + c.stats.s2c.messages;
-    t.control_frames += c.stats.c2s.control_frames + c.stats.s2c.control_frames;
-    t.violations += c.violations.len() as u64;
-}
-
-/// What a connection in progress adds to the capture's totals (the
-/// counters [`add_totals`] reads from a record), taken without copying the
-/// record.
+/// What a reported connection adds to the capture's totals, read without
+/// copying its record (a live capture's totals tally the connections in
+/// progress every tick).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct OpenTally {
-    /// It would be reported (a protocol was recognised).
-    pub reported: bool,
-    /// WebSocket on the evidence so far.
+pub struct Tally {
+    /// WebSocket.
     pub websocket: bool,
     /// Data messages, both directions.
     pub messages: u64,
@@ -94,6 +82,26 @@ pub struct OpenTally {
     pub control_frames: u64,
     /// Violations.
     pub violations: u64,
+}
+
+impl Tally {
+    /// A record's: the message and control-frame counts come from its
+    /// counters (a live capture may have trimmed its lists).
+    pub fn of(c: &Connection) -> Self {
+        Tally {
+            websocket: c.is_websocket,
+            messages: c.stats.c2s.messages + c.stats.s2c.messages,
+            control_frames: c.stats.c2s.control_frames + c.stats.s2c.control_frames,
+            violations: c.violations.len() as u64,
+        }
+    }
+
+    fn add_to(self, t: &mut CaptureStats) {
+        t.websocket_connections += u64::from(self.websocket);
+        t.messages += self.messages;
+        t.control_frames += self.control_frames;
+        t.violations += self.violations;
+    }
 }
 
 /// Records not kept for want of budget.
@@ -271,7 +279,7 @@ impl<'s> ModelBuilder<'s> {
         let control_cost: u64 = lists.control.iter().map(control_cost).sum();
         let spent = lists.spent;
         lists.attach_to(&mut conn);
-        add_totals(&mut self.totals, &conn);
+        Tally::of(&conn).add_to(&mut self.totals);
         if self.keep == Keep::Nothing {
             self.used = self.used.saturating_sub(spent);
             return self.lend(Event::End(Ended::Given(Box::new(conn))));
@@ -331,21 +339,11 @@ impl<'s> ModelBuilder<'s> {
         self.assemble(self.done.clone(), current, self.anomalies.clone(), summary)
     }
 
-    /// The capture's totals so far, counting the connections in progress
-    /// (`current`, without their lists), with no connection record: no
-    /// message is copied.
-    pub fn totals(
-        &self,
-        open: impl Iterator<Item = OpenTally>,
-        summary: CaptureSummary,
-    ) -> Analysis {
+    /// The capture's totals so far, counting the reported connections in
+    /// progress (`open`), with no connection record: no message is copied.
+    pub fn totals(&self, open: impl Iterator<Item = Tally>, summary: CaptureSummary) -> Analysis {
         let mut a = self.assemble(Vec::new(), Vec::new(), self.anomalies.clone(), summary);
-        for t in open.filter(|t| t.reported) {
-            a.stats.websocket_connections += u64::from(t.websocket);
-            a.stats.messages += t.messages;
-            a.stats.control_frames += t.control_frames;
-            a.stats.violations += t.violations;
-        }
+        open.for_each(|t| t.add_to(&mut a.stats));
         a
     }
 
@@ -371,7 +369,7 @@ impl<'s> ModelBuilder<'s> {
         stats.control_frames += self.totals.control_frames;
         stats.violations += self.totals.violations;
         for c in &current {
-            add_totals(&mut stats, c);
+            Tally::of(c).add_to(&mut stats);
         }
         anomalies.extend(summary.closing_anomalies);
         let end = PacketNo(summary.packets);

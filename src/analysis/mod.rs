@@ -15,7 +15,7 @@ pub mod polling;
 pub mod session;
 mod tracked;
 
-pub use builder::{CaptureSummary, Keep, ModelBuilder, OpenTally};
+pub use builder::{CaptureSummary, Keep, ModelBuilder, Tally};
 pub use event::{Consumer, Ended, Event, NullSink, Tee, Wants};
 
 use crate::capture::{PacketNo, RawPacket, Timestamp};
@@ -463,16 +463,12 @@ impl<'s> Analyzer<'s> {
     /// without any connection record: what a view over an index of the
     /// event stream needs, at the cost of copying no message.
     pub fn totals(&self, info: CaptureInfo) -> Analysis {
-        let open = self.flows.values().map(|t| {
-            let c = &t.session.conn;
-            let websocket = c.is_websocket_so_far();
-            OpenTally {
-                reported: websocket || t.session.recognised() || c.reported(),
+        let open = self.flows.values().filter_map(|t| {
+            let (websocket, protocol) = provisional(&t.session);
+            (protocol != Protocol::Unknown).then(|| Tally {
                 websocket,
-                messages: c.stats.c2s.messages + c.stats.s2c.messages,
-                control_frames: c.stats.c2s.control_frames + c.stats.s2c.control_frames,
-                violations: c.violations.len() as u64,
-            }
+                ..Tally::of(&t.session.conn)
+            })
         });
         self.out.totals(open, self.summary(info))
     }
@@ -486,12 +482,7 @@ impl<'s> Analyzer<'s> {
             let client = t.session.client.unwrap_or_else(|| guess_client(&t.tcp));
             tcp_fields(&mut c, &t.tcp, &t.tcp_events, client);
             c.encapsulation = encap_routes(t, client);
-            c.is_websocket = c.is_websocket_so_far();
-            if c.is_websocket {
-                c.protocol = Protocol::Websocket;
-            } else if t.session.recognised() {
-                c.protocol = Protocol::Http;
-            }
+            (c.is_websocket, c.protocol) = provisional(&t.session);
             current.push(c);
         }
         current
@@ -577,4 +568,19 @@ fn deliver(
         );
     }
     session.piece(side, piece, at, sink);
+}
+
+/// A connection in progress as the evidence so far shows it: WebSocket or
+/// not, and its protocol (provisional until it ends; `Unknown` is not
+/// reported).
+fn provisional(s: &Session) -> (bool, Protocol) {
+    let websocket = s.conn.is_websocket_so_far();
+    let protocol = if websocket {
+        Protocol::Websocket
+    } else if s.recognised() {
+        Protocol::Http
+    } else {
+        s.conn.protocol
+    };
+    (websocket, protocol)
 }

@@ -115,12 +115,6 @@ impl Unsettled {
             d.settle(&mut self.message);
         }
     }
-
-    /// The record, its digest computed.
-    pub fn settled(mut self) -> Message {
-        self.settle_now();
-        self.message
-    }
 }
 
 /// Limits that bound memory and CPU per message.
