@@ -314,14 +314,14 @@ fn flv_stream_tags_are_named() {
 // ---- Live capture: the model grows under the view -------------------------
 
 use std::time::Duration;
-use wsinspect::capture::{CaptureReader, LinkType};
+use wsinspect::capture::{CaptureReader, LinkType, Timestamp};
 use wsinspect::live::{LiveSession, SessionOptions};
 use wsinspect::tui::app::{LiveStatus, Pane};
 
-/// Models of `name` as a live capture sees it: the session's snapshot
-/// after the first `cuts[i]` packets, as `wsinspect live` publishes them
-/// (whole model kept, as for the TUI).
-fn growing(name: &str, cuts: &[usize]) -> Vec<Source> {
+/// The packets of sample capture `name` (time, bytes, original length)
+/// and its link type, to be pushed into a live session.
+#[allow(clippy::type_complexity)]
+fn packets(name: &str) -> (LinkType, Vec<(Timestamp, Vec<u8>, u32)>) {
     let p = format!("{}/captures/{name}", env!("CARGO_MANIFEST_DIR"));
     let file = std::fs::File::open(p).expect("sample capture");
     let mut r = CaptureReader::new(std::io::BufReader::new(file)).expect("capture header");
@@ -331,6 +331,14 @@ fn growing(name: &str, cuts: &[usize]) -> Vec<Source> {
         link = p.link;
         pkts.push((p.ts, p.data.to_vec(), p.orig_len));
     }
+    (link, pkts)
+}
+
+/// Models of `name` as a live capture sees it: the session's snapshot
+/// after the first `cuts[i]` packets, as `wsinspect live` publishes them
+/// (whole model kept, as for the TUI).
+fn growing(name: &str, cuts: &[usize]) -> Vec<Source> {
+    let (link, pkts) = packets(name);
     let mut sink = NullSink;
     let opts = SessionOptions {
         evict_finished: false,
@@ -590,14 +598,7 @@ fn long_polling_packets_in_the_exchange_detail() {
 fn live_view_reads_the_index_the_capture_fills() {
     use wsinspect::index::{IndexLimits, IndexWriter};
     let p = format!("{}/captures/seed_echo.pcapng", env!("CARGO_MANIFEST_DIR"));
-    let file = std::fs::File::open(&p).expect("sample capture");
-    let mut r = CaptureReader::new(std::io::BufReader::new(file)).expect("capture header");
-    let mut pkts = Vec::new();
-    let mut link = LinkType::Ethernet;
-    while let Some(p) = r.next_packet().expect("packet") {
-        link = p.link;
-        pkts.push((p.ts, p.data.to_vec(), p.orig_len));
-    }
+    let (link, pkts) = packets("seed_echo.pcapng");
     let (mut writer, index) = IndexWriter::new(IndexLimits::default()).expect("index");
     let (rows_early, source_early, rows_after_tick);
     {
